@@ -1,0 +1,99 @@
+"""Shared fixtures: a real PostgreSQL cluster for the session, a fresh database per test.
+
+The cluster is a throwaway ``EmbeddedCluster`` in a temporary directory, unless
+``AIOUWS_TEST_DSN`` names an existing server (a superuser DSN to its ``postgres``
+database). Each test that asks for ``db_dsn`` gets a new database cloned from a
+template that already holds the extensions and the aiouws schema.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from aiouws.pgcluster import EmbeddedCluster
+
+TEMPLATE_DB = "aiouws_test_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    """Superuser DSN of a running PostgreSQL server (database ``postgres``)."""
+    given = os.environ.get("AIOUWS_TEST_DSN")
+    if given:
+        yield given
+        return
+    root = Path(tempfile.mkdtemp(prefix="aiouws-test-pg-"))
+    os.chmod(root, 0o755)
+    port = 20000 + secrets.randbelow(20000)
+    cluster = EmbeddedCluster(root, port=port, fast_unsafe=True, database="postgres")
+    cluster.ensure_running()
+    try:
+        yield cluster.dsn("postgres")
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _with_db(dsn: str, database: str) -> str:
+    """Return ``dsn`` pointing at ``database`` instead."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def template_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """A template database with the extensions and the application schema."""
+    import asyncio
+
+    async def build() -> None:
+        admin = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+            await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(_with_db(pg_admin_dsn, TEMPLATE_DB))
+        try:
+            await prepare_template(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    yield _with_db(pg_admin_dsn, TEMPLATE_DB)
+
+
+async def prepare_template(conn: asyncpg.Connection) -> None:
+    """Install what every test database needs (extensions, schemas)."""
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
+    try:
+        from aiouws.store import install_schema
+    except ImportError:
+        return
+    await install_schema(conn)
+
+
+@pytest.fixture
+async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh database for this test, cloned from the template."""
+    name = "t_" + secrets.token_hex(6)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await admin.close()
+    yield _with_db(pg_admin_dsn, name)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
