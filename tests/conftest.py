@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from aiouws.pgcluster import EmbeddedCluster
+from aiouws.store import JobStore
 
 TEMPLATE_DB = "aiouws_test_template"
 
@@ -97,3 +98,21 @@ async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool on the per-test database, set up as the application does."""
+    from aiouws.store import init_connection
+
+    p = await asyncpg.create_pool(db_dsn, min_size=1, max_size=10, init=init_connection)
+    assert p is not None
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> JobStore:
+    from aiouws.store import JobStore
+
+    return JobStore(pool)

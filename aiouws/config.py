@@ -1,0 +1,156 @@
+"""Configuration: one frozen ``Settings``, built from a TOML file and ``AIOUWS_*``.
+
+Nothing below ``create_app`` reads the environment or files; this module is the
+only place that does.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "Settings", "default_data_dir"]
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment holds an invalid value."""
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database and job directories live when not configured.
+
+    As root the cluster runs as an unprivileged user who must reach the directory,
+    so root uses ``/var/lib/aiouws`` instead of a private home directory.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/aiouws")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "aiouws"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every tunable of the service. See ``config/aiouws.example.toml``."""
+
+    #: PostgreSQL DSN; None starts the embedded cluster in ``data_dir``.
+    dsn: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: Root of the per-job working directories (default: ``data_dir/jobs``).
+    jobs_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Public base URL of the service (e.g. https://example.org/tap) used in
+    #: documents; None derives it from each request.
+    base_url: str | None = None
+    embedded_port: int = 54329
+    embedded_user: str = "postgres"
+
+    default_execution_duration: int = 3600
+    max_execution_duration: int = 4 * 3600
+    default_destruction_days: float = 7.0
+    max_destruction_days: float = 30.0
+    #: Upper bound of a blocking WAIT in seconds (pyvo waits at most 60 s).
+    wait_cap: float = 50.0
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024
+    max_list_jobs: int = 10_000
+
+    #: "none" (everybody anonymous), "header" (trusted proxy header) or "basic".
+    auth: str = "none"
+    auth_header: str = "X-Remote-User"
+    #: File of ``user:sha256-or-pbkdf2-hash`` lines for basic auth.
+    passwd_file: Path | None = None
+
+    #: Prepend an xml-stylesheet instruction to job and job-list documents.
+    stylesheet: bool = True
+
+    #: Run-count goal: how many jobs of each kind may execute at once.
+    slots_per_kind: int = 2
+    max_queued_per_owner: int = 100
+    max_executing_per_owner: int = 10
+    #: Seconds a runner may take to stop after an abort or at shutdown.
+    grace: float = 2.0
+    log_level: str = "INFO"
+
+    @property
+    def resolved_jobs_dir(self) -> Path:
+        return self.jobs_dir or (self.data_dir / "jobs")
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: dict[str, str] | None = None,
+             **overrides: Any) -> Settings:
+        """Build settings: defaults < TOML file < ``AIOUWS_*`` variables < overrides.
+
+        Raises
+        ------
+        ConfigError
+            For unknown keys or values of the wrong type.
+        """
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        if path is None and env.get("AIOUWS_CONFIG"):
+            path = Path(env["AIOUWS_CONFIG"])
+        if path is not None:
+            try:
+                values.update(_flatten(tomllib.loads(path.read_text())))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        known = {f.name: f for f in fields(cls)}
+        for key, raw in env.items():
+            if key.startswith("AIOUWS_") and key[7:].lower() in known:
+                values[key[7:].lower()] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        settings = replace(cls(), **{k: _coerce(k, v, cls()) for k, v in values.items()})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.auth not in ("none", "header", "basic"):
+            raise ConfigError("auth must be one of none, header, basic")
+        if self.auth == "basic" and self.passwd_file is None:
+            raise ConfigError("auth = basic needs passwd_file")
+        if self.default_execution_duration > self.max_execution_duration:
+            raise ConfigError("default_execution_duration exceeds max_execution_duration")
+        if self.default_destruction_days > self.max_destruction_days:
+            raise ConfigError("default_destruction_days exceeds max_destruction_days")
+        if not 0 < self.wait_cap <= 600:
+            raise ConfigError("wait_cap must be in (0, 600] seconds")
+        if self.slots_per_kind < 1:
+            raise ConfigError("slots_per_kind must be at least 1")
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Turn TOML tables into flat keys: ``[limits] grace = 2`` -> ``grace``."""
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value))
+        else:
+            flat[key] = value
+    return flat
+
+
+def _coerce(name: str, value: Any, defaults: Settings) -> Any:
+    current = getattr(defaults, name)
+    try:
+        if name in ("jobs_dir", "passwd_file", "data_dir"):
+            return Path(value).expanduser() if value not in ("", None) else None
+        if name in ("dsn", "base_url"):
+            return str(value) or None
+        if isinstance(current, bool):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {value!r}") from exc

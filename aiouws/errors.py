@@ -1,0 +1,110 @@
+"""The one exception hierarchy of aiouws; ``http/middleware.py`` maps it to HTTP."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+__all__ = [
+    "ErrorCode",
+    "InvalidPhaseError",
+    "JobNotFound",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ServiceUnavailable",
+    "StoreError",
+    "TooManyJobs",
+    "UWSError",
+    "UsageError",
+]
+
+
+class ErrorCode(StrEnum):
+    """Machine-readable error kinds; the first word of every error body."""
+
+    USAGE_ERROR = "UsageError"
+    PERMISSION_DENIED = "PermissionDenied"
+    INVALID_PHASE = "InvalidPhase"
+    NOT_FOUND = "NotFound"
+    PAYLOAD_TOO_LARGE = "PayloadTooLarge"
+    TOO_MANY_JOBS = "TooManyJobs"
+    SERVICE_UNAVAILABLE = "ServiceUnavailable"
+    INTERNAL_ERROR = "InternalError"
+
+
+class UWSError(Exception):
+    """Base of every error a client may see; carries its HTTP status."""
+
+    status: ClassVar[int] = 500
+    error_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class UsageError(UWSError):
+    """Malformed or invalid input from the client."""
+
+    status = 400
+    error_code = ErrorCode.USAGE_ERROR
+
+
+class PermissionDenied(UWSError):
+    """The job belongs to someone else, or the client is not allowed the action."""
+
+    status = 403
+    error_code = ErrorCode.PERMISSION_DENIED
+
+
+class InvalidPhaseError(UWSError):
+    """The request is not allowed in the job's current phase."""
+
+    status = 403
+    error_code = ErrorCode.INVALID_PHASE
+
+
+class NotFound(UWSError):
+    """No such resource."""
+
+    status = 404
+    error_code = ErrorCode.NOT_FOUND
+
+
+class JobNotFound(NotFound):
+    """No job with this id (or none that this owner may see)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class PayloadTooLarge(UWSError):
+    """The request body or an upload exceeds a configured limit."""
+
+    status = 413
+    error_code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class TooManyJobs(UWSError):
+    """An owner's queued or executing jobs are at their configured cap."""
+
+    status = 429
+    error_code = ErrorCode.TOO_MANY_JOBS
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(UWSError):
+    """The service cannot answer now (database down, shutting down)."""
+
+    status = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class StoreError(ServiceUnavailable):
+    """The job database failed in a way the client cannot fix."""

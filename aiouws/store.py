@@ -1,0 +1,362 @@
+"""JobStore: all SQL of the UWS job table, behind one class.
+
+Every phase change is one guarded statement (``... WHERE phase = ANY($allowed)
+RETURNING *``): there is no read-check-write across an ``await``. Rows become
+frozen :class:`~aiouws.models.Job` objects in :func:`_job_from_row`; no asyncpg
+record or SQL leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .models import Job, JobError, JobFilter, JobParameter, JobRef, JobResult, NewJob
+from .phases import ErrorType, Phase, PhaseChangeError, allowed_sources
+
+__all__ = ["SCHEMA_VERSION", "JobStore", "init_connection", "install_schema"]
+
+#: The migrations in ``aiouws/sql/NNN_*.sql``, applied in order.
+_MIGRATIONS = ("001_jobs.sql",)
+SCHEMA_VERSION = len(_MIGRATIONS)
+_MIGRATION_LOCK = 0x61696F757773  # "aiouws"
+
+#: Columns a caller may set besides the phase, with their SQL cast.
+_SETTABLE: Mapping[str, str] = {
+    "queued_time": "timestamptz",
+    "start_time": "timestamptz",
+    "end_time": "timestamptz",
+    "execution_duration": "integer",
+    "destruction_time": "timestamptz",
+    "quote": "timestamptz",
+    "parameters": "jsonb",
+    "results": "jsonb",
+    "job_info": "jsonb",
+    "error_type": "text",
+    "error_message": "text",
+    "error_has_detail": "boolean",
+    "runner_pid": "integer",
+    "backend_pid": "integer",
+    "claimed_by": "text",
+    "lease_until": "timestamptz",
+}
+
+_LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection setup: JSON codecs for jsonb, UTC session time zone."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                              schema="pg_catalog")
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def install_schema(conn: asyncpg.Connection) -> int:
+    """Create or upgrade the job schema; idempotent and safe to run concurrently.
+
+    Returns the number of migrations applied.
+    """
+    applied = 0
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE SCHEMA IF NOT EXISTS uws;"
+            "CREATE TABLE IF NOT EXISTS uws.schema_migration ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch(
+            "SELECT version FROM uws.schema_migration")}
+        for version, name in enumerate(_MIGRATIONS, start=1):
+            if version in done:
+                continue
+            sql = resources.files("aiouws").joinpath("sql", name).read_text()
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO uws.schema_migration (version, name) VALUES ($1, $2)",
+                version, name)
+            applied += 1
+    return applied
+
+
+def _params_json(params: Iterable[JobParameter]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "value": p.value, "by_reference": p.by_reference}
+            for p in params]
+
+
+def _results_json(results: Iterable[JobResult]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "file_name": r.file_name, "href": r.href,
+             "media_type": r.media_type, "size": r.size, "rows": r.rows}
+            for r in results]
+
+
+def _job_from_row(row: Mapping[str, Any]) -> Job:
+    error = None
+    if row["error_type"] is not None:
+        error = JobError(type=ErrorType(row["error_type"]), message=row["error_message"],
+                         has_detail=row["error_has_detail"])
+    return Job(
+        job_id=row["job_id"], kind=row["kind"], phase=Phase(row["phase"]),
+        owner=row["owner"], run_id=row["run_id"], creation_time=row["creation_time"],
+        queued_time=row["queued_time"], start_time=row["start_time"],
+        end_time=row["end_time"], execution_duration=row["execution_duration"],
+        destruction_time=row["destruction_time"], quote=row["quote"],
+        parameters=tuple(JobParameter(name=p["name"], value=p["value"],
+                                      by_reference=p.get("by_reference", False))
+                         for p in row["parameters"]),
+        results=tuple(JobResult(**r) for r in row["results"]),
+        error=error,
+        job_info=tuple((str(k), str(v)) for k, v in row["job_info"]),
+        runner_pid=row["runner_pid"], backend_pid=row["backend_pid"],
+        claimed_by=row["claimed_by"], lease_until=row["lease_until"],
+    )
+
+
+def _encode_column(name: str, value: Any) -> Any:
+    if name == "parameters":
+        return _params_json(value)
+    if name == "results":
+        return _results_json(value)
+    if name == "job_info":
+        return [list(pair) for pair in value]
+    if isinstance(value, ErrorType):
+        return value.value
+    return value
+
+
+class JobStore:
+    """The job table. All methods are safe to call concurrently from many tasks."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # -- reading ------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        """The job with ``job_id``. Raises :class:`JobNotFound`."""
+        row = await self._fetchrow("SELECT * FROM uws.job WHERE job_id = $1", job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row)
+
+    async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
+        """The job list of UWS 1.1, newest first."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if not flt.all_owners:
+            if flt.owner is None:
+                clauses.append("owner IS NULL")
+            else:
+                args.append(flt.owner)
+                clauses.append(f"owner = ${len(args)}")
+        if flt.phases:
+            args.append(sorted(p.value for p in flt.phases))
+            clauses.append(f"phase = ANY(${len(args)}::uws.phase[])")
+        elif not flt.include_archived:
+            clauses.append("phase <> 'ARCHIVED'")
+        if flt.after is not None:
+            args.append(flt.after)
+            clauses.append(f"creation_time > ${len(args)}")
+        if flt.kind is not None:
+            args.append(flt.kind)
+            clauses.append(f"kind = ${len(args)}")
+        where = " AND ".join(clauses) or "true"
+        sql = f"SELECT {_LIST_COLUMNS} FROM uws.job WHERE {where} " \
+              "ORDER BY creation_time DESC, job_id"
+        if flt.last is not None:
+            args.append(flt.last)
+            sql += f" LIMIT ${len(args)}"
+        rows = await self._fetch(sql, *args)
+        return [JobRef(job_id=r["job_id"], phase=Phase(r["phase"]), run_id=r["run_id"],
+                       owner=r["owner"], creation_time=r["creation_time"])
+                for r in rows]
+
+    async def count_active(self, owner: str | None) -> dict[Phase, int]:
+        """How many of ``owner``'s jobs are QUEUED, EXECUTING, HELD or SUSPENDED."""
+        rows = await self._fetch(
+            "SELECT phase, count(*) AS n FROM uws.job WHERE owner IS NOT DISTINCT FROM $1"
+            " AND phase IN ('QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED') GROUP BY phase",
+            owner)
+        return {Phase(r["phase"]): r["n"] for r in rows}
+
+    async def count_executing(self, kind: str) -> int:
+        value = await self._fetchval(
+            "SELECT count(*) FROM uws.job WHERE phase = 'EXECUTING' AND kind = $1", kind)
+        return int(value or 0)
+
+    async def queue_position(self, job: Job) -> int | None:
+        """How many QUEUED jobs of the same kind are ahead of ``job``."""
+        if job.phase is not Phase.QUEUED or job.queued_time is None:
+            return None
+        value = await self._fetchval(
+            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1"
+            " AND (queued_time, job_id) < ($2, $3)", job.kind, job.queued_time, job.job_id)
+        return int(value or 0)
+
+    async def recent_run_seconds(self, kind: str, sample: int = 20) -> list[float]:
+        """Wall-clock run times of the kind's most recently completed jobs."""
+        rows = await self._fetch(
+            "SELECT extract(epoch FROM end_time - start_time) AS s FROM uws.job"
+            " WHERE kind = $1 AND phase = 'COMPLETED' AND end_time IS NOT NULL"
+            " AND start_time IS NOT NULL ORDER BY end_time DESC LIMIT $2", kind, sample)
+        return [float(r["s"]) for r in rows]
+
+    async def due_for_destruction(self, now: datetime, limit: int = 500) -> list[str]:
+        rows = await self._fetch(
+            "SELECT job_id FROM uws.job WHERE destruction_time <= $1"
+            " ORDER BY destruction_time LIMIT $2", now, limit)
+        return [r["job_id"] for r in rows]
+
+    async def next_destruction_time(self) -> datetime | None:
+        value = await self._fetchval("SELECT min(destruction_time) FROM uws.job")
+        return value if isinstance(value, datetime) else None
+
+    async def executing(self, *, claimed_by: str | None = None,
+                        lease_expired_before: datetime | None = None) -> list[Job]:
+        """EXECUTING jobs, optionally only those of one claimant or with old leases."""
+        clauses = ["phase = 'EXECUTING'"]
+        args: list[Any] = []
+        if claimed_by is not None:
+            args.append(claimed_by)
+            clauses.append(f"claimed_by = ${len(args)}")
+        if lease_expired_before is not None:
+            args.append(lease_expired_before)
+            clauses.append(f"lease_until < ${len(args)}")
+        rows = await self._fetch(
+            f"SELECT * FROM uws.job WHERE {' AND '.join(clauses)}", *args)
+        return [_job_from_row(r) for r in rows]
+
+    # -- writing ------------------------------------------------------------------
+
+    async def create(self, new: NewJob, *, phase: Phase = Phase.PENDING) -> Job:
+        """Insert a job; ``phase=QUEUED`` creates it already queued."""
+        queued = "now()" if phase is Phase.QUEUED else "NULL"
+        row = await self._fetchrow(
+            "INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
+            " destruction_time, parameters, phase, queued_time)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {queued}) RETURNING *",
+            new.job_id, new.kind, new.owner, new.run_id, new.execution_duration,
+            new.destruction_time, _params_json(new.parameters), phase.value)
+        assert row is not None
+        return _job_from_row(row)
+
+    async def change_phase(self, job_id: str, new: Phase, *,
+                           allowed: Iterable[Phase] | None = None,
+                           set_now: Sequence[str] = (), **columns: Any) -> Job:
+        """Move a job to ``new`` if its phase is in ``allowed``; set other columns.
+
+        ``allowed`` defaults to every phase the transition table lets reach
+        ``new``. ``set_now`` names timestamp columns to set to the server's
+        ``now()``.
+
+        Raises
+        ------
+        JobNotFound
+            No such job.
+        InvalidPhaseError
+            The job's phase is not in ``allowed``.
+        """
+        sources = frozenset(allowed) if allowed is not None else allowed_sources(new)
+        return await self._guarded_update(job_id, sources, f"change to {new.value}",
+                                          set_now, phase=new, **columns)
+
+    async def update(self, job_id: str, *, allowed: Iterable[Phase], what: str,
+                     set_now: Sequence[str] = (), **columns: Any) -> Job:
+        """Set columns of a job whose phase is in ``allowed`` (phase unchanged)."""
+        return await self._guarded_update(job_id, frozenset(allowed), what, set_now,
+                                          **columns)
+
+    async def claim_next(self, kind: str, claimed_by: str, lease_seconds: float) -> Job | None:
+        """Claim the oldest QUEUED job of ``kind``: EXECUTING, start time, lease.
+
+        One statement with ``FOR UPDATE SKIP LOCKED``, so concurrent claimants in
+        any process never get the same job.
+        """
+        row = await self._fetchrow(
+            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
+            " claimed_by = $2, lease_until = now() + make_interval(secs => $3)"
+            " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
+            " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
+            " FOR UPDATE SKIP LOCKED) RETURNING *", kind, claimed_by, lease_seconds)
+        return _job_from_row(row) if row is not None else None
+
+    async def renew_leases(self, claimed_by: str, lease_seconds: float) -> int:
+        """Extend the lease of every job ``claimed_by`` executes (the heartbeat)."""
+        status = await self._execute(
+            "UPDATE uws.job SET lease_until = now() + make_interval(secs => $2)"
+            " WHERE phase = 'EXECUTING' AND claimed_by = $1", claimed_by, lease_seconds)
+        return int(status.split()[-1])
+
+    async def delete(self, job_id: str) -> Job | None:
+        """Remove a job row; return what it was, or None if it was already gone."""
+        row = await self._fetchrow("DELETE FROM uws.job WHERE job_id = $1 RETURNING *",
+                                   job_id)
+        return _job_from_row(row) if row is not None else None
+
+    # -- internals ----------------------------------------------------------------
+
+    async def _guarded_update(self, job_id: str, sources: frozenset[Phase], what: str,
+                              set_now: Sequence[str], **columns: Any) -> Job:
+        assignments: list[str] = []
+        args: list[Any] = [job_id, sorted(p.value for p in sources)]
+        for name, value in columns.items():
+            if name == "phase":
+                args.append(value.value)
+                assignments.append(f"phase = ${len(args)}::uws.phase")
+                continue
+            cast = _SETTABLE.get(name)
+            if cast is None:
+                raise ValueError(f"column {name!r} cannot be set")
+            args.append(_encode_column(name, value))
+            assignments.append(f"{name} = ${len(args)}::{cast}")
+        for name in set_now:
+            if _SETTABLE.get(name) != "timestamptz":
+                raise ValueError(f"column {name!r} is not a timestamp")
+            assignments.append(f"{name} = now()")
+        if not assignments:
+            raise ValueError("nothing to update")
+        row = await self._fetchrow(
+            f"UPDATE uws.job SET {', '.join(assignments)} WHERE job_id = $1"
+            " AND phase = ANY($2::uws.phase[]) RETURNING *", *args)
+        if row is not None:
+            return _job_from_row(row)
+        current = await self._fetchval("SELECT phase FROM uws.job WHERE job_id = $1",
+                                       job_id)
+        if current is None:
+            raise JobNotFound(job_id)
+        error = PhaseChangeError(Phase(current), what)
+        raise InvalidPhaseError(str(error)) from error
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        try:
+            return await self._pool.fetchrow(sql, *args)
+        except (OSError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError) as exc:
+            raise StoreError(f"job database unavailable: {exc}") from exc
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            return await self._pool.fetch(sql, *args)
+        except (OSError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError) as exc:
+            raise StoreError(f"job database unavailable: {exc}") from exc
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._pool.fetchval(sql, *args)
+        except (OSError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError) as exc:
+            raise StoreError(f"job database unavailable: {exc}") from exc
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        try:
+            return str(await self._pool.execute(sql, *args))
+        except (OSError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError) as exc:
+            raise StoreError(f"job database unavailable: {exc}") from exc

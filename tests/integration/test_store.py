@@ -1,0 +1,90 @@
+"""JobStore against a real PostgreSQL: guarded transitions, claims, listing."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from aiouws.errors import InvalidPhaseError, JobNotFound
+from aiouws.models import JobFilter, JobParameter, NewJob
+from aiouws.phases import Phase
+from aiouws.store import JobStore, install_schema
+
+
+def new_job(owner: str | None = None, kind: str = "demo", **kw: object) -> NewJob:
+    return NewJob(job_id=secrets.token_urlsafe(16), kind=kind, owner=owner,
+                  run_id=None, execution_duration=60,
+                  destruction_time=datetime.now(UTC) + timedelta(days=1),
+                  parameters=(JobParameter(name="x", value="1"),), **kw)  # type: ignore[arg-type]
+
+
+async def test_create_and_get_roundtrip(store: JobStore) -> None:
+    made = await store.create(new_job(owner="alice"))
+    got = await store.get(made.job_id)
+    assert got == made
+    assert got.phase is Phase.PENDING
+    assert got.creation_time.tzinfo is not None
+    assert got.parameters == (JobParameter(name="x", value="1"),)
+
+
+async def test_get_unknown_raises(store: JobStore) -> None:
+    with pytest.raises(JobNotFound):
+        await store.get("doesnotexistdoesnotexist")
+
+
+async def test_guarded_change_rejects_illegal_phase(store: JobStore) -> None:
+    job = await store.create(new_job())
+    with pytest.raises(InvalidPhaseError, match="PENDING"):
+        await store.change_phase(job.job_id, Phase.COMPLETED)
+    queued = await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    assert queued.phase is Phase.QUEUED and queued.queued_time is not None
+
+
+async def test_concurrent_phase_changes_one_winner(store: JobStore) -> None:
+    job = await store.create(new_job())
+    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    outcomes = await asyncio.gather(
+        *(store.change_phase(job.job_id, Phase.ABORTED, allowed=[Phase.QUEUED])
+          for _ in range(20)), return_exceptions=True)
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(o, InvalidPhaseError) for o in outcomes if o not in winners)
+
+
+async def test_claims_are_exclusive_and_ordered(store: JobStore) -> None:
+    ids = []
+    for _ in range(30):
+        job = await store.create(new_job(), phase=Phase.QUEUED)
+        ids.append(job.job_id)
+    claims = await asyncio.gather(*(store.claim_next("demo", f"w{i}", 30) for i in range(40)))
+    claimed = [c.job_id for c in claims if c is not None]
+    assert sorted(claimed) == sorted(ids)
+    assert len(set(claimed)) == 30
+    assert all(c.phase is Phase.EXECUTING for c in claims if c is not None)
+
+
+async def test_list_filters(store: JobStore) -> None:
+    a = [await store.create(new_job(owner="alice")) for _ in range(3)]
+    await store.create(new_job(owner="bob"))
+    await store.create(new_job(owner=None))
+    await store.change_phase(a[0].job_id, Phase.QUEUED)
+    mine = await store.list_jobs(JobFilter(owner="alice"))
+    assert [r.job_id for r in mine] == [j.job_id for j in reversed(a)]
+    queued = await store.list_jobs(JobFilter(owner="alice", phases=frozenset({Phase.QUEUED})))
+    assert [r.job_id for r in queued] == [a[0].job_id]
+    last = await store.list_jobs(JobFilter(owner="alice", last=2))
+    assert len(last) == 2
+    anon = await store.list_jobs(JobFilter(owner=None))
+    assert len(anon) == 1 and anon[0].owner is None
+
+
+async def test_install_schema_is_idempotent(db_dsn: str) -> None:
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        assert await install_schema(conn) == 0
+    finally:
+        await conn.close()
