@@ -15,6 +15,7 @@ __all__ = [
     "ServiceUnavailable",
     "StoreError",
     "TooManyJobs",
+    "Unauthorized",
     "UWSError",
     "UsageError",
 ]
@@ -24,6 +25,7 @@ class ErrorCode(StrEnum):
     """Machine-readable error kinds; the first word of every error body."""
 
     USAGE_ERROR = "UsageError"
+    UNAUTHORIZED = "Unauthorized"
     PERMISSION_DENIED = "PermissionDenied"
     INVALID_PHASE = "InvalidPhase"
     NOT_FOUND = "NotFound"
@@ -50,6 +52,13 @@ class UsageError(UWSError):
 
     status = 400
     error_code = ErrorCode.USAGE_ERROR
+
+
+class Unauthorized(UWSError):
+    """Credentials are missing or wrong (HTTP basic authentication)."""
+
+    status = 401
+    error_code = ErrorCode.UNAUTHORIZED
 
 
 class PermissionDenied(UWSError):

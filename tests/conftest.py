@@ -12,12 +12,14 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from aiouws.config import Settings
 from aiouws.pgcluster import EmbeddedCluster
 from aiouws.store import JobStore
 
@@ -116,3 +118,37 @@ def store(pool: asyncpg.Pool) -> JobStore:
     from aiouws.store import JobStore
 
     return JobStore(pool)
+
+
+SHARED_XSD = Path(__file__).resolve().parents[1].parent / "shared" / "xsd"
+
+
+@pytest.fixture(scope="session")
+def ivoa_schema() -> Any:
+    """An lxml XMLSchema of all IVOA schemas (UWS, VOSI, TAPRegExt, VOTable 1.5)."""
+    from lxml import etree
+
+    os.environ["XML_CATALOG_FILES"] = str(SHARED_XSD / "catalog.xml")
+    return etree.XMLSchema(etree.parse(str(SHARED_XSD / "all-ivoa.xsd")))
+
+
+@pytest.fixture(scope="session")
+def assert_valid(ivoa_schema: Any) -> Callable[[bytes], Any]:
+    """Validate an XML document against the IVOA schemas; return the parsed tree."""
+    from lxml import etree
+
+    def check(document: bytes) -> Any:
+        tree = etree.fromstring(document)
+        if not ivoa_schema.validate(tree):
+            raise AssertionError(f"invalid document: {ivoa_schema.error_log}\n"
+                                 f"{document[:2000]!r}")
+        return tree
+
+    return check
+
+
+@pytest.fixture
+def settings(db_dsn: str, tmp_path: Path) -> Settings:
+    """Settings for an app on the per-test database, jobs under ``tmp_path``."""
+    return Settings(dsn=db_dsn, data_dir=tmp_path, jobs_dir=tmp_path / "jobs",
+                    wait_cap=5.0, grace=0.5)

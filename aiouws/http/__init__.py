@@ -1,0 +1,1 @@
+"""The HTTP layer: aiohttp applications, handlers, parameter parsing, rendering."""

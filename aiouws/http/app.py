@@ -1,0 +1,96 @@
+"""Composition root: ``create_app`` for the standalone service, plus the pieces
+(``uws_context``, ``uws_subapp``) to mount UWS inside any aiohttp application.
+
+Embedding::
+
+    app = web.Application()
+    app.cleanup_ctx.append(uws_context(settings, [MY_KIND]))
+    app.add_subapp("/myjobs", uws_subapp("mykind"))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import asyncpg
+from aiohttp import web
+
+from ..config import Settings
+from ..kinds import JobKind, kinds_by_name
+from ..notify import PhaseListener
+from ..service import JobService
+from ..store import JobStore, init_connection, install_schema
+from ..workdir import JobDirs
+from . import handlers
+from .auth import make_resolver
+from .keys import KIND, RESOLVER, SERVICE, SETTINGS
+from .middleware import error_middleware
+
+__all__ = ["create_app", "uws_context", "uws_subapp"]
+
+log = logging.getLogger(__name__)
+Context = Callable[[web.Application], AsyncIterator[None]]
+
+
+def uws_subapp(kind: str) -> web.Application:
+    """The UWS REST resources for jobs of ``kind``, to mount under any prefix."""
+    sub = web.Application(middlewares=[error_middleware])
+    sub[KIND] = kind
+    sub.add_routes(handlers.routes)
+    return sub
+
+
+def uws_context(settings: Settings, kinds: Sequence[JobKind], *,
+                execute: bool = True) -> Context:
+    """A ``cleanup_ctx`` entry owning the pool, listener, supervisor and service.
+
+    ``execute=False`` serves the UWS resources without running jobs (a front-end
+    that leaves execution to other processes sharing the database).
+    """
+    if settings.dsn is None:
+        raise ValueError("settings.dsn must be set (the CLI starts the embedded database)")
+    dsn = settings.dsn
+    table = kinds_by_name(kinds)
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20,
+                                         init=init_connection)
+        assert pool is not None
+        async with pool.acquire() as conn:
+            await install_schema(conn)
+        store = JobStore(pool)
+        dirs = JobDirs(settings.resolved_jobs_dir)
+        dirs.ensure_root()
+        listener = PhaseListener(lambda: asyncpg.connect(dsn))
+        await listener.start()
+        supervisor = None
+        if execute:
+            from ..supervisor import QueueSupervisor
+
+            supervisor = QueueSupervisor(store, table, dirs, settings, listener)
+            await supervisor.start()
+        app[SETTINGS] = settings
+        app[RESOLVER] = make_resolver(settings)
+        app[SERVICE] = JobService(store, dirs, table, settings, dispatcher=supervisor,
+                                  listener=listener)
+        try:
+            yield
+        finally:
+            if supervisor is not None:
+                await supervisor.stop()
+            await listener.stop()
+            await pool.close()
+
+    return context
+
+
+def create_app(settings: Settings, kinds: Sequence[JobKind] = (), *,
+               execute: bool = True) -> web.Application:
+    """The standalone service: one UWS job list per kind at ``/jobs/{kind}``."""
+    app = web.Application(middlewares=[error_middleware],
+                          client_max_size=settings.max_request_bytes)
+    app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
+    for kind in kinds:
+        app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))
+    return app

@@ -1,0 +1,15 @@
+"""Typed application keys shared by the HTTP modules."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..config import Settings
+from ..service import JobService
+from .auth import OwnerResolver
+
+SERVICE = web.AppKey("aiouws_service", JobService)
+SETTINGS = web.AppKey("aiouws_settings", Settings)
+RESOLVER = web.AppKey("aiouws_owner_resolver", OwnerResolver)  # type: ignore[arg-type]
+#: The job kind a UWS sub-application serves.
+KIND = web.AppKey("aiouws_kind", str)

@@ -1,0 +1,207 @@
+"""Protocol parameters, parsed once at the edge, case-insensitively, into typed values.
+
+IVOA parameter names are case-insensitive (``PHASE``, ``phase``, ``Phase``); their
+values are not. Every malformed value raises :class:`~aiouws.errors.UsageError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from ..errors import PayloadTooLarge, UsageError
+from ..phases import Action, Phase
+from ..service import Upload
+from ..timefmt import parse_iso
+from ..workdir import safe_file_name
+
+__all__ = [
+    "UWS_RESERVED",
+    "Params",
+    "parse_action",
+    "parse_after",
+    "parse_destruction",
+    "parse_duration",
+    "parse_last",
+    "parse_phases",
+    "parse_wait",
+    "read_params",
+]
+
+#: UWS control parameters; everything else sent at creation is a job parameter.
+UWS_RESERVED = frozenset({"phase", "runid", "executionduration", "destruction",
+                          "action", "wait", "last", "after"})
+_CHUNK = 256 * 1024
+
+
+@dataclass
+class Params:
+    """Request parameters with lowercased names, in the order they came."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        for key, value in self.items:
+            if key == name:
+                return value
+        return None
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self.items if key == name]
+
+    def job_parameters(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in self.items if k not in UWS_RESERVED]
+
+    def discard_uploads(self) -> None:
+        for upload in self.uploads:
+            upload.path.unlink(missing_ok=True)
+
+
+async def read_params(request: web.Request, *, max_upload_bytes: int,
+                      spool_dir: Path) -> Params:
+    """Query string plus urlencoded or multipart body, names lowercased.
+
+    Multipart file parts are spooled to ``spool_dir`` (at most ``max_upload_bytes``
+    each) and returned as uploads.
+    """
+    params = Params([(k.lower(), v) for k, v in request.query.items()])
+    if request.method != "POST" or not request.body_exists:
+        return params
+    if request.content_type.startswith("multipart/"):
+        try:
+            await _read_multipart(request, params, max_upload_bytes, spool_dir)
+        except BaseException:
+            params.discard_uploads()
+            raise
+        return params
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge("request body too large") from exc
+    except ValueError as exc:
+        raise UsageError(f"cannot read the request body: {exc}") from exc
+    params.items.extend((k.lower(), v) for k, v in form.items() if isinstance(v, str))
+    return params
+
+
+async def _read_multipart(request: web.Request, params: Params, limit: int,
+                          spool_dir: Path) -> None:
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise UsageError(f"malformed multipart body: {exc}") from exc
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise UsageError(f"malformed multipart body: {exc}") from exc
+        if part is None:
+            return
+        if not isinstance(part, BodyPartReader) or not part.name:
+            raise UsageError("multipart parts must be named form fields")
+        name = part.name
+        if part.filename is None:
+            text = await part.text()
+            params.items.append((name.lower(), text))
+            continue
+        safe_file_name(name)
+        params.uploads.append(Upload(name=name, path=await _spool(part, limit, spool_dir)))
+
+
+async def _spool(part: BodyPartReader, limit: int, spool_dir: Path) -> Path:
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix=".upload-")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await part.read_chunk(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"upload {part.name!r} exceeds the limit of "
+                                          f"{limit} bytes")
+                out.write(chunk)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def parse_action(value: str | None) -> Action:
+    if value is None:
+        raise UsageError("PHASE parameter missing (RUN or ABORT)")
+    try:
+        return Action(value.strip().upper())
+    except ValueError:
+        raise UsageError(f"PHASE must be RUN or ABORT, not {value!r}") from None
+
+
+def parse_wait(value: str | None, cap: float) -> float | None:
+    """WAIT seconds; -1 means the configured cap; None when not given."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"WAIT must be a number of seconds, not {value!r}") from None
+    if seconds != seconds or seconds < -1:
+        raise UsageError("WAIT must be -1 or a non-negative number of seconds")
+    return cap if seconds < 0 else min(seconds, cap)
+
+
+def parse_phases(values: Iterable[str]) -> frozenset[Phase]:
+    phases = set()
+    for value in values:
+        try:
+            phases.add(Phase(value.strip().upper()))
+        except ValueError:
+            raise UsageError(f"unknown PHASE {value!r}") from None
+    return frozenset(phases)
+
+
+def parse_after(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise UsageError(f"AFTER: {exc}") from None
+
+
+def parse_last(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        last = int(value)
+    except ValueError:
+        raise UsageError(f"LAST must be a positive integer, not {value!r}") from None
+    if last <= 0:
+        raise UsageError("LAST must be a positive integer")
+    return last
+
+
+def parse_duration(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"EXECUTIONDURATION must be seconds, not {value!r}") from None
+    if seconds != seconds or seconds < 0 or seconds > 2**31 - 1:
+        raise UsageError("EXECUTIONDURATION must be a non-negative number of seconds")
+    return int(seconds)
+
+
+def parse_destruction(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise UsageError(f"DESTRUCTION: {exc}") from None

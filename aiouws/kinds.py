@@ -1,0 +1,116 @@
+"""Job kinds: one explicit object per kind of job a service offers.
+
+A kind names its parameters (type, default, required) and the runner entry point
+(``"package.module:function"``) that a warm runner process imports and calls for
+each job. This is how TAP and user-defined services plug in (DaCHS's useruws),
+without generated classes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .models import JobParameter
+
+__all__ = ["JobKind", "ParameterSpec", "ParameterType", "kinds_by_name"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+ParameterType = str  # one of "str", "int", "float", "bool", "file"
+_TYPES = ("str", "int", "float", "bool", "file")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParameterSpec:
+    """A parameter a job kind understands. Names are case-insensitive."""
+
+    name: str
+    type: ParameterType = "str"
+    default: str | None = None
+    required: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name.lower())
+        if self.type not in _TYPES:
+            raise ValueError(f"parameter {self.name}: type must be one of {_TYPES}")
+
+    def check(self, value: str) -> str | None:
+        """Return a message if ``value`` does not fit this parameter's type."""
+        try:
+            if self.type == "int":
+                int(value)
+            elif self.type == "float":
+                float(value)
+            elif self.type == "bool" and value.lower() not in (
+                    "true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+        except ValueError:
+            return f"parameter {self.name.upper()}: {value!r} is not a valid {self.type}"
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobKind:
+    """One kind of job: its parameters and the code a runner executes for it."""
+
+    name: str
+    #: ``"module:function"``; the function takes a ``aiouws.jobapi.JobContext`` and
+    #: may be a coroutine function. It is imported inside the runner process only.
+    entry_point: str
+    parameters: tuple[ParameterSpec, ...] = ()
+    description: str = ""
+    #: Run-count goal for this kind; None uses the service default.
+    slots: int | None = None
+    #: Extra argv for the runner (e.g. a DSN for a TAP runner); never secrets in logs.
+    runner_args: tuple[str, ...] = ()
+    #: Environment variables for the runner processes.
+    runner_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"job kind name {self.name!r} must match {_NAME.pattern}")
+        if not _ENTRY.match(self.entry_point):
+            raise ValueError(f"entry point {self.entry_point!r} must be 'module:function'")
+
+    def spec(self, name: str) -> ParameterSpec | None:
+        wanted = name.lower()
+        return next((p for p in self.parameters if p.name == wanted), None)
+
+    def problems(self, params: Sequence[JobParameter]) -> list[str]:
+        """What keeps ``params`` from running: missing required ones, bad values.
+
+        Unknown parameters are kept but ignored, as DALI asks.
+        """
+        given = {p.name: p for p in params}
+        problems = [f"missing required parameter {spec.name.upper()}"
+                    for spec in self.parameters
+                    if spec.required and spec.name not in given and spec.default is None]
+        for p in params:
+            spec = self.spec(p.name)
+            if spec is not None and not p.by_reference:
+                message = spec.check(p.value)
+                if message:
+                    problems.append(message)
+        return problems
+
+    def with_defaults(self, params: Sequence[JobParameter]) -> tuple[JobParameter, ...]:
+        """``params`` plus declared defaults for those not given."""
+        given = {p.name for p in params}
+        extra = tuple(JobParameter(name=s.name, value=s.default)
+                      for s in self.parameters
+                      if s.default is not None and s.name not in given)
+        return tuple(params) + extra
+
+
+def kinds_by_name(kinds: Iterable[JobKind]) -> dict[str, JobKind]:
+    """Index kinds by name, refusing duplicates."""
+    table: dict[str, JobKind] = {}
+    for kind in kinds:
+        if kind.name in table:
+            raise ValueError(f"job kind {kind.name!r} given twice")
+        table[kind.name] = kind
+    return table

@@ -1,0 +1,153 @@
+"""PhaseListener: one LISTEN connection per process, fanned out to asyncio waiters.
+
+The job table's trigger sends ``'<job_id> <PHASE|DELETED> <kind>'`` on channel
+``aiouws_job`` for every phase change, from any process. WAIT requests and the
+queue supervisor wait on it, always with a timeout as well, because
+notifications are lost while the connection is down (it reconnects by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from .phases import Phase
+
+__all__ = ["CHANNEL", "PhaseEvent", "PhaseListener"]
+
+CHANNEL = "aiouws_job"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvent:
+    """A job changed phase (``phase`` is None when the job was deleted)."""
+
+    job_id: str
+    phase: Phase | None
+    kind: str
+
+    @classmethod
+    def parse(cls, payload: str) -> PhaseEvent | None:
+        parts = payload.split(" ")
+        if len(parts) != 3:
+            return None
+        job_id, phase, kind = parts
+        if phase == "DELETED":
+            return cls(job_id, None, kind)
+        try:
+            return cls(job_id, Phase(phase), kind)
+        except ValueError:
+            return None
+
+
+Subscriber = Callable[[PhaseEvent], None]
+
+
+class PhaseListener:
+    """Listens on :data:`CHANNEL` and wakes waiters and subscribers."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self._conn: asyncpg.Connection | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._subscribers: list[Subscriber] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._open()
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+        self._wake_all()
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback`` (synchronously, in the loop) for every event."""
+        self._subscribers.append(callback)
+
+    @contextlib.asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[asyncio.Event]:
+        """An event set when ``job_id`` changes phase; register before reading state.
+
+        Registering first and then reading the job closes the gap in which a change
+        between the read and the wait would be missed.
+        """
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    def publish(self, event: PhaseEvent) -> None:
+        """Deliver an event as if it had come from the database (in-process)."""
+        for waiter in self._waiters.get(event.job_id, ()):
+            waiter.set()
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:  # a subscriber's bug must not stop the listener
+                log.exception("phase subscriber failed", extra={"job_id": event.job_id})
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
+
+    # -- internals ----------------------------------------------------------------
+
+    async def _open(self) -> None:
+        conn = await self._connect()
+        await conn.add_listener(CHANNEL, self._on_notify)
+        conn.add_termination_listener(self._on_terminated)
+        self._conn = conn
+        self.connected.set()
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        event = PhaseEvent.parse(str(payload))
+        if event is not None:
+            self.publish(event)
+
+    def _on_terminated(self, _conn: object) -> None:
+        self.connected.clear()
+        if self._closing:
+            return
+        log.warning("listener connection lost; reconnecting")
+        # Waiters re-read the database on wake-up, so waking them all is safe and
+        # covers any change we may have missed.
+        self._wake_all()
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._open()
+                log.info("listener reconnected")
+                self._wake_all()
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listener reconnect failed: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _wake_all(self) -> None:
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()

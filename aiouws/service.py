@@ -1,0 +1,334 @@
+"""JobService: the UWS use cases (create, run, abort, delete, update, wait, list).
+
+It enforces ownership, limits and the phase rules, and delegates storage to
+:class:`~aiouws.store.JobStore` and execution to a :class:`Dispatcher` (the queue
+supervisor). HTTP handlers call exactly one method of this class per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from .config import Settings
+from .errors import (
+    InvalidPhaseError,
+    JobNotFound,
+    NotFound,
+    PermissionDenied,
+    TooManyJobs,
+    UsageError,
+)
+from .kinds import JobKind
+from .models import Job, JobFilter, JobParameter, JobRef, NewJob
+from .notify import PhaseListener
+from .phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
+from .store import JobStore
+from .workdir import JobDirs, new_job_id
+
+__all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
+
+log = logging.getLogger(__name__)
+
+#: Phases in which a job's parameters and limits may still be changed.
+_EDITABLE = frozenset({Phase.PENDING, Phase.HELD})
+_WAITABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD,
+                       Phase.SUSPENDED})
+#: How often a WAIT re-reads the job even without a notification (safety net).
+_WAIT_POLL = 5.0
+
+
+class Dispatcher(Protocol):
+    """What the service needs from the execution side (the queue supervisor)."""
+
+    async def job_queued(self, kind: str) -> None: ...
+
+    async def job_aborted(self, job_id: str) -> None: ...
+
+    async def quote(self, job: Job) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file sent with a job creation (multipart), already written to a temp file."""
+
+    name: str  #: the form field name, used as the file name in the job dir
+    path: Path
+
+
+def log_context(job: Job) -> dict[str, object]:
+    """The ``extra`` of every log line about a job."""
+    return {"job_id": job.job_id, "phase": job.phase.value, "owner": job.owner,
+            "kind": job.kind}
+
+
+class JobService:
+    """The use cases of a UWS service over any number of job kinds."""
+
+    def __init__(self, store: JobStore, dirs: JobDirs, kinds: Mapping[str, JobKind],
+                 settings: Settings, *, dispatcher: Dispatcher | None = None,
+                 listener: PhaseListener | None = None) -> None:
+        self.store = store
+        self.dirs = dirs
+        self.kinds = kinds
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.listener = listener
+
+    # -- queries --------------------------------------------------------------------
+
+    async def get(self, job_id: str, owner: str | None) -> Job:
+        """The job, if ``owner`` may see it (404 unknown, 403 someone else's)."""
+        job = await self.store.get(self.dirs_checked(job_id))
+        if job.owner != owner:
+            raise PermissionDenied(f"job {job_id} belongs to another user")
+        return job
+
+    async def get_of_kind(self, job_id: str, owner: str | None, kind: str) -> Job:
+        job = await self.get(job_id, owner)
+        if job.kind != kind:
+            raise JobNotFound(job_id)
+        return job
+
+    async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
+        if flt.last is not None and flt.last > self.settings.max_list_jobs:
+            flt = JobFilter(owner=flt.owner, all_owners=flt.all_owners, phases=flt.phases,
+                            after=flt.after, last=self.settings.max_list_jobs,
+                            kind=flt.kind, include_archived=flt.include_archived)
+        return await self.store.list_jobs(flt)
+
+    async def quote(self, job: Job) -> datetime | None:
+        if self.dispatcher is None or job.phase not in (Phase.PENDING, Phase.QUEUED):
+            return job.quote
+        return await self.dispatcher.quote(job)
+
+    async def wait(self, job_id: str, owner: str | None, timeout: float,
+                   phase: Phase | None = None) -> Job:
+        """UWS 1.1 blocking GET: return when the phase changes or ``timeout`` passes.
+
+        Returns at once if the job is in a final phase or not in ``phase``.
+        """
+        job = await self.get(job_id, owner)
+        timeout = min(timeout, self.settings.wait_cap)
+        if self.listener is None or timeout <= 0:
+            return job
+        deadline = time.monotonic() + timeout
+        start_phase = job.phase
+        while True:
+            if job.phase not in _WAITABLE or (phase is not None and job.phase != phase):
+                return job
+            if job.phase != start_phase:
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return job
+            async with self.listener.watch(job_id) as changed:
+                job = await self.get(job_id, owner)
+                if job.phase != start_phase:
+                    return job
+                try:
+                    await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
+                except TimeoutError:
+                    pass
+            job = await self.get(job_id, owner)
+
+    def error_detail(self, job: Job) -> tuple[Path, str] | None:
+        """The job's error detail file and media type, if there is one."""
+        if job.error is None or not job.error.has_detail:
+            return None
+        for name, media in (("error.vot", "application/x-votable+xml"),
+                            ("error.txt", "text/plain; charset=utf-8")):
+            path = self.dirs.path(job.job_id) / name
+            if path.is_file():
+                return path, media
+        return None
+
+    def result_file(self, job: Job, result_id: str) -> tuple[Path | None, str, str | None]:
+        """(local path or None, media type, external href) of a result; 404 if none."""
+        result = job.result(result_id)
+        if result is None:
+            raise NotFound(f"job {job.job_id} has no result {result_id!r}")
+        if result.file_name is None:
+            return None, result.media_type, result.href
+        return self.dirs.file(job.job_id, result.file_name), result.media_type, None
+
+    def upload_file(self, job: Job, name: str) -> Path:
+        path = self.dirs.file(job.job_id, "upload-" + name)
+        if not path.is_file():
+            raise NotFound(f"job {job.job_id} has no uploaded file {name!r}")
+        return path
+
+    # -- commands -------------------------------------------------------------------
+
+    async def create(self, kind_name: str, owner: str | None,
+                     params: Sequence[JobParameter], *, run_id: str | None = None,
+                     execution_duration: int | None = None,
+                     destruction: datetime | None = None,
+                     uploads: Sequence[Upload] = (), upload_url: str = "",
+                     run: bool = False) -> Job:
+        """Create a job (PENDING, or QUEUED and dispatched when ``run``)."""
+        kind = self._kind(kind_name)
+        await self._check_caps(owner)
+        job_id = new_job_id()
+        workdir = self.dirs.create(job_id)
+        try:
+            stored = tuple(params)
+            for upload in uploads:
+                target = self.dirs.file(job_id, "upload-" + upload.name)
+                upload.path.replace(target)
+                stored += (JobParameter(name=upload.name.lower(),
+                                        value=f"{upload_url}/{job_id}/uploads/{upload.name}",
+                                        by_reference=True),)
+            new = NewJob(job_id=job_id, kind=kind.name, owner=owner, run_id=run_id,
+                         execution_duration=self.clamp_duration(execution_duration),
+                         destruction_time=self.clamp_destruction(destruction),
+                         parameters=stored)
+            job = await self.store.create(new)
+        except BaseException:
+            self.dirs.remove(job_id)
+            raise
+        log.info("job created", extra={**log_context(job), "workdir": str(workdir)})
+        if run:
+            job = await self._run(job, kind)
+        return job
+
+    async def act(self, job_id: str, owner: str | None, action: Action) -> Job:
+        """Apply a client action (RUN, ABORT, ...) to a job's phase."""
+        job = await self.get(job_id, owner)
+        try:
+            target = resolve_action(job.phase, action)
+        except PhaseChangeError as exc:
+            raise InvalidPhaseError(str(exc)) from exc
+        if target is None:
+            log.info("action ignored", extra={**log_context(job), "action": action.value})
+            return job
+        if action is Action.RUN:
+            return await self._run(job, self._kind(job.kind))
+        if action is Action.ABORT:
+            return await self._abort(job)
+        return await self._change(job, target)
+
+    async def delete(self, job_id: str, owner: str | None) -> None:
+        """Delete a job: abort it if it runs, then remove its row and directory."""
+        job = await self.get(job_id, owner)
+        if job.phase in (Phase.EXECUTING, Phase.QUEUED, Phase.SUSPENDED):
+            try:
+                job = await self._abort(job)
+            except InvalidPhaseError:
+                pass  # it finished meanwhile; delete it all the same
+        gone = await self.store.delete(job_id)
+        self.dirs.remove(job_id)
+        if gone is not None:
+            log.info("job deleted", extra=log_context(gone))
+
+    async def set_destruction(self, job_id: str, owner: str | None,
+                              when: datetime) -> Job:
+        job = await self.get(job_id, owner)
+        allowed = frozenset(Phase) - {Phase.ARCHIVED}
+        return await self.store.update(job.job_id, allowed=allowed,
+                                       what="change the destruction time",
+                                       destruction_time=self.clamp_destruction(when))
+
+    async def set_execution_duration(self, job_id: str, owner: str | None,
+                                     seconds: int) -> Job:
+        job = await self.get(job_id, owner)
+        return await self.store.update(job.job_id, allowed=_EDITABLE,
+                                       what="change the execution duration",
+                                       execution_duration=self.clamp_duration(seconds))
+
+    async def update_parameters(self, job_id: str, owner: str | None,
+                                params: Sequence[JobParameter]) -> Job:
+        """Set or replace parameters of a PENDING job (UWS 1.1 POST parameters)."""
+        job = await self.get(job_id, owner)
+        if job.phase not in _EDITABLE:
+            raise InvalidPhaseError(f"job is {job.phase.value}: parameters can only be "
+                                    "changed while PENDING")
+        names = {p.name for p in params}
+        merged = tuple(p for p in job.parameters if p.name not in names) + tuple(params)
+        return await self.store.update(job.job_id, allowed=_EDITABLE,
+                                       what="change parameters", parameters=merged)
+
+    # -- limits -----------------------------------------------------------------------
+
+    def clamp_duration(self, seconds: int | None) -> int:
+        s = self.settings
+        if seconds is None:
+            return s.default_execution_duration
+        if seconds < 0:
+            raise UsageError("EXECUTIONDURATION must not be negative")
+        if seconds == 0 or seconds > s.max_execution_duration:
+            return s.max_execution_duration
+        return seconds
+
+    def clamp_destruction(self, when: datetime | None) -> datetime:
+        now = datetime.now(UTC)
+        latest = now + timedelta(days=self.settings.max_destruction_days)
+        if when is None:
+            return now + timedelta(days=self.settings.default_destruction_days)
+        return min(when, latest)
+
+    def dirs_checked(self, job_id: str) -> str:
+        """Validate a job id from a URL (404 for anything that is not an id)."""
+        self.dirs.path(job_id)
+        return job_id
+
+    # -- internals ----------------------------------------------------------------
+
+    def _kind(self, name: str) -> JobKind:
+        kind = self.kinds.get(name)
+        if kind is None:
+            raise NotFound(f"no job kind {name!r}")
+        return kind
+
+    async def _check_caps(self, owner: str | None) -> None:
+        counts = await self.store.count_active(owner)
+        s = self.settings
+        queued = counts.get(Phase.QUEUED, 0) + counts.get(Phase.HELD, 0)
+        if queued >= s.max_queued_per_owner:
+            raise TooManyJobs(f"you have {queued} queued jobs, the limit is "
+                              f"{s.max_queued_per_owner}; retry when some have run")
+        executing = counts.get(Phase.EXECUTING, 0)
+        if executing >= s.max_executing_per_owner + s.max_queued_per_owner:
+            raise TooManyJobs(f"you have {executing} executing jobs; retry later")
+
+    async def _run(self, job: Job, kind: JobKind) -> Job:
+        problems = kind.problems(job.parameters)
+        if problems:
+            message = "; ".join(problems)
+            job = await self.store.change_phase(
+                job.job_id, Phase.ERROR, allowed=_EDITABLE, set_now=["end_time"],
+                error_type=ErrorType.FATAL, error_message=message, error_has_detail=False)
+            log.info("job rejected at run", extra={**log_context(job), "reason": message})
+            return job
+        job = await self.store.change_phase(
+            job.job_id, Phase.QUEUED, allowed=_EDITABLE, set_now=["queued_time"],
+            parameters=kind.with_defaults(job.parameters))
+        log.info("job queued", extra=log_context(job))
+        if self.dispatcher is not None:
+            await self.dispatcher.job_queued(job.kind)
+            job = await self.store.get(job.job_id)
+        return job
+
+    async def _abort(self, job: Job) -> Job:
+        was = job.phase
+        aborted = await self.store.change_phase(
+            job.job_id, Phase.ABORTED,
+            allowed=(Phase.PENDING, Phase.HELD, Phase.QUEUED, Phase.EXECUTING,
+                     Phase.SUSPENDED),
+            set_now=["end_time"])
+        log.info("job aborted", extra={**log_context(aborted), "was": was.value})
+        if was is Phase.EXECUTING and self.dispatcher is not None:
+            await self.dispatcher.job_aborted(job.job_id)
+        return aborted
+
+    async def _change(self, job: Job, target: Phase) -> Job:
+        changed = await self.store.change_phase(job.job_id, target, allowed=[job.phase])
+        log.info("job phase changed", extra=log_context(changed))
+        return changed
+
