@@ -1,0 +1,63 @@
+"""ADQL 2.1 → PostgreSQL (pg_sphere) translation: the one entry point ``translate``.
+
+Parsing is sqlglot's (``adql_parse``); the emitted SQL is written by the
+translator itself (``adql_emit``, ``adql_expr``, ``adql_geometry``,
+``adql_functions``), which doubles as the whitelist of what ADQL allows.
+"""
+
+from __future__ import annotations
+
+from taprunner.adql_emit import QueryEmitter
+from taprunner.adql_functions import USER_DEFINED_FUNCTIONS, UserFunction
+from taprunner.adql_model import (
+    AdqlError,
+    Catalog,
+    OutputColumn,
+    StaticCatalog,
+    Translation,
+)
+from taprunner.adql_parse import parse_statement
+
+__all__ = [
+    "USER_DEFINED_FUNCTIONS",
+    "AdqlError",
+    "Catalog",
+    "OutputColumn",
+    "StaticCatalog",
+    "Translation",
+    "UserFunction",
+    "translate",
+]
+
+
+def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Translation:
+    """Translate one ADQL query into a PostgreSQL SELECT.
+
+    Parameters
+    ----------
+    adql
+        The client's query.
+    catalog
+        The tables (and their columns) the query may reference.
+    limit
+        Row cap wanted by the caller (e.g. MAXREC + 1): the SQL returns at most
+        ``min(TOP, limit)`` rows. 0 returns none (metadata only).
+
+    Raises
+    ------
+    AdqlError
+        If the query is not valid ADQL or uses tables, columns or functions that
+        are not allowed.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
+    tree = parse_statement(adql)
+    emitter = QueryEmitter(catalog)
+    sql, columns = emitter.query(tree, None, dali=True, cap=limit)
+    return Translation(
+        sql=sql,
+        columns=tuple(
+            OutputColumn(c.name, c.table, c.column, c.xtype) for c in columns
+        ),
+        tables=frozenset(emitter.tables),
+    )

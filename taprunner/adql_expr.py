@@ -1,0 +1,299 @@
+"""Emit PostgreSQL for ADQL value expressions and conditions.
+
+Every operator is parenthesised in the output, so PostgreSQL's precedence
+never has to agree with sqlglot's. Node types without a rule are rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlglot import exp
+
+from taprunner.adql_functions import AGGREGATES, scalar_function
+from taprunner.adql_geometry import GEOMETRY_FUNCTIONS, geometry_function
+from taprunner.adql_model import AdqlError
+from taprunner.adql_scope import Scope, SourceColumn, identifier_name, located_error
+from taprunner.adql_sqltext import (
+    Fragment,
+    number_literal,
+    quote_identifier,
+    string_literal,
+)
+
+_BINARY: dict[type[exp.Expr], str] = {
+    exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.DPipe: "||",
+    exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<",
+    exp.LTE: "<=",
+}  # fmt: skip
+_LOGICAL: dict[type[exp.Expr], str] = {exp.And: "AND", exp.Or: "OR"}
+_CAST_TYPES = {
+    exp.DataType.Type.SMALLINT: "smallint",
+    exp.DataType.Type.INT: "integer",
+    exp.DataType.Type.BIGINT: "bigint",
+    exp.DataType.Type.FLOAT: "real",
+    exp.DataType.Type.DOUBLE: "double precision",
+    exp.DataType.Type.CHAR: "char",
+    exp.DataType.Type.VARCHAR: "varchar",
+    exp.DataType.Type.TIMESTAMP: "timestamp",
+}
+_PREDICATES = frozenset({"CONTAINS", "INTERSECTS"})
+
+Columns = tuple[SourceColumn, ...]
+_Rule = Callable[["ExpressionEmitter", exp.Expr, Scope], Fragment]
+
+
+class ExpressionEmitter:
+    """Value expressions; subclasses provide ``subquery`` for nested queries."""
+
+    def subquery(self, node: exp.Expr, scope: Scope) -> tuple[str, Columns]:
+        """SQL and columns of a nested query seeing ``scope``."""
+        raise NotImplementedError
+
+    def expression(
+        self, node: exp.Expr, scope: Scope, outputs: Columns = ()
+    ) -> Fragment:
+        """Translate a value expression (``outputs``: select-list names it may use)."""
+        if isinstance(node, exp.Column):
+            sql, column = self.resolve_column(node, scope, outputs)
+            return Fragment(sql, geom=column.xtype, name=column.name)
+        rule = _RULES.get(type(node))
+        if rule is None:
+            raise AdqlError(_describe(node))
+        return rule(self, node, scope)
+
+    def condition(self, node: exp.Expr, scope: Scope) -> str:
+        """Translate a search condition (a bare CONTAINS counts as ``= 1``)."""
+        if type(node) in _LOGICAL:
+            op = _LOGICAL[type(node)]
+            left = self.condition(node.this, scope)
+            return f"({left} {op} {self.condition(node.expression, scope)})"
+        if isinstance(node, exp.Not):
+            return f"(NOT {self.condition(node.this, scope)})"
+        if isinstance(node, exp.Paren):
+            return f"({self.condition(node.this, scope)})"
+        fragment = self.expression(node, scope)
+        return fragment.predicate or fragment.sql
+
+    def resolve_column(
+        self, node: exp.Column, scope: Scope, outputs: Columns
+    ) -> tuple[str, SourceColumn]:
+        """SQL and meaning of a column reference (or of an output name)."""
+        if isinstance(node.this, exp.Star):
+            raise AdqlError(f"{node.sql()} is only allowed in the select list")
+        found = scope.resolve(node)
+        if found is not None:
+            return found
+        name = identifier_name(node.this)
+        for column in outputs:
+            if column.name == name or (
+                not node.this.quoted and column.name.lower() == name
+            ):
+                return quote_identifier(column.name), column
+        raise located_error(f"unknown column {node.this.name}", node.this)
+
+    def order_key(
+        self, node: exp.Expr, scope: Scope, outputs: Columns, outputs_only: bool
+    ) -> str:
+        """One ORDER BY key: an output name or position, or an expression."""
+        if not isinstance(node, exp.Ordered):
+            raise AdqlError(f"unsupported ORDER BY item {node.sql()}")
+        value = node.this
+        direction = " DESC" if node.args.get("desc") else ""
+        if isinstance(value, exp.Literal) and not value.is_string:
+            position = str(value.this)
+            if not position.isdigit() or not 1 <= int(position) <= len(outputs):
+                raise AdqlError(f"ORDER BY position {position} is out of range")
+            return position + direction
+        if isinstance(value, exp.Column) and value.args.get("table") is None:
+            for column in outputs:
+                if column.name == identifier_name(value.this):
+                    return quote_identifier(column.name) + direction
+        if outputs_only:
+            raise AdqlError(
+                "ORDER BY of a UNION, EXCEPT or INTERSECT may only name output "
+                "columns or positions"
+            )
+        return self.expression(value, scope, outputs).sql + direction
+
+    # -- rules -------------------------------------------------------------------
+
+    def _binary(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if isinstance(node, (exp.EQ, exp.NEQ)):
+            folded = self._predicate_comparison(node, scope)
+            if folded is not None:
+                return folded
+        left = self.expression(node.this, scope)
+        right = self.expression(node.expression, scope)
+        return Fragment(f"({left.sql} {_BINARY[type(node)]} {right.sql})")
+
+    def _predicate_comparison(self, node: exp.Binary, scope: Scope) -> Fragment | None:
+        """``CONTAINS(a, b) = 1`` and friends become the bare (indexable) operator."""
+        sides = (node.this, node.expression)
+        for call, other in (sides, sides[::-1]):
+            if (
+                isinstance(call, exp.Anonymous)
+                and str(call.this).upper() in _PREDICATES
+                and isinstance(other, exp.Literal)
+                and not other.is_string
+                and str(other.this) in ("0", "1")
+            ):
+                predicate = self.expression(call, scope).predicate
+                assert predicate is not None
+                wanted = (str(other.this) == "1") == isinstance(node, exp.EQ)
+                return Fragment(predicate if wanted else f"(NOT {predicate})")
+        return None
+
+    def _logical(self, node: exp.Expr, scope: Scope) -> Fragment:
+        return Fragment(self.condition(node, scope))
+
+    def _not(self, node: exp.Expr, scope: Scope) -> Fragment:
+        return Fragment(self.condition(node, scope))
+
+    def _neg(self, node: exp.Expr, scope: Scope) -> Fragment:
+        return Fragment(f"(-{self.expression(node.this, scope).sql})")
+
+    def _paren(self, node: exp.Expr, scope: Scope) -> Fragment:
+        inner = self.expression(node.this, scope)
+        predicate = f"({inner.predicate})" if inner.predicate else None
+        return Fragment(f"({inner.sql})", inner.geom, inner.coords, predicate,
+                        inner.name)  # fmt: skip
+
+    def _literal(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if node.is_string:
+            return Fragment(string_literal(str(node.this)))
+        return Fragment(number_literal(str(node.this)))
+
+    def _null(self, node: exp.Expr, scope: Scope) -> Fragment:
+        return Fragment("NULL")
+
+    def _like(self, node: exp.Expr, scope: Scope) -> Fragment:
+        word = "ILIKE" if isinstance(node, exp.ILike) else "LIKE"
+        if node.args.get("negate"):
+            word = "NOT " + word
+        left = self.expression(node.this, scope).sql
+        return Fragment(
+            f"({left} {word} {self.expression(node.expression, scope).sql})"
+        )
+
+    def _between(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if node.args.get("symmetric"):
+            raise AdqlError("BETWEEN SYMMETRIC is not ADQL")
+        value, low, high = (
+            self.expression(node.args[key], scope).sql
+            for key in ("this", "low", "high")
+        )
+        return Fragment(f"({value} BETWEEN {low} AND {high})")
+
+    def _in(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if node.args.get("unnest") or node.args.get("field"):
+            raise AdqlError("unsupported IN predicate")
+        value = self.expression(node.this, scope).sql
+        query = node.args.get("query")
+        if query is not None:
+            return Fragment(f"({value} IN ({self.subquery(query, scope)[0]}))")
+        items = ", ".join(self.expression(e, scope).sql for e in node.expressions)
+        return Fragment(f"({value} IN ({items}))")
+
+    def _exists(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if node.args.get("expression") is not None:
+            raise AdqlError("unsupported EXISTS predicate")
+        return Fragment(f"(EXISTS ({self.subquery(node.this, scope)[0]}))")
+
+    def _is(self, node: exp.Expr, scope: Scope) -> Fragment:
+        if not isinstance(node.expression, exp.Null):
+            raise AdqlError("only IS NULL and IS NOT NULL are ADQL")
+        word = "IS NOT NULL" if node.args.get("negate") else "IS NULL"
+        return Fragment(f"({self.expression(node.this, scope).sql} {word})")
+
+    def _scalar_subquery(self, node: exp.Expr, scope: Scope) -> Fragment:
+        sql, columns = self.subquery(node, scope)
+        geom = columns[0].xtype if len(columns) == 1 else None
+        return Fragment(f"({sql})", geom=geom)
+
+    def _case(self, node: exp.Expr, scope: Scope) -> Fragment:
+        parts = ["CASE"]
+        operand = node.args.get("this")
+        if operand is not None:
+            parts.append(self.expression(operand, scope).sql)
+        for branch in node.args.get("ifs") or ():
+            when = (
+                self.expression(branch.this, scope).sql
+                if operand is not None
+                else self.condition(branch.this, scope)
+            )
+            then = self.expression(branch.args["true"], scope).sql
+            parts.append(f"WHEN {when} THEN {then}")
+        default = node.args.get("default")
+        if default is not None:
+            parts.append(f"ELSE {self.expression(default, scope).sql}")
+        parts.append("END")
+        return Fragment("(" + " ".join(parts) + ")")
+
+    def _cast(self, node: exp.Expr, scope: Scope) -> Fragment:
+        extra = {k for k, v in node.args.items() if v and k not in ("this", "to")}
+        to = node.args["to"]
+        target = _CAST_TYPES.get(to.this) if isinstance(to, exp.DataType) else None
+        if extra or target is None:
+            raise AdqlError(f"unsupported CAST to {to.sql()}")
+        sizes = [str(p.this.this) for p in to.expressions or ()]
+        if sizes and target in ("char", "varchar"):
+            target += f"({number_literal(sizes[0])})"
+        elif sizes:
+            raise AdqlError(f"unsupported CAST to {to.sql()}")
+        value = self.expression(node.this, scope).sql
+        return Fragment(f"CAST({value} AS {target})", name="cast")
+
+    def _function(self, node: exp.Expr, scope: Scope) -> Fragment:
+        name = str(node.this).upper()
+        raw: Sequence[exp.Expr] = node.expressions
+        if name in AGGREGATES:
+            return self._aggregate(name, raw, scope)
+        args = [self.expression(arg, scope) for arg in raw]
+        if name in GEOMETRY_FUNCTIONS:
+            return geometry_function(name, args, raw)
+        return scalar_function(str(node.this), args)
+
+    def _aggregate(self, name: str, raw: Sequence[exp.Expr], scope: Scope) -> Fragment:
+        if len(raw) != 1:
+            raise AdqlError(f"{name} takes one argument")
+        arg, distinct = raw[0], ""
+        if isinstance(arg, exp.Star) and name == "COUNT":
+            return Fragment("count(*)", name="count")
+        if isinstance(arg, exp.Distinct):
+            if len(arg.expressions) != 1 or arg.args.get("on") is not None:
+                raise AdqlError(f"{name}(DISTINCT ...) takes one argument")
+            arg, distinct = arg.expressions[0], "DISTINCT "
+        value = self.expression(arg, scope).sql
+        return Fragment(f"{name.lower()}({distinct}{value})", name=name.lower())
+
+
+_RULES: dict[type[exp.Expr], _Rule] = {
+    **{kind: ExpressionEmitter._binary for kind in _BINARY},
+    **{kind: ExpressionEmitter._logical for kind in _LOGICAL},
+    exp.Not: ExpressionEmitter._not,
+    exp.Neg: ExpressionEmitter._neg,
+    exp.Paren: ExpressionEmitter._paren,
+    exp.Literal: ExpressionEmitter._literal,
+    exp.Null: ExpressionEmitter._null,
+    exp.Like: ExpressionEmitter._like,
+    exp.ILike: ExpressionEmitter._like,
+    exp.Between: ExpressionEmitter._between,
+    exp.In: ExpressionEmitter._in,
+    exp.Exists: ExpressionEmitter._exists,
+    exp.Is: ExpressionEmitter._is,
+    exp.Subquery: ExpressionEmitter._scalar_subquery,
+    exp.Select: ExpressionEmitter._scalar_subquery,
+    exp.Case: ExpressionEmitter._case,
+    exp.Cast: ExpressionEmitter._cast,
+    exp.Anonymous: ExpressionEmitter._function,
+}
+
+
+def _describe(node: exp.Expr) -> str:
+    """Name an unsupported node for the client: function name or SQL text."""
+    if isinstance(node, exp.Func):
+        return f"unknown function {node.sql_name()}"
+    text = node.sql(dialect="postgres")
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"unsupported expression: {text}"

@@ -1,0 +1,209 @@
+"""ADQL geometry (degrees) on pg_sphere 1.x (radians): constructors, predicates, DALI.
+
+Points are ``spoint``, circles ``scircle`` and polygons ``spoly``. CONTAINS and
+INTERSECTS carry both an integer value form and a boolean ``predicate`` form;
+the emitter uses the latter for ``CONTAINS(...) = 1`` so that a GiST index on
+``spoint(radians(ra), radians(dec))`` applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlglot import exp
+
+from taprunner.adql_model import AdqlError
+from taprunner.adql_sqltext import Fragment
+
+GEOMETRY_FUNCTIONS = frozenset(
+    {
+        "POINT", "CIRCLE", "POLYGON", "BOX", "REGION", "CENTROID", "CONTAINS",
+        "INTERSECTS", "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
+    }
+)  # fmt: skip
+
+_FLOAT8_ARRAY = "double precision[]"
+# pg_sphere prints polygons as {(lon , lat),...} in radians (its default format).
+_POLYGON_DALI = (
+    "(SELECT array_agg(degrees(v.x[1]::double precision) ORDER BY v.n) "
+    "FROM regexp_matches(CAST({0} AS text), '[-+0-9.eE]+', 'g') "
+    "WITH ORDINALITY AS v(x, n))"
+)
+
+
+def geometry_function(
+    name: str, args: Sequence[Fragment], raw: Sequence[exp.Expr]
+) -> Fragment:
+    """Translate the ADQL geometry function ``name`` (upper case)."""
+    if name in ("POINT", "CIRCLE", "POLYGON") and raw and _is_string(raw[0]):
+        args, raw = args[1:], raw[1:]  # the coordinate system is ignored (ICRS)
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise AdqlError(
+            f"{name} is not supported (deprecated in ADQL 2.1): use POLYGON "
+            "or CIRCLE instead"
+        )
+    return builder(list(args))
+
+
+def to_dali(value: Fragment) -> str:
+    """SQL giving ``value`` (a geometry) as a DALI ``double precision[]``."""
+    if value.coords is not None:
+        return f"CAST(ARRAY[{', '.join(value.coords)}] AS {_FLOAT8_ARRAY})"
+    if value.geom == "polygon":
+        return _POLYGON_DALI.format(value.sql)
+    parts = _point_coords(value) if value.geom == "point" else _circle_coords(value)
+    return f"ARRAY[{', '.join(parts)}]"
+
+
+def _point(args: list[Fragment]) -> Fragment:
+    _arity("POINT", args, 2)
+    ra, dec = _scalars("POINT", args)
+    return Fragment(
+        f"spoint(radians({ra}), radians({dec}))",
+        geom="point",
+        coords=(ra, dec),
+        name="point",
+    )
+
+
+def _circle(args: list[Fragment]) -> Fragment:
+    if len(args) == 3:
+        center = _point(args[:2])
+    else:
+        _arity("CIRCLE", args, 2)
+        center = _geometry("CIRCLE", args[0], "point")
+    (radius,) = _scalars("CIRCLE", args[-1:])
+    coords = (*_point_coords(center), radius)
+    return Fragment(
+        f"scircle({center.sql}, radians({radius}))",
+        geom="circle",
+        coords=coords if center.coords is not None else None,
+        name="circle",
+    )
+
+
+def _polygon(args: list[Fragment]) -> Fragment:
+    if len(args) % 2 == 1 or any(arg.geom is not None for arg in args):
+        vertices = [_geometry("POLYGON", arg, "point") for arg in args]
+    else:
+        vertices = [_point(args[i : i + 2]) for i in range(0, len(args), 2)]
+    if len(vertices) < 3:
+        raise AdqlError("POLYGON needs at least three vertices")
+    rows = ", ".join(f"({n}, {v.sql})" for n, v in enumerate(vertices))
+    sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p))"
+    coords = tuple(c for v in vertices for c in _point_coords(v))
+    return Fragment(sql, geom="polygon", coords=coords, name="polygon")
+
+
+def _centroid(args: list[Fragment]) -> Fragment:
+    _arity("CENTROID", args, 1)
+    shape = _geometry("CENTROID", args[0], "circle")
+    if shape.geom == "polygon":
+        raise AdqlError("CENTROID of a polygon is not supported; use a circle")
+    return Fragment(f"center({shape.sql})", geom="point", name="centroid")
+
+
+def _contains(args: list[Fragment]) -> Fragment:
+    _arity("CONTAINS", args, 2)
+    inner, outer = (_geometry("CONTAINS", arg, None) for arg in args)
+    return _predicate(f"({inner.sql} <@ {outer.sql})", "contains")
+
+
+def _intersects(args: list[Fragment]) -> Fragment:
+    _arity("INTERSECTS", args, 2)
+    first, second = (_geometry("INTERSECTS", arg, None) for arg in args)
+    if second.geom == "point":  # a point intersects a region iff it is inside
+        first, second = second, first
+    operator = "<@" if first.geom == "point" else "&&"
+    return _predicate(f"({first.sql} {operator} {second.sql})", "intersects")
+
+
+def _distance(args: list[Fragment]) -> Fragment:
+    if len(args) == 4:
+        args = [_point(args[:2]), _point(args[2:])]
+    _arity("DISTANCE", args, 2)
+    first, second = (_geometry("DISTANCE", arg, "point") for arg in args)
+    return Fragment(f"degrees({first.sql} <-> {second.sql})", name="distance")
+
+
+def _area(args: list[Fragment]) -> Fragment:
+    _arity("AREA", args, 1)
+    shape = _geometry("AREA", args[0], None)
+    # area() is in steradians; degrees() twice multiplies by (180/pi)^2.
+    return Fragment(f"degrees(degrees(area({shape.sql})))", name="area")
+
+
+def _coord(which: str) -> Callable[[list[Fragment]], Fragment]:
+    def build(args: list[Fragment]) -> Fragment:
+        name = "COORD1" if which == "long" else "COORD2"
+        _arity(name, args, 1)
+        point = _geometry(name, args[0], "point")
+        return Fragment(f"degrees({which}({point.sql}))", name=name.lower())
+
+    return build
+
+
+def _coordsys(args: list[Fragment]) -> Fragment:
+    _arity("COORDSYS", args, 1)
+    _geometry("COORDSYS", args[0], "point")
+    return Fragment("'ICRS'", name="coordsys")
+
+
+_BUILDERS: dict[str, Callable[[list[Fragment]], Fragment]] = {
+    "POINT": _point,
+    "CIRCLE": _circle,
+    "POLYGON": _polygon,
+    "CENTROID": _centroid,
+    "CONTAINS": _contains,
+    "INTERSECTS": _intersects,
+    "DISTANCE": _distance,
+    "AREA": _area,
+    "COORD1": _coord("long"),
+    "COORD2": _coord("lat"),
+    "COORDSYS": _coordsys,
+}
+
+
+def _predicate(condition: str, name: str) -> Fragment:
+    return Fragment(f"CAST({condition} AS integer)", predicate=condition, name=name)
+
+
+def _point_coords(point: Fragment) -> tuple[str, ...]:
+    if point.coords is not None:
+        return point.coords
+    return (f"degrees(long({point.sql}))", f"degrees(lat({point.sql}))")
+
+
+def _circle_coords(circle: Fragment) -> tuple[str, ...]:
+    center = Fragment(f"center({circle.sql})", geom="point")
+    return (*_point_coords(center), f"degrees(radius({circle.sql}))")
+
+
+def _arity(name: str, args: Sequence[Fragment], count: int) -> None:
+    if len(args) != count:
+        raise AdqlError(f"{name} takes {count} arguments here, not {len(args)}")
+
+
+def _scalars(name: str, args: Sequence[Fragment]) -> tuple[str, ...]:
+    for arg in args:
+        if arg.geom is not None:
+            raise AdqlError(f"{name} expects numbers (degrees), not a {arg.geom}")
+    return tuple(arg.sql for arg in args)
+
+
+def _geometry(name: str, arg: Fragment, expected: str | None) -> Fragment:
+    """Check that ``arg`` may be a geometry (columns of unknown type may be)."""
+    if arg.geom is None and arg.predicate is None and not arg.sql[:1].isdigit():
+        return arg
+    if arg.geom is not None and (expected is None or arg.geom == expected):
+        return arg
+    if expected == "circle" and arg.geom == "polygon":
+        return arg
+    wanted = f"a {expected}" if expected else "a geometry"
+    got = f"a {arg.geom}" if arg.geom else "a number"
+    raise AdqlError(f"{name} expects {wanted}, not {got}")
+
+
+def _is_string(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string

@@ -1,0 +1,67 @@
+"""Value types of the ADQL translator: its result, its error and its catalog port."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class AdqlError(Exception):
+    """The client's query is not acceptable ADQL; the message says what and where."""
+
+    def __init__(
+        self, message: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        if line is not None and column is not None and "line" not in message:
+            message = f"{message} (at line {line}, column {column})"
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColumn:
+    """One column of the translated query's result, as the client sees it."""
+
+    name: str
+    """Unique output name (duplicates get ``_2``, ``_3``... suffixes)."""
+    table: str | None
+    """Qualified, lowercase source table when the column is a plain reference."""
+    column: str | None
+    """Source column name when the column is a plain reference."""
+    xtype: str | None
+    """``point``/``circle``/``polygon`` for geometry (emitted as DALI float8[])."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """The PostgreSQL statement for an ADQL query, with its result metadata."""
+
+    sql: str
+    columns: tuple[OutputColumn, ...]
+    tables: frozenset[str]
+
+
+class Catalog(Protocol):
+    """The tables and columns a query may reference (TAP_SCHEMA provides them)."""
+
+    def columns_of(self, table: str) -> Sequence[str] | None:
+        """Columns of ``table`` (lowercase, qualified or not), None if unknown."""
+        ...
+
+
+class StaticCatalog:
+    """A catalog from a fixed mapping ``{"schema.table": [column, ...]}``.
+
+    Keys are matched case-insensitively; column names are kept as given (a
+    name that is not plain lowercase is a delimited identifier in the database).
+    """
+
+    def __init__(self, mapping: Mapping[str, Sequence[str]]) -> None:
+        self._tables = {name.lower(): tuple(cols) for name, cols in mapping.items()}
+
+    def columns_of(self, table: str) -> Sequence[str] | None:
+        """Columns of ``table``, None if the mapping does not hold it."""
+        return self._tables.get(table.lower())
