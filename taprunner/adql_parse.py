@@ -40,6 +40,12 @@ class AdqlDialect(Postgres):
         # the parser, CAST and friends with special syntax aside.
         FUNCTIONS: ClassVar[dict[str, Any]] = {}
         NO_PAREN_FUNCTIONS: ClassVar[dict[Any, Any]] = {}
+        FUNCTION_PARSERS: ClassVar[dict[str, Any]] = {
+            "CAST": PostgresParser.FUNCTION_PARSERS["CAST"]
+        }
+        NO_PAREN_FUNCTION_PARSERS: ClassVar[dict[str, Any]] = {
+            "CASE": PostgresParser.NO_PAREN_FUNCTION_PARSERS["CASE"]
+        }
 
 
 _DIALECT = AdqlDialect()
