@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -147,16 +148,25 @@ def _is_string(field: FieldSpec) -> bool:
     return field.datatype in ("char", "unicodeChar")
 
 
-def _encode_strings(field: FieldSpec, texts: list[str | None]) -> tuple[bytes, _IntArray]:
+def _text_or_empty(value: object) -> str:
+    return "" if value is None else _to_text(value)
+
+
+def _encode_strings(field: FieldSpec, texts: Sequence[object]) -> tuple[bytes, _IntArray]:
     """Concatenated encoded strings and each one's count (characters or bytes)."""
-    plain = [t or "" for t in texts]
+    try:  # fast path: no NULLs, all str
+        joined = "".join(texts)  # type: ignore[arg-type]
+        plain: Sequence[str] = texts  # type: ignore[assignment]
+    except TypeError:
+        plain = [t if type(t) is str else _text_or_empty(t) for t in texts]
+        joined = "".join(plain)
     lengths = np.fromiter(map(len, plain), np.int64, len(plain))
     if field.datatype == "unicodeChar":
-        data = "".join(plain).encode("utf-16-be")
+        data = joined.encode("utf-16-be")
         if len(data) != 2 * int(lengths.sum()):  # astral characters take two units
             lengths = np.array([len(t.encode("utf-16-be")) // 2 for t in plain])
     else:
-        data = "".join(plain).encode("utf-8")
+        data = joined.encode("utf-8")
         if len(data) != int(lengths.sum()):
             lengths = np.array([len(t.encode("utf-8")) for t in plain], np.int64)
     return data, lengths
@@ -204,22 +214,22 @@ class _BinaryPacker:
         n = len(rows)
         if n == 0:
             return b""
-        columns = list(zip(*rows, strict=True))
+        columns = [list(map(itemgetter(i), rows)) for i in range(len(self.fields))]
         null_matrix = np.zeros((n, len(self.fields)), np.bool_)
-        for i, column in enumerate(columns):
-            if None in column:  # a C-level scan: most columns have no NULL at all
-                null_matrix[:, i] = np.fromiter(map(_is_none, column), np.bool_, n)
-        segments: list[Segment] = []
-        fixed: list[tuple[str, npt.NDArray[Any]]] = []
+        runs: list[list[tuple[str, npt.NDArray[Any]]]] = [[]]
         if self.binary2:
-            fixed.append(("m", np.packbits(null_matrix, axis=1)))
+            runs[0].append(("m", np.empty(0)))  # the mask, known once columns are done
+        var_parts: list[Segment] = []
         for i, (field, column) in enumerate(zip(self.fields, columns, strict=True)):
-            var = self._column(field, column, null_matrix[:, i], fixed)
+            var = self._column(field, column, null_matrix[:, i], runs[-1])
             if var is not None:
-                segments.append((_records(fixed, n), 0))
-                fixed = []
-                segments.append(var)
-        segments.append((_records(fixed, n), 0))
+                var_parts.append(var)
+                runs.append([])
+        if self.binary2:
+            runs[0][0] = ("m", np.packbits(null_matrix, axis=1))
+        segments: list[Segment] = [(_records(runs[0], n), 0)]
+        for var, run in zip(var_parts, runs[1:], strict=True):
+            segments += [var, (_records(run, n), 0)]
         return _scatter(segments, n)
 
     def _column(self, field: FieldSpec, column: Sequence[object],
@@ -227,8 +237,11 @@ class _BinaryPacker:
                 fixed: list[tuple[str, npt.NDArray[Any]]]) -> Segment | None:
         """Add the fixed part of one column to ``fixed``; return its variable part."""
         name = f"f{len(fixed)}"
+        scalar_float = field.arraysize is None and field.datatype in ("float", "double")
+        if not scalar_float and None in column:  # a C-level scan; NULLs are rare
+            nulls[:] = np.fromiter(map(_is_none, column), np.bool_, len(column))
         if _is_string(field) and _is_var(field):
-            data, lengths = _encode_strings(field, _texts(column))
+            data, lengths = _encode_strings(field, column)
             fixed.append((name, lengths.astype(">i4")))
             unit = 2 if field.datatype == "unicodeChar" else 1
             return np.frombuffer(data, np.uint8), lengths * unit
@@ -239,7 +252,10 @@ class _BinaryPacker:
             fixed.append((name, np.array(cells, dtype=f"S{width}")))
             return None
         if field.arraysize is None:
-            fixed.append((name, _numbers(field, column, nulls, self.binary2)))
+            values = _numbers(field, column, nulls, self.binary2)
+            if scalar_float and np.isnan(values).any() and None in column:
+                nulls[:] = np.fromiter(map(_is_none, column), np.bool_, len(column))
+            fixed.append((name, values))
             return None
         if _is_var(field):
             flat, lengths = _flat_arrays(field, column)
@@ -269,25 +285,23 @@ def _records(fixed: list[tuple[str, npt.NDArray[Any]]], n: int) -> npt.NDArray[A
 
 
 def _scatter(segments: list[Segment], n: int) -> bytes:
-    """Interleave per-row segments: fixed runs (equal widths) and variable parts."""
-    widths: list[int | _IntArray] = []
-    for data, lengths in segments:
-        widths.append(data.size // n if isinstance(lengths, int) else lengths)
-    if len(segments) == 1:
-        return segments[0][0].tobytes()
-    row_len = np.zeros(n, np.int64)
-    for width in widths:
-        row_len += width
-    cursor = np.cumsum(row_len) - row_len
-    out = np.empty(int(row_len.sum()), np.uint8)
-    for (data, _), width in zip(segments, widths, strict=True):
-        if isinstance(width, int):
-            if width:
-                out[(cursor[:, None] + np.arange(width)).ravel()] = data
-        elif data.size:
-            src_start = np.cumsum(width) - width
-            out[np.repeat(cursor - src_start, width) + np.arange(data.size)] = data
-        cursor += width
+    """Interleave per-row segments: fixed runs (equal widths) and variable parts.
+
+    Each output byte gets the label of its segment (``np.repeat`` of the per-row
+    lengths); a boolean-mask assignment per segment then fills the output in order.
+    """
+    parts = [(data, data.size // n if isinstance(lengths, int) else lengths)
+             for data, lengths in segments if data.size]
+    if len(parts) <= 1:
+        return parts[0][0].tobytes() if parts else b""
+    lengths_matrix = np.empty((n, len(parts)), np.int64)
+    for k, (_, width) in enumerate(parts):
+        lengths_matrix[:, k] = width
+    labels = np.repeat(np.tile(np.arange(len(parts), dtype=np.uint8), n),
+                       lengths_matrix.ravel())
+    out = np.empty(labels.size, np.uint8)
+    for k, (data, _) in enumerate(parts):
+        out[labels == k] = data
     return out.tobytes()
 
 
@@ -316,6 +330,16 @@ def _element_formatter(field: FieldSpec) -> Callable[[list[object]], list[str]]:
     if field.datatype == "boolean":
         return lambda vs: ["" if v is None else ("T" if v else "F") for v in vs]
     return lambda vs: ["" if v is None else str(int(v)) for v in vs]  # type: ignore[call-overload]
+
+
+def cell_text(field: FieldSpec, value: object) -> str:
+    """Unescaped text of one non-NULL value as TABLEDATA writes it (arrays space-joined)."""
+    if _is_string(field):
+        return value if type(value) is str else _to_text(value)
+    formatter = _element_formatter(field)
+    if field.arraysize is None:
+        return formatter([value])[0]
+    return " ".join(formatter(list(value)))  # type: ignore[call-overload]
 
 
 def _tabledata(fields: Sequence[FieldSpec], rows: Sequence[Sequence[object]]) -> bytes:
