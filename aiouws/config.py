@@ -75,6 +75,14 @@ class Settings:
     grace: float = 2.0
     log_level: str = "INFO"
 
+    #: TAP: rows returned when the client gives no MAXREC, and the hard limit.
+    tap_maxrec_default: int = 100_000
+    tap_maxrec_hard: int = 100_000_000
+    #: TAP: wall-clock limit of a synchronous query, seconds.
+    tap_sync_timeout: float = 60.0
+    #: TAP: runner processes kept warm for async queries (their run-count goal).
+    tap_slots: int = 2
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")

@@ -1,0 +1,167 @@
+"""TAP HTTP endpoints: sync queries (streamed), VOSI resources, examples, home page."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiohttp import web
+
+from aiouws.http.keys import SETTINGS
+from aiouws.http.params import read_params
+from taprunner import vosi
+from taprunner.errors import TapError
+from taprunner.params import FORMATS, parse_request
+from taprunner.query import run_query
+from taprunner.server import TAP
+from taprunner.tapschema import load_tables
+from taprunner.votable import error_document
+
+__all__ = ["routes"]
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+_VOTABLE = "application/x-votable+xml"
+_XML = "text/xml"
+
+
+def _tap_url(request: web.Request) -> str:
+    settings = request.config_dict[SETTINGS]
+    base = settings.base_url.rstrip("/") if settings.base_url else str(request.url.origin())
+    return base + "/tap"
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, body=error_document(message),
+                        content_type=_VOTABLE, charset="utf-8")
+
+
+@routes.route("*", "/tap/sync")
+async def sync_query(request: web.Request) -> web.StreamResponse:
+    """Run a query and stream the result as it comes out of the database."""
+    if request.method not in ("GET", "POST"):
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+    state = request.config_dict[TAP]
+    settings = state.settings
+    params = await read_params(request, max_upload_bytes=settings.max_upload_bytes,
+                               spool_dir=settings.resolved_jobs_dir / ".spool")
+    response: web.StreamResponse | None = None
+    try:
+        values: dict[str, list[str]] = {}
+        for name, value in params.items:
+            values.setdefault(name, []).append(value)
+        tap_request = parse_request(values, maxrec_default=settings.tap_maxrec_default,
+                                    maxrec_hard=settings.tap_maxrec_hard)
+        catalog = await state.catalog()
+
+        async def sink(data: bytes) -> None:
+            nonlocal response
+            if response is None:
+                response = web.StreamResponse(
+                    headers={"Content-Type": tap_request.format.media_type})
+                await response.prepare(request)
+            await response.write(data)
+
+        async with state.pool.acquire() as conn:
+            await run_query(conn, tap_request, catalog, sink,
+                            timeout=settings.tap_sync_timeout)
+    except TapError as exc:
+        if response is None:
+            return _error(exc.status, str(exc))
+        log.warning("sync query failed while streaming: %s", exc)
+        return response
+    finally:
+        params.discard_uploads()
+    assert response is not None
+    await response.write_eof()
+    return response
+
+
+@routes.get("/tap/capabilities")
+async def capabilities(request: web.Request) -> web.Response:
+    s = request.config_dict[SETTINGS]
+    body = vosi.capabilities_document(
+        _tap_url(request), upload_limit_bytes=s.max_upload_bytes,
+        max_rec_default=s.tap_maxrec_default, max_rec_hard=s.tap_maxrec_hard,
+        retention_default_s=int(s.default_destruction_days * 86400),
+        retention_hard_s=int(s.max_destruction_days * 86400),
+        execution_default_s=s.default_execution_duration,
+        execution_hard_s=s.max_execution_duration)
+    return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+@routes.get("/tap/availability")
+async def availability(request: web.Request) -> web.Response:
+    state = request.config_dict[TAP]
+    try:
+        async with state.pool.acquire(timeout=5) as conn:
+            await conn.fetchval("SELECT 1", timeout=5)
+        up, note = True, "service is accepting queries"
+    except (OSError, TimeoutError) as exc:
+        up, note = False, f"database unreachable: {exc}"
+    except Exception as exc:  # any database failure means: not available
+        up, note = False, f"database error: {exc}"
+    body = vosi.availability_document(up, note, state.up_since if up else None)
+    return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+@routes.get("/tap/tables")
+async def tables(request: web.Request) -> web.Response:
+    detail = request.query.get("detail", "max").lower()
+    if detail not in ("min", "max"):
+        raise web.HTTPBadRequest(text="detail must be min or max")
+    catalog = await request.config_dict[TAP].catalog()
+    body = vosi.tables_document(catalog.tables, detail="min" if detail == "min" else "max")
+    return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+@routes.get("/tap/tables/{name}")
+async def one_table(request: web.Request) -> web.Response:
+    catalog = await request.config_dict[TAP].catalog()
+    table = catalog.table(request.match_info["name"])
+    if table is None:
+        raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
+    return web.Response(body=vosi.table_document(table), content_type=_XML,
+                        charset="utf-8")
+
+
+@routes.get("/tap/examples")
+async def examples(request: web.Request) -> web.Response:
+    body = vosi.examples_document(_tap_url(request), vosi.DEFAULT_EXAMPLES)
+    return web.Response(body=body, content_type="application/xhtml+xml", charset="utf-8")
+
+
+@routes.get("/")
+@routes.get("/tap")
+async def home(request: web.Request) -> web.Response:
+    """A page that says what is served and how to query it."""
+    state = request.config_dict[TAP]
+    async with state.pool.acquire() as conn:
+        published = await load_tables(conn)
+    tap = _tap_url(request)
+    rows = "".join(
+        f"<tr><td><code>{html.escape(t.name)}</code></td>"
+        f"<td>{html.escape(t.description or '')}</td><td>{len(t.columns)}</td></tr>"
+        for t in published if not t.name.lower().startswith("tap_schema."))
+    example = "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE " \
+              "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
+    formats = ", ".join(sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")}))
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>aiouws TAP service</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+td,th{{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}}</style></head>
+<body><h1>aiouws TAP service</h1>
+<p>A TAP 1.1 service at <code>{html.escape(tap)}</code>. Point TOPCAT or pyvo at it:</p>
+<pre>import pyvo
+service = pyvo.dal.TAPService("{html.escape(tap)}")
+print(service.run_sync("{html.escape(example)}").to_table())</pre>
+<h2>Tables</h2><table><tr><th>Table</th><th>Description</th><th>Columns</th></tr>
+{rows}</table>
+<h2>Endpoints</h2><ul>
+<li><a href="{tap}/sync?LANG=ADQL&amp;QUERY={html.escape(example.replace(' ', '+'))}">
+sync</a> (GET or POST: LANG, QUERY, MAXREC, RESPONSEFORMAT: {html.escape(formats)})</li>
+<li><a href="{tap}/async">async</a> (UWS 1.1 job list)</li>
+<li><a href="{tap}/tables">tables</a>, <a href="{tap}/capabilities">capabilities</a>,
+<a href="{tap}/availability">availability</a>, <a href="{tap}/examples">examples</a></li>
+</ul></body></html>"""
+    return web.Response(text=page, content_type="text/html")

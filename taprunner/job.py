@@ -1,0 +1,94 @@
+"""The ``tap`` job kind's entry point, run inside a warm runner process.
+
+``run(ctx)`` parses the TAP parameters, runs the query through
+:func:`taprunner.query.run_query` into the result file ``result`` and, on a
+failure, leaves a DALI error document ``error.vot`` for ``{job}/error``.
+
+The runner keeps one database connection and the TAP_SCHEMA catalogue warm
+between jobs; settings come from the environment the supervisor gives the
+runner (``AIOUWS_TAP_DSN`` and the limits), never from files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from aiouws.jobapi import JobContext
+from taprunner.errors import TapError
+from taprunner.params import parse_request
+from taprunner.query import run_query
+from taprunner.tapschema import TapCatalog
+from taprunner.uploads import load_uploads
+from taprunner.votable import error_document
+
+__all__ = ["run"]
+
+#: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
+CATALOG_TTL = 5.0
+
+
+@dataclass
+class _Warm:
+    """What a runner process keeps between jobs."""
+
+    conn: asyncpg.Connection | None = None
+    catalog: TapCatalog | None = None
+    catalog_time: float = 0.0
+
+    async def connection(self) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await asyncpg.connect(os.environ["AIOUWS_TAP_DSN"])
+        return self.conn
+
+    async def tap_catalog(self, conn: asyncpg.Connection) -> TapCatalog:
+        now = time.monotonic()
+        if self.catalog is None or now - self.catalog_time > CATALOG_TTL:
+            self.catalog = await TapCatalog.load(conn)
+            self.catalog_time = now
+        return self.catalog
+
+
+_warm = _Warm()
+
+
+def _int_env(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+async def run(ctx: JobContext) -> None:
+    """Run one async TAP query job."""
+    params: dict[str, list[str]] = {}
+    for name, value, _by_reference in ctx.parameter_list:
+        params.setdefault(name.lower(), []).append(value)
+    try:
+        request = parse_request(
+            params, maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
+            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000))
+        conn = await _warm.connection()
+        catalog = await _warm.tap_catalog(conn)
+        timeout = float(ctx.execution_duration or _int_env("AIOUWS_TAP_TIMEOUT", 3600))
+        async with load_uploads(conn, request.uploads, ctx.workdir, catalog,
+                                max_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES",
+                                                   64 * 1024 * 1024)) as full_catalog:
+            name = f"result.{request.format.extension}"
+            with ctx.open_result("result", request.format.media_type, name) as out:
+                async def sink(data: bytes) -> None:
+                    out.write(data)
+
+                outcome = await run_query(conn, request, full_catalog, sink,
+                                          timeout=timeout)
+        ctx.note("rows", outcome.rows)
+        if outcome.overflow:
+            ctx.note("overflow", "true")
+    except TapError as exc:
+        (ctx.workdir / "error.vot").write_bytes(error_document(str(exc)))
+        raise
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _warm.conn = None  # reconnect next time
+        message = f"database unavailable: {exc}"
+        (ctx.workdir / "error.vot").write_bytes(error_document(message))
+        raise TapError(message) from exc

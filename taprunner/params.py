@@ -1,0 +1,123 @@
+"""TAP request parameters (DALI/TAP 1.1), parsed into a typed :class:`TapRequest`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from taprunner.errors import TapUsageError
+
+__all__ = ["FORMATS", "OutputFormat", "TapRequest", "Upload", "parse_request",
+           "parse_uploads"]
+
+Serialization = Literal["binary2", "binary", "tabledata", "csv", "tsv"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """A RESPONSEFORMAT the service writes."""
+
+    serialization: Serialization
+    media_type: str
+    extension: str
+
+
+_VOT = "application/x-votable+xml"
+FORMATS: Mapping[str, OutputFormat] = {
+    **{name: OutputFormat("binary2", _VOT, "vot") for name in (
+        "votable", _VOT, "text/xml", "votable/b2", "votable/binary2",
+        f"{_VOT};serialization=binary2", f"{_VOT};serialization=binary2;version=1.4",
+        "application/x-votable")},
+    **{name: OutputFormat("binary", _VOT, "vot") for name in (
+        "votable/b", "votable/binary", f"{_VOT};serialization=binary")},
+    **{name: OutputFormat("tabledata", _VOT, "vot") for name in (
+        "votable/td", "votable/tabledata", f"{_VOT};serialization=tabledata",
+        "votabletd")},
+    **{name: OutputFormat("csv", "text/csv", "csv") for name in (
+        "csv", "text/csv", "text/csv;header=present")},
+    **{name: OutputFormat("tsv", "text/tab-separated-values", "tsv") for name in (
+        "tsv", "text/tab-separated-values", "text/tsv")},
+}
+_LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One ``UPLOAD`` item: table ``name`` from ``source`` (``param:x`` or a URL)."""
+
+    name: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TapRequest:
+    """A TAP query request with defaults applied."""
+
+    query: str
+    maxrec: int
+    format: OutputFormat
+    uploads: tuple[Upload, ...] = ()
+    #: True when the client asked for a MAXREC above the hard limit.
+    maxrec_clamped: bool = False
+
+
+def parse_uploads(value: str | None) -> tuple[Upload, ...]:
+    """``name,source;name2,source2`` (TAP 1.1 §4.3.1)."""
+    if not value:
+        return ()
+    uploads = []
+    for item in value.split(";"):
+        name, sep, source = item.strip().partition(",")
+        name, source = name.strip(), source.strip()
+        if not sep or not name or not source:
+            raise TapUsageError(f"UPLOAD item {item!r} must be 'name,URI'")
+        if not name.replace("_", "a").isalnum() or not name[0].isalpha():
+            raise TapUsageError(f"UPLOAD table name {name!r} must be a plain identifier")
+        uploads.append(Upload(name.lower(), source))
+    if len({u.name for u in uploads}) != len(uploads):
+        raise TapUsageError("UPLOAD names a table twice")
+    return tuple(uploads)
+
+
+def parse_request(params: Mapping[str, Sequence[str]], *, maxrec_default: int,
+                  maxrec_hard: int) -> TapRequest:
+    """Build a TapRequest from lowercased parameter names to their values.
+
+    Raises
+    ------
+    TapUsageError
+        For a missing QUERY, an unknown LANG or format, a malformed MAXREC.
+    """
+    def first(name: str) -> str | None:
+        values = params.get(name)
+        return values[0] if values else None
+
+    request = first("request")
+    if request is not None and request.lower() != "doquery":
+        raise TapUsageError(f"REQUEST={request} is not supported (use doQuery)")
+    lang = first("lang")
+    if lang is None:
+        raise TapUsageError("LANG parameter missing (use LANG=ADQL)")
+    if lang.upper() not in _LANGS:
+        raise TapUsageError(f"LANG={lang} is not supported; use one of {', '.join(_LANGS)}")
+    query = first("query")
+    if query is None or not query.strip():
+        raise TapUsageError("QUERY parameter missing or empty")
+    fmt_name = first("responseformat") or first("format") or "votable"
+    fmt = FORMATS.get(fmt_name.strip().lower().replace(" ", ""))
+    if fmt is None:
+        raise TapUsageError(f"RESPONSEFORMAT={fmt_name} is not supported; use votable, "
+                            "votable/td, votable/b, csv or tsv")
+    maxrec_text = first("maxrec")
+    maxrec = maxrec_default
+    if maxrec_text is not None:
+        try:
+            maxrec = int(maxrec_text)
+        except ValueError:
+            raise TapUsageError(f"MAXREC={maxrec_text} is not an integer") from None
+        if maxrec < 0:
+            raise TapUsageError("MAXREC must not be negative")
+    clamped = maxrec > maxrec_hard
+    return TapRequest(query=query, maxrec=min(maxrec, maxrec_hard), format=fmt,
+                      uploads=parse_uploads(first("upload")), maxrec_clamped=clamped)

@@ -1,0 +1,167 @@
+"""Running one TAP query: translate, execute read-only, stream encoded bytes to a sink.
+
+Shared by the async runner (sink: a result file) and the sync endpoint (sink: the
+HTTP response). User SQL runs in a read-only transaction as the role
+``aiouws_query`` with a statement timeout, from a server-side cursor in batches,
+so memory does not grow with the result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+
+import asyncpg
+
+from taprunner.adql import AdqlError, Catalog, OutputColumn, translate
+from taprunner.errors import TapQueryError, TapUsageError
+from taprunner.params import TapRequest
+from taprunner.pgencode import copy_csv
+from taprunner.tapschema import TapCatalog
+from taprunner.textformats import DelimitedEncoder
+from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+
+__all__ = ["QUERY_ROLE", "QueryOutcome", "Sink", "run_query"]
+
+QUERY_ROLE = "aiouws_query"
+#: Rows fetched from the cursor per round trip.
+BATCH = 10_000
+Sink = Callable[[bytes], Awaitable[None]]
+_VERSION = "1.4"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOutcome:
+    rows: int
+    overflow: bool
+
+
+def _fields(columns: Sequence[OutputColumn], attributes: Sequence[object],
+            catalog: TapCatalog | None) -> list[FieldSpec]:
+    fields = []
+    for column, attribute in zip(columns, attributes, strict=True):
+        pg_type = attribute.type.name  # type: ignore[attr-defined]
+        meta: dict[str, str | None] = {}
+        if catalog is not None and column.table and column.column:
+            info = catalog.column_info(column.table, column.column)
+            if info is not None:
+                meta = {"unit": info.unit, "ucd": info.ucd, "utype": info.utype,
+                        "description": info.description}
+                if info.xtype and pg_type not in ("float8", "_float8"):
+                    meta["xtype"] = info.xtype
+        field = field_for_pg_type(column.name, pg_type, **meta)
+        if column.xtype is not None:
+            size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
+            field = replace(field, datatype="double", arraysize=size, xtype=column.xtype)
+        fields.append(field)
+    return fields
+
+
+def _timeout_ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+async def run_query(conn: asyncpg.Connection, request: TapRequest, catalog: Catalog,
+                    sink: Sink, *, timeout: float,
+                    role: str | None = QUERY_ROLE) -> QueryOutcome:
+    """Translate and run ``request`` on ``conn``, writing the encoded result to ``sink``.
+
+    Raises
+    ------
+    TapUsageError
+        Bad ADQL, unknown tables, columns or functions.
+    TapQueryError
+        The database failed the query (e.g. statement timeout).
+    """
+    try:
+        translation = translate(request.query, catalog, limit=request.maxrec + 1)
+    except AdqlError as exc:
+        raise TapUsageError(str(exc)) from exc
+    tap_catalog = catalog if isinstance(catalog, TapCatalog) else None
+    try:
+        async with conn.transaction(readonly=True):
+            if role is not None:
+                await conn.execute(f'SET LOCAL ROLE "{role}"')
+            await conn.execute(f"SET LOCAL statement_timeout = {_timeout_ms(timeout)}")
+            statement = await conn.prepare(translation.sql)
+            fields = _fields(translation.columns, statement.get_attributes(),
+                             tap_catalog)
+            if request.format.serialization in ("csv", "tsv"):
+                return await _delimited(conn, statement, translation.sql, request, fields,
+                                        sink)
+            return await _votable(statement, request, fields, sink)
+    except asyncpg.QueryCanceledError as exc:
+        raise TapQueryError(f"query cancelled: {_clean(exc)} (limit {timeout:g} s)"
+                            ) from exc
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise TapUsageError(f"not allowed: {_clean(exc)}") from exc
+    except (asyncpg.DataError, asyncpg.SyntaxOrAccessError,
+            asyncpg.PostgresError) as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            raise
+        raise TapQueryError(f"query failed: {_clean(exc)}") from exc
+
+
+async def _votable(statement: asyncpg.prepared_stmt.PreparedStatement,
+                   request: TapRequest, fields: list[FieldSpec],
+                   sink: Sink) -> QueryOutcome:
+    serialization = request.format.serialization
+    assert serialization in ("binary2", "binary", "tabledata")
+    infos = [("QUERY", request.query, None)]
+    if request.maxrec_clamped:
+        infos.append(("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit"))
+    encoder = VOTableEncoder(fields, serialization=serialization, version=_VERSION,
+                             infos=infos)
+    await sink(encoder.header())
+    rows = 0
+    overflow = False
+    cursor = await statement.cursor()
+    while True:
+        batch = await cursor.fetch(BATCH)
+        if not batch:
+            break
+        room = request.maxrec - rows
+        if len(batch) > room:
+            overflow = True
+            batch = batch[:room]
+        if batch:
+            await sink(encoder.encode(batch))
+            rows += len(batch)
+        if overflow:
+            break
+    await sink(encoder.footer(overflow=overflow))
+    return QueryOutcome(rows, overflow)
+
+
+async def _delimited(conn: asyncpg.Connection,
+                     statement: asyncpg.prepared_stmt.PreparedStatement, sql: str,
+                     request: TapRequest, fields: list[FieldSpec],
+                     sink: Sink) -> QueryOutcome:
+    delimiter = "," if request.format.serialization == "csv" else "\t"
+    plain = all(f.arraysize is None or f.datatype in ("char", "unicodeChar")
+                for f in fields)
+    if plain:
+        # PostgreSQL writes CSV itself (the fastest path); cap at MAXREC rows.
+        capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"
+        count = await copy_csv(conn, capped, sink, delimiter=delimiter)
+        return QueryOutcome(count, False)
+    encoder = DelimitedEncoder(fields, delimiter=delimiter)
+    await sink(encoder.header())
+    rows = 0
+    cursor = await statement.cursor()
+    while batch := await cursor.fetch(BATCH):
+        batch = batch[: request.maxrec - rows]
+        if not batch:
+            break
+        await sink(encoder.encode(batch))
+        rows += len(batch)
+    await sink(encoder.footer())
+    return QueryOutcome(rows, False)
+
+
+_CONTEXT = re.compile(r"\s+")
+
+
+def _clean(exc: BaseException) -> str:
+    return _CONTEXT.sub(" ", str(exc)).strip()
