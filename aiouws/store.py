@@ -299,6 +299,68 @@ class JobStore:
                                    job_id)
         return _job_from_row(row) if row is not None else None
 
+    # -- execution (the queue supervisor and the reaper) ----------------------------
+
+    async def claim_next_for_runner(self, kind: str, claimed_by: str,
+                                    lease_seconds: float, runner_pid: int) -> Job | None:
+        """:meth:`claim_next`, also recording the runner's pid in the same statement."""
+        row = await self._fetchrow(
+            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
+            " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
+            " runner_pid = $4"
+            " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
+            " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
+            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            kind, claimed_by, lease_seconds, runner_pid)
+        return _job_from_row(row) if row is not None else None
+
+    async def fail_expired_leases(self, message: str) -> list[str]:
+        """Move every EXECUTING job whose lease has run out to ERROR; return their ids.
+
+        One statement, so a claimant renewing its lease at the same moment either
+        wins (the job stays EXECUTING) or loses cleanly.
+        """
+        return await self._fail_executing("lease_until < now()", message)
+
+    async def fail_claimed(self, claimed_by: str, message: str) -> list[str]:
+        """Move every EXECUTING job of ``claimed_by`` to ERROR; return their ids."""
+        return await self._fail_executing("claimed_by = $2", message, claimed_by)
+
+    async def count_queued(self, kind: str) -> int:
+        value = await self._fetchval(
+            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1", kind)
+        return int(value or 0)
+
+    async def job_ids_for_cleanup(self, *, phases: Iterable[Phase] = (),
+                                  created_before: datetime | None = None,
+                                  destroyed_before: datetime | None = None,
+                                  every: bool = False) -> list[str]:
+        """Ids of jobs matching any of the given criteria (``every``: all jobs).
+
+        ``phases`` and ``created_before`` together select jobs in those phases
+        created before that time; ``destroyed_before`` selects jobs whose
+        destruction time has passed.
+        """
+        if every:
+            rows = await self._fetch("SELECT job_id FROM uws.job")
+            return [r["job_id"] for r in rows]
+        wanted = sorted(p.value for p in phases)
+        rows = await self._fetch(
+            "SELECT job_id FROM uws.job WHERE (phase = ANY($1::uws.phase[])"
+            " AND ($2::timestamptz IS NULL OR creation_time < $2))"
+            " OR destruction_time <= $3",
+            wanted, created_before, destroyed_before)
+        return [r["job_id"] for r in rows]
+
+    async def _fail_executing(self, condition: str, message: str,
+                              *args: Any) -> list[str]:
+        rows = await self._fetch(
+            "UPDATE uws.job SET phase = 'ERROR', end_time = greatest(now(), start_time),"
+            " error_type = 'fatal', error_message = $1, error_has_detail = false"
+            f" WHERE phase = 'EXECUTING' AND {condition} RETURNING job_id",
+            message, *args)
+        return [r["job_id"] for r in rows]
+
     # -- internals ----------------------------------------------------------------
 
     async def _guarded_update(self, job_id: str, sources: frozenset[Phase], what: str,

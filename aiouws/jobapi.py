@@ -1,0 +1,124 @@
+"""The API job code sees: :class:`JobContext` and :class:`JobCancelled`.
+
+Stdlib only, so that a job kind's module imports nothing of the web stack. Job
+code is ``def run(ctx) -> None`` (run in a thread; poll ``ctx.cancelled``) or
+``async def run(ctx) -> None`` (run as a task; aborts arrive as
+``CancelledError`` at the current ``await``). Results are published atomically:
+a file appears under its final name only once it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType
+from typing import BinaryIO
+
+from .contract import Info, Result, RunnerMessage
+
+__all__ = ["JobCancelled", "JobContext"]
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class JobCancelled(Exception):  # noqa: N818 -- the name job code expects
+    """Raise from job code to stop because ``ctx.cancelled`` is set."""
+
+
+def _checked_name(name: str, what: str) -> str:
+    if not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid {what} {name!r}: use letters, digits, '.', '_', '-'")
+    return name
+
+
+class JobContext:
+    """What one job run gets: its id, parameters, directory and outputs.
+
+    Thread-safe: a sync job may call :meth:`note` and :meth:`add_result` from
+    any thread.
+    """
+
+    def __init__(self, *, job_id: str, workdir: Path,
+                 parameters: tuple[tuple[str, str, bool], ...], owner: str | None,
+                 execution_duration: int, emit: Callable[[RunnerMessage], None],
+                 runner_args: tuple[str, ...] = ()) -> None:
+        self.job_id = job_id
+        self.workdir = workdir
+        self.owner = owner
+        #: Wall-clock limit in seconds (0: none); the supervisor enforces it.
+        self.execution_duration = execution_duration
+        #: The kind's ``runner_args`` (e.g. a DSN), as given to the runner process.
+        self.runner_args = runner_args
+        #: Every parameter as ``(name, value, by_reference)``, in client order.
+        self.parameter_list = parameters
+        first: dict[str, str] = {}
+        for name, value, _by_ref in parameters:
+            first.setdefault(name.lower(), value)
+        #: Lowercase name → first value.
+        self.parameters: Mapping[str, str] = MappingProxyType(first)
+        #: Set when the job is aborted; a sync job should poll it and stop.
+        self.cancelled = threading.Event()
+        self._emit = emit
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`JobCancelled` if the job was aborted."""
+        if self.cancelled.is_set():
+            raise JobCancelled(self.job_id)
+
+    def note(self, key: str, value: object) -> None:
+        """Publish a progress note in the job's jobInfo (the latest per key wins)."""
+        self._emit(Info(job_id=self.job_id, key=str(key), value=str(value)))
+
+    def add_result(self, result_id: str, data: Path | str | bytes,
+                   media_type: str, *, file_name: str | None = None,
+                   rows: int | None = None) -> None:
+        """Publish a result: ``bytes`` are written, a path is moved into the job dir."""
+        name = _checked_name(file_name or result_id, "file name")
+        _checked_name(result_id, "result id")
+        target = self.workdir / name
+        if isinstance(data, bytes):
+            with self._atomic(target) as out:
+                out.write(data)
+        else:
+            source = Path(data)
+            if source.resolve() != target.resolve():
+                os.replace(source, target)
+        self._published(result_id, target, media_type, rows)
+
+    @contextmanager
+    def open_result(self, result_id: str, media_type: str,
+                    file_name: str | None = None, *,
+                    rows: int | None = None) -> Iterator[BinaryIO]:
+        """Write a result through a temp file; it is published when the block exits.
+
+        If the block raises, nothing is published and the temp file is removed.
+        """
+        name = _checked_name(file_name or result_id, "file name")
+        _checked_name(result_id, "result id")
+        target = self.workdir / name
+        with self._atomic(target) as out:
+            yield out
+        self._published(result_id, target, media_type, rows)
+
+    # -- internals ----------------------------------------------------------------
+
+    @contextmanager
+    def _atomic(self, target: Path) -> Iterator[BinaryIO]:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                yield out
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _published(self, result_id: str, path: Path, media_type: str,
+                   rows: int | None) -> None:
+        self._emit(Result(job_id=self.job_id, id=result_id, file_name=path.name,
+                          media_type=media_type, size=path.stat().st_size, rows=rows))

@@ -1,0 +1,192 @@
+"""One job's execution on a runner, from hand-over to its recorded outcome.
+
+:class:`JobRun` reads its slot's runner events until the job is done, and writes
+the final phase with a guarded ``EXECUTING → COMPLETED/ERROR/ABORTED`` update:
+whatever another writer (an ABORT, a lease expiry, a deletion) put there first
+wins. Stopping a job (abort, execution duration, shutdown) sends ``cancel``,
+waits ``grace`` seconds, then kills the runner's process group and has the slot
+refilled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .contract import Cancel, Done, DoneStatus, Info, Result
+from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .models import Job, JobResult
+from .phases import ErrorType, Phase
+from .runnerpool import RunnerExited, RunnerProcess, Slot, StopRequested, exit_description
+from .store import JobStore
+
+__all__ = ["JobRun"]
+
+log = logging.getLogger(__name__)
+_EXECUTING = (Phase.EXECUTING,)
+
+
+class JobRun:
+    """Follows one job on one runner; :meth:`follow` returns once the slot is usable."""
+
+    def __init__(self, store: JobStore, job: Job, slot: Slot, runner: RunnerProcess, *,
+                 grace: float, refill: Callable[[Slot], Awaitable[None]]) -> None:
+        self.job = job
+        self.slot = slot
+        self._store = store
+        self._runner = runner
+        self._grace = grace
+        self._refill = refill
+        self._results: list[JobResult] = []
+        self._info: dict[str, str] = {}
+        self._info_dirty = False
+        self._info_task: asyncio.Task[None] | None = None
+        #: Set once the outcome is being written; later stop requests are moot.
+        self._settled = False
+
+    @property
+    def job_id(self) -> str:
+        return self.job.job_id
+
+    def request_stop(self, reason: str) -> None:
+        """Ask for the job to be stopped; the database phase is the caller's business."""
+        if not self._settled:
+            self._runner.events.put_nowait(StopRequested(self.job_id, reason))
+
+    async def follow(self) -> None:
+        """Run until the job ended, its outcome is recorded and the slot is usable."""
+        loop = asyncio.get_running_loop()
+        duration = self.job.execution_duration
+        deadline = loop.time() + duration if duration > 0 else None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        event = await self._runner.events.get()
+                except TimeoutError:
+                    await self._overran(duration)
+                    return
+                if await self._handle(event):
+                    return
+        finally:
+            if self._info_task is not None:
+                self._info_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._info_task
+
+    # -- events -------------------------------------------------------------------
+
+    async def _handle(self, event: Any) -> bool:
+        """Process one runner event; True when the job is over."""
+        if isinstance(event, RunnerExited):
+            await self._died(event.returncode)
+            return True
+        if getattr(event, "job_id", None) != self.job_id:
+            return False  # left over from an earlier job on this runner
+        if isinstance(event, Done):
+            await self._record(event)
+            return True
+        if isinstance(event, StopRequested):
+            log.info("stopping job", extra=self._extra(reason=event.reason))
+            await self._stop()
+            return True
+        if isinstance(event, Info):
+            self._note(event.key, event.value)
+        elif isinstance(event, Result):
+            self._results.append(JobResult(id=event.id, file_name=event.file_name,
+                                           media_type=event.media_type,
+                                           size=event.size, rows=event.rows))
+        return False
+
+    async def _record(self, done: Done) -> None:
+        """Write the runner's outcome, unless another writer got there first."""
+        self._settled = True
+        columns: dict[str, Any] = {"results": tuple(self._results),
+                                   "job_info": tuple(self._info.items())}
+        if done.status is DoneStatus.COMPLETED:
+            phase = Phase.COMPLETED
+        else:
+            phase = Phase.ERROR if done.status is DoneStatus.ERROR else Phase.ABORTED
+            columns.update(error_type=ErrorType.FATAL,
+                           error_message=done.message or f"job {done.status.value}",
+                           error_has_detail=done.detail_file is not None)
+        await self._finish(phase, **columns)
+
+    async def _died(self, returncode: int) -> None:
+        """The runner process ended under the job: ERROR, and a fresh runner."""
+        self._settled = True
+        message = f"runner died ({exit_description(returncode)})"
+        log.error("runner died", extra=self._extra(returncode=returncode))
+        await self._finish(Phase.ERROR, error_type=ErrorType.FATAL,
+                           error_message=message, error_has_detail=False,
+                           results=tuple(self._results),
+                           job_info=tuple(self._info.items()))
+        await self._refill(self.slot)
+
+    async def _overran(self, duration: int) -> None:
+        """The execution duration ran out: ABORTED with a summary, then stop it."""
+        self._settled = True
+        await self._finish(Phase.ABORTED, error_type=ErrorType.FATAL,
+                           error_message=f"execution duration of {duration} s exceeded",
+                           error_has_detail=False, job_info=tuple(self._info.items()))
+        await self._stop()
+
+    async def _stop(self) -> None:
+        """Cancel the job; kill the runner if it has not answered within ``grace``."""
+        self._settled = True
+        self._runner.send(Cancel(job_id=self.job_id))
+        try:
+            async with asyncio.timeout(self._grace):
+                while True:
+                    event = await self._runner.events.get()
+                    if isinstance(event, RunnerExited):
+                        break
+                    if isinstance(event, Done) and event.job_id == self.job_id:
+                        return
+        except TimeoutError:
+            log.warning("job ignored cancellation; killing its runner",
+                        extra=self._extra())
+            self._runner.kill()
+            await self._runner.exited
+        await self._refill(self.slot)
+
+    async def _finish(self, phase: Phase, **columns: Any) -> None:
+        try:
+            await self._store.change_phase(self.job_id, phase, allowed=_EXECUTING,
+                                           set_now=("end_time",), **columns)
+        except (InvalidPhaseError, JobNotFound):
+            return  # aborted, expired or deleted meanwhile: that phase stands
+        except StoreError:
+            # The lease runs out and recovery resolves the job to ERROR.
+            log.error("cannot record job outcome", extra=self._extra(phase=phase))
+            return
+        log.info("job finished", extra=self._extra(phase=phase))
+
+    # -- jobInfo ------------------------------------------------------------------
+
+    def _note(self, key: str, value: str) -> None:
+        """Remember a note; write notes in the background, coalescing bursts."""
+        self._info[key] = value
+        self._info_dirty = True
+        if self._info_task is None or self._info_task.done():
+            self._info_task = asyncio.create_task(self._write_info())
+
+    async def _write_info(self) -> None:
+        while self._info_dirty and not self._settled:
+            self._info_dirty = False
+            try:
+                await self._store.update(self.job_id, allowed=_EXECUTING,
+                                         what="record progress",
+                                         job_info=tuple(self._info.items()))
+            except (InvalidPhaseError, JobNotFound):
+                return
+            except StoreError as exc:
+                log.warning("cannot record progress: %s", exc, extra=self._extra())
+                return
+
+    def _extra(self, **more: object) -> dict[str, object]:
+        return {"job_id": self.job_id, "kind": self.job.kind, "owner": self.job.owner,
+                "pid": self._runner.pid, **more}

@@ -1,0 +1,224 @@
+"""The runner process: ``python -m aiouws.runner MODULE:FUNCTION [ARGS...]``.
+
+A warm worker: it imports the job kind's entry point once, says ``ready`` and
+then runs one job at a time, as told over stdin, for as long as stdin is open
+(protocol in :mod:`aiouws.contract`). It never imports aiohttp or asyncpg itself;
+job code may. The protocol uses private duplicates of fds 0 and 1: job code's
+``print`` goes to stderr and its stdin is ``/dev/null``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .contract import (
+    ERROR_TEXT,
+    ERROR_VOTABLE,
+    Cancel,
+    Done,
+    DoneStatus,
+    ProtocolError,
+    Ready,
+    Run,
+    RunnerMessage,
+    Started,
+    encode,
+    parse_supervisor_message,
+)
+from .jobapi import JobCancelled, JobContext
+
+__all__ = ["load_entry_point", "main"]
+
+log = logging.getLogger("aiouws.runner")
+_READ_LIMIT = 64 * 1024 * 1024
+
+JobFunction = Callable[[JobContext], Any]
+
+
+def load_entry_point(spec: str) -> JobFunction:
+    """Import ``module:function`` and return the function."""
+    module_name, _, attr = spec.partition(":")
+    function = getattr(importlib.import_module(module_name), attr)
+    if not callable(function):
+        raise TypeError(f"{spec} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+@dataclass(slots=True)
+class _Current:
+    """The job being run: its context and the future of its code."""
+
+    ctx: JobContext
+    work: asyncio.Future[Any]
+    ended: asyncio.Task[None]
+
+
+class _Runner:
+    def __init__(self, function: JobFunction, proto_out: int,
+                 runner_args: tuple[str, ...]) -> None:
+        self._function = function
+        self._is_async = inspect.iscoroutinefunction(function)
+        self._out = proto_out
+        self._write_lock = threading.Lock()
+        self._runner_args = runner_args
+        self._current: _Current | None = None
+
+    def emit(self, message: RunnerMessage) -> None:
+        """Send one message; callable from any thread."""
+        data = encode(message)
+        with self._write_lock:
+            while data:
+                data = data[os.write(self._out, data):]
+
+    async def serve(self, proto_in: int) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_READ_LIMIT)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                     os.fdopen(proto_in, "rb", buffering=0))
+        self.emit(Ready(pid=os.getpid()))
+        while line := await reader.readline():
+            try:
+                message = parse_supervisor_message(line)
+            except ProtocolError as exc:
+                log.error("bad message from supervisor: %s", exc)
+                continue
+            if isinstance(message, Run):
+                await self._start(message)
+            elif isinstance(message, Cancel):
+                self._cancel(message.job_id)
+        # stdin closed: the supervisor wants us gone.
+        if self._current is not None:
+            self._cancel(self._current.ctx.job_id)
+            await self._current.ended
+
+    async def _start(self, run: Run) -> None:
+        if self._current is not None and not self._current.ended.done():
+            # The supervisor never does this; refuse rather than run two jobs.
+            self.emit(Done(job_id=run.job_id, status=DoneStatus.ERROR,
+                           message="runner busy with another job"))
+            return
+        workdir = Path(run.workdir)
+        ctx = JobContext(job_id=run.job_id, workdir=workdir, parameters=run.parameters,
+                         owner=run.owner, execution_duration=run.execution_duration,
+                         emit=self.emit, runner_args=self._runner_args)
+        self.emit(Started(job_id=run.job_id))
+        os.chdir(workdir)
+        if self._is_async:
+            work: asyncio.Future[Any] = asyncio.ensure_future(
+                self._function(ctx))
+        else:
+            work = _in_thread(self._function, ctx)
+        ended = asyncio.create_task(self._finish(ctx, work))
+        self._current = _Current(ctx=ctx, work=work, ended=ended)
+
+    def _cancel(self, job_id: str) -> None:
+        current = self._current
+        if current is None or current.ctx.job_id != job_id or current.ended.done():
+            return
+        current.ctx.cancelled.set()
+        if self._is_async:
+            current.work.cancel()
+
+    async def _finish(self, ctx: JobContext, work: Awaitable[Any]) -> None:
+        try:
+            await work
+        except (JobCancelled, asyncio.CancelledError):
+            done = Done(job_id=ctx.job_id, status=DoneStatus.ABORTED,
+                        message="job aborted")
+        except BaseException as exc:  # job code's failure is the job's outcome
+            done = _error_outcome(ctx, exc)
+        else:
+            done = Done(job_id=ctx.job_id, status=DoneStatus.COMPLETED)
+        os.chdir("/")
+        self.emit(done)
+
+
+def _in_thread(function: JobFunction, ctx: JobContext) -> asyncio.Future[Any]:
+    """Run sync job code in a daemon thread (a stuck one never blocks exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is None:
+            future.set_result(None)
+        else:
+            future.set_exception(exc)
+
+    def target() -> None:
+        try:
+            function(ctx)
+        except BaseException as exc:  # handed to the loop, reported as the outcome
+            loop.call_soon_threadsafe(settle, exc)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=target, name=f"job-{ctx.job_id}", daemon=True).start()
+    return future
+
+
+def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
+    """Write the error detail (unless the job wrote a VOTable one) and say so."""
+    message = str(exc) or type(exc).__name__
+    if (ctx.workdir / ERROR_VOTABLE).exists():
+        return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message,
+                    detail_file=ERROR_VOTABLE)
+    text = "".join(traceback.format_exception(exc))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, ctx.workdir / ERROR_TEXT)
+    except OSError as write_error:
+        log.error("cannot write error detail: %s", write_error)
+        return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message)
+    return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message,
+                detail_file=ERROR_TEXT)
+
+
+def _protocol_fds() -> tuple[int, int]:
+    """Keep private copies of stdin/stdout for the protocol; detach fds 0 and 1."""
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return proto_in, proto_out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m aiouws.runner MODULE:FUNCTION [ARGS...]", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s")
+    proto_in, proto_out = _protocol_fds()
+    try:
+        function = load_entry_point(args[0])
+    except (ImportError, AttributeError, TypeError) as exc:
+        log.error("cannot load entry point %s: %s", args[0], exc)
+        return 3
+    runner = _Runner(function, proto_out, tuple(args[1:]))
+    try:
+        asyncio.run(runner.serve(proto_in))
+    except BrokenPipeError:  # the supervisor went away
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""QueueSupervisor: claims QUEUED jobs into warm runner processes and watches them.
+
+Queueing follows DaCHS's UWSWithQueueing run-count goal: per kind, at most N jobs
+execute in this process (N = ``kind.slots`` or ``settings.slots_per_kind``), and
+a slot is refilled by one ``FOR UPDATE SKIP LOCKED`` claim in queue order, so
+any number of supervisors may share a database. Dispatch passes run when a job
+is queued (:meth:`job_queued` and NOTIFY), when a slot frees, and on a slow
+safety poll. The supervisor alone writes ``EXECUTING → COMPLETED/ERROR``
+(:mod:`aiouws.jobrun`), always guarded, so a concurrent ABORT wins.
+
+Crash safety: every claim carries a lease that a heartbeat renews. At start and
+on every heartbeat, EXECUTING jobs whose lease expired (their server died), and
+at start those claimed under this instance id, end in **ERROR, not re-queued**:
+a half-run job may have had side effects (written files, sent mail, run a long
+query), so running it again silently is worse than telling the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import statistics
+from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .config import Settings
+from .contract import Run
+from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .jobrun import JobRun
+from .kinds import JobKind
+from .models import Job
+from .notify import PhaseEvent, PhaseListener
+from .phases import ErrorType, Phase
+from .reaper import DestructionTimer
+from .runnerpool import RunnerProcess, RunnerStartError, Slot
+from .store import JobStore
+from .workdir import JobDirs
+
+__all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
+
+log = logging.getLogger(__name__)
+
+LEASE_EXPIRED_MESSAGE = "server stopped while the job was executing (lease expired)"
+RESTARTED_MESSAGE = "server stopped while the job was executing"
+SHUTDOWN_MESSAGE = "service shut down"
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class QueueSupervisor:
+    """Runs the queued jobs of some kinds in warm runner processes."""
+
+    def __init__(self, store: JobStore, kinds: Mapping[str, JobKind], dirs: JobDirs,
+                 settings: Settings, listener: PhaseListener | None, *,
+                 instance_id: str | None = None, lease_seconds: float = 30.0,
+                 poll_interval: float = 5.0) -> None:
+        self.store = store
+        self.kinds = dict(kinds)
+        self.dirs = dirs
+        self.settings = settings
+        self.instance_id = instance_id or _default_instance_id()
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self._listener = listener
+        self._slots = {name: [Slot(kind=kind, index=i)
+                              for i in range(kind.slots or settings.slots_per_kind)]
+                       for name, kind in self.kinds.items()}
+        self._locks = {name: asyncio.Lock() for name in self.kinds}
+        self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
+        self._woken: set[str] = set()
+        self._wake = asyncio.Event()
+        self._side_tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self.destruction = DestructionTimer(store, dirs, self)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reconcile the table, start warm runners and side tasks, dispatch the queue.
+
+        Raises
+        ------
+        RunnerStartError
+            If a runner cannot be started (all started ones are closed again).
+        """
+        self.dirs.ensure_root()
+        await self._recover(at_start=True)
+        slots = [slot for slots in self._slots.values() for slot in slots]
+        spawned = await asyncio.gather(*(RunnerProcess.spawn(slot.kind) for slot in slots),
+                                       return_exceptions=True)
+        failures = [r for r in spawned if isinstance(r, BaseException)]
+        for slot, runner in zip(slots, spawned, strict=True):
+            if isinstance(runner, RunnerProcess):
+                self._install(slot, runner)
+        if failures:
+            await asyncio.gather(*(s.runner.close(1.0) for s in slots if s.runner))
+            raise failures[0]
+        self._started = True
+        if self._listener is not None:
+            self._listener.subscribe(self._on_event)
+        self._side("dispatcher", self._dispatch_loop())
+        self._side("heartbeat", self._heartbeat())
+        self._side("destruction timer", self.destruction.run())
+        for kind in self.kinds:
+            await self._dispatch(kind)
+        log.info("supervisor started", extra={"instance": self.instance_id,
+                                              "runners": len(slots)})
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let running jobs finish for ``grace`` s, abort the rest."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        grace = self.settings.grace if grace is None else grace
+        for task in self._side_tasks:
+            if task.get_name() != "heartbeat":
+                task.cancel()
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait([task for _, task in running], timeout=grace)
+        for run, task in list(self._running.values()):
+            await self._mark_aborted(run.job_id, SHUTDOWN_MESSAGE)
+            run.request_stop(SHUTDOWN_MESSAGE)
+        await asyncio.gather(*(task for _, task in list(self._running.values())),
+                             return_exceptions=True)
+        others = [t for t in [*self._side_tasks, *self._background]
+                  if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.gather(*(slot.runner.close(max(grace, 1.0))
+                               for slots in self._slots.values() for slot in slots
+                               if slot.runner is not None))
+        self._stopped.set()
+        log.info("supervisor stopped", extra={"instance": self.instance_id})
+
+    # -- what the service calls ---------------------------------------------------
+
+    async def job_queued(self, kind: str) -> None:
+        """A job of ``kind`` became QUEUED: run a dispatch pass now.
+
+        When this returns and a slot was free, the job is EXECUTING and its
+        runner has been sent the job.
+        """
+        if kind in self.kinds:
+            await self._dispatch(kind)
+
+    async def job_aborted(self, job_id: str) -> None:
+        """The job is ABORTED in the table: stop it if it runs here; wait for its slot."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return
+        run, task = entry
+        run.request_stop("aborted")
+        await asyncio.shield(task)
+
+    async def quote(self, job: Job) -> datetime | None:
+        """When the job will likely be done, from the queue and recent run times.
+
+        None when there is no history for the kind or the job is final.
+        """
+        runs = await self.store.recent_run_seconds(job.kind)
+        if not runs or job.kind not in self.kinds:
+            return None
+        typical = timedelta(seconds=statistics.median(runs))
+        now = datetime.now(UTC)
+        if job.phase is Phase.EXECUTING and job.start_time is not None:
+            return max(job.start_time + typical, now)
+        if job.phase is Phase.QUEUED:
+            ahead = await self.store.queue_position(job) or 0
+        elif job.phase in (Phase.PENDING, Phase.HELD):
+            ahead = await self.store.count_queued(job.kind)
+        else:
+            return None
+        slots = len(self._slots[job.kind])
+        # Jobs run in rounds of ``slots``; the running round is half done on average.
+        return now + typical * (ahead // slots + 1) + typical / 2
+
+    # -- dispatching --------------------------------------------------------------
+
+    async def _dispatch(self, kind: str) -> None:
+        """Fill the kind's free slots from the queue, oldest job first."""
+        async with self._locks[kind]:
+            for slot in self._slots[kind]:
+                if self._stopping:
+                    return
+                if not slot.free or slot.runner is None:
+                    continue
+                job = await self.store.claim_next_for_runner(
+                    kind, self.instance_id, self.lease_seconds, slot.runner.pid)
+                if job is None:
+                    return
+                self._hand_over(slot, slot.runner, job)
+
+    def _hand_over(self, slot: Slot, runner: RunnerProcess, job: Job) -> None:
+        workdir = self.dirs.create(job.job_id)
+        runner.send(Run(job_id=job.job_id, workdir=str(workdir),
+                        parameters=tuple((p.name, p.value, p.by_reference)
+                                         for p in job.parameters),
+                        execution_duration=job.execution_duration, owner=job.owner))
+        slot.job_id = job.job_id
+        run = JobRun(self.store, job, slot, runner, grace=self.settings.grace,
+                     refill=self._refill)
+        task = asyncio.create_task(self._follow(run), name=f"job-{job.job_id}")
+        self._running[job.job_id] = (run, task)
+        log.info("job claimed", extra={"job_id": job.job_id, "kind": job.kind,
+                                       "owner": job.owner, "pid": runner.pid})
+
+    async def _follow(self, run: JobRun) -> None:
+        try:
+            await run.follow()
+        except Exception:
+            # A bug here must not leak the slot; the lease resolves the job.
+            log.exception("job run failed", extra={"job_id": run.job_id})
+        finally:
+            del self._running[run.job_id]
+            run.slot.job_id = None
+            self._request_dispatch(run.slot.kind.name)
+
+    def _request_dispatch(self, kind: str) -> None:
+        if not self._stopping:
+            self._woken.add(kind)
+            self._wake.set()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            kinds, self._woken = (self._woken or set(self.kinds)), set()
+            for kind in kinds:
+                try:
+                    await self._dispatch(kind)
+                except StoreError as exc:
+                    log.warning("dispatch failed: %s", exc, extra={"kind": kind})
+
+    # -- runners ------------------------------------------------------------------
+
+    def _install(self, slot: Slot, runner: RunnerProcess) -> None:
+        slot.runner = runner
+        runner.on_exit = lambda r: self._runner_exited(slot, r)
+
+    def _runner_exited(self, slot: Slot, runner: RunnerProcess) -> None:
+        """An idle runner died: replace it in the background (busy ones: JobRun)."""
+        if slot.job_id is None and slot.runner is runner and not self._stopping:
+            log.error("idle runner died", extra={"kind": slot.kind.name,
+                                                 "pid": runner.pid})
+            self._spawn_background(self._refill(slot))
+
+    async def _refill(self, slot: Slot) -> None:
+        """Give the slot a fresh runner, retrying with back-off while it fails."""
+        delay = 0.5
+        while not self._stopping:
+            try:
+                self._install(slot, await RunnerProcess.spawn(slot.kind))
+            except (RunnerStartError, OSError) as exc:
+                log.error("cannot start runner: %s", exc, extra={"kind": slot.kind.name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                self._request_dispatch(slot.kind.name)
+                return
+
+    # -- events, leases, recovery -------------------------------------------------
+
+    def _on_event(self, event: PhaseEvent) -> None:
+        if not self._started or self._stopping:
+            return
+        if event.phase is Phase.QUEUED:
+            if event.kind in self.kinds:
+                self._request_dispatch(event.kind)
+            return
+        entry = self._running.get(event.job_id)
+        if entry is not None and event.phase is not Phase.EXECUTING:
+            what = "deleted" if event.phase is None else event.phase.value
+            entry[0].request_stop(f"job {what} elsewhere")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if self._running:
+                    await self.store.renew_leases(self.instance_id, self.lease_seconds)
+                await self._recover(at_start=False)
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _recover(self, *, at_start: bool) -> None:
+        """Resolve EXECUTING jobs no live server runs any more to ERROR."""
+        lost = await self.store.fail_expired_leases(LEASE_EXPIRED_MESSAGE)
+        if at_start:
+            lost += await self.store.fail_claimed(self.instance_id, RESTARTED_MESSAGE)
+        for job_id in lost:
+            log.warning("lost job resolved to ERROR", extra={"job_id": job_id})
+
+    async def _mark_aborted(self, job_id: str, message: str) -> None:
+        with contextlib.suppress(InvalidPhaseError, JobNotFound, StoreError):
+            await self.store.change_phase(
+                job_id, Phase.ABORTED, allowed=(Phase.EXECUTING,), set_now=("end_time",),
+                error_type=ErrorType.FATAL, error_message=message,
+                error_has_detail=False)
+
+    # -- side tasks ---------------------------------------------------------------
+
+    def _side(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._side_task_ended)
+        self._side_tasks.append(task)
+
+    def _side_task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        log.critical("supervisor side task %s died; stopping the supervisor",
+                     task.get_name(), exc_info=task.exception())
+        self._spawn_background(self.stop())
+
+    def _spawn_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
