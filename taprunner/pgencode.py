@@ -22,13 +22,14 @@ built with regexp_replace), so the runner should prefer the generic path for BIN
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import asyncpg
 
 from taprunner.votable import FieldSpec
 
-Sink = Callable[[bytes], Awaitable[None]]
+Sink = Callable[[bytes], Coroutine[Any, Any, None]]
 
 _FIXED: dict[tuple[str, str], str] = {
     ("int2", "short"): "COALESCE(int2send({c}), '\\x0000'::bytea)",
@@ -36,17 +37,23 @@ _FIXED: dict[tuple[str, str], str] = {
     ("int8", "long"): "COALESCE(int8send({c}), '\\x0000000000000000'::bytea)",
     ("float4", "float"): "COALESCE(float4send({c}), '\\x7fc00000'::bytea)",
     ("float8", "double"): "COALESCE(float8send({c}), '\\x7ff8000000000000'::bytea)",
-    ("numeric", "double"):
-        "COALESCE(float8send({c}::float8), '\\x7ff8000000000000'::bytea)",
+    (
+        "numeric",
+        "double",
+    ): "COALESCE(float8send({c}::float8), '\\x7ff8000000000000'::bytea)",
     ("bool", "boolean"): "(CASE {c} WHEN true THEN '\\x54'::bytea"
-                         " WHEN false THEN '\\x46'::bytea ELSE '\\x3f'::bytea END)",
+    " WHEN false THEN '\\x46'::bytea ELSE '\\x3f'::bytea END)",
 }
 _SECONDS = "to_char({t}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-_MICROS = ("CASE WHEN extract(microseconds FROM {t})::bigint % 1000000 = 0"
-           " THEN '' ELSE to_char({t}, '.US') END")
+_MICROS = (
+    "CASE WHEN extract(microseconds FROM {t})::bigint % 1000000 = 0"
+    " THEN '' ELSE to_char({t}, '.US') END"
+)
 _CHAR_TEXT: dict[str, str] = {
     "timestamp": f"{_SECONDS} || {_MICROS}".replace("{t}", "{c}"),
-    "timestamptz": f"{_SECONDS} || {_MICROS}".replace("{t}", "({c} AT TIME ZONE 'UTC')"),
+    "timestamptz": f"{_SECONDS} || {_MICROS}".replace(
+        "{t}", "({c} AT TIME ZONE 'UTC')"
+    ),
     "date": "to_char({c}, 'YYYY-MM-DD')",
     "uuid": "{c}::text",
 }
@@ -94,14 +101,15 @@ def _mask_sql(columns: Sequence[str]) -> str:
     for start in range(0, len(columns), 8):
         bits = " | ".join(
             f"(CASE WHEN {c} IS NULL THEN {128 >> k} ELSE 0 END)"
-            for k, c in enumerate(columns[start:start + 8])
+            for k, c in enumerate(columns[start : start + 8])
         )
         parts.append(f"set_byte('\\x00'::bytea, 0, {bits})")
     return " || ".join(parts)
 
 
-def binary2_row_sql(inner_sql: str, fields: Sequence[FieldSpec],
-                    pg_types: Sequence[str]) -> str | None:
+def binary2_row_sql(
+    inner_sql: str, fields: Sequence[FieldSpec], pg_types: Sequence[str]
+) -> str | None:
     """SQL giving the hex of each row's BINARY2 bytes, or None if a type is unsupported.
 
     ``inner_sql`` is the user's (translated) query; its columns must be in ``fields``
@@ -143,14 +151,17 @@ async def copy_binary2(conn: asyncpg.Connection, row_sql: str, sink: Sink) -> in
     return rows
 
 
-async def copy_csv(conn: asyncpg.Connection, inner_sql: str, sink: Sink, *,
-                   delimiter: str = ",") -> int:
+async def copy_csv(
+    conn: asyncpg.Connection, inner_sql: str, sink: Sink, *, delimiter: str = ","
+) -> int:
     """Stream ``inner_sql`` as CSV (or TSV for a tab delimiter) with a header line."""
     query = inner_sql.strip().rstrip(";")
     if delimiter == "\t":
-        status = await conn.copy_from_query(query, output=sink, format="text",
-                                            header=True, null="")
+        status = await conn.copy_from_query(
+            query, output=sink, format="text", header=True, null=""
+        )
     else:
-        status = await conn.copy_from_query(query, output=sink, format="csv",
-                                            header=True, delimiter=delimiter)
+        status = await conn.copy_from_query(
+            query, output=sink, format="csv", header=True, delimiter=delimiter
+        )
     return int(status.split()[-1])

@@ -1,10 +1,10 @@
 """CSV (RFC 4180) and TSV result writers with the VOTableEncoder contract.
 
-``header()`` is the line of column names, ``encode(rows)`` a batch of lines, ``footer()``
-empty. NULL is an empty field; in CSV an empty string is written as ``""`` so the two
-stay distinct. TSV escapes backslash, tab, newline and CR as ``\\\\ \\t \\n \\r``
-(PostgreSQL's text COPY format, so both paths agree). Lines end with CRLF in CSV
-(RFC 4180) and LF in TSV.
+``header()`` is the line of column names, ``encode(rows)`` a batch of lines,
+``footer()`` empty. NULL is an empty field; in CSV an empty string is written as
+``""`` so the two stay distinct. TSV escapes backslash, tab, newline and CR
+as ``\\\\ \\t \\n \\r`` (PostgreSQL's text COPY format, so both paths agree).
+Lines end with CRLF in CSV (RFC 4180) and LF in TSV.
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ class DelimitedEncoder:
 
     def encode(self, rows: Sequence[Sequence[object]]) -> bytes:
         """A batch of rows (field order, ``None`` for NULL) as lines."""
-        texts = [[None if v is None else _field_text(f, v)
-                  for f, v in zip(self.fields, row, strict=True)] for row in rows]
+        texts = [
+            [
+                None if v is None else _field_text(f, v)
+                for f, v in zip(self.fields, row, strict=True)
+            ]
+            for row in rows
+        ]
         return self._lines(texts)
 
     def footer(self, *, overflow: bool = False) -> bytes:
@@ -49,12 +54,17 @@ class DelimitedEncoder:
 
     def _lines(self, rows: list[list[str | None]]) -> bytes:
         if self.delimiter == "\t":
-            lines = ["\t".join("" if t is None else t.translate(_TSV_ESCAPES)
-                               for t in row) + "\n" for row in rows]
+            lines = [
+                "\t".join("" if t is None else t.translate(_TSV_ESCAPES) for t in row)
+                + "\n"
+                for row in rows
+            ]
         else:
             quote = self._needs_quotes
-            lines = [self.delimiter.join(_csv_field(t, quote) for t in row) + "\r\n"
-                     for row in rows]
+            lines = [
+                self.delimiter.join(_csv_field(t, quote) for t in row) + "\r\n"
+                for row in rows
+            ]
         return "".join(lines).encode("utf-8")
 
     @property

@@ -1,4 +1,4 @@
-"""Streaming VOTable writer: FIELD metadata, BINARY2/BINARY/TABLEDATA bodies, DALI errors.
+"""Streaming VOTable writer: FIELDs, BINARY2/BINARY/TABLEDATA bodies, DALI errors.
 
 The encoder produces bytes piece by piece (``header``, ``encode`` per batch, ``footer``)
 and does no I/O, so memory stays flat however many rows go through it. Binary rows are
@@ -58,8 +58,14 @@ _SCALARS: dict[str, tuple[str, str | None, str | None]] = {
     "bytea": ("unsignedByte", "*", None),
     "point": ("double", "2", "point"),
 }
-_ARRAY_ELEMENTS = {"_int2": "short", "_int4": "int", "_int8": "long",
-                   "_float4": "float", "_float8": "double", "_bool": "boolean"}
+_ARRAY_ELEMENTS = {
+    "_int2": "short",
+    "_int4": "int",
+    "_int8": "long",
+    "_float4": "float",
+    "_float8": "double",
+    "_bool": "boolean",
+}
 
 
 def field_for_pg_type(name: str, pg_type: str, **meta: Any) -> FieldSpec:
@@ -107,7 +113,7 @@ def _to_text(value: object) -> str:
     """Text of a non-string value: DALI timestamps for dates, ``str`` otherwise."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat()
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
@@ -120,8 +126,15 @@ def _texts(column: Sequence[object]) -> list[str | None]:
     return [v if type(v) is str or v is None else _to_text(v) for v in column]
 
 
-_NUMPY = {"short": ">i2", "int": ">i4", "long": ">i8", "float": ">f4",
-          "double": ">f8", "unsignedByte": "u1", "boolean": "S1"}
+_NUMPY = {
+    "short": ">i2",
+    "int": ">i4",
+    "long": ">i8",
+    "float": ">f4",
+    "double": ">f8",
+    "unsignedByte": "u1",
+    "boolean": "S1",
+}
 _INT_NULL = {"short": -(2**15), "int": -(2**31), "long": -(2**63), "unsignedByte": 255}
 _IntArray = npt.NDArray[np.int64]
 
@@ -152,7 +165,9 @@ def _text_or_empty(value: object) -> str:
     return "" if value is None else _to_text(value)
 
 
-def _encode_strings(field: FieldSpec, texts: Sequence[object]) -> tuple[bytes, _IntArray]:
+def _encode_strings(
+    field: FieldSpec, texts: Sequence[object]
+) -> tuple[bytes, _IntArray]:
     """Concatenated encoded strings and each one's count (characters or bytes)."""
     try:  # fast path: no NULLs, all str
         joined = "".join(texts)  # type: ignore[arg-type]
@@ -172,8 +187,12 @@ def _encode_strings(field: FieldSpec, texts: Sequence[object]) -> tuple[bytes, _
     return data, lengths
 
 
-def _numbers(field: FieldSpec, values: Sequence[object], nulls: npt.NDArray[np.bool_],
-             binary2: bool) -> npt.NDArray[Any]:
+def _numbers(
+    field: FieldSpec,
+    values: Sequence[object],
+    nulls: npt.NDArray[np.bool_],
+    binary2: bool,
+) -> npt.NDArray[Any]:
     """Numpy array of (flattened) element values, NULLs replaced by the fill value."""
     if field.datatype == "boolean":
         flags = np.array([b"?" if v is None else (b"T" if v else b"F") for v in values])
@@ -186,15 +205,19 @@ def _numbers(field: FieldSpec, values: Sequence[object], nulls: npt.NDArray[np.b
     return np.array(values, dtype=np.int64).astype(_NUMPY[field.datatype])
 
 
-def _flat_arrays(field: FieldSpec, column: Sequence[object]
-                 ) -> tuple[list[object], _IntArray]:
+def _flat_arrays(
+    field: FieldSpec, column: Sequence[object]
+) -> tuple[list[object], _IntArray]:
     """Flattened elements of an array column and the element count of each row."""
-    lengths = np.fromiter((0 if v is None else len(v) for v in column),  # type: ignore[arg-type]
-                          np.int64, len(column))
+    lengths = np.fromiter(
+        (0 if v is None else len(v) for v in column),  # type: ignore[arg-type]
+        np.int64,
+        len(column),
+    )
     flat: list[object] = []
     for value in column:
         if value is not None:
-            flat.extend(value)  # type: ignore[call-overload]
+            flat.extend(value)  # type: ignore[arg-type]
     return flat, lengths
 
 
@@ -232,9 +255,13 @@ class _BinaryPacker:
             segments += [var, (_records(run, n), 0)]
         return _scatter(segments, n)
 
-    def _column(self, field: FieldSpec, column: Sequence[object],
-                nulls: npt.NDArray[np.bool_],
-                fixed: list[tuple[str, npt.NDArray[Any]]]) -> Segment | None:
+    def _column(
+        self,
+        field: FieldSpec,
+        column: Sequence[object],
+        nulls: npt.NDArray[np.bool_],
+        fixed: list[tuple[str, npt.NDArray[Any]]],
+    ) -> Segment | None:
         """Add the fixed part of one column to ``fixed``; return its variable part."""
         name = f"f{len(fixed)}"
         scalar_float = field.arraysize is None and field.datatype in ("float", "double")
@@ -259,16 +286,18 @@ class _BinaryPacker:
             return None
         if _is_var(field):
             flat, lengths = _flat_arrays(field, column)
-            values = _numbers(field, flat, np.array([v is None for v in flat], bool),
-                              self.binary2)
+            values = _numbers(
+                field, flat, np.array([v is None for v in flat], bool), self.binary2
+            )
             fixed.append((name, lengths.astype(">i4")))
             raw = values.view(np.uint8) if values.size else np.empty(0, np.uint8)
             return raw, lengths * values.dtype.itemsize
         count = _fixed_count(field)
         filled = [[None] * count if v is None else v for v in column]
         flat, _ = _flat_arrays(field, filled)
-        values = _numbers(field, flat, np.array([v is None for v in flat], bool),
-                          self.binary2)
+        values = _numbers(
+            field, flat, np.array([v is None for v in flat], bool), self.binary2
+        )
         fixed.append((name, values.reshape(len(column), count)))
         return None
 
@@ -290,15 +319,19 @@ def _scatter(segments: list[Segment], n: int) -> bytes:
     Each output byte gets the label of its segment (``np.repeat`` of the per-row
     lengths); a boolean-mask assignment per segment then fills the output in order.
     """
-    parts = [(data, data.size // n if isinstance(lengths, int) else lengths)
-             for data, lengths in segments if data.size]
+    parts = [
+        (data, data.size // n if isinstance(lengths, int) else lengths)
+        for data, lengths in segments
+        if data.size
+    ]
     if len(parts) <= 1:
         return parts[0][0].tobytes() if parts else b""
     lengths_matrix = np.empty((n, len(parts)), np.int64)
     for k, (_, width) in enumerate(parts):
         lengths_matrix[:, k] = width
-    labels = np.repeat(np.tile(np.arange(len(parts), dtype=np.uint8), n),
-                       lengths_matrix.ravel())
+    labels = np.repeat(
+        np.tile(np.arange(len(parts), dtype=np.uint8), n), lengths_matrix.ravel()
+    )
     out = np.empty(labels.size, np.uint8)
     for k, (data, _) in enumerate(parts):
         out[labels == k] = data
@@ -319,8 +352,10 @@ def _cell_texts(field: FieldSpec, column: Sequence[object]) -> list[str | None]:
     formatter = _element_formatter(field)
     if field.arraysize is None:
         return [None if v is None else formatter([v])[0] for v in column]
-    return [None if v is None else " ".join(formatter(list(v)))  # type: ignore[call-overload]
-            for v in column]
+    return [
+        None if v is None else " ".join(formatter(list(v)))  # type: ignore[call-overload]
+        for v in column
+    ]
 
 
 def _element_formatter(field: FieldSpec) -> Callable[[list[object]], list[str]]:
@@ -333,7 +368,7 @@ def _element_formatter(field: FieldSpec) -> Callable[[list[object]], list[str]]:
 
 
 def cell_text(field: FieldSpec, value: object) -> str:
-    """Unescaped text of one non-NULL value as TABLEDATA writes it (arrays space-joined)."""
+    """Unescaped TABLEDATA text of one non-NULL value (arrays space-joined)."""
     if _is_string(field):
         return value if type(value) is str else _to_text(value)
     formatter = _element_formatter(field)
@@ -346,34 +381,46 @@ def _tabledata(fields: Sequence[FieldSpec], rows: Sequence[Sequence[object]]) ->
     if not rows:
         return b""
     columns = list(zip(*rows, strict=True))
-    cells = [[("<TD/>" if t is None else f"<TD>{t}</TD>") for t in _cell_texts(f, c)]
-             for f, c in zip(fields, columns, strict=True)]
+    cells = [
+        [("<TD/>" if t is None else f"<TD>{t}</TD>") for t in _cell_texts(f, c)]
+        for f, c in zip(fields, columns, strict=True)
+    ]
     lines = ["<TR>" + "".join(row) + "</TR>\n" for row in zip(*cells, strict=True)]
     return "".join(lines).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- document
 class VOTableEncoder:
-    """Produces the bytes of one VOTable document, piece by piece (no I/O of its own)."""
+    """Produces the bytes of one VOTable document, piece by piece (no I/O)."""
 
-    def __init__(self, fields: Sequence[FieldSpec], *,
-                 serialization: Serialization = "binary2",
-                 version: Literal["1.4", "1.5"] = "1.4",
-                 infos: Sequence[tuple[str, str, str | None]] = (),
-                 description: str | None = None) -> None:
+    def __init__(
+        self,
+        fields: Sequence[FieldSpec],
+        *,
+        serialization: Serialization = "binary2",
+        version: Literal["1.4", "1.5"] = "1.4",
+        infos: Sequence[tuple[str, str, str | None]] = (),
+        description: str | None = None,
+    ) -> None:
         self.fields = list(fields)
         self.serialization = serialization
         self.version = version
         self.infos = list(infos)
         self.description = description
-        self._packer = (None if serialization == "tabledata" else
-                        _BinaryPacker(self.fields, binary2=serialization == "binary2"))
+        self._packer = (
+            None
+            if serialization == "tabledata"
+            else _BinaryPacker(self.fields, binary2=serialization == "binary2")
+        )
         self._carry = b""
 
     def header(self) -> bytes:
         """Everything up to the opening ``<STREAM>`` or ``<TABLEDATA>``."""
-        parts = [_XML_DECL, f'<VOTABLE version="{self.version}" xmlns="{VOTABLE_NS}">\n',
-                 '<RESOURCE type="results">\n']
+        parts = [
+            _XML_DECL,
+            f'<VOTABLE version="{self.version}" xmlns="{VOTABLE_NS}">\n',
+            '<RESOURCE type="results">\n',
+        ]
         if self.description is not None:
             parts.append(f"<DESCRIPTION>{xml_text(self.description)}</DESCRIPTION>\n")
         parts.append(_info("QUERY_STATUS", "OK", None))
@@ -383,19 +430,32 @@ class VOTableEncoder:
         if self.serialization == "tabledata":
             parts.append("<DATA><TABLEDATA>\n")
         else:
-            parts.append(f'<DATA><{self.serialization.upper()}><STREAM encoding="base64">\n')
+            parts.append(
+                f'<DATA><{self.serialization.upper()}><STREAM encoding="base64">\n'
+            )
         return "".join(parts).encode("utf-8")
 
     def _field_xml(self, field: FieldSpec) -> str:
-        attrs = _attrs([("name", field.name), ("ID", field.ID),
-                        ("datatype", field.datatype), ("arraysize", field.arraysize),
-                        ("unit", field.unit), ("ucd", field.ucd), ("utype", field.utype),
-                        ("xtype", field.xtype)])
+        attrs = _attrs(
+            [
+                ("name", field.name),
+                ("ID", field.ID),
+                ("datatype", field.datatype),
+                ("arraysize", field.arraysize),
+                ("unit", field.unit),
+                ("ucd", field.ucd),
+                ("utype", field.utype),
+                ("xtype", field.xtype),
+            ]
+        )
         body = ""
         if field.description is not None:
             body += f"<DESCRIPTION>{xml_text(field.description)}</DESCRIPTION>"
-        if (self.serialization == "binary" and field.datatype in _INT_NULL
-                and field.datatype != "unsignedByte"):
+        if (
+            self.serialization == "binary"
+            and field.datatype in _INT_NULL
+            and field.datatype != "unsignedByte"
+        ):
             body += f'<VALUES null="{_INT_NULL[field.datatype]}"/>'
         return f"<FIELD{attrs}>{body}</FIELD>\n" if body else f"<FIELD{attrs}/>\n"
 
@@ -417,7 +477,7 @@ class VOTableEncoder:
         return binascii.b2a_base64(memoryview(data)[:cut])
 
     def footer(self, *, overflow: bool = False) -> bytes:
-        """Close the data, the TABLE (with OVERFLOW status if asked) and the document."""
+        """Close the data, the TABLE (then OVERFLOW status if asked), the document."""
         if self._packer is None:
             parts = ["</TABLEDATA></DATA>\n"]
         else:
@@ -434,8 +494,9 @@ class VOTableEncoder:
 
 def error_document(message: str, *, version: str = "1.4") -> bytes:
     """DALI error VOTable: QUERY_STATUS=ERROR with ``message`` as the INFO text."""
-    return (f'{_XML_DECL}<VOTABLE version="{xml_attr(version)}" xmlns="{VOTABLE_NS}">\n'
-            '<RESOURCE type="results">\n'
-            f'{_info("QUERY_STATUS", "ERROR", message)}'
-            "</RESOURCE>\n</VOTABLE>\n").encode("utf-8")
-
+    return (
+        f'{_XML_DECL}<VOTABLE version="{xml_attr(version)}" xmlns="{VOTABLE_NS}">\n'
+        '<RESOURCE type="results">\n'
+        f"{_info('QUERY_STATUS', 'ERROR', message)}"
+        "</RESOURCE>\n</VOTABLE>\n"
+    ).encode()
