@@ -215,10 +215,11 @@ class QueryEmitter(ExpressionEmitter):
                 raise AdqlError("JOIN without FROM")
             return ""
         _check_args(from_, {"this"})
-        parts = [self._from_item(from_.this, scope)]
+        sql = self._from_item(from_.this, scope)
         for join in node.args.get("joins") or ():
-            parts.append(self._join(join, scope))
-        return " ".join(parts)
+            piece = self._join(join, scope)
+            sql += piece if piece.startswith(",") else " " + piece
+        return sql
 
     def _join(self, join: exp.Join, scope: Scope) -> str:
         _check_args(join, {"this", "on", "using", "side", "kind", "method"})

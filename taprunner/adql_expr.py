@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from taprunner.adql_functions import AGGREGATES, scalar_function
+from taprunner.adql_functions import AGGREGATES, check_known, scalar_function
 from taprunner.adql_geometry import GEOMETRY_FUNCTIONS, geometry_function
 from taprunner.adql_model import AdqlError
 from taprunner.adql_scope import Scope, SourceColumn, identifier_name, located_error
@@ -99,7 +99,11 @@ class ExpressionEmitter:
         if not isinstance(node, exp.Ordered):
             raise AdqlError(f"unsupported ORDER BY item {node.sql()}")
         value = node.this
-        direction = " DESC" if node.args.get("desc") else ""
+        descending = bool(node.args.get("desc"))
+        direction = " DESC" if descending else ""
+        # sqlglot fills in PostgreSQL's default null order; emit only a deviation.
+        if bool(node.args.get("nulls_first")) != descending:
+            direction += " NULLS LAST" if descending else " NULLS FIRST"
         if isinstance(value, exp.Literal) and not value.is_string:
             position = str(value.this)
             if not position.isdigit() or not 1 <= int(position) <= len(outputs):
@@ -249,6 +253,8 @@ class ExpressionEmitter:
         raw: Sequence[exp.Expr] = node.expressions
         if name in AGGREGATES:
             return self._aggregate(name, raw, scope)
+        if name not in GEOMETRY_FUNCTIONS:
+            check_known(str(node.this))
         args = [self.expression(arg, scope) for arg in raw]
         if name in GEOMETRY_FUNCTIONS:
             return geometry_function(name, args, raw)
@@ -292,7 +298,7 @@ _RULES: dict[type[exp.Expr], _Rule] = {
 
 def _describe(node: exp.Expr) -> str:
     """Name an unsupported node for the client: function name or SQL text."""
-    if isinstance(node, exp.Func):
+    if isinstance(node, exp.Func) and not isinstance(node, exp.Binary):
         return f"unknown function {node.sql_name()}"
     text = node.sql(dialect="postgres")
     text = text if len(text) <= 60 else text[:57] + "..."

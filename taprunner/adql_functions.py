@@ -74,6 +74,13 @@ _SCALARS: dict[str, tuple[int, int, str]] = {
 _USER = {f.name.upper(): f for f in USER_DEFINED_FUNCTIONS}
 
 
+def check_known(written: str) -> None:
+    """Reject a call of anything but a scalar ADQL or user-defined function."""
+    name = written.upper()
+    if name not in _SCALARS and name not in _USER and name != "IN_UNIT":
+        raise AdqlError(f"unknown function {written}")
+
+
 def scalar_function(written: str, args: Sequence[Fragment]) -> Fragment:
     """Translate the call of a non-geometric, non-aggregate ADQL function.
 

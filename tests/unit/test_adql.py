@@ -1,0 +1,307 @@
+"""ADQL → PostgreSQL translation, checked on the SQL text and the metadata."""
+
+from __future__ import annotations
+
+import pytest
+
+from taprunner.adql import (
+    USER_DEFINED_FUNCTIONS,
+    AdqlError,
+    OutputColumn,
+    StaticCatalog,
+    translate,
+)
+
+CATALOG = StaticCatalog(
+    {
+        "gaia.src": ["id", "ra", "dec", "mag", "name", "Weird Col"],
+        "tap_schema.tables": ["schema_name", "table_name", "description"],
+        "tap_upload.mine": ["id", "x"],
+        "plain": ["id", "v"],
+    }
+)
+
+CONE = (
+    "spoint(radians(ra), radians(dec)) <@ "
+    "scircle(spoint(radians(10), radians(20)), radians(1))"
+)
+
+# (ADQL, substrings the SQL must contain)
+# fmt: off
+ACCEPTED: list[tuple[str, list[str]]] = [
+    ("SELECT ra FROM gaia.src", ["SELECT ra AS ra FROM gaia.src"]),
+    ("select RA, Gaia.Src.DEC from GAIA.SRC", ["ra AS ra, gaia.src.dec AS dec"]),
+    ('SELECT "Weird Col" FROM gaia.src', ['"Weird Col" AS "Weird Col"']),
+    ("SELECT s.ra FROM gaia.src AS s", ["s.ra AS ra FROM gaia.src AS s"]),
+    ("SELECT table_name FROM TAP_SCHEMA.tables", ["FROM tap_schema.tables"]),
+    ("SELECT x FROM TAP_UPLOAD.mine", ["FROM tap_upload.mine"]),
+    ("SELECT v FROM plain", ["FROM plain"]),
+    ("SELECT * FROM plain", ["SELECT plain.id AS id, plain.v AS v FROM plain"]),
+    ("SELECT 'it''s' AS s", ["'it''s' AS s"]),
+    ("SELECT 'back\\slash'", ["E'back\\\\slash'"]),
+    ("SELECT 'Zoë ☃'", ["'Zoë ☃'"]),
+    ("SELECT ra -- a comment; DROP TABLE x\nFROM gaia.src /* c */", ["FROM gaia.src"]),
+    ("SELECT id FROM gaia.src WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), "
+     "CIRCLE('ICRS', 10, 20, 1))", [f"WHERE ({CONE})"]),
+    ("SELECT id FROM gaia.src WHERE CONTAINS(POINT(ra, dec), CIRCLE(10, 20, 1))"
+     " = 1", [f"WHERE ({CONE})"]),
+    ("SELECT id FROM gaia.src WHERE CONTAINS(POINT(ra, dec), "
+     "CIRCLE(POINT(10, 20), 1)) = 0", [f"WHERE (NOT ({CONE}))"]),
+    ("SELECT id FROM gaia.src WHERE CONTAINS(POINT(ra, dec), CIRCLE(10, 20, 1))",
+     [f"WHERE ({CONE})"]),
+    ("SELECT CONTAINS(POINT(ra, dec), CIRCLE(10, 20, 1)) FROM gaia.src",
+     [f"CAST(({CONE}) AS integer) AS contains"]),
+    ("SELECT id FROM gaia.src WHERE 1 = INTERSECTS(CIRCLE(10, 20, 1), "
+     "POINT(ra, dec))", [f"WHERE ({CONE})"]),
+    ("SELECT INTERSECTS(CIRCLE(0, 0, 1), CIRCLE(1, 1, 1))", [" && "]),
+    ("SELECT DISTANCE(POINT(ra, dec), POINT(1, 2)) FROM gaia.src",
+     ["degrees(spoint(radians(ra), radians(dec)) <-> spoint(radians(1), "
+      "radians(2))) AS distance"]),
+    ("SELECT DISTANCE(ra, dec, 1, 2) FROM gaia.src", [" <-> "]),
+    ("SELECT AREA(CIRCLE(1, 2, 3))", ["degrees(degrees(area(scircle("]),
+    ("SELECT COORD1(POINT(1, 2)), COORD2(POINT(1, 2)), COORDSYS(POINT(1, 2))",
+     ["degrees(long(spoint(", "degrees(lat(spoint(", "'ICRS' AS coordsys"]),
+    ("SELECT POLYGON('ICRS', 1, 2, 3, 4, 5, 6)",
+     ["CAST(ARRAY[1, 2, 3, 4, 5, 6] AS double precision[]) AS polygon"]),
+    ("SELECT 1 FROM gaia.src WHERE 1 = CONTAINS(POINT(ra, dec), "
+     "POLYGON(POINT(1, 2), POINT(3, 4), POINT(5, 6)))",
+     ["spoly(v.p ORDER BY v.n)", "(0, spoint(radians(1), radians(2)))"]),
+    ("SELECT ROUND(mag, 2), TRUNCATE(mag, 1) FROM gaia.src",
+     ["CAST(round(CAST(mag AS numeric), CAST(2 AS integer)) AS double precision)",
+      "CAST(trunc(CAST(mag AS numeric), CAST(1 AS integer)) AS double precision)"]),
+    ("SELECT LOG(mag), LOG10(mag), CEILING(mag), RAND() FROM gaia.src",
+     ["ln(mag)", "log(mag)", "ceiling(mag)", "random()"]),
+    ("SELECT MOD(id, 3) FROM gaia.src", ["mod(CAST(id AS numeric), CAST(3 AS"]),
+    ("SELECT COUNT(*), COUNT(DISTINCT name), AVG(mag) FROM gaia.src",
+     ["count(*) AS count", "count(DISTINCT name) AS count_2", "avg(mag) AS avg"]),
+    ("SELECT ivo_hasword(name, 'x') FROM gaia.src", ["to_tsvector('simple', name)"]),
+    ("SELECT CAST(mag AS INTEGER), CAST(id AS VARCHAR(8)), CAST(id AS REAL), "
+     "CAST(id AS DOUBLE PRECISION), CAST('2020-01-01' AS TIMESTAMP) FROM gaia.src",
+     ["CAST(mag AS integer)", "CAST(id AS varchar(8))", "CAST(id AS real)",
+      "CAST(id AS double precision)", "AS timestamp)"]),
+    ("SELECT name FROM gaia.src WHERE name ILIKE 'a%' AND name NOT LIKE '%b'",
+     ["(name ILIKE 'a%')", "(name NOT LIKE '%b')"]),
+    ("SELECT id FROM gaia.src WHERE mag BETWEEN 1 AND 2 OR id NOT IN (1, 2)",
+     ["(mag BETWEEN 1 AND 2)", "(NOT (id IN (1, 2)))"]),
+    ("SELECT CASE WHEN mag > 1 THEN 'a' ELSE 'b' END FROM gaia.src",
+     ["(CASE WHEN (mag > 1) THEN 'a' ELSE 'b' END) AS col_1"]),
+    ("SELECT COALESCE(name, 'none') FROM gaia.src", ["coalesce(name, 'none')"]),
+    ("SELECT LOWER(name) || UPPER(name) FROM gaia.src", ["(lower(name) || upper"]),
+    ("SELECT DISTINCT name FROM gaia.src", ["SELECT DISTINCT name"]),
+    ("SELECT name, COUNT(*) AS n FROM gaia.src GROUP BY name HAVING COUNT(*) > 1 "
+     "ORDER BY n DESC", ["GROUP BY name HAVING (count(*) > 1) ORDER BY n DESC"]),
+    ("SELECT ra AS x FROM gaia.src ORDER BY x, 1 DESC", ["ORDER BY x, 1 DESC"]),
+    ("SELECT id FROM gaia.src ORDER BY id OFFSET 10", ["ORDER BY id OFFSET 10"]),
+    ("SELECT id FROM gaia.src UNION ALL SELECT id FROM plain ORDER BY id",
+     ["(SELECT id AS id FROM gaia.src) UNION ALL (SELECT id AS id FROM plain) "
+      "ORDER BY id"]),
+    ("SELECT id FROM gaia.src INTERSECT SELECT id FROM plain", [") INTERSECT ("]),
+    ("SELECT id FROM gaia.src EXCEPT SELECT id FROM plain", [") EXCEPT ("]),
+    ("WITH b AS (SELECT id, mag FROM gaia.src WHERE mag < 5) SELECT b.id FROM b",
+     ["WITH b (id, mag) AS (SELECT id AS id, mag AS mag FROM gaia.src", "b.id"]),
+    ("SELECT id FROM gaia.src WHERE id IN (SELECT id FROM plain)",
+     ["(id IN (SELECT id AS id FROM plain))"]),
+    ("SELECT s.id FROM gaia.src AS s WHERE EXISTS "
+     "(SELECT 1 FROM plain AS p WHERE p.id = s.id)",
+     ["(EXISTS (SELECT 1 AS col_1 FROM plain AS p WHERE (p.id = s.id)))"]),
+    ("SELECT q.m FROM (SELECT MAX(mag) AS m FROM gaia.src) AS q",
+     ["FROM (SELECT max(mag) AS m FROM gaia.src) AS q"]),
+    ("SELECT * FROM gaia.src NATURAL JOIN tap_upload.mine",
+     ["SELECT id AS id, gaia.src.ra AS ra", "tap_upload.mine.x AS x",
+      "NATURAL JOIN tap_upload.mine"]),
+    ("SELECT * FROM plain AS a JOIN plain AS b USING (id)",
+     ["SELECT id AS id, a.v AS v, b.v AS v_2", "JOIN plain AS b USING (id)"]),
+    ("SELECT a.v FROM plain AS a LEFT OUTER JOIN plain AS b ON a.id = b.id "
+     "CROSS JOIN gaia.src", ["LEFT OUTER JOIN plain AS b ON (a.id = b.id) CROSS "
+                             "JOIN gaia.src"]),
+    ("SELECT a.v FROM plain AS a, plain AS b", ["FROM plain AS a, plain AS b"]),
+    ("SELECT t.c FROM plain AS t(c, d)", ["FROM plain AS t (c, d)"]),
+    ("SELECT (SELECT MAX(v) FROM plain) AS m", ["(SELECT max(v) AS max FROM plain)"]),
+    ("SELECT -mag, mag * 2 + 1, mag / 3 FROM gaia.src",
+     ["(-mag)", "((mag * 2) + 1)", "(mag / 3)"]),
+    ("SELECT 1.5e3, .5", ["1.5e3", "0.5"]),
+]
+# fmt: on
+
+# (ADQL, substring of the error message)
+REJECTED: list[tuple[str, str]] = [
+    ("SELECT ra FORM gaia.src", "syntax error at line 1, column 16"),
+    ("SELECT ra\nFROM gaia.src WHERE (ra", "line 2"),
+    ("SELECT 'open", "unterminated string"),
+    ("", "empty"),
+    ("SELECT 1; SELECT 2", "single SELECT"),
+    ("INSERT INTO plain VALUES (1, 2)", "only SELECT"),
+    ("DELETE FROM plain", "only SELECT"),
+    ("UPDATE plain SET v = 1", "only SELECT"),
+    ("DROP TABLE plain", "only SELECT"),
+    ("CREATE TABLE x (a int)", "only SELECT"),
+    ("SELECT id INTO newtab FROM plain", "SELECT INTO"),
+    ("SELECT id FROM plain FOR UPDATE", "locking"),
+    ("SELECT nope FROM gaia.src", "unknown column nope"),
+    ("SELECT s.nope FROM gaia.src AS s", "unknown column nope in table s"),
+    ("SELECT q.ra FROM gaia.src AS s", "unknown table q"),
+    ('SELECT "RA" FROM gaia.src', "unknown column RA"),
+    ("SELECT ra FROM gaia.unknown", "unknown table gaia.unknown"),
+    ("SELECT id FROM pg_catalog.pg_authid", "unknown table"),
+    ("SELECT pg_sleep(10)", "unknown function pg_sleep"),
+    ("SELECT version()", "unknown function version"),
+    ("SELECT current_setting('x')", "unknown function current_setting"),
+    ("SELECT set_config('a', 'b', false)", "unknown function set_config"),
+    ("SELECT pg_catalog.pg_sleep(1)", "unsupported expression"),
+    ("SELECT id FROM plain WHERE id = ANY(ARRAY[1])", "unknown function"),
+    ("SELECT POSITION('a' IN name) FROM gaia.src", "unknown function POSITION"),
+    ("SELECT SUBSTRING(name FROM 1) FROM gaia.src", "syntax error"),
+    ("SELECT EXTRACT(year FROM name) FROM gaia.src", "syntax error"),
+    ("SELECT current_date", "unknown column current_date"),
+    ("SELECT id::text FROM plain", "unsupported CAST"),
+    ("SELECT CAST(id AS regclass) FROM plain", "unsupported CAST"),
+    ("SELECT COUNT(*) OVER () FROM plain", "unsupported expression"),
+    ("SELECT id FROM plain WHERE v ~ 'a'", "unsupported expression"),
+    ("SELECT id FROM plain WHERE v LIKE 'a' ESCAPE '!'", "unsupported expression"),
+    ("SELECT E'x'", "syntax error"),
+    ("SELECT $$x$$", "syntax error"),
+    ("SELECT id FROM LATERAL (SELECT 1) AS x", "unsupported FROM item"),
+    ("SELECT id FROM (SELECT id FROM plain)", "correlation name"),
+    ("WITH RECURSIVE r AS (SELECT 1 AS n) SELECT n FROM r", "RECURSIVE"),
+    ("SELECT DISTINCT ON (id) id FROM plain", "ON is not allowed"),
+    ("SELECT TOP 2.5 id FROM plain", "TOP"),
+    ("SELECT IN_UNIT(mag, 'mag') FROM gaia.src", "IN_UNIT is not supported"),
+    ("SELECT BOX('ICRS', 1, 2, 3, 4)", "BOX is not supported"),
+    ("SELECT RAND(3)", "RAND(seed)"),
+    ("SELECT ROUND(1, 2, 3)", "ROUND takes 1 to 2"),
+    ("SELECT POINT(1, 2, 3, 4)", "POINT takes 2"),
+    ("SELECT POLYGON(1, 2, 3, 4)", "at least three vertices"),
+    ("SELECT CONTAINS(1, CIRCLE(1, 2, 3))", "CONTAINS expects a geometry"),
+    ("SELECT DISTANCE(CIRCLE(1, 2, 3), POINT(1, 2))", "expects a point"),
+    ("SELECT ABS(POINT(1, 2))", "cannot take a point"),
+    ("SELECT id FROM plain UNION SELECT id FROM plain ORDER BY v", "output columns"),
+    ("SELECT id FROM plain ORDER BY 3", "out of range"),
+]
+
+# (ADQL, limit, expected LIMIT clause or None)
+LIMITS: list[tuple[str, int | None, str | None]] = [
+    ("SELECT id FROM plain", None, None),
+    ("SELECT id FROM plain", 101, " LIMIT 101"),
+    ("SELECT id FROM plain", 0, " LIMIT 0"),
+    ("SELECT TOP 5 id FROM plain", None, " LIMIT 5"),
+    ("SELECT TOP 5 id FROM plain", 3, " LIMIT 3"),
+    ("SELECT TOP 5 id FROM plain", 10, " LIMIT 5"),
+    ("SELECT TOP 5 id FROM plain ORDER BY v DESC", 3, " ORDER BY v DESC LIMIT 3"),
+    ("SELECT DISTINCT TOP 5 id FROM plain", 9, " LIMIT 5"),
+    ("SELECT TOP 5 id FROM plain ORDER BY id OFFSET 2", 4, " LIMIT 4 OFFSET 2"),
+    ("SELECT id FROM plain UNION SELECT id FROM plain", 7, ") LIMIT 7"),
+]
+
+
+@pytest.mark.parametrize(("adql", "fragments"), ACCEPTED)
+def test_accepted(adql: str, fragments: list[str]) -> None:
+    sql = translate(adql, CATALOG).sql
+    for fragment in fragments:
+        assert fragment in sql
+
+
+@pytest.mark.parametrize(("adql", "message"), REJECTED)
+def test_rejected(adql: str, message: str) -> None:
+    with pytest.raises(AdqlError) as caught:
+        translate(adql, CATALOG)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("adql", "limit", "clause"), LIMITS)
+def test_top_and_limit_combine(
+    adql: str, limit: int | None, clause: str | None
+) -> None:
+    sql = translate(adql, CATALOG, limit=limit).sql
+    if clause is None:
+        assert "LIMIT" not in sql
+    else:
+        assert clause in sql
+        assert sql.count("LIMIT") == 1
+
+
+def test_syntax_error_carries_position() -> None:
+    with pytest.raises(AdqlError) as caught:
+        translate("SELECT ra\n  FROM gaia.src WHERE ra >", CATALOG)
+    assert caught.value.line == 2
+    with pytest.raises(AdqlError) as caught:
+        translate("SELECT ra FORM gaia.src", CATALOG)
+    assert (caught.value.line, caught.value.column) == (1, 16)
+    assert "near 'gaia'" in str(caught.value)
+
+
+def test_unknown_column_error_carries_position() -> None:
+    with pytest.raises(AdqlError) as caught:
+        translate("SELECT ra,\n  bogus FROM gaia.src", CATALOG)
+    assert (caught.value.line, caught.value.column) == (2, 3)
+
+
+# (ADQL, expected output columns)
+# fmt: off
+COLUMNS: list[tuple[str, list[OutputColumn]]] = [
+    ("SELECT ra, s.dec AS d, mag * 2 FROM gaia.src AS s", [
+        OutputColumn("ra", "gaia.src", "ra", None),
+        OutputColumn("d", "gaia.src", "dec", None),
+        OutputColumn("col_3", None, None, None),
+    ]),
+    ("SELECT a.id, b.id, a.id FROM plain AS a JOIN plain AS b ON a.id = b.id", [
+        OutputColumn("id", "plain", "id", None),
+        OutputColumn("id_2", "plain", "id", None),
+        OutputColumn("id_3", "plain", "id", None),
+    ]),
+    ('SELECT "Weird Col", ra AS "Mixed Case" FROM gaia.src', [
+        OutputColumn("Weird Col", "gaia.src", "Weird Col", None),
+        OutputColumn("Mixed Case", "gaia.src", "ra", None),
+    ]),
+    ("SELECT POINT(ra, dec), CIRCLE(ra, dec, 1) AS c, POLYGON(1, 2, 3, 4, 5, 6) "
+     "FROM gaia.src", [
+        OutputColumn("point", None, None, "point"),
+        OutputColumn("c", None, None, "circle"),
+        OutputColumn("polygon", None, None, "polygon"),
+    ]),
+    ("SELECT q.p FROM (SELECT POINT(ra, dec) AS p FROM gaia.src) AS q", [
+        OutputColumn("p", None, None, "point"),
+    ]),
+    ("WITH w AS (SELECT ra FROM gaia.src) SELECT * FROM w", [
+        OutputColumn("ra", "gaia.src", "ra", None),
+    ]),
+    ("SELECT COUNT(*), DISTANCE(POINT(ra, dec), POINT(1, 2)) FROM gaia.src", [
+        OutputColumn("count", None, None, None),
+        OutputColumn("distance", None, None, None),
+    ]),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("adql", "expected"), COLUMNS)
+def test_output_columns(adql: str, expected: list[OutputColumn]) -> None:
+    assert list(translate(adql, CATALOG).columns) == expected
+
+
+def test_geometry_outputs_are_dali_arrays() -> None:
+    sql = translate(
+        "SELECT POINT(ra, dec), q.c FROM gaia.src, "
+        "(SELECT CIRCLE(1, 2, 3) AS c FROM plain) AS q",
+        CATALOG,
+    ).sql
+    assert "CAST(ARRAY[ra, dec] AS double precision[]) AS point" in sql
+    # a circle from a subquery is an scircle inside, DALI only at the top
+    assert "ARRAY[degrees(long(center(q.c))), degrees(lat(center(q.c)))" in sql
+    assert "scircle(spoint(radians(1), radians(2)), radians(3)) AS c" in sql
+
+
+def test_tables_lists_catalog_tables_but_not_ctes() -> None:
+    translation = translate(
+        "WITH w AS (SELECT id FROM plain) SELECT w.id FROM w "
+        "JOIN tap_upload.mine AS m ON m.id = w.id",
+        CATALOG,
+    )
+    assert translation.tables == frozenset({"plain", "tap_upload.mine"})
+
+
+def test_user_defined_functions_are_declared() -> None:
+    assert [f.name for f in USER_DEFINED_FUNCTIONS] == ["ivo_hasword"]
+
+
+def test_negative_limit_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        translate("SELECT id FROM plain", CATALOG, limit=-1)
