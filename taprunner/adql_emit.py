@@ -106,6 +106,8 @@ class QueryEmitter(ExpressionEmitter):
             parts.append("DISTINCT")
         from_sql = self._from(node, scope)
         items, columns = self._projections(node.expressions, scope, dali)
+        if not items:
+            raise AdqlError("the select list is empty (SELECT * needs a FROM)")
         parts.append(", ".join(items))
         if from_sql:
             parts.append("FROM " + from_sql)

@@ -196,6 +196,8 @@ class ExpressionEmitter:
         query = node.args.get("query")
         if query is not None:
             return Fragment(f"({value} IN ({self.subquery(query, scope)[0]}))")
+        if not node.expressions:
+            raise AdqlError("IN needs at least one value")
         items = ", ".join(self.expression(e, scope).sql for e in node.expressions)
         return Fragment(f"({value} IN ({items}))")
 

@@ -176,6 +176,9 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT ABS(POINT(1, 2))", "cannot take a point"),
     ("SELECT id FROM plain UNION SELECT id FROM plain ORDER BY v", "output columns"),
     ("SELECT id FROM plain ORDER BY 3", "out of range"),
+    ("SELECT *", "select list is empty"),
+    ("SELECT id FROM plain WHERE id IN ()", "IN needs"),
+    ("SELECT TRUE", "unsupported expression"),
 ]
 
 # (ADQL, limit, expected LIMIT clause or None)
