@@ -30,8 +30,10 @@ class AdqlDialect(Postgres):
         UNICODE_STRINGS: ClassVar[list[str | tuple[str, str]]] = []
         HEREDOC_STRINGS: ClassVar[list[str | tuple[str, str]]] = []
         STRING_ESCAPES: ClassVar[list[str]] = ["'"]
+        # POINT is a plain name in ADQL; as PostgreSQL's type keyword it would
+        # send every POINT(...) call through the (slow) type parser first.
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
-            **Postgres.Tokenizer.KEYWORDS,
+            **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k != "POINT"},
             "TOP": TokenType.TOP,
         }
 
