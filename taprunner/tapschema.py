@@ -540,8 +540,10 @@ async def _relation_oid(
 
 
 async def _table_type(conn: asyncpg.Connection, oid: int) -> str:
-    relkind = await conn.fetchval("SELECT relkind FROM pg_class WHERE oid = $1", oid)
-    return "view" if relkind in ("v", "m") else "table"
+    is_view = await conn.fetchval(
+        "SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = $1", oid
+    )
+    return "view" if is_view else "table"
 
 
 def _split(qualified_table: str) -> tuple[str, str]:
