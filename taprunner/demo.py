@@ -6,10 +6,8 @@ Deterministic (``setseed``) and fast: one ``INSERT ... SELECT`` from
 
 from __future__ import annotations
 
-import asyncpg
-
 from taprunner import tapschema
-from taprunner.tapschema import ColumnMetadata, TableMetadata
+from taprunner.tapschema import ColumnMetadata, Connection, TableMetadata
 
 TABLE = "demo.stars"
 SEED = 0.4242
@@ -79,7 +77,7 @@ CREATE INDEX stars_mag_idx ON demo.stars (mag);
 """
 
 
-async def load_demo(conn: asyncpg.Connection, rows: int = 1_000_000) -> None:
+async def load_demo(conn: Connection, rows: int = 1_000_000) -> None:
     """Create, fill and publish ``demo.stars`` with ``rows`` stars.
 
     Installs TAP_SCHEMA if needed. Skips the load when the table already holds
@@ -100,7 +98,7 @@ async def load_demo(conn: asyncpg.Connection, rows: int = 1_000_000) -> None:
     await tapschema.publish(conn, TABLE, STARS_METADATA)
 
 
-async def _row_count(conn: asyncpg.Connection) -> int | None:
+async def _row_count(conn: Connection) -> int | None:
     if await conn.fetchval("SELECT to_regclass('demo.stars')") is None:
         return None
     count: int = await conn.fetchval("SELECT count(*) FROM demo.stars")

@@ -15,8 +15,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+Connection: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+)
+"""A plain connection or one acquired from a pool: every function accepts both."""
 
 QUERY_ROLE = "aiouws_query"
 """NOLOGIN role that user queries run as (``SET ROLE``); it may only SELECT."""
@@ -256,7 +265,7 @@ def adql_name(identifier: str) -> str:
 # Installation
 
 
-async def install(conn: asyncpg.Connection) -> None:
+async def install(conn: Connection) -> None:
     """Create TAP_SCHEMA, TAP_UPLOAD and the read-only query role; idempotent.
 
     The role :data:`QUERY_ROLE` is cluster-wide and NOLOGIN. It is granted to
@@ -280,7 +289,7 @@ async def install(conn: asyncpg.Connection) -> None:
                 await _grant(conn, schema, table)
 
 
-async def _ensure_role(conn: asyncpg.Connection) -> None:
+async def _ensure_role(conn: Connection) -> None:
     # Roles are cluster-wide: several databases (or concurrent installs) may race
     # to create it, hence the exception handler rather than a plain check.
     await conn.execute(
@@ -303,7 +312,7 @@ async def _ensure_role(conn: asyncpg.Connection) -> None:
         await conn.execute(f"GRANT {QUERY_ROLE} TO CURRENT_USER")
 
 
-async def _grant(conn: asyncpg.Connection, schema: str, table: str) -> None:
+async def _grant(conn: Connection, schema: str, table: str) -> None:
     target = f"{_quote(schema)}.{_quote(table)}"
     await conn.execute(
         f"GRANT USAGE ON SCHEMA {_quote(schema)} TO {QUERY_ROLE};"
@@ -364,7 +373,7 @@ ORDER BY c.conname, k.ord
 
 
 async def publish(
-    conn: asyncpg.Connection,
+    conn: Connection,
     qualified_table: str,
     metadata: TableMetadata | None = None,
 ) -> None:
@@ -441,7 +450,7 @@ def _column_row(
     )
 
 
-async def _publish_keys(conn: asyncpg.Connection, oid: int) -> None:
+async def _publish_keys(conn: Connection, oid: int) -> None:
     published = {
         r["table_name"]
         for r in await conn.fetch("SELECT table_name FROM tap_schema.tables")
@@ -471,7 +480,7 @@ async def _publish_keys(conn: asyncpg.Connection, oid: int) -> None:
         )
 
 
-async def unpublish(conn: asyncpg.Connection, qualified_table: str) -> None:
+async def unpublish(conn: Connection, qualified_table: str) -> None:
     """Remove ``schema.table`` from TAP_SCHEMA and revoke the query role's SELECT.
 
     The schema row goes too once it holds no published table.
@@ -499,7 +508,7 @@ async def unpublish(conn: asyncpg.Connection, qualified_table: str) -> None:
             )
 
 
-async def _delete_rows(conn: asyncpg.Connection, table_name: str) -> bool:
+async def _delete_rows(conn: Connection, table_name: str) -> bool:
     """Delete the TAP_SCHEMA rows of one table (columns and keys cascade)."""
     deleted = await conn.fetchval(
         "WITH d AS (DELETE FROM tap_schema.tables WHERE table_name = $1 RETURNING 1)"
@@ -510,7 +519,7 @@ async def _delete_rows(conn: asyncpg.Connection, table_name: str) -> bool:
 
 
 async def _insert_schema(
-    conn: asyncpg.Connection, schema: str, description: str | None
+    conn: Connection, schema: str, description: str | None
 ) -> None:
     await conn.execute(
         "INSERT INTO tap_schema.schemas (schema_name, description) VALUES ($1, $2)"
@@ -521,14 +530,12 @@ async def _insert_schema(
     )
 
 
-async def _check_installed(conn: asyncpg.Connection) -> None:
+async def _check_installed(conn: Connection) -> None:
     if await conn.fetchval("SELECT to_regclass('tap_schema.columns')") is None:
         raise TapSchemaError("TAP_SCHEMA is not installed: call install() first")
 
 
-async def _relation_oid(
-    conn: asyncpg.Connection, schema: str, table: str
-) -> int | None:
+async def _relation_oid(conn: Connection, schema: str, table: str) -> int | None:
     oid: int | None = await conn.fetchval(
         "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = $1 AND c.relname = $2"
@@ -539,7 +546,7 @@ async def _relation_oid(
     return oid
 
 
-async def _table_type(conn: asyncpg.Connection, oid: int) -> str:
+async def _table_type(conn: Connection, oid: int) -> str:
     is_view = await conn.fetchval(
         "SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = $1", oid
     )
@@ -568,7 +575,7 @@ def _quote(identifier: str) -> str:
 # Reading TAP_SCHEMA back
 
 
-async def load_tables(conn: asyncpg.Connection) -> tuple[TableInfo, ...]:
+async def load_tables(conn: Connection) -> tuple[TableInfo, ...]:
     """Read every published table with its columns and foreign keys.
 
     Tables are ordered by schema_index, schema_name, table_index, table_name;
@@ -669,7 +676,7 @@ class TapCatalog:
         )
 
     @classmethod
-    async def load(cls, conn: asyncpg.Connection) -> TapCatalog:
+    async def load(cls, conn: Connection) -> TapCatalog:
         """Build the catalogue from TAP_SCHEMA."""
         return cls(await load_tables(conn))
 
