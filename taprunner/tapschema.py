@@ -1,8 +1,10 @@
 """TAP_SCHEMA: install it, publish PostgreSQL tables in it, and read it back.
 
-Names in TAP_SCHEMA rows are lowercase and qualified as used in ADQL
-(``demo.stars``, ``tap_schema.tables``); ADQL regular identifiers are
-case-insensitive, so clients asking for ``TAP_SCHEMA.tables`` find them.
+Names in TAP_SCHEMA rows are spelt as used in ADQL: qualified table names,
+lowercase (``demo.stars``, ``tap_schema.tables``), since ADQL regular identifiers
+are case-insensitive and clients asking for ``TAP_SCHEMA.tables`` find them;
+names that are not regular lowercase identifiers are stored with their double
+quotes (TAP 1.1 section 4).
 Column datatypes are VOTable datatype names (TAP 1.1 section 4.3), mapped from
 PostgreSQL types by :func:`votable_type`.
 """
@@ -650,12 +652,29 @@ def _foreign_keys(
     )
 
 
+_NAME_PART = re.compile(r'"(?:[^"]|"")*"|[^.]+')
+
+
+def database_name(adql: str) -> str:
+    """Return the database spelling of a TAP_SCHEMA name: quotes removed.
+
+    ``'"Odd Name"'`` gives ``'Odd Name'``; regular names are unchanged, and
+    each part of a qualified name is unquoted separately.
+    """
+    parts = _NAME_PART.findall(adql)
+    return ".".join(
+        p[1:-1].replace('""', '"') if p.startswith('"') else p for p in parts
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TapCatalog:
     """The published tables as the ADQL translator's catalogue.
 
-    Table and column names are looked up case-insensitively; an unqualified
-    table name resolves only if exactly one schema holds a table of that name.
+    Table and column names are looked up case-insensitively and without the
+    quotes TAP_SCHEMA keeps on delimited identifiers; :meth:`columns_of` gives
+    column names as spelt in the database. An unqualified table name resolves
+    only if exactly one schema holds a table of that name.
     """
 
     tables: tuple[TableInfo, ...]
@@ -665,10 +684,11 @@ class TapCatalog:
     )
 
     def __post_init__(self) -> None:
-        by_name = {t.name.lower(): t for t in self.tables}
+        by_name: dict[str, TableInfo] = {}
         by_short: dict[str, list[TableInfo]] = {}
         for table in self.tables:
-            short = table.name.lower().rpartition(".")[2]
+            schema, _, short = database_name(table.name).lower().rpartition(".")
+            by_name[f"{schema}.{short}"] = table
             by_short.setdefault(short, []).append(table)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(
@@ -691,7 +711,9 @@ class TapCatalog:
     def columns_of(self, table: str) -> Sequence[str] | None:
         """Column names of ``table`` in column_index order, or None if unknown."""
         info = self.table(table)
-        return None if info is None else tuple(c.name for c in info.columns)
+        if info is None:
+            return None
+        return tuple(database_name(c.name) for c in info.columns)
 
     def column_info(self, table: str, column: str) -> ColumnInfo | None:
         """Metadata of ``column`` in ``table``, or None if either is unknown."""
@@ -699,4 +721,7 @@ class TapCatalog:
         if info is None:
             return None
         wanted = column.lower()
-        return next((c for c in info.columns if c.name.lower() == wanted), None)
+        return next(
+            (c for c in info.columns if database_name(c.name).lower() == wanted),
+            None,
+        )

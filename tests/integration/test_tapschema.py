@@ -408,6 +408,18 @@ def test_catalog_ambiguous_unqualified_name() -> None:
     assert catalog.column_info("TWO.T", "A") is not None
 
 
+async def test_delimited_identifiers(conn: asyncpg.Connection) -> None:
+    await tapschema.install(conn)
+    await conn.execute('CREATE TABLE public."Odd" ("Mixed Case" int, plain int)')
+    await tapschema.publish(conn, "public.Odd")
+    columns = await columns_of(conn, 'public."Odd"')
+    assert set(columns) == {'"Mixed Case"', "plain"}
+    catalog = await TapCatalog.load(conn)
+    assert catalog.columns_of("public.odd") == ("Mixed Case", "plain")
+    assert catalog.column_info("odd", "mixed case") is not None
+    assert tapschema.database_name('"a""b"."C.d"') == 'a"b.C.d'
+
+
 # --------------------------------------------------------------------- demo
 
 
