@@ -486,3 +486,21 @@ async def test_demo_cone_query_uses_index(conn: asyncpg.Connection) -> None:
         await conn.execute("RESET ROLE")
     assert "stars_pos_idx" in plan
     assert 0 < count < 20_000
+
+
+async def test_default_examples_run_on_demo(conn: asyncpg.Connection) -> None:
+    from taprunner.adql import translate
+    from taprunner.vosi import DEFAULT_EXAMPLES
+
+    await load_demo(conn, rows=5_000)
+    catalog = await TapCatalog.load(conn)
+    await conn.execute(f"SET ROLE {tapschema.QUERY_ROLE}")
+    try:
+        counts = [
+            len(await conn.fetch(translate(query, catalog).sql))
+            for _, _, query in DEFAULT_EXAMPLES
+        ]
+    finally:
+        await conn.execute("RESET ROLE")
+    # Cones of 0.5 and 1 degree may be empty with 5000 stars; the rest are not.
+    assert all(counts[2:]), counts
