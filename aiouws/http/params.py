@@ -34,9 +34,9 @@ __all__ = [
     "read_params",
 ]
 
-#: UWS control parameters; everything else sent at creation is a job parameter.
-UWS_RESERVED = frozenset({"phase", "runid", "executionduration", "destruction",
-                          "action", "wait", "last", "after"})
+#: UWS control parameters of a job creation; everything else is a job parameter
+#: (so a job kind may well have parameters called ACTION or WAIT).
+UWS_RESERVED = frozenset({"phase", "runid", "executionduration", "destruction"})
 _CHUNK = 256 * 1024
 
 

@@ -28,7 +28,7 @@ MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def client(aiohttp_client: MakeClient, settings: Settings) -> Client:
+async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
     return await aiohttp_client(create_app(settings, [ECHO], execute=False))
 
 
@@ -227,8 +227,8 @@ async def test_wait_returns_on_change_timeout_and_guard(client: Client) -> None:
     assert "<uws:phase>QUEUED</uws:phase>" in await resp.text()
 
 
-async def test_wait_across_two_app_instances(aiohttp_client: MakeClient,
-                                             settings: Settings) -> None:
+async def test_wait_across_two_app_instances(settings: Settings,
+                                             aiohttp_client: MakeClient) -> None:
     one = await aiohttp_client(create_app(settings, [ECHO], execute=False))
     two = await aiohttp_client(create_app(settings, [ECHO], execute=False))
     job_id = await create(one, needed="1")
@@ -283,8 +283,8 @@ async def test_upload_with_traversal_name_is_rejected(client: Client,
     assert (await client.get("/jobs/echo")).status == 200
 
 
-async def test_oversize_upload_gives_413(aiohttp_client: MakeClient,
-                                         settings: Settings) -> None:
+async def test_oversize_upload_gives_413(settings: Settings,
+                                         aiohttp_client: MakeClient) -> None:
     from dataclasses import replace
 
     small = replace(settings, max_upload_bytes=1000)
@@ -304,8 +304,8 @@ async def test_stylesheet_preamble_and_xsl(client: Client) -> None:
     assert resp.status == 200 and b"xsl:stylesheet" in await resp.read()
 
 
-async def test_owner_isolation_with_header_auth(aiohttp_client: MakeClient,
-                                                settings: Settings) -> None:
+async def test_owner_isolation_with_header_auth(settings: Settings,
+                                                aiohttp_client: MakeClient) -> None:
     from dataclasses import replace
 
     client = await aiohttp_client(create_app(replace(settings, auth="header"), [ECHO],
@@ -324,7 +324,7 @@ async def test_owner_isolation_with_header_auth(aiohttp_client: MakeClient,
     assert job_id in await (await client.get("/jobs/echo", headers=alice)).text()
 
 
-async def test_basic_auth(aiohttp_client: MakeClient, settings: Settings,
+async def test_basic_auth(settings: Settings, aiohttp_client: MakeClient,
                           tmp_path: Any) -> None:
     from dataclasses import replace
 
@@ -347,8 +347,8 @@ async def test_basic_auth(aiohttp_client: MakeClient, settings: Settings,
     assert (await client.get(f"/jobs/echo/{job_id}")).status == 403
 
 
-async def test_mounted_under_prefix_in_host_app(aiohttp_client: MakeClient,
-                                                settings: Settings) -> None:
+async def test_mounted_under_prefix_in_host_app(settings: Settings,
+                                                aiohttp_client: MakeClient) -> None:
     host = web.Application()
 
     async def hello(_request: web.Request) -> web.Response:
