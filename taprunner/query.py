@@ -139,8 +139,10 @@ async def _delimited(conn: asyncpg.Connection,
                      request: TapRequest, fields: list[FieldSpec],
                      sink: Sink) -> QueryOutcome:
     delimiter = "," if request.format.serialization == "csv" else "\t"
-    plain = all(f.arraysize is None or f.datatype in ("char", "unicodeChar")
-                for f in fields)
+    # COPY spells booleans t/f and timestamps with a space; only types whose
+    # PostgreSQL text is the encoder's text may take the fast path.
+    plain = all((f.arraysize is None or f.datatype in ("char", "unicodeChar"))
+                and f.datatype != "boolean" and f.xtype is None for f in fields)
     if plain:
         # PostgreSQL writes CSV itself (the fastest path); cap at MAXREC rows.
         capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"
