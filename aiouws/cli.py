@@ -29,23 +29,39 @@ cluster is created and started in the data directory (AIOUWS_DATA_DIR).
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aiouws", description="IVOA UWS 1.1 job service and TAP 1.1 server.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="aiouws",
+        description="IVOA UWS 1.1 job service and TAP 1.1 server.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: embedded database)")
-    parser.add_argument("--data-dir", type=Path,
-                        help="where the embedded database and job directories live")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded database and job directories live",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="run the TAP/UWS HTTP service")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
-    serve.add_argument("--no-demo", action="store_true",
-                       help="do not load the demo catalogue into an empty database")
-    serve.add_argument("--demo-rows", type=int, default=1_000_000,
-                       help="rows of the demo catalogue (default 1,000,000)")
-    serve.add_argument("--no-tap", action="store_true",
-                       help="serve only the generic UWS job kinds, no TAP")
+    serve.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not load the demo catalogue into an empty database",
+    )
+    serve.add_argument(
+        "--demo-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the demo catalogue (default 1,000,000)",
+    )
+    serve.add_argument(
+        "--no-tap",
+        action="store_true",
+        help="serve only the generic UWS job kinds, no TAP",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -53,8 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("stop", help="stop the embedded database server")
 
     jobs = commands.add_parser("jobs", help="inspect and delete jobs")
-    jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION",
-                                        required=True)
+    jobs_commands = jobs.add_subparsers(
+        dest="jobs_command", metavar="ACTION", required=True
+    )
     listing = jobs_commands.add_parser("list", help="list jobs, newest first")
     listing.add_argument("--owner", help="only this owner's jobs")
     listing.add_argument("--phase", action="append", help="only jobs in this phase")
@@ -65,19 +82,26 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("job_id", nargs="+")
 
     cleanup = commands.add_parser(
-        "cleanup", help="remove expired jobs (and, if asked, more)")
+        "cleanup", help="remove expired jobs (and, if asked, more)"
+    )
     cleanup.add_argument("--failed", action="store_true", help="also all ERROR/ABORTED")
     cleanup.add_argument("--completed", action="store_true", help="also all COMPLETED")
-    cleanup.add_argument("--forgotten", action="store_true",
-                         help="also PENDING jobs untouched for over a day")
+    cleanup.add_argument(
+        "--forgotten",
+        action="store_true",
+        help="also PENDING jobs untouched for over a day",
+    )
     cleanup.add_argument("--all", action="store_true", help="every job (careful!)")
 
     tap = commands.add_parser("tap", help="TAP_SCHEMA maintenance")
-    tap_commands = tap.add_subparsers(dest="tap_command", metavar="ACTION", required=True)
+    tap_commands = tap.add_subparsers(
+        dest="tap_command", metavar="ACTION", required=True
+    )
     publish = tap_commands.add_parser("publish", help="publish SCHEMA.TABLE via TAP")
     publish.add_argument("table", help="qualified table name, e.g. myschema.mytable")
-    publish.add_argument("--metadata", type=Path,
-                         help="TOML file with descriptions, units and UCDs")
+    publish.add_argument(
+        "--metadata", type=Path, help="TOML file with descriptions, units and UCDs"
+    )
     unpublish = tap_commands.add_parser("unpublish", help="remove a table from TAP")
     unpublish.add_argument("table")
     demo = tap_commands.add_parser("demo", help="load the demo catalogue")
@@ -91,9 +115,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.load(args.config, dsn=args.dsn, data_dir=args.data_dir,
-                                 host=getattr(args, "host", None),
-                                 port=getattr(args, "port", None))
+        settings = Settings.load(
+            args.config,
+            dsn=args.dsn,
+            data_dir=args.data_dir,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
     except ConfigError as exc:
         print(f"aiouws: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -124,8 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _embedded(settings: Settings) -> EmbeddedCluster:
-    return EmbeddedCluster(settings.data_dir / "pgdata", port=settings.embedded_port,
-                           run_as=settings.embedded_user)
+    return EmbeddedCluster(
+        settings.data_dir / "pgdata",
+        port=settings.embedded_port,
+        run_as=settings.embedded_user,
+    )
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -141,8 +172,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
         app = create_tap_app(settings, demo_rows=0 if args.no_demo else args.demo_rows)
     print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=settings.grace + 5)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.grace + 5,
+    )
     return 0
 
 
@@ -163,8 +199,9 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
         await conn.close()
 
 
-async def _jobs(conn: asyncpg.Connection, settings: Settings,
-                args: argparse.Namespace) -> int:
+async def _jobs(
+    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+) -> int:
     from .errors import JobNotFound
     from .models import JobFilter
     from .phases import Phase
@@ -175,12 +212,20 @@ async def _jobs(conn: asyncpg.Connection, settings: Settings,
     store = JobStore(pool)  # type: ignore[arg-type]
     if args.jobs_command == "list":
         phases = frozenset(Phase(p.upper()) for p in args.phase or ())
-        refs = await store.list_jobs(JobFilter(owner=args.owner, all_owners=args.owner is
-                                               None, phases=phases, last=args.last,
-                                               include_archived=True))
+        refs = await store.list_jobs(
+            JobFilter(
+                owner=args.owner,
+                all_owners=args.owner is None,
+                phases=phases,
+                last=args.last,
+                include_archived=True,
+            )
+        )
         for ref in refs:
-            print(f"{ref.job_id}  {ref.phase.value:9}  {ref.creation_time:%Y-%m-%d %H:%M}"
-                  f"  {ref.owner or '-'}  {ref.run_id or ''}")
+            print(
+                f"{ref.job_id}  {ref.phase.value:9}  {ref.creation_time:%Y-%m-%d %H:%M}"
+                f"  {ref.owner or '-'}  {ref.run_id or ''}"
+            )
         return 0
     if args.jobs_command == "show":
         from .http.render import job_document
@@ -203,22 +248,29 @@ async def _jobs(conn: asyncpg.Connection, settings: Settings,
     return status
 
 
-async def _cleanup(conn: asyncpg.Connection, settings: Settings,
-                   args: argparse.Namespace) -> int:
+async def _cleanup(
+    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+) -> int:
     from .reaper import cleanup
     from .store import JobStore
     from .workdir import JobDirs
 
     store = JobStore(_SingleConnectionPool(conn))  # type: ignore[arg-type]
-    removed = await cleanup(store, JobDirs(settings.resolved_jobs_dir), failed=args.failed,
-                            completed=args.completed, all=args.all,
-                            forgotten=args.forgotten)
+    removed = await cleanup(
+        store,
+        JobDirs(settings.resolved_jobs_dir),
+        failed=args.failed,
+        completed=args.completed,
+        all=args.all,
+        forgotten=args.forgotten,
+    )
     print(f"removed {removed} job(s)")
     return 0
 
 
-async def _tap(conn: asyncpg.Connection, _settings: Settings,
-               args: argparse.Namespace) -> int:
+async def _tap(
+    conn: asyncpg.Connection, _settings: Settings, args: argparse.Namespace
+) -> int:
     from taprunner import tapschema
 
     await tapschema.install(conn)
@@ -260,7 +312,10 @@ class _SingleConnectionPool:
         return await self._conn.execute(sql, *args)
 
 
-_ADMIN: dict[str, Callable[[asyncpg.Connection, Settings, argparse.Namespace],
-                           Awaitable[int]]] = {
-    "jobs": _jobs, "cleanup": _cleanup, "tap": _tap,
+_ADMIN: dict[
+    str, Callable[[asyncpg.Connection, Settings, argparse.Namespace], Awaitable[int]]
+] = {
+    "jobs": _jobs,
+    "cleanup": _cleanup,
+    "tap": _tap,
 }

@@ -88,8 +88,12 @@ class Settings:
         return self.jobs_dir or (self.data_dir / "jobs")
 
     @classmethod
-    def load(cls, path: Path | None = None, env: dict[str, str] | None = None,
-             **overrides: Any) -> Settings:
+    def load(
+        cls,
+        path: Path | None = None,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
         """Build settings: defaults < TOML file < ``AIOUWS_*`` variables < overrides.
 
         Raises
@@ -114,7 +118,9 @@ class Settings:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        settings = replace(cls(), **{k: _coerce(k, v, cls()) for k, v in values.items()})
+        settings = replace(
+            cls(), **{k: _coerce(k, v, cls()) for k, v in values.items()}
+        )
         settings.validate()
         return settings
 
@@ -124,7 +130,9 @@ class Settings:
         if self.auth == "basic" and self.passwd_file is None:
             raise ConfigError("auth = basic needs passwd_file")
         if self.default_execution_duration > self.max_execution_duration:
-            raise ConfigError("default_execution_duration exceeds max_execution_duration")
+            raise ConfigError(
+                "default_execution_duration exceeds max_execution_duration"
+            )
         if self.default_destruction_days > self.max_destruction_days:
             raise ConfigError("default_destruction_days exceeds max_destruction_days")
         if not 0 < self.wait_cap <= 600:

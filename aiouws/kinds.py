@@ -46,10 +46,18 @@ class ParameterSpec:
             elif self.type == "float":
                 float(value)
             elif self.type == "bool" and value.lower() not in (
-                    "true", "false", "1", "0", "yes", "no"):
+                "true",
+                "false",
+                "1",
+                "0",
+                "yes",
+                "no",
+            ):
                 raise ValueError(value)
         except ValueError:
-            return f"parameter {self.name.upper()}: {value!r} is not a valid {self.type}"
+            return (
+                f"parameter {self.name.upper()}: {value!r} is not a valid {self.type}"
+            )
         return None
 
 
@@ -74,7 +82,9 @@ class JobKind:
         if not _NAME.match(self.name):
             raise ValueError(f"job kind name {self.name!r} must match {_NAME.pattern}")
         if not _ENTRY.match(self.entry_point):
-            raise ValueError(f"entry point {self.entry_point!r} must be 'module:function'")
+            raise ValueError(
+                f"entry point {self.entry_point!r} must be 'module:function'"
+            )
 
     def spec(self, name: str) -> ParameterSpec | None:
         wanted = name.lower()
@@ -86,9 +96,11 @@ class JobKind:
         Unknown parameters are kept but ignored, as DALI asks.
         """
         given = {p.name: p for p in params}
-        problems = [f"missing required parameter {spec.name.upper()}"
-                    for spec in self.parameters
-                    if spec.required and spec.name not in given and spec.default is None]
+        problems = [
+            f"missing required parameter {spec.name.upper()}"
+            for spec in self.parameters
+            if spec.required and spec.name not in given and spec.default is None
+        ]
         for p in params:
             spec = self.spec(p.name)
             if spec is not None and not p.by_reference:
@@ -100,9 +112,11 @@ class JobKind:
     def with_defaults(self, params: Sequence[JobParameter]) -> tuple[JobParameter, ...]:
         """``params`` plus declared defaults for those not given."""
         given = {p.name for p in params}
-        extra = tuple(JobParameter(name=s.name, value=s.default)
-                      for s in self.parameters
-                      if s.default is not None and s.name not in given)
+        extra = tuple(
+            JobParameter(name=s.name, value=s.default)
+            for s in self.parameters
+            if s.default is not None and s.name not in given
+        )
         return tuple(params) + extra
 
 

@@ -6,8 +6,17 @@ import logging
 
 __all__ = ["setup_logging"]
 
-_CONTEXT_KEYS = ("job_id", "phase", "was", "kind", "owner", "pid", "action", "reason",
-                 "path")
+_CONTEXT_KEYS = (
+    "job_id",
+    "phase",
+    "was",
+    "kind",
+    "owner",
+    "pid",
+    "action",
+    "reason",
+    "path",
+)
 
 
 class ContextFormatter(logging.Formatter):
@@ -15,15 +24,19 @@ class ContextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        pairs = [f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS
-                 if getattr(record, key, None) is not None]
+        pairs = [
+            f"{key}={getattr(record, key)}"
+            for key in _CONTEXT_KEYS
+            if getattr(record, key, None) is not None
+        ]
         return f"{line} {' '.join(pairs)}" if pairs else line
 
 
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(ContextFormatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        ContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

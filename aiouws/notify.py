@@ -119,7 +119,9 @@ class PhaseListener:
         self._conn = conn
         self.connected.set()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+    def _on_notify(
+        self, _conn: object, _pid: int, _channel: str, payload: object
+    ) -> None:
         event = PhaseEvent.parse(str(payload))
         if event is not None:
             self.publish(event)

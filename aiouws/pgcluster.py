@@ -29,7 +29,7 @@ class ClusterError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """Return the directory holding ``initdb``/``pg_ctl`` of the newest installed server.
+    """Return the directory of ``initdb``/``pg_ctl`` of the newest installed server.
 
     Raises
     ------
@@ -107,8 +107,9 @@ class EmbeddedCluster:
         bindir = find_bindir()
         if not (self.data_dir / "PG_VERSION").exists():
             return False
-        result = self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)],
-                           check=False)
+        result = self._run(
+            [str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)], check=False
+        )
         return result.returncode == 0
 
     def stop(self, mode: str = "fast") -> None:
@@ -116,8 +117,19 @@ class EmbeddedCluster:
         if not self.is_running():
             return
         bindir = find_bindir()
-        self._run([str(bindir / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                   "-m", mode, "-w", "-t", "60"])
+        self._run(
+            [
+                str(bindir / "pg_ctl"),
+                "stop",
+                "-D",
+                str(self.data_dir),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+            ]
+        )
 
     # -- internals ---------------------------------------------------------------
 
@@ -147,10 +159,21 @@ class EmbeddedCluster:
             )
 
     def _initdb(self, bindir: Path) -> None:
-        self._run([
-            str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.superuser,
-            "-E", "UTF8", "--locale=C.UTF-8", "--auth=trust", "--no-instructions",
-        ] + (["--no-sync"] if self.fast_unsafe else []))
+        self._run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.superuser,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth=trust",
+                "--no-instructions",
+            ]
+            + (["--no-sync"] if self.fast_unsafe else [])
+        )
         settings = {
             "listen_addresses": "''",
             "unix_socket_directories": f"'{self.socket_dir}'",
@@ -161,38 +184,71 @@ class EmbeddedCluster:
             "log_timezone": "'UTC'",
         }
         if self.fast_unsafe:
-            settings.update(fsync="off", synchronous_commit="off",
-                            full_page_writes="off")
+            settings.update(
+                fsync="off", synchronous_commit="off", full_page_writes="off"
+            )
         lines = "".join(f"{k} = {v}\n" for k, v in settings.items())
         conf = self.data_dir / "postgresql.auto.conf"
         self._run(["sh", "-c", f"cat >> '{conf}'"], input_text=lines)
 
     def _start(self, bindir: Path) -> None:
-        result = self._run([
-            str(bindir / "pg_ctl"), "start", "-D", str(self.data_dir), "-w", "-t", "60",
-            "-l", str(self.log_file),
-        ], check=False)
+        result = self._run(
+            [
+                str(bindir / "pg_ctl"),
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.log_file),
+            ],
+            check=False,
+        )
         if result.returncode != 0:
             tail = ""
             if self.log_file.exists():
-                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-15:])
+                tail = "\n".join(
+                    self.log_file.read_text(errors="replace").splitlines()[-15:]
+                )
             raise ClusterError(f"pg_ctl start failed: {result.stderr.strip()}\n{tail}")
 
     def _create_database(self, bindir: Path) -> None:
-        psql = [str(bindir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
-                "-U", self.superuser, "-d", "postgres", "-tAq", "-v", "ON_ERROR_STOP=1"]
-        exists = self._run(psql + ["-c", f"SELECT 1 FROM pg_database WHERE datname = "
-                                         f"'{self.database}'"])
+        psql = [
+            str(bindir / "psql"),
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(self.port),
+            "-U",
+            self.superuser,
+            "-d",
+            "postgres",
+            "-tAq",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
+        exists = self._run(
+            psql
+            + ["-c", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"]
+        )
         if exists.stdout.strip() != "1":
             self._run(psql + ["-c", f'CREATE DATABASE "{self.database}"'])
 
-    def _run(self, argv: list[str], *, check: bool = True,
-             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: list[str], *, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         user = self.run_as if os.geteuid() == 0 else None
         try:
             result = subprocess.run(
-                argv, user=user, capture_output=True, text=True, input=input_text,
-                cwd="/", env={**os.environ, "LC_ALL": "C.UTF-8"},
+                argv,
+                user=user,
+                capture_output=True,
+                text=True,
+                input=input_text,
+                cwd="/",
+                env={**os.environ, "LC_ALL": "C.UTF-8"},
             )
         except FileNotFoundError as exc:
             raise ClusterError(_INSTALL_HINT) from exc

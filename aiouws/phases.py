@@ -80,8 +80,13 @@ _ACTION_TARGETS: Mapping[Action, Mapping[Phase, Phase]] = {
     Action.RUN: {Phase.PENDING: Phase.QUEUED, Phase.HELD: Phase.QUEUED},
     Action.ABORT: {
         phase: Phase.ABORTED
-        for phase in (Phase.PENDING, Phase.HELD, Phase.QUEUED, Phase.EXECUTING,
-                      Phase.SUSPENDED)
+        for phase in (
+            Phase.PENDING,
+            Phase.HELD,
+            Phase.QUEUED,
+            Phase.EXECUTING,
+            Phase.SUSPENDED,
+        )
     },
     Action.ARCHIVE: {
         phase: Phase.ARCHIVED for phase in (Phase.COMPLETED, Phase.ERROR, Phase.ABORTED)
@@ -92,8 +97,17 @@ _ACTION_TARGETS: Mapping[Action, Mapping[Phase, Phase]] = {
 #: (action, phase) pairs accepted and ignored, as DaCHS's ``ignoreAndLog``: running
 #: a job that already runs or ran, aborting one already aborted.
 _IGNORED: frozenset[tuple[Action, Phase]] = frozenset(
-    {(Action.RUN, p) for p in (Phase.QUEUED, Phase.EXECUTING, Phase.COMPLETED,
-                               Phase.ERROR, Phase.ABORTED, Phase.SUSPENDED)}
+    {
+        (Action.RUN, p)
+        for p in (
+            Phase.QUEUED,
+            Phase.EXECUTING,
+            Phase.COMPLETED,
+            Phase.ERROR,
+            Phase.ABORTED,
+            Phase.SUSPENDED,
+        )
+    }
     | {(Action.ABORT, Phase.ABORTED), (Action.ARCHIVE, Phase.ARCHIVED)}
 )
 

@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 
 #: Phases in which a job's parameters and limits may still be changed.
 _EDITABLE = frozenset({Phase.PENDING, Phase.HELD})
-_WAITABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD,
-                       Phase.SUSPENDED})
+_WAITABLE = frozenset(
+    {Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED}
+)
 #: How often a WAIT re-reads the job even without a notification (safety net).
 _WAIT_POLL = 5.0
 
@@ -64,16 +65,27 @@ class Upload:
 
 def log_context(job: Job) -> dict[str, object]:
     """The ``extra`` of every log line about a job."""
-    return {"job_id": job.job_id, "phase": job.phase.value, "owner": job.owner,
-            "kind": job.kind}
+    return {
+        "job_id": job.job_id,
+        "phase": job.phase.value,
+        "owner": job.owner,
+        "kind": job.kind,
+    }
 
 
 class JobService:
     """The use cases of a UWS service over any number of job kinds."""
 
-    def __init__(self, store: JobStore, dirs: JobDirs, kinds: Mapping[str, JobKind],
-                 settings: Settings, *, dispatcher: Dispatcher | None = None,
-                 listener: PhaseListener | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        dirs: JobDirs,
+        kinds: Mapping[str, JobKind],
+        settings: Settings,
+        *,
+        dispatcher: Dispatcher | None = None,
+        listener: PhaseListener | None = None,
+    ) -> None:
         self.store = store
         self.dirs = dirs
         self.kinds = kinds
@@ -98,9 +110,15 @@ class JobService:
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         if flt.last is not None and flt.last > self.settings.max_list_jobs:
-            flt = JobFilter(owner=flt.owner, all_owners=flt.all_owners, phases=flt.phases,
-                            after=flt.after, last=self.settings.max_list_jobs,
-                            kind=flt.kind, include_archived=flt.include_archived)
+            flt = JobFilter(
+                owner=flt.owner,
+                all_owners=flt.all_owners,
+                phases=flt.phases,
+                after=flt.after,
+                last=self.settings.max_list_jobs,
+                kind=flt.kind,
+                include_archived=flt.include_archived,
+            )
         return await self.store.list_jobs(flt)
 
     async def quote(self, job: Job) -> datetime | None:
@@ -108,8 +126,9 @@ class JobService:
             return job.quote
         return await self.dispatcher.quote(job)
 
-    async def wait(self, job_id: str, owner: str | None, timeout: float,
-                   phase: Phase | None = None) -> Job:
+    async def wait(
+        self, job_id: str, owner: str | None, timeout: float, phase: Phase | None = None
+    ) -> Job:
         """UWS 1.1 blocking GET: return when the phase changes or ``timeout`` passes.
 
         Returns at once if the job is in a final phase or not in ``phase``.
@@ -142,14 +161,18 @@ class JobService:
         """The job's error detail file and media type, if there is one."""
         if job.error is None or not job.error.has_detail:
             return None
-        for name, media in (("error.vot", "application/x-votable+xml"),
-                            ("error.txt", "text/plain; charset=utf-8")):
+        for name, media in (
+            ("error.vot", "application/x-votable+xml"),
+            ("error.txt", "text/plain; charset=utf-8"),
+        ):
             path = self.dirs.path(job.job_id) / name
             if path.is_file():
                 return path, media
         return None
 
-    def result_file(self, job: Job, result_id: str) -> tuple[Path | None, str, str | None]:
+    def result_file(
+        self, job: Job, result_id: str
+    ) -> tuple[Path | None, str, str | None]:
         """(local path or None, media type, external href) of a result; 404 if none."""
         result = job.result(result_id)
         if result is None:
@@ -166,12 +189,19 @@ class JobService:
 
     # -- commands -------------------------------------------------------------------
 
-    async def create(self, kind_name: str, owner: str | None,
-                     params: Sequence[JobParameter], *, run_id: str | None = None,
-                     execution_duration: int | None = None,
-                     destruction: datetime | None = None,
-                     uploads: Sequence[Upload] = (), upload_url: str = "",
-                     run: bool = False) -> Job:
+    async def create(
+        self,
+        kind_name: str,
+        owner: str | None,
+        params: Sequence[JobParameter],
+        *,
+        run_id: str | None = None,
+        execution_duration: int | None = None,
+        destruction: datetime | None = None,
+        uploads: Sequence[Upload] = (),
+        upload_url: str = "",
+        run: bool = False,
+    ) -> Job:
         """Create a job (PENDING, or QUEUED and dispatched when ``run``)."""
         kind = self._kind(kind_name)
         await self._check_caps(owner)
@@ -182,13 +212,22 @@ class JobService:
             for upload in uploads:
                 target = self.dirs.file(job_id, "upload-" + upload.name)
                 upload.path.replace(target)
-                stored += (JobParameter(name=upload.name.lower(),
-                                        value=f"{upload_url}/{job_id}/uploads/{upload.name}",
-                                        by_reference=True),)
-            new = NewJob(job_id=job_id, kind=kind.name, owner=owner, run_id=run_id,
-                         execution_duration=self.clamp_duration(execution_duration),
-                         destruction_time=self.clamp_destruction(destruction),
-                         parameters=stored)
+                stored += (
+                    JobParameter(
+                        name=upload.name.lower(),
+                        value=f"{upload_url}/{job_id}/uploads/{upload.name}",
+                        by_reference=True,
+                    ),
+                )
+            new = NewJob(
+                job_id=job_id,
+                kind=kind.name,
+                owner=owner,
+                run_id=run_id,
+                execution_duration=self.clamp_duration(execution_duration),
+                destruction_time=self.clamp_destruction(destruction),
+                parameters=stored,
+            )
             job = await self.store.create(new)
         except BaseException:
             self.dirs.remove(job_id)
@@ -206,7 +245,9 @@ class JobService:
         except PhaseChangeError as exc:
             raise InvalidPhaseError(str(exc)) from exc
         if target is None:
-            log.info("action ignored", extra={**log_context(job), "action": action.value})
+            log.info(
+                "action ignored", extra={**log_context(job), "action": action.value}
+            )
             return job
         if action is Action.RUN:
             return await self._run(job, self._kind(job.kind))
@@ -227,32 +268,44 @@ class JobService:
         if gone is not None:
             log.info("job deleted", extra=log_context(gone))
 
-    async def set_destruction(self, job_id: str, owner: str | None,
-                              when: datetime) -> Job:
+    async def set_destruction(
+        self, job_id: str, owner: str | None, when: datetime
+    ) -> Job:
         job = await self.get(job_id, owner)
         allowed = frozenset(Phase) - {Phase.ARCHIVED}
-        return await self.store.update(job.job_id, allowed=allowed,
-                                       what="change the destruction time",
-                                       destruction_time=self.clamp_destruction(when))
+        return await self.store.update(
+            job.job_id,
+            allowed=allowed,
+            what="change the destruction time",
+            destruction_time=self.clamp_destruction(when),
+        )
 
-    async def set_execution_duration(self, job_id: str, owner: str | None,
-                                     seconds: int) -> Job:
+    async def set_execution_duration(
+        self, job_id: str, owner: str | None, seconds: int
+    ) -> Job:
         job = await self.get(job_id, owner)
-        return await self.store.update(job.job_id, allowed=_EDITABLE,
-                                       what="change the execution duration",
-                                       execution_duration=self.clamp_duration(seconds))
+        return await self.store.update(
+            job.job_id,
+            allowed=_EDITABLE,
+            what="change the execution duration",
+            execution_duration=self.clamp_duration(seconds),
+        )
 
-    async def update_parameters(self, job_id: str, owner: str | None,
-                                params: Sequence[JobParameter]) -> Job:
+    async def update_parameters(
+        self, job_id: str, owner: str | None, params: Sequence[JobParameter]
+    ) -> Job:
         """Set or replace parameters of a PENDING job (UWS 1.1 POST parameters)."""
         job = await self.get(job_id, owner)
         if job.phase not in _EDITABLE:
-            raise InvalidPhaseError(f"job is {job.phase.value}: parameters can only be "
-                                    "changed while PENDING")
+            raise InvalidPhaseError(
+                f"job is {job.phase.value}: parameters can only be "
+                "changed while PENDING"
+            )
         names = {p.name for p in params}
         merged = tuple(p for p in job.parameters if p.name not in names) + tuple(params)
-        return await self.store.update(job.job_id, allowed=_EDITABLE,
-                                       what="change parameters", parameters=merged)
+        return await self.store.update(
+            job.job_id, allowed=_EDITABLE, what="change parameters", parameters=merged
+        )
 
     # -- limits -----------------------------------------------------------------------
 
@@ -291,8 +344,10 @@ class JobService:
         s = self.settings
         queued = counts.get(Phase.QUEUED, 0) + counts.get(Phase.HELD, 0)
         if queued >= s.max_queued_per_owner:
-            raise TooManyJobs(f"you have {queued} queued jobs, the limit is "
-                              f"{s.max_queued_per_owner}; retry when some have run")
+            raise TooManyJobs(
+                f"you have {queued} queued jobs, the limit is "
+                f"{s.max_queued_per_owner}; retry when some have run"
+            )
         executing = counts.get(Phase.EXECUTING, 0)
         if executing >= s.max_executing_per_owner + s.max_queued_per_owner:
             raise TooManyJobs(f"you have {executing} executing jobs; retry later")
@@ -302,13 +357,25 @@ class JobService:
         if problems:
             message = "; ".join(problems)
             job = await self.store.change_phase(
-                job.job_id, Phase.ERROR, allowed=_EDITABLE, set_now=["end_time"],
-                error_type=ErrorType.FATAL, error_message=message, error_has_detail=False)
-            log.info("job rejected at run", extra={**log_context(job), "reason": message})
+                job.job_id,
+                Phase.ERROR,
+                allowed=_EDITABLE,
+                set_now=["end_time"],
+                error_type=ErrorType.FATAL,
+                error_message=message,
+                error_has_detail=False,
+            )
+            log.info(
+                "job rejected at run", extra={**log_context(job), "reason": message}
+            )
             return job
         job = await self.store.change_phase(
-            job.job_id, Phase.QUEUED, allowed=_EDITABLE, set_now=["queued_time"],
-            parameters=kind.with_defaults(job.parameters))
+            job.job_id,
+            Phase.QUEUED,
+            allowed=_EDITABLE,
+            set_now=["queued_time"],
+            parameters=kind.with_defaults(job.parameters),
+        )
         log.info("job queued", extra=log_context(job))
         if self.dispatcher is not None:
             await self.dispatcher.job_queued(job.kind)
@@ -318,10 +385,17 @@ class JobService:
     async def _abort(self, job: Job) -> Job:
         was = job.phase
         aborted = await self.store.change_phase(
-            job.job_id, Phase.ABORTED,
-            allowed=(Phase.PENDING, Phase.HELD, Phase.QUEUED, Phase.EXECUTING,
-                     Phase.SUSPENDED),
-            set_now=["end_time"])
+            job.job_id,
+            Phase.ABORTED,
+            allowed=(
+                Phase.PENDING,
+                Phase.HELD,
+                Phase.QUEUED,
+                Phase.EXECUTING,
+                Phase.SUSPENDED,
+            ),
+            set_now=["end_time"],
+        )
         log.info("job aborted", extra={**log_context(aborted), "was": was.value})
         if was is Phase.EXECUTING and self.dispatcher is not None:
             await self.dispatcher.job_aborted(job.job_id)
@@ -331,4 +405,3 @@ class JobService:
         changed = await self.store.change_phase(job.job_id, target, allowed=[job.phase])
         log.info("job phase changed", extra=log_context(changed))
         return changed
-

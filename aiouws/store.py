@@ -20,7 +20,16 @@ from .errors import InvalidPhaseError, JobNotFound, StoreError
 from .models import Job, JobError, JobFilter, JobParameter, JobRef, JobResult, NewJob
 from .phases import ErrorType, Phase, PhaseChangeError, allowed_sources
 
-__all__ = ["SCHEMA_VERSION", "JobStore", "init_connection", "install_schema"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Connection",
+    "JobStore",
+    "init_connection",
+    "install_schema",
+]
+
+#: A plain connection or one borrowed from a pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 #: The migrations in ``aiouws/sql/NNN_*.sql``, applied in order.
 _MIGRATIONS = ("001_jobs.sql",)
@@ -50,14 +59,15 @@ _SETTABLE: Mapping[str, str] = {
 _LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
 
 
-async def init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: Connection) -> None:
     """Per-connection setup: JSON codecs for jsonb, UTC session time zone."""
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
-                              schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
-async def install_schema(conn: asyncpg.Connection) -> int:
+async def install_schema(conn: Connection) -> int:
     """Create or upgrade the job schema; idempotent and safe to run concurrently.
 
     Returns the number of migrations applied.
@@ -71,8 +81,10 @@ async def install_schema(conn: asyncpg.Connection) -> int:
             " version integer PRIMARY KEY, name text NOT NULL,"
             " applied timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["version"] for r in await conn.fetch(
-            "SELECT version FROM uws.schema_migration")}
+        done = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM uws.schema_migration")
+        }
         for version, name in enumerate(_MIGRATIONS, start=1):
             if version in done:
                 continue
@@ -80,41 +92,70 @@ async def install_schema(conn: asyncpg.Connection) -> int:
             await conn.execute(sql)
             await conn.execute(
                 "INSERT INTO uws.schema_migration (version, name) VALUES ($1, $2)",
-                version, name)
+                version,
+                name,
+            )
             applied += 1
     return applied
 
 
 def _params_json(params: Iterable[JobParameter]) -> list[dict[str, Any]]:
-    return [{"name": p.name, "value": p.value, "by_reference": p.by_reference}
-            for p in params]
+    return [
+        {"name": p.name, "value": p.value, "by_reference": p.by_reference}
+        for p in params
+    ]
 
 
 def _results_json(results: Iterable[JobResult]) -> list[dict[str, Any]]:
-    return [{"id": r.id, "file_name": r.file_name, "href": r.href,
-             "media_type": r.media_type, "size": r.size, "rows": r.rows}
-            for r in results]
+    return [
+        {
+            "id": r.id,
+            "file_name": r.file_name,
+            "href": r.href,
+            "media_type": r.media_type,
+            "size": r.size,
+            "rows": r.rows,
+        }
+        for r in results
+    ]
 
 
-def _job_from_row(row: Mapping[str, Any]) -> Job:
+def _job_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Job:
     error = None
     if row["error_type"] is not None:
-        error = JobError(type=ErrorType(row["error_type"]), message=row["error_message"],
-                         has_detail=row["error_has_detail"])
+        error = JobError(
+            type=ErrorType(row["error_type"]),
+            message=row["error_message"],
+            has_detail=row["error_has_detail"],
+        )
     return Job(
-        job_id=row["job_id"], kind=row["kind"], phase=Phase(row["phase"]),
-        owner=row["owner"], run_id=row["run_id"], creation_time=row["creation_time"],
-        queued_time=row["queued_time"], start_time=row["start_time"],
-        end_time=row["end_time"], execution_duration=row["execution_duration"],
-        destruction_time=row["destruction_time"], quote=row["quote"],
-        parameters=tuple(JobParameter(name=p["name"], value=p["value"],
-                                      by_reference=p.get("by_reference", False))
-                         for p in row["parameters"]),
+        job_id=row["job_id"],
+        kind=row["kind"],
+        phase=Phase(row["phase"]),
+        owner=row["owner"],
+        run_id=row["run_id"],
+        creation_time=row["creation_time"],
+        queued_time=row["queued_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        execution_duration=row["execution_duration"],
+        destruction_time=row["destruction_time"],
+        quote=row["quote"],
+        parameters=tuple(
+            JobParameter(
+                name=p["name"],
+                value=p["value"],
+                by_reference=p.get("by_reference", False),
+            )
+            for p in row["parameters"]
+        ),
         results=tuple(JobResult(**r) for r in row["results"]),
         error=error,
         job_info=tuple((str(k), str(v)) for k, v in row["job_info"]),
-        runner_pid=row["runner_pid"], backend_pid=row["backend_pid"],
-        claimed_by=row["claimed_by"], lease_until=row["lease_until"],
+        runner_pid=row["runner_pid"],
+        backend_pid=row["backend_pid"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
     )
 
 
@@ -167,27 +208,39 @@ class JobStore:
             args.append(flt.kind)
             clauses.append(f"kind = ${len(args)}")
         where = " AND ".join(clauses) or "true"
-        sql = f"SELECT {_LIST_COLUMNS} FROM uws.job WHERE {where} " \
-              "ORDER BY creation_time DESC, job_id"
+        sql = (
+            f"SELECT {_LIST_COLUMNS} FROM uws.job WHERE {where} "
+            "ORDER BY creation_time DESC, job_id"
+        )
         if flt.last is not None:
             args.append(flt.last)
             sql += f" LIMIT ${len(args)}"
         rows = await self._fetch(sql, *args)
-        return [JobRef(job_id=r["job_id"], phase=Phase(r["phase"]), run_id=r["run_id"],
-                       owner=r["owner"], creation_time=r["creation_time"])
-                for r in rows]
+        return [
+            JobRef(
+                job_id=r["job_id"],
+                phase=Phase(r["phase"]),
+                run_id=r["run_id"],
+                owner=r["owner"],
+                creation_time=r["creation_time"],
+            )
+            for r in rows
+        ]
 
     async def count_active(self, owner: str | None) -> dict[Phase, int]:
         """How many of ``owner``'s jobs are QUEUED, EXECUTING, HELD or SUSPENDED."""
         rows = await self._fetch(
-            "SELECT phase, count(*) AS n FROM uws.job WHERE owner IS NOT DISTINCT FROM $1"
+            "SELECT phase, count(*) AS n FROM uws.job"
+            " WHERE owner IS NOT DISTINCT FROM $1"
             " AND phase IN ('QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED') GROUP BY phase",
-            owner)
+            owner,
+        )
         return {Phase(r["phase"]): r["n"] for r in rows}
 
     async def count_executing(self, kind: str) -> int:
         value = await self._fetchval(
-            "SELECT count(*) FROM uws.job WHERE phase = 'EXECUTING' AND kind = $1", kind)
+            "SELECT count(*) FROM uws.job WHERE phase = 'EXECUTING' AND kind = $1", kind
+        )
         return int(value or 0)
 
     async def queue_position(self, job: Job) -> int | None:
@@ -196,7 +249,11 @@ class JobStore:
             return None
         value = await self._fetchval(
             "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1"
-            " AND (queued_time, job_id) < ($2, $3)", job.kind, job.queued_time, job.job_id)
+            " AND (queued_time, job_id) < ($2, $3)",
+            job.kind,
+            job.queued_time,
+            job.job_id,
+        )
         return int(value or 0)
 
     async def recent_run_seconds(self, kind: str, sample: int = 20) -> list[float]:
@@ -204,21 +261,31 @@ class JobStore:
         rows = await self._fetch(
             "SELECT extract(epoch FROM end_time - start_time) AS s FROM uws.job"
             " WHERE kind = $1 AND phase = 'COMPLETED' AND end_time IS NOT NULL"
-            " AND start_time IS NOT NULL ORDER BY end_time DESC LIMIT $2", kind, sample)
+            " AND start_time IS NOT NULL ORDER BY end_time DESC LIMIT $2",
+            kind,
+            sample,
+        )
         return [float(r["s"]) for r in rows]
 
     async def due_for_destruction(self, now: datetime, limit: int = 500) -> list[str]:
         rows = await self._fetch(
             "SELECT job_id FROM uws.job WHERE destruction_time <= $1"
-            " ORDER BY destruction_time LIMIT $2", now, limit)
+            " ORDER BY destruction_time LIMIT $2",
+            now,
+            limit,
+        )
         return [r["job_id"] for r in rows]
 
     async def next_destruction_time(self) -> datetime | None:
         value = await self._fetchval("SELECT min(destruction_time) FROM uws.job")
         return value if isinstance(value, datetime) else None
 
-    async def executing(self, *, claimed_by: str | None = None,
-                        lease_expired_before: datetime | None = None) -> list[Job]:
+    async def executing(
+        self,
+        *,
+        claimed_by: str | None = None,
+        lease_expired_before: datetime | None = None,
+    ) -> list[Job]:
         """EXECUTING jobs, optionally only those of one claimant or with old leases."""
         clauses = ["phase = 'EXECUTING'"]
         args: list[Any] = []
@@ -229,7 +296,8 @@ class JobStore:
             args.append(lease_expired_before)
             clauses.append(f"lease_until < ${len(args)}")
         rows = await self._fetch(
-            f"SELECT * FROM uws.job WHERE {' AND '.join(clauses)}", *args)
+            f"SELECT * FROM uws.job WHERE {' AND '.join(clauses)}", *args
+        )
         return [_job_from_row(r) for r in rows]
 
     # -- writing ------------------------------------------------------------------
@@ -241,14 +309,27 @@ class JobStore:
             "INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
             " destruction_time, parameters, phase, queued_time)"
             f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {queued}) RETURNING *",
-            new.job_id, new.kind, new.owner, new.run_id, new.execution_duration,
-            new.destruction_time, _params_json(new.parameters), phase.value)
+            new.job_id,
+            new.kind,
+            new.owner,
+            new.run_id,
+            new.execution_duration,
+            new.destruction_time,
+            _params_json(new.parameters),
+            phase.value,
+        )
         assert row is not None
         return _job_from_row(row)
 
-    async def change_phase(self, job_id: str, new: Phase, *,
-                           allowed: Iterable[Phase] | None = None,
-                           set_now: Sequence[str] = (), **columns: Any) -> Job:
+    async def change_phase(
+        self,
+        job_id: str,
+        new: Phase,
+        *,
+        allowed: Iterable[Phase] | None = None,
+        set_now: Sequence[str] = (),
+        **columns: Any,
+    ) -> Job:
         """Move a job to ``new`` if its phase is in ``allowed``; set other columns.
 
         ``allowed`` defaults to every phase the transition table lets reach
@@ -263,16 +344,27 @@ class JobStore:
             The job's phase is not in ``allowed``.
         """
         sources = frozenset(allowed) if allowed is not None else allowed_sources(new)
-        return await self._guarded_update(job_id, sources, f"change to {new.value}",
-                                          set_now, phase=new, **columns)
+        return await self._guarded_update(
+            job_id, sources, f"change to {new.value}", set_now, phase=new, **columns
+        )
 
-    async def update(self, job_id: str, *, allowed: Iterable[Phase], what: str,
-                     set_now: Sequence[str] = (), **columns: Any) -> Job:
+    async def update(
+        self,
+        job_id: str,
+        *,
+        allowed: Iterable[Phase],
+        what: str,
+        set_now: Sequence[str] = (),
+        **columns: Any,
+    ) -> Job:
         """Set columns of a job whose phase is in ``allowed`` (phase unchanged)."""
-        return await self._guarded_update(job_id, frozenset(allowed), what, set_now,
-                                          **columns)
+        return await self._guarded_update(
+            job_id, frozenset(allowed), what, set_now, **columns
+        )
 
-    async def claim_next(self, kind: str, claimed_by: str, lease_seconds: float) -> Job | None:
+    async def claim_next(
+        self, kind: str, claimed_by: str, lease_seconds: float
+    ) -> Job | None:
         """Claim the oldest QUEUED job of ``kind``: EXECUTING, start time, lease.
 
         One statement with ``FOR UPDATE SKIP LOCKED``, so concurrent claimants in
@@ -283,26 +375,35 @@ class JobStore:
             " claimed_by = $2, lease_until = now() + make_interval(secs => $3)"
             " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
             " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
-            " FOR UPDATE SKIP LOCKED) RETURNING *", kind, claimed_by, lease_seconds)
+            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            kind,
+            claimed_by,
+            lease_seconds,
+        )
         return _job_from_row(row) if row is not None else None
 
     async def renew_leases(self, claimed_by: str, lease_seconds: float) -> int:
         """Extend the lease of every job ``claimed_by`` executes (the heartbeat)."""
         status = await self._execute(
             "UPDATE uws.job SET lease_until = now() + make_interval(secs => $2)"
-            " WHERE phase = 'EXECUTING' AND claimed_by = $1", claimed_by, lease_seconds)
+            " WHERE phase = 'EXECUTING' AND claimed_by = $1",
+            claimed_by,
+            lease_seconds,
+        )
         return int(status.split()[-1])
 
     async def delete(self, job_id: str) -> Job | None:
         """Remove a job row; return what it was, or None if it was already gone."""
-        row = await self._fetchrow("DELETE FROM uws.job WHERE job_id = $1 RETURNING *",
-                                   job_id)
+        row = await self._fetchrow(
+            "DELETE FROM uws.job WHERE job_id = $1 RETURNING *", job_id
+        )
         return _job_from_row(row) if row is not None else None
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
 
-    async def claim_next_for_runner(self, kind: str, claimed_by: str,
-                                    lease_seconds: float, runner_pid: int) -> Job | None:
+    async def claim_next_for_runner(
+        self, kind: str, claimed_by: str, lease_seconds: float, runner_pid: int
+    ) -> Job | None:
         """:meth:`claim_next`, also recording the runner's pid in the same statement."""
         row = await self._fetchrow(
             "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
@@ -311,7 +412,11 @@ class JobStore:
             " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
             " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
             " FOR UPDATE SKIP LOCKED) RETURNING *",
-            kind, claimed_by, lease_seconds, runner_pid)
+            kind,
+            claimed_by,
+            lease_seconds,
+            runner_pid,
+        )
         return _job_from_row(row) if row is not None else None
 
     async def fail_expired_leases(self, message: str) -> list[str]:
@@ -328,13 +433,18 @@ class JobStore:
 
     async def count_queued(self, kind: str) -> int:
         value = await self._fetchval(
-            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1", kind)
+            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1", kind
+        )
         return int(value or 0)
 
-    async def job_ids_for_cleanup(self, *, phases: Iterable[Phase] = (),
-                                  created_before: datetime | None = None,
-                                  destroyed_before: datetime | None = None,
-                                  every: bool = False) -> list[str]:
+    async def job_ids_for_cleanup(
+        self,
+        *,
+        phases: Iterable[Phase] = (),
+        created_before: datetime | None = None,
+        destroyed_before: datetime | None = None,
+        every: bool = False,
+    ) -> list[str]:
         """Ids of jobs matching any of the given criteria (``every``: all jobs).
 
         ``phases`` and ``created_before`` together select jobs in those phases
@@ -349,22 +459,35 @@ class JobStore:
             "SELECT job_id FROM uws.job WHERE (phase = ANY($1::uws.phase[])"
             " AND ($2::timestamptz IS NULL OR creation_time < $2))"
             " OR destruction_time <= $3",
-            wanted, created_before, destroyed_before)
+            wanted,
+            created_before,
+            destroyed_before,
+        )
         return [r["job_id"] for r in rows]
 
-    async def _fail_executing(self, condition: str, message: str,
-                              *args: Any) -> list[str]:
+    async def _fail_executing(
+        self, condition: str, message: str, *args: Any
+    ) -> list[str]:
         rows = await self._fetch(
-            "UPDATE uws.job SET phase = 'ERROR', end_time = greatest(now(), start_time),"
+            "UPDATE uws.job SET phase = 'ERROR',"
+            " end_time = greatest(now(), start_time),"
             " error_type = 'fatal', error_message = $1, error_has_detail = false"
             f" WHERE phase = 'EXECUTING' AND {condition} RETURNING job_id",
-            message, *args)
+            message,
+            *args,
+        )
         return [r["job_id"] for r in rows]
 
     # -- internals ----------------------------------------------------------------
 
-    async def _guarded_update(self, job_id: str, sources: frozenset[Phase], what: str,
-                              set_now: Sequence[str], **columns: Any) -> Job:
+    async def _guarded_update(
+        self,
+        job_id: str,
+        sources: frozenset[Phase],
+        what: str,
+        set_now: Sequence[str],
+        **columns: Any,
+    ) -> Job:
         assignments: list[str] = []
         args: list[Any] = [job_id, sorted(p.value for p in sources)]
         for name, value in columns.items():
@@ -385,11 +508,14 @@ class JobStore:
             raise ValueError("nothing to update")
         row = await self._fetchrow(
             f"UPDATE uws.job SET {', '.join(assignments)} WHERE job_id = $1"
-            " AND phase = ANY($2::uws.phase[]) RETURNING *", *args)
+            " AND phase = ANY($2::uws.phase[]) RETURNING *",
+            *args,
+        )
         if row is not None:
             return _job_from_row(row)
-        current = await self._fetchval("SELECT phase FROM uws.job WHERE job_id = $1",
-                                       job_id)
+        current = await self._fetchval(
+            "SELECT phase FROM uws.job WHERE job_id = $1", job_id
+        )
         if current is None:
             raise JobNotFound(job_id)
         error = PhaseChangeError(Phase(current), what)
@@ -398,27 +524,39 @@ class JobStore:
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         try:
             return await self._pool.fetchrow(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+        ) as exc:
             raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:
             return await self._pool.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+        ) as exc:
             raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         try:
             return await self._pool.fetchval(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+        ) as exc:
             raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _execute(self, sql: str, *args: Any) -> str:
         try:
             return str(await self._pool.execute(sql, *args))
-        except (OSError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+        ) as exc:
             raise StoreError(f"job database unavailable: {exc}") from exc

@@ -23,8 +23,9 @@ def parse_iso(text: str) -> datetime:
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO 8601 timestamp: {text!r} "
-                         "(expected e.g. 2030-01-31T12:00:00Z)") from None
+        raise ValueError(
+            f"not an ISO 8601 timestamp: {text!r} (expected e.g. 2030-01-31T12:00:00Z)"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)

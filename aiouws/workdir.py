@@ -30,7 +30,9 @@ def safe_file_name(name: str) -> str:
     that passes can never leave the job directory.
     """
     if not _SAFE_NAME.match(name) or ".." in name:
-        raise UsageError(f"invalid file name {name!r}: use letters, digits, '.', '_', '-'")
+        raise UsageError(
+            f"invalid file name {name!r}: use letters, digits, '.', '_', '-'"
+        )
     return name
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL cluster for the session, a fresh database per test.
+"""Shared fixtures: a real PostgreSQL cluster per session, a fresh database per test.
 
 The cluster is a throwaway ``EmbeddedCluster`` in a temporary directory, unless
 ``AIOUWS_TEST_DSN`` names an existing server (a superuser DSN to its ``postgres``
@@ -140,8 +140,9 @@ def assert_valid(ivoa_schema: Any) -> Callable[[bytes], Any]:
     def check(document: bytes) -> Any:
         tree = etree.fromstring(document)
         if not ivoa_schema.validate(tree):
-            raise AssertionError(f"invalid document: {ivoa_schema.error_log}\n"
-                                 f"{document[:2000]!r}")
+            raise AssertionError(
+                f"invalid document: {ivoa_schema.error_log}\n{document[:2000]!r}"
+            )
         return tree
 
     return check
@@ -150,5 +151,10 @@ def assert_valid(ivoa_schema: Any) -> Callable[[bytes], Any]:
 @pytest.fixture
 def settings(db_dsn: str, tmp_path: Path) -> Settings:
     """Settings for an app on the per-test database, jobs under ``tmp_path``."""
-    return Settings(dsn=db_dsn, data_dir=tmp_path, jobs_dir=tmp_path / "jobs",
-                    wait_cap=5.0, grace=0.5)
+    return Settings(
+        dsn=db_dsn,
+        data_dir=tmp_path,
+        jobs_dir=tmp_path / "jobs",
+        wait_cap=5.0,
+        grace=0.5,
+    )

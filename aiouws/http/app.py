@@ -41,21 +41,25 @@ def uws_subapp(kind: str) -> web.Application:
     return sub
 
 
-def uws_context(settings: Settings, kinds: Sequence[JobKind], *,
-                execute: bool = True) -> Context:
+def uws_context(
+    settings: Settings, kinds: Sequence[JobKind], *, execute: bool = True
+) -> Context:
     """A ``cleanup_ctx`` entry owning the pool, listener, supervisor and service.
 
     ``execute=False`` serves the UWS resources without running jobs (a front-end
     that leaves execution to other processes sharing the database).
     """
     if settings.dsn is None:
-        raise ValueError("settings.dsn must be set (the CLI starts the embedded database)")
+        raise ValueError(
+            "settings.dsn must be set (the CLI starts the embedded database)"
+        )
     dsn = settings.dsn
     table = kinds_by_name(kinds)
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20,
-                                         init=init_connection)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=2, max_size=20, init=init_connection
+        )
         assert pool is not None
         async with pool.acquire() as conn:
             await install_schema(conn)
@@ -72,8 +76,9 @@ def uws_context(settings: Settings, kinds: Sequence[JobKind], *,
             await supervisor.start()
         app[SETTINGS] = settings
         app[RESOLVER] = make_resolver(settings)
-        app[SERVICE] = JobService(store, dirs, table, settings, dispatcher=supervisor,
-                                  listener=listener)
+        app[SERVICE] = JobService(
+            store, dirs, table, settings, dispatcher=supervisor, listener=listener
+        )
         try:
             yield
         finally:
@@ -85,11 +90,13 @@ def uws_context(settings: Settings, kinds: Sequence[JobKind], *,
     return context
 
 
-def create_app(settings: Settings, kinds: Sequence[JobKind] = (), *,
-               execute: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, kinds: Sequence[JobKind] = (), *, execute: bool = True
+) -> web.Application:
     """The standalone service: one UWS job list per kind at ``/jobs/{kind}``."""
-    app = web.Application(middlewares=[error_middleware],
-                          client_max_size=settings.max_request_bytes)
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+    )
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

@@ -42,8 +42,9 @@ def _verify(password: str, stored: str) -> bool:
         return False
     if scheme != "pbkdf2_sha256":
         return False
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(),
-                                 int(iterations))
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), salt.encode(), int(iterations)
+    )
     return hmac.compare_digest(digest.hex(), expected)
 
 
@@ -94,7 +95,9 @@ def _basic_resolver(passwords: Mapping[str, str]) -> OwnerResolver:
         if scheme.lower() != "basic":
             raise Unauthorized("only HTTP basic authentication is supported")
         try:
-            user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+            user, _, password = (
+                base64.b64decode(token, validate=True).decode().partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("malformed basic credentials") from None
         stored = passwords.get(user)

@@ -29,19 +29,28 @@ routes = web.RouteTableDef()
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 async def _owner(request: web.Request) -> str | None:
-    return await request.config_dict[RESOLVER](request)
+    resolver = request.config_dict[RESOLVER]
+    return await resolver(request)
 
 
 async def _params(request: web.Request) -> Params:
     settings = request.config_dict[SETTINGS]
-    return await read_params(request, max_upload_bytes=settings.max_upload_bytes,
-                             spool_dir=settings.resolved_jobs_dir / ".spool")
+    return await read_params(
+        request,
+        max_upload_bytes=settings.max_upload_bytes,
+        spool_dir=settings.resolved_jobs_dir / ".spool",
+    )
 
 
 def _jobs_url(request: web.Request) -> str:
     settings = request.config_dict[SETTINGS]
-    base = settings.base_url.rstrip("/") if settings.base_url else str(request.url.origin())
+    base = (
+        settings.base_url.rstrip("/")
+        if settings.base_url
+        else str(request.url.origin())
+    )
     return base + str(request.app.router["jobs"].url_for()).rstrip("/")
 
 
@@ -65,7 +74,8 @@ def _stylesheet(request: web.Request) -> str | None:
 
 async def _job(request: web.Request) -> Job:
     return await request.config_dict[SERVICE].get_of_kind(
-        request.match_info["job_id"], await _owner(request), request.app[KIND])
+        request.match_info["job_id"], await _owner(request), request.app[KIND]
+    )
 
 
 def _see_job(request: web.Request, job_id: str) -> web.HTTPSeeOther:
@@ -74,15 +84,21 @@ def _see_job(request: web.Request, job_id: str) -> web.HTTPSeeOther:
 
 # -- job list ----------------------------------------------------------------------
 
+
 @routes.get("", name="jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     params = await _params(request)
-    flt = JobFilter(owner=await _owner(request), phases=parse_phases(params.getall("phase")),
-                    after=parse_after(params.get("after")),
-                    last=parse_last(params.get("last")), kind=request.app[KIND])
+    flt = JobFilter(
+        owner=await _owner(request),
+        phases=parse_phases(params.getall("phase")),
+        after=parse_after(params.get("after")),
+        last=parse_last(params.get("last")),
+        kind=request.app[KIND],
+    )
     refs = await request.config_dict[SERVICE].list_jobs(flt)
-    return _xml(render.jobs_document(refs, _jobs_url(request),
-                                     stylesheet=_stylesheet(request)))
+    return _xml(
+        render.jobs_document(refs, _jobs_url(request), stylesheet=_stylesheet(request))
+    )
 
 
 @routes.post("")
@@ -92,12 +108,16 @@ async def create_job(request: web.Request) -> web.Response:
         phase = params.get("phase")
         run = phase is not None and parse_action(phase) is Action.RUN
         job = await request.config_dict[SERVICE].create(
-            request.app[KIND], await _owner(request),
+            request.app[KIND],
+            await _owner(request),
             [JobParameter(name=k, value=v) for k, v in params.job_parameters()],
             run_id=params.get("runid"),
             execution_duration=parse_duration(params.get("executionduration")),
             destruction=parse_destruction(params.get("destruction")),
-            uploads=params.uploads, upload_url=_jobs_url(request), run=run)
+            uploads=params.uploads,
+            upload_url=_jobs_url(request),
+            run=run,
+        )
     finally:
         params.discard_uploads()
     raise _see_job(request, job.job_id)
@@ -113,6 +133,7 @@ async def stylesheet(_request: web.Request) -> web.Response:
 
 # -- one job -------------------------------------------------------------------------
 
+
 @routes.get("/{job_id}")
 async def get_job(request: web.Request) -> web.Response:
     service = request.config_dict[SERVICE]
@@ -124,20 +145,25 @@ async def get_job(request: web.Request) -> web.Response:
     if wait:
         guard = next(iter(phases)) if len(phases) == 1 else None
         job = await service.wait(job.job_id, owner, wait, guard)
-    return _xml(render.job_document(job, _job_url(request, job.job_id),
-                                    quote=await service.quote(job),
-                                    stylesheet=_stylesheet(request)))
+    return _xml(
+        render.job_document(
+            job,
+            _job_url(request, job.job_id),
+            quote=await service.quote(job),
+            stylesheet=_stylesheet(request),
+        )
+    )
 
 
 @routes.delete("/{job_id}")
-async def delete_job(request: web.Request) -> web.Response:
+async def delete_job(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     await request.config_dict[SERVICE].delete(job.job_id, job.owner)
     raise web.HTTPSeeOther(_jobs_url(request))
 
 
 @routes.post("/{job_id}")
-async def post_job(request: web.Request) -> web.Response:
+async def post_job(request: web.Request) -> web.StreamResponse:
     params = await _params(request)
     action = (params.get("action") or "").upper()
     if action != "DELETE":
@@ -169,8 +195,9 @@ async def post_duration(request: web.Request) -> web.Response:
     if seconds is None:
         raise UsageError("EXECUTIONDURATION parameter missing")
     job = await _job(request)
-    await request.config_dict[SERVICE].set_execution_duration(job.job_id, job.owner,
-                                                              seconds)
+    await request.config_dict[SERVICE].set_execution_duration(
+        job.job_id, job.owner, seconds
+    )
     raise _see_job(request, job.job_id)
 
 
@@ -224,7 +251,7 @@ async def post_parameters(request: web.Request) -> web.Response:
     try:
         job = await _job(request)
         if params.uploads:
-                raise UsageError("uploads can only be sent when the job is created")
+            raise UsageError("uploads can only be sent when the job is created")
         new = [JobParameter(name=k, value=v) for k, v in params.job_parameters()]
         await request.config_dict[SERVICE].update_parameters(job.job_id, job.owner, new)
     finally:
@@ -242,7 +269,8 @@ async def get_results(request: web.Request) -> web.Response:
 async def get_result(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     path, media_type, href = request.config_dict[SERVICE].result_file(
-        job, request.match_info["result_id"])
+        job, request.match_info["result_id"]
+    )
     if path is None:
         raise web.HTTPSeeOther(href or "")
     if not path.is_file():
@@ -255,4 +283,3 @@ async def get_upload(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     path = request.config_dict[SERVICE].upload_file(job, request.match_info["name"])
     return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
-

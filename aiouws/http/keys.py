@@ -10,6 +10,6 @@ from .auth import OwnerResolver
 
 SERVICE = web.AppKey("aiouws_service", JobService)
 SETTINGS = web.AppKey("aiouws_settings", Settings)
-RESOLVER = web.AppKey("aiouws_owner_resolver", OwnerResolver)  # type: ignore[arg-type]
+RESOLVER: web.AppKey[OwnerResolver] = web.AppKey("aiouws_owner_resolver")
 #: The job kind a UWS sub-application serves.
 KIND = web.AppKey("aiouws_kind", str)

@@ -24,9 +24,12 @@ def error_body(code: ErrorCode, message: str, detail: str | None = None) -> str:
 
 
 def uws_error_response(exc: UWSError) -> web.Response:
-    response = web.Response(status=exc.status, text=error_body(exc.error_code,
-                                                               exc.message, exc.detail),
-                            content_type="text/plain", charset="utf-8")
+    response = web.Response(
+        status=exc.status,
+        text=error_body(exc.error_code, exc.message, exc.detail),
+        content_type="text/plain",
+        charset="utf-8",
+    )
     if isinstance(exc, TooManyJobs):
         response.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
@@ -35,7 +38,9 @@ def uws_error_response(exc: UWSError) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def error_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except UWSError as exc:
@@ -45,13 +50,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {k: v for k, v in exc.headers.items()
-                   if k.lower() not in ("content-type", "content-length")}
-        return web.Response(status=exc.status, headers=headers,
-                            text=f"{exc.text or exc.reason}\n".replace("\n\n", "\n"),
-                            content_type="text/plain", charset="utf-8")
+        headers = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return web.Response(
+            status=exc.status,
+            headers=headers,
+            text=f"{exc.text or exc.reason}\n".replace("\n\n", "\n"),
+            content_type="text/plain",
+            charset="utf-8",
+        )
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
-        return web.Response(status=500, text=error_body(
-            ErrorCode.INTERNAL_ERROR, "internal error; the operator has been told"),
-            content_type="text/plain", charset="utf-8")
+        return web.Response(
+            status=500,
+            text=error_body(
+                ErrorCode.INTERNAL_ERROR, "internal error; the operator has been told"
+            ),
+            content_type="text/plain",
+            charset="utf-8",
+        )

@@ -64,8 +64,9 @@ class Params:
             upload.path.unlink(missing_ok=True)
 
 
-async def read_params(request: web.Request, *, max_upload_bytes: int,
-                      spool_dir: Path) -> Params:
+async def read_params(
+    request: web.Request, *, max_upload_bytes: int, spool_dir: Path
+) -> Params:
     """Query string plus urlencoded or multipart body, names lowercased.
 
     Multipart file parts are spooled to ``spool_dir`` (at most ``max_upload_bytes``
@@ -91,8 +92,9 @@ async def read_params(request: web.Request, *, max_upload_bytes: int,
     return params
 
 
-async def _read_multipart(request: web.Request, params: Params, limit: int,
-                          spool_dir: Path) -> None:
+async def _read_multipart(
+    request: web.Request, params: Params, limit: int, spool_dir: Path
+) -> None:
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
@@ -112,7 +114,9 @@ async def _read_multipart(request: web.Request, params: Params, limit: int,
             params.items.append((name.lower(), text))
             continue
         safe_file_name(name)
-        params.uploads.append(Upload(name=name, path=await _spool(part, limit, spool_dir)))
+        params.uploads.append(
+            Upload(name=name, path=await _spool(part, limit, spool_dir))
+        )
 
 
 async def _spool(part: BodyPartReader, limit: int, spool_dir: Path) -> Path:
@@ -124,8 +128,9 @@ async def _spool(part: BodyPartReader, limit: int, spool_dir: Path) -> Path:
             while chunk := await part.read_chunk(_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadTooLarge(f"upload {part.name!r} exceeds the limit of "
-                                          f"{limit} bytes")
+                    raise PayloadTooLarge(
+                        f"upload {part.name!r} exceeds the limit of {limit} bytes"
+                    )
                 out.write(chunk)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

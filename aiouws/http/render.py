@@ -34,8 +34,9 @@ _NIL = f"{{{XSI_NS}}}nil"
 _HREF = f"{{{XLINK_NS}}}href"
 
 
-def _text(parent: etree._Element, name: str, value: str | None, *,
-          nillable: bool = False) -> None:
+def _text(
+    parent: etree._Element, name: str, value: str | None, *, nillable: bool = False
+) -> None:
     if value is None:
         if nillable:
             etree.SubElement(parent, _U + name).set(_NIL, "true")
@@ -53,7 +54,7 @@ def format_time(value: datetime | None) -> str:
 
 
 def _serialize(root: etree._Element, stylesheet: str | None) -> bytes:
-    body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+    body: bytes = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
     head = b'<?xml version="1.0" encoding="UTF-8"?>\n'
     if stylesheet:
         head += f'<?xml-stylesheet type="text/xsl" href="{stylesheet}"?>\n'.encode()
@@ -61,8 +62,11 @@ def _serialize(root: etree._Element, stylesheet: str | None) -> bytes:
 
 
 def _parameters(parent: etree._Element | None, job: Job) -> etree._Element:
-    element = (etree.Element(_U + "parameters", nsmap=_NSMAP) if parent is None
-               else etree.SubElement(parent, _U + "parameters"))
+    element = (
+        etree.Element(_U + "parameters", nsmap=_NSMAP)
+        if parent is None
+        else etree.SubElement(parent, _U + "parameters")
+    )
     for p in job.parameters:
         child = etree.SubElement(element, _U + "parameter", id=p.name)
         if p.by_reference:
@@ -72,8 +76,11 @@ def _parameters(parent: etree._Element | None, job: Job) -> etree._Element:
 
 
 def _results(parent: etree._Element | None, job: Job, job_url: str) -> etree._Element:
-    element = (etree.Element(_U + "results", nsmap=_NSMAP) if parent is None
-               else etree.SubElement(parent, _U + "results"))
+    element = (
+        etree.Element(_U + "results", nsmap=_NSMAP)
+        if parent is None
+        else etree.SubElement(parent, _U + "results")
+    )
     for r in job.results:
         child = etree.SubElement(element, _U + "result", id=r.id)
         child.set(_HREF, r.href or f"{job_url}/results/{r.id}")
@@ -83,8 +90,9 @@ def _results(parent: etree._Element | None, job: Job, job_url: str) -> etree._El
     return element
 
 
-def job_document(job: Job, job_url: str, *, quote: object = None,
-                 stylesheet: str | None = None) -> bytes:
+def job_document(
+    job: Job, job_url: str, *, quote: object = None, stylesheet: str | None = None
+) -> bytes:
     """The ``{jobs}/{id}`` document."""
     root = etree.Element(_U + "job", nsmap=_NSMAP, version="1.1")
     _text(root, "jobId", job.job_id)
@@ -100,20 +108,26 @@ def job_document(job: Job, job_url: str, *, quote: object = None,
     _parameters(root, job)
     _results(root, job, job_url)
     if job.error is not None:
-        summary = etree.SubElement(root, _U + "errorSummary", type=job.error.type.value,
-                                   hasDetail="true" if job.error.has_detail else "false")
+        summary = etree.SubElement(
+            root,
+            _U + "errorSummary",
+            type=job.error.type.value,
+            hasDetail="true" if job.error.has_detail else "false",
+        )
         _text(summary, "message", job.error.message)
     if job.job_info:
         info = etree.SubElement(root, _U + "jobInfo")
         for key, value in job.job_info:
-            note = etree.SubElement(info, f"{{{AIOUWS_NS}}}note", nsmap={"a": AIOUWS_NS},
-                                    key=key)
+            note = etree.SubElement(
+                info, f"{{{AIOUWS_NS}}}note", nsmap={"a": AIOUWS_NS}, key=key
+            )
             note.text = value
     return _serialize(root, stylesheet)
 
 
-def jobs_document(refs: Sequence[JobRef], jobs_url: str, *,
-                  stylesheet: str | None = None) -> bytes:
+def jobs_document(
+    refs: Sequence[JobRef], jobs_url: str, *, stylesheet: str | None = None
+) -> bytes:
     """The ``{jobs}`` list document, newest first."""
     root = etree.Element(_U + "jobs", nsmap=_NSMAP, version="1.1")
     for ref in refs:

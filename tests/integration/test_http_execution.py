@@ -52,7 +52,8 @@ async def wait_final(client: Client, kind: str, job_id: str) -> str:
 
 
 async def test_run_at_creation_is_handed_to_a_runner_before_answer(
-        client: Client, assert_valid: Any) -> None:
+    client: Client, assert_valid: Any
+) -> None:
     job_id = await submit(client, "demo", seconds="0.5", message="hi", PHASE="RUN")
     # With a free slot the job is already EXECUTING (or done) when the POST answers.
     assert await phase(client, "demo", job_id) in ("EXECUTING", "COMPLETED")
@@ -61,8 +62,9 @@ async def test_run_at_creation_is_handed_to_a_runner_before_answer(
     result = tree.find(f"{UWS}results/{UWS}result")
     assert result is not None
     href = result.get("{http://www.w3.org/1999/xlink}href")
-    body = await (await client.get(href.split("://", 1)[1].partition("/")[2].join(["/", ""])
-                                   )).text()
+    body = await (
+        await client.get(href.split("://", 1)[1].partition("/")[2].join(["/", ""]))
+    ).text()
     assert "hi" in body
     assert tree.findtext(f"{UWS}startTime") and tree.findtext(f"{UWS}endTime")
 
@@ -70,8 +72,9 @@ async def test_run_at_creation_is_handed_to_a_runner_before_answer(
 async def test_abort_executing_job_via_http(client: Client) -> None:
     job_id = await submit(client, "scripted", action="sleep", seconds="60", PHASE="RUN")
     assert await phase(client, "scripted", job_id) == "EXECUTING"
-    resp = await client.post(f"/jobs/scripted/{job_id}/phase", data={"PHASE": "ABORT"},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/jobs/scripted/{job_id}/phase", data={"PHASE": "ABORT"}, allow_redirects=False
+    )
     assert resp.status == 303
     assert await phase(client, "scripted", job_id) == "ABORTED"
     # the slot is free again: the next job runs
@@ -79,10 +82,12 @@ async def test_abort_executing_job_via_http(client: Client) -> None:
     assert await wait_final(client, "scripted", second) == "COMPLETED"
 
 
-async def test_delete_running_job_aborts_and_removes(client: Client,
-                                                     settings: Settings) -> None:
-    job_id = await submit(client, "scripted", action="ignore_cancel", seconds="60",
-                          PHASE="RUN")
+async def test_delete_running_job_aborts_and_removes(
+    client: Client, settings: Settings
+) -> None:
+    job_id = await submit(
+        client, "scripted", action="ignore_cancel", seconds="60", PHASE="RUN"
+    )
     assert await phase(client, "scripted", job_id) == "EXECUTING"
     resp = await client.delete(f"/jobs/scripted/{job_id}", allow_redirects=False)
     assert resp.status == 303
@@ -93,8 +98,9 @@ async def test_delete_running_job_aborts_and_removes(client: Client,
 
 
 async def test_exception_gives_error_with_detail(client: Client) -> None:
-    job_id = await submit(client, "scripted", action="fail", message="kaputt",
-                          PHASE="RUN")
+    job_id = await submit(
+        client, "scripted", action="fail", message="kaputt", PHASE="RUN"
+    )
     assert await wait_final(client, "scripted", job_id) == "ERROR"
     text = await (await client.get(f"/jobs/scripted/{job_id}")).text()
     assert 'hasDetail="true"' in text and "kaputt" in text
@@ -104,8 +110,10 @@ async def test_exception_gives_error_with_detail(client: Client) -> None:
 
 async def test_queue_order_with_one_slot(client: Client) -> None:
     first = await submit(client, "scripted", action="sleep", seconds="60", PHASE="RUN")
-    queued = [await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
-              for _ in range(3)]
+    queued = [
+        await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
+        for _ in range(3)
+    ]
     assert [await phase(client, "scripted", j) for j in queued] == ["QUEUED"] * 3
     quote = await (await client.get(f"/jobs/scripted/{queued[0]}/quote")).text()
     assert quote == "" or quote.endswith("Z")
@@ -115,7 +123,9 @@ async def test_queue_order_with_one_slot(client: Client) -> None:
 
 
 async def test_abort_queued_job_is_immediate(client: Client) -> None:
-    blocker = await submit(client, "scripted", action="sleep", seconds="60", PHASE="RUN")
+    blocker = await submit(
+        client, "scripted", action="sleep", seconds="60", PHASE="RUN"
+    )
     waiting = await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
     assert await phase(client, "scripted", waiting) == "QUEUED"
     await client.post(f"/jobs/scripted/{waiting}/phase", data={"PHASE": "ABORT"})
@@ -124,22 +134,32 @@ async def test_abort_queued_job_is_immediate(client: Client) -> None:
 
 
 async def test_execution_duration_ends_job_aborted(client: Client) -> None:
-    job_id = await submit(client, "scripted", action="sleep", seconds="60",
-                          EXECUTIONDURATION="1", PHASE="RUN")
+    job_id = await submit(
+        client,
+        "scripted",
+        action="sleep",
+        seconds="60",
+        EXECUTIONDURATION="1",
+        PHASE="RUN",
+    )
     assert await wait_final(client, "scripted", job_id) == "ABORTED"
     text = await (await client.get(f"/jobs/scripted/{job_id}")).text()
     assert "execution duration" in text
 
 
-async def test_owner_queue_cap_gives_429(settings: Settings,
-                                         aiohttp_client: MakeClient) -> None:
+async def test_owner_queue_cap_gives_429(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
     capped = replace(settings, max_queued_per_owner=2)
     client = await aiohttp_client(create_app(capped, [SCRIPTED]))
-    blocker = await submit(client, "scripted", action="sleep", seconds="60", PHASE="RUN")
+    blocker = await submit(
+        client, "scripted", action="sleep", seconds="60", PHASE="RUN"
+    )
     for _ in range(2):
         await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
-    resp = await client.post("/jobs/scripted", data={"PHASE": "RUN"},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/jobs/scripted", data={"PHASE": "RUN"}, allow_redirects=False
+    )
     assert resp.status == 429
     assert int(resp.headers["Retry-After"]) > 0
     assert "queued" in await resp.text()
@@ -147,7 +167,8 @@ async def test_owner_queue_cap_gives_429(settings: Settings,
 
 
 async def test_many_concurrent_jobs_all_complete(client: Client) -> None:
-    ids = await asyncio.gather(*(submit(client, "demo", seconds="0", PHASE="RUN")
-                                 for _ in range(30)))
+    ids = await asyncio.gather(
+        *(submit(client, "demo", seconds="0", PHASE="RUN") for _ in range(30))
+    )
     finals = await asyncio.gather(*(wait_final(client, "demo", j) for j in ids))
     assert finals == ["COMPLETED"] * 30

@@ -1,4 +1,4 @@
-"""The UWS REST API over real HTTP on a real database (no execution: jobs stay queued)."""
+"""The UWS REST API on real HTTP and a real database; jobs are not executed."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ from aiouws.kinds import JobKind, ParameterSpec
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
-ECHO = JobKind(name="echo", entry_point="aiouws.demo:run", parameters=(
-    ParameterSpec(name="seconds", type="float", default="0"),
-    ParameterSpec(name="needed", required=True),
-))
+ECHO = JobKind(
+    name="echo",
+    entry_point="aiouws.demo:run",
+    parameters=(
+        ParameterSpec(name="seconds", type="float", default="0"),
+        ParameterSpec(name="needed", required=True),
+    ),
+)
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -64,8 +68,12 @@ async def test_create_and_read_job(client: Client, assert_valid: Any) -> None:
 
 async def test_single_value_resources(client: Client) -> None:
     job_id = await create(client, needed="1")
-    for name, expected in (("phase", "PENDING"), ("executionduration", "3600"),
-                           ("owner", ""), ("quote", "")):
+    for name, expected in (
+        ("phase", "PENDING"),
+        ("executionduration", "3600"),
+        ("owner", ""),
+        ("quote", ""),
+    ):
         resp = await client.get(f"/jobs/echo/{job_id}/{name}")
         assert resp.status == 200 and resp.content_type == "text/plain"
         assert await resp.text() == expected
@@ -76,8 +84,9 @@ async def test_single_value_resources(client: Client) -> None:
 async def test_run_moves_to_queued_and_run_again_is_ignored(client: Client) -> None:
     job_id = await create(client, needed="1")
     for _ in range(2):
-        resp = await client.post(f"/jobs/echo/{job_id}/phase", data={"phase": "RUN"},
-                                 allow_redirects=False)
+        resp = await client.post(
+            f"/jobs/echo/{job_id}/phase", data={"phase": "RUN"}, allow_redirects=False
+        )
         assert resp.status == 303
         assert resp.headers["Location"].endswith(f"/jobs/echo/{job_id}")
     assert await (await client.get(f"/jobs/echo/{job_id}/phase")).text() == "QUEUED"
@@ -89,7 +98,8 @@ async def test_create_with_phase_run(client: Client) -> None:
 
 
 async def test_missing_required_parameter_errors_at_run(
-        client: Client, assert_valid: Any) -> None:
+    client: Client, assert_valid: Any
+) -> None:
     job_id = await create(client)
     await client.post(f"/jobs/echo/{job_id}/phase", data={"PHASE": "RUN"})
     tree = await job_xml(client, job_id, assert_valid)
@@ -101,15 +111,17 @@ async def test_missing_required_parameter_errors_at_run(
 
 async def test_abort_pending_and_illegal_changes(client: Client) -> None:
     job_id = await create(client, needed="1")
-    resp = await client.post(f"/jobs/echo/{job_id}/phase", data={"PHASE": "ABORT"},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/jobs/echo/{job_id}/phase", data={"PHASE": "ABORT"}, allow_redirects=False
+    )
     assert resp.status == 303
     assert await (await client.get(f"/jobs/echo/{job_id}/phase")).text() == "ABORTED"
     resp = await client.post(f"/jobs/echo/{job_id}/parameters", data={"needed": "2"})
     assert resp.status == 403
     assert "ABORTED" in await resp.text()
-    resp = await client.post(f"/jobs/echo/{job_id}/executionduration",
-                             data={"EXECUTIONDURATION": "10"})
+    resp = await client.post(
+        f"/jobs/echo/{job_id}/executionduration", data={"EXECUTIONDURATION": "10"}
+    )
     assert resp.status == 403
 
 
@@ -118,7 +130,11 @@ async def test_bad_values_give_400(client: Client) -> None:
     cases = [
         ("post", f"/jobs/echo/{job_id}/phase", {"PHASE": "EXPLODE"}),
         ("post", f"/jobs/echo/{job_id}/phase", {}),
-        ("post", f"/jobs/echo/{job_id}/executionduration", {"EXECUTIONDURATION": "soon"}),
+        (
+            "post",
+            f"/jobs/echo/{job_id}/executionduration",
+            {"EXECUTIONDURATION": "soon"},
+        ),
         ("post", f"/jobs/echo/{job_id}/destruction", {"DESTRUCTION": "tomorrow"}),
         ("post", f"/jobs/echo/{job_id}", {"ACTION": "EXPLODE"}),
         ("get", f"/jobs/echo/{job_id}?WAIT=abc", None),
@@ -136,9 +152,14 @@ async def test_bad_values_give_400(client: Client) -> None:
 
 async def test_unknown_job_and_resources(client: Client) -> None:
     job_id = await create(client, needed="1")
-    for url in ("/jobs/echo/AAAAAAAAAAAAAAAAAAAAAA", "/jobs/echo/..%2F..%2Fetc",
-                f"/jobs/echo/{job_id}/results/nothing", f"/jobs/echo/{job_id}/error",
-                f"/jobs/echo/{job_id}/nonsense", "/jobs/echo/short"):
+    for url in (
+        "/jobs/echo/AAAAAAAAAAAAAAAAAAAAAA",
+        "/jobs/echo/..%2F..%2Fetc",
+        f"/jobs/echo/{job_id}/results/nothing",
+        f"/jobs/echo/{job_id}/error",
+        f"/jobs/echo/{job_id}/nonsense",
+        "/jobs/echo/short",
+    ):
         resp = await client.get(url)
         assert resp.status == 404, url
     resp = await client.put(f"/jobs/echo/{job_id}/phase", data="RUN")
@@ -146,29 +167,46 @@ async def test_unknown_job_and_resources(client: Client) -> None:
 
 
 async def test_execution_duration_and_destruction_are_set_and_clamped(
-        client: Client, assert_valid: Any) -> None:
+    client: Client, assert_valid: Any
+) -> None:
     job_id = await create(client, needed="1")
-    await client.post(f"/jobs/echo/{job_id}/executionduration",
-                      data={"EXECUTIONDURATION": "120"})
-    assert await (await client.get(f"/jobs/echo/{job_id}/executionduration")).text() == "120"
-    await client.post(f"/jobs/echo/{job_id}/executionduration",
-                      data={"EXECUTIONDURATION": "999999999"})
-    assert await (await client.get(
-        f"/jobs/echo/{job_id}/executionduration")).text() == str(4 * 3600)
-    await client.post(f"/jobs/echo/{job_id}/destruction",
-                      data={"DESTRUCTION": "2030-01-02T03:04:05Z"})
+    await client.post(
+        f"/jobs/echo/{job_id}/executionduration", data={"EXECUTIONDURATION": "120"}
+    )
+    assert (
+        await (await client.get(f"/jobs/echo/{job_id}/executionduration")).text()
+        == "120"
+    )
+    await client.post(
+        f"/jobs/echo/{job_id}/executionduration",
+        data={"EXECUTIONDURATION": "999999999"},
+    )
+    assert await (
+        await client.get(f"/jobs/echo/{job_id}/executionduration")
+    ).text() == str(4 * 3600)
+    await client.post(
+        f"/jobs/echo/{job_id}/destruction", data={"DESTRUCTION": "2030-01-02T03:04:05Z"}
+    )
     text = await (await client.get(f"/jobs/echo/{job_id}/destruction")).text()
     assert text < "2030-01-02" and text.endswith("Z")  # clamped to 30 days
-    await client.post(f"/jobs/echo/{job_id}/destruction",
-                      data={"destruction": "2026-12-01T00:00:00"})
-    assert "2026-12-01T00:00:00" in await (await client.get(
-        f"/jobs/echo/{job_id}/destruction")).text()
+    await client.post(
+        f"/jobs/echo/{job_id}/destruction", data={"destruction": "2026-12-01T00:00:00"}
+    )
+    assert (
+        "2026-12-01T00:00:00"
+        in await (await client.get(f"/jobs/echo/{job_id}/destruction")).text()
+    )
 
 
-async def test_update_parameters_while_pending(client: Client, assert_valid: Any) -> None:
+async def test_update_parameters_while_pending(
+    client: Client, assert_valid: Any
+) -> None:
     job_id = await create(client, needed="1")
-    resp = await client.post(f"/jobs/echo/{job_id}/parameters",
-                             data={"NEEDED": "2", "extra": "e"}, allow_redirects=False)
+    resp = await client.post(
+        f"/jobs/echo/{job_id}/parameters",
+        data={"NEEDED": "2", "extra": "e"},
+        allow_redirects=False,
+    )
     assert resp.status == 303
     resp = await client.get(f"/jobs/echo/{job_id}/parameters")
     tree = assert_valid(await resp.read())
@@ -181,27 +219,33 @@ async def test_job_list_filters(client: Client, assert_valid: Any) -> None:
     await client.post(f"/jobs/echo/{ids[1]}/phase", data={"PHASE": "ABORT"})
     tree = assert_valid(await (await client.get("/jobs/echo")).read())
     assert [r.get("id") for r in tree] == list(reversed(ids))
-    tree = assert_valid(await (await client.get(
-        "/jobs/echo?PHASE=QUEUED&phase=ABORTED")).read())
+    tree = assert_valid(
+        await (await client.get("/jobs/echo?PHASE=QUEUED&phase=ABORTED")).read()
+    )
     assert {r.get("id") for r in tree} == {ids[0], ids[1]}
     tree = assert_valid(await (await client.get("/jobs/echo?LAST=2")).read())
     assert [r.get("id") for r in tree] == [ids[3], ids[2]]
-    tree = assert_valid(await (await client.get(
-        "/jobs/echo?LAST=3&PHASE=PENDING")).read())
+    tree = assert_valid(
+        await (await client.get("/jobs/echo?LAST=3&PHASE=PENDING")).read()
+    )
     assert [r.get("id") for r in tree] == [ids[3], ids[2]]
-    tree = assert_valid(await (await client.get(
-        "/jobs/echo?AFTER=2000-01-01T00:00:00Z")).read())
+    tree = assert_valid(
+        await (await client.get("/jobs/echo?AFTER=2000-01-01T00:00:00Z")).read()
+    )
     assert len(tree) == 4
 
 
-async def test_delete_and_post_action_delete(client: Client, settings: Settings) -> None:
+async def test_delete_and_post_action_delete(
+    client: Client, settings: Settings
+) -> None:
     first, second = await create(client, needed="1"), await create(client, needed="1")
     assert (settings.resolved_jobs_dir / first).is_dir()
     resp = await client.delete(f"/jobs/echo/{first}", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].endswith("/jobs/echo")
     assert not (settings.resolved_jobs_dir / first).exists()
-    resp = await client.post(f"/jobs/echo/{second}", data={"ACTION": "DELETE"},
-                             allow_redirects=False)
+    resp = await client.post(
+        f"/jobs/echo/{second}", data={"ACTION": "DELETE"}, allow_redirects=False
+    )
     assert resp.status == 303
     for job_id in (first, second):
         assert (await client.get(f"/jobs/echo/{job_id}")).status == 404
@@ -227,8 +271,9 @@ async def test_wait_returns_on_change_timeout_and_guard(client: Client) -> None:
     assert "<uws:phase>QUEUED</uws:phase>" in await resp.text()
 
 
-async def test_wait_across_two_app_instances(settings: Settings,
-                                             aiohttp_client: MakeClient) -> None:
+async def test_wait_across_two_app_instances(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
     one = await aiohttp_client(create_app(settings, [ECHO], execute=False))
     two = await aiohttp_client(create_app(settings, [ECHO], execute=False))
     job_id = await create(one, needed="1")
@@ -247,25 +292,37 @@ async def test_concurrent_creations_get_distinct_ids(client: Client) -> None:
 async def test_concurrent_phase_changes_no_lost_update(client: Client) -> None:
     job_id = await create(client, needed="1")
     actions = ["RUN", "ABORT"] * 10
-    responses = await asyncio.gather(*(client.post(
-        f"/jobs/echo/{job_id}/phase", data={"PHASE": a}, allow_redirects=False)
-        for a in actions))
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/jobs/echo/{job_id}/phase", data={"PHASE": a}, allow_redirects=False
+            )
+            for a in actions
+        )
+    )
     assert all(r.status in (303, 403) for r in responses)
     assert await (await client.get(f"/jobs/echo/{job_id}/phase")).text() == "ABORTED"
 
 
 async def test_upload_stored_in_job_dir_and_by_reference(
-        client: Client, settings: Settings, assert_valid: Any) -> None:
+    client: Client, settings: Settings, assert_valid: Any
+) -> None:
     form = FormData()
     form.add_field("needed", "1")
-    form.add_field("table1", b"<VOTABLE/>", filename="../../evil.xml",
-                   content_type="application/x-votable+xml")
+    form.add_field(
+        "table1",
+        b"<VOTABLE/>",
+        filename="../../evil.xml",
+        content_type="application/x-votable+xml",
+    )
     resp = await client.post("/jobs/echo", data=form, allow_redirects=False)
     assert resp.status == 303
     job_id = resp.headers["Location"].rsplit("/", 1)[1]
     stored = settings.resolved_jobs_dir / job_id / "upload-table1"
     assert stored.read_bytes() == b"<VOTABLE/>"
-    tree = assert_valid(await (await client.get(f"/jobs/echo/{job_id}/parameters")).read())
+    tree = assert_valid(
+        await (await client.get(f"/jobs/echo/{job_id}/parameters")).read()
+    )
     upload = next(p for p in tree if p.get("id") == "table1")
     assert upload.get("byReference") == "true"
     assert upload.text.endswith(f"/jobs/echo/{job_id}/uploads/table1")
@@ -273,8 +330,9 @@ async def test_upload_stored_in_job_dir_and_by_reference(
     assert await resp.read() == b"<VOTABLE/>"
 
 
-async def test_upload_with_traversal_name_is_rejected(client: Client,
-                                                      settings: Settings) -> None:
+async def test_upload_with_traversal_name_is_rejected(
+    client: Client, settings: Settings
+) -> None:
     form = FormData()
     form.add_field("../escape", b"x", filename="x.txt")
     resp = await client.post("/jobs/echo", data=form)
@@ -283,8 +341,9 @@ async def test_upload_with_traversal_name_is_rejected(client: Client,
     assert (await client.get("/jobs/echo")).status == 200
 
 
-async def test_oversize_upload_gives_413(settings: Settings,
-                                         aiohttp_client: MakeClient) -> None:
+async def test_oversize_upload_gives_413(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
     from dataclasses import replace
 
     small = replace(settings, max_upload_bytes=1000)
@@ -304,51 +363,66 @@ async def test_stylesheet_preamble_and_xsl(client: Client) -> None:
     assert resp.status == 200 and b"xsl:stylesheet" in await resp.read()
 
 
-async def test_owner_isolation_with_header_auth(settings: Settings,
-                                                aiohttp_client: MakeClient) -> None:
+async def test_owner_isolation_with_header_auth(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
     from dataclasses import replace
 
-    client = await aiohttp_client(create_app(replace(settings, auth="header"), [ECHO],
-                                             execute=False))
+    client = await aiohttp_client(
+        create_app(replace(settings, auth="header"), [ECHO], execute=False)
+    )
     alice = {"X-Remote-User": "alice"}
-    resp = await client.post("/jobs/echo", data={"needed": "1"}, headers=alice,
-                             allow_redirects=False)
+    resp = await client.post(
+        "/jobs/echo", data={"needed": "1"}, headers=alice, allow_redirects=False
+    )
     job_id = resp.headers["Location"].rsplit("/", 1)[1]
-    assert await (await client.get(f"/jobs/echo/{job_id}/owner", headers=alice)).text() \
+    assert (
+        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=alice)).text()
         == "alice"
+    )
     for headers in ({"X-Remote-User": "bob"}, {}):
         assert (await client.get(f"/jobs/echo/{job_id}", headers=headers)).status == 403
-        assert (await client.delete(f"/jobs/echo/{job_id}", headers=headers)).status == 403
+        assert (
+            await client.delete(f"/jobs/echo/{job_id}", headers=headers)
+        ).status == 403
         listing = await (await client.get("/jobs/echo", headers=headers)).text()
         assert job_id not in listing
     assert job_id in await (await client.get("/jobs/echo", headers=alice)).text()
 
 
-async def test_basic_auth(settings: Settings, aiohttp_client: MakeClient,
-                          tmp_path: Any) -> None:
+async def test_basic_auth(
+    settings: Settings, aiohttp_client: MakeClient, tmp_path: Any
+) -> None:
     from dataclasses import replace
 
     from aiouws.http.auth import hash_password
 
     passwd = tmp_path / "passwd"
     passwd.write_text(f"carol:{hash_password('s3cret')}\n")
-    client = await aiohttp_client(create_app(
-        replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False))
+    client = await aiohttp_client(
+        create_app(
+            replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False
+        )
+    )
     good = {"Authorization": "Basic " + base64.b64encode(b"carol:s3cret").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"carol:nope").decode()}
-    resp = await client.post("/jobs/echo", data={"needed": "1"}, headers=good,
-                             allow_redirects=False)
+    resp = await client.post(
+        "/jobs/echo", data={"needed": "1"}, headers=good, allow_redirects=False
+    )
     assert resp.status == 303
     job_id = resp.headers["Location"].rsplit("/", 1)[1]
-    assert await (await client.get(f"/jobs/echo/{job_id}/owner", headers=good)).text() \
+    assert (
+        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=good)).text()
         == "carol"
+    )
     resp = await client.get("/jobs/echo", headers=bad)
     assert resp.status == 401 and "WWW-Authenticate" in resp.headers
     assert (await client.get(f"/jobs/echo/{job_id}")).status == 403
 
 
-async def test_mounted_under_prefix_in_host_app(settings: Settings,
-                                                aiohttp_client: MakeClient) -> None:
+async def test_mounted_under_prefix_in_host_app(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
     host = web.Application()
 
     async def hello(_request: web.Request) -> web.Response:
@@ -359,10 +433,13 @@ async def test_mounted_under_prefix_in_host_app(settings: Settings,
     host.add_subapp("/deep/prefix/jobs", uws_subapp("echo"))
     client = await aiohttp_client(host)
     assert await (await client.get("/")).text() == "host"
-    resp = await client.post("/deep/prefix/jobs", data={"needed": "1"},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/deep/prefix/jobs", data={"needed": "1"}, allow_redirects=False
+    )
     assert resp.status == 303
     location = resp.headers["Location"]
     assert "/deep/prefix/jobs/" in location
-    resp = await client.get(location.split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+    resp = await client.get(
+        location.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
+    )
     assert resp.status == 200

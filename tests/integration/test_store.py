@@ -16,10 +16,16 @@ from aiouws.store import JobStore, install_schema
 
 
 def new_job(owner: str | None = None, kind: str = "demo", **kw: object) -> NewJob:
-    return NewJob(job_id=secrets.token_urlsafe(16), kind=kind, owner=owner,
-                  run_id=None, execution_duration=60,
-                  destruction_time=datetime.now(UTC) + timedelta(days=1),
-                  parameters=(JobParameter(name="x", value="1"),), **kw)  # type: ignore[arg-type]
+    return NewJob(
+        job_id=secrets.token_urlsafe(16),
+        kind=kind,
+        owner=owner,
+        run_id=None,
+        execution_duration=60,
+        destruction_time=datetime.now(UTC) + timedelta(days=1),
+        parameters=(JobParameter(name="x", value="1"),),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 async def test_create_and_get_roundtrip(store: JobStore) -> None:
@@ -48,8 +54,12 @@ async def test_concurrent_phase_changes_one_winner(store: JobStore) -> None:
     job = await store.create(new_job())
     await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
     outcomes = await asyncio.gather(
-        *(store.change_phase(job.job_id, Phase.ABORTED, allowed=[Phase.QUEUED])
-          for _ in range(20)), return_exceptions=True)
+        *(
+            store.change_phase(job.job_id, Phase.ABORTED, allowed=[Phase.QUEUED])
+            for _ in range(20)
+        ),
+        return_exceptions=True,
+    )
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     assert len(winners) == 1
     assert all(isinstance(o, InvalidPhaseError) for o in outcomes if o not in winners)
@@ -60,7 +70,9 @@ async def test_claims_are_exclusive_and_ordered(store: JobStore) -> None:
     for _ in range(30):
         job = await store.create(new_job(), phase=Phase.QUEUED)
         ids.append(job.job_id)
-    claims = await asyncio.gather(*(store.claim_next("demo", f"w{i}", 30) for i in range(40)))
+    claims = await asyncio.gather(
+        *(store.claim_next("demo", f"w{i}", 30) for i in range(40))
+    )
     claimed = [c.job_id for c in claims if c is not None]
     assert sorted(claimed) == sorted(ids)
     assert len(set(claimed)) == 30
@@ -74,7 +86,9 @@ async def test_list_filters(store: JobStore) -> None:
     await store.change_phase(a[0].job_id, Phase.QUEUED)
     mine = await store.list_jobs(JobFilter(owner="alice"))
     assert [r.job_id for r in mine] == [j.job_id for j in reversed(a)]
-    queued = await store.list_jobs(JobFilter(owner="alice", phases=frozenset({Phase.QUEUED})))
+    queued = await store.list_jobs(
+        JobFilter(owner="alice", phases=frozenset({Phase.QUEUED}))
+    )
     assert [r.job_id for r in queued] == [a[0].job_id]
     last = await store.list_jobs(JobFilter(owner="alice", last=2))
     assert len(last) == 2
