@@ -103,8 +103,9 @@ DEFAULT_OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         ("votable/td",),
         f"{TAPREGEXT}#output-votable-td",
     ),
-    OutputFormat("text/csv", ("csv",), f"{TAPREGEXT}#output-csv"),
-    OutputFormat("text/tab-separated-values", ("tsv",), f"{TAPREGEXT}#output-tsv"),
+    # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.
+    OutputFormat("text/csv", ("csv",)),
+    OutputFormat("text/tab-separated-values", ("tsv",)),
 )
 """Output formats in RESPONSEFORMAT order; the first one is the default."""
 
@@ -141,7 +142,7 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "Magnitude histogram",
         "Number of stars per one-magnitude bin.",
         "SELECT FLOOR(mag) AS bin, COUNT(*) AS n FROM demo.stars\n"
-        "GROUP BY FLOOR(mag) ORDER BY bin",
+        "GROUP BY bin ORDER BY bin",
     ),
     (
         "Published tables",
