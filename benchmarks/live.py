@@ -1,0 +1,202 @@
+"""The server under test: ``python -m aiouws serve`` in a subprocess, plus /proc probes.
+
+Without a DSN the server starts its own embedded PostgreSQL cluster in a fresh
+temporary data directory (made 0755: the cluster runs as ``postgres`` when we are
+root), which is stopped and removed afterwards. Only 127.0.0.1 is ever used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from aiouws.pgcluster import EmbeddedCluster
+
+__all__ = ["LiveServer", "MemorySampler", "free_port", "proc_status", "runner_pids"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of ``pid`` in bytes (empty when the process is gone)."""
+    values: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+            found += [int(c) for c in text.split()]
+    return found
+
+
+def runner_pids(server_pid: int) -> list[int]:
+    """The warm runner processes (``python -m aiouws.runner``) below the server."""
+    result = []
+    todo = _children(server_pid)
+    while todo:
+        pid = todo.pop()
+        todo += _children(pid)
+        with contextlib.suppress(OSError):
+            if b"aiouws.runner" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                result.append(pid)
+    return result
+
+
+@dataclass
+class MemorySampler:
+    """Samples VmRSS of the server and its runners every ``interval`` s in a thread."""
+
+    server_pid: int
+    interval: float = 0.01
+    server_peak: int = 0
+    runner_peak: dict[int, int] = field(default_factory=dict)
+    runner_hwm: dict[int, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> MemorySampler:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self._sample()
+
+    def _loop(self) -> None:
+        runners_seen = 0.0
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - runners_seen > 0.5:  # new runners are rare
+                runners_seen = time.monotonic()
+                for pid in runner_pids(self.server_pid):
+                    self.runner_peak.setdefault(pid, 0)
+            self._sample()
+
+    def _sample(self) -> None:
+        rss = proc_status(self.server_pid).get("VmRSS", 0)
+        self.server_peak = max(self.server_peak, rss)
+        for pid in list(self.runner_peak):
+            status = proc_status(pid)
+            if status:
+                self.runner_peak[pid] = max(self.runner_peak[pid], status["VmRSS"])
+                self.runner_hwm[pid] = status["VmHWM"]
+
+
+@dataclass
+class LiveServer:
+    """Start, probe and stop one server process."""
+
+    rows: int
+    dsn: str | None = None
+    log_level: str | None = None
+    port: int = field(default_factory=free_port)
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(
+        prefix="aiouws-bench-")))
+    process: subprocess.Popen[bytes] | None = None
+    cluster: EmbeddedCluster | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def tap(self) -> str:
+        return f"{self.url}/tap"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def start(self) -> None:
+        os.chmod(self.data_dir, 0o755)
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        argv = [sys.executable, "-m", "aiouws", "--data-dir", str(self.data_dir)]
+        if self.dsn is None:
+            embedded_port = free_port()
+            env["AIOUWS_EMBEDDED_PORT"] = str(embedded_port)
+            self.cluster = EmbeddedCluster(self.data_dir / "pgdata", port=embedded_port,
+                                           run_as=env.get("AIOUWS_EMBEDDED_USER",
+                                                          "postgres"))
+            self.dsn = self.cluster.dsn()
+        else:
+            argv += ["--dsn", self.dsn]
+        if self.log_level:
+            env["AIOUWS_LOG_LEVEL"] = self.log_level
+        argv += ["serve", "--host", HOST, "--port", str(self.port),
+                 "--demo-rows", str(self.rows)]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Poll /tap/availability until it says available (the demo load takes a while)."""
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise RuntimeError(f"server exited ({self.process.returncode}); "
+                                       f"log:\n{self._log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get(f"{self.tap}/availability") as resp:
+                        if resp.status == 200 and b">true<" in await resp.read():
+                            return
+                await asyncio.sleep(0.25)
+        raise RuntimeError(f"server not available after {timeout:.0f} s; "
+                           f"log:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+        return ""
+
+    def stop(self, *, keep: bool = False) -> None:
+        """SIGINT (graceful: the CLI stops the embedded cluster), then force."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.stop(mode="immediate")
+        if not keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)

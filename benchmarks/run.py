@@ -1,0 +1,150 @@
+"""The aiouws benchmark suite against a live server (run it as ``scripts/bench``).
+
+Starts ``python -m aiouws serve`` on a free 127.0.0.1 port with a fresh embedded
+database in a temporary directory (or on ``--dsn``), loads ``--rows`` demo stars,
+measures the figures of the performance issue (median and p95 over repeated
+runs, each with the floor it is compared against, measured in the same run),
+stops the server, prints a table and writes ``benchmarks/results/<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from figures_bulk import big_figures, waiter_figures  # noqa: E402
+from figures_latency import (  # noqa: E402
+    Bench,
+    async_figures,
+    floors,
+    joblist_figures,
+    pyvo_figures,
+    sync_figures,
+    throughput_figures,
+    wakeup_figures,
+)
+from live import LiveServer  # noqa: E402
+from report import Figure, load_average, print_table, write_json  # noqa: E402
+
+Group = Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Figure]]]
+# In running order; the job list comes last because it leaves 10,000 jobs behind.
+GROUPS: dict[str, Group] = {
+    "floors": floors, "sync": sync_figures, "async": async_figures,
+    "pyvo": pyvo_figures, "throughput": throughput_figures, "wakeup": wakeup_figures,
+    "big": big_figures, "waiters": waiter_figures, "joblist": joblist_figures,
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: fewer repetitions, 100,000 rows")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help=f"run only these groups (repeatable or comma-separated): "
+                             f"{', '.join(GROUPS)}")
+    parser.add_argument("--rows", type=int, help="demo rows (default 1,000,000)")
+    parser.add_argument("--dsn", help="use this database instead of an embedded one")
+    parser.add_argument("--big", action="store_true",
+                        help="also 10,000,000 rows (table bench.big)")
+    parser.add_argument("--waiters", type=int, default=1000,
+                        help="simultaneous WAIT clients (default 1000)")
+    parser.add_argument("--log-level", help="server log level (default: the server's)")
+    parser.add_argument("--busy-load", type=float, default=1.5,
+                        help="flag figures taken above this 1-minute load average")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="before starting, wait up to this long for the load "
+                             "average to fall below --busy-load")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the server's data directory (logs) afterwards")
+    args = parser.parse_args(argv)
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    names = [n for item in args.only or GROUPS for n in item.split(",") if n]
+    unknown = sorted(set(names) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(GROUPS)}")
+    args.groups = [g for g in GROUPS if g in names or g == "floors"]
+    return args
+
+
+def _raise_open_files(want: int) -> int:
+    """Raise RLIMIT_NOFILE (inherited by the server) for the waiter figure."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _wait_quiet(limit: float, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while load_average() > limit and time.monotonic() < deadline:
+        print(f"bench: load average {load_average():.2f} > {limit}; waiting",
+              file=sys.stderr, flush=True)
+        time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
+
+
+async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]:
+    assert server.dsn is not None
+    bench = Bench(tap=server.tap, dsn=server.dsn, server_pid=server.pid,
+                  quick=args.quick, rows=args.rows, big=args.big, waiters=args.waiters)
+    figures: list[Figure] = []
+    async with aiohttp.ClientSession() as session:  # one keep-alive client
+        for name in args.groups:
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            load_before, start = load_average(), time.monotonic()
+            group = await GROUPS[name](bench, session)
+            for figure in group:
+                figure.load = (load_before, load_average())
+                figure.details["group_seconds"] = round(time.monotonic() - start, 1)
+            figures += group
+    return figures
+
+
+async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
+    server = LiveServer(rows=args.rows, dsn=args.dsn, log_level=args.log_level)
+    started = time.monotonic()
+    server.start()
+    try:
+        await server.wait_ready(timeout=1800)
+        ready = time.monotonic() - started
+        print(f"bench: server pid {server.pid} ready on {server.url} after {ready:.0f} s",
+              file=sys.stderr, flush=True)
+        figures = await _measure(args, server)
+    finally:
+        server.stop(keep=args.keep)
+    meta = {"rows": args.rows, "quick": args.quick, "groups": args.groups,
+            "embedded": args.dsn is None, "startup_seconds": round(ready, 1),
+            "wall_seconds": round(time.monotonic() - started, 1)}
+    return figures, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    nofile = _raise_open_files(args.waiters * 2 + 1024)
+    _wait_quiet(args.busy_load, args.wait_quiet)
+    load_start = load_average()
+    figures, meta = asyncio.run(_run(args))
+    meta.update(load_start=load_start, load_end=load_average(), nofile=nofile)
+    print()
+    print_table(figures, busy_load=args.busy_load)
+    path = write_json(RESULTS, figures, meta)
+    print(f"\nwritten {path} ({meta['wall_seconds']} s)")
+    failed = [f.name for f in figures if f.passed is False]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
