@@ -174,6 +174,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,
+        handler_args={
+            "max_line_size": 2 * settings.max_url_bytes,
+            "max_field_size": 16384,
+        },
         host=settings.host,
         port=settings.port,
         print=None,

@@ -56,6 +56,8 @@ class Settings:
     wait_cap: float = 50.0
     max_request_bytes: int = 16 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    #: Longest request line (URL with query string) answered; longer gets 414.
+    max_url_bytes: int = 32 * 1024
     max_list_jobs: int = 10_000
 
     #: "none" (everybody anonymous), "header" (trusted proxy header) or "basic".

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import ErrorCode, TooManyJobs, Unauthorized, UWSError
+from .keys import SETTINGS
 
 __all__ = ["error_body", "error_middleware"]
 
@@ -41,6 +42,14 @@ def uws_error_response(exc: UWSError) -> web.Response:
 async def error_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
+    settings = request.config_dict.get(SETTINGS)
+    if settings is not None and len(request.raw_path) > settings.max_url_bytes:
+        text = error_body(
+            ErrorCode.USAGE_ERROR,
+            f"URL longer than {settings.max_url_bytes} bytes; send long parameters "
+            "with POST",
+        )
+        return web.Response(status=414, text=text, content_type="text/plain")
     try:
         return await handler(request)
     except UWSError as exc:

@@ -355,6 +355,21 @@ async def test_oversize_upload_gives_413(
     assert (await client.get("/jobs/echo")).status == 200
 
 
+async def test_oversize_url_gives_414(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    server = TestServer(create_app(settings, [ECHO], execute=False))
+    await server.start_server(max_line_size=2 * settings.max_url_bytes)
+    client = await aiohttp_client(server)
+    long_value = "a" * (settings.max_url_bytes + 1)
+    resp = await client.get("/jobs/echo", params={"x": long_value})
+    assert resp.status == 414
+    assert "POST" in await resp.text()
+    assert (await client.get("/jobs/echo")).status == 200
+
+
 async def test_stylesheet_preamble_and_xsl(client: Client) -> None:
     job_id = await create(client, needed="1")
     text = await (await client.get(f"/jobs/echo/{job_id}")).text()
