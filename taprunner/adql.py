@@ -12,6 +12,7 @@ from taprunner.adql_functions import USER_DEFINED_FUNCTIONS, UserFunction
 from taprunner.adql_model import (
     AdqlError,
     Catalog,
+    NamingCatalog,
     OutputColumn,
     StaticCatalog,
     Translation,
@@ -22,6 +23,7 @@ __all__ = [
     "USER_DEFINED_FUNCTIONS",
     "AdqlError",
     "Catalog",
+    "NamingCatalog",
     "OutputColumn",
     "StaticCatalog",
     "Translation",

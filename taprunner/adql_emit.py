@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from taprunner.adql_expr import ExpressionEmitter
 from taprunner.adql_geometry import to_dali
-from taprunner.adql_model import AdqlError, Catalog
+from taprunner.adql_model import AdqlError, Catalog, NamingCatalog
 from taprunner.adql_scope import (
     Scope,
     Source,
@@ -290,6 +290,16 @@ class QueryEmitter(ExpressionEmitter):
                 raise located_error(f"unknown table {node.sql()}", name_ident)
             self.tables.add(qualified)
             columns = tuple(SourceColumn(c, qualified, c) for c in known)
+            physical = self._sql_name(qualified)
+            if physical is not None and node.args.get("alias") is None:
+                # Keep the ADQL name as the correlation name: references such
+                # as t.col or TAP_UPLOAD.t.col then need no rewriting.
+                qualifier = quote_identifier(name)
+                source = Source(name, bool(name_ident.quoted), schema, qualifier,
+                                columns)  # fmt: skip
+                return f"{physical} AS {qualifier}", source
+            if physical is not None:
+                table_sql = physical
         alias = node.args.get("alias")
         if alias is None:
             return table_sql, Source(name, bool(name_ident.quoted), schema,
@@ -302,6 +312,11 @@ class QueryEmitter(ExpressionEmitter):
         if alias.args.get("columns"):
             renames = " (" + ", ".join(quote_identifier(c.name) for c in columns) + ")"
         return f"{table_sql} AS {qualifier}{renames}", source
+
+    def _sql_name(self, qualified: str) -> str | None:
+        if isinstance(self._catalog, NamingCatalog):
+            return self._catalog.sql_name(qualified)
+        return None
 
     def _cte_columns(self, name: str) -> Columns | None:
         for frame in reversed(self._ctes):

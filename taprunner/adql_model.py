@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class AdqlError(Exception):
@@ -49,6 +49,23 @@ class Catalog(Protocol):
 
     def columns_of(self, table: str) -> Sequence[str] | None:
         """Columns of ``table`` (lowercase, qualified or not), None if unknown."""
+        ...
+
+
+@runtime_checkable
+class NamingCatalog(Catalog, Protocol):
+    """A catalog some of whose tables live under another name in the database.
+
+    The emitter asks :meth:`sql_name` for every catalog table it emits; a plain
+    :class:`Catalog` (without the method) keeps the ADQL name, as does a None
+    answer. TAP uploads use it to map ``TAP_UPLOAD.t`` to a temporary table.
+    """
+
+    def sql_name(self, table: str) -> str | None:
+        """The SQL naming ``table`` (lowercase, qualified or not), None to keep it.
+
+        The answer is emitted verbatim, so it must already be quoted as needed.
+        """
         ...
 
 

@@ -15,6 +15,7 @@ from taprunner.params import FORMATS, parse_request
 from taprunner.query import run_query
 from taprunner.server import TAP
 from taprunner.tapschema import load_tables
+from taprunner.uploads import load_uploads
 from taprunner.votable import error_document
 
 __all__ = ["routes"]
@@ -62,8 +63,11 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
                 await response.prepare(request)
             await response.write(data)
 
-        async with state.pool.acquire() as conn:
-            await run_query(conn, tap_request, catalog, sink,
+        parts = {upload.name: upload.path for upload in params.uploads}
+        async with (state.pool.acquire() as conn,
+                    load_uploads(conn, tap_request.uploads, parts, catalog,
+                                 max_bytes=settings.max_upload_bytes) as full_catalog):
+            await run_query(conn, tap_request, full_catalog, sink,
                             timeout=settings.tap_sync_timeout)
     except TapError as exc:
         if response is None:

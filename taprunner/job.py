@@ -22,7 +22,7 @@ from taprunner.errors import TapError
 from taprunner.params import parse_request
 from taprunner.query import run_query
 from taprunner.tapschema import TapCatalog
-from taprunner.uploads import load_uploads
+from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 
 __all__ = ["run"]
@@ -71,7 +71,7 @@ async def run(ctx: JobContext) -> None:
         conn = await _warm.connection()
         catalog = await _warm.tap_catalog(conn)
         timeout = float(ctx.execution_duration or _int_env("AIOUWS_TAP_TIMEOUT", 3600))
-        async with load_uploads(conn, request.uploads, ctx.workdir, catalog,
+        async with load_uploads(conn, request.uploads, job_parts(ctx.workdir), catalog,
                                 max_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES",
                                                    64 * 1024 * 1024)) as full_catalog:
             name = f"result.{request.format.extension}"

@@ -1,25 +1,405 @@
-"""TAP UPLOAD: VOTables loaded into temporary tables ``TAP_UPLOAD.name`` for one query."""
+"""TAP UPLOAD: VOTables loaded into temporary tables ``TAP_UPLOAD.name`` for one query.
+
+:func:`load_uploads` reads each upload (a multipart part or an http(s) URL),
+parses it with astropy, creates and fills a temporary table outside the query's
+read-only transaction, lets the query role read it, and yields a catalogue in
+which ``TAP_UPLOAD.name`` means that table. The tables are dropped when the
+block ends, however it ends.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import io
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import numpy as np
 
-from taprunner.adql import Catalog
+from taprunner.adql import Catalog, NamingCatalog
+from taprunner.adql_sqltext import quote_identifier
 from taprunner.errors import TapUsageError
 from taprunner.params import Upload
+from taprunner.tapschema import QUERY_ROLE, Connection
 
-__all__ = ["load_uploads"]
+__all__ = ["MAX_ROWS", "PartSource", "UploadCatalog", "job_parts", "load_uploads"]
+
+log = logging.getLogger(__name__)
+
+#: Default limit on the rows of one uploaded table.
+MAX_ROWS = 1_000_000
+#: Seconds allowed for fetching one upload given by URL.
+FETCH_TIMEOUT = 30.0
+#: Where ``param:name`` uploads are found: a mapping or a lookup function.
+PartSource = Mapping[str, Path] | Callable[[str], Path | None]
+UPLOAD_SCHEMA = "tap_upload"
+
+_SCALAR_TYPES = {
+    "boolean": "boolean", "bit": "boolean", "unsignedByte": "smallint",
+    "short": "smallint", "int": "integer", "long": "bigint", "float": "real",
+    "double": "double precision",
+}  # fmt: skip
+_ARRAY_TYPES = {
+    "boolean": "boolean[]", "bit": "boolean[]", "unsignedByte": "integer[]",
+    "short": "integer[]", "int": "integer[]", "long": "bigint[]",
+    "float": "double precision[]", "double": "double precision[]",
+}  # fmt: skip
+_TEXT_TYPES = frozenset({"char", "unicodeChar"})
+_MAX_IDENTIFIER_BYTES = 63
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTable:
+    """One uploaded table as loaded: ADQL name, physical SQL name, columns."""
+
+    name: str
+    sql_name: str
+    columns: tuple[str, ...]
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    columns: tuple[str, ...]
+    sql_types: tuple[str, ...]
+    records: list[tuple[object, ...]]
+
+
+class UploadCatalog:
+    """``base`` plus the uploaded tables, which it knows as ``tap_upload.name``.
+
+    Everything about other tables is asked of ``base``, including the metadata
+    lookups (``table``, ``column_info``) a TAP_SCHEMA catalogue offers.
+    """
+
+    def __init__(self, base: Catalog, uploads: Sequence[UploadTable]) -> None:
+        self.base = base
+        self.uploads = {f"{UPLOAD_SCHEMA}.{u.name.lower()}": u for u in uploads}
+
+    def columns_of(self, table: str) -> Sequence[str] | None:
+        """Columns of an upload (FIELD names as given) or of a ``base`` table."""
+        upload = self.uploads.get(table.lower())
+        if upload is not None:
+            return upload.columns
+        return self.base.columns_of(table)
+
+    def sql_name(self, table: str) -> str | None:
+        """The temporary table behind an upload; ``base``'s answer otherwise."""
+        upload = self.uploads.get(table.lower())
+        if upload is not None:
+            return upload.sql_name
+        if isinstance(self.base, NamingCatalog):
+            return self.base.sql_name(table)
+        return None
+
+    def table(self, table: str) -> object | None:
+        """``base.table(table)`` when ``base`` has it (uploads have no metadata)."""
+        lookup = getattr(self.base, "table", None)
+        if lookup is None or table.lower() in self.uploads:
+            return None
+        result: object | None = lookup(table)
+        return result
+
+    def column_info(self, table: str, column: str) -> object | None:
+        """``base.column_info(table, column)`` when ``base`` has it."""
+        lookup = getattr(self.base, "column_info", None)
+        if lookup is None or table.lower() in self.uploads:
+            return None
+        result: object | None = lookup(table, column)
+        return result
+
+
+def job_parts(workdir: Path) -> Callable[[str], Path | None]:
+    """``param:X`` lookup in a UWS job directory, where part X is ``upload-X``."""
+    def find(name: str) -> Path | None:
+        if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+            return None
+        path = workdir / f"upload-{name}"
+        return path if path.is_file() else None
+
+    return find
 
 
 @asynccontextmanager
-async def load_uploads(conn: asyncpg.Connection, uploads: Sequence[Upload],
-                       workdir: Path, catalog: Catalog, *,
-                       max_bytes: int) -> AsyncIterator[Catalog]:
-    """Load ``uploads`` for the duration of the block; yield the extended catalogue."""
-    if uploads:
-        raise TapUsageError("UPLOAD is not supported yet")
-    yield catalog
+async def load_uploads(conn: Connection, uploads: Sequence[Upload],
+                       parts: PartSource, catalog: Catalog, *, max_bytes: int,
+                       max_rows: int = MAX_ROWS,
+                       role: str | None = QUERY_ROLE) -> AsyncIterator[Catalog]:
+    """Load ``uploads`` for the duration of the block; yield the extended catalogue.
+
+    Parameters
+    ----------
+    conn
+        The connection the query will run on (temporary tables are per session).
+        It must not be inside a read-only transaction.
+    uploads
+        The parsed UPLOAD parameter.
+    parts
+        Where ``param:X`` sources are: a mapping or function from part name X to
+        the file holding it.
+    catalog
+        The published tables; the yielded catalogue adds ``TAP_UPLOAD.*``.
+    max_bytes, max_rows
+        Limits per uploaded table.
+    role
+        The role the query runs as; it is granted SELECT on the tables.
+
+    Raises
+    ------
+    TapUsageError
+        If an upload cannot be found or fetched, is too large, is not a valid
+        VOTable, or has columns that cannot be loaded.
+    """
+    if not uploads:
+        yield catalog
+        return
+    loaded: list[UploadTable] = []
+    try:
+        for upload in uploads:
+            data = await _read_source(upload, parts, max_bytes)
+            parsed = await asyncio.to_thread(_parse_votable, upload.name, data,
+                                             max_rows)
+            physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
+            table = UploadTable(upload.name, physical, parsed.columns,
+                                len(parsed.records))
+            loaded.append(table)  # before creating it: dropped even if cancelled
+            await _create_table(conn, table, parsed, role)
+        yield UploadCatalog(catalog, loaded)
+    finally:
+        await _drop_tables(conn, loaded)
+
+
+# --------------------------------------------------------------------------------
+# Reading the bytes
+
+
+async def _read_source(upload: Upload, parts: PartSource, max_bytes: int) -> bytes:
+    source = upload.source
+    scheme = source.partition(":")[0].lower()
+    if scheme == "param":
+        return _read_part(upload.name, source.partition(":")[2], parts, max_bytes)
+    if scheme in ("http", "https"):
+        return await _fetch(upload.name, source, max_bytes)
+    raise TapUsageError(f"upload {upload.name!r}: unsupported source {source!r} "
+                        "(use param:name or an http(s) URL)")
+
+
+def _read_part(name: str, part: str, parts: PartSource, max_bytes: int) -> bytes:
+    path = _find_part(part, parts)
+    if path is None:
+        raise TapUsageError(f"upload {name!r}: the request has no part named {part!r}")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise TapUsageError(_too_large(name, max_bytes))
+        return path.read_bytes()
+    except OSError as exc:
+        raise TapUsageError(f"upload {name!r}: cannot read part {part!r}") from exc
+
+
+def _find_part(part: str, parts: PartSource) -> Path | None:
+    if callable(parts):
+        return parts(part)
+    if part in parts:
+        return parts[part]
+    # Parameter names are case-insensitive in DALI; accept an unambiguous match.
+    matches = [path for key, path in parts.items() if key.lower() == part.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+async def _fetch(name: str, url: str, max_bytes: int) -> bytes:
+    # Client side only: runner processes must never import aiohttp's server.
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+    try:
+        async with (aiohttp.ClientSession(timeout=timeout) as session,
+                    session.get(url) as response):
+            if response.status >= 400:
+                status = f"{response.status} {response.reason or ''}".rstrip()
+                raise TapUsageError(f"upload {name!r}: fetching {url} failed: "
+                                    f"HTTP {status}")
+            if (response.content_length or 0) > max_bytes:
+                raise TapUsageError(_too_large(name, max_bytes))
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TapUsageError(_too_large(name, max_bytes))
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except TimeoutError as exc:
+        raise TapUsageError(f"upload {name!r}: fetching {url} took longer than "
+                            f"{FETCH_TIMEOUT:g} s") from exc
+    except (aiohttp.ClientError, ValueError) as exc:
+        raise TapUsageError(f"upload {name!r}: fetching {url} failed: {exc}") from exc
+
+
+def _too_large(name: str, max_bytes: int) -> str:
+    return f"upload {name!r} is larger than the limit of {max_bytes} bytes"
+
+
+# --------------------------------------------------------------------------------
+# Parsing the VOTable (in a worker thread: it is CPU-bound)
+
+
+def _parse_votable(name: str, data: bytes, max_rows: int) -> _Parsed:
+    from astropy.io.votable import parse  # type: ignore[import-untyped]
+
+    try:
+        table = parse(io.BytesIO(data), verify="ignore").get_first_table()
+        array = table.array
+    # astropy raises many unrelated types (ValueError, ExpatError, IndexError,
+    # KeyError...) for bad input; the input is the client's, so any of them
+    # means the same thing to the client.
+    except Exception as exc:  # noqa: BLE001
+        raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
+    if len(array) > max_rows:
+        raise TapUsageError(f"upload {name!r} has {len(array)} rows, more than the "
+                            f"limit of {max_rows}")
+    columns = tuple(str(f.name) for f in table.fields)
+    _check_names(name, columns)
+    types: list[str] = []
+    values: list[list[object]] = []
+    for field, key in zip(table.fields, array.dtype.names, strict=True):
+        sql_type, column = _convert(name, field, array[key])
+        types.append(sql_type)
+        values.append(column)
+    records = list(zip(*values, strict=True)) if values else []
+    return _Parsed(columns, tuple(types), records)
+
+
+def _check_names(name: str, columns: Sequence[str]) -> None:
+    if not columns:
+        raise TapUsageError(f"upload {name!r} is not a valid VOTable: no FIELDs")
+    seen: set[str] = set()
+    for column in columns:
+        if not column or "\x00" in column:
+            raise TapUsageError(f"upload {name!r}: empty or invalid column name")
+        if len(column.encode()) > _MAX_IDENTIFIER_BYTES:
+            raise TapUsageError(f"upload {name!r}: column name {column!r} is longer "
+                                f"than {_MAX_IDENTIFIER_BYTES} bytes")
+        if column in seen:
+            raise TapUsageError(f"upload {name!r}: column {column!r} appears twice")
+        seen.add(column)
+
+
+def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
+    """SQL type of ``field`` and its values as Python objects (None for null)."""
+    datatype = str(field.datatype)
+    mask = np.ma.getmaskarray(column)
+    if datatype in _TEXT_TYPES:
+        if column.ndim > 1:
+            raise TapUsageError(f"upload {name!r}: column {field.name!r}: arrays of "
+                                "strings are not supported")
+        texts = [None if m else _text(v) for v, m in zip(column.data.tolist(), mask,
+                                                          strict=True)]
+        if field.xtype == "timestamp":
+            return "timestamptz", [_timestamp(name, field.name, t) for t in texts]
+        return "text", list(texts)
+    if datatype not in _SCALAR_TYPES:
+        raise TapUsageError(f"upload {name!r}: column {field.name!r} has the "
+                            f"unsupported datatype {datatype}")
+    if column.dtype == object:  # variable-length arrays: one masked array per row
+        return _ARRAY_TYPES[datatype], [
+            None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
+        ]
+    if column.ndim > 1:  # fixed-size arrays, flattened
+        flat = column.reshape(len(column), -1)
+        return _ARRAY_TYPES[datatype], [
+            None if np.all(m) else _array(row)
+            for row, m in zip(flat, np.ma.getmaskarray(flat), strict=True)
+        ]
+    values = column.data.tolist()
+    return _SCALAR_TYPES[datatype], [
+        None if m else v for v, m in zip(values, mask.tolist(), strict=True)
+    ]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _array(value: Any) -> list[object] | None:
+    data = np.ma.asarray(value).ravel()
+    if data.size == 0:
+        return None
+    mask = np.ma.getmaskarray(data).tolist()
+    return [None if m else v for v, m in zip(data.data.tolist(), mask, strict=True)]
+
+
+def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TapUsageError(f"upload {name!r}: column {column!r}: {text!r} is not "
+                            "an ISO 8601 timestamp") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------
+# The temporary tables
+
+
+async def _create_table(conn: Connection, table: UploadTable, parsed: _Parsed,
+                        role: str | None) -> None:
+    definition = ", ".join(
+        f"{quote_identifier(c)} {t}"
+        for c, t in zip(parsed.columns, parsed.sql_types, strict=True))
+    schema, _, physical = table.sql_name.partition(".")
+    try:
+        async with conn.transaction():
+            await conn.execute(f"CREATE TEMPORARY TABLE {table.sql_name}"
+                               f" ({definition})")
+            if role is not None:
+                await _let_role_read(conn, table.sql_name, role)
+            await conn.copy_records_to_table(physical, records=parsed.records,
+                                             columns=list(parsed.columns),
+                                             schema_name=schema)
+            await conn.execute(f"ANALYZE {table.sql_name}")
+    except (asyncpg.DataError, asyncpg.SyntaxOrAccessError,
+            asyncpg.ProgramLimitExceededError) as exc:
+        raise TapUsageError(f"upload {table.name!r} could not be loaded: {exc}"
+                            ) from exc
+
+
+async def _let_role_read(conn: Connection, sql_name: str, role: str) -> None:
+    """GRANT SELECT on the table, and make sure ``role`` may use ``pg_temp``.
+
+    PostgreSQL gives a role USAGE on the session's temporary schema exactly when
+    it has the TEMPORARY privilege on the database (PUBLIC has it by default).
+    """
+    role_sql = quote_identifier(role)
+    await conn.execute(f"GRANT SELECT ON {sql_name} TO {role_sql}")
+    usable = await conn.fetchval(
+        "SELECT has_schema_privilege($1, pg_my_temp_schema(), 'USAGE')", role)
+    if not usable:
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"GRANT TEMPORARY ON DATABASE {quote_identifier(database)}"
+                           f" TO {role_sql}")
+
+
+async def _drop_tables(conn: Connection, tables: Sequence[UploadTable]) -> None:
+    if not tables:
+        return
+    names = ", ".join(t.sql_name for t in tables)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {names}")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        # Temporary tables end with the session: end it rather than leave the
+        # tables behind on a connection that is reused.
+        log.warning("dropping upload tables failed; closing the connection",
+                    exc_info=True)
+        conn.terminate()
