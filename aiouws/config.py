@@ -75,6 +75,9 @@ class Settings:
     max_executing_per_owner: int = 10
     #: Seconds a runner may take to stop after an abort or at shutdown.
     grace: float = 2.0
+    #: Seconds a claimed job's lease lasts; a heartbeat renews it every third.
+    #: After a server crash its EXECUTING jobs end in ERROR once this expires.
+    lease_seconds: float = 30.0
     log_level: str = "INFO"
 
     #: TAP: rows returned when the client gives no MAXREC, and the hard limit.

@@ -72,7 +72,14 @@ def uws_context(
         if execute:
             from ..supervisor import QueueSupervisor
 
-            supervisor = QueueSupervisor(store, table, dirs, settings, listener)
+            supervisor = QueueSupervisor(
+                store,
+                table,
+                dirs,
+                settings,
+                listener,
+                lease_seconds=settings.lease_seconds,
+            )
             await supervisor.start()
         app[SETTINGS] = settings
         app[RESOLVER] = make_resolver(settings)
