@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import asyncpg
 
 from taprunner.adql import AdqlError, Catalog, OutputColumn, translate
-from taprunner.errors import TapQueryError, TapUsageError
+from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.params import TapRequest
 from taprunner.pgencode import copy_csv
 from taprunner.tapschema import TapCatalog
@@ -53,7 +53,8 @@ def _fields(columns: Sequence[OutputColumn], attributes: Sequence[object],
         field = field_for_pg_type(column.name, pg_type, **meta)
         if column.xtype is not None:
             size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
-            field = replace(field, datatype="double", arraysize=size, xtype=column.xtype)
+            field = replace(field, datatype="double", arraysize=size,
+                            xtype=column.xtype)
         fields.append(field)
     return fields
 
@@ -65,7 +66,7 @@ def _timeout_ms(seconds: float) -> int:
 async def run_query(conn: asyncpg.Connection, request: TapRequest, catalog: Catalog,
                     sink: Sink, *, timeout: float,
                     role: str | None = QUERY_ROLE) -> QueryOutcome:
-    """Translate and run ``request`` on ``conn``, writing the encoded result to ``sink``.
+    """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
     Raises
     ------
@@ -88,48 +89,59 @@ async def run_query(conn: asyncpg.Connection, request: TapRequest, catalog: Cata
             fields = _fields(translation.columns, statement.get_attributes(),
                              tap_catalog)
             if request.format.serialization in ("csv", "tsv"):
-                return await _delimited(conn, statement, translation.sql, request, fields,
-                                        sink)
-            return await _votable(statement, request, fields, sink)
-    except asyncpg.QueryCanceledError as exc:
-        raise TapQueryError(f"query cancelled: {_clean(exc)} (limit {timeout:g} s)"
-                            ) from exc
-    except asyncpg.InsufficientPrivilegeError as exc:
-        raise TapUsageError(f"not allowed: {_clean(exc)}") from exc
-    except (asyncpg.DataError, asyncpg.SyntaxOrAccessError,
-            asyncpg.PostgresError) as exc:
+                return await _delimited(conn, statement, translation.sql, request,
+                                        fields, sink)
+            return await _votable(statement, request, fields, sink, timeout)
+    except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError):
             raise
-        raise TapQueryError(f"query failed: {_clean(exc)}") from exc
+        raise _failure(exc, timeout) from exc
+
+
+def _failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
+    """The TAP error for a database error raised by the user's query."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return TapQueryError(f"query cancelled: {_clean(exc)} (limit {timeout:g} s)")
+    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        return TapUsageError(f"not allowed: {_clean(exc)}")
+    return TapQueryError(f"query failed: {_clean(exc)}")
 
 
 async def _votable(statement: asyncpg.prepared_stmt.PreparedStatement,
                    request: TapRequest, fields: list[FieldSpec],
-                   sink: Sink) -> QueryOutcome:
+                   sink: Sink, timeout: float) -> QueryOutcome:
     serialization = request.format.serialization
     assert serialization in ("binary2", "binary", "tabledata")
     infos = [("QUERY", request.query, None)]
     if request.maxrec_clamped:
-        infos.append(("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit"))
+        infos.append(("WARNING", "MAXREC",
+                      "MAXREC lowered to the service's hard limit"))
     encoder = VOTableEncoder(fields, serialization=serialization, version=_VERSION,
                              infos=infos)
+    cursor = await statement.cursor()
+    # Fetch before the header goes out: most query failures surface in the first
+    # batch, and then the sync client still gets a plain error document.
+    batch = await cursor.fetch(BATCH)
     await sink(encoder.header())
     rows = 0
     overflow = False
-    cursor = await statement.cursor()
-    while True:
-        batch = await cursor.fetch(BATCH)
-        if not batch:
-            break
-        room = request.maxrec - rows
-        if len(batch) > room:
-            overflow = True
-            batch = batch[:room]
-        if batch:
-            await sink(encoder.encode(batch))
-            rows += len(batch)
-        if overflow:
-            break
+    try:
+        while batch:
+            room = request.maxrec - rows
+            if len(batch) > room:
+                overflow = True
+                batch = batch[:room]
+            if batch:
+                await sink(encoder.encode(batch))
+                rows += len(batch)
+            if overflow:
+                break
+            batch = await cursor.fetch(BATCH)
+    except asyncpg.PostgresError as exc:
+        if not isinstance(exc, asyncpg.PostgresConnectionError):
+            # Rows went out already: end the document with the error status.
+            await sink(encoder.footer(error=str(_failure(exc, timeout))))
+        raise
     await sink(encoder.footer(overflow=overflow))
     return QueryOutcome(rows, overflow)
 

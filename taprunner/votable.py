@@ -476,8 +476,13 @@ class VOTableEncoder:
             return b""
         return binascii.b2a_base64(memoryview(data)[:cut])
 
-    def footer(self, *, overflow: bool = False) -> bytes:
-        """Close the data, the TABLE (then OVERFLOW status if asked), the document."""
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """Close the data, the TABLE and the document.
+
+        After the TABLE comes a trailing QUERY_STATUS: ERROR with ``error`` as its
+        text when the query failed after rows were sent (DALI 1.1 section 4.4.1;
+        clients take the last status), else OVERFLOW if ``overflow``.
+        """
         if self._packer is None:
             parts = ["</TABLEDATA></DATA>\n"]
         else:
@@ -486,7 +491,9 @@ class VOTableEncoder:
             kind = self.serialization.upper()
             parts = [tail.decode("ascii"), f"</STREAM></{kind}></DATA>\n"]
         parts.append("</TABLE>\n")
-        if overflow:
+        if error is not None:
+            parts.append(_info("QUERY_STATUS", "ERROR", error))
+        elif overflow:
             parts.append(_info("QUERY_STATUS", "OVERFLOW", None))
         parts.append("</RESOURCE>\n</VOTABLE>\n")
         return "".join(parts).encode("utf-8")
