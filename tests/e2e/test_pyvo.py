@@ -410,6 +410,29 @@ def test_pyvo_query_errors(params: dict[str, str], mentions: str,
     assert len(tap.run_sync("SELECT TOP 2 id FROM demo.stars")) == 2
 
 
+def test_failure_while_streaming(tap: pyvo.dal.TAPService, live_server: LiveServer,
+                                 assert_valid: Callable[[bytes], Any]) -> None:
+    """A query that fails in PostgreSQL after some rows still ends in an error."""
+    early = "SELECT id, 1 / (id - 100) AS x FROM demo.stars"
+    response = _sync(live_server, early)
+    assert response.status_code == 400 and b"division by zero" in response.content
+    # 20,000 rows: the zero comes after the first batch whatever the join order.
+    late = ("SELECT a.id, 1 / (a.id + 5000 * b.id - 19000) AS x"
+            " FROM demo.stars AS a, demo.stars AS b WHERE b.id <= 4")
+    for fmt in ("votable", "votable/td"):
+        response = _sync(live_server, late, RESPONSEFORMAT=fmt, MAXREC="100000")
+        tree = assert_valid(response.content)
+        ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
+        status = tree.findall(".//v:INFO[@name='QUERY_STATUS']", ns)[-1]
+        assert status.get("value") == "ERROR", response.content[-500:]
+        assert "division by zero" in (status.text or "")
+    with pytest.raises(DALQueryError, match="division by zero"):
+        tap.run_sync(late, maxrec=100_000)
+    with pytest.raises(DALQueryError, match="division by zero"):
+        tap.run_async(late, maxrec=100_000)
+    assert len(tap.run_sync("SELECT TOP 2 id FROM demo.stars")) == 2
+
+
 def test_pyvo_bad_language(tap: pyvo.dal.TAPService) -> None:
     with pytest.raises(DALQueryError, match="LANG"):
         tap.run_sync("SELECT TOP 1 id FROM demo.stars", language="SQL")
