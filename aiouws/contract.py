@@ -169,10 +169,13 @@ def parse_supervisor_message(line: bytes | str) -> SupervisorMessage:
     body = _load(line)
     try:
         if body["type"] == "run":
-            return Run(job_id=str(body["job_id"]), workdir=str(body["workdir"]),
-                       parameters=_parameters(body["parameters"]),
-                       execution_duration=int(body["execution_duration"]),
-                       owner=_opt_str(body.get("owner")))
+            return Run(
+                job_id=str(body["job_id"]),
+                workdir=str(body["workdir"]),
+                parameters=_parameters(body["parameters"]),
+                execution_duration=int(body["execution_duration"]),
+                owner=_opt_str(body.get("owner")),
+            )
         if body["type"] == "cancel":
             return Cancel(job_id=str(body["job_id"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -190,18 +193,28 @@ def parse_runner_message(line: bytes | str) -> RunnerMessage:
         if kind == "started":
             return Started(job_id=str(body["job_id"]))
         if kind == "info":
-            return Info(job_id=str(body["job_id"]), key=str(body["key"]),
-                        value=str(body["value"]))
+            return Info(
+                job_id=str(body["job_id"]),
+                key=str(body["key"]),
+                value=str(body["value"]),
+            )
         if kind == "result":
             rows = body.get("rows")
-            return Result(job_id=str(body["job_id"]), id=str(body["id"]),
-                          file_name=str(body["file_name"]),
-                          media_type=str(body["media_type"]), size=int(body["size"]),
-                          rows=None if rows is None else int(rows))
+            return Result(
+                job_id=str(body["job_id"]),
+                id=str(body["id"]),
+                file_name=str(body["file_name"]),
+                media_type=str(body["media_type"]),
+                size=int(body["size"]),
+                rows=None if rows is None else int(rows),
+            )
         if kind == "done":
-            return Done(job_id=str(body["job_id"]), status=DoneStatus(body["status"]),
-                        message=_opt_str(body.get("message")),
-                        detail_file=_opt_str(body.get("detail_file")))
+            return Done(
+                job_id=str(body["job_id"]),
+                status=DoneStatus(body["status"]),
+                message=_opt_str(body.get("message")),
+                detail_file=_opt_str(body.get("detail_file")),
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"malformed {kind!r} message: {exc}") from exc
     raise ProtocolError(f"unknown message type {kind!r}")

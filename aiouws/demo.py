@@ -1,4 +1,4 @@
-"""The demo job kind: waits ``seconds`` (abortable), then returns ``message`` as text."""
+"""The demo job kind: waits ``seconds`` (abortable), then returns ``message``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ DEMO_KIND = JobKind(
     name="demo",
     entry_point="aiouws.demo:run",
     parameters=(
-        ParameterSpec(name="seconds", type="float", default="1",
-                      description="How long the job works, in seconds."),
-        ParameterSpec(name="message", default="hello",
-                      description="The text of the result."),
+        ParameterSpec(
+            name="seconds",
+            type="float",
+            default="1",
+            description="How long the job works, in seconds.",
+        ),
+        ParameterSpec(
+            name="message", default="hello", description="The text of the result."
+        ),
     ),
     description="Waits SECONDS seconds, reporting progress, then returns MESSAGE "
-                "as a text/plain result called 'result'.",
+    "as a text/plain result called 'result'.",
 )
 
 _STEP = 0.1
@@ -40,5 +45,6 @@ def run(ctx: JobContext) -> None:
             next_note += _NOTE_EVERY
             ctx.note("progress", f"{1 - max(0.0, left) / seconds:.0%}")
     ctx.note("progress", "100%")
-    ctx.add_result("result", message.encode() + b"\n", "text/plain",
-                   file_name="result.txt")
+    ctx.add_result(
+        "result", message.encode() + b"\n", "text/plain", file_name="result.txt"
+    )

@@ -43,10 +43,17 @@ class JobContext:
     any thread.
     """
 
-    def __init__(self, *, job_id: str, workdir: Path,
-                 parameters: tuple[tuple[str, str, bool], ...], owner: str | None,
-                 execution_duration: int, emit: Callable[[RunnerMessage], None],
-                 runner_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        workdir: Path,
+        parameters: tuple[tuple[str, str, bool], ...],
+        owner: str | None,
+        execution_duration: int,
+        emit: Callable[[RunnerMessage], None],
+        runner_args: tuple[str, ...] = (),
+    ) -> None:
         self.job_id = job_id
         self.workdir = workdir
         self.owner = owner
@@ -74,9 +81,15 @@ class JobContext:
         """Publish a progress note in the job's jobInfo (the latest per key wins)."""
         self._emit(Info(job_id=self.job_id, key=str(key), value=str(value)))
 
-    def add_result(self, result_id: str, data: Path | str | bytes,
-                   media_type: str, *, file_name: str | None = None,
-                   rows: int | None = None) -> None:
+    def add_result(
+        self,
+        result_id: str,
+        data: Path | str | bytes,
+        media_type: str,
+        *,
+        file_name: str | None = None,
+        rows: int | None = None,
+    ) -> None:
         """Publish a result: ``bytes`` are written, a path is moved into the job dir."""
         name = _checked_name(file_name or result_id, "file name")
         _checked_name(result_id, "result id")
@@ -91,9 +104,14 @@ class JobContext:
         self._published(result_id, target, media_type, rows)
 
     @contextmanager
-    def open_result(self, result_id: str, media_type: str,
-                    file_name: str | None = None, *,
-                    rows: int | None = None) -> Iterator[BinaryIO]:
+    def open_result(
+        self,
+        result_id: str,
+        media_type: str,
+        file_name: str | None = None,
+        *,
+        rows: int | None = None,
+    ) -> Iterator[BinaryIO]:
         """Write a result through a temp file; it is published when the block exits.
 
         If the block raises, nothing is published and the temp file is removed.
@@ -118,7 +136,16 @@ class JobContext:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _published(self, result_id: str, path: Path, media_type: str,
-                   rows: int | None) -> None:
-        self._emit(Result(job_id=self.job_id, id=result_id, file_name=path.name,
-                          media_type=media_type, size=path.stat().st_size, rows=rows))
+    def _published(
+        self, result_id: str, path: Path, media_type: str, rows: int | None
+    ) -> None:
+        self._emit(
+            Result(
+                job_id=self.job_id,
+                id=result_id,
+                file_name=path.name,
+                media_type=media_type,
+                size=path.stat().st_size,
+                rows=rows,
+            )
+        )

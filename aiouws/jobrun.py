@@ -20,7 +20,13 @@ from .contract import Cancel, Done, DoneStatus, Info, Result
 from .errors import InvalidPhaseError, JobNotFound, StoreError
 from .models import Job, JobResult
 from .phases import ErrorType, Phase
-from .runnerpool import RunnerExited, RunnerProcess, Slot, StopRequested, exit_description
+from .runnerpool import (
+    RunnerExited,
+    RunnerProcess,
+    Slot,
+    StopRequested,
+    exit_description,
+)
 from .store import JobStore
 
 __all__ = ["JobRun"]
@@ -32,8 +38,16 @@ _EXECUTING = (Phase.EXECUTING,)
 class JobRun:
     """Follows one job on one runner; :meth:`follow` returns once the slot is usable."""
 
-    def __init__(self, store: JobStore, job: Job, slot: Slot, runner: RunnerProcess, *,
-                 grace: float, refill: Callable[[Slot], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        slot: Slot,
+        runner: RunnerProcess,
+        *,
+        grace: float,
+        refill: Callable[[Slot], Awaitable[None]],
+    ) -> None:
         self.job = job
         self.slot = slot
         self._store = store
@@ -52,7 +66,7 @@ class JobRun:
         return self.job.job_id
 
     def request_stop(self, reason: str) -> None:
-        """Ask for the job to be stopped; the database phase is the caller's business."""
+        """Ask for the job to be stopped (the caller has set its database phase)."""
         if not self._settled:
             self._runner.events.put_nowait(StopRequested(self.job_id, reason))
 
@@ -96,23 +110,33 @@ class JobRun:
         if isinstance(event, Info):
             self._note(event.key, event.value)
         elif isinstance(event, Result):
-            self._results.append(JobResult(id=event.id, file_name=event.file_name,
-                                           media_type=event.media_type,
-                                           size=event.size, rows=event.rows))
+            self._results.append(
+                JobResult(
+                    id=event.id,
+                    file_name=event.file_name,
+                    media_type=event.media_type,
+                    size=event.size,
+                    rows=event.rows,
+                )
+            )
         return False
 
     async def _record(self, done: Done) -> None:
         """Write the runner's outcome, unless another writer got there first."""
         self._settled = True
-        columns: dict[str, Any] = {"results": tuple(self._results),
-                                   "job_info": tuple(self._info.items())}
+        columns: dict[str, Any] = {
+            "results": tuple(self._results),
+            "job_info": tuple(self._info.items()),
+        }
         if done.status is DoneStatus.COMPLETED:
             phase = Phase.COMPLETED
         else:
             phase = Phase.ERROR if done.status is DoneStatus.ERROR else Phase.ABORTED
-            columns.update(error_type=ErrorType.FATAL,
-                           error_message=done.message or f"job {done.status.value}",
-                           error_has_detail=done.detail_file is not None)
+            columns.update(
+                error_type=ErrorType.FATAL,
+                error_message=done.message or f"job {done.status.value}",
+                error_has_detail=done.detail_file is not None,
+            )
         await self._finish(phase, **columns)
 
     async def _died(self, returncode: int) -> None:
@@ -120,18 +144,26 @@ class JobRun:
         self._settled = True
         message = f"runner died ({exit_description(returncode)})"
         log.error("runner died", extra=self._extra(returncode=returncode))
-        await self._finish(Phase.ERROR, error_type=ErrorType.FATAL,
-                           error_message=message, error_has_detail=False,
-                           results=tuple(self._results),
-                           job_info=tuple(self._info.items()))
+        await self._finish(
+            Phase.ERROR,
+            error_type=ErrorType.FATAL,
+            error_message=message,
+            error_has_detail=False,
+            results=tuple(self._results),
+            job_info=tuple(self._info.items()),
+        )
         await self._refill(self.slot)
 
     async def _overran(self, duration: int) -> None:
         """The execution duration ran out: ABORTED with a summary, then stop it."""
         self._settled = True
-        await self._finish(Phase.ABORTED, error_type=ErrorType.FATAL,
-                           error_message=f"execution duration of {duration} s exceeded",
-                           error_has_detail=False, job_info=tuple(self._info.items()))
+        await self._finish(
+            Phase.ABORTED,
+            error_type=ErrorType.FATAL,
+            error_message=f"execution duration of {duration} s exceeded",
+            error_has_detail=False,
+            job_info=tuple(self._info.items()),
+        )
         await self._stop()
 
     async def _stop(self) -> None:
@@ -147,16 +179,18 @@ class JobRun:
                     if isinstance(event, Done) and event.job_id == self.job_id:
                         return
         except TimeoutError:
-            log.warning("job ignored cancellation; killing its runner",
-                        extra=self._extra())
+            log.warning(
+                "job ignored cancellation; killing its runner", extra=self._extra()
+            )
             self._runner.kill()
             await self._runner.exited
         await self._refill(self.slot)
 
     async def _finish(self, phase: Phase, **columns: Any) -> None:
         try:
-            await self._store.change_phase(self.job_id, phase, allowed=_EXECUTING,
-                                           set_now=("end_time",), **columns)
+            await self._store.change_phase(
+                self.job_id, phase, allowed=_EXECUTING, set_now=("end_time",), **columns
+            )
         except (InvalidPhaseError, JobNotFound):
             return  # aborted, expired or deleted meanwhile: that phase stands
         except StoreError:
@@ -178,9 +212,12 @@ class JobRun:
         while self._info_dirty and not self._settled:
             self._info_dirty = False
             try:
-                await self._store.update(self.job_id, allowed=_EXECUTING,
-                                         what="record progress",
-                                         job_info=tuple(self._info.items()))
+                await self._store.update(
+                    self.job_id,
+                    allowed=_EXECUTING,
+                    what="record progress",
+                    job_info=tuple(self._info.items()),
+                )
             except (InvalidPhaseError, JobNotFound):
                 return
             except StoreError as exc:
@@ -188,5 +225,10 @@ class JobRun:
                 return
 
     def _extra(self, **more: object) -> dict[str, object]:
-        return {"job_id": self.job_id, "kind": self.job.kind, "owner": self.job.owner,
-                "pid": self._runner.pid, **more}
+        return {
+            "job_id": self.job_id,
+            "kind": self.job.kind,
+            "owner": self.job.owner,
+            "pid": self._runner.pid,
+            **more,
+        }

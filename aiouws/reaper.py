@@ -35,8 +35,14 @@ class Aborter(Protocol):
     async def job_aborted(self, job_id: str) -> None: ...
 
 
-async def destroy_job(store: JobStore, dirs: JobDirs, job_id: str,
-                      supervisor: Aborter | None, *, reason: str) -> bool:
+async def destroy_job(
+    store: JobStore,
+    dirs: JobDirs,
+    job_id: str,
+    supervisor: Aborter | None,
+    *,
+    reason: str,
+) -> bool:
     """Abort the job if it executes, delete its row, then its directory.
 
     Returns False if the job was already gone. Without a supervisor, an executing
@@ -44,24 +50,43 @@ async def destroy_job(store: JobStore, dirs: JobDirs, job_id: str,
     (NOTIFY, then the deletion) and stops it.
     """
     with contextlib.suppress(InvalidPhaseError, JobNotFound):
-        await store.change_phase(job_id, Phase.ABORTED, allowed=(Phase.EXECUTING,),
-                                 set_now=("end_time",), error_type=ErrorType.FATAL,
-                                 error_message=reason, error_has_detail=False)
+        await store.change_phase(
+            job_id,
+            Phase.ABORTED,
+            allowed=(Phase.EXECUTING,),
+            set_now=("end_time",),
+            error_type=ErrorType.FATAL,
+            error_message=reason,
+            error_has_detail=False,
+        )
     if supervisor is not None:
         await supervisor.job_aborted(job_id)
     gone = await store.delete(job_id)
     await asyncio.to_thread(dirs.remove, job_id)
     if gone is not None:
-        log.info("job destroyed", extra={"job_id": job_id, "phase": gone.phase.value,
-                                         "owner": gone.owner, "reason": reason})
+        log.info(
+            "job destroyed",
+            extra={
+                "job_id": job_id,
+                "phase": gone.phase.value,
+                "owner": gone.owner,
+                "reason": reason,
+            },
+        )
     return gone is not None
 
 
 class DestructionTimer:
     """Sleeps until the next destruction time and destroys the jobs due then."""
 
-    def __init__(self, store: JobStore, dirs: JobDirs, supervisor: Aborter | None,
-                 *, max_sleep: float = MAX_SLEEP) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        dirs: JobDirs,
+        supervisor: Aborter | None,
+        *,
+        max_sleep: float = MAX_SLEEP,
+    ) -> None:
         self._store = store
         self._dirs = dirs
         self._supervisor = supervisor
@@ -90,8 +115,13 @@ class DestructionTimer:
         """Destroy every job whose destruction time has passed; return how many."""
         count = 0
         for job_id in await self._store.due_for_destruction(datetime.now(UTC)):
-            count += await destroy_job(self._store, self._dirs, job_id,
-                                       self._supervisor, reason="destruction time reached")
+            count += await destroy_job(
+                self._store,
+                self._dirs,
+                job_id,
+                self._supervisor,
+                reason="destruction time reached",
+            )
         return count
 
     async def _delay(self) -> float:
@@ -102,9 +132,15 @@ class DestructionTimer:
         return min(max(seconds, 0.0), self._max_sleep)
 
 
-async def cleanup(store: JobStore, dirs: JobDirs, *, failed: bool = False,
-                  completed: bool = False, all: bool = False,
-                  forgotten: bool = False) -> int:
+async def cleanup(
+    store: JobStore,
+    dirs: JobDirs,
+    *,
+    failed: bool = False,
+    completed: bool = False,
+    all: bool = False,
+    forgotten: bool = False,
+) -> int:
     """Remove jobs as DaCHS's ``cleanupJobsTable`` does; return how many went.
 
     Always removes jobs past their destruction time. ``failed`` adds every job in
@@ -120,10 +156,12 @@ async def cleanup(store: JobStore, dirs: JobDirs, *, failed: bool = False,
         ids = await store.job_ids_for_cleanup(every=True)
     else:
         ids = await store.job_ids_for_cleanup(
-            phases=_phases(failed=failed, completed=completed), destroyed_before=now)
+            phases=_phases(failed=failed, completed=completed), destroyed_before=now
+        )
         if forgotten:
             ids += await store.job_ids_for_cleanup(
-                phases=(Phase.PENDING,), created_before=now - FORGOTTEN_AFTER)
+                phases=(Phase.PENDING,), created_before=now - FORGOTTEN_AFTER
+            )
     for job_id in dict.fromkeys(ids):
         removed += await destroy_job(store, dirs, job_id, None, reason="cleaned up")
     return removed

@@ -10,6 +10,7 @@ job code may. The protocol uses private duplicates of fds 0 and 1: job code's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -42,7 +43,6 @@ from .jobapi import JobCancelled, JobContext
 __all__ = ["load_entry_point", "main"]
 
 log = logging.getLogger("aiouws.runner")
-_READ_LIMIT = 64 * 1024 * 1024
 
 JobFunction = Callable[[JobContext], Any]
 
@@ -66,8 +66,9 @@ class _Current:
 
 
 class _Runner:
-    def __init__(self, function: JobFunction, proto_out: int,
-                 runner_args: tuple[str, ...]) -> None:
+    def __init__(
+        self, function: JobFunction, proto_out: int, runner_args: tuple[str, ...]
+    ) -> None:
         self._function = function
         self._is_async = inspect.iscoroutinefunction(function)
         self._out = proto_out
@@ -80,15 +81,14 @@ class _Runner:
         data = encode(message)
         with self._write_lock:
             while data:
-                data = data[os.write(self._out, data):]
+                data = data[os.write(self._out, data) :]
 
     async def serve(self, proto_in: int) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_READ_LIMIT)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
-                                     os.fdopen(proto_in, "rb", buffering=0))
+        lines = _read_lines(proto_in)
         self.emit(Ready(pid=os.getpid()))
-        while line := await reader.readline():
+        while line := await lines.get():
+            if not line.strip():
+                continue
             try:
                 message = parse_supervisor_message(line)
             except ProtocolError as exc:
@@ -106,18 +106,28 @@ class _Runner:
     async def _start(self, run: Run) -> None:
         if self._current is not None and not self._current.ended.done():
             # The supervisor never does this; refuse rather than run two jobs.
-            self.emit(Done(job_id=run.job_id, status=DoneStatus.ERROR,
-                           message="runner busy with another job"))
+            self.emit(
+                Done(
+                    job_id=run.job_id,
+                    status=DoneStatus.ERROR,
+                    message="runner busy with another job",
+                )
+            )
             return
         workdir = Path(run.workdir)
-        ctx = JobContext(job_id=run.job_id, workdir=workdir, parameters=run.parameters,
-                         owner=run.owner, execution_duration=run.execution_duration,
-                         emit=self.emit, runner_args=self._runner_args)
+        ctx = JobContext(
+            job_id=run.job_id,
+            workdir=workdir,
+            parameters=run.parameters,
+            owner=run.owner,
+            execution_duration=run.execution_duration,
+            emit=self.emit,
+            runner_args=self._runner_args,
+        )
         self.emit(Started(job_id=run.job_id))
         os.chdir(workdir)
         if self._is_async:
-            work: asyncio.Future[Any] = asyncio.ensure_future(
-                self._function(ctx))
+            work: asyncio.Future[Any] = asyncio.ensure_future(self._function(ctx))
         else:
             work = _in_thread(self._function, ctx)
         ended = asyncio.create_task(self._finish(ctx, work))
@@ -135,14 +145,35 @@ class _Runner:
         try:
             await work
         except (JobCancelled, asyncio.CancelledError):
-            done = Done(job_id=ctx.job_id, status=DoneStatus.ABORTED,
-                        message="job aborted")
+            done = Done(
+                job_id=ctx.job_id, status=DoneStatus.ABORTED, message="job aborted"
+            )
         except BaseException as exc:  # job code's failure is the job's outcome
             done = _error_outcome(ctx, exc)
         else:
             done = Done(job_id=ctx.job_id, status=DoneStatus.COMPLETED)
         os.chdir("/")
         self.emit(done)
+
+
+def _read_lines(fd: int) -> asyncio.Queue[bytes]:
+    """Lines from ``fd`` (any kind of file: pipe, file, tty), then ``b""`` at EOF.
+
+    A blocking reader thread rather than ``connect_read_pipe``, which refuses
+    regular files and ``/dev/null``.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def pump() -> None:
+        with contextlib.suppress(RuntimeError), os.fdopen(fd, "rb") as stream:
+            # RuntimeError: the loop is closed, the runner is exiting anyway.
+            for line in iter(stream.readline, b""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, b"")
+
+    threading.Thread(target=pump, name="protocol-reader", daemon=True).start()
+    return queue
 
 
 def _in_thread(function: JobFunction, ctx: JobContext) -> asyncio.Future[Any]:
@@ -174,8 +205,12 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
     """Write the error detail (unless the job wrote a VOTable one) and say so."""
     message = str(exc) or type(exc).__name__
     if (ctx.workdir / ERROR_VOTABLE).exists():
-        return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message,
-                    detail_file=ERROR_VOTABLE)
+        return Done(
+            job_id=ctx.job_id,
+            status=DoneStatus.ERROR,
+            message=message,
+            detail_file=ERROR_VOTABLE,
+        )
     text = "".join(traceback.format_exception(exc))
     try:
         fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
@@ -185,8 +220,12 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
     except OSError as write_error:
         log.error("cannot write error detail: %s", write_error)
         return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message)
-    return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message,
-                detail_file=ERROR_TEXT)
+    return Done(
+        job_id=ctx.job_id,
+        status=DoneStatus.ERROR,
+        message=message,
+        detail_file=ERROR_TEXT,
+    )
 
 
 def _protocol_fds() -> tuple[int, int]:
@@ -202,10 +241,15 @@ def _protocol_fds() -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python -m aiouws.runner MODULE:FUNCTION [ARGS...]", file=sys.stderr)
+        print(
+            "usage: python -m aiouws.runner MODULE:FUNCTION [ARGS...]", file=sys.stderr
+        )
         return 2
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s",
+    )
     proto_in, proto_out = _protocol_fds()
     try:
         function = load_entry_point(args[0])

@@ -27,8 +27,15 @@ from .contract import (
 )
 from .kinds import JobKind
 
-__all__ = ["RunnerEvent", "RunnerExited", "RunnerProcess", "RunnerStartError",
-           "Slot", "StopRequested", "exit_description"]
+__all__ = [
+    "RunnerEvent",
+    "RunnerExited",
+    "RunnerProcess",
+    "RunnerStartError",
+    "Slot",
+    "StopRequested",
+    "exit_description",
+]
 
 log = logging.getLogger(__name__)
 _READ_LIMIT = 16 * 1024 * 1024
@@ -78,8 +85,13 @@ class RunnerProcess:
         self._reader = asyncio.create_task(self._read(), name=f"runner-{self.pid}")
 
     @classmethod
-    async def spawn(cls, kind: JobKind, *, ready_timeout: float = 120.0,
-                    environ: Mapping[str, str] | None = None) -> RunnerProcess:
+    async def spawn(
+        cls,
+        kind: JobKind,
+        *,
+        ready_timeout: float = 120.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> RunnerProcess:
         """Start a runner for ``kind`` and wait until it has imported its code.
 
         Raises
@@ -89,9 +101,17 @@ class RunnerProcess:
         """
         env = {**(os.environ if environ is None else environ), **kind.runner_env}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "aiouws.runner", kind.entry_point, *kind.runner_args,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env=env, start_new_session=True, limit=_READ_LIMIT)
+            sys.executable,
+            "-m",
+            "aiouws.runner",
+            kind.entry_point,
+            *kind.runner_args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            limit=_READ_LIMIT,
+        )
         runner = cls(kind, process)
         try:
             async with asyncio.timeout(ready_timeout):
@@ -99,8 +119,9 @@ class RunnerProcess:
         except (TimeoutError, RunnerStartError) as exc:
             runner.kill()
             await runner.exited
-            raise RunnerStartError(f"runner for {kind.name} did not start: "
-                                   f"{exc or 'timed out'}") from exc
+            raise RunnerStartError(
+                f"runner for {kind.name} did not start: {exc or 'timed out'}"
+            ) from exc
         log.debug("runner ready", extra={"kind": kind.name, "pid": runner.pid})
         return runner
 
@@ -120,13 +141,13 @@ class RunnerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
 
-    async def close(self, timeout: float) -> None:
-        """Ask the runner to exit (stdin EOF); kill it after ``timeout`` seconds."""
+    async def close(self, wait: float) -> None:
+        """Ask the runner to exit (stdin EOF); kill it after ``wait`` seconds."""
         stdin = self._process.stdin
         if stdin is not None and not stdin.is_closing():
             stdin.close()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(wait):
                 await asyncio.shield(self.exited)
         except TimeoutError:
             log.warning("runner did not exit; killing it", extra={"pid": self.pid})
@@ -140,8 +161,9 @@ class RunnerProcess:
             while line := await stdout.readline():
                 self._deliver(line)
         except (ValueError, asyncio.LimitOverrunError) as exc:
-            log.error("runner output unreadable; killing it: %s", exc,
-                      extra={"pid": self.pid})
+            log.error(
+                "runner output unreadable; killing it: %s", exc, extra={"pid": self.pid}
+            )
             self.kill()
         returncode = await self._process.wait()
         # Children of job code may linger in the group; the runner is gone.

@@ -57,10 +57,18 @@ def _default_instance_id() -> str:
 class QueueSupervisor:
     """Runs the queued jobs of some kinds in warm runner processes."""
 
-    def __init__(self, store: JobStore, kinds: Mapping[str, JobKind], dirs: JobDirs,
-                 settings: Settings, listener: PhaseListener | None, *,
-                 instance_id: str | None = None, lease_seconds: float = 30.0,
-                 poll_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        kinds: Mapping[str, JobKind],
+        dirs: JobDirs,
+        settings: Settings,
+        listener: PhaseListener | None,
+        *,
+        instance_id: str | None = None,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 5.0,
+    ) -> None:
         self.store = store
         self.kinds = dict(kinds)
         self.dirs = dirs
@@ -69,9 +77,13 @@ class QueueSupervisor:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self._listener = listener
-        self._slots = {name: [Slot(kind=kind, index=i)
-                              for i in range(kind.slots or settings.slots_per_kind)]
-                       for name, kind in self.kinds.items()}
+        self._slots = {
+            name: [
+                Slot(kind=kind, index=i)
+                for i in range(kind.slots or settings.slots_per_kind)
+            ]
+            for name, kind in self.kinds.items()
+        }
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._woken: set[str] = set()
@@ -96,8 +108,9 @@ class QueueSupervisor:
         self.dirs.ensure_root()
         await self._recover(at_start=True)
         slots = [slot for slots in self._slots.values() for slot in slots]
-        spawned = await asyncio.gather(*(RunnerProcess.spawn(slot.kind) for slot in slots),
-                                       return_exceptions=True)
+        spawned = await asyncio.gather(
+            *(RunnerProcess.spawn(slot.kind) for slot in slots), return_exceptions=True
+        )
         failures = [r for r in spawned if isinstance(r, BaseException)]
         for slot, runner in zip(slots, spawned, strict=True):
             if isinstance(runner, RunnerProcess):
@@ -113,8 +126,10 @@ class QueueSupervisor:
         self._side("destruction timer", self.destruction.run())
         for kind in self.kinds:
             await self._dispatch(kind)
-        log.info("supervisor started", extra={"instance": self.instance_id,
-                                              "runners": len(slots)})
+        log.info(
+            "supervisor started",
+            extra={"instance": self.instance_id, "runners": len(slots)},
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming, let running jobs finish for ``grace`` s, abort the rest."""
@@ -129,19 +144,28 @@ class QueueSupervisor:
         running = list(self._running.values())
         if running:
             await asyncio.wait([task for _, task in running], timeout=grace)
-        for run, task in list(self._running.values()):
+        for run, _task in list(self._running.values()):
             await self._mark_aborted(run.job_id, SHUTDOWN_MESSAGE)
             run.request_stop(SHUTDOWN_MESSAGE)
-        await asyncio.gather(*(task for _, task in list(self._running.values())),
-                             return_exceptions=True)
-        others = [t for t in [*self._side_tasks, *self._background]
-                  if t is not asyncio.current_task()]
+        await asyncio.gather(
+            *(task for _, task in list(self._running.values())), return_exceptions=True
+        )
+        others = [
+            t
+            for t in [*self._side_tasks, *self._background]
+            if t is not asyncio.current_task()
+        ]
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        await asyncio.gather(*(slot.runner.close(max(grace, 1.0))
-                               for slots in self._slots.values() for slot in slots
-                               if slot.runner is not None))
+        await asyncio.gather(
+            *(
+                slot.runner.close(max(grace, 1.0))
+                for slots in self._slots.values()
+                for slot in slots
+                if slot.runner is not None
+            )
+        )
         self._stopped.set()
         log.info("supervisor stopped", extra={"instance": self.instance_id})
 
@@ -157,7 +181,7 @@ class QueueSupervisor:
             await self._dispatch(kind)
 
     async def job_aborted(self, job_id: str) -> None:
-        """The job is ABORTED in the table: stop it if it runs here; wait for its slot."""
+        """The job is ABORTED in the table; stop it if it runs here; await its slot."""
         entry = self._running.get(job_id)
         if entry is None:
             return
@@ -198,24 +222,45 @@ class QueueSupervisor:
                 if not slot.free or slot.runner is None:
                     continue
                 job = await self.store.claim_next_for_runner(
-                    kind, self.instance_id, self.lease_seconds, slot.runner.pid)
+                    kind, self.instance_id, self.lease_seconds, slot.runner.pid
+                )
                 if job is None:
                     return
                 self._hand_over(slot, slot.runner, job)
 
     def _hand_over(self, slot: Slot, runner: RunnerProcess, job: Job) -> None:
         workdir = self.dirs.create(job.job_id)
-        runner.send(Run(job_id=job.job_id, workdir=str(workdir),
-                        parameters=tuple((p.name, p.value, p.by_reference)
-                                         for p in job.parameters),
-                        execution_duration=job.execution_duration, owner=job.owner))
+        runner.send(
+            Run(
+                job_id=job.job_id,
+                workdir=str(workdir),
+                parameters=tuple(
+                    (p.name, p.value, p.by_reference) for p in job.parameters
+                ),
+                execution_duration=job.execution_duration,
+                owner=job.owner,
+            )
+        )
         slot.job_id = job.job_id
-        run = JobRun(self.store, job, slot, runner, grace=self.settings.grace,
-                     refill=self._refill)
+        run = JobRun(
+            self.store,
+            job,
+            slot,
+            runner,
+            grace=self.settings.grace,
+            refill=self._refill,
+        )
         task = asyncio.create_task(self._follow(run), name=f"job-{job.job_id}")
         self._running[job.job_id] = (run, task)
-        log.info("job claimed", extra={"job_id": job.job_id, "kind": job.kind,
-                                       "owner": job.owner, "pid": runner.pid})
+        log.info(
+            "job claimed",
+            extra={
+                "job_id": job.job_id,
+                "kind": job.kind,
+                "owner": job.owner,
+                "pid": runner.pid,
+            },
+        )
 
     async def _follow(self, run: JobRun) -> None:
         try:
@@ -255,8 +300,9 @@ class QueueSupervisor:
     def _runner_exited(self, slot: Slot, runner: RunnerProcess) -> None:
         """An idle runner died: replace it in the background (busy ones: JobRun)."""
         if slot.job_id is None and slot.runner is runner and not self._stopping:
-            log.error("idle runner died", extra={"kind": slot.kind.name,
-                                                 "pid": runner.pid})
+            log.error(
+                "idle runner died", extra={"kind": slot.kind.name, "pid": runner.pid}
+            )
             self._spawn_background(self._refill(slot))
 
     async def _refill(self, slot: Slot) -> None:
@@ -266,7 +312,9 @@ class QueueSupervisor:
             try:
                 self._install(slot, await RunnerProcess.spawn(slot.kind))
             except (RunnerStartError, OSError) as exc:
-                log.error("cannot start runner: %s", exc, extra={"kind": slot.kind.name})
+                log.error(
+                    "cannot start runner: %s", exc, extra={"kind": slot.kind.name}
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             else:
@@ -308,9 +356,14 @@ class QueueSupervisor:
     async def _mark_aborted(self, job_id: str, message: str) -> None:
         with contextlib.suppress(InvalidPhaseError, JobNotFound, StoreError):
             await self.store.change_phase(
-                job_id, Phase.ABORTED, allowed=(Phase.EXECUTING,), set_now=("end_time",),
-                error_type=ErrorType.FATAL, error_message=message,
-                error_has_detail=False)
+                job_id,
+                Phase.ABORTED,
+                allowed=(Phase.EXECUTING,),
+                set_now=("end_time",),
+                error_type=ErrorType.FATAL,
+                error_message=message,
+                error_has_detail=False,
+            )
 
     # -- side tasks ---------------------------------------------------------------
 
@@ -322,8 +375,11 @@ class QueueSupervisor:
     def _side_task_ended(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping:
             return
-        log.critical("supervisor side task %s died; stopping the supervisor",
-                     task.get_name(), exc_info=task.exception())
+        log.critical(
+            "supervisor side task %s died; stopping the supervisor",
+            task.get_name(),
+            exc_info=task.exception(),
+        )
         self._spawn_background(self.stop())
 
     def _spawn_background(self, coro: Coroutine[Any, Any, None]) -> None:

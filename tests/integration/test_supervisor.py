@@ -33,8 +33,7 @@ ENV = {"PYTHONPATH": os.pathsep.join([str(REPO), str(JOBKINDS)])}
 
 SCRIPTED = JobKind(name="scripted", entry_point="scripted:run", runner_env=ENV)
 SERIAL = JobKind(name="serial", entry_point="scripted:run", slots=1, runner_env=ENV)
-ASYNC = JobKind(name="async", entry_point="scripted:run_async", slots=1,
-                runner_env=ENV)
+ASYNC = JobKind(name="async", entry_point="scripted:run_async", slots=1, runner_env=ENV)
 KINDS = {k.name: k for k in (SCRIPTED, SERIAL, ASYNC)}
 
 GUARD = 60.0  # seconds; only a hang guard
@@ -56,16 +55,24 @@ def dirs(tmp_path: Path) -> JobDirs:
 
 
 @pytest.fixture
-async def make_supervisor(store: JobStore, dirs: JobDirs, listener: PhaseListener,
-                          tmp_path: Path) -> AsyncIterator[Factory]:
+async def make_supervisor(
+    store: JobStore, dirs: JobDirs, listener: PhaseListener, tmp_path: Path
+) -> AsyncIterator[Factory]:
     made: list[QueueSupervisor] = []
 
-    async def make(*, instance_id: str | None = None, grace: float = 0.5,
-                   slots: int = 2, start: bool = True) -> QueueSupervisor:
-        settings = Settings(data_dir=tmp_path, jobs_dir=dirs.root, grace=grace,
-                            slots_per_kind=slots)
-        sup = QueueSupervisor(store, KINDS, dirs, settings, listener,
-                              instance_id=instance_id)
+    async def make(
+        *,
+        instance_id: str | None = None,
+        grace: float = 0.5,
+        slots: int = 2,
+        start: bool = True,
+    ) -> QueueSupervisor:
+        settings = Settings(
+            data_dir=tmp_path, jobs_dir=dirs.root, grace=grace, slots_per_kind=slots
+        )
+        sup = QueueSupervisor(
+            store, KINDS, dirs, settings, listener, instance_id=instance_id
+        )
         made.append(sup)
         if start:
             await sup.start()
@@ -82,13 +89,26 @@ async def supervisor(make_supervisor: Factory) -> QueueSupervisor:
     return await make_supervisor()
 
 
-async def submit(store: JobStore, kind: str = "scripted", *, duration: int = 0,
-                 destruction: timedelta = timedelta(days=1), **params: str) -> Job:
-    return await store.create(NewJob(
-        job_id=secrets.token_urlsafe(16), kind=kind, owner="tester", run_id=None,
-        execution_duration=duration, destruction_time=datetime.now(UTC) + destruction,
-        parameters=tuple(JobParameter(name=k, value=v) for k, v in params.items())),
-        phase=Phase.QUEUED)
+async def submit(
+    store: JobStore,
+    kind: str = "scripted",
+    *,
+    duration: int = 0,
+    destruction: timedelta = timedelta(days=1),
+    **params: str,
+) -> Job:
+    return await store.create(
+        NewJob(
+            job_id=secrets.token_urlsafe(16),
+            kind=kind,
+            owner="tester",
+            run_id=None,
+            execution_duration=duration,
+            destruction_time=datetime.now(UTC) + destruction,
+            parameters=tuple(JobParameter(name=k, value=v) for k, v in params.items()),
+        ),
+        phase=Phase.QUEUED,
+    )
 
 
 async def wait_for(store: JobStore, job_id: str, phases: Iterable[Phase]) -> Job:
@@ -105,17 +125,24 @@ async def wait_final(store: JobStore, job_id: str) -> Job:
     return await wait_for(store, job_id, FINAL_PHASES)
 
 
+def has_line(log: Path, line_start: str) -> bool:
+    return log.exists() and any(
+        line.startswith(line_start) for line in log.read_text().splitlines()
+    )
+
+
 async def wait_line(log: Path, line_start: str) -> None:
+    """Wait for a line a job (another process) writes; bounded polling."""
     async with asyncio.timeout(GUARD):
-        while not (log.exists() and any(
-                ln.startswith(line_start) for ln in log.read_text().splitlines())):
+        while not has_line(log, line_start):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
 
 def log_lines(log: Path) -> list[tuple[str, str]]:
     if not log.exists():
         return []
-    return [(w, j) for w, j, _pid in (ln.split() for ln in log.read_text().splitlines())]
+    rows = (line.split() for line in log.read_text().splitlines())
+    return [(what, job_id) for what, job_id, _pid in rows]
 
 
 def pid_alive(pid: int) -> bool:
@@ -130,12 +157,14 @@ def pid_alive(pid: int) -> bool:
 
 
 async def test_job_queued_hands_over_before_returning(
-        store: JobStore, supervisor: QueueSupervisor, dirs: JobDirs) -> None:
+    store: JobStore, supervisor: QueueSupervisor, dirs: JobDirs
+) -> None:
     job = await submit(store, action="results", k="3")
     await supervisor.job_queued("scripted")
     running = await store.get(job.job_id)
     assert running.phase in (Phase.EXECUTING, Phase.COMPLETED)
-    assert running.runner_pid is not None and running.claimed_by == supervisor.instance_id
+    assert running.runner_pid is not None
+    assert running.claimed_by == supervisor.instance_id
     done = await wait_final(store, job.job_id)
     assert done.phase is Phase.COMPLETED
     assert [r.id for r in done.results] == ["r0", "r1", "r2"]
@@ -145,17 +174,21 @@ async def test_job_queued_hands_over_before_returning(
     assert done.end_time is not None and done.start_time is not None
 
 
-async def test_notify_alone_dispatches(store: JobStore,
-                                       supervisor: QueueSupervisor) -> None:
+async def test_notify_alone_dispatches(
+    store: JobStore, supervisor: QueueSupervisor
+) -> None:
     job = await submit(store, action="sleep", seconds="0")
     assert (await wait_final(store, job.job_id)).phase is Phase.COMPLETED
 
 
-async def test_queue_order_with_one_slot(store: JobStore, supervisor: QueueSupervisor,
-                                         tmp_path: Path) -> None:
+async def test_queue_order_with_one_slot(
+    store: JobStore, supervisor: QueueSupervisor, tmp_path: Path
+) -> None:
     log = tmp_path / "order.log"
-    jobs = [await submit(store, "serial", action="sleep", seconds="0.02", log=str(log))
-            for _ in range(6)]
+    jobs = [
+        await submit(store, "serial", action="sleep", seconds="0.02", log=str(log))
+        for _ in range(6)
+    ]
     await supervisor.job_queued("serial")
     for job in jobs:
         assert (await wait_final(store, job.job_id)).phase is Phase.COMPLETED
@@ -163,11 +196,14 @@ async def test_queue_order_with_one_slot(store: JobStore, supervisor: QueueSuper
     assert starts == [job.job_id for job in jobs]
 
 
-async def test_concurrency_cap(store: JobStore, supervisor: QueueSupervisor,
-                               tmp_path: Path) -> None:
+async def test_concurrency_cap(
+    store: JobStore, supervisor: QueueSupervisor, tmp_path: Path
+) -> None:
     log = tmp_path / "cap.log"
-    jobs = [await submit(store, action="sleep", seconds="0.1", log=str(log))
-            for _ in range(8)]
+    jobs = [
+        await submit(store, action="sleep", seconds="0.1", log=str(log))
+        for _ in range(8)
+    ]
     await supervisor.job_queued("scripted")
     assert await store.count_executing("scripted") == 2
     for job in jobs:
@@ -180,12 +216,15 @@ async def test_concurrency_cap(store: JobStore, supervisor: QueueSupervisor,
 
 
 async def test_two_supervisors_never_share_a_job(
-        store: JobStore, make_supervisor: Factory, tmp_path: Path) -> None:
+    store: JobStore, make_supervisor: Factory, tmp_path: Path
+) -> None:
     first = await make_supervisor(instance_id="first")
     second = await make_supervisor(instance_id="second")
     log = tmp_path / "shared.log"
-    jobs = [await submit(store, action="sleep", seconds="0.02", log=str(log))
-            for _ in range(24)]
+    jobs = [
+        await submit(store, action="sleep", seconds="0.02", log=str(log))
+        for _ in range(24)
+    ]
     await asyncio.gather(first.job_queued("scripted"), second.job_queued("scripted"))
     finished = [await wait_final(store, job.job_id) for job in jobs]
     assert {j.phase for j in finished} == {Phase.COMPLETED}
@@ -194,8 +233,9 @@ async def test_two_supervisors_never_share_a_job(
     assert {j.claimed_by for j in finished} <= {"first", "second"}
 
 
-async def test_async_job_completes(store: JobStore,
-                                   supervisor: QueueSupervisor) -> None:
+async def test_async_job_completes(
+    store: JobStore, supervisor: QueueSupervisor
+) -> None:
     job = await submit(store, "async", seconds="0")
     await supervisor.job_queued("async")
     done = await wait_final(store, job.job_id)
@@ -207,8 +247,9 @@ async def test_async_job_completes(store: JobStore,
 # -- aborting --------------------------------------------------------------------
 
 
-async def test_abort_queued_and_executing(store: JobStore, supervisor: QueueSupervisor,
-                                          tmp_path: Path) -> None:
+async def test_abort_queued_and_executing(
+    store: JobStore, supervisor: QueueSupervisor, tmp_path: Path
+) -> None:
     log = tmp_path / "abort.log"
     first = await submit(store, "serial", action="sleep", seconds="60", log=str(log))
     second = await submit(store, "serial", action="sleep", seconds="0", log=str(log))
@@ -224,12 +265,14 @@ async def test_abort_queued_and_executing(store: JobStore, supervisor: QueueSupe
     assert (await wait_final(store, third.job_id)).phase is Phase.COMPLETED
     assert (await store.get(first.job_id)).phase is Phase.ABORTED
     assert (await store.get(second.job_id)).phase is Phase.ABORTED
-    assert [j for w, j in log_lines(log) if w == "start"] == [first.job_id, third.job_id]
+    starts = [j for w, j in log_lines(log) if w == "start"]
+    assert starts == [first.job_id, third.job_id]
     assert ("end", first.job_id) not in log_lines(log)
 
 
 async def test_abort_by_another_process_via_notify(
-        store: JobStore, supervisor: QueueSupervisor, tmp_path: Path) -> None:
+    store: JobStore, supervisor: QueueSupervisor, tmp_path: Path
+) -> None:
     log = tmp_path / "notify.log"
     job = await submit(store, "async", seconds="60", log=str(log))
     await supervisor.job_queued("async")
@@ -242,10 +285,12 @@ async def test_abort_by_another_process_via_notify(
 
 
 async def test_job_ignoring_cancel_is_killed_after_grace(
-        store: JobStore, supervisor: QueueSupervisor, tmp_path: Path) -> None:
+    store: JobStore, supervisor: QueueSupervisor, tmp_path: Path
+) -> None:
     log = tmp_path / "deaf.log"
-    job = await submit(store, "serial", action="ignore_cancel", seconds="120",
-                       log=str(log))
+    job = await submit(
+        store, "serial", action="ignore_cancel", seconds="120", log=str(log)
+    )
     await supervisor.job_queued("serial")
     await wait_line(log, "start")
     old_pid = (await store.get(job.job_id)).runner_pid
@@ -260,8 +305,9 @@ async def test_job_ignoring_cancel_is_killed_after_grace(
     assert (await store.get(job.job_id)).phase is Phase.ABORTED
 
 
-async def test_execution_duration_exceeded(store: JobStore,
-                                           supervisor: QueueSupervisor) -> None:
+async def test_execution_duration_exceeded(
+    store: JobStore, supervisor: QueueSupervisor
+) -> None:
     job = await submit(store, action="sleep", seconds="60", duration=1)
     await supervisor.job_queued("scripted")
     done = await wait_final(store, job.job_id)
@@ -273,8 +319,9 @@ async def test_execution_duration_exceeded(store: JobStore,
 # -- failures --------------------------------------------------------------------
 
 
-async def test_exception_is_error_with_detail(store: JobStore, dirs: JobDirs,
-                                              supervisor: QueueSupervisor) -> None:
+async def test_exception_is_error_with_detail(
+    store: JobStore, dirs: JobDirs, supervisor: QueueSupervisor
+) -> None:
     job = await submit(store, action="fail", message="boom")
     await supervisor.job_queued("scripted")
     done = await wait_final(store, job.job_id)
@@ -285,11 +332,13 @@ async def test_exception_is_error_with_detail(store: JobStore, dirs: JobDirs,
     assert "RuntimeError: boom" in detail and "Traceback" in detail
 
 
-@pytest.mark.parametrize(("action", "how"), [("sigkill", "signal 9"),
-                                             ("segfault", "signal 11"),
-                                             ("exit", "exit code 3")])
+@pytest.mark.parametrize(
+    ("action", "how"),
+    [("sigkill", "signal 9"), ("segfault", "signal 11"), ("exit", "exit code 3")],
+)
 async def test_runner_death_is_error_and_runner_replaced(
-        store: JobStore, supervisor: QueueSupervisor, action: str, how: str) -> None:
+    store: JobStore, supervisor: QueueSupervisor, action: str, how: str
+) -> None:
     job = await submit(store, "serial", action=action)
     await supervisor.job_queued("serial")
     done = await wait_final(store, job.job_id)
@@ -305,7 +354,8 @@ async def test_runner_death_is_error_and_runner_replaced(
 
 
 async def test_expired_leases_resolved_live_ones_kept(
-        store: JobStore, make_supervisor: Factory) -> None:
+    store: JobStore, make_supervisor: Factory
+) -> None:
     dead = await submit(store)
     assert (await store.claim_next("scripted", "dead-server", -5)) is not None
     alive = await submit(store)
@@ -321,8 +371,9 @@ async def test_expired_leases_resolved_live_ones_kept(
     assert restarted.phase is Phase.ERROR and restarted.error is not None
 
 
-async def test_heartbeat_keeps_lease_alive(store: JobStore,
-                                           make_supervisor: Factory) -> None:
+async def test_heartbeat_keeps_lease_alive(
+    store: JobStore, make_supervisor: Factory
+) -> None:
     sup = await make_supervisor(start=False)
     sup.lease_seconds = 0.6
     await sup.start()
@@ -336,7 +387,8 @@ async def test_heartbeat_keeps_lease_alive(store: JobStore,
 
 
 async def test_destruction_removes_row_and_directory(
-        store: JobStore, dirs: JobDirs, supervisor: QueueSupervisor) -> None:
+    store: JobStore, dirs: JobDirs, supervisor: QueueSupervisor
+) -> None:
     finished = await submit(store, action="results", k="1")
     await supervisor.job_queued("scripted")
     await wait_final(store, finished.job_id)
@@ -346,11 +398,14 @@ async def test_destruction_removes_row_and_directory(
     assert dirs.path(finished.job_id).exists()
     past = datetime.now(UTC) - timedelta(seconds=1)
     for job in (finished, running):
-        await store.update(job.job_id, allowed=list(Phase), what="expire",
-                           destruction_time=past)
+        await store.update(
+            job.job_id, allowed=list(Phase), what="expire", destruction_time=past
+        )
     supervisor.destruction.wake()
     async with asyncio.timeout(GUARD):
-        while dirs.path(finished.job_id).exists() or running.job_id in supervisor._running:
+        while running.job_id in supervisor._running:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        while dirs.path(finished.job_id).exists():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     for job in (finished, running):
         with pytest.raises(JobNotFound):
@@ -358,8 +413,9 @@ async def test_destruction_removes_row_and_directory(
         assert not dirs.path(job.job_id).exists()
 
 
-async def test_cleanup_failed_keeps_completed(store: JobStore, dirs: JobDirs,
-                                              supervisor: QueueSupervisor) -> None:
+async def test_cleanup_failed_keeps_completed(
+    store: JobStore, dirs: JobDirs, supervisor: QueueSupervisor
+) -> None:
     good = await submit(store, action="sleep", seconds="0")
     bad = await submit(store, action="fail")
     await supervisor.job_queued("scripted")
@@ -374,8 +430,9 @@ async def test_cleanup_failed_keeps_completed(store: JobStore, dirs: JobDirs,
 # -- shutdown and quote ----------------------------------------------------------
 
 
-async def test_graceful_stop(store: JobStore, make_supervisor: Factory,
-                             tmp_path: Path) -> None:
+async def test_graceful_stop(
+    store: JobStore, make_supervisor: Factory, tmp_path: Path
+) -> None:
     sup = await make_supervisor(grace=5.0)
     log = tmp_path / "stop.log"
     short = await submit(store, action="sleep", seconds="0.3", log=str(log))
@@ -395,9 +452,16 @@ async def test_graceful_stop(store: JobStore, make_supervisor: Factory,
 
 
 async def test_quote(store: JobStore, supervisor: QueueSupervisor) -> None:
-    waiting = await store.create(NewJob(
-        job_id=secrets.token_urlsafe(16), kind="scripted", owner=None, run_id=None,
-        execution_duration=0, destruction_time=datetime.now(UTC) + timedelta(days=1)))
+    waiting = await store.create(
+        NewJob(
+            job_id=secrets.token_urlsafe(16),
+            kind="scripted",
+            owner=None,
+            run_id=None,
+            execution_duration=0,
+            destruction_time=datetime.now(UTC) + timedelta(days=1),
+        )
+    )
     assert await supervisor.quote(waiting) is None  # no history yet
     for _ in range(2):
         job = await submit(store, action="sleep", seconds="0.05")

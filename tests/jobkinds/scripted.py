@@ -46,8 +46,9 @@ def run(ctx: JobContext) -> None:
         ctypes.string_at(0)
     elif action == "results":
         for i in range(int(ctx.parameters.get("k", "1"))):
-            ctx.add_result(f"r{i}", f"result {i}\n".encode(), "text/plain",
-                           file_name=f"r{i}.txt")
+            ctx.add_result(
+                f"r{i}", f"result {i}\n".encode(), "text/plain", file_name=f"r{i}.txt"
+            )
     elif action == "ignore_cancel":
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
