@@ -8,8 +8,15 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["FINAL", "JobTiming", "TINY_QUERY", "create_job", "fetch", "run_job",
-           "wait_final"]
+__all__ = [
+    "FINAL",
+    "JobTiming",
+    "TINY_QUERY",
+    "create_job",
+    "fetch",
+    "run_job",
+    "wait_final",
+]
 
 TINY_QUERY = "SELECT TOP 10 id, ra, dec, mag, name FROM demo.stars"
 FINAL = frozenset({"COMPLETED", "ERROR", "ABORTED"})
@@ -37,9 +44,15 @@ def phase_of(document: bytes) -> str:
     return match.group(1).decode()
 
 
-async def create_job(session: aiohttp.ClientSession, tap: str, query: str, *,
-                     run: bool = True, **extra: str) -> str:
-    """POST a TAP job (``PHASE=RUN`` when ``run``); return its URL (the 303 Location)."""
+async def create_job(
+    session: aiohttp.ClientSession,
+    tap: str,
+    query: str,
+    *,
+    run: bool = True,
+    **extra: str,
+) -> str:
+    """POST a TAP job (``PHASE=RUN`` when ``run``); return the 303 Location."""
     data = {"LANG": "ADQL", "QUERY": query, **extra}
     if run:
         data["PHASE"] = "RUN"
@@ -70,8 +83,9 @@ async def fetch(session: aiohttp.ClientSession, url: str) -> int:
     return nbytes
 
 
-async def run_job(session: aiohttp.ClientSession, tap: str, query: str,
-                  **extra: str) -> JobTiming:
+async def run_job(
+    session: aiohttp.ClientSession, tap: str, query: str, **extra: str
+) -> JobTiming:
     """Create+run, wait, fetch ``results/result``; raise unless COMPLETED."""
     start = time.perf_counter()
     job_url = await create_job(session, tap, query, **extra)
@@ -81,5 +95,9 @@ async def run_job(session: aiohttp.ClientSession, tap: str, query: str,
     if phase != "COMPLETED":
         raise RuntimeError(f"job {job_url} ended {phase}")
     nbytes = await fetch(session, f"{job_url}/results/result")
-    return JobTiming(create=created - start, wait=done - created,
-                     fetch=time.perf_counter() - done, nbytes=nbytes)
+    return JobTiming(
+        create=created - start,
+        wait=done - created,
+        fetch=time.perf_counter() - done,
+        nbytes=nbytes,
+    )

@@ -12,7 +12,6 @@ import time
 
 import aiohttp
 import asyncpg
-
 from client import create_job, fetch, wait_final
 from figures_latency import MS, Bench, insert_jobs
 from live import ROOT, MemorySampler, proc_status
@@ -23,26 +22,44 @@ __all__ = ["big_figures", "waiter_figures"]
 MB = 1024 * 1024
 COLUMNS = "id, ra, dec, mag, name"
 # RESPONSEFORMAT, the figure's label, its target as a multiple of COPY.
-FORMATS = (("votable", "BINARY2", 2.5), ("csv", "CSV", 2.0),
-           ("votable/td", "TABLEDATA", None))
+FORMATS = (
+    ("votable", "BINARY2", 2.5),
+    ("csv", "CSV", 2.0),
+    ("votable/td", "TABLEDATA", None),
+)
 
 
 def copy_seconds(dsn: str, table: str) -> float:
     """``psql -c "COPY (SELECT ...) TO STDOUT" > /dev/null``, timed."""
     start = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
-        subprocess.run(["psql", dsn, "-X", "-q", "-c",
-                        f"COPY (SELECT {COLUMNS} FROM {table}) TO STDOUT"],
-                       stdout=devnull, check=True)
+        subprocess.run(
+            [
+                "psql",
+                dsn,
+                "-X",
+                "-q",
+                "-c",
+                f"COPY (SELECT {COLUMNS} FROM {table}) TO STDOUT",
+            ],
+            stdout=devnull,
+            check=True,
+        )
     return time.perf_counter() - start
 
 
-async def _big_job(session: aiohttp.ClientSession, bench: Bench, table: str,
-                   fmt: str, maxrec: int) -> dict[str, float]:
+async def _big_job(
+    session: aiohttp.ClientSession, bench: Bench, table: str, fmt: str, maxrec: int
+) -> dict[str, float]:
     """Submission to fully downloaded result, with the execution/download split."""
     start = time.perf_counter()
-    job_url = await create_job(session, bench.tap, f"SELECT {COLUMNS} FROM {table}",
-                               MAXREC=str(maxrec), RESPONSEFORMAT=fmt)
+    job_url = await create_job(
+        session,
+        bench.tap,
+        f"SELECT {COLUMNS} FROM {table}",
+        MAXREC=str(maxrec),
+        RESPONSEFORMAT=fmt,
+    )
     phase = await wait_final(session, job_url)
     done = time.perf_counter()
     if phase != "COMPLETED":
@@ -51,39 +68,61 @@ async def _big_job(session: aiohttp.ClientSession, bench: Bench, table: str,
     end = time.perf_counter()
     async with session.delete(job_url, allow_redirects=False) as resp:
         await resp.read()  # keep the disk clean: a 10M-row TABLEDATA is gigabytes
-    return {"total": end - start, "execute": done - start, "download": end - done,
-            "bytes": nbytes}
+    return {
+        "total": end - start,
+        "execute": done - start,
+        "download": end - done,
+        "bytes": nbytes,
+    }
 
 
 def _memory_figures(label: str, sampler: MemorySampler, baseline: int) -> list[Figure]:
     hwm = max(sampler.runner_hwm.values(), default=0)
     sampled = max(sampler.runner_peak.values(), default=0)
     return [
-        Figure(name=f"6 runner peak RSS ({label})", value=hwm / MB, unit="MB",
-               target=Target(100),
-               details={"runner_vmhwm_mb": {p: v / MB for p, v in
-                                            sampler.runner_hwm.items()},
-                        "runner_sampled_peak_mb": sampled / MB}),
-        Figure(name=f"6 server peak RSS ({label})", value=sampler.server_peak / MB,
-               unit="MB", floor=baseline / MB, floor_name="before",
-               details={"extra_mb": (sampler.server_peak - baseline) / MB}),
+        Figure(
+            name=f"6 runner peak RSS ({label})",
+            value=hwm / MB,
+            unit="MB",
+            target=Target(100),
+            details={
+                "runner_vmhwm_mb": {p: v / MB for p, v in sampler.runner_hwm.items()},
+                "runner_sampled_peak_mb": sampled / MB,
+            },
+        ),
+        Figure(
+            name=f"6 server peak RSS ({label})",
+            value=sampler.server_peak / MB,
+            unit="MB",
+            floor=baseline / MB,
+            floor_name="before",
+            details={"extra_mb": (sampler.server_peak - baseline) / MB},
+        ),
     ]
 
 
-async def _format_runs(bench: Bench, session: aiohttp.ClientSession, table: str,
-                       rows: int, reps: int) -> tuple[list[Figure], list[float]]:
+async def _format_runs(
+    bench: Bench, session: aiohttp.ClientSession, table: str, rows: int, reps: int
+) -> tuple[list[Figure], list[float]]:
     figures: list[Figure] = []
     copies: list[float] = []
     for fmt, label, ratio in FORMATS:
         copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
         baseline = proc_status(bench.server_pid).get("VmRSS", 0)
         with MemorySampler(bench.server_pid) as sampler:
-            runs = [await _big_job(session, bench, table, fmt, 2 * rows)
-                    for _ in range(reps)]
-        figures.append(Figure(
-            name=f"5 {rows:,} rows async {label}", value=median([r["total"] for r in runs]),
-            unit="s", target=None if ratio is None else Target(ratio, of_floor=True),
-            details={k: summary([r[k] for r in runs]) for k in runs[0]}))
+            runs = [
+                await _big_job(session, bench, table, fmt, 2 * rows)
+                for _ in range(reps)
+            ]
+        figures.append(
+            Figure(
+                name=f"5 {rows:,} rows async {label}",
+                value=median([r["total"] for r in runs]),
+                unit="s",
+                target=None if ratio is None else Target(ratio, of_floor=True),
+                details={k: summary([r[k] for r in runs]) for k in runs[0]},
+            )
+        )
         if label == "BINARY2":
             figures += _memory_figures(f"{rows:,} rows BINARY2", sampler, baseline)
     copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
@@ -94,23 +133,38 @@ async def _make_big_table(dsn: str, rows: int) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-        if await conn.fetchval("SELECT to_regclass('bench.big')") is not None and \
-                await conn.fetchval("SELECT count(*) FROM bench.big") == rows:
+        if (
+            await conn.fetchval("SELECT to_regclass('bench.big')") is not None
+            and await conn.fetchval("SELECT count(*) FROM bench.big") == rows
+        ):
             return
         await conn.execute("DROP TABLE IF EXISTS bench.big")
         await conn.execute(
             "CREATE TABLE bench.big AS SELECT i::bigint AS id, 360 * random() AS ra,"
             " degrees(asin(2 * random() - 1)) AS dec, (6 + 14 * random())::real AS mag,"
-            f" 'BIG ' || i AS name FROM generate_series(1, {rows}) AS i")
+            f" 'BIG ' || i AS name FROM generate_series(1, {rows}) AS i"
+        )
         await conn.execute("VACUUM ANALYZE bench.big")
     finally:
         await conn.close()
-    subprocess.run([sys.executable, "-m", "aiouws", "--dsn", dsn, "tap", "publish",
-                    "bench.big"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    publish = [
+        sys.executable,
+        "-m",
+        "aiouws",
+        "--dsn",
+        dsn,
+        "tap",
+        "publish",
+        "bench.big",
+    ]
+    await asyncio.to_thread(
+        subprocess.run, publish, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
 
 
-async def _big_table_figures(bench: Bench, session: aiohttp.ClientSession
-                             ) -> list[Figure]:
+async def _big_table_figures(
+    bench: Bench, session: aiohttp.ClientSession
+) -> list[Figure]:
     rows = 10_000_000
     await _make_big_table(bench.dsn, rows)
     await asyncio.sleep(6)  # the runners' TAP_SCHEMA cache lives 5 s
@@ -118,29 +172,41 @@ async def _big_table_figures(bench: Bench, session: aiohttp.ClientSession
     baseline = proc_status(bench.server_pid).get("VmRSS", 0)
     with MemorySampler(bench.server_pid) as sampler:
         run = await _big_job(session, bench, "bench.big", "votable", 2 * rows)
-    return [Figure(name="5 10,000,000 rows async BINARY2", value=run["total"], unit="s",
-                   floor=copy, floor_name="COPY", target=Target(2.5, of_floor=True),
-                   details=run),
-            *_memory_figures("10,000,000 rows BINARY2", sampler, baseline)]
+    return [
+        Figure(
+            name="5 10,000,000 rows async BINARY2",
+            value=run["total"],
+            unit="s",
+            floor=copy,
+            floor_name="COPY",
+            target=Target(2.5, of_floor=True),
+            details=run,
+        ),
+        *_memory_figures("10,000,000 rows BINARY2", sampler, baseline),
+    ]
 
 
 async def big_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
-    figures, copies = await _format_runs(bench, session, "demo.stars", bench.rows,
-                                         bench.reps(3, 1))
+    figures, copies = await _format_runs(
+        bench, session, "demo.stars", bench.rows, bench.reps(3, 1)
+    )
     floor = median(copies)
     for figure in figures:
         if figure.unit == "s":
             figure.floor, figure.floor_name = floor, "COPY"
-    copy_line = Figure(name=f"5 floor: psql COPY {bench.rows:,} rows", value=floor,
-                       unit="s", details={"samples_s": summary(copies)})
+    copy_line = Figure(
+        name=f"5 floor: psql COPY {bench.rows:,} rows",
+        value=floor,
+        unit="s",
+        details={"samples_s": summary(copies)},
+    )
     figures.insert(0, copy_line)
     if bench.big:
         figures += await _big_table_figures(bench, session)
     return figures
 
 
-async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession
-                         ) -> list[Figure]:
+async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[Figure]:
     """N PENDING jobs, one blocked WAIT client each; abort them all in one UPDATE."""
     n = bench.waiters
     await insert_jobs(bench.dsn, "benchwait", "PENDING", n)
@@ -150,6 +216,7 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
         async def wait(url: str) -> tuple[float, bytes]:
             async with session.get(url, params={"WAIT": "30"}) as resp:
                 body = await resp.read()
@@ -162,8 +229,10 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession
             waiting_rss = proc_status(bench.server_pid).get("VmRSS", 0)
             conn = await asyncpg.connect(bench.dsn)
             try:
-                await conn.execute("UPDATE uws.job SET phase = 'ABORTED', end_time = now()"
-                                   " WHERE job_id LIKE 'benchwait%' AND phase = 'PENDING'")
+                await conn.execute(
+                    "UPDATE uws.job SET phase = 'ABORTED', end_time = now()"
+                    " WHERE job_id LIKE 'benchwait%' AND phase = 'PENDING'"
+                )
                 changed = time.perf_counter()
             finally:
                 await conn.close()
@@ -171,15 +240,31 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession
     after = proc_status(bench.server_pid).get("VmRSS", 0)
     delays = [(t - changed) * MS for t, _ in results]
     aborted = sum(b"ABORTED" in body for _, body in results)
-    rss = {"before_mb": before / MB, "waiting_mb": waiting_rss / MB,
-           "peak_mb": sampler.server_peak / MB, "after_mb": after / MB}
+    rss = {
+        "before_mb": before / MB,
+        "waiting_mb": waiting_rss / MB,
+        "peak_mb": sampler.server_peak / MB,
+        "after_mb": after / MB,
+    }
     return [
-        Figure(name=f"9 {n} waiters: server extra RSS",
-               value=(sampler.server_peak - before) / MB, unit="MB",
-               target=Target(200), details=rss),
-        Figure(name=f"9 {n} waiters: all woken after UPDATE", value=max(delays),
-               unit="ms", details={"delay_ms": summary(delays), "aborted_seen": aborted,
-                                   "returned_before_update": early},
-               note="" if early == 0 and aborted == n else
-               f"{early} returned before the UPDATE, {aborted}/{n} saw ABORTED"),
+        Figure(
+            name=f"9 {n} waiters: server extra RSS",
+            value=(sampler.server_peak - before) / MB,
+            unit="MB",
+            target=Target(200),
+            details=rss,
+        ),
+        Figure(
+            name=f"9 {n} waiters: all woken after UPDATE",
+            value=max(delays),
+            unit="ms",
+            details={
+                "delay_ms": summary(delays),
+                "aborted_seen": aborted,
+                "returned_before_update": early,
+            },
+            note=""
+            if early == 0 and aborted == n
+            else f"{early} returned before the UPDATE, {aborted}/{n} saw ABORTED",
+        ),
     ]

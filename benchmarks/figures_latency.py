@@ -11,12 +11,20 @@ from dataclasses import dataclass
 
 import aiohttp
 import asyncpg
-
 from client import TINY_QUERY, create_job, phase_of, run_job
+from live import cpu_seconds, runner_pids
 from report import Figure, Target, median, p95, summary
 
-__all__ = ["Bench", "async_figures", "floors", "joblist_figures", "pyvo_figures",
-           "sync_figures", "throughput_figures", "wakeup_figures"]
+__all__ = [
+    "Bench",
+    "async_figures",
+    "floors",
+    "joblist_figures",
+    "pyvo_figures",
+    "sync_figures",
+    "throughput_figures",
+    "wakeup_figures",
+]
 
 MS = 1000.0
 
@@ -38,8 +46,9 @@ class Bench:
         return quick if self.quick else full
 
 
-async def _timed(repeat: int, step: Callable[[], Awaitable[object]],
-                 warmup: int = 3) -> list[float]:
+async def _timed(
+    repeat: int, step: Callable[[], Awaitable[object]], warmup: int = 3
+) -> list[float]:
     for _ in range(warmup):
         await step()
     samples = []
@@ -50,18 +59,30 @@ async def _timed(repeat: int, step: Callable[[], Awaitable[object]],
     return samples
 
 
-def _latency(name: str, samples: list[float], *, floor: float | None = None,
-             floor_name: str = "", target_ms: float | None = None,
-             **details: object) -> Figure:
-    return Figure(name=name, value=median(samples) * MS, unit="ms",
-                  p95=p95(samples) * MS,
-                  floor=None if floor is None else floor * MS, floor_name=floor_name,
-                  target=None if target_ms is None else Target(target_ms),
-                  details={"samples_ms": summary([s * MS for s in samples]), **details})
+def _latency(
+    name: str,
+    samples: list[float],
+    *,
+    floor: float | None = None,
+    floor_name: str = "",
+    target_ms: float | None = None,
+    **details: object,
+) -> Figure:
+    return Figure(
+        name=name,
+        value=median(samples) * MS,
+        unit="ms",
+        p95=p95(samples) * MS,
+        floor=None if floor is None else floor * MS,
+        floor_name=floor_name,
+        target=None if target_ms is None else Target(target_ms),
+        details={"samples_ms": summary([s * MS for s in samples]), **details},
+    )
 
 
 async def floors(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
     """The floors: an HTTP round trip that does SELECT 1, and the tiny SQL itself."""
+
     async def availability() -> None:
         async with session.get(f"{bench.tap}/availability") as resp:
             await resp.read()
@@ -70,12 +91,31 @@ async def floors(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
     bench.http_floor = median(http)
     conn = await asyncpg.connect(bench.dsn)
     try:
-        stmt = await conn.prepare("SELECT id, ra, dec, mag, name FROM demo.stars LIMIT 10")
+        stmt = await conn.prepare(
+            "SELECT id, ra, dec, mag, name FROM demo.stars LIMIT 10"
+        )
         sql = await _timed(bench.reps(200, 50), stmt.fetch)
     finally:
         await conn.close()
-    return [_latency("floor: GET /tap/availability", http),
-            _latency("floor: tiny SQL via asyncpg", sql)]
+    return [
+        _latency("floor: GET /tap/availability", http),
+        _latency("floor: tiny SQL via asyncpg", sql),
+    ]
+
+
+class CpuMeter:
+    """CPU milliseconds the server and its TAP runners spend per operation."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server, self.runners = [server_pid], runner_pids(server_pid)
+        self.start = (cpu_seconds(self.server), cpu_seconds(self.runners))
+
+    def per_op(self, count: int) -> dict[str, float]:
+        server, runners = cpu_seconds(self.server), cpu_seconds(self.runners)
+        return {
+            "server_cpu_ms": (server - self.start[0]) * MS / count,
+            "runner_cpu_ms": (runners - self.start[1]) * MS / count,
+        }
 
 
 async def sync_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
@@ -87,21 +127,44 @@ async def sync_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Fig
             if resp.status != 200:
                 raise RuntimeError(f"sync query answered {resp.status}")
 
-    samples = await _timed(bench.reps(200, 30), query)
-    return [_latency("4 sync tiny query", samples, floor=bench.http_floor,
-                     floor_name="1 req", target_ms=8)]
+    meter = CpuMeter(bench.server_pid)
+    samples = await _timed(bench.reps(200, 30), query, warmup=0)
+    return [
+        _latency(
+            "4 sync tiny query",
+            samples,
+            floor=bench.http_floor,
+            floor_name="1 req",
+            target_ms=8,
+            cpu=meter.per_op(len(samples)),
+        )
+    ]
 
 
 async def async_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
     for _ in range(5):
         await run_job(session, bench.tap, TINY_QUERY)
-    timings = [await run_job(session, bench.tap, TINY_QUERY)
-               for _ in range(bench.reps(60, 15))]
+    meter = CpuMeter(bench.server_pid)
+    timings = [
+        await run_job(session, bench.tap, TINY_QUERY) for _ in range(bench.reps(60, 15))
+    ]
+    cpu = meter.per_op(len(timings))
     floor = None if bench.http_floor is None else 3 * bench.http_floor
-    stages = {stage: summary([getattr(t, stage) * MS for t in timings])
-              for stage in ("create", "wait", "fetch")}
-    return [_latency("1 async tiny end to end", [t.total for t in timings], floor=floor,
-                     floor_name="3 req", target_ms=25, stages_ms=stages)]
+    stages = {
+        stage: summary([getattr(t, stage) * MS for t in timings])
+        for stage in ("create", "wait", "fetch")
+    }
+    return [
+        _latency(
+            "1 async tiny end to end",
+            [t.total for t in timings],
+            floor=floor,
+            floor_name="3 req",
+            target_ms=25,
+            stages_ms=stages,
+            cpu=cpu,
+        )
+    ]
 
 
 async def pyvo_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[Figure]:
@@ -122,14 +185,23 @@ async def pyvo_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[Fi
 
     run_async = await asyncio.to_thread(repeat, service.run_async, bench.reps(40, 8))
     run_sync = await asyncio.to_thread(repeat, service.run_sync, bench.reps(60, 10))
-    return [_latency("2 pyvo run_async tiny", run_async, floor=floor, floor_name="3 req",
-                     target_ms=80),
-            _latency("2 pyvo run_sync tiny", run_sync, floor=bench.http_floor,
-                     floor_name="1 req")]
+    return [
+        _latency(
+            "2 pyvo run_async tiny",
+            run_async,
+            floor=floor,
+            floor_name="3 req",
+            target_ms=80,
+        ),
+        _latency(
+            "2 pyvo run_sync tiny", run_sync, floor=bench.http_floor, floor_name="1 req"
+        ),
+    ]
 
 
-async def _throughput_round(bench: Bench, jobs: int, clients: int) -> tuple[float,
-                                                                          list[float]]:
+async def _throughput_round(
+    bench: Bench, jobs: int, clients: int
+) -> tuple[float, list[float]]:
     left = jobs
     latencies: list[float] = []
 
@@ -145,15 +217,26 @@ async def _throughput_round(bench: Bench, jobs: int, clients: int) -> tuple[floa
     return jobs / (time.perf_counter() - start), latencies
 
 
-async def throughput_figures(bench: Bench, _session: aiohttp.ClientSession
-                             ) -> list[Figure]:
+async def throughput_figures(
+    bench: Bench, _session: aiohttp.ClientSession
+) -> list[Figure]:
     await _throughput_round(bench, 20, 20)  # warm-up
+    meter = CpuMeter(bench.server_pid)
     rounds = [await _throughput_round(bench, 100, 20) for _ in range(bench.reps(3, 1))]
+    cpu = meter.per_op(100 * len(rounds))
     rates = [rate for rate, _ in rounds]
     latencies = [s * MS for _, lat in rounds for s in lat]
-    return [Figure(name="3 throughput 100 jobs / 20 clients", value=median(rates),
-                   unit="jobs/s", target=Target(150, at_least=True),
-                   details={"rates": rates, "job_latency_ms": summary(latencies)})]
+    return [
+        Figure(
+            name="3 throughput 100 jobs / 20 clients",
+            value=median(rates),
+            unit="jobs/s",
+            target=Target(150, at_least=True),
+            details={"rates": rates, "job_latency_ms": summary(latencies), "cpu": cpu},
+            note=f"server CPU {cpu['server_cpu_ms']:.1f} ms/job caps one event "
+            f"loop at ~{MS / max(cpu['server_cpu_ms'], 0.1):.0f} jobs/s",
+        )
+    ]
 
 
 async def _notify_floor(dsn: str, repeat: int) -> list[float]:
@@ -161,7 +244,8 @@ async def _notify_floor(dsn: str, repeat: int) -> list[float]:
     listener, notifier = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     arrived: asyncio.Queue[float] = asyncio.Queue()
     await listener.add_listener(
-        "bench_floor", lambda *_args: arrived.put_nowait(time.perf_counter()))
+        "bench_floor", lambda *_args: arrived.put_nowait(time.perf_counter())
+    )
     samples = []
     try:
         for _ in range(repeat):
@@ -174,8 +258,9 @@ async def _notify_floor(dsn: str, repeat: int) -> list[float]:
     return samples
 
 
-async def _wake_once(bench: Bench, waiter: aiohttp.ClientSession,
-                     poster: aiohttp.ClientSession) -> tuple[float, str]:
+async def _wake_once(
+    bench: Bench, waiter: aiohttp.ClientSession, poster: aiohttp.ClientSession
+) -> tuple[float, float, str]:
     job_url = await create_job(poster, bench.tap, TINY_QUERY, run=False)
 
     async def wait() -> tuple[float, bytes]:
@@ -185,26 +270,41 @@ async def _wake_once(bench: Bench, waiter: aiohttp.ClientSession,
 
     task = asyncio.create_task(wait())
     await asyncio.sleep(0.1)  # the waiter is registered by now
-    async with poster.post(f"{job_url}/phase", data={"PHASE": "ABORT"},
-                           allow_redirects=False) as resp:
+    sent = time.perf_counter()
+    async with poster.post(
+        f"{job_url}/phase", data={"PHASE": "ABORT"}, allow_redirects=False
+    ) as resp:
         await resp.read()
     posted = time.perf_counter()
     woken, body = await task
-    return woken - posted, phase_of(body)
+    return woken - posted, woken - sent, phase_of(body)
 
 
 async def wakeup_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[Figure]:
     floor = await _notify_floor(bench.dsn, 30)
-    delays, phases = [], []
+    delays, since_sent, phases = [], [], []
     async with aiohttp.ClientSession() as waiter, aiohttp.ClientSession() as poster:
         for _ in range(bench.reps(40, 10)):
-            delay, phase = await _wake_once(bench, waiter, poster)
+            delay, from_sent, phase = await _wake_once(bench, waiter, poster)
             delays.append(delay)
+            since_sent.append(from_sent)
             phases.append(phase)
-    return [_latency("7 WAIT wake-up after ABORT", delays, floor=median(floor),
-                     floor_name="NOTIFY", target_ms=5,
-                     phases_seen=sorted(set(phases)),
-                     notify_floor_ms=summary([s * MS for s in floor]))]
+    figure = _latency(
+        "7 WAIT wake-up after ABORT",
+        delays,
+        floor=median(floor),
+        floor_name="NOTIFY",
+        target_ms=5,
+        phases_seen=sorted(set(phases)),
+        from_post_sent_ms=summary([s * MS for s in since_sent]),
+        notify_floor_ms=summary([s * MS for s in floor]),
+    )
+    if median(delays) < 0:
+        figure.note = (
+            "negative: the waiter's answer arrives before the POST's own "
+            "(see from_post_sent_ms in the JSON)"
+        )
+    return [figure]
 
 
 _INSERT_JOBS = """
@@ -243,6 +343,7 @@ async def joblist_figures(bench: Bench, session: aiohttp.ClientSession) -> list[
             async with session.get(f"{bench.tap}/async", params=params) as resp:
                 body = await resp.read()
             sizes.append(body.count(b"<uws:jobref"))
+
         return get
 
     last = await _timed(bench.reps(100, 20), lister({"LAST": "100"}))
@@ -256,8 +357,22 @@ async def joblist_figures(bench: Bench, session: aiohttp.ClientSession) -> list[
         sql_full = await _timed(5, lambda: stmt.fetch(1_000_000), warmup=1)
     finally:
         await conn.close()
-    return [_latency("8 job list LAST=100", last, floor=median(sql_last),
-                     floor_name="SQL", target_ms=10, jobs_in_table=total,
-                     listed=listed_last),
-            _latency("8 job list, all", full, floor=median(sql_full), floor_name="SQL",
-                     jobs_in_table=total, listed=sizes[-1])]
+    return [
+        _latency(
+            "8 job list LAST=100",
+            last,
+            floor=median(sql_last),
+            floor_name="SQL",
+            target_ms=10,
+            jobs_in_table=total,
+            listed=listed_last,
+        ),
+        _latency(
+            "8 job list, all",
+            full,
+            floor=median(sql_full),
+            floor_name="SQL",
+            jobs_in_table=total,
+            listed=sizes[-1],
+        ),
+    ]

@@ -25,7 +25,14 @@ import aiohttp
 
 from aiouws.pgcluster import EmbeddedCluster
 
-__all__ = ["LiveServer", "MemorySampler", "free_port", "proc_status", "runner_pids"]
+__all__ = [
+    "LiveServer",
+    "MemorySampler",
+    "cpu_seconds",
+    "free_port",
+    "proc_status",
+    "runner_pids",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -48,6 +55,16 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds used so far by ``pids`` (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     with contextlib.suppress(OSError):
@@ -58,14 +75,17 @@ def _children(pid: int) -> list[int]:
 
 
 def runner_pids(server_pid: int) -> list[int]:
-    """The warm runner processes (``python -m aiouws.runner``) below the server."""
+    """The warm TAP runner processes (``python -m aiouws.runner taprunner...``)."""
     result = []
     todo = _children(server_pid)
     while todo:
         pid = todo.pop()
         todo += _children(pid)
         with contextlib.suppress(OSError):
-            if b"aiouws.runner" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"aiouws.runner" in argv and any(
+                a.startswith(b"taprunner") for a in argv
+            ):
                 result.append(pid)
     return result
 
@@ -120,8 +140,9 @@ class LiveServer:
     dsn: str | None = None
     log_level: str | None = None
     port: int = field(default_factory=free_port)
-    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(
-        prefix="aiouws-bench-")))
+    data_dir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="aiouws-bench-"))
+    )
     process: subprocess.Popen[bytes] | None = None
     cluster: EmbeddedCluster | None = None
 
@@ -149,40 +170,59 @@ class LiveServer:
         if self.dsn is None:
             embedded_port = free_port()
             env["AIOUWS_EMBEDDED_PORT"] = str(embedded_port)
-            self.cluster = EmbeddedCluster(self.data_dir / "pgdata", port=embedded_port,
-                                           run_as=env.get("AIOUWS_EMBEDDED_USER",
-                                                          "postgres"))
+            self.cluster = EmbeddedCluster(
+                self.data_dir / "pgdata",
+                port=embedded_port,
+                run_as=env.get("AIOUWS_EMBEDDED_USER", "postgres"),
+            )
             self.dsn = self.cluster.dsn()
         else:
             argv += ["--dsn", self.dsn]
         if self.log_level:
             env["AIOUWS_LOG_LEVEL"] = self.log_level
-        argv += ["serve", "--host", HOST, "--port", str(self.port),
-                 "--demo-rows", str(self.rows)]
+        argv += [
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--demo-rows",
+            str(self.rows),
+        ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     async def wait_ready(self, timeout: float) -> None:
-        """Poll /tap/availability until it says available (the demo load takes a while)."""
+        """Poll /tap/availability until it says available (demo load: a while)."""
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"server exited ({self.process.returncode}); "
-                                       f"log:\n{self._log_tail()}")
+                    raise RuntimeError(
+                        f"server exited ({self.process.returncode}); "
+                        f"log:\n{self._log_tail()}"
+                    )
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with session.get(f"{self.tap}/availability") as resp:
                         if resp.status == 200 and b">true<" in await resp.read():
                             return
                 await asyncio.sleep(0.25)
-        raise RuntimeError(f"server not available after {timeout:.0f} s; "
-                           f"log:\n{self._log_tail()}")
+        raise RuntimeError(
+            f"server not available after {timeout:.0f} s; log:\n{self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+            return "\n".join(
+                self.log_path.read_text(errors="replace").splitlines()[-30:]
+            )
         return ""
 
     def stop(self, *, keep: bool = False) -> None:

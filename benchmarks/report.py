@@ -12,8 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figure", "Target", "load_average", "median", "p95", "print_table",
-           "summary", "write_json"]
+__all__ = [
+    "Figure",
+    "Target",
+    "load_average",
+    "median",
+    "p95",
+    "print_table",
+    "summary",
+    "write_json",
+]
 
 
 def median(values: Sequence[float]) -> float:
@@ -35,8 +43,13 @@ def p95(values: Sequence[float]) -> float:
 
 def summary(values: Sequence[float]) -> dict[str, float]:
     """Median, p95, min, max and count of a sample (for the JSON details)."""
-    return {"n": len(values), "median": median(values), "p95": p95(values),
-            "min": min(values, default=math.nan), "max": max(values, default=math.nan)}
+    return {
+        "n": len(values),
+        "median": median(values),
+        "p95": p95(values),
+        "min": min(values, default=math.nan),
+        "max": max(values, default=math.nan),
+    }
 
 
 def load_average() -> float:
@@ -53,8 +66,11 @@ class Target:
 
     def describe(self, unit: str) -> str:
         sign = ">=" if self.at_least else "<="
-        return f"{sign} {self.limit:g}x floor" if self.of_floor else \
-            f"{sign} {self.limit:g} {unit}"
+        return (
+            f"{sign} {self.limit:g}x floor"
+            if self.of_floor
+            else f"{sign} {self.limit:g} {unit}"
+        )
 
 
 @dataclass(slots=True)
@@ -93,8 +109,11 @@ class Figure:
         data = asdict(self)
         data["ratio"] = self.ratio
         data["passed"] = self.passed
-        data["target"] = None if self.target is None else {
-            **asdict(self.target), "text": self.target.describe(self.unit)}
+        data["target"] = (
+            None
+            if self.target is None
+            else {**asdict(self.target), "text": self.target.describe(self.unit)}
+        )
         return data
 
 
@@ -114,30 +133,55 @@ def print_table(figures: Sequence[Figure], *, busy_load: float) -> None:
         verdict = {None: "", True: "PASS", False: "FAIL"}[f.passed]
         if f.load[1] > busy_load or f.load[0] > busy_load:
             verdict += " (load)"
-        floor = f"{_num(f.floor)} {f.floor_name}".strip() if f.floor is not None else "-"
-        rows.append((f.name, _num(f.value), _num(f.p95), f.unit, floor, _num(f.ratio),
-                     f.target.describe(f.unit) if f.target else "-", verdict))
+        floor = (
+            f"{_num(f.floor)} {f.floor_name}".strip() if f.floor is not None else "-"
+        )
+        rows.append(
+            (
+                f.name,
+                _num(f.value),
+                _num(f.p95),
+                f.unit,
+                floor,
+                _num(f.ratio),
+                f.target.describe(f.unit) if f.target else "-",
+                verdict,
+            )
+        )
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for i, row in enumerate((header, *rows)):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(
+                str(c).ljust(w) for c, w in zip(row, widths, strict=True)
+            ).rstrip()
+        )
         if i == 0:
             print("  ".join("-" * w for w in widths))
     loaded = [f.name for f in figures if max(f.load) > busy_load]
     if loaded:
-        print(f"\n(load) = 1-minute load average above {busy_load} while measured: "
-              "these figures were taken on a busy machine")
+        print(
+            f"\n(load) = 1-minute load average above {busy_load} while measured: "
+            "these figures were taken on a busy machine"
+        )
     notes = [(f.name, f.note) for f in figures if f.note]
     for name, note in notes:
         print(f"  {name}: {note}")
 
 
-def write_json(directory: Path, figures: Sequence[Figure], meta: dict[str, Any]) -> Path:
+def write_json(
+    directory: Path, figures: Sequence[Figure], meta: dict[str, Any]
+) -> Path:
     """Write ``<directory>/<UTC timestamp>.json`` and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"{stamp}.json"
-    doc = {"time": stamp, "host": platform.node(), "cpus": os.cpu_count(),
-           "python": platform.python_version(), **meta,
-           "figures": [f.as_dict() for f in figures]}
+    doc = {
+        "time": stamp,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        **meta,
+        "figures": [f.as_dict() for f in figures],
+    }
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return path

@@ -39,42 +39,76 @@ from report import Figure, load_average, print_table, write_json  # noqa: E402
 Group = Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Figure]]]
 # In running order; the job list comes last because it leaves 10,000 jobs behind.
 GROUPS: dict[str, Group] = {
-    "floors": floors, "sync": sync_figures, "async": async_figures,
-    "pyvo": pyvo_figures, "throughput": throughput_figures, "wakeup": wakeup_figures,
-    "big": big_figures, "waiters": waiter_figures, "joblist": joblist_figures,
+    "floors": floors,
+    "sync": sync_figures,
+    "async": async_figures,
+    "pyvo": pyvo_figures,
+    "throughput": throughput_figures,
+    "wakeup": wakeup_figures,
+    "big": big_figures,
+    "waiters": waiter_figures,
+    "joblist": joblist_figures,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: fewer repetitions, 100,000 rows")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help=f"run only these groups (repeatable or comma-separated): "
-                             f"{', '.join(GROUPS)}")
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: fewer repetitions, 100,000 rows",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help=f"run only these groups (repeatable or comma-separated): "
+        f"{', '.join(GROUPS)}",
+    )
     parser.add_argument("--rows", type=int, help="demo rows (default 1,000,000)")
     parser.add_argument("--dsn", help="use this database instead of an embedded one")
-    parser.add_argument("--big", action="store_true",
-                        help="also 10,000,000 rows (table bench.big)")
-    parser.add_argument("--waiters", type=int, default=1000,
-                        help="simultaneous WAIT clients (default 1000)")
+    parser.add_argument(
+        "--big", action="store_true", help="also 10,000,000 rows (table bench.big)"
+    )
+    parser.add_argument(
+        "--waiters",
+        type=int,
+        default=1000,
+        help="simultaneous WAIT clients (default 1000)",
+    )
     parser.add_argument("--log-level", help="server log level (default: the server's)")
-    parser.add_argument("--busy-load", type=float, default=1.5,
-                        help="flag figures taken above this 1-minute load average")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="before starting, wait up to this long for the load "
-                             "average to fall below --busy-load")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the server's data directory (logs) afterwards")
+    parser.add_argument(
+        "--busy-load",
+        type=float,
+        default=1.5,
+        help="flag figures taken above this 1-minute load average",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before starting, wait up to this long for the load "
+        "average to fall below --busy-load",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the server's data directory (logs) afterwards",
+    )
     args = parser.parse_args(argv)
     args.rows = args.rows or (100_000 if args.quick else 1_000_000)
     names = [n for item in args.only or GROUPS for n in item.split(",") if n]
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
-        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join(GROUPS)}")
+        parser.error(
+            f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
+        )
     args.groups = [g for g in GROUPS if g in names or g == "floors"]
     return args
 
@@ -91,15 +125,25 @@ def _raise_open_files(want: int) -> int:
 def _wait_quiet(limit: float, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while load_average() > limit and time.monotonic() < deadline:
-        print(f"bench: load average {load_average():.2f} > {limit}; waiting",
-              file=sys.stderr, flush=True)
+        print(
+            f"bench: load average {load_average():.2f} > {limit}; waiting",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
 
 
 async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]:
     assert server.dsn is not None
-    bench = Bench(tap=server.tap, dsn=server.dsn, server_pid=server.pid,
-                  quick=args.quick, rows=args.rows, big=args.big, waiters=args.waiters)
+    bench = Bench(
+        tap=server.tap,
+        dsn=server.dsn,
+        server_pid=server.pid,
+        quick=args.quick,
+        rows=args.rows,
+        big=args.big,
+        waiters=args.waiters,
+    )
     figures: list[Figure] = []
     async with aiohttp.ClientSession() as session:  # one keep-alive client
         for name in args.groups:
@@ -120,14 +164,22 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
     try:
         await server.wait_ready(timeout=1800)
         ready = time.monotonic() - started
-        print(f"bench: server pid {server.pid} ready on {server.url} after {ready:.0f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"bench: server pid {server.pid} ready on {server.url} after {ready:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         figures = await _measure(args, server)
     finally:
         server.stop(keep=args.keep)
-    meta = {"rows": args.rows, "quick": args.quick, "groups": args.groups,
-            "embedded": args.dsn is None, "startup_seconds": round(ready, 1),
-            "wall_seconds": round(time.monotonic() - started, 1)}
+    meta = {
+        "rows": args.rows,
+        "quick": args.quick,
+        "groups": args.groups,
+        "embedded": args.dsn is None,
+        "startup_seconds": round(ready, 1),
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
     return figures, meta
 
 
