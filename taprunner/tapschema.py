@@ -218,9 +218,11 @@ _SCALAR_TYPES: Mapping[str, tuple[str, str | None, str | None]] = {
     "float4": ("float", None, None),
     "float8": ("double", None, None),
     "numeric": ("double", None, None),
-    "text": ("char", "*", None),
-    "name": ("char", "*", None),
-    "char": ("char", "1", None),
+    # Text is unicodeChar: the result writer emits it so, because astropy reads
+    # binary ``char`` as ASCII only and so fails on any non-ASCII value.
+    "text": ("unicodeChar", "*", None),
+    "name": ("unicodeChar", "*", None),
+    "char": ("unicodeChar", "1", None),
     "uuid": ("char", "36", None),
     "bytea": ("unsignedByte", "*", None),
     "date": ("char", "*", "timestamp"),
@@ -231,7 +233,7 @@ _SCALAR_TYPES: Mapping[str, tuple[str, str | None, str | None]] = {
     "spoly": ("double", "*", "polygon"),
 }
 _ARRAY_ELEMENTS = {"bool", "int2", "int4", "int8", "float4", "float8", "numeric"}
-_FALLBACK = ("char", "*", None)
+_FALLBACK = ("unicodeChar", "*", None)
 
 
 def votable_type(
@@ -250,9 +252,10 @@ def votable_type(
         return _FALLBACK
     if typname in ("varchar", "bpchar"):
         if typmod < 4:
-            return "char", "*", None
+            return "unicodeChar", "*", None
         length = typmod - 4
-        return "char", (f"{length}*" if typname == "varchar" else str(length)), None
+        size = f"{length}*" if typname == "varchar" else str(length)
+        return "unicodeChar", size, None
     return _SCALAR_TYPES.get(typname, _FALLBACK)
 
 
@@ -440,7 +443,7 @@ def _column_row(
         datatype,
         arraysize,
         xtype,
-        size if datatype == "char" else None,
+        size if datatype in ("char", "unicodeChar") else None,
         meta.description,
         meta.utype,
         meta.unit,

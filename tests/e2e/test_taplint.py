@@ -27,15 +27,7 @@ _MESSAGE = re.compile(r"^([EWF])-([A-Z]{3})-([A-Z0-9]{4})-(\w+) (.*)$")
 _TOTALS = re.compile(r"Totals: Errors: (\d+); Warnings: (\d+);.*Failures: (\d+)")
 
 #: (stage, code) -> diagnosis, for issues outside the TAP endpoint code.
-KNOWN: dict[tuple[str, str], str] = {
-    ("TMS", "TSC0"): "tapschema.py: TAP_SCHEMA.columns publishes its 'size' column "
-                     "as size, not the delimited \"size\" TAP 1.1 requires",
-    ("TMS", "CRSV"): "tapschema.py: the reserved word size is not delimited",
-    ("TME", "CRSV"): "tapschema.py: the reserved word size is not delimited",
-    ("MDQ", "CTYP"): "tapschema.py declares text columns char, the result writer "
-                     "writes unicodeChar (astropy reads binary char as ASCII only)",
-    ("UPL", "QERR"): "uploads.py: UPLOAD not implemented yet",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _messages(output: str, kinds: str) -> list[tuple[str, str, str, str]]:
