@@ -13,6 +13,10 @@ on every heartbeat, EXECUTING jobs whose lease expired (their server died), and
 at start those claimed under this instance id, end in **ERROR, not re-queued**:
 a half-run job may have had side effects (written files, sent mail, run a long
 query), so running it again silently is worse than telling the client.
+
+An ABORT or deletion by another process reaches a running job through the
+PhaseListener; without a listener, only :meth:`job_aborted` stops jobs (a job
+aborted elsewhere then runs on, and its guarded final write simply fails).
 """
 
 from __future__ import annotations
@@ -175,10 +179,15 @@ class QueueSupervisor:
         """A job of ``kind`` became QUEUED: run a dispatch pass now.
 
         When this returns and a slot was free, the job is EXECUTING and its
-        runner has been sent the job.
+        runner has been sent the job. A database failure is logged, not raised:
+        the job is safely QUEUED and the safety poll claims it later.
         """
-        if kind in self.kinds:
+        if kind not in self.kinds:
+            return
+        try:
             await self._dispatch(kind)
+        except StoreError as exc:
+            log.warning("dispatch failed: %s", exc, extra={"kind": kind})
 
     async def job_aborted(self, job_id: str) -> None:
         """The job is ABORTED in the table; stop it if it runs here; await its slot."""
