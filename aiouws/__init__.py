@@ -1,8 +1,9 @@
 """aiouws: an IVOA UWS 1.1 job service on aiohttp, asyncio and PostgreSQL.
 
-Public API: build a standalone app with :func:`create_app`, or mount UWS job lists
-inside your own aiohttp app with :func:`uws_context` and :func:`uws_subapp`;
-describe your own job kinds with :class:`JobKind` and :class:`ParameterSpec`.
+Public API: describe job kinds with :class:`JobKind` and :class:`ParameterSpec`;
+the web side (``create_app``, ``uws_context``, ``uws_subapp``) lives in
+:mod:`aiouws.http`. This package itself imports no web stack, because runner
+processes import it too.
 """
 
 from .config import Settings
@@ -14,7 +15,6 @@ from .errors import (
     UsageError,
     UWSError,
 )
-from .http.app import create_app, uws_context, uws_subapp
 from .kinds import JobKind, ParameterSpec
 from .models import Job, JobParameter, JobResult
 from .phases import Action, Phase
@@ -34,7 +34,4 @@ __all__ = [
     "Settings",
     "UWSError",
     "UsageError",
-    "create_app",
-    "uws_context",
-    "uws_subapp",
 ]
