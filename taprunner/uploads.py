@@ -163,17 +163,28 @@ async def load_uploads(conn: Connection, uploads: Sequence[Upload],
     loaded: list[UploadTable] = []
     try:
         for upload in uploads:
-            data = await _read_source(upload, parts, max_bytes)
-            parsed = await asyncio.to_thread(_parse_votable, upload.name, data,
-                                             max_rows)
-            physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
-            table = UploadTable(upload.name, physical, parsed.columns,
-                                len(parsed.records))
-            loaded.append(table)  # before creating it: dropped even if cancelled
-            await _create_table(conn, table, parsed, role)
+            await _load_one(conn, upload, parts, loaded, max_bytes=max_bytes,
+                            max_rows=max_rows, role=role)
         yield UploadCatalog(catalog, loaded)
     finally:
         await _drop_tables(conn, loaded)
+
+
+async def _load_one(conn: Connection, upload: Upload, parts: PartSource,
+                    loaded: list[UploadTable], *, max_bytes: int, max_rows: int,
+                    role: str | None) -> None:
+    """Read, parse and load one upload, adding it to ``loaded``.
+
+    A function of its own so that the bytes and rows are freed before the
+    query runs, rather than kept alive by the context manager's frame.
+    """
+    data = await _read_source(upload, parts, max_bytes)
+    parsed = await asyncio.to_thread(_parse_votable, upload.name, data, max_rows)
+    del data
+    physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
+    table = UploadTable(upload.name, physical, parsed.columns, len(parsed.records))
+    loaded.append(table)  # before creating it: dropped even if cancelled
+    await _create_table(conn, table, parsed, role)
 
 
 # --------------------------------------------------------------------------------
