@@ -28,13 +28,21 @@ _XML = "text/xml"
 
 def _tap_url(request: web.Request) -> str:
     settings = request.config_dict[SETTINGS]
-    base = settings.base_url.rstrip("/") if settings.base_url else str(request.url.origin())
+    base = (
+        settings.base_url.rstrip("/")
+        if settings.base_url
+        else str(request.url.origin())
+    )
     return base + "/tap"
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, body=error_document(message),
-                        content_type=_VOTABLE, charset="utf-8")
+    return web.Response(
+        status=status,
+        body=error_document(message),
+        content_type=_VOTABLE,
+        charset="utf-8",
+    )
 
 
 @routes.route("*", "/tap/sync")
@@ -44,31 +52,46 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
     state = request.config_dict[TAP]
     settings = state.settings
-    params = await read_params(request, max_upload_bytes=settings.max_upload_bytes,
-                               spool_dir=settings.resolved_jobs_dir / ".spool")
+    params = await read_params(
+        request,
+        max_upload_bytes=settings.max_upload_bytes,
+        spool_dir=settings.resolved_jobs_dir / ".spool",
+    )
     response: web.StreamResponse | None = None
     try:
         values: dict[str, list[str]] = {}
         for name, value in params.items:
             values.setdefault(name, []).append(value)
-        tap_request = parse_request(values, maxrec_default=settings.tap_maxrec_default,
-                                    maxrec_hard=settings.tap_maxrec_hard)
+        tap_request = parse_request(
+            values,
+            maxrec_default=settings.tap_maxrec_default,
+            maxrec_hard=settings.tap_maxrec_hard,
+        )
         catalog = await state.catalog()
 
         async def sink(data: bytes) -> None:
             nonlocal response
             if response is None:
                 response = web.StreamResponse(
-                    headers={"Content-Type": tap_request.format.media_type})
+                    headers={"Content-Type": tap_request.format.media_type}
+                )
                 await response.prepare(request)
             await response.write(data)
 
         parts = {upload.name: upload.path for upload in params.uploads}
-        async with (state.pool.acquire() as conn,
-                    load_uploads(conn, tap_request.uploads, parts, catalog,
-                                 max_bytes=settings.max_upload_bytes) as full_catalog):
-            await run_query(conn, tap_request, full_catalog, sink,
-                            timeout=settings.tap_sync_timeout)
+        async with (
+            state.pool.acquire() as conn,
+            load_uploads(
+                conn,
+                tap_request.uploads,
+                parts,
+                catalog,
+                max_bytes=settings.max_upload_bytes,
+            ) as full_catalog,
+        ):
+            await run_query(
+                conn, tap_request, full_catalog, sink, timeout=settings.tap_sync_timeout
+            )
     except TapError as exc:
         if response is None:
             return _error(exc.status, str(exc))
@@ -85,12 +108,15 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
     body = vosi.capabilities_document(
-        _tap_url(request), upload_limit_bytes=s.max_upload_bytes,
-        max_rec_default=s.tap_maxrec_default, max_rec_hard=s.tap_maxrec_hard,
+        _tap_url(request),
+        upload_limit_bytes=s.max_upload_bytes,
+        max_rec_default=s.tap_maxrec_default,
+        max_rec_hard=s.tap_maxrec_hard,
         retention_default_s=int(s.default_destruction_days * 86400),
         retention_hard_s=int(s.max_destruction_days * 86400),
         execution_default_s=s.default_execution_duration,
-        execution_hard_s=s.max_execution_duration)
+        execution_hard_s=s.max_execution_duration,
+    )
     return web.Response(body=body, content_type=_XML, charset="utf-8")
 
 
@@ -115,7 +141,9 @@ async def tables(request: web.Request) -> web.Response:
     if detail not in ("min", "max"):
         raise web.HTTPBadRequest(text="detail must be min or max")
     catalog = await request.config_dict[TAP].catalog()
-    body = vosi.tables_document(catalog.tables, detail="min" if detail == "min" else "max")
+    body = vosi.tables_document(
+        catalog.tables, detail="min" if detail == "min" else "max"
+    )
     return web.Response(body=body, content_type=_XML, charset="utf-8")
 
 
@@ -125,14 +153,17 @@ async def one_table(request: web.Request) -> web.Response:
     table = catalog.table(request.match_info["name"])
     if table is None:
         raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
-    return web.Response(body=vosi.table_document(table), content_type=_XML,
-                        charset="utf-8")
+    return web.Response(
+        body=vosi.table_document(table), content_type=_XML, charset="utf-8"
+    )
 
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
     body = vosi.examples_document(_tap_url(request), vosi.DEFAULT_EXAMPLES)
-    return web.Response(body=body, content_type="application/xhtml+xml", charset="utf-8")
+    return web.Response(
+        body=body, content_type="application/xhtml+xml", charset="utf-8"
+    )
 
 
 @routes.get("/")
@@ -146,10 +177,16 @@ async def home(request: web.Request) -> web.Response:
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"
         f"<td>{html.escape(t.description or '')}</td><td>{len(t.columns)}</td></tr>"
-        for t in published if not t.name.lower().startswith("tap_schema."))
-    example = "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE " \
-              "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
-    formats = ", ".join(sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")}))
+        for t in published
+        if not t.name.lower().startswith("tap_schema.")
+    )
+    example = (
+        "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE "
+        "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
+    )
+    formats = ", ".join(
+        sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")})
+    )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>aiouws TAP service</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
@@ -162,10 +199,11 @@ print(service.run_sync("{html.escape(example)}").to_table())</pre>
 <h2>Tables</h2><table><tr><th>Table</th><th>Description</th><th>Columns</th></tr>
 {rows}</table>
 <h2>Endpoints</h2><ul>
-<li><a href="{tap}/sync?LANG=ADQL&amp;QUERY={html.escape(example.replace(' ', '+'))}">
+<li><a href="{tap}/sync?LANG=ADQL&amp;QUERY={html.escape(example.replace(" ", "+"))}">
 sync</a> (GET or POST: LANG, QUERY, MAXREC, RESPONSEFORMAT: {html.escape(formats)})</li>
 <li><a href="{tap}/async">async</a> (UWS 1.1 job list)</li>
 <li><a href="{tap}/tables">tables</a>, <a href="{tap}/capabilities">capabilities</a>,
-<a href="{tap}/availability">availability</a>, <a href="{tap}/examples">examples</a></li>
+<a href="{tap}/availability">availability</a>,
+<a href="{tap}/examples">examples</a></li>
 </ul></body></html>"""
     return web.Response(text=page, content_type="text/html")

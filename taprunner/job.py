@@ -66,21 +66,29 @@ async def run(ctx: JobContext) -> None:
         params.setdefault(name.lower(), []).append(value)
     try:
         request = parse_request(
-            params, maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
-            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000))
+            params,
+            maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
+            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000),
+        )
         conn = await _warm.connection()
         catalog = await _warm.tap_catalog(conn)
         timeout = float(ctx.execution_duration or _int_env("AIOUWS_TAP_TIMEOUT", 3600))
-        async with load_uploads(conn, request.uploads, job_parts(ctx.workdir), catalog,
-                                max_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES",
-                                                   64 * 1024 * 1024)) as full_catalog:
+        async with load_uploads(
+            conn,
+            request.uploads,
+            job_parts(ctx.workdir),
+            catalog,
+            max_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES", 64 * 1024 * 1024),
+        ) as full_catalog:
             name = f"result.{request.format.extension}"
             with ctx.open_result("result", request.format.media_type, name) as out:
+
                 async def sink(data: bytes) -> None:
                     out.write(data)
 
-                outcome = await run_query(conn, request, full_catalog, sink,
-                                          timeout=timeout)
+                outcome = await run_query(
+                    conn, request, full_catalog, sink, timeout=timeout
+                )
         ctx.note("rows", outcome.rows)
         if outcome.overflow:
             ctx.note("overflow", "true")

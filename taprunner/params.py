@@ -8,8 +8,14 @@ from typing import Literal
 
 from taprunner.errors import TapUsageError
 
-__all__ = ["FORMATS", "OutputFormat", "TapRequest", "Upload", "parse_request",
-           "parse_uploads"]
+__all__ = [
+    "FORMATS",
+    "OutputFormat",
+    "TapRequest",
+    "Upload",
+    "parse_request",
+    "parse_uploads",
+]
 
 Serialization = Literal["binary2", "binary", "tabledata", "csv", "tsv"]
 
@@ -25,19 +31,40 @@ class OutputFormat:
 
 _VOT = "application/x-votable+xml"
 FORMATS: Mapping[str, OutputFormat] = {
-    **{name: OutputFormat("binary2", _VOT, "vot") for name in (
-        "votable", _VOT, "text/xml", "votable/b2", "votable/binary2",
-        f"{_VOT};serialization=binary2", f"{_VOT};serialization=binary2;version=1.4",
-        "application/x-votable")},
-    **{name: OutputFormat("binary", _VOT, "vot") for name in (
-        "votable/b", "votable/binary", f"{_VOT};serialization=binary")},
-    **{name: OutputFormat("tabledata", _VOT, "vot") for name in (
-        "votable/td", "votable/tabledata", f"{_VOT};serialization=tabledata",
-        "votabletd")},
-    **{name: OutputFormat("csv", "text/csv", "csv") for name in (
-        "csv", "text/csv", "text/csv;header=present")},
-    **{name: OutputFormat("tsv", "text/tab-separated-values", "tsv") for name in (
-        "tsv", "text/tab-separated-values", "text/tsv")},
+    **{
+        name: OutputFormat("binary2", _VOT, "vot")
+        for name in (
+            "votable",
+            _VOT,
+            "text/xml",
+            "votable/b2",
+            "votable/binary2",
+            f"{_VOT};serialization=binary2",
+            f"{_VOT};serialization=binary2;version=1.4",
+            "application/x-votable",
+        )
+    },
+    **{
+        name: OutputFormat("binary", _VOT, "vot")
+        for name in ("votable/b", "votable/binary", f"{_VOT};serialization=binary")
+    },
+    **{
+        name: OutputFormat("tabledata", _VOT, "vot")
+        for name in (
+            "votable/td",
+            "votable/tabledata",
+            f"{_VOT};serialization=tabledata",
+            "votabletd",
+        )
+    },
+    **{
+        name: OutputFormat("csv", "text/csv", "csv")
+        for name in ("csv", "text/csv", "text/csv;header=present")
+    },
+    **{
+        name: OutputFormat("tsv", "text/tab-separated-values", "tsv")
+        for name in ("tsv", "text/tab-separated-values", "text/tsv")
+    },
 }
 _LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
@@ -73,15 +100,18 @@ def parse_uploads(value: str | None) -> tuple[Upload, ...]:
         if not sep or not name or not source:
             raise TapUsageError(f"UPLOAD item {item!r} must be 'name,URI'")
         if not name.replace("_", "a").isalnum() or not name[0].isalpha():
-            raise TapUsageError(f"UPLOAD table name {name!r} must be a plain identifier")
+            raise TapUsageError(
+                f"UPLOAD table name {name!r} must be a plain identifier"
+            )
         uploads.append(Upload(name.lower(), source))
     if len({u.name for u in uploads}) != len(uploads):
         raise TapUsageError("UPLOAD names a table twice")
     return tuple(uploads)
 
 
-def parse_request(params: Mapping[str, Sequence[str]], *, maxrec_default: int,
-                  maxrec_hard: int) -> TapRequest:
+def parse_request(
+    params: Mapping[str, Sequence[str]], *, maxrec_default: int, maxrec_hard: int
+) -> TapRequest:
     """Build a TapRequest from lowercased parameter names to their values.
 
     Raises
@@ -89,6 +119,7 @@ def parse_request(params: Mapping[str, Sequence[str]], *, maxrec_default: int,
     TapUsageError
         For a missing QUERY, an unknown LANG or format, a malformed MAXREC.
     """
+
     def first(name: str) -> str | None:
         values = params.get(name)
         return values[0] if values else None
@@ -100,15 +131,19 @@ def parse_request(params: Mapping[str, Sequence[str]], *, maxrec_default: int,
     if lang is None:
         raise TapUsageError("LANG parameter missing (use LANG=ADQL)")
     if lang.upper() not in _LANGS:
-        raise TapUsageError(f"LANG={lang} is not supported; use one of {', '.join(_LANGS)}")
+        raise TapUsageError(
+            f"LANG={lang} is not supported; use one of {', '.join(_LANGS)}"
+        )
     query = first("query")
     if query is None or not query.strip():
         raise TapUsageError("QUERY parameter missing or empty")
     fmt_name = first("responseformat") or first("format") or "votable"
     fmt = FORMATS.get(fmt_name.strip().lower().replace(" ", ""))
     if fmt is None:
-        raise TapUsageError(f"RESPONSEFORMAT={fmt_name} is not supported; use votable, "
-                            "votable/td, votable/b, csv or tsv")
+        raise TapUsageError(
+            f"RESPONSEFORMAT={fmt_name} is not supported; use votable, "
+            "votable/td, votable/b, csv or tsv"
+        )
     maxrec_text = first("maxrec")
     maxrec = maxrec_default
     if maxrec_text is not None:
@@ -119,5 +154,10 @@ def parse_request(params: Mapping[str, Sequence[str]], *, maxrec_default: int,
         if maxrec < 0:
             raise TapUsageError("MAXREC must not be negative")
     clamped = maxrec > maxrec_hard
-    return TapRequest(query=query, maxrec=min(maxrec, maxrec_hard), format=fmt,
-                      uploads=parse_uploads(first("upload")), maxrec_clamped=clamped)
+    return TapRequest(
+        query=query,
+        maxrec=min(maxrec, maxrec_hard),
+        format=fmt,
+        uploads=parse_uploads(first("upload")),
+        maxrec_clamped=clamped,
+    )

@@ -30,6 +30,8 @@ import asyncpg
 from taprunner.votable import FieldSpec
 
 Sink = Callable[[bytes], Coroutine[Any, Any, None]]
+#: A plain connection or one borrowed from a pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 _FIXED: dict[tuple[str, str], str] = {
     ("int2", "short"): "COALESCE(int2send({c}), '\\x0000'::bytea)",
@@ -131,7 +133,7 @@ def binary2_row_sql(
     return f"SELECT encode({' || '.join(exprs)}, 'hex') FROM {sources}"
 
 
-async def copy_binary2(conn: asyncpg.Connection, row_sql: str, sink: Sink) -> int:
+async def copy_binary2(conn: Connection, row_sql: str, sink: Sink) -> int:
     """Stream the rows of ``row_sql`` (from :func:`binary2_row_sql`) into ``sink``."""
     carry = b""
     rows = 0
@@ -152,7 +154,7 @@ async def copy_binary2(conn: asyncpg.Connection, row_sql: str, sink: Sink) -> in
 
 
 async def copy_csv(
-    conn: asyncpg.Connection, inner_sql: str, sink: Sink, *, delimiter: str = ","
+    conn: Connection, inner_sql: str, sink: Sink, *, delimiter: str = ","
 ) -> int:
     """Stream ``inner_sql`` as CSV (or TSV for a tab delimiter) with a header line."""
     query = inner_sql.strip().rstrip(";")

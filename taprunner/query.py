@@ -9,8 +9,9 @@ so memory does not grow with the result.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import asyncpg
 
@@ -18,7 +19,7 @@ from taprunner.adql import AdqlError, Catalog, OutputColumn, translate
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.params import TapRequest
 from taprunner.pgencode import copy_csv
-from taprunner.tapschema import TapCatalog
+from taprunner.tapschema import ColumnInfo, Connection
 from taprunner.textformats import DelimitedEncoder
 from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 
@@ -27,8 +28,8 @@ __all__ = ["QUERY_ROLE", "QueryOutcome", "Sink", "run_query"]
 QUERY_ROLE = "aiouws_query"
 #: Rows fetched from the cursor per round trip.
 BATCH = 10_000
-Sink = Callable[[bytes], Awaitable[None]]
-_VERSION = "1.4"
+Sink = Callable[[bytes], Coroutine[Any, Any, None]]
+_VERSION: Literal["1.4", "1.5"] = "1.4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,18 @@ class QueryOutcome:
     overflow: bool
 
 
-def _fields(columns: Sequence[OutputColumn], attributes: Sequence[object],
-            catalog: TapCatalog | None) -> list[FieldSpec]:
+@runtime_checkable
+class DescribingCatalog(Protocol):
+    """A catalogue that also knows units, UCDs and descriptions (TAP_SCHEMA)."""
+
+    def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
+
+
+def _fields(
+    columns: Sequence[OutputColumn],
+    attributes: Sequence[object],
+    catalog: DescribingCatalog | None,
+) -> list[FieldSpec]:
     fields = []
     for column, attribute in zip(columns, attributes, strict=True):
         pg_type = attribute.type.name  # type: ignore[attr-defined]
@@ -46,15 +57,20 @@ def _fields(columns: Sequence[OutputColumn], attributes: Sequence[object],
         if catalog is not None and column.table and column.column:
             info = catalog.column_info(column.table, column.column)
             if info is not None:
-                meta = {"unit": info.unit, "ucd": info.ucd, "utype": info.utype,
-                        "description": info.description}
+                meta = {
+                    "unit": info.unit,
+                    "ucd": info.ucd,
+                    "utype": info.utype,
+                    "description": info.description,
+                }
                 if info.xtype and pg_type not in ("float8", "_float8"):
                     meta["xtype"] = info.xtype
         field = field_for_pg_type(column.name, pg_type, **meta)
         if column.xtype is not None:
             size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
-            field = replace(field, datatype="double", arraysize=size,
-                            xtype=column.xtype)
+            field = replace(
+                field, datatype="double", arraysize=size, xtype=column.xtype
+            )
         fields.append(field)
     return fields
 
@@ -63,9 +79,15 @@ def _timeout_ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-async def run_query(conn: asyncpg.Connection, request: TapRequest, catalog: Catalog,
-                    sink: Sink, *, timeout: float,
-                    role: str | None = QUERY_ROLE) -> QueryOutcome:
+async def run_query(
+    conn: Connection,
+    request: TapRequest,
+    catalog: Catalog,
+    sink: Sink,
+    *,
+    timeout: float,
+    role: str | None = QUERY_ROLE,
+) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
     Raises
@@ -79,18 +101,20 @@ async def run_query(conn: asyncpg.Connection, request: TapRequest, catalog: Cata
         translation = translate(request.query, catalog, limit=request.maxrec + 1)
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
-    tap_catalog = catalog if isinstance(catalog, TapCatalog) else None
+    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with conn.transaction(readonly=True):
             if role is not None:
                 await conn.execute(f'SET LOCAL ROLE "{role}"')
             await conn.execute(f"SET LOCAL statement_timeout = {_timeout_ms(timeout)}")
             statement = await conn.prepare(translation.sql)
-            fields = _fields(translation.columns, statement.get_attributes(),
-                             tap_catalog)
+            fields = _fields(
+                translation.columns, statement.get_attributes(), tap_catalog
+            )
             if request.format.serialization in ("csv", "tsv"):
-                return await _delimited(conn, statement, translation.sql, request,
-                                        fields, sink)
+                return await _delimited(
+                    conn, statement, translation.sql, request, fields, sink
+                )
             return await _votable(statement, request, fields, sink, timeout)
     except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError):
@@ -107,17 +131,23 @@ def _failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
     return TapQueryError(f"query failed: {_clean(exc)}")
 
 
-async def _votable(statement: asyncpg.prepared_stmt.PreparedStatement,
-                   request: TapRequest, fields: list[FieldSpec],
-                   sink: Sink, timeout: float) -> QueryOutcome:
+async def _votable(
+    statement: asyncpg.prepared_stmt.PreparedStatement,
+    request: TapRequest,
+    fields: list[FieldSpec],
+    sink: Sink,
+    timeout: float,
+) -> QueryOutcome:
     serialization = request.format.serialization
     assert serialization in ("binary2", "binary", "tabledata")
-    infos = [("QUERY", request.query, None)]
+    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
     if request.maxrec_clamped:
-        infos.append(("WARNING", "MAXREC",
-                      "MAXREC lowered to the service's hard limit"))
-    encoder = VOTableEncoder(fields, serialization=serialization, version=_VERSION,
-                             infos=infos)
+        infos.append(
+            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
+        )
+    encoder = VOTableEncoder(
+        fields, serialization=serialization, version=_VERSION, infos=infos
+    )
     cursor = await statement.cursor()
     # Fetch before the header goes out: most query failures surface in the first
     # batch, and then the sync client still gets a plain error document.
@@ -146,15 +176,23 @@ async def _votable(statement: asyncpg.prepared_stmt.PreparedStatement,
     return QueryOutcome(rows, overflow)
 
 
-async def _delimited(conn: asyncpg.Connection,
-                     statement: asyncpg.prepared_stmt.PreparedStatement, sql: str,
-                     request: TapRequest, fields: list[FieldSpec],
-                     sink: Sink) -> QueryOutcome:
+async def _delimited(
+    conn: Connection,
+    statement: asyncpg.prepared_stmt.PreparedStatement,
+    sql: str,
+    request: TapRequest,
+    fields: list[FieldSpec],
+    sink: Sink,
+) -> QueryOutcome:
     delimiter = "," if request.format.serialization == "csv" else "\t"
     # COPY spells booleans t/f and timestamps with a space; only types whose
     # PostgreSQL text is the encoder's text may take the fast path.
-    plain = all((f.arraysize is None or f.datatype in ("char", "unicodeChar"))
-                and f.datatype != "boolean" and f.xtype is None for f in fields)
+    plain = all(
+        (f.arraysize is None or f.datatype in ("char", "unicodeChar"))
+        and f.datatype != "boolean"
+        and f.xtype is None
+        for f in fields
+    )
     if plain:
         # PostgreSQL writes CSV itself (the fastest path); cap at MAXREC rows.
         capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"

@@ -56,7 +56,9 @@ def tap_kind(settings: Settings) -> JobKind:
     """The async TAP job kind; its runners get the DSN and limits by environment."""
     assert settings.dsn is not None
     return JobKind(
-        name="tap", entry_point="taprunner.job:run", slots=settings.tap_slots,
+        name="tap",
+        entry_point="taprunner.job:run",
+        slots=settings.tap_slots,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
             ParameterSpec(name="lang", default="ADQL"),
@@ -95,13 +97,18 @@ def _tap_context(settings: Settings, demo_rows: int) -> object:
     return context
 
 
-def create_tap_app(settings: Settings, *, demo_rows: int = 0,
-                   extra_kinds: tuple[JobKind, ...] = (DEMO_KIND,)) -> web.Application:
+def create_tap_app(
+    settings: Settings,
+    *,
+    demo_rows: int = 0,
+    extra_kinds: tuple[JobKind, ...] = (DEMO_KIND,),
+) -> web.Application:
     """The whole standalone service (TAP plus the generic job kinds)."""
     from taprunner import endpoints
 
-    app = web.Application(middlewares=[error_middleware],
-                          client_max_size=settings.max_request_bytes)
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+    )
     app.cleanup_ctx.append(_tap_context(settings, demo_rows))  # type: ignore[arg-type]
     app.cleanup_ctx.append(uws_context(settings, [tap_kind(settings), *extra_kinds]))
     app.add_routes(endpoints.routes)

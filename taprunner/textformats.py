@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.votable import FieldSpec, cell_text
+from taprunner.votable import FieldSpec, Row, cell_text
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -37,7 +37,7 @@ class DelimitedEncoder:
         """The line of column names."""
         return self._lines([[f.name for f in self.fields]])
 
-    def encode(self, rows: Sequence[Sequence[object]]) -> bytes:
+    def encode(self, rows: Sequence[Row]) -> bytes:
         """A batch of rows (field order, ``None`` for NULL) as lines."""
         texts = [
             [

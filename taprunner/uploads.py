@@ -118,6 +118,7 @@ class UploadCatalog:
 
 def job_parts(workdir: Path) -> Callable[[str], Path | None]:
     """``param:X`` lookup in a UWS job directory, where part X is ``upload-X``."""
+
     def find(name: str) -> Path | None:
         if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
             return None
@@ -128,10 +129,16 @@ def job_parts(workdir: Path) -> Callable[[str], Path | None]:
 
 
 @asynccontextmanager
-async def load_uploads(conn: Connection, uploads: Sequence[Upload],
-                       parts: PartSource, catalog: Catalog, *, max_bytes: int,
-                       max_rows: int = MAX_ROWS,
-                       role: str | None = QUERY_ROLE) -> AsyncIterator[Catalog]:
+async def load_uploads(
+    conn: Connection,
+    uploads: Sequence[Upload],
+    parts: PartSource,
+    catalog: Catalog,
+    *,
+    max_bytes: int,
+    max_rows: int = MAX_ROWS,
+    role: str | None = QUERY_ROLE,
+) -> AsyncIterator[Catalog]:
     """Load ``uploads`` for the duration of the block; yield the extended catalogue.
 
     Parameters
@@ -163,16 +170,30 @@ async def load_uploads(conn: Connection, uploads: Sequence[Upload],
     loaded: list[UploadTable] = []
     try:
         for upload in uploads:
-            await _load_one(conn, upload, parts, loaded, max_bytes=max_bytes,
-                            max_rows=max_rows, role=role)
+            await _load_one(
+                conn,
+                upload,
+                parts,
+                loaded,
+                max_bytes=max_bytes,
+                max_rows=max_rows,
+                role=role,
+            )
         yield UploadCatalog(catalog, loaded)
     finally:
         await _drop_tables(conn, loaded)
 
 
-async def _load_one(conn: Connection, upload: Upload, parts: PartSource,
-                    loaded: list[UploadTable], *, max_bytes: int, max_rows: int,
-                    role: str | None) -> None:
+async def _load_one(
+    conn: Connection,
+    upload: Upload,
+    parts: PartSource,
+    loaded: list[UploadTable],
+    *,
+    max_bytes: int,
+    max_rows: int,
+    role: str | None,
+) -> None:
     """Read, parse and load one upload, adding it to ``loaded``.
 
     A function of its own so that the bytes and rows are freed before the
@@ -198,8 +219,10 @@ async def _read_source(upload: Upload, parts: PartSource, max_bytes: int) -> byt
         return _read_part(upload.name, source.partition(":")[2], parts, max_bytes)
     if scheme in ("http", "https"):
         return await _fetch(upload.name, source, max_bytes)
-    raise TapUsageError(f"upload {upload.name!r}: unsupported source {source!r} "
-                        "(use param:name or an http(s) URL)")
+    raise TapUsageError(
+        f"upload {upload.name!r}: unsupported source {source!r} "
+        "(use param:name or an http(s) URL)"
+    )
 
 
 def _read_part(name: str, part: str, parts: PartSource, max_bytes: int) -> bytes:
@@ -231,12 +254,15 @@ async def _fetch(name: str, url: str, max_bytes: int) -> bytes:
 
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
     try:
-        async with (aiohttp.ClientSession(timeout=timeout) as session,
-                    session.get(url) as response):
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url) as response,
+        ):
             if response.status >= 400:
                 status = f"{response.status} {response.reason or ''}".rstrip()
-                raise TapUsageError(f"upload {name!r}: fetching {url} failed: "
-                                    f"HTTP {status}")
+                raise TapUsageError(
+                    f"upload {name!r}: fetching {url} failed: HTTP {status}"
+                )
             if (response.content_length or 0) > max_bytes:
                 raise TapUsageError(_too_large(name, max_bytes))
             chunks: list[bytes] = []
@@ -248,8 +274,9 @@ async def _fetch(name: str, url: str, max_bytes: int) -> bytes:
                 chunks.append(chunk)
             return b"".join(chunks)
     except TimeoutError as exc:
-        raise TapUsageError(f"upload {name!r}: fetching {url} took longer than "
-                            f"{FETCH_TIMEOUT:g} s") from exc
+        raise TapUsageError(
+            f"upload {name!r}: fetching {url} took longer than {FETCH_TIMEOUT:g} s"
+        ) from exc
     except (aiohttp.ClientError, ValueError) as exc:
         raise TapUsageError(f"upload {name!r}: fetching {url} failed: {exc}") from exc
 
@@ -274,8 +301,9 @@ def _parse_votable(name: str, data: bytes, max_rows: int) -> _Parsed:
     except Exception as exc:  # noqa: BLE001
         raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
     if len(array) > max_rows:
-        raise TapUsageError(f"upload {name!r} has {len(array)} rows, more than the "
-                            f"limit of {max_rows}")
+        raise TapUsageError(
+            f"upload {name!r} has {len(array)} rows, more than the limit of {max_rows}"
+        )
     columns = tuple(str(f.name) for f in table.fields)
     _check_names(name, columns)
     types: list[str] = []
@@ -296,8 +324,10 @@ def _check_names(name: str, columns: Sequence[str]) -> None:
         if not column or "\x00" in column:
             raise TapUsageError(f"upload {name!r}: empty or invalid column name")
         if len(column.encode()) > _MAX_IDENTIFIER_BYTES:
-            raise TapUsageError(f"upload {name!r}: column name {column!r} is longer "
-                                f"than {_MAX_IDENTIFIER_BYTES} bytes")
+            raise TapUsageError(
+                f"upload {name!r}: column name {column!r} is longer "
+                f"than {_MAX_IDENTIFIER_BYTES} bytes"
+            )
         if column in seen:
             raise TapUsageError(f"upload {name!r}: column {column!r} appears twice")
         seen.add(column)
@@ -309,16 +339,22 @@ def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
     mask = np.ma.getmaskarray(column)
     if datatype in _TEXT_TYPES:
         if column.ndim > 1:
-            raise TapUsageError(f"upload {name!r}: column {field.name!r}: arrays of "
-                                "strings are not supported")
-        texts = [None if m else _text(v) for v, m in zip(column.data.tolist(), mask,
-                                                          strict=True)]
+            raise TapUsageError(
+                f"upload {name!r}: column {field.name!r}: arrays of "
+                "strings are not supported"
+            )
+        texts = [
+            None if m else _text(v)
+            for v, m in zip(column.data.tolist(), mask, strict=True)
+        ]
         if field.xtype == "timestamp":
             return "timestamptz", [_timestamp(name, field.name, t) for t in texts]
         return "text", list(texts)
     if datatype not in _SCALAR_TYPES:
-        raise TapUsageError(f"upload {name!r}: column {field.name!r} has the "
-                            f"unsupported datatype {datatype}")
+        raise TapUsageError(
+            f"upload {name!r}: column {field.name!r} has the "
+            f"unsupported datatype {datatype}"
+        )
     if column.dtype == object:  # variable-length arrays: one masked array per row
         return _ARRAY_TYPES[datatype], [
             None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
@@ -355,8 +391,9 @@ def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise TapUsageError(f"upload {name!r}: column {column!r}: {text!r} is not "
-                            "an ISO 8601 timestamp") from None
+        raise TapUsageError(
+            f"upload {name!r}: column {column!r}: {text!r} is not an ISO 8601 timestamp"
+        ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -364,26 +401,36 @@ def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
 # The temporary tables
 
 
-async def _create_table(conn: Connection, table: UploadTable, parsed: _Parsed,
-                        role: str | None) -> None:
+async def _create_table(
+    conn: Connection, table: UploadTable, parsed: _Parsed, role: str | None
+) -> None:
     definition = ", ".join(
         f"{quote_identifier(c)} {t}"
-        for c, t in zip(parsed.columns, parsed.sql_types, strict=True))
+        for c, t in zip(parsed.columns, parsed.sql_types, strict=True)
+    )
     schema, _, physical = table.sql_name.partition(".")
     try:
         async with conn.transaction():
-            await conn.execute(f"CREATE TEMPORARY TABLE {table.sql_name}"
-                               f" ({definition})")
+            await conn.execute(
+                f"CREATE TEMPORARY TABLE {table.sql_name} ({definition})"
+            )
             if role is not None:
                 await _let_role_read(conn, table.sql_name, role)
-            await conn.copy_records_to_table(physical, records=parsed.records,
-                                             columns=list(parsed.columns),
-                                             schema_name=schema)
+            await conn.copy_records_to_table(
+                physical,
+                records=parsed.records,
+                columns=list(parsed.columns),
+                schema_name=schema,
+            )
             await conn.execute(f"ANALYZE {table.sql_name}")
-    except (asyncpg.DataError, asyncpg.SyntaxOrAccessError,
-            asyncpg.ProgramLimitExceededError) as exc:
-        raise TapUsageError(f"upload {table.name!r} could not be loaded: {exc}"
-                            ) from exc
+    except (
+        asyncpg.DataError,
+        asyncpg.SyntaxOrAccessError,
+        asyncpg.ProgramLimitExceededError,
+    ) as exc:
+        raise TapUsageError(
+            f"upload {table.name!r} could not be loaded: {exc}"
+        ) from exc
 
 
 async def _let_role_read(conn: Connection, sql_name: str, role: str) -> None:
@@ -395,11 +442,13 @@ async def _let_role_read(conn: Connection, sql_name: str, role: str) -> None:
     role_sql = quote_identifier(role)
     await conn.execute(f"GRANT SELECT ON {sql_name} TO {role_sql}")
     usable = await conn.fetchval(
-        "SELECT has_schema_privilege($1, pg_my_temp_schema(), 'USAGE')", role)
+        "SELECT has_schema_privilege($1, pg_my_temp_schema(), 'USAGE')", role
+    )
     if not usable:
         database = await conn.fetchval("SELECT current_database()")
-        await conn.execute(f"GRANT TEMPORARY ON DATABASE {quote_identifier(database)}"
-                           f" TO {role_sql}")
+        await conn.execute(
+            f"GRANT TEMPORARY ON DATABASE {quote_identifier(database)} TO {role_sql}"
+        )
 
 
 async def _drop_tables(conn: Connection, tables: Sequence[UploadTable]) -> None:
@@ -411,6 +460,7 @@ async def _drop_tables(conn: Connection, tables: Sequence[UploadTable]) -> None:
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         # Temporary tables end with the session: end it rather than leave the
         # tables behind on a connection that is reused.
-        log.warning("dropping upload tables failed; closing the connection",
-                    exc_info=True)
+        log.warning(
+            "dropping upload tables failed; closing the connection", exc_info=True
+        )
         conn.terminate()

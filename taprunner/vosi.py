@@ -439,7 +439,10 @@ def examples_document(
     ``typeof="example"``, an id derived from the name and ``resource="#id"``;
     the name and the ADQL query are the RDFa properties ``name`` and ``query``.
     """
-    html = etree.Element(f"{{{NS_XHTML}}}html", nsmap={None: NS_XHTML})
+    html = etree.Element(
+        f"{{{NS_XHTML}}}html",
+        nsmap={None: NS_XHTML},  # type: ignore[dict-item]  # lxml: default ns
+    )
     head = _sub(html, f"{{{NS_XHTML}}}head")
     _sub(head, f"{{{NS_XHTML}}}title", "TAP examples")
     body = _sub(html, f"{{{NS_XHTML}}}body")

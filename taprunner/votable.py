@@ -14,10 +14,10 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,16 @@ import numpy.typing as npt
 Serialization = Literal["binary2", "binary", "tabledata"]
 VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+class Row(Protocol):
+    """One result row: a tuple, or an asyncpg Record (fields in FIELD order)."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,8 @@ def field_for_pg_type(name: str, pg_type: str, **meta: Any) -> FieldSpec:
     ``meta`` sets or overrides any other FieldSpec attribute (unit, ucd, xtype, ...).
     Text and every unknown type become ``unicodeChar`` arraysize ``*``.
     """
+    if pg_type.endswith("[]"):  # asyncpg names array types "float8[]"
+        pg_type = "_" + pg_type[:-2]
     if pg_type in _SCALARS:
         datatype, arraysize, xtype = _SCALARS[pg_type]
     elif pg_type in _ARRAY_ELEMENTS:
@@ -233,7 +245,7 @@ class _BinaryPacker:
         self.binary2 = binary2
         self.mask_bytes = (len(self.fields) + 7) // 8
 
-    def pack(self, rows: Sequence[Sequence[object]]) -> bytes:
+    def pack(self, rows: Sequence[Row]) -> bytes:
         n = len(rows)
         if n == 0:
             return b""
@@ -377,7 +389,7 @@ def cell_text(field: FieldSpec, value: object) -> str:
     return " ".join(formatter(list(value)))  # type: ignore[call-overload]
 
 
-def _tabledata(fields: Sequence[FieldSpec], rows: Sequence[Sequence[object]]) -> bytes:
+def _tabledata(fields: Sequence[FieldSpec], rows: Sequence[Row]) -> bytes:
     if not rows:
         return b""
     columns = list(zip(*rows, strict=True))
@@ -459,7 +471,7 @@ class VOTableEncoder:
             body += f'<VALUES null="{_INT_NULL[field.datatype]}"/>'
         return f"<FIELD{attrs}>{body}</FIELD>\n" if body else f"<FIELD{attrs}/>\n"
 
-    def encode(self, rows: Sequence[Sequence[object]]) -> bytes:
+    def encode(self, rows: Sequence[Row]) -> bytes:
         """Encode a batch of rows (field order, ``None`` for NULL)."""
         if self._packer is None:
             return _tabledata(self.fields, rows)

@@ -29,11 +29,15 @@ def live_server_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def live_server(e2e_dsn: str, live_server_env: dict[str, str],
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    e2e_dsn: str,
+    live_server_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
     """One real server for the whole test module, with a 5,000-star demo table."""
-    server = start_server(e2e_dsn, tmp_path_factory.mktemp("live-server"),
-                          env=live_server_env)
+    server = start_server(
+        e2e_dsn, tmp_path_factory.mktemp("live-server"), env=live_server_env
+    )
     yield server
     server.stop()
     if server.process.returncode not in (0, -signal.SIGTERM):

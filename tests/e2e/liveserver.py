@@ -28,8 +28,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-__all__ = ["LiveServer", "create_database", "drop_database", "free_port",
-           "start_server"]
+__all__ = [
+    "LiveServer",
+    "create_database",
+    "drop_database",
+    "free_port",
+    "start_server",
+]
 
 #: The template database that ``template_dsn`` (tests/conftest.py) builds.
 TEMPLATE_DB = "aiouws_test_template"
@@ -105,10 +110,16 @@ def _available(url: str) -> bool:
         return False
 
 
-def start_server(dsn: str, data_dir: Path, port: int | None = None, *,
-                 demo_rows: int = DEMO_ROWS, env: Mapping[str, str] | None = None,
-                 extra_args: tuple[str, ...] = (),
-                 timeout: float = STARTUP_TIMEOUT) -> LiveServer:
+def start_server(
+    dsn: str,
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    demo_rows: int = DEMO_ROWS,
+    env: Mapping[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> LiveServer:
     """Start ``python -m aiouws serve`` and wait until it reports itself available.
 
     The process gets its own session (process group), so that :meth:`LiveServer.kill`
@@ -119,17 +130,41 @@ def start_server(dsn: str, data_dir: Path, port: int | None = None, *,
     port = port or free_port()
     index = len(list(data_dir.glob("server-*.log")))
     log_path = data_dir / f"server-{index}.log"
-    command = [sys.executable, "-m", "aiouws", "--dsn", dsn,
-               "--data-dir", str(data_dir), "serve", "--port", str(port), *extra_args]
+    command = [
+        sys.executable,
+        "-m",
+        "aiouws",
+        "--dsn",
+        dsn,
+        "--data-dir",
+        str(data_dir),
+        "serve",
+        "--port",
+        str(port),
+        *extra_args,
+    ]
     command += ["--demo-rows", str(demo_rows)] if demo_rows > 0 else ["--no-demo"]
     full_env = {**os.environ, **DEFAULT_ENV, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env=full_env, cwd=REPO_ROOT, start_new_session=True)
-    server = LiveServer(url=f"http://127.0.0.1:{port}", dsn=dsn, data_dir=data_dir,
-                        port=port, process=process, log_path=log_path)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+    server = LiveServer(
+        url=f"http://127.0.0.1:{port}",
+        dsn=dsn,
+        data_dir=data_dir,
+        port=port,
+        process=process,
+        log_path=log_path,
+    )
     deadline = time.monotonic() + timeout
     while not _available(server.url):
         if not server.alive():

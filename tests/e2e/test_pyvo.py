@@ -82,9 +82,21 @@ def e2e_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
 
     _run(create())
     published = subprocess.run(
-        [sys.executable, "-m", "aiouws", "--dsn", dsn,
-         "tap", "publish", "e2e.oddities"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "aiouws",
+            "--dsn",
+            dsn,
+            "tap",
+            "publish",
+            "e2e.oddities",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert published.returncode == 0, published.stdout + published.stderr
     yield dsn
     drop_database(pg_admin_dsn, dsn)
@@ -137,8 +149,9 @@ def _same_float(got: Any, want: float | None, *, single: bool = False) -> bool:
     return float(got) == want
 
 
-def _check_oddities_votable(table: Any, expected: Sequence[asyncpg.Record], *,
-                            stripped: bool = False) -> None:
+def _check_oddities_votable(
+    table: Any, expected: Sequence[asyncpg.Record], *, stripped: bool = False
+) -> None:
     assert _cells(table, "id") == [r["id"] for r in expected]
     # A VOTable cannot tell NULL from '' in TABLEDATA, astropy masks neither, and
     # astropy strips the whitespace around TD contents.
@@ -151,24 +164,31 @@ def _check_oddities_votable(table: Any, expected: Sequence[asyncpg.Record], *,
         assert _same_float(got, row["flux"]), (got, row["flux"])
     for got, row in zip(_cells(table, "mag"), expected, strict=True):
         assert _same_float(got, row["mag"], single=True), (got, row["mag"])
-    assert _cells(table, "seen") == ["" if r["seen"] is None else r["seen"].isoformat()
-                                     for r in expected]
+    assert _cells(table, "seen") == [
+        "" if r["seen"] is None else r["seen"].isoformat() for r in expected
+    ]
 
 
 # --------------------------------------------------------------------- basic queries
-def test_run_sync_matches_postgresql(tap: pyvo.dal.TAPService,
-                                     live_server: LiveServer) -> None:
+def test_run_sync_matches_postgresql(
+    tap: pyvo.dal.TAPService, live_server: LiveServer
+) -> None:
     result = tap.run_sync(STARS_QUERY).to_table()
-    rows = _run(_fetch(live_server.dsn,
-                       "SELECT id, ra, dec, mag, name FROM demo.stars"
-                       " ORDER BY id LIMIT 200"))
+    rows = _run(
+        _fetch(
+            live_server.dsn,
+            "SELECT id, ra, dec, mag, name FROM demo.stars ORDER BY id LIMIT 200",
+        )
+    )
     assert len(result) == 200
     assert _cells(result, "id") == [r["id"] for r in rows]
     assert _cells(result, "ra") == [r["ra"] for r in rows]
     assert _cells(result, "dec") == [r["dec"] for r in rows]
     assert _cells(result, "name") == [r["name"] for r in rows]
-    assert all(_same_float(g, r["mag"], single=True)
-               for g, r in zip(_cells(result, "mag"), rows, strict=True))
+    assert all(
+        _same_float(g, r["mag"], single=True)
+        for g, r in zip(_cells(result, "mag"), rows, strict=True)
+    )
     assert str(result["ra"].unit) == "deg"
 
 
@@ -178,8 +198,9 @@ def test_run_async(tap: pyvo.dal.TAPService) -> None:
 
 
 def test_job_lifecycle(tap: pyvo.dal.TAPService, live_server: LiveServer) -> None:
-    job = tap.submit_job("SELECT TOP 7 id FROM demo.stars ORDER BY id DESC",
-                         runid="e2e-lifecycle")
+    job = tap.submit_job(
+        "SELECT TOP 7 id FROM demo.stars ORDER BY id DESC", runid="e2e-lifecycle"
+    )
     assert job.phase == "PENDING"
     job.run()
     job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=60)
@@ -225,15 +246,20 @@ def test_async_maxrec_overflow(tap: pyvo.dal.TAPService) -> None:
     assert len(result) == MAXREC_DEFAULT
 
 
-def test_maxrec_zero_gives_metadata_only(tap: pyvo.dal.TAPService,
-                                         live_server: LiveServer,
-                                         assert_valid: Callable[[bytes], Any]) -> None:
+def test_maxrec_zero_gives_metadata_only(
+    tap: pyvo.dal.TAPService,
+    live_server: LiveServer,
+    assert_valid: Callable[[bytes], Any],
+) -> None:
     response = _sync(live_server, "SELECT id, ra, name FROM demo.stars", MAXREC="0")
     assert response.status_code == 200
     tree = assert_valid(response.content)
     ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
-    assert [f.get("name") for f in tree.iterfind(".//v:FIELD", ns)] == ["id", "ra",
-                                                                        "name"]
+    assert [f.get("name") for f in tree.iterfind(".//v:FIELD", ns)] == [
+        "id",
+        "ra",
+        "name",
+    ]
     query = tap.create_query("SELECT id, ra, name FROM demo.stars")
     query["MAXREC"] = 0  # pyvo drops a maxrec=0 argument
     with warnings.catch_warnings():
@@ -245,9 +271,12 @@ def test_maxrec_zero_gives_metadata_only(tap: pyvo.dal.TAPService,
 
 # ------------------------------------------------------------------ output formats
 @pytest.mark.parametrize("fmt", ["votable", "votable/td", "votable/b", "votable/b2"])
-def test_votable_formats_match_postgresql(fmt: str, live_server: LiveServer,
-                                          pg_oddities: list[asyncpg.Record],
-                                          assert_valid: Callable[[bytes], Any]) -> None:
+def test_votable_formats_match_postgresql(
+    fmt: str,
+    live_server: LiveServer,
+    pg_oddities: list[asyncpg.Record],
+    assert_valid: Callable[[bytes], Any],
+) -> None:
     response = _sync(live_server, ODDITY_QUERY, RESPONSEFORMAT=fmt)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/x-votable+xml")
@@ -285,13 +314,15 @@ def _numeric_equal(got: str | None, want: str | None, name: str) -> bool:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "text/csv", "text/tab-separated-values"])
-def test_delimited_formats_match_postgresql(fmt: str, live_server: LiveServer,
-                                            pg_oddities: list[asyncpg.Record]) -> None:
+def test_delimited_formats_match_postgresql(
+    fmt: str, live_server: LiveServer, pg_oddities: list[asyncpg.Record]
+) -> None:
     response = _sync(live_server, ODDITY_QUERY, RESPONSEFORMAT=fmt)
     assert response.status_code == 200, response.text
     tsv = "tab" in fmt or fmt == "tsv"
     assert response.headers["Content-Type"].startswith(
-        "text/tab-separated-values" if tsv else "text/csv")
+        "text/tab-separated-values" if tsv else "text/csv"
+    )
     text = response.content.decode("utf-8")
     if tsv:
         lines = text.split("\n")
@@ -325,8 +356,9 @@ def _tsv_unescape(cell: str) -> str:
     return "".join(out)
 
 
-def test_async_result_in_csv(tap: pyvo.dal.TAPService,
-                             pg_oddities: list[asyncpg.Record]) -> None:
+def test_async_result_in_csv(
+    tap: pyvo.dal.TAPService, pg_oddities: list[asyncpg.Record]
+) -> None:
     job = tap.submit_job(ODDITY_QUERY, responseformat="csv")
     job.run().wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=60)
     assert job.phase == "COMPLETED", job.errorsummary
@@ -339,29 +371,43 @@ def test_async_result_in_csv(tap: pyvo.dal.TAPService,
 
 
 # -------------------------------------------------------------------------- geometry
-def test_cone_search_matches_pg_sphere(tap: pyvo.dal.TAPService,
-                                       live_server: LiveServer) -> None:
-    adql = ("SELECT id FROM demo.stars WHERE "
-            "1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 40, 20, 8))")
+def test_cone_search_matches_pg_sphere(
+    tap: pyvo.dal.TAPService, live_server: LiveServer
+) -> None:
+    adql = (
+        "SELECT id FROM demo.stars WHERE "
+        "1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 40, 20, 8))"
+    )
     got = sorted(_cells(tap.run_sync(adql).to_table(), "id"))
-    rows = _run(_fetch(live_server.dsn,
-                       "SELECT id FROM demo.stars"
-                       " WHERE spoint(radians(ra), radians(dec))"
-                       " <@ scircle(spoint(radians(40), radians(20)), radians(8))"
-                       " ORDER BY id"))
+    rows = _run(
+        _fetch(
+            live_server.dsn,
+            "SELECT id FROM demo.stars"
+            " WHERE spoint(radians(ra), radians(dec))"
+            " <@ scircle(spoint(radians(40), radians(20)), radians(8))"
+            " ORDER BY id",
+        )
+    )
     assert got == [r["id"] for r in rows]
     assert len(got) > 10
 
 
-def test_distance_matches_pg_sphere(tap: pyvo.dal.TAPService,
-                                    live_server: LiveServer) -> None:
-    adql = ("SELECT TOP 5 id, DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 100, -30))"
-            " AS d FROM demo.stars ORDER BY d")
+def test_distance_matches_pg_sphere(
+    tap: pyvo.dal.TAPService, live_server: LiveServer
+) -> None:
+    adql = (
+        "SELECT TOP 5 id, DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 100, -30))"
+        " AS d FROM demo.stars ORDER BY d"
+    )
     table = tap.run_sync(adql).to_table()
-    rows = _run(_fetch(live_server.dsn,
-                       "SELECT id, degrees(spoint(radians(ra), radians(dec)) <->"
-                       " spoint(radians(100), radians(-30))) AS d FROM demo.stars"
-                       " ORDER BY d LIMIT 5"))
+    rows = _run(
+        _fetch(
+            live_server.dsn,
+            "SELECT id, degrees(spoint(radians(ra), radians(dec)) <->"
+            " spoint(radians(100), radians(-30))) AS d FROM demo.stars"
+            " ORDER BY d LIMIT 5",
+        )
+    )
     assert _cells(table, "id") == [r["id"] for r in rows]
     assert _cells(table, "d") == pytest.approx([r["d"] for r in rows], rel=1e-12)
 
@@ -375,16 +421,21 @@ ERRORS = [
     ({"QUERY": "SELECT TOP 1 id FROM demo.stars", "LANG": "SQL"}, "LANG"),
     ({"QUERY": "SELECT TOP 1 id FROM demo.stars", "MAXREC": "many"}, "MAXREC"),
     ({"QUERY": "SELECT TOP 1 id FROM demo.stars", "MAXREC": "-1"}, "MAXREC"),
-    ({"QUERY": "SELECT TOP 1 id FROM demo.stars", "RESPONSEFORMAT": "fits"},
-     "RESPONSEFORMAT"),
+    (
+        {"QUERY": "SELECT TOP 1 id FROM demo.stars", "RESPONSEFORMAT": "fits"},
+        "RESPONSEFORMAT",
+    ),
     ({"QUERY": ""}, "QUERY"),
 ]
 
 
 @pytest.mark.parametrize(("params", "mentions"), ERRORS)
-def test_sync_error_document(params: dict[str, str], mentions: str,
-                             live_server: LiveServer,
-                             assert_valid: Callable[[bytes], Any]) -> None:
+def test_sync_error_document(
+    params: dict[str, str],
+    mentions: str,
+    live_server: LiveServer,
+    assert_valid: Callable[[bytes], Any],
+) -> None:
     params = dict(params)
     query = params.pop("QUERY")
     response = _sync(live_server, query, **params)
@@ -393,15 +444,17 @@ def test_sync_error_document(params: dict[str, str], mentions: str,
     tree = assert_valid(response.content)
     ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
     status = tree.find(
-        ".//v:RESOURCE[@type='results']/v:INFO[@name='QUERY_STATUS']", ns)
+        ".//v:RESOURCE[@type='results']/v:INFO[@name='QUERY_STATUS']", ns
+    )
     assert status is not None and status.get("value") == "ERROR"
     assert mentions.lower() in (status.text or "").lower()
     assert _sync(live_server, "SELECT TOP 1 id FROM demo.stars").status_code == 200
 
 
 @pytest.mark.parametrize(("params", "mentions"), ERRORS[:4])
-def test_pyvo_query_errors(params: dict[str, str], mentions: str,
-                           tap: pyvo.dal.TAPService) -> None:
+def test_pyvo_query_errors(
+    params: dict[str, str], mentions: str, tap: pyvo.dal.TAPService
+) -> None:
     query = params["QUERY"]
     with pytest.raises(DALQueryError, match=f"(?i){mentions}"):
         tap.run_sync(query)
@@ -410,15 +463,20 @@ def test_pyvo_query_errors(params: dict[str, str], mentions: str,
     assert len(tap.run_sync("SELECT TOP 2 id FROM demo.stars")) == 2
 
 
-def test_failure_while_streaming(tap: pyvo.dal.TAPService, live_server: LiveServer,
-                                 assert_valid: Callable[[bytes], Any]) -> None:
+def test_failure_while_streaming(
+    tap: pyvo.dal.TAPService,
+    live_server: LiveServer,
+    assert_valid: Callable[[bytes], Any],
+) -> None:
     """A query that fails in PostgreSQL after some rows still ends in an error."""
     early = "SELECT id, 1 / (id - 100) AS x FROM demo.stars"
     response = _sync(live_server, early)
     assert response.status_code == 400 and b"division by zero" in response.content
     # 20,000 rows: the zero comes after the first batch whatever the join order.
-    late = ("SELECT a.id, 1 / (a.id + 5000 * b.id - 19000) AS x"
-            " FROM demo.stars AS a, demo.stars AS b WHERE b.id <= 4")
+    late = (
+        "SELECT a.id, 1 / (a.id + 5000 * b.id - 19000) AS x"
+        " FROM demo.stars AS a, demo.stars AS b WHERE b.id <= 4"
+    )
     for fmt in ("votable", "votable/td"):
         response = _sync(live_server, late, RESPONSEFORMAT=fmt, MAXREC="100000")
         tree = assert_valid(response.content)
@@ -444,8 +502,12 @@ def test_pyvo_bad_language(tap: pyvo.dal.TAPService) -> None:
 def test_tables(tap: pyvo.dal.TAPService) -> None:
     tables = tap.tables
     names = set(tables.keys())
-    assert {"demo.stars", "e2e.oddities", "tap_schema.tables",
-            "tap_schema.columns"} <= names
+    assert {
+        "demo.stars",
+        "e2e.oddities",
+        "tap_schema.tables",
+        "tap_schema.columns",
+    } <= names
     stars = {c.name: c for c in tables["demo.stars"].columns}
     assert list(stars) == ["id", "ra", "dec", "mag", "name"]
     assert stars["ra"].unit == "deg" and stars["mag"].unit == "mag"
@@ -462,13 +524,18 @@ def test_capabilities(tap: pyvo.dal.TAPService, live_server: LiveServer) -> None
     assert {"votable", "votable/td", "votable/b", "csv", "tsv"} <= aliases
     assert "text/csv" in mimes
     for alias in aliases:  # every advertised format is accepted
-        response = _sync(live_server, "SELECT TOP 1 id FROM demo.stars",
-                         RESPONSEFORMAT=alias)
+        response = _sync(
+            live_server, "SELECT TOP 1 id FROM demo.stars", RESPONSEFORMAT=alias
+        )
         assert response.status_code == 200, (alias, response.text)
     languages = {language.name for language in capability.languages}
     assert languages == {"ADQL"}
-    features = {f.form for language in capability.languages
-                for fl in language.languagefeaturelists for f in fl}
+    features = {
+        f.form
+        for language in capability.languages
+        for fl in language.languagefeaturelists
+        for f in fl
+    }
     assert {"CONTAINS", "CIRCLE", "POINT", "DISTANCE"} <= features
     assert tap.maxrec == MAXREC_DEFAULT and tap.hardlimit == 100_000_000
 
@@ -486,10 +553,19 @@ def test_upload_methods_are_honest(tap: pyvo.dal.TAPService) -> None:
             tap.run_async("SELECT x FROM TAP_UPLOAD.t1", uploads=upload)
 
 
-@pytest.mark.parametrize("path", ["capabilities", "tables", "tables?detail=min",
-                                  "availability", "tables/demo.stars"])
-def test_vosi_documents_are_valid(path: str, live_server: LiveServer,
-                                  assert_valid: Callable[[bytes], Any]) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "capabilities",
+        "tables",
+        "tables?detail=min",
+        "availability",
+        "tables/demo.stars",
+    ],
+)
+def test_vosi_documents_are_valid(
+    path: str, live_server: LiveServer, assert_valid: Callable[[bytes], Any]
+) -> None:
     response = requests.get(f"{live_server.tap_url}/{path}", timeout=30)
     assert response.status_code == 200
     assert "xml" in response.headers["Content-Type"]

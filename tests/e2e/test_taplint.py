@@ -42,16 +42,24 @@ def _messages(output: str, kinds: str) -> list[tuple[str, str, str, str]]:
 def taplint_output(live_server: LiveServer) -> str:
     if shutil.which("stilts") is None:
         pytest.skip("stilts is not installed (Debian package 'stilts')")
-    command = ["stilts", "taplint", f"tapurl={live_server.tap_url}", "report=EWF",
-               "maxrepeat=5", f"stages={STAGES}"]
-    done = subprocess.run(command, capture_output=True, text=True,
-                          timeout=TAPLINT_TIMEOUT)
+    command = [
+        "stilts",
+        "taplint",
+        f"tapurl={live_server.tap_url}",
+        "report=EWF",
+        "maxrepeat=5",
+        f"stages={STAGES}",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=TAPLINT_TIMEOUT
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
-def test_taplint_reports_no_errors_or_failures(taplint_output: str,
-                                               live_server: LiveServer) -> None:
+def test_taplint_reports_no_errors_or_failures(
+    taplint_output: str, live_server: LiveServer
+) -> None:
     totals = _TOTALS.search(taplint_output)
     assert totals is not None, taplint_output
     problems = "\n".join(" ".join(p) for p in _messages(taplint_output, "EF"))
@@ -67,7 +75,9 @@ def test_taplint_warnings_are_understood(taplint_output: str) -> None:
         ("UWS", "UNSC"),
         # Query/result type mismatch char vs unicodeChar for computed text
         # (e.g. COORDSYS or string literals), which PostgreSQL types as text.
-        ("QGE", "QTYP"), ("QPO", "QTYP"), ("QAS", "QTYP"),
+        ("QGE", "QTYP"),
+        ("QPO", "QTYP"),
+        ("QAS", "QTYP"),
         # Uploaded char columns come back as unicodeChar: the writer writes all
         # text as unicodeChar, since astropy reads binary char as ASCII only.
         ("UPL", "TMDA"),

@@ -64,8 +64,14 @@ def votable(table: Table, serialization: str = "binary2") -> bytes:
 
 
 def ids_table(ids: list[int], label: str = "l", column: str = "id") -> bytes:
-    return votable(Table({column: np.array(ids, dtype=np.int32),
-                          "label": [f"{label}{i}" for i in ids]}))
+    return votable(
+        Table(
+            {
+                column: np.array(ids, dtype=np.int32),
+                "label": [f"{label}{i}" for i in ids],
+            }
+        )
+    )
 
 
 def write_parts(tmp_path: Path, **documents: bytes) -> dict[str, Path]:
@@ -100,8 +106,10 @@ def physical(catalog: Any, name: str) -> str:
 
 
 async def temp_tables(conn: asyncpg.Connection) -> list[str]:
-    rows = await conn.fetch("SELECT relname FROM pg_class WHERE relpersistence = 't'"
-                            " AND relname LIKE 'tap_upload%'")
+    rows = await conn.fetch(
+        "SELECT relname FROM pg_class WHERE relpersistence = 't'"
+        " AND relname LIKE 'tap_upload%'"
+    )
     return [r["relname"] for r in rows]
 
 
@@ -114,8 +122,17 @@ async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
         CREATE TABLE tst.stars (id integer PRIMARY KEY, mag real);
         INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5), (3, 13.5);
     """)
-    await tapschema.publish(c, "tst.stars", tapschema.TableMetadata(columns=(
-        tapschema.ColumnMetadata(name="mag", description="magnitude", unit="mag"),)))
+    await tapschema.publish(
+        c,
+        "tst.stars",
+        tapschema.TableMetadata(
+            columns=(
+                tapschema.ColumnMetadata(
+                    name="mag", description="magnitude", unit="mag"
+                ),
+            )
+        ),
+    )
     yield c
     await c.close()
 
@@ -137,19 +154,32 @@ class _Naming(StaticCatalog):
 NAMING = _Naming({"tap_upload.t1": ["Ra Deg", "Id"], "tst.stars": ["id", "mag"]})
 
 
-@pytest.mark.parametrize(("adql", "sql"), [
-    ("SELECT * FROM TAP_UPLOAD.t1",
-     'SELECT t1."Ra Deg" AS "Ra Deg", t1."Id" AS "Id" FROM pg_temp.tap_upload_x AS t1'),
-    ('SELECT id, tap_upload.T1."Ra Deg", t1.ID FROM Tap_Upload.T1',
-     'SELECT "Id" AS "Id", t1."Ra Deg" AS "Ra Deg", t1."Id" AS "Id_2" '
-     "FROM pg_temp.tap_upload_x AS t1"),
-    ("SELECT u.id, s.mag FROM TAP_UPLOAD.t1 AS u JOIN tst.stars AS s ON u.id = s.id",
-     'SELECT u."Id" AS "Id", s.mag AS mag FROM pg_temp.tap_upload_x AS u '
-     'JOIN tst.stars AS s ON (u."Id" = s.id)'),
-    ("SELECT id FROM tst.stars WHERE id IN (SELECT id FROM TAP_UPLOAD.t1)",
-     "SELECT id AS id FROM tst.stars WHERE (id IN "
-     '(SELECT "Id" AS "Id" FROM pg_temp.tap_upload_x AS t1))'),
-])
+@pytest.mark.parametrize(
+    ("adql", "sql"),
+    [
+        (
+            "SELECT * FROM TAP_UPLOAD.t1",
+            'SELECT t1."Ra Deg" AS "Ra Deg", t1."Id" AS "Id" '
+            "FROM pg_temp.tap_upload_x AS t1",
+        ),
+        (
+            'SELECT id, tap_upload.T1."Ra Deg", t1.ID FROM Tap_Upload.T1',
+            'SELECT "Id" AS "Id", t1."Ra Deg" AS "Ra Deg", t1."Id" AS "Id_2" '
+            "FROM pg_temp.tap_upload_x AS t1",
+        ),
+        (
+            "SELECT u.id, s.mag FROM TAP_UPLOAD.t1 AS u "
+            "JOIN tst.stars AS s ON u.id = s.id",
+            'SELECT u."Id" AS "Id", s.mag AS mag FROM pg_temp.tap_upload_x AS u '
+            'JOIN tst.stars AS s ON (u."Id" = s.id)',
+        ),
+        (
+            "SELECT id FROM tst.stars WHERE id IN (SELECT id FROM TAP_UPLOAD.t1)",
+            "SELECT id AS id FROM tst.stars WHERE (id IN "
+            '(SELECT "Id" AS "Id" FROM pg_temp.tap_upload_x AS t1))',
+        ),
+    ],
+)
 def test_translator_maps_tap_upload_names(adql: str, sql: str) -> None:
     translation = translate(adql, NAMING)
     assert translation.sql == sql
@@ -158,8 +188,10 @@ def test_translator_maps_tap_upload_names(adql: str, sql: str) -> None:
 
 def test_translator_without_sql_name_keeps_names() -> None:
     plain = StaticCatalog({"tap_upload.t1": ["id"]})
-    assert translate("SELECT id FROM TAP_UPLOAD.t1", plain).sql == \
-        "SELECT id AS id FROM tap_upload.t1"
+    assert (
+        translate("SELECT id FROM TAP_UPLOAD.t1", plain).sql
+        == "SELECT id AS id FROM tap_upload.t1"
+    )
 
 
 def test_upload_catalog_delegates(catalog: TapCatalog) -> None:
@@ -184,31 +216,57 @@ def test_upload_catalog_delegates(catalog: TapCatalog) -> None:
 
 
 async def test_nulls_odd_names_and_non_ascii(
-        conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path) -> None:
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     parts = write_parts(tmp_path, odd=ODD.encode())
-    async with load_uploads(conn, parse_uploads("Odd,param:odd"), parts, catalog,
-                            max_bytes=MB) as full:
-        types: dict[str, str] = dict(await conn.fetch(  # type: ignore[arg-type]
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = $1::regclass AND attnum > 0",
-            physical(full, "odd")))
-        result = await run_adql(conn, full,
-                                'SELECT * FROM TAP_UPLOAD.odd ORDER BY "Id"')
+    async with load_uploads(
+        conn, parse_uploads("Odd,param:odd"), parts, catalog, max_bytes=MB
+    ) as full:
+        types: dict[str, str] = dict(
+            await conn.fetch(  # type: ignore[arg-type]
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = $1::regclass AND attnum > 0",
+                physical(full, "odd"),
+            )
+        )
+        result = await run_adql(
+            conn, full, 'SELECT * FROM TAP_UPLOAD.odd ORDER BY "Id"'
+        )
         arrays = await conn.fetch(
-            f'SELECT vals, triple FROM {physical(full, "odd")} ORDER BY "Id"')
-        picked = await run_adql(conn, full, 'SELECT "Ra Deg", mixedcase, "näme" '
-                                "FROM tap_upload.ODD WHERE id = 1")
+            f'SELECT vals, triple FROM {physical(full, "odd")} ORDER BY "Id"'
+        )
+        picked = await run_adql(
+            conn,
+            full,
+            'SELECT "Ra Deg", mixedcase, "näme" FROM tap_upload.ODD WHERE id = 1',
+        )
     assert types == {
-        "Id": "integer", "Ra Deg": "double precision", "MixedCase": "text",
-        "näme": "text", "flag": "boolean", "big": "bigint", "small": "smallint",
-        "f": "real", "vals": "double precision[]", "triple": "integer[]",
-        "when": "timestamp with time zone"}
+        "Id": "integer",
+        "Ra Deg": "double precision",
+        "MixedCase": "text",
+        "näme": "text",
+        "flag": "boolean",
+        "big": "bigint",
+        "small": "smallint",
+        "f": "real",
+        "vals": "double precision[]",
+        "triple": "integer[]",
+        "when": "timestamp with time zone",
+    }
     assert result.colnames == list(types)
     one, two, null_id = result  # ORDER BY puts the NULL id last
-    assert (one["Id"], one["Ra Deg"], one["MixedCase"], one["näme"]) == \
-        (1, 10.5, "abc", "Zoë ☃ 東京")
-    assert (bool(one["flag"]), one["big"], one["small"], one["f"]) == \
-        (True, 12345678901, 7, 1.5)
+    assert (one["Id"], one["Ra Deg"], one["MixedCase"], one["näme"]) == (
+        1,
+        10.5,
+        "abc",
+        "Zoë ☃ 東京",
+    )
+    assert (bool(one["flag"]), one["big"], one["small"], one["f"]) == (
+        True,
+        12345678901,
+        7,
+        1.5,
+    )
     assert one["when"].startswith("2020-01-02T03:04:05")
     for name in types:
         if name != "Id" and name != "MixedCase" and name != "näme":
@@ -217,40 +275,64 @@ async def test_nulls_odd_names_and_non_ascii(
     assert null_id["MixedCase"] == 'it\'s "q" \\'
     assert null_id["when"].startswith("2021-06-01T12:00:00")
     assert list(picked[0]) == [10.5, "abc", "Zoë ☃ 東京"]
-    assert [tuple(r) for r in arrays] == [([1.0, 2.0, 3.5], [4, 5, 6]), (None, None),
-                                          ([7.0], [1, 2, 3])]
+    assert [tuple(r) for r in arrays] == [
+        ([1.0, 2.0, 3.5], [4, 5, 6]),
+        (None, None),
+        ([7.0], [1, 2, 3]),
+    ]
     assert await temp_tables(conn) == []
 
 
 async def test_join_with_published_table_and_two_uploads(
-        conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path) -> None:
-    parts = write_parts(tmp_path, a=ids_table([1, 3, 5], "a"),
-                        b=votable(Table({"ID": np.array([3, 5], dtype=np.int64),
-                                         "Note": ["three", "five"]}), "tabledata"))
-    async with load_uploads(conn, parse_uploads("a,param:a;B,param:b"), parts,
-                            catalog, max_bytes=MB) as full:
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
+    parts = write_parts(
+        tmp_path,
+        a=ids_table([1, 3, 5], "a"),
+        b=votable(
+            Table({"ID": np.array([3, 5], dtype=np.int64), "Note": ["three", "five"]}),
+            "tabledata",
+        ),
+    )
+    async with load_uploads(
+        conn, parse_uploads("a,param:a;B,param:b"), parts, catalog, max_bytes=MB
+    ) as full:
         joined = await run_adql(
-            conn, full, "SELECT s.id, s.mag, a.label FROM tst.stars AS s "
-            "JOIN TAP_UPLOAD.a AS a ON a.id = s.id ORDER BY s.id")
+            conn,
+            full,
+            "SELECT s.id, s.mag, a.label FROM tst.stars AS s "
+            "JOIN TAP_UPLOAD.a AS a ON a.id = s.id ORDER BY s.id",
+        )
         both = await run_adql(
-            conn, full, "SELECT a.label, b.note FROM tap_upload.a JOIN tap_upload.b "
-            "ON a.id = b.id ORDER BY a.id")
+            conn,
+            full,
+            "SELECT a.label, b.note FROM tap_upload.a JOIN tap_upload.b "
+            "ON a.id = b.id ORDER BY a.id",
+        )
         assert len(await temp_tables(conn)) == 2
     assert [tuple(r) for r in joined] == [(1, 11.5, "a1"), (3, 13.5, "a3")]
     assert [tuple(r) for r in both] == [("a3", "three"), ("a5", "five")]
     assert await temp_tables(conn) == []
 
 
-async def test_limits_and_bad_input(conn: asyncpg.Connection, catalog: TapCatalog,
-                                    tmp_path: Path) -> None:
+async def test_limits_and_bad_input(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     big = ids_table(list(range(5000)))
-    parts = write_parts(tmp_path, big=big, bad=b"<VOTABLE><RESOURCE><TABLE>",
-                        html=b"<html><body>not a table</body></html>",
-                        good=ids_table([1]))
+    parts = write_parts(
+        tmp_path,
+        big=big,
+        bad=b"<VOTABLE><RESOURCE><TABLE>",
+        html=b"<html><body>not a table</body></html>",
+        good=ids_table([1]),
+    )
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("t,param:big", {"max_bytes": len(big) - 1}, "larger than the limit"),
-        ("t,param:big", {"max_bytes": MB, "max_rows": 10},
-         "5000 rows, more than the limit of 10"),
+        (
+            "t,param:big",
+            {"max_bytes": MB, "max_rows": 10},
+            "5000 rows, more than the limit of 10",
+        ),
         ("t,param:bad", {"max_bytes": MB}, "upload 't' is not a valid VOTable"),
         ("t,param:html", {"max_bytes": MB}, "upload 't' is not a valid VOTable"),
         ("t,param:nosuch", {"max_bytes": MB}, "no part named 'nosuch'"),
@@ -260,37 +342,43 @@ async def test_limits_and_bad_input(conn: asyncpg.Connection, catalog: TapCatalo
     ]
     for upload, limits, message in cases:
         with pytest.raises(TapUsageError, match=message):
-            async with load_uploads(conn, parse_uploads(upload), parts, catalog,
-                                    **limits):
+            async with load_uploads(
+                conn, parse_uploads(upload), parts, catalog, **limits
+            ):
                 raise AssertionError("not reached")
         assert await temp_tables(conn) == []
 
 
-async def test_unloadable_values_are_usage_errors(conn: asyncpg.Connection,
-                                                  catalog: TapCatalog,
-                                                  tmp_path: Path) -> None:
+async def test_unloadable_values_are_usage_errors(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     doc = ODD.replace("2021-06-01T12:00:00", "yesterday").encode()
     dup = ODD.replace('name="big"', 'name="flag"').encode()
     long = ODD.replace('name="big"', f'name="{"é" * 32}"').encode()
     cplx = votable(Table({"z": np.array([1 + 2j])}))
     parts = write_parts(tmp_path, doc=doc, dup=dup, long=long, cplx=cplx)
-    for source, message in [("doc", "not an ISO 8601 timestamp"),
-                            ("dup", "appears twice"), ("long", "longer than 63 bytes"),
-                            ("cplx", "unsupported datatype doubleComplex")]:
+    for source, message in [
+        ("doc", "not an ISO 8601 timestamp"),
+        ("dup", "appears twice"),
+        ("long", "longer than 63 bytes"),
+        ("cplx", "unsupported datatype doubleComplex"),
+    ]:
         with pytest.raises(TapUsageError, match=message):
-            async with load_uploads(conn, [Upload("t", f"param:{source}")], parts,
-                                    catalog, max_bytes=MB):
+            async with load_uploads(
+                conn, [Upload("t", f"param:{source}")], parts, catalog, max_bytes=MB
+            ):
                 pass
     assert await temp_tables(conn) == []
 
 
-async def test_tables_are_dropped_on_error_and_cancel(conn: asyncpg.Connection,
-                                                      catalog: TapCatalog,
-                                                      tmp_path: Path) -> None:
+async def test_tables_are_dropped_on_error_and_cancel(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     parts = write_parts(tmp_path, a=ids_table([1, 2]))
     with pytest.raises(ZeroDivisionError):
-        async with load_uploads(conn, parse_uploads("a,param:a"), parts, catalog,
-                                max_bytes=MB):
+        async with load_uploads(
+            conn, parse_uploads("a,param:a"), parts, catalog, max_bytes=MB
+        ):
             assert len(await temp_tables(conn)) == 1
             1 / 0  # noqa: B018
     assert await temp_tables(conn) == []
@@ -298,8 +386,9 @@ async def test_tables_are_dropped_on_error_and_cancel(conn: asyncpg.Connection,
     started = asyncio.Event()
 
     async def slow() -> None:
-        async with load_uploads(conn, parse_uploads("a,param:a"), parts, catalog,
-                                max_bytes=MB):
+        async with load_uploads(
+            conn, parse_uploads("a,param:a"), parts, catalog, max_bytes=MB
+        ):
             started.set()
             await conn.execute("SELECT pg_sleep(30)")
 
@@ -313,29 +402,39 @@ async def test_tables_are_dropped_on_error_and_cancel(conn: asyncpg.Connection,
     assert await temp_tables(conn) == []
 
 
-async def test_query_role_reads_but_cannot_write(conn: asyncpg.Connection,
-                                                 catalog: TapCatalog,
-                                                 tmp_path: Path) -> None:
+async def test_query_role_reads_but_cannot_write(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     # Without TEMPORARY on the database a role has no USAGE on pg_temp:
     # load_uploads must grant what the query role needs.
     database = await conn.fetchval("SELECT current_database()")
     await conn.execute(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
     parts = write_parts(tmp_path, a=ids_table([1, 2]))
-    async with load_uploads(conn, parse_uploads("a,param:a"), parts, catalog,
-                            max_bytes=MB) as full:
+    async with load_uploads(
+        conn, parse_uploads("a,param:a"), parts, catalog, max_bytes=MB
+    ) as full:
         table = physical(full, "a")
         assert await conn.fetchval(
-            "SELECT has_schema_privilege($1, pg_my_temp_schema(), 'USAGE')", QUERY_ROLE)
+            "SELECT has_schema_privilege($1, pg_my_temp_schema(), 'USAGE')", QUERY_ROLE
+        )
         assert len(await run_adql(conn, full, "SELECT * FROM TAP_UPLOAD.a")) == 2
-        for statement in (f"INSERT INTO {table} (id) VALUES (3)",
-                          f"DELETE FROM {table}", f"UPDATE {table} SET id = 0",
-                          f"TRUNCATE {table}", f"DROP TABLE {table}",
-                          f"ALTER TABLE {table} ADD COLUMN x int"):
+        for statement in (
+            f"INSERT INTO {table} (id) VALUES (3)",
+            f"DELETE FROM {table}",
+            f"UPDATE {table} SET id = 0",
+            f"TRUNCATE {table}",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {table} ADD COLUMN x int",
+        ):
             for readonly in (True, False):
                 # Temporary tables are writable even in a READ ONLY transaction:
                 # the privileges are what stops the query role.
-                with pytest.raises((asyncpg.InsufficientPrivilegeError,
-                                    asyncpg.ReadOnlySQLTransactionError)):
+                with pytest.raises(
+                    (
+                        asyncpg.InsufficientPrivilegeError,
+                        asyncpg.ReadOnlySQLTransactionError,
+                    )
+                ):
                     async with conn.transaction(readonly=readonly):
                         await conn.execute(f'SET LOCAL ROLE "{QUERY_ROLE}"')
                         await conn.execute(statement)
@@ -345,17 +444,19 @@ async def test_query_role_reads_but_cannot_write(conn: asyncpg.Connection,
     assert await temp_tables(conn) == []
 
 
-async def test_job_dir_parts(conn: asyncpg.Connection, catalog: TapCatalog,
-                             tmp_path: Path) -> None:
+async def test_job_dir_parts(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     (tmp_path / "upload-Cat").write_bytes(ids_table([4]))
     find = job_parts(tmp_path)
     assert find("Cat") == tmp_path / "upload-Cat"
     assert find("../upload-Cat") is None and find("nothing") is None
-    async with load_uploads(conn, parse_uploads("c,param:Cat"), find, catalog,
-                            max_bytes=MB) as full:
-        assert [tuple(r) for r in await run_adql(conn, full,
-                                                 "SELECT * FROM TAP_UPLOAD.c")] == \
-            [(4, "l4")]
+    async with load_uploads(
+        conn, parse_uploads("c,param:Cat"), find, catalog, max_bytes=MB
+    ) as full:
+        assert [
+            tuple(r) for r in await run_adql(conn, full, "SELECT * FROM TAP_UPLOAD.c")
+        ] == [(4, "l4")]
 
 
 # --------------------------------------------------------------------------------
@@ -365,8 +466,9 @@ async def test_job_dir_parts(conn: asyncpg.Connection, catalog: TapCatalog,
 @pytest.fixture
 async def vot_server(aiohttp_server: Callable[..., Awaitable[Any]]) -> Any:
     async def table(request: web.Request) -> web.Response:
-        return web.Response(body=ids_table([7, 8], "u"),
-                            content_type="application/x-votable+xml")
+        return web.Response(
+            body=ids_table([7, 8], "u"), content_type="application/x-votable+xml"
+        )
 
     async def missing(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
@@ -382,26 +484,36 @@ async def vot_server(aiohttp_server: Callable[..., Awaitable[Any]]) -> Any:
     return await aiohttp_server(app)
 
 
-async def test_upload_by_url(conn: asyncpg.Connection, catalog: TapCatalog,
-                             vot_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_upload_by_url(
+    conn: asyncpg.Connection,
+    catalog: TapCatalog,
+    vot_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url = str(vot_server.make_url("/t.vot"))
-    async with load_uploads(conn, parse_uploads(f"remote,{url}"), {}, catalog,
-                            max_bytes=MB) as full:
-        rows = await run_adql(conn, full, "SELECT label FROM TAP_UPLOAD.remote "
-                              "ORDER BY id")
+    async with load_uploads(
+        conn, parse_uploads(f"remote,{url}"), {}, catalog, max_bytes=MB
+    ) as full:
+        rows = await run_adql(
+            conn, full, "SELECT label FROM TAP_UPLOAD.remote ORDER BY id"
+        )
     assert list(rows["label"]) == ["u7", "u8"]
     monkeypatch.setattr(uploads, "FETCH_TIMEOUT", 0.3)
-    for path, limit, message in [("/missing", MB, "HTTP 404 Not Found"),
-                                 ("/t.vot", 100, "larger than the limit of 100"),
-                                 ("/slow", MB, "took longer than 0.3 s")]:
+    for path, limit, message in [
+        ("/missing", MB, "HTTP 404 Not Found"),
+        ("/t.vot", 100, "larger than the limit of 100"),
+        ("/slow", MB, "took longer than 0.3 s"),
+    ]:
         source = f"r,{vot_server.make_url(path)}"
         with pytest.raises(TapUsageError, match=message):
-            async with load_uploads(conn, parse_uploads(source), {}, catalog,
-                                    max_bytes=limit):
+            async with load_uploads(
+                conn, parse_uploads(source), {}, catalog, max_bytes=limit
+            ):
                 pass
     with pytest.raises(TapUsageError, match="fetching http://127.0.0.1:1/x failed"):
-        async with load_uploads(conn, parse_uploads("r,http://127.0.0.1:1/x"), {},
-                                catalog, max_bytes=MB):
+        async with load_uploads(
+            conn, parse_uploads("r,http://127.0.0.1:1/x"), {}, catalog, max_bytes=MB
+        ):
             pass
 
 
@@ -410,15 +522,18 @@ async def test_upload_by_url(conn: asyncpg.Connection, catalog: TapCatalog,
 
 
 @pytest.fixture
-async def tap_client(aiohttp_client: Callable[..., Awaitable[Client]],
-                     settings: Settings, db_dsn: str) -> Client:
+async def tap_client(
+    aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings, db_dsn: str
+) -> Client:
     c = await asyncpg.connect(db_dsn)
     try:
         await c.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
         await tapschema.install(c)
-        await c.execute("CREATE SCHEMA tst;"
-                        "CREATE TABLE tst.stars (id integer, mag real);"
-                        "INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5)")
+        await c.execute(
+            "CREATE SCHEMA tst;"
+            "CREATE TABLE tst.stars (id integer, mag real);"
+            "INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5)"
+        )
         await tapschema.publish(c, "tst.stars")
     finally:
         await c.close()
@@ -431,29 +546,35 @@ def query_form(adql: str, **files: bytes) -> FormData:
     form.add_field("QUERY", adql)
     form.add_field("UPLOAD", ";".join(f"{n},param:{n}" for n in files))
     for name, data in files.items():
-        form.add_field(name, data, filename=f"{name}.vot",
-                       content_type="application/x-votable+xml")
+        form.add_field(
+            name, data, filename=f"{name}.vot", content_type="application/x-votable+xml"
+        )
     return form
 
 
 async def test_sync_query_with_upload(tap_client: Client) -> None:
-    form = query_form("SELECT s.id, s.mag, t.label FROM tst.stars AS s "
-                      "JOIN TAP_UPLOAD.t AS t ON t.id = s.id", t=ids_table([2, 3], "x"))
+    form = query_form(
+        "SELECT s.id, s.mag, t.label FROM tst.stars AS s "
+        "JOIN TAP_UPLOAD.t AS t ON t.id = s.id",
+        t=ids_table([2, 3], "x"),
+    )
     resp = await tap_client.post("/tap/sync", data=form)
     body = await resp.read()
     assert resp.status == 200, body
     rows = parse(io.BytesIO(body)).get_first_table().to_table(use_names_over_ids=True)
     assert [tuple(r) for r in rows] == [(2, 12.5, "x2")]
 
-    resp = await tap_client.post("/tap/sync", data=query_form(
-        "SELECT * FROM TAP_UPLOAD.t", t=b"<VOTABLE>"))
+    resp = await tap_client.post(
+        "/tap/sync", data=query_form("SELECT * FROM TAP_UPLOAD.t", t=b"<VOTABLE>")
+    )
     assert resp.status == 400
     assert "upload 't' is not a valid VOTable" in await resp.text()
 
 
 async def test_async_job_with_upload(tap_client: Client) -> None:
-    form = query_form('SELECT "Ra Deg" FROM TAP_UPLOAD.odd WHERE "Id" = 1',
-                      odd=ODD.encode())
+    form = query_form(
+        'SELECT "Ra Deg" FROM TAP_UPLOAD.odd WHERE "Id" = 1', odd=ODD.encode()
+    )
     form.add_field("PHASE", "RUN")
     resp = await tap_client.post("/tap/async", data=form, allow_redirects=False)
     assert resp.status == 303, await resp.text()
@@ -473,32 +594,35 @@ async def test_async_job_with_upload(tap_client: Client) -> None:
 
 
 def test_timestamp_helper() -> None:
-    assert uploads._timestamp("t", "c", "2020-01-02T03:04:05") == \
-        datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert uploads._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
+        2020, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
     assert uploads._timestamp("t", "c", " ") is None
 
 
-@pytest.mark.xfail(strict=True, reason="query.run_query reads column metadata only "
-                   "from a TapCatalog instance, not from a wrapping catalogue")
-async def test_published_metadata_next_to_an_upload(conn: asyncpg.Connection,
-                                                    catalog: TapCatalog,
-                                                    tmp_path: Path) -> None:
+async def test_published_metadata_next_to_an_upload(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     parts = write_parts(tmp_path, a=ids_table([1]))
-    async with load_uploads(conn, parse_uploads("a,param:a"), parts, catalog,
-                            max_bytes=MB) as full:
-        joined = await run_adql(conn, full, "SELECT s.mag FROM tst.stars AS s "
-                                "JOIN TAP_UPLOAD.a AS a ON a.id = s.id")
+    async with load_uploads(
+        conn, parse_uploads("a,param:a"), parts, catalog, max_bytes=MB
+    ) as full:
+        joined = await run_adql(
+            conn,
+            full,
+            "SELECT s.mag FROM tst.stars AS s JOIN TAP_UPLOAD.a AS a ON a.id = s.id",
+        )
     assert joined["mag"].unit == "mag"
 
 
-@pytest.mark.xfail(strict=True, reason="votable.field_for_pg_type expects '_float8' "
-                   "but asyncpg names array types 'float8[]': arrays come out as text")
-async def test_array_columns_come_out_as_arrays(conn: asyncpg.Connection,
-                                                catalog: TapCatalog,
-                                                tmp_path: Path) -> None:
+async def test_array_columns_come_out_as_arrays(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
     parts = write_parts(tmp_path, odd=ODD.encode())
-    async with load_uploads(conn, parse_uploads("odd,param:odd"), parts, catalog,
-                            max_bytes=MB) as full:
-        result = await run_adql(conn, full, 'SELECT vals FROM TAP_UPLOAD.odd '
-                                'WHERE "Id" = 1')
+    async with load_uploads(
+        conn, parse_uploads("odd,param:odd"), parts, catalog, max_bytes=MB
+    ) as full:
+        result = await run_adql(
+            conn, full, 'SELECT vals FROM TAP_UPLOAD.odd WHERE "Id" = 1'
+        )
     assert list(result[0]["vals"]) == [1.0, 2.0, 3.5]
