@@ -250,6 +250,7 @@ class JobService:
             )
             return job
         if action is Action.RUN:
+            await self._check_caps(owner)
             return await self._run(job, self._kind(job.kind))
         if action is Action.ABORT:
             return await self._abort(job)
@@ -349,8 +350,11 @@ class JobService:
                 f"{s.max_queued_per_owner}; retry when some have run"
             )
         executing = counts.get(Phase.EXECUTING, 0)
-        if executing >= s.max_executing_per_owner + s.max_queued_per_owner:
-            raise TooManyJobs(f"you have {executing} executing jobs; retry later")
+        if executing >= s.max_executing_per_owner:
+            raise TooManyJobs(
+                f"you have {executing} executing jobs, the limit is "
+                f"{s.max_executing_per_owner}; retry when some have finished"
+            )
 
     async def _run(self, job: Job, kind: JobKind) -> Job:
         problems = kind.problems(job.parameters)

@@ -172,3 +172,31 @@ async def test_many_concurrent_jobs_all_complete(client: Client) -> None:
     )
     finals = await asyncio.gather(*(wait_final(client, "demo", j) for j in ids))
     assert finals == ["COMPLETED"] * 30
+
+
+async def test_owner_executing_cap_and_run_of_pending_job(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    capped = replace(settings, max_executing_per_owner=1)
+    client = await aiohttp_client(create_app(capped, [SCRIPTED]))
+    pending = await create_pending(client)
+    blocker = await submit(
+        client, "scripted", action="sleep", seconds="60", PHASE="RUN"
+    )
+    assert await phase(client, "scripted", blocker) == "EXECUTING"
+    resp = await client.post(f"/jobs/scripted/{pending}/phase", data={"PHASE": "RUN"})
+    assert resp.status == 429 and "executing" in await resp.text()
+    assert await phase(client, "scripted", pending) == "PENDING"
+    await client.post(f"/jobs/scripted/{blocker}/phase", data={"PHASE": "ABORT"})
+    resp = await client.post(
+        f"/jobs/scripted/{pending}/phase", data={"PHASE": "RUN"}, allow_redirects=False
+    )
+    assert resp.status == 303
+
+
+async def create_pending(client: Client) -> str:
+    resp = await client.post(
+        "/jobs/scripted", data={"action": "sleep"}, allow_redirects=False
+    )
+    assert resp.status == 303
+    return resp.headers["Location"].rsplit("/", 1)[1]
