@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 from client import create_job, fetch, wait_final
 from figures_latency import MS, Bench, insert_jobs
-from live import ROOT, MemorySampler, proc_status
+from live import ROOT, MemorySampler, proc_status, runner_pids
 from report import Figure, Target, median, summary
 
 __all__ = ["big_figures", "waiter_figures"]
@@ -76,7 +76,14 @@ async def _big_job(
     }
 
 
-def _memory_figures(label: str, sampler: MemorySampler, baseline: int) -> list[Figure]:
+def _runner_rss(server_pid: int) -> dict[int, float]:
+    """Current VmRSS of each TAP runner, MB (what a warm, idle runner holds)."""
+    return {p: proc_status(p).get("VmRSS", 0) / MB for p in runner_pids(server_pid)}
+
+
+def _memory_figures(
+    label: str, sampler: MemorySampler, baseline: int, idle: dict[int, float]
+) -> list[Figure]:
     hwm = max(sampler.runner_hwm.values(), default=0)
     sampled = max(sampler.runner_peak.values(), default=0)
     return [
@@ -88,6 +95,7 @@ def _memory_figures(label: str, sampler: MemorySampler, baseline: int) -> list[F
             details={
                 "runner_vmhwm_mb": {p: v / MB for p, v in sampler.runner_hwm.items()},
                 "runner_sampled_peak_mb": sampled / MB,
+                "runner_idle_before_mb": idle,
             },
         ),
         Figure(
@@ -109,6 +117,7 @@ async def _format_runs(
     for fmt, label, ratio in FORMATS:
         copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
         baseline = proc_status(bench.server_pid).get("VmRSS", 0)
+        idle = _runner_rss(bench.server_pid)
         with MemorySampler(bench.server_pid) as sampler:
             runs = [
                 await _big_job(session, bench, table, fmt, 2 * rows)
@@ -124,7 +133,9 @@ async def _format_runs(
             )
         )
         if label == "BINARY2":
-            figures += _memory_figures(f"{rows:,} rows BINARY2", sampler, baseline)
+            figures += _memory_figures(
+                f"{rows:,} rows BINARY2", sampler, baseline, idle
+            )
     copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
     return figures, copies
 
@@ -170,6 +181,7 @@ async def _big_table_figures(
     await asyncio.sleep(6)  # the runners' TAP_SCHEMA cache lives 5 s
     copy = await asyncio.to_thread(copy_seconds, bench.dsn, "bench.big")
     baseline = proc_status(bench.server_pid).get("VmRSS", 0)
+    idle = _runner_rss(bench.server_pid)
     with MemorySampler(bench.server_pid) as sampler:
         run = await _big_job(session, bench, "bench.big", "votable", 2 * rows)
     return [
@@ -182,7 +194,7 @@ async def _big_table_figures(
             target=Target(2.5, of_floor=True),
             details=run,
         ),
-        *_memory_figures("10,000,000 rows BINARY2", sampler, baseline),
+        *_memory_figures("10,000,000 rows BINARY2", sampler, baseline, idle),
     ]
 
 

@@ -26,6 +26,7 @@ import aiohttp
 from aiouws.pgcluster import EmbeddedCluster
 
 __all__ = [
+    "ForeignLoad",
     "LiveServer",
     "MemorySampler",
     "cpu_seconds",
@@ -88,6 +89,74 @@ def runner_pids(server_pid: int) -> list[int]:
             ):
                 result.append(pid)
     return result
+
+
+def _descendants(roots: list[int]) -> set[int]:
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += _children(pid)
+    return found
+
+
+def _runnable(pid: str) -> int:
+    count = 0
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+                count += stat.rsplit(")", 1)[1].split()[0] == "R"
+    return count
+
+
+@dataclass
+class ForeignLoad:
+    """Average number of runnable threads outside the benchmark, sampled in a thread.
+
+    The load average counts our own server and database too; this counts only
+    the other processes (other engineers' test suites), which is what makes a
+    figure unreliable. Ours: this process's descendants and the postmaster's.
+    """
+
+    postmaster_pid: int | None
+    interval: float = 0.2
+    samples: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def mark(self) -> int:
+        return len(self.samples)
+
+    def mean_since(self, mark: int) -> float:
+        window = self.samples[mark:] or self.samples[-1:]
+        return sum(window) / len(window) if window else 0.0
+
+    def _loop(self) -> None:
+        self._sample()
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        roots = [os.getpid()] + ([self.postmaster_pid] if self.postmaster_pid else [])
+        ours = {str(pid) for pid in _descendants(roots)}
+        self.samples.append(
+            sum(
+                _runnable(pid)
+                for pid in os.listdir("/proc")
+                if pid.isdigit() and pid not in ours
+            )
+        )
 
 
 @dataclass
@@ -217,6 +286,15 @@ class LiveServer:
         raise RuntimeError(
             f"server not available after {timeout:.0f} s; log:\n{self._log_tail()}"
         )
+
+    def postmaster_pid(self) -> int | None:
+        """The embedded cluster's postmaster (None with an external DSN)."""
+        if self.cluster is None:
+            return None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pidfile = self.cluster.data_dir / "postmaster.pid"
+            return int(pidfile.read_text().split()[0])
+        return None
 
     def _log_tail(self) -> str:
         with contextlib.suppress(OSError):

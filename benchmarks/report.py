@@ -86,6 +86,8 @@ class Figure:
     target: Target | None = None
     note: str = ""
     load: tuple[float, float] = (0.0, 0.0)
+    #: Mean runnable threads of other processes (not ours) while measured.
+    foreign: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -131,8 +133,8 @@ def print_table(figures: Sequence[Figure], *, busy_load: float) -> None:
     rows = []
     for f in figures:
         verdict = {None: "", True: "PASS", False: "FAIL"}[f.passed]
-        if f.load[1] > busy_load or f.load[0] > busy_load:
-            verdict += " (load)"
+        if f.foreign > busy_load:
+            verdict += " (busy)"
         floor = (
             f"{_num(f.floor)} {f.floor_name}".strip() if f.floor is not None else "-"
         )
@@ -157,11 +159,10 @@ def print_table(figures: Sequence[Figure], *, busy_load: float) -> None:
         )
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    loaded = [f.name for f in figures if max(f.load) > busy_load]
-    if loaded:
+    if any(f.foreign > busy_load for f in figures):
         print(
-            f"\n(load) = 1-minute load average above {busy_load} while measured: "
-            "these figures were taken on a busy machine"
+            f"\n(busy) = other processes kept more than {busy_load} threads runnable "
+            f"on average while measured ({os.cpu_count()} CPUs): taken under load"
         )
     notes = [(f.name, f.note) for f in figures if f.note]
     for name, note in notes:

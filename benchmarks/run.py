@@ -33,7 +33,7 @@ from figures_latency import (  # noqa: E402
     throughput_figures,
     wakeup_figures,
 )
-from live import LiveServer  # noqa: E402
+from live import ForeignLoad, LiveServer  # noqa: E402
 from report import Figure, load_average, print_table, write_json  # noqa: E402
 
 Group = Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Figure]]]
@@ -86,7 +86,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--busy-load",
         type=float,
         default=1.5,
-        help="flag figures taken above this 1-minute load average",
+        help="flag figures taken while other processes kept more than this many "
+        "threads runnable on average (default 1.5)",
     )
     parser.add_argument(
         "--wait-quiet",
@@ -145,15 +146,30 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
         waiters=args.waiters,
     )
     figures: list[Figure] = []
-    async with aiohttp.ClientSession() as session:  # one keep-alive client
-        for name in args.groups:
-            print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            load_before, start = load_average(), time.monotonic()
-            group = await GROUPS[name](bench, session)
-            for figure in group:
-                figure.load = (load_before, load_average())
-                figure.details["group_seconds"] = round(time.monotonic() - start, 1)
-            figures += group
+    foreign = ForeignLoad(server.postmaster_pid())
+    foreign.start()
+    try:
+        async with aiohttp.ClientSession() as session:  # one keep-alive client
+            for name in args.groups:
+                load_before, start, mark = (
+                    load_average(),
+                    time.monotonic(),
+                    foreign.mark(),
+                )
+                group = await GROUPS[name](bench, session)
+                others = foreign.mean_since(mark)
+                print(
+                    f"bench: {name} done (others' runnable threads {others:.1f})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                for figure in group:
+                    figure.load = (load_before, load_average())
+                    figure.foreign = others
+                    figure.details["group_seconds"] = round(time.monotonic() - start, 1)
+                figures += group
+    finally:
+        foreign.stop()
     return figures
 
 
