@@ -1,0 +1,107 @@
+"""TAP execution limits: abort cancels the query in PostgreSQL, timeouts end it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from aiouws.config import Settings
+from taprunner.server import create_tap_app
+
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+SLOW = "SELECT COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
+
+
+@pytest.fixture
+async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
+    fast = replace(settings, tap_sync_timeout=1.0, tap_slots=1)
+    return await aiohttp_client(create_tap_app(fast, demo_rows=2000))
+
+
+async def running_queries(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND query LIKE '%demo.stars AS a%' AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_abort_cancels_the_query_in_postgresql(
+    client: Client, settings: Settings
+) -> None:
+    resp = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "QUERY": SLOW, "PHASE": "RUN"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    job = resp.headers["Location"].split("/tap/async/", 1)[1]
+    assert settings.dsn is not None
+    dsn = settings.dsn
+
+    async def started() -> bool:
+        return await running_queries(dsn) == 1
+
+    await eventually(started, "query running in PostgreSQL")
+    await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
+    assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
+
+    async def cancelled() -> bool:
+        return await running_queries(dsn) == 0
+
+    await eventually(cancelled, "query cancelled in PostgreSQL")
+    # the runner is free again and answers the next job
+    resp = await client.post(
+        "/tap/async",
+        data={
+            "LANG": "ADQL",
+            "QUERY": "SELECT TOP 1 id FROM demo.stars",
+            "PHASE": "RUN",
+        },
+    )
+    text = await (await client.get(resp.url.path + "?WAIT=10")).text()
+    assert "COMPLETED" in text or "EXECUTING" in text
+
+
+async def test_sync_query_over_time_limit_gets_error_document(client: Client) -> None:
+    resp = await client.get("/tap/sync", params={"LANG": "ADQL", "QUERY": SLOW})
+    body = await resp.text()
+    assert resp.status == 400
+    assert 'value="ERROR"' in body and "cancel" in body
+    resp = await client.get(
+        "/tap/sync", params={"LANG": "ADQL", "QUERY": "SELECT TOP 1 id FROM demo.stars"}
+    )
+    assert resp.status == 200
+
+
+async def test_execution_duration_stops_async_query(client: Client) -> None:
+    resp = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "QUERY": SLOW, "EXECUTIONDURATION": "1", "PHASE": "RUN"},
+    )
+    for _ in range(20):
+        text = await (await client.get(resp.url.path + "?WAIT=5")).text()
+        if "ABORTED" in text or "ERROR" in text:
+            break
+    assert "<uws:phase>ABORTED</uws:phase>" in text
+    assert "execution duration" in text
