@@ -9,7 +9,8 @@ record or SQL leaves this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -169,6 +170,15 @@ def _encode_column(name: str, value: Any) -> Any:
     if isinstance(value, ErrorType):
         return value.value
     return value
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """Translate a lost or refused database connection into StoreError (503)."""
+    try:
+        yield
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"job database unavailable: {exc}") from exc
 
 
 class JobStore:
@@ -522,41 +532,17 @@ class JobStore:
         raise InvalidPhaseError(str(error)) from error
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        try:
+        with _unavailable():
             return await self._pool.fetchrow(sql, *args)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        try:
+        with _unavailable():
             return await self._pool.fetch(sql, *args)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _fetchval(self, sql: str, *args: Any) -> Any:
-        try:
+        with _unavailable():
             return await self._pool.fetchval(sql, *args)
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            raise StoreError(f"job database unavailable: {exc}") from exc
 
     async def _execute(self, sql: str, *args: Any) -> str:
-        try:
+        with _unavailable():
             return str(await self._pool.execute(sql, *args))
-        except (
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-        ) as exc:
-            raise StoreError(f"job database unavailable: {exc}") from exc

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import read_params
+from aiouws.http.urls import public_origin
 from taprunner import vosi
 from taprunner.errors import TapError
 from taprunner.params import FORMATS, parse_request
@@ -27,13 +28,7 @@ _XML = "text/xml"
 
 
 def _tap_url(request: web.Request) -> str:
-    settings = request.config_dict[SETTINGS]
-    base = (
-        settings.base_url.rstrip("/")
-        if settings.base_url
-        else str(request.url.origin())
-    )
-    return base + "/tap"
+    return public_origin(request) + "/tap"
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -20,6 +20,7 @@ from .params import (
     parse_wait,
     read_params,
 )
+from .urls import public_origin
 
 __all__ = ["routes"]
 
@@ -45,13 +46,8 @@ async def _params(request: web.Request) -> Params:
 
 
 def _jobs_url(request: web.Request) -> str:
-    settings = request.config_dict[SETTINGS]
-    base = (
-        settings.base_url.rstrip("/")
-        if settings.base_url
-        else str(request.url.origin())
-    )
-    return base + str(request.app.router["jobs"].url_for()).rstrip("/")
+    jobs_path = str(request.app.router["jobs"].url_for()).rstrip("/")
+    return public_origin(request) + jobs_path
 
 
 def _job_url(request: web.Request, job_id: str) -> str:
