@@ -98,3 +98,27 @@ def test_job_list(assert_valid: Any) -> None:
     parsed = parse_job_list(io.BytesIO(body))
     assert [j.jobid for j in parsed] == [r.job_id for r in refs]
     assert_valid(render.jobs_document([], "http://h/tap/async"))
+
+
+def test_shipped_stylesheet_renders_job_and_list_as_html() -> None:
+    from importlib import resources
+
+    from lxml import etree
+
+    xsl = resources.files("aiouws").joinpath("static", "uws.xsl").read_bytes()
+    transform = etree.XSLT(etree.fromstring(xsl))
+    job = make_job(Phase.COMPLETED)
+    page = str(transform(etree.fromstring(render.job_document(job, "http://h/j"))))
+    assert "<h1>Job AbCdEfGhIjKlMnOpQrStUv</h1>" in page
+    assert "COMPLETED" in page and "SELECT a &lt; b FROM t" in page
+    refs = [
+        JobRef(
+            job_id="x" * 22,
+            phase=Phase.QUEUED,
+            run_id="r",
+            owner=None,
+            creation_time=T0,
+        )
+    ]
+    listing = str(transform(etree.fromstring(render.jobs_document(refs, "http://h"))))
+    assert 'href="http://h/xxxxxxxxxxxxxxxxxxxxxx"' in listing and "QUEUED" in listing
