@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -201,6 +202,8 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    # SIGTERM unwinds like Ctrl-C, so the server and its database are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     nofile = _raise_open_files(args.waiters * 2 + 1024)
     _wait_quiet(args.busy_load, args.wait_quiet)
     load_start = load_average()
