@@ -411,23 +411,32 @@ class JobStore:
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
 
-    async def claim_next_for_runner(
-        self, kind: str, claimed_by: str, lease_seconds: float, runner_pid: int
-    ) -> Job | None:
-        """:meth:`claim_next`, also recording the runner's pid in the same statement."""
-        row = await self._fetchrow(
-            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
+    async def claim_for_runners(
+        self, kind: str, claimed_by: str, lease_seconds: float, runner_pids: list[int]
+    ) -> list[Job]:
+        """Claim up to one QUEUED job of ``kind`` per runner, oldest first.
+
+        One statement (``FOR UPDATE SKIP LOCKED``) marks them EXECUTING with start
+        time, lease and the runner pid: the i-th job in queue order goes to
+        ``runner_pids[i]``. Returns the claimed jobs in that order.
+        """
+        rows = await self._fetch(
+            "WITH picked AS (SELECT job_id, queued_time FROM uws.job"
+            " WHERE phase = 'QUEUED' AND kind = $1 ORDER BY queued_time, job_id"
+            " LIMIT cardinality($4::integer[]) FOR UPDATE SKIP LOCKED),"
+            " numbered AS (SELECT job_id, row_number() OVER"
+            " (ORDER BY queued_time, job_id) AS n FROM picked)"
+            " UPDATE uws.job AS j SET phase = 'EXECUTING', start_time = now(),"
             " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
-            " runner_pid = $4"
-            " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
-            " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
-            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            " runner_pid = ($4::integer[])[numbered.n]"
+            " FROM numbered WHERE j.job_id = numbered.job_id"
+            " RETURNING j.*, numbered.n",
             kind,
             claimed_by,
             lease_seconds,
-            runner_pid,
+            runner_pids,
         )
-        return _job_from_row(row) if row is not None else None
+        return [_job_from_row(r) for r in sorted(rows, key=lambda r: int(r["n"]))]
 
     async def fail_expired_leases(self, message: str) -> list[str]:
         """Move every EXECUTING job whose lease has run out to ERROR; return their ids.

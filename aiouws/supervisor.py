@@ -91,6 +91,8 @@ class QueueSupervisor:
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._woken: set[str] = set()
+        self._queued_gen: dict[str, int] = {kind: 1 for kind in kinds}
+        self._empty_gen: dict[str, int] = {kind: 0 for kind in kinds}
         self._wake = asyncio.Event()
         self._side_tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -184,6 +186,7 @@ class QueueSupervisor:
         """
         if kind not in self.kinds:
             return
+        self._maybe_queued(kind)
         try:
             await self._dispatch(kind)
         except StoreError as exc:
@@ -223,19 +226,33 @@ class QueueSupervisor:
     # -- dispatching --------------------------------------------------------------
 
     async def _dispatch(self, kind: str) -> None:
-        """Fill the kind's free slots from the queue, oldest job first."""
+        """Fill the kind's free slots from the queue, oldest job first.
+
+        One claim statement serves all free slots, and none is made while the
+        queue is known to be empty: ``_queued_gen`` counts the signals that jobs
+        may be waiting (job_queued, NOTIFY, safety poll), ``_empty_gen`` the
+        signal count at the last claim that found fewer jobs than slots.
+        """
         async with self._locks[kind]:
-            for slot in self._slots[kind]:
-                if self._stopping:
-                    return
-                if not slot.free or slot.runner is None:
-                    continue
-                job = await self.store.claim_next_for_runner(
-                    kind, self.instance_id, self.lease_seconds, slot.runner.pid
-                )
-                if job is None:
-                    return
+            if self._stopping or self._queued_gen[kind] == self._empty_gen[kind]:
+                return
+            free = [s for s in self._slots[kind] if s.free and s.runner is not None]
+            if not free:
+                return
+            generation = self._queued_gen[kind]
+            pids = [s.runner.pid for s in free if s.runner is not None]
+            jobs = await self.store.claim_for_runners(
+                kind, self.instance_id, self.lease_seconds, pids
+            )
+            if len(jobs) < len(free):
+                self._empty_gen[kind] = generation
+            for slot, job in zip(free, jobs, strict=False):
+                assert slot.runner is not None
                 self._hand_over(slot, slot.runner, job)
+
+    def _maybe_queued(self, kind: str) -> None:
+        """Note that jobs of ``kind`` may be waiting (see :meth:`_dispatch`)."""
+        self._queued_gen[kind] += 1
 
     def _hand_over(self, slot: Slot, runner: RunnerProcess, job: Job) -> None:
         workdir = self.dirs.create(job.job_id)
@@ -289,9 +306,12 @@ class QueueSupervisor:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self.poll_interval):
                     await self._wake.wait()
+            except TimeoutError:  # the safety poll: look at every queue again
+                for kind in self.kinds:
+                    self._maybe_queued(kind)
             self._wake.clear()
             kinds, self._woken = (self._woken or set(self.kinds)), set()
             for kind in kinds:
@@ -337,6 +357,7 @@ class QueueSupervisor:
             return
         if event.phase is Phase.QUEUED:
             if event.kind in self.kinds:
+                self._maybe_queued(event.kind)
                 self._request_dispatch(event.kind)
             return
         entry = self._running.get(event.job_id)

@@ -102,3 +102,17 @@ async def test_install_schema_is_idempotent(db_dsn: str) -> None:
         assert await install_schema(conn) == 0
     finally:
         await conn.close()
+
+
+async def test_batch_claims_map_runners_in_queue_order(store: JobStore) -> None:
+    ids = [(await store.create(new_job(), phase=Phase.QUEUED)).job_id for _ in range(5)]
+    first = await store.claim_for_runners("demo", "me", 30, [101, 102, 103])
+    assert [j.job_id for j in first] == ids[:3]
+    assert [j.runner_pid for j in first] == [101, 102, 103]
+    assert all(j.phase is Phase.EXECUTING and j.claimed_by == "me" for j in first)
+    rest = await asyncio.gather(
+        *(store.claim_for_runners("demo", f"o{i}", 30, [200 + i]) for i in range(4))
+    )
+    claimed = [j.job_id for batch in rest for j in batch]
+    assert sorted(claimed) == sorted(ids[3:])
+    assert await store.claim_for_runners("demo", "me", 30, [1, 2]) == []
