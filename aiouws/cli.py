@@ -174,10 +174,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,
-        handler_args={
-            "max_line_size": 2 * settings.max_url_bytes,
-            "max_field_size": 16384,
-        },
+        # Passed through AppRunner to each connection's RequestHandler.
+        max_line_size=2 * settings.max_url_bytes,
+        max_field_size=16384,
         host=settings.host,
         port=settings.port,
         print=None,

@@ -27,6 +27,7 @@ __all__ = [
     "JobStore",
     "init_connection",
     "install_schema",
+    "keep_session",
 ]
 
 #: A plain connection or one borrowed from a pool.
@@ -66,6 +67,16 @@ async def init_connection(conn: Connection) -> None:
         "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
     )
     await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def keep_session(conn: Connection) -> None:
+    """Pool ``reset`` hook that keeps the session as ``init_connection`` set it.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN
+    *; RESET ALL`` on every release: half of all statements of a tiny job, and
+    it would undo the UTC time zone. The pool still rolls back any open
+    transaction; our code takes only transaction-scoped locks and settings.
+    """
 
 
 async def install_schema(conn: Connection) -> int:

@@ -20,6 +20,7 @@ from aiouws.demo import DEMO_KIND
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, ParameterSpec
+from aiouws.store import keep_session
 from taprunner import tapschema
 from taprunner.demo import load_demo
 from taprunner.tapschema import TapCatalog
@@ -81,7 +82,9 @@ def tap_kind(settings: Settings) -> JobKind:
 def _tap_context(settings: Settings, demo_rows: int) -> object:
     async def context(app: web.Application) -> AsyncIterator[None]:
         assert settings.dsn is not None
-        pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=10)
+        pool = await asyncpg.create_pool(
+            settings.dsn, min_size=1, max_size=10, reset=keep_session
+        )
         assert pool is not None
         async with pool.acquire() as conn:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")

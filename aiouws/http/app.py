@@ -20,7 +20,7 @@ from ..config import Settings
 from ..kinds import JobKind, kinds_by_name
 from ..notify import PhaseListener
 from ..service import JobService
-from ..store import JobStore, init_connection, install_schema
+from ..store import JobStore, init_connection, install_schema, keep_session
 from ..workdir import JobDirs
 from . import handlers
 from .auth import make_resolver
@@ -58,7 +58,7 @@ def uws_context(
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         pool = await asyncpg.create_pool(
-            dsn, min_size=2, max_size=20, init=init_connection
+            dsn, min_size=2, max_size=20, init=init_connection, reset=keep_session
         )
         assert pool is not None
         async with pool.acquire() as conn:

@@ -590,3 +590,30 @@ def test_examples_run(tap: pyvo.dal.TAPService, live_server: LiveServer) -> None
     assert queries
     for query in queries:
         tap.run_sync(query)
+
+
+def test_long_get_urls_get_414_and_long_queries_work_by_post(
+    live_server: LiveServer,
+) -> None:
+    query = "SELECT TOP 1 id FROM demo.stars WHERE id IN (%s)" % ",".join(
+        str(i) for i in range(4000)
+    )
+    resp = requests.get(
+        live_server.tap_url + "/sync",
+        params={"LANG": "ADQL", "QUERY": query},
+        timeout=30,
+    )
+    assert len(resp.request.url or "") > 16_000  # over aiohttp's default line limit
+    assert resp.status_code == 200, resp.text[:300]
+    huge = requests.get(
+        live_server.tap_url + "/sync",
+        params={"LANG": "ADQL", "QUERY": query + " " * 15_000},
+        timeout=30,
+    )
+    assert huge.status_code == 414, huge.text[:300]
+    posted = requests.post(
+        live_server.tap_url + "/sync",
+        data={"LANG": "ADQL", "QUERY": query + " " * 15_000},
+        timeout=30,
+    )
+    assert posted.status_code == 200
