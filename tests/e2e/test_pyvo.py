@@ -595,9 +595,8 @@ def test_examples_run(tap: pyvo.dal.TAPService, live_server: LiveServer) -> None
 def test_long_get_urls_get_414_and_long_queries_work_by_post(
     live_server: LiveServer,
 ) -> None:
-    query = "SELECT TOP 1 id FROM demo.stars WHERE id IN (%s)" % ",".join(
-        str(i) for i in range(4000)
-    )
+    ids = ",".join(str(i) for i in range(4000))
+    query = f"SELECT TOP 1 id FROM demo.stars WHERE id IN ({ids})"
     resp = requests.get(
         live_server.tap_url + "/sync",
         params={"LANG": "ADQL", "QUERY": query},
