@@ -8,6 +8,7 @@ supervisor). HTTP handlers call exactly one method of this class per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -127,35 +128,39 @@ class JobService:
         return await self.dispatcher.quote(job)
 
     async def wait(
-        self, job_id: str, owner: str | None, timeout: float, phase: Phase | None = None
+        self,
+        job_id: str,
+        owner: str | None,
+        kind: str,
+        timeout: float,
+        phase: Phase | None = None,
     ) -> Job:
         """UWS 1.1 blocking GET: return when the phase changes or ``timeout`` passes.
 
-        Returns at once if the job is in a final phase or not in ``phase``.
+        Returns at once if the job is in a final phase or not in ``phase``. The
+        watch is registered before the job is read, so a change between the read
+        and the wait still wakes it; each wake-up costs one read.
         """
-        job = await self.get(job_id, owner)
         timeout = min(timeout, self.settings.wait_cap)
         if self.listener is None or timeout <= 0:
-            return job
+            return await self.get_of_kind(job_id, owner, kind)
         deadline = time.monotonic() + timeout
-        start_phase = job.phase
-        while True:
-            if job.phase not in _WAITABLE or (phase is not None and job.phase != phase):
-                return job
-            if job.phase != start_phase:
-                return job
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return job
-            async with self.listener.watch(job_id) as changed:
-                job = await self.get(job_id, owner)
-                if job.phase != start_phase:
-                    return job
-                try:
+        async with self.listener.watch(job_id) as changed:
+            job = await self.get_of_kind(job_id, owner, kind)
+            start = job.phase
+            while (
+                job.phase is start
+                and job.phase in _WAITABLE
+                and (phase is None or job.phase is phase)
+            ):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
-                except TimeoutError:
-                    pass
-            job = await self.get(job_id, owner)
+                changed.clear()
+                job = await self.get_of_kind(job_id, owner, kind)
+        return job
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:
         """The job's error detail file and media type, if there is one."""
@@ -382,8 +387,9 @@ class JobService:
         )
         log.info("job queued", extra=log_context(job))
         if self.dispatcher is not None:
+            # Returns once the job is handed to a runner if a slot was free; the
+            # job returned here is as queued (callers only redirect to it).
             await self.dispatcher.job_queued(job.kind)
-            job = await self.store.get(job.job_id)
         return job
 
     async def _abort(self, job: Job) -> Job:

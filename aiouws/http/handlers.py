@@ -136,11 +136,17 @@ async def get_job(request: web.Request) -> web.Response:
     params = await _params(request)
     wait = parse_wait(params.get("wait"), request.config_dict[SETTINGS].wait_cap)
     phases = parse_phases(params.getall("phase"))
-    owner = await _owner(request)
-    job = await _job(request)
     if wait:
         guard = next(iter(phases)) if len(phases) == 1 else None
-        job = await service.wait(job.job_id, owner, wait, guard)
+        job = await service.wait(
+            request.match_info["job_id"],
+            await _owner(request),
+            request.app[KIND],
+            wait,
+            guard,
+        )
+    else:
+        job = await _job(request)
     return _xml(
         render.job_document(
             job,
