@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.votable import FieldSpec, Row, cell_text
+from taprunner.votable import FieldSpec, Row, column_texts
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -20,10 +20,12 @@ _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r
 _PG_SPECIALS = {"+Inf": "Infinity", "-Inf": "-Infinity"}
 
 
-def _field_text(field: FieldSpec, value: object) -> str:
-    """Text of a value; infinities spelt as PostgreSQL's COPY spells them."""
-    text = cell_text(field, value)
-    return _PG_SPECIALS.get(text, text)
+def _field_texts(field: FieldSpec, column: Sequence[object]) -> list[str | None]:
+    """Texts of one column; infinities spelt as PostgreSQL's COPY spells them."""
+    texts = column_texts(field, column)
+    if field.datatype not in ("float", "double"):
+        return texts
+    return [t if t is None else _PG_SPECIALS.get(t, t) for t in texts]
 
 
 class DelimitedEncoder:
@@ -39,20 +41,17 @@ class DelimitedEncoder:
 
     def encode(self, rows: Sequence[Row]) -> bytes:
         """A batch of rows (field order, ``None`` for NULL) as lines."""
-        texts = [
-            [
-                None if v is None else _field_text(f, v)
-                for f, v in zip(self.fields, row, strict=True)
-            ]
-            for row in rows
-        ]
-        return self._lines(texts)
+        if not rows:
+            return b""
+        columns = zip(*rows, strict=True)
+        texts = [_field_texts(f, c) for f, c in zip(self.fields, columns, strict=True)]
+        return self._lines(list(zip(*texts, strict=True)))
 
     def footer(self, *, overflow: bool = False) -> bytes:
         """Nothing: delimited formats have no trailer (overflow cannot be signalled)."""
         return b""
 
-    def _lines(self, rows: list[list[str | None]]) -> bytes:
+    def _lines(self, rows: Sequence[Sequence[str | None]]) -> bytes:
         if self.delimiter == "\t":
             lines = [
                 "\t".join("" if t is None else t.translate(_TSV_ESCAPES) for t in row)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -178,13 +177,17 @@ def _text_or_empty(value: object) -> str:
 
 
 def _encode_strings(
-    field: FieldSpec, texts: Sequence[object]
+    field: FieldSpec, texts: Sequence[object], nulls: npt.NDArray[np.bool_]
 ) -> tuple[bytes, _IntArray]:
-    """Concatenated encoded strings and each one's count (characters or bytes)."""
+    """Concatenated encoded strings and each one's count (characters or bytes).
+
+    ``nulls`` is set where a value is None (left alone when there is none).
+    """
     try:  # fast path: no NULLs, all str
         joined = "".join(texts)  # type: ignore[arg-type]
         plain: Sequence[str] = texts  # type: ignore[assignment]
     except TypeError:
+        nulls[:] = np.fromiter(map(_is_none, texts), np.bool_, len(texts))
         plain = [t if type(t) is str else _text_or_empty(t) for t in texts]
         joined = "".join(plain)
     lengths = np.fromiter(map(len, plain), np.int64, len(plain))
@@ -205,27 +208,42 @@ def _numbers(
     nulls: npt.NDArray[np.bool_],
     binary2: bool,
 ) -> npt.NDArray[Any]:
-    """Numpy array of (flattened) element values, NULLs replaced by the fill value."""
+    """Numpy array of (flattened) element values, NULLs replaced by the fill value.
+
+    ``nulls`` is set where a value is None (left alone when there is none); a
+    NULL float becomes NaN. The common no-NULL case costs one numpy conversion.
+    """
+    dtype = _NUMPY[field.datatype]
     if field.datatype == "boolean":
-        flags = np.array([b"?" if v is None else (b"T" if v else b"F") for v in values])
-        return flags.astype("S1")
+        flags = [b"?" if v is None else (b"T" if v else b"F") for v in values]
+        if b"?" in flags:
+            nulls[:] = np.fromiter(map(_is_none, values), np.bool_, len(values))
+        return np.array(flags, dtype)
     if field.datatype in ("float", "double"):
-        return np.array(values, dtype=np.float64).astype(_NUMPY[field.datatype])
-    if nulls.any():
+        array = np.array(values, dtype)  # None becomes NaN
+        if np.isnan(array).any():  # NaN is rare: only then look for NULLs
+            nulls[:] = np.fromiter(map(_is_none, values), np.bool_, len(values))
+        return array
+    try:
+        return np.array(values, dtype)
+    except TypeError:  # NULLs (None has no int value)
+        nulls[:] = np.fromiter(map(_is_none, values), np.bool_, len(values))
         fill = 0 if binary2 else _INT_NULL[field.datatype]
-        values = [fill if v is None else v for v in values]
-    return np.array(values, dtype=np.int64).astype(_NUMPY[field.datatype])
+        return np.array([fill if v is None else v for v in values], dtype)
 
 
 def _flat_arrays(
-    field: FieldSpec, column: Sequence[object]
+    column: Sequence[object], nulls: npt.NDArray[np.bool_]
 ) -> tuple[list[object], _IntArray]:
     """Flattened elements of an array column and the element count of each row."""
     lengths = np.fromiter(
-        (0 if v is None else len(v) for v in column),  # type: ignore[arg-type]
+        (-1 if v is None else len(v) for v in column),  # type: ignore[arg-type]
         np.int64,
         len(column),
     )
+    if (lengths < 0).any():
+        nulls[:] = lengths < 0
+        lengths[nulls] = 0
     flat: list[object] = []
     for value in column:
         if value is not None:
@@ -246,10 +264,11 @@ class _BinaryPacker:
         self.mask_bytes = (len(self.fields) + 7) // 8
 
     def pack(self, rows: Sequence[Row]) -> bytes:
+        """The row bytes of ``rows``."""
         n = len(rows)
         if n == 0:
             return b""
-        columns = [list(map(itemgetter(i), rows)) for i in range(len(self.fields))]
+        columns = list(zip(*rows, strict=True))  # one pass over the rows
         null_matrix = np.zeros((n, len(self.fields)), np.bool_)
         runs: list[list[tuple[str, npt.NDArray[Any]]]] = [[]]
         if self.binary2:
@@ -265,7 +284,7 @@ class _BinaryPacker:
         segments: list[Segment] = [(_records(runs[0], n), 0)]
         for var, run in zip(var_parts, runs[1:], strict=True):
             segments += [var, (_records(run, n), 0)]
-        return _scatter(segments, n)
+        return _interleave(segments, n).tobytes()
 
     def _column(
         self,
@@ -274,42 +293,39 @@ class _BinaryPacker:
         nulls: npt.NDArray[np.bool_],
         fixed: list[tuple[str, npt.NDArray[Any]]],
     ) -> Segment | None:
-        """Add the fixed part of one column to ``fixed``; return its variable part."""
+        """Add the fixed part of one column to ``fixed``; return its variable part.
+
+        ``nulls`` (this column of the null matrix) is set where the value is None.
+        """
         name = f"f{len(fixed)}"
-        scalar_float = field.arraysize is None and field.datatype in ("float", "double")
-        if not scalar_float and None in column:  # a C-level scan; NULLs are rare
-            nulls[:] = np.fromiter(map(_is_none, column), np.bool_, len(column))
         if _is_string(field) and _is_var(field):
-            data, lengths = _encode_strings(field, column)
+            data, lengths = _encode_strings(field, column, nulls)
             fixed.append((name, lengths.astype(">i4")))
             unit = 2 if field.datatype == "unicodeChar" else 1
             return np.frombuffer(data, np.uint8), lengths * unit
         if _is_string(field):
             codec = "utf-16-be" if field.datatype == "unicodeChar" else "utf-8"
             width = _fixed_count(field) * (2 if codec == "utf-16-be" else 1)
-            cells = [(t or "").encode(codec)[:width] for t in _texts(column)]
+            texts = _texts(column)
+            nulls[:] = np.fromiter(map(_is_none, texts), np.bool_, len(texts))
+            cells = [(t or "").encode(codec)[:width] for t in texts]
             fixed.append((name, np.array(cells, dtype=f"S{width}")))
             return None
         if field.arraysize is None:
-            values = _numbers(field, column, nulls, self.binary2)
-            if scalar_float and np.isnan(values).any() and None in column:
-                nulls[:] = np.fromiter(map(_is_none, column), np.bool_, len(column))
-            fixed.append((name, values))
+            fixed.append((name, _numbers(field, column, nulls, self.binary2)))
             return None
         if _is_var(field):
-            flat, lengths = _flat_arrays(field, column)
-            values = _numbers(
-                field, flat, np.array([v is None for v in flat], bool), self.binary2
-            )
+            flat, lengths = _flat_arrays(column, nulls)
+            # NULL elements inside an array have no flag: they get the fill value.
+            values = _numbers(field, flat, np.zeros(len(flat), np.bool_), self.binary2)
             fixed.append((name, lengths.astype(">i4")))
             raw = values.view(np.uint8) if values.size else np.empty(0, np.uint8)
             return raw, lengths * values.dtype.itemsize
         count = _fixed_count(field)
         filled = [[None] * count if v is None else v for v in column]
-        flat, _ = _flat_arrays(field, filled)
-        values = _numbers(
-            field, flat, np.array([v is None for v in flat], bool), self.binary2
-        )
+        flat, _ = _flat_arrays(filled, np.zeros(len(filled), np.bool_))
+        nulls[:] = np.fromiter(map(_is_none, column), np.bool_, len(column))
+        values = _numbers(field, flat, np.zeros(len(flat), np.bool_), self.binary2)
         fixed.append((name, values.reshape(len(column), count)))
         return None
 
@@ -325,11 +341,12 @@ def _records(fixed: list[tuple[str, npt.NDArray[Any]]], n: int) -> npt.NDArray[A
     return table.view(np.uint8)
 
 
-def _scatter(segments: list[Segment], n: int) -> bytes:
+def _interleave(segments: list[Segment], n: int) -> npt.NDArray[np.uint8]:
     """Interleave per-row segments: fixed runs (equal widths) and variable parts.
 
-    Each output byte gets the label of its segment (``np.repeat`` of the per-row
-    lengths); a boolean-mask assignment per segment then fills the output in order.
+    One gather builds the output: every (row, segment) piece is a contiguous run of
+    the concatenated sources, so the source index of each output byte is its own
+    index plus the piece's offset (``np.repeat`` of one number per piece).
     """
     parts = [
         (data, data.size // n if isinstance(lengths, int) else lengths)
@@ -337,68 +354,129 @@ def _scatter(segments: list[Segment], n: int) -> bytes:
         if data.size
     ]
     if len(parts) <= 1:
-        return parts[0][0].tobytes() if parts else b""
-    lengths_matrix = np.empty((n, len(parts)), np.int64)
-    for k, (_, width) in enumerate(parts):
-        lengths_matrix[:, k] = width
-    labels = np.repeat(
-        np.tile(np.arange(len(parts), dtype=np.uint8), n), lengths_matrix.ravel()
-    )
-    out = np.empty(labels.size, np.uint8)
-    for k, (data, _) in enumerate(parts):
-        out[labels == k] = data
-    return out.tobytes()
+        return parts[0][0] if parts else np.empty(0, np.uint8)
+    sizes = np.empty((n, len(parts)), np.int64)
+    source_starts = np.empty((n, len(parts)), np.int64)
+    base = 0
+    for k, (data, width) in enumerate(parts):
+        sizes[:, k] = width
+        column = sizes[:, k]
+        source_starts[:, k] = np.cumsum(column) - column + base
+        base += data.size
+    pieces = sizes.ravel()
+    total = int(base)
+    index_type = np.int32 if total < 2**31 else np.int64
+    shifts = (source_starts.ravel() - (np.cumsum(pieces) - pieces)).astype(index_type)
+    gather = np.repeat(shifts, pieces)
+    gather += np.arange(total, dtype=index_type)
+    return np.concatenate([data for data, _ in parts]).take(gather)
 
 
 # ------------------------------------------------------------------------- TABLEDATA
-def _format_floats(values: npt.NDArray[Any]) -> list[str]:
-    texts = values.astype(str).tolist()
-    special = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
-    return [special.get(t, t) for t in texts]
+_FLOAT_SPECIALS = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+_NEEDS_ESCAPE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _float_texts(array: npt.NDArray[np.float64], datatype: str) -> list[str]:
+    """Shortest round-trip texts of float elements, NaN and infinities DALI-spelt."""
+    if datatype == "float":  # float32 has its own shortest spelling
+        texts: list[str] = array.astype(np.float32).astype(str).tolist()
+    else:  # Python's repr is numpy's str for float64, and much faster
+        texts = list(map(repr, array.tolist()))
+    if np.isfinite(array).all():
+        return texts
+    return [_FLOAT_SPECIALS.get(t, t) for t in texts]
+
+
+def _int_texts(values: Sequence[object]) -> list[str]:
+    """Texts of integer elements (booleans as 1/0); raises TypeError on None."""
+    return list(map(str, np.array(values, np.int64).tolist()))
+
+
+def _scalar_texts(field: FieldSpec, values: Sequence[object]) -> list[str] | None:
+    """Texts of a column of numbers or booleans; None if it holds a NULL."""
+    if field.datatype == "boolean":
+        return None if None in values else ["T" if v else "F" for v in values]
+    if field.datatype in ("float", "double"):
+        array = np.array(values, np.float64)  # None becomes NaN
+        if not np.isfinite(array).all() and None in values:
+            return None
+        return _float_texts(array, field.datatype)
+    try:
+        return _int_texts(values)
+    except TypeError:  # None has no int value
+        return None
+
+
+def _element_texts(field: FieldSpec, values: Sequence[object]) -> list[str]:
+    """Texts of array elements: a NULL element is NaN for floats, else empty."""
+    if field.datatype in ("float", "double"):
+        return _float_texts(np.array(values, np.float64), field.datatype)
+    texts = _scalar_texts(field, values)
+    if texts is not None:
+        return texts
+    if field.datatype == "boolean":
+        return ["" if v is None else ("T" if v else "F") for v in values]
+    return ["" if v is None else str(int(v)) for v in values]  # type: ignore[call-overload]
+
+
+def column_texts(field: FieldSpec, column: Sequence[object]) -> list[str | None]:
+    """Unescaped TABLEDATA texts of one column (arrays space-joined); None for NULL.
+
+    Whole columns are formatted at once: per-value numpy calls cost far more than
+    the formatting itself.
+    """
+    if _is_string(field):
+        return _texts(column)
+    if field.arraysize is None:
+        texts = _scalar_texts(field, column)
+        if texts is not None:
+            return texts  # type: ignore[return-value]
+        present = [v for v in column if v is not None]
+        found = iter(_scalar_texts(field, present) or ())
+        return [None if v is None else next(found) for v in column]
+    flat, lengths = _flat_arrays(column, np.zeros(len(column), np.bool_))
+    elements = _element_texts(field, flat)
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    return [
+        None if v is None else " ".join(elements[a:b])
+        for v, a, b in zip(column, starts, ends, strict=True)
+    ]
 
 
 def _cell_texts(field: FieldSpec, column: Sequence[object]) -> list[str | None]:
     """TABLEDATA cell contents (escaped) for one column; None for NULL."""
-    if _is_string(field):
-        return [None if t is None else xml_text(t) for t in _texts(column)]
-    formatter = _element_formatter(field)
-    if field.arraysize is None:
-        return [None if v is None else formatter([v])[0] for v in column]
-    return [
-        None if v is None else " ".join(formatter(list(v)))  # type: ignore[call-overload]
-        for v in column
-    ]
-
-
-def _element_formatter(field: FieldSpec) -> Callable[[list[object]], list[str]]:
-    if field.datatype in ("float", "double"):
-        dtype = np.float32 if field.datatype == "float" else np.float64
-        return lambda vs: _format_floats(np.array(vs, dtype=np.float64).astype(dtype))
-    if field.datatype == "boolean":
-        return lambda vs: ["" if v is None else ("T" if v else "F") for v in vs]
-    return lambda vs: ["" if v is None else str(int(v)) for v in vs]  # type: ignore[call-overload]
-
-
-def cell_text(field: FieldSpec, value: object) -> str:
-    """Unescaped TABLEDATA text of one non-NULL value (arrays space-joined)."""
-    if _is_string(field):
-        return value if type(value) is str else _to_text(value)
-    formatter = _element_formatter(field)
-    if field.arraysize is None:
-        return formatter([value])[0]
-    return " ".join(formatter(list(value)))  # type: ignore[call-overload]
+    texts = column_texts(field, column)
+    if not _is_string(field):
+        return texts  # numbers, NaN and booleans need no escaping
+    try:
+        joined = "".join(texts)  # type: ignore[arg-type]
+    except TypeError:  # NULLs
+        joined = "".join([t for t in texts if t])
+    if _NEEDS_ESCAPE.search(joined) is None:
+        return texts
+    return [None if t is None else xml_text(t) for t in texts]
 
 
 def _tabledata(fields: Sequence[FieldSpec], rows: Sequence[Row]) -> bytes:
+    """TR elements of ``rows``: one %-template per batch, NULL cells as ``<TD/>``."""
     if not rows:
         return b""
-    columns = list(zip(*rows, strict=True))
-    cells = [
-        [("<TD/>" if t is None else f"<TD>{t}</TD>") for t in _cell_texts(f, c)]
-        for f, c in zip(fields, columns, strict=True)
-    ]
-    lines = ["<TR>" + "".join(row) + "</TR>\n" for row in zip(*cells, strict=True)]
-    return "".join(lines).encode("utf-8")
+    template = ["<TR>"]
+    cells: list[list[str | None]] = []
+    for field, column in zip(fields, zip(*rows, strict=True), strict=True):
+        texts = _cell_texts(field, column)
+        try:
+            "".join(texts)  # type: ignore[arg-type]
+            template.append("<TD>%s</TD>")
+        except TypeError:  # NULLs: this column brings its own TD elements
+            texts = ["<TD/>" if t is None else f"<TD>{t}</TD>" for t in texts]
+            template.append("%s")
+        cells.append(texts)
+    template.append("</TR>\n")
+    line = "".join(template)
+    return "".join(map(line.__mod__, zip(*cells, strict=True))).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- document
@@ -481,12 +559,14 @@ class VOTableEncoder:
         """Base64 text of already-encoded binary rows, carrying 0-2 bytes over."""
         if self._packer is None:
             raise ValueError("encode_raw needs a BINARY or BINARY2 serialization")
-        data = self._carry + row_bytes if self._carry else row_bytes
+        data = memoryview(row_bytes).cast("B")
+        if self._carry:
+            data = memoryview(b"".join((self._carry, data)))
         cut = len(data) - len(data) % 3
         self._carry = bytes(data[cut:])
         if cut == 0:
             return b""
-        return binascii.b2a_base64(memoryview(data)[:cut])
+        return binascii.b2a_base64(data[:cut])
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
         """Close the data, the TABLE and the document.
