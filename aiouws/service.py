@@ -207,16 +207,22 @@ class JobService:
         upload_url: str = "",
         run: bool = False,
     ) -> Job:
-        """Create a job (PENDING, or QUEUED and dispatched when ``run``)."""
+        """Create a job (PENDING, or QUEUED and dispatched when ``run``).
+
+        Raises
+        ------
+        TooManyJobs
+            The owner is at the queued or executing cap.
+        """
         kind = self._kind(kind_name)
-        await self._check_caps(owner)
+        problems = kind.problems(params) if run else []
+        queue_now = run and not problems
         job_id = new_job_id()
-        workdir = self.dirs.create(job_id)
+        stored = tuple(kind.with_defaults(params) if queue_now else params)
         try:
-            stored = tuple(params)
             for upload in uploads:
-                target = self.dirs.file(job_id, "upload-" + upload.name)
-                upload.path.replace(target)
+                self.dirs.create(job_id)
+                upload.path.replace(self.dirs.file(job_id, "upload-" + upload.name))
                 stored += (
                     JobParameter(
                         name=upload.name.lower(),
@@ -233,13 +239,24 @@ class JobService:
                 destruction_time=self.clamp_destruction(destruction),
                 parameters=stored,
             )
-            job = await self.store.create(new)
+            job = await self.store.create(
+                new,
+                phase=Phase.QUEUED if queue_now else Phase.PENDING,
+                max_queued=self.settings.max_queued_per_owner,
+                max_executing=self.settings.max_executing_per_owner,
+            )
+            if job is None:
+                raise await self._too_many(owner) or TooManyJobs(
+                    "too many active jobs; retry later"
+                )
         except BaseException:
             self.dirs.remove(job_id)
             raise
-        log.info("job created", extra={**log_context(job), "workdir": str(workdir)})
-        if run:
-            job = await self._run(job, kind)
+        log.info("job created", extra=log_context(job))
+        if problems:
+            return await self._reject(job, problems)
+        if queue_now and self.dispatcher is not None:
+            await self.dispatcher.job_queued(job.kind)
         return job
 
     async def act(self, job_id: str, owner: str | None, action: Action) -> Job:
@@ -346,38 +363,48 @@ class JobService:
         return kind
 
     async def _check_caps(self, owner: str | None) -> None:
+        """Raise TooManyJobs when ``owner`` is at a cap (for RUN of a PENDING job)."""
+        error = await self._too_many(owner)
+        if error is not None:
+            raise error
+
+    async def _too_many(self, owner: str | None) -> TooManyJobs | None:
+        """The 429 error for ``owner``'s caps, or None while under both."""
         counts = await self.store.count_active(owner)
         s = self.settings
         queued = counts.get(Phase.QUEUED, 0) + counts.get(Phase.HELD, 0)
         if queued >= s.max_queued_per_owner:
-            raise TooManyJobs(
+            return TooManyJobs(
                 f"you have {queued} queued jobs, the limit is "
                 f"{s.max_queued_per_owner}; retry when some have run"
             )
         executing = counts.get(Phase.EXECUTING, 0)
         if executing >= s.max_executing_per_owner:
-            raise TooManyJobs(
+            return TooManyJobs(
                 f"you have {executing} executing jobs, the limit is "
                 f"{s.max_executing_per_owner}; retry when some have finished"
             )
+        return None
+
+    async def _reject(self, job: Job, problems: Sequence[str]) -> Job:
+        """End a job that cannot run (missing or bad parameters) in ERROR."""
+        message = "; ".join(problems)
+        job = await self.store.change_phase(
+            job.job_id,
+            Phase.ERROR,
+            allowed=_EDITABLE,
+            set_now=["end_time"],
+            error_type=ErrorType.FATAL,
+            error_message=message,
+            error_has_detail=False,
+        )
+        log.info("job rejected at run", extra={**log_context(job), "reason": message})
+        return job
 
     async def _run(self, job: Job, kind: JobKind) -> Job:
         problems = kind.problems(job.parameters)
         if problems:
-            message = "; ".join(problems)
-            job = await self.store.change_phase(
-                job.job_id,
-                Phase.ERROR,
-                allowed=_EDITABLE,
-                set_now=["end_time"],
-                error_type=ErrorType.FATAL,
-                error_message=message,
-                error_has_detail=False,
-            )
-            log.info(
-                "job rejected at run", extra={**log_context(job), "reason": message}
-            )
-            return job
+            return await self._reject(job, problems)
         job = await self.store.change_phase(
             job.job_id,
             Phase.QUEUED,

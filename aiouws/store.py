@@ -323,13 +323,31 @@ class JobStore:
 
     # -- writing ------------------------------------------------------------------
 
-    async def create(self, new: NewJob, *, phase: Phase = Phase.PENDING) -> Job:
-        """Insert a job; ``phase=QUEUED`` creates it already queued."""
+    async def create(
+        self,
+        new: NewJob,
+        *,
+        phase: Phase = Phase.PENDING,
+        max_queued: int = 2**31 - 1,
+        max_executing: int = 2**31 - 1,
+    ) -> Job | None:
+        """Insert a job, unless its owner is at a cap; None means the cap is hit.
+
+        ``phase=QUEUED`` creates it already queued. The owner's QUEUED/HELD and
+        EXECUTING jobs are counted in the same statement (one round trip).
+        """
+        owner = "owner IS NULL" if new.owner is None else "owner = $3"
         queued = "now()" if phase is Phase.QUEUED else "NULL"
         row = await self._fetchrow(
-            "INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
+            "WITH active AS (SELECT"
+            " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
+            " count(*) FILTER (WHERE phase = 'EXECUTING') AS executing"
+            f" FROM uws.job WHERE {owner}"
+            " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED'))"
+            " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
             " destruction_time, parameters, phase, queued_time)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {queued}) RETURNING *",
+            f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued} FROM active"
+            " WHERE active.queued < $9 AND active.executing < $10 RETURNING *",
             new.job_id,
             new.kind,
             new.owner,
@@ -338,9 +356,10 @@ class JobStore:
             new.destruction_time,
             _params_json(new.parameters),
             phase.value,
+            max_queued,
+            max_executing,
         )
-        assert row is not None
-        return _job_from_row(row)
+        return _job_from_row(row) if row is not None else None
 
     async def change_phase(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from ..errors import NotFound, UsageError
@@ -66,6 +68,27 @@ def _stylesheet(request: web.Request) -> str | None:
     if not request.config_dict[SETTINGS].stylesheet:
         return None
     return _jobs_url(request) + "/stylesheet.xsl"
+
+
+#: Files up to this size are answered from memory: a small result then costs no
+#: thread-pool hops (stat, open and sendfile run in executors in FileResponse).
+_SMALL_FILE = 256 * 1024
+
+
+def _file(path: Path, media_type: str, gone: str) -> web.StreamResponse:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise NotFound(gone) from None
+    if size > _SMALL_FILE:
+        return web.FileResponse(path, headers={"Content-Type": media_type})
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(gone) from None
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = media_type
+    return response
 
 
 async def _job(request: web.Request) -> Job:
@@ -275,9 +298,7 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     )
     if path is None:
         raise web.HTTPSeeOther(href or "")
-    if not path.is_file():
-        raise NotFound(f"result file of job {job.job_id} is gone")
-    return web.FileResponse(path, headers={"Content-Type": media_type})
+    return _file(path, media_type, f"result file of job {job.job_id} is gone")
 
 
 @routes.get("/{job_id}/uploads/{name}")

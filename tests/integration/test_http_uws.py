@@ -239,7 +239,7 @@ async def test_delete_and_post_action_delete(
     client: Client, settings: Settings
 ) -> None:
     first, second = await create(client, needed="1"), await create(client, needed="1")
-    assert (settings.resolved_jobs_dir / first).is_dir()
+    (settings.resolved_jobs_dir / first).mkdir(parents=True)  # as a run would
     resp = await client.delete(f"/jobs/echo/{first}", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].endswith("/jobs/echo")
     assert not (settings.resolved_jobs_dir / first).exists()
