@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args)
         return asyncio.run(_admin(settings, args))
-    except (ClusterError, OSError, asyncpg.PostgresError) as exc:
+    except (ClusterError, ConfigError, OSError, asyncpg.PostgresError) as exc:
         print(f"aiouws: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -171,9 +171,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from taprunner.server import create_tap_app
 
         app = create_tap_app(settings, demo_rows=0 if args.no_demo else args.demo_rows)
+    loop = _event_loop(settings.event_loop)
     print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,
+        loop=loop,
         # Passed through AppRunner to each connection's RequestHandler.
         max_line_size=2 * settings.max_url_bytes,
         max_field_size=16384,
@@ -183,6 +185,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         shutdown_timeout=settings.grace + 5,
     )
     return 0
+
+
+def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """uvloop's loop when asked or available ("auto"), else asyncio's own.
+
+    uvloop (by asyncpg's authors) implements transports in C: the server spends
+    much of a tiny job's time writing to sockets.
+    """
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ConfigError(
+                    "event_loop = uvloop, but uvloop is not installed"
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:

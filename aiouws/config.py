@@ -79,6 +79,8 @@ class Settings:
     #: After a server crash its EXECUTING jobs end in ERROR once this expires.
     lease_seconds: float = 30.0
     log_level: str = "INFO"
+    #: "auto" (uvloop when installed), "uvloop" or "asyncio".
+    event_loop: str = "auto"
 
     #: TAP: rows returned when the client gives no MAXREC, and the hard limit.
     tap_maxrec_default: int = 100_000
@@ -142,6 +144,8 @@ class Settings:
             raise ConfigError("default_destruction_days exceeds max_destruction_days")
         if not 0 < self.wait_cap <= 600:
             raise ConfigError("wait_cap must be in (0, 600] seconds")
+        if self.event_loop not in ("auto", "uvloop", "asyncio"):
+            raise ConfigError("event_loop must be auto, uvloop or asyncio")
         if self.slots_per_kind < 1:
             raise ConfigError("slots_per_kind must be at least 1")
 

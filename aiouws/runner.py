@@ -115,6 +115,7 @@ class _Runner:
             )
             return
         workdir = Path(run.workdir)
+        workdir.mkdir(mode=0o750, exist_ok=True)  # made here, off the server's loop
         ctx = JobContext(
             job_id=run.job_id,
             workdir=workdir,

@@ -255,7 +255,7 @@ class QueueSupervisor:
         self._queued_gen[kind] += 1
 
     def _hand_over(self, slot: Slot, runner: RunnerProcess, job: Job) -> None:
-        workdir = self.dirs.create(job.job_id)
+        workdir = self.dirs.path(job.job_id)  # the runner creates it
         runner.send(
             Run(
                 job_id=job.job_id,
