@@ -284,7 +284,7 @@ class _BinaryPacker:
         segments: list[Segment] = [(_records(runs[0], n), 0)]
         for var, run in zip(var_parts, runs[1:], strict=True):
             segments += [var, (_records(run, n), 0)]
-        return _interleave(segments, n).tobytes()
+        return _scatter(segments, n).tobytes()
 
     def _column(
         self,
@@ -341,12 +341,11 @@ def _records(fixed: list[tuple[str, npt.NDArray[Any]]], n: int) -> npt.NDArray[A
     return table.view(np.uint8)
 
 
-def _interleave(segments: list[Segment], n: int) -> npt.NDArray[np.uint8]:
+def _scatter(segments: list[Segment], n: int) -> npt.NDArray[np.uint8]:
     """Interleave per-row segments: fixed runs (equal widths) and variable parts.
 
-    One gather builds the output: every (row, segment) piece is a contiguous run of
-    the concatenated sources, so the source index of each output byte is its own
-    index plus the piece's offset (``np.repeat`` of one number per piece).
+    Each output byte gets the label of its segment (``np.repeat`` of the per-row
+    lengths); a boolean-mask assignment per segment then fills the output in order.
     """
     parts = [
         (data, data.size // n if isinstance(lengths, int) else lengths)
@@ -355,21 +354,16 @@ def _interleave(segments: list[Segment], n: int) -> npt.NDArray[np.uint8]:
     ]
     if len(parts) <= 1:
         return parts[0][0] if parts else np.empty(0, np.uint8)
-    sizes = np.empty((n, len(parts)), np.int64)
-    source_starts = np.empty((n, len(parts)), np.int64)
-    base = 0
-    for k, (data, width) in enumerate(parts):
-        sizes[:, k] = width
-        column = sizes[:, k]
-        source_starts[:, k] = np.cumsum(column) - column + base
-        base += data.size
-    pieces = sizes.ravel()
-    total = int(base)
-    index_type = np.int32 if total < 2**31 else np.int64
-    shifts = (source_starts.ravel() - (np.cumsum(pieces) - pieces)).astype(index_type)
-    gather = np.repeat(shifts, pieces)
-    gather += np.arange(total, dtype=index_type)
-    return np.concatenate([data for data, _ in parts]).take(gather)
+    lengths_matrix = np.empty((n, len(parts)), np.int64)
+    for k, (_, width) in enumerate(parts):
+        lengths_matrix[:, k] = width
+    labels = np.repeat(
+        np.tile(np.arange(len(parts), dtype=np.uint8), n), lengths_matrix.ravel()
+    )
+    out = np.empty(labels.size, np.uint8)
+    for k, (data, _) in enumerate(parts):
+        out[labels == k] = data
+    return out
 
 
 # ------------------------------------------------------------------------- TABLEDATA
