@@ -11,11 +11,11 @@ from aiouws.http.keys import SETTINGS
 from aiouws.http.params import read_params
 from aiouws.http.urls import public_origin
 from taprunner import vosi
+from taprunner.catalog import load_tables
 from taprunner.errors import TapError
 from taprunner.params import FORMATS, parse_request
 from taprunner.query import run_query
 from taprunner.server import TAP
-from taprunner.tapschema import load_tables
 from taprunner.uploads import load_uploads
 from taprunner.votable import error_document
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from aiouws.jobapi import JobContext
+from taprunner.catalog import TapCatalog
 from taprunner.errors import TapError
 from taprunner.params import parse_request
 from taprunner.query import run_query
-from taprunner.tapschema import TapCatalog
 from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 

@@ -20,10 +20,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import asyncpg
 
 from taprunner.adql import AdqlError, Catalog, OutputColumn, translate
+from taprunner.catalog import ColumnInfo, Connection
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.params import TapRequest
 from taprunner.pgencode import copy_csv
-from taprunner.tapschema import ColumnInfo, Connection
 from taprunner.textformats import DelimitedEncoder
 from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 

@@ -22,8 +22,8 @@ from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, ParameterSpec
 from aiouws.store import keep_session
 from taprunner import tapschema
+from taprunner.catalog import TapCatalog
 from taprunner.demo import load_demo
-from taprunner.tapschema import TapCatalog
 
 __all__ = ["TAP", "TapState", "create_tap_app", "tap_kind"]
 

@@ -6,28 +6,55 @@ are case-insensitive and clients asking for ``TAP_SCHEMA.tables`` find them;
 names that are not regular lowercase identifiers are stored with their double
 quotes (TAP 1.1 section 4).
 Column datatypes are VOTable datatype names (TAP 1.1 section 4.3), mapped from
-PostgreSQL types by :func:`votable_type`.
+PostgreSQL types by :func:`votable_type`. Reading TAP_SCHEMA back lives in
+:mod:`taprunner.catalog`, metadata files in :mod:`taprunner.tapmeta`.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-Connection: TypeAlias = (
-    "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+from taprunner.catalog import (
+    ColumnInfo,
+    Connection,
+    ForeignKeyInfo,
+    TableInfo,
+    TapCatalog,
+    database_name,
+    load_tables,
 )
-"""A plain connection or one acquired from a pool: every function accepts both."""
+from taprunner.tapmeta import (
+    ColumnMetadata,
+    TableMetadata,
+    TapSchemaError,
+    load_metadata,
+    parse_metadata,
+)
+
+__all__ = [
+    "QUERY_ROLE",
+    "ColumnInfo",
+    "ColumnMetadata",
+    "Connection",
+    "ForeignKeyInfo",
+    "TableInfo",
+    "TableMetadata",
+    "TapCatalog",
+    "TapSchemaError",
+    "adql_name",
+    "database_name",
+    "install",
+    "load_metadata",
+    "load_tables",
+    "parse_metadata",
+    "publish",
+    "unpublish",
+    "votable_type",
+]
 
 QUERY_ROLE = "aiouws_query"
 """NOLOGIN role that user queries run as (``SET ROLE``); it may only SELECT."""
@@ -36,174 +63,6 @@ TAP_SCHEMA = "tap_schema"
 TAP_UPLOAD = "tap_upload"
 
 _REGULAR_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
-
-
-class TapSchemaError(Exception):
-    """A table cannot be published or unpublished, or metadata is invalid."""
-
-
-# --------------------------------------------------------------------------------
-# Models
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ColumnMetadata:
-    """Curated metadata for one column, as read from a metadata file."""
-
-    name: str
-    description: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    principal: bool = True
-    std: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TableMetadata:
-    """Curated metadata for one table; the PostgreSQL catalog supplies the rest."""
-
-    description: str | None = None
-    utype: str | None = None
-    table_index: int | None = None
-    schema_description: str | None = None
-    columns: tuple[ColumnMetadata, ...] = ()
-
-    def column(self, name: str) -> ColumnMetadata:
-        """Return the metadata of column ``name`` (defaults if not given)."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        return ColumnMetadata(name=name)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ColumnInfo:
-    """One row of TAP_SCHEMA.columns, as the translator and VOTable writer need it."""
-
-    name: str
-    datatype: str
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
-    indexed: bool = False
-    principal: bool = False
-    std: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ForeignKeyInfo:
-    """One row of TAP_SCHEMA.keys with its column pairs (from, target)."""
-
-    key_id: str
-    target_table: str
-    columns: tuple[tuple[str, str], ...]
-    description: str | None = None
-    utype: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TableInfo:
-    """One row of TAP_SCHEMA.tables with its columns, in column_index order."""
-
-    schema: str
-    name: str
-    description: str | None
-    type: str
-    columns: tuple[ColumnInfo, ...]
-    utype: str | None = None
-    foreign_keys: tuple[ForeignKeyInfo, ...] = ()
-
-
-# --------------------------------------------------------------------------------
-# Metadata files
-
-_TABLE_KEYS = {"description", "utype", "table_index", "schema_description", "columns"}
-_COLUMN_STR_KEYS = {"description", "unit", "ucd", "utype"}
-_COLUMN_BOOL_KEYS = {"principal", "std"}
-
-
-def load_metadata(path: Path | str) -> TableMetadata:
-    """Read table metadata from a TOML file.
-
-    The file has optional top-level keys ``description``, ``utype``,
-    ``table_index`` and ``schema_description``, and one ``[columns.<name>]``
-    table per column with optional ``description``, ``unit``, ``ucd``,
-    ``utype`` (strings) and ``principal``, ``std`` (booleans).
-
-    Raises
-    ------
-    TapSchemaError
-        If the file cannot be read, is not TOML, or has unknown keys or wrong types.
-    """
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TapSchemaError(f"cannot read metadata file {path}: {exc}") from exc
-    return parse_metadata(data, source=str(path))
-
-
-def parse_metadata(
-    data: Mapping[str, object], *, source: str = "metadata"
-) -> TableMetadata:
-    """Build :class:`TableMetadata` from a parsed TOML document (see load_metadata)."""
-    _check_keys(data, _TABLE_KEYS, source)
-    raw_columns = data.get("columns", {})
-    if not isinstance(raw_columns, Mapping):
-        raise TapSchemaError(f"{source}: 'columns' must be a table")
-    columns = tuple(
-        _parse_column(name, value, f"{source}: columns.{name}")
-        for name, value in raw_columns.items()
-    )
-    table_index = data.get("table_index")
-    if table_index is not None and (
-        not isinstance(table_index, int) or isinstance(table_index, bool)
-    ):
-        raise TapSchemaError(f"{source}: 'table_index' must be an integer")
-    return TableMetadata(
-        description=_optional_str(data, "description", source),
-        utype=_optional_str(data, "utype", source),
-        table_index=table_index,
-        schema_description=_optional_str(data, "schema_description", source),
-        columns=columns,
-    )
-
-
-def _parse_column(name: str, value: object, source: str) -> ColumnMetadata:
-    if not isinstance(value, Mapping):
-        raise TapSchemaError(f"{source} must be a table")
-    _check_keys(value, _COLUMN_STR_KEYS | _COLUMN_BOOL_KEYS, source)
-    flags: dict[str, bool] = {}
-    for key in _COLUMN_BOOL_KEYS & value.keys():
-        if not isinstance(value[key], bool):
-            raise TapSchemaError(f"{source}: '{key}' must be a boolean")
-        flags[key] = value[key]
-    return ColumnMetadata(
-        name=name,
-        description=_optional_str(value, "description", source),
-        unit=_optional_str(value, "unit", source),
-        ucd=_optional_str(value, "ucd", source),
-        utype=_optional_str(value, "utype", source),
-        principal=flags.get("principal", True),
-        std=flags.get("std", False),
-    )
-
-
-def _check_keys(data: Mapping[str, object], allowed: set[str], source: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise TapSchemaError(f"{source}: unknown keys {', '.join(unknown)}")
-
-
-def _optional_str(data: Mapping[str, object], key: str, source: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise TapSchemaError(f"{source}: '{key}' must be a string")
-    return value
 
 
 # --------------------------------------------------------------------------------
@@ -574,157 +433,3 @@ def _table_name(schema: str, table: str) -> str:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-# --------------------------------------------------------------------------------
-# Reading TAP_SCHEMA back
-
-
-async def load_tables(conn: Connection) -> tuple[TableInfo, ...]:
-    """Read every published table with its columns and foreign keys.
-
-    Tables are ordered by schema_index, schema_name, table_index, table_name;
-    columns by column_index.
-    """
-    tables = await conn.fetch(
-        "SELECT t.schema_name, t.table_name, t.table_type, t.utype, t.description"
-        " FROM tap_schema.tables t"
-        " JOIN tap_schema.schemas s ON s.schema_name = t.schema_name"
-        " ORDER BY s.schema_index NULLS FIRST, s.schema_name,"
-        " t.table_index NULLS LAST, t.table_name"
-    )
-    columns = await conn.fetch(
-        "SELECT * FROM tap_schema.columns"
-        " ORDER BY table_name, column_index, column_name"
-    )
-    keys = await conn.fetch(
-        "SELECT k.key_id, k.from_table, k.target_table, k.description, k.utype,"
-        " c.from_column, c.target_column"
-        " FROM tap_schema.keys k JOIN tap_schema.key_columns c USING (key_id)"
-        " ORDER BY k.key_id, c.from_column"
-    )
-    by_table: dict[str, list[ColumnInfo]] = {}
-    for row in columns:
-        by_table.setdefault(row["table_name"], []).append(_column_info(row))
-    return tuple(
-        TableInfo(
-            schema=row["schema_name"],
-            name=row["table_name"],
-            description=row["description"],
-            type=row["table_type"],
-            utype=row["utype"],
-            columns=tuple(by_table.get(row["table_name"], ())),
-            foreign_keys=_foreign_keys(row["table_name"], keys),
-        )
-        for row in tables
-    )
-
-
-def _column_info(row: asyncpg.Record) -> ColumnInfo:
-    return ColumnInfo(
-        name=row["column_name"],
-        datatype=row["datatype"],
-        arraysize=row["arraysize"],
-        xtype=row["xtype"],
-        unit=row["unit"],
-        ucd=row["ucd"],
-        utype=row["utype"],
-        description=row["description"],
-        indexed=bool(row["indexed"]),
-        principal=bool(row["principal"]),
-        std=bool(row["std"]),
-    )
-
-
-def _foreign_keys(
-    table_name: str, rows: Iterable[asyncpg.Record]
-) -> tuple[ForeignKeyInfo, ...]:
-    grouped: dict[str, list[asyncpg.Record]] = {}
-    for row in rows:
-        if row["from_table"] == table_name:
-            grouped.setdefault(row["key_id"], []).append(row)
-    return tuple(
-        ForeignKeyInfo(
-            key_id=key_id,
-            target_table=group[0]["target_table"],
-            columns=tuple((r["from_column"], r["target_column"]) for r in group),
-            description=group[0]["description"],
-            utype=group[0]["utype"],
-        )
-        for key_id, group in grouped.items()
-    )
-
-
-_NAME_PART = re.compile(r'"(?:[^"]|"")*"|[^.]+')
-
-
-def database_name(adql: str) -> str:
-    """Return the database spelling of a TAP_SCHEMA name: quotes removed.
-
-    ``'"Odd Name"'`` gives ``'Odd Name'``; regular names are unchanged, and
-    each part of a qualified name is unquoted separately.
-    """
-    parts = _NAME_PART.findall(adql)
-    return ".".join(
-        p[1:-1].replace('""', '"') if p.startswith('"') else p for p in parts
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class TapCatalog:
-    """The published tables as the ADQL translator's catalogue.
-
-    Table and column names are looked up case-insensitively and without the
-    quotes TAP_SCHEMA keeps on delimited identifiers; :meth:`columns_of` gives
-    column names as spelt in the database. An unqualified table name resolves
-    only if exactly one schema holds a table of that name.
-    """
-
-    tables: tuple[TableInfo, ...]
-    _by_name: Mapping[str, TableInfo] = field(init=False, repr=False, compare=False)
-    _by_short_name: Mapping[str, tuple[TableInfo, ...]] = field(
-        init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        by_name: dict[str, TableInfo] = {}
-        by_short: dict[str, list[TableInfo]] = {}
-        for table in self.tables:
-            schema, _, short = database_name(table.name).lower().rpartition(".")
-            by_name[f"{schema}.{short}"] = table
-            by_short.setdefault(short, []).append(table)
-        object.__setattr__(self, "_by_name", by_name)
-        object.__setattr__(
-            self, "_by_short_name", {k: tuple(v) for k, v in by_short.items()}
-        )
-
-    @classmethod
-    async def load(cls, conn: Connection) -> TapCatalog:
-        """Build the catalogue from TAP_SCHEMA."""
-        return cls(await load_tables(conn))
-
-    def table(self, table: str) -> TableInfo | None:
-        """Return the published table named ``table`` (qualified or unique)."""
-        key = table.lower()
-        if "." in key:
-            return self._by_name.get(key)
-        candidates = self._by_short_name.get(key, ())
-        return candidates[0] if len(candidates) == 1 else None
-
-    def columns_of(self, table: str) -> Sequence[str] | None:
-        """Column names of ``table`` in column_index order, or None if unknown."""
-        info = self.table(table)
-        if info is None:
-            return None
-        return tuple(database_name(c.name) for c in info.columns)
-
-    def column_info(self, table: str, column: str) -> ColumnInfo | None:
-        """Metadata of ``column`` in ``table``, or None if either is unknown."""
-        info = self.table(table)
-        if info is None:
-            return None
-        wanted = column.lower()
-        return next(
-            (c for c in info.columns if database_name(c.name).lower() == wanted),
-            None,
-        )
