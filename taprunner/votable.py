@@ -263,11 +263,11 @@ class _BinaryPacker:
         self.binary2 = binary2
         self.mask_bytes = (len(self.fields) + 7) // 8
 
-    def pack(self, rows: Sequence[Row]) -> bytes:
-        """The row bytes of ``rows``."""
+    def pack(self, rows: Sequence[Row]) -> npt.NDArray[np.uint8]:
+        """The row bytes of ``rows`` (a flat uint8 array)."""
         n = len(rows)
         if n == 0:
-            return b""
+            return np.empty(0, np.uint8)
         columns = list(zip(*rows, strict=True))  # one pass over the rows
         null_matrix = np.zeros((n, len(self.fields)), np.bool_)
         runs: list[list[tuple[str, npt.NDArray[Any]]]] = [[]]
@@ -284,7 +284,7 @@ class _BinaryPacker:
         segments: list[Segment] = [(_records(runs[0], n), 0)]
         for var, run in zip(var_parts, runs[1:], strict=True):
             segments += [var, (_records(run, n), 0)]
-        return _scatter(segments, n).tobytes()
+        return _scatter(segments, n)
 
     def _column(
         self,
@@ -547,13 +547,16 @@ class VOTableEncoder:
         """Encode a batch of rows (field order, ``None`` for NULL)."""
         if self._packer is None:
             return _tabledata(self.fields, rows)
-        return self.encode_raw(self._packer.pack(rows))
+        return self._base64(self._packer.pack(rows).data)
 
     def encode_raw(self, row_bytes: bytes) -> bytes:
         """Base64 text of already-encoded binary rows, carrying 0-2 bytes over."""
         if self._packer is None:
             raise ValueError("encode_raw needs a BINARY or BINARY2 serialization")
-        data = memoryview(row_bytes).cast("B")
+        return self._base64(memoryview(row_bytes))
+
+    def _base64(self, row_bytes: memoryview) -> bytes:
+        data = row_bytes.cast("B")
         if self._carry:
             data = memoryview(b"".join((self._carry, data)))
         cut = len(data) - len(data) % 3
