@@ -384,7 +384,10 @@ def _float_texts(array: npt.NDArray[np.float64], datatype: str) -> list[str]:
 
 def _int_texts(values: Sequence[object]) -> list[str]:
     """Texts of integer elements (booleans as 1/0); raises TypeError on None."""
-    return list(map(str, np.array(values, np.int64).tolist()))
+    try:
+        return list(map(str, np.array(values, np.int64).tolist()))
+    except OverflowError:  # beyond 64 bits (not from PostgreSQL): stay exact
+        return [str(int(v)) for v in values]  # type: ignore[call-overload]
 
 
 def _scalar_texts(field: FieldSpec, values: Sequence[object]) -> list[str] | None:
