@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import inspect
 import logging
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot load entry point %s: %s", args[0], exc)
         return 3
     runner = _Runner(function, proto_out, tuple(args[1:]))
+    # Everything imported so far (astropy, numpy, the kind's code) lives as long
+    # as the runner: keep it out of every later garbage collection.
+    gc.freeze()
     try:
         asyncio.run(runner.serve(proto_in))
     except BrokenPipeError:  # the supervisor went away
