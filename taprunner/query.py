@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import asyncpg
 
-from taprunner.adql import AdqlError, Catalog, OutputColumn, translate
+from taprunner.adql import AdqlError, Catalog, OutputColumn, Translation, translate
 from taprunner.catalog import ColumnInfo, Connection
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.params import TapRequest
@@ -102,7 +103,7 @@ async def run_query(
         The database failed the query (e.g. statement timeout).
     """
     try:
-        translation = translate(request.query, catalog, limit=request.maxrec + 1)
+        translation = _translations.get(request.query, catalog, request.maxrec + 1)
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
@@ -121,6 +122,36 @@ async def run_query(
         if isinstance(exc, asyncpg.PostgresConnectionError):
             raise
         raise _failure(exc, timeout) from exc
+
+
+class _TranslationCache:
+    """Recent translations, reused while the catalogue object is the same one.
+
+    Parsing dominates a tiny query's translation (about a millisecond); clients
+    often repeat the same query. A reloaded catalogue or one with uploads is a
+    new object, so nothing stale is ever returned.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, int], tuple[Catalog, Translation]] = (
+            OrderedDict()
+        )
+
+    def get(self, adql: str, catalog: Catalog, limit: int) -> Translation:
+        key = (adql, limit)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is catalog:
+            self._entries.move_to_end(key)
+            return entry[1]
+        translation = translate(adql, catalog, limit=limit)
+        self._entries[key] = (catalog, translation)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return translation
+
+
+_translations = _TranslationCache()
 
 
 @asynccontextmanager

@@ -1,0 +1,26 @@
+"""Translations are reused only for the same catalogue object."""
+
+from __future__ import annotations
+
+from taprunner.adql import StaticCatalog
+from taprunner.query import _TranslationCache
+
+QUERY = "SELECT TOP 3 id FROM demo.stars"
+
+
+def test_same_catalogue_reuses_translation() -> None:
+    cache = _TranslationCache(size=2)
+    catalog = StaticCatalog({"demo.stars": ["id"]})
+    first = cache.get(QUERY, catalog, 11)
+    assert cache.get(QUERY, catalog, 11) is first
+    assert cache.get(QUERY, catalog, 5) is not first  # another row cap
+
+
+def test_new_catalogue_or_eviction_translates_again() -> None:
+    cache = _TranslationCache(size=1)
+    catalog = StaticCatalog({"demo.stars": ["id"]})
+    first = cache.get(QUERY, catalog, 11)
+    reloaded = StaticCatalog({"demo.stars": ["id"]})
+    assert cache.get(QUERY, reloaded, 11) is not first
+    cache.get("SELECT id FROM demo.stars", reloaded, 11)  # evicts QUERY
+    assert cache.get(QUERY, reloaded, 11) is not first
