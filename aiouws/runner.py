@@ -259,9 +259,6 @@ def main(argv: list[str] | None = None) -> int:
         log.error("cannot load entry point %s: %s", args[0], exc)
         return 3
     runner = _Runner(function, proto_out, tuple(args[1:]))
-    # Everything imported so far (astropy, numpy, the kind's code) lives as long
-    # as the runner: keep it out of every later garbage collection.
-    gc.freeze()
     try:
         asyncio.run(runner.serve(proto_in))
     except BrokenPipeError:  # the supervisor went away
