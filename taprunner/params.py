@@ -114,6 +114,8 @@ def parse_request(
 ) -> TapRequest:
     """Build a TapRequest from lowercased parameter names to their values.
 
+    UPLOAD may be repeated (DALI): the items of all its values are merged.
+
     Raises
     ------
     TapUsageError
@@ -158,6 +160,6 @@ def parse_request(
         query=query,
         maxrec=min(maxrec, maxrec_hard),
         format=fmt,
-        uploads=parse_uploads(first("upload")),
+        uploads=parse_uploads(";".join(v for v in params.get("upload", ()) if v)),
         maxrec_clamped=clamped,
     )
