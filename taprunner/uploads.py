@@ -138,6 +138,7 @@ async def load_uploads(
     max_bytes: int,
     max_rows: int = MAX_ROWS,
     role: str | None = QUERY_ROLE,
+    allow_private_urls: bool = False,
 ) -> AsyncIterator[Catalog]:
     """Load ``uploads`` for the duration of the block; yield the extended catalogue.
 
@@ -157,11 +158,15 @@ async def load_uploads(
         Limits per uploaded table.
     role
         The role the query runs as; it is granted SELECT on the tables.
+    allow_private_urls
+        Also fetch URLs on loopback, private and other non-public addresses
+        (tests only: otherwise a client could reach the service's own network).
 
     Raises
     ------
     TapUsageError
-        If an upload cannot be found or fetched, is too large, is not a valid
+        If an upload cannot be found or fetched (URLs must be public http(s)
+        addresses, redirects are not followed), is too large, is not a valid
         VOTable, or has columns that cannot be loaded.
     """
     if not uploads:
@@ -178,6 +183,7 @@ async def load_uploads(
                 max_bytes=max_bytes,
                 max_rows=max_rows,
                 role=role,
+                allow_private_urls=allow_private_urls,
             )
         yield UploadCatalog(catalog, loaded)
     finally:
@@ -193,13 +199,14 @@ async def _load_one(
     max_bytes: int,
     max_rows: int,
     role: str | None,
+    allow_private_urls: bool,
 ) -> None:
     """Read, parse and load one upload, adding it to ``loaded``.
 
     A function of its own so that the bytes and rows are freed before the
     query runs, rather than kept alive by the context manager's frame.
     """
-    data = await _read_source(upload, parts, max_bytes)
+    data = await _read_source(upload, parts, max_bytes, allow_private_urls)
     parsed = await asyncio.to_thread(_parse_votable, upload.name, data, max_rows)
     del data
     physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
@@ -212,13 +219,15 @@ async def _load_one(
 # Reading the bytes
 
 
-async def _read_source(upload: Upload, parts: PartSource, max_bytes: int) -> bytes:
+async def _read_source(
+    upload: Upload, parts: PartSource, max_bytes: int, allow_private_urls: bool
+) -> bytes:
     source = upload.source
     scheme = source.partition(":")[0].lower()
     if scheme == "param":
         return _read_part(upload.name, source.partition(":")[2], parts, max_bytes)
     if scheme in ("http", "https"):
-        return await _fetch(upload.name, source, max_bytes)
+        return await _fetch(upload.name, source, max_bytes, allow_private_urls)
     raise TapUsageError(
         f"upload {upload.name!r}: unsupported source {source!r} "
         "(use param:name or an http(s) URL)"
@@ -248,21 +257,35 @@ def _find_part(part: str, parts: PartSource) -> Path | None:
     return matches[0] if len(matches) == 1 else None
 
 
-async def _fetch(name: str, url: str, max_bytes: int) -> bytes:
-    # Client side only: runner processes must never import aiohttp's server.
+async def _fetch(name: str, url: str, max_bytes: int, allow_private: bool) -> bytes:
+    """GET ``url`` from a public address only; every failure reads the same.
+
+    The client chooses the URL, so the fetch must not become a way into the
+    service's own network (SSRF) or a port scanner: IP literals and every address
+    a host name resolves to must be global, the connection goes only to an address
+    so checked (the resolver refuses others, so DNS rebinding cannot swap it),
+    redirects are not followed, and connection failures, HTTP errors and timeouts
+    give one message. ``allow_private`` lifts the address check (tests).
+    """
+    # Imported here: runner processes load aiohttp only when a URL is uploaded.
     import aiohttp
 
+    from taprunner.urlfetch import NotPublicError, check_literal_host, connector
+
+    cannot = f"upload {name!r}: cannot fetch {url}"
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
     try:
+        if not allow_private:
+            check_literal_host(url)
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url) as response,
+            aiohttp.ClientSession(
+                timeout=timeout, connector=connector(allow_private), trust_env=False
+            ) as session,
+            session.get(url, allow_redirects=False) as response,
         ):
-            if response.status >= 400:
-                status = f"{response.status} {response.reason or ''}".rstrip()
-                raise TapUsageError(
-                    f"upload {name!r}: fetching {url} failed: HTTP {status}"
-                )
+            if 300 <= response.status < 400:
+                raise TapUsageError(f"{cannot} (redirects are not followed)")
+            response.raise_for_status()
             if (response.content_length or 0) > max_bytes:
                 raise TapUsageError(_too_large(name, max_bytes))
             chunks: list[bytes] = []
@@ -273,12 +296,9 @@ async def _fetch(name: str, url: str, max_bytes: int) -> bytes:
                     raise TapUsageError(_too_large(name, max_bytes))
                 chunks.append(chunk)
             return b"".join(chunks)
-    except TimeoutError as exc:
-        raise TapUsageError(
-            f"upload {name!r}: fetching {url} took longer than {FETCH_TIMEOUT:g} s"
-        ) from exc
-    except (aiohttp.ClientError, ValueError) as exc:
-        raise TapUsageError(f"upload {name!r}: fetching {url} failed: {exc}") from exc
+    except (NotPublicError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        log.info("upload fetch failed", extra={"url": url, "reason": str(exc)})
+        raise TapUsageError(cannot) from exc
 
 
 def _too_large(name: str, max_bytes: int) -> str:
