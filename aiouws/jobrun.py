@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .contract import Cancel, Done, DoneStatus, Info, Result
-from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from .models import Job, JobResult
 from .phases import ErrorType, Phase
 from .runnerpool import (
@@ -196,6 +196,15 @@ class JobRun:
         except StoreError:
             # The lease runs out and recovery resolves the job to ERROR.
             log.error("cannot record job outcome", extra=self._extra(phase=phase))
+            return
+        except UsageError as exc:  # the job's own output could not be stored
+            log.error("job outcome rejected: %s", exc, extra=self._extra(phase=phase))
+            await self._finish(
+                Phase.ERROR,
+                error_type=ErrorType.FATAL,
+                error_message="the job's outcome could not be recorded",
+                error_has_detail=False,
+            )
             return
         log.info("job finished", extra=self._extra(phase=phase))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from .models import Job, JobError, JobFilter, JobParameter, JobRef, JobResult, NewJob
 from .phases import ErrorType, Phase, PhaseChangeError, allowed_sources
 
@@ -171,16 +171,28 @@ def _job_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Job:
     )
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL characters: replace them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
+
+
 def _encode_column(name: str, value: Any) -> Any:
+    """A column value as the database takes it (job code may send any text)."""
     if name == "parameters":
         return _params_json(value)
     if name == "results":
-        return _results_json(value)
+        return _without_nul(_results_json(value))
     if name == "job_info":
-        return [list(pair) for pair in value]
+        return _without_nul([list(pair) for pair in value])
     if isinstance(value, ErrorType):
         return value.value
-    return value
+    return _without_nul(value)
 
 
 @contextmanager
@@ -190,6 +202,8 @@ def _unavailable() -> Iterator[None]:
         yield
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
         raise StoreError(f"job database unavailable: {exc}") from exc
+    except asyncpg.DataError as exc:  # e.g. text the database cannot store
+        raise UsageError(f"invalid value: {exc}") from exc
 
 
 class JobStore:
@@ -422,13 +436,20 @@ class JobStore:
         )
         return _job_from_row(row) if row is not None else None
 
-    async def renew_leases(self, claimed_by: str, lease_seconds: float) -> int:
-        """Extend the lease of every job ``claimed_by`` executes (the heartbeat)."""
+    async def renew_leases(
+        self, claimed_by: str, lease_seconds: float, job_ids: Sequence[str]
+    ) -> int:
+        """Extend the leases of the jobs ``claimed_by`` really runs (the heartbeat).
+
+        Only the given jobs: a claimed job that this process lost track of must
+        let its lease run out, so that recovery ends it.
+        """
         status = await self._execute(
             "UPDATE uws.job SET lease_until = now() + make_interval(secs => $2)"
-            " WHERE phase = 'EXECUTING' AND claimed_by = $1",
+            " WHERE phase = 'EXECUTING' AND claimed_by = $1 AND job_id = ANY($3)",
             claimed_by,
             lease_seconds,
+            list(job_ids),
         )
         return int(status.split()[-1])
 

@@ -91,6 +91,8 @@ class QueueSupervisor:
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._woken: set[str] = set()
+        #: Jobs stopped (aborted, deleted) before this process registered them.
+        self._early_stops: dict[str, str] = {}
         self._queued_gen: dict[str, int] = {kind: 1 for kind in kinds}
         self._empty_gen: dict[str, int] = {kind: 0 for kind in kinds}
         self._wake = asyncio.Event()
@@ -196,6 +198,7 @@ class QueueSupervisor:
         """The job is ABORTED in the table; stop it if it runs here; await its slot."""
         entry = self._running.get(job_id)
         if entry is None:
+            self._note_stopped(job_id, "aborted")
             return
         run, task = entry
         run.request_stop("aborted")
@@ -278,6 +281,9 @@ class QueueSupervisor:
         )
         task = asyncio.create_task(self._follow(run), name=f"job-{job.job_id}")
         self._running[job.job_id] = (run, task)
+        stopped = self._early_stops.pop(job.job_id, None)
+        if stopped is not None:
+            run.request_stop(stopped)
         log.info(
             "job claimed",
             extra={
@@ -360,17 +366,33 @@ class QueueSupervisor:
                 self._maybe_queued(event.kind)
                 self._request_dispatch(event.kind)
             return
+        if event.phase is Phase.EXECUTING:
+            return
         entry = self._running.get(event.job_id)
-        if entry is not None and event.phase is not Phase.EXECUTING:
-            what = "deleted" if event.phase is None else event.phase.value
+        what = "deleted" if event.phase is None else event.phase.value
+        if entry is not None:
             entry[0].request_stop(f"job {what} elsewhere")
+        else:
+            self._note_stopped(event.job_id, f"job {what} elsewhere")
+
+    def _note_stopped(self, job_id: str, reason: str) -> None:
+        """Remember a stop for a job not (yet) handed over: a claim may be in flight.
+
+        An ABORT can commit between our claim's commit and its hand-over; the
+        hand-over then finds the job here and stops it at once.
+        """
+        self._early_stops[job_id] = reason
+        while len(self._early_stops) > 1000:
+            del self._early_stops[next(iter(self._early_stops))]
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 if self._running:
-                    await self.store.renew_leases(self.instance_id, self.lease_seconds)
+                    await self.store.renew_leases(
+                        self.instance_id, self.lease_seconds, list(self._running)
+                    )
                 await self._recover(at_start=False)
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)

@@ -28,4 +28,7 @@ def parse_iso(text: str) -> datetime:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. year 9999 with a negative offset
+        raise ValueError(f"timestamp out of range: {text!r}") from None

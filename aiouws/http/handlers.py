@@ -44,6 +44,7 @@ async def _params(request: web.Request) -> Params:
         request,
         max_upload_bytes=settings.max_upload_bytes,
         spool_dir=settings.resolved_jobs_dir / ".spool",
+        max_text_bytes=settings.max_request_bytes,
     )
 
 

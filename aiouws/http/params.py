@@ -6,6 +6,7 @@ values are not. Every malformed value raises :class:`~aiouws.errors.UsageError`.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -65,35 +66,64 @@ class Params:
 
 
 async def read_params(
-    request: web.Request, *, max_upload_bytes: int, spool_dir: Path
+    request: web.Request,
+    *,
+    max_upload_bytes: int,
+    spool_dir: Path,
+    max_text_bytes: int = 16 * 1024 * 1024,
 ) -> Params:
     """Query string plus urlencoded or multipart body, names lowercased.
 
     Multipart file parts are spooled to ``spool_dir`` (at most ``max_upload_bytes``
-    each) and returned as uploads.
+    for all files of the request together) and returned as uploads; text parts
+    may hold ``max_text_bytes`` in all. NUL characters are refused everywhere.
     """
     params = Params([(k.lower(), v) for k, v in request.query.items()])
-    if request.method != "POST" or not request.body_exists:
-        return params
-    if request.content_type.startswith("multipart/"):
-        try:
-            await _read_multipart(request, params, max_upload_bytes, spool_dir)
-        except BaseException:
+    if request.method == "POST" and request.body_exists:
+        if request.content_type.startswith("multipart/"):
+            try:
+                await _read_multipart(
+                    request,
+                    params,
+                    _Budget(max_upload_bytes, max_text_bytes),
+                    spool_dir,
+                )
+            except BaseException:
+                params.discard_uploads()
+                raise
+        else:
+            try:
+                form = await request.post()
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise PayloadTooLarge("request body too large") from exc
+            except (ValueError, LookupError) as exc:
+                raise UsageError(f"cannot read the request body: {exc}") from exc
+            params.items.extend(
+                (k.lower(), v) for k, v in form.items() if isinstance(v, str)
+            )
+    for name, value in params.items:
+        if "\x00" in name or "\x00" in value:
             params.discard_uploads()
-            raise
-        return params
-    try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge("request body too large") from exc
-    except ValueError as exc:
-        raise UsageError(f"cannot read the request body: {exc}") from exc
-    params.items.extend((k.lower(), v) for k, v in form.items() if isinstance(v, str))
+            raise UsageError(f"parameter {name.upper()!r} contains a NUL character")
     return params
 
 
+@dataclass
+class _Budget:
+    """What a multipart body may still bring: file bytes, text bytes, parts."""
+
+    files: int
+    text: int
+    parts: int = 1000
+
+    def take_part(self) -> None:
+        self.parts -= 1
+        if self.parts < 0:
+            raise PayloadTooLarge("too many parts in the multipart body")
+
+
 async def _read_multipart(
-    request: web.Request, params: Params, limit: int, spool_dir: Path
+    request: web.Request, params: Params, budget: _Budget, spool_dir: Path
 ) -> None:
     try:
         reader = await request.multipart()
@@ -109,27 +139,52 @@ async def _read_multipart(
         if not isinstance(part, BodyPartReader) or not part.name:
             raise UsageError("multipart parts must be named form fields")
         name = part.name
-        if part.filename is None:
-            text = await part.text()
-            params.items.append((name.lower(), text))
-            continue
-        safe_file_name(name)
-        params.uploads.append(
-            Upload(name=name, path=await _spool(part, limit, spool_dir))
-        )
+        budget.take_part()
+        try:
+            if part.filename is None:
+                params.items.append((name.lower(), await _text(part, budget)))
+                continue
+            safe_file_name(name)
+            path = await _spool(part, budget, spool_dir)
+        except ValueError as exc:  # truncated or malformed part
+            raise UsageError(f"malformed multipart body: {exc}") from exc
+        params.uploads.append(Upload(name=name, path=path))
 
 
-async def _spool(part: BodyPartReader, limit: int, spool_dir: Path) -> Path:
+async def _text(part: BodyPartReader, budget: _Budget) -> str:
+    chunks = []
+    while chunk := await part.read_chunk(_CHUNK):
+        budget.text -= len(chunk)
+        if budget.text < 0:
+            raise PayloadTooLarge("form fields of the request are too large")
+        chunks.append(chunk)
+    data = await _decoded(part, b"".join(chunks))
+    try:
+        return data.decode(part.get_charset(default="utf-8"))
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise UsageError(f"part {part.name!r} is not valid text: {exc}") from exc
+
+
+async def _decoded(part: BodyPartReader, data: bytes) -> bytes:
+    """Undo a part's Content-Transfer-Encoding, if it declares one."""
+    if "Content-Transfer-Encoding" not in part.headers:
+        return data
+    try:
+        return part.decode(data)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"part {part.name!r}: {exc}") from exc
+
+
+async def _spool(part: BodyPartReader, budget: _Budget, spool_dir: Path) -> Path:
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix=".upload-")
-    size = 0
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := await part.read_chunk(_CHUNK):
-                size += len(chunk)
-                if size > limit:
+                budget.files -= len(chunk)
+                if budget.files < 0:
                     raise PayloadTooLarge(
-                        f"upload {part.name!r} exceeds the limit of {limit} bytes"
+                        "uploaded files exceed the limit of the request"
                     )
                 out.write(chunk)
     except BaseException:
@@ -200,7 +255,7 @@ def parse_duration(value: str | None) -> int | None:
         raise UsageError(f"EXECUTIONDURATION must be seconds, not {value!r}") from None
     if seconds != seconds or seconds < 0 or seconds > 2**31 - 1:
         raise UsageError("EXECUTIONDURATION must be a non-negative number of seconds")
-    return int(seconds)
+    return math.ceil(seconds)  # 0.5 s is half a second, not "unlimited"
 
 
 def parse_destruction(value: str | None) -> datetime | None:

@@ -6,6 +6,7 @@ Built with lxml in the UWS 1.1 namespace with ``version="1.1"``; an optional
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,6 +19,7 @@ __all__ = [
     "UWS_NS",
     "XLINK_NS",
     "format_time",
+    "xml_safe",
     "job_document",
     "jobs_document",
     "parameters_document",
@@ -34,6 +36,15 @@ _NIL = f"{{{XSI_NS}}}nil"
 _HREF = f"{{{XLINK_NS}}}href"
 
 
+#: Characters XML 1.0 cannot carry (lxml refuses them); shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value: str) -> str:
+    """``value`` with every character XML cannot hold replaced by U+FFFD."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
 def _text(
     parent: etree._Element, name: str, value: str | None, *, nillable: bool = False
 ) -> None:
@@ -41,7 +52,7 @@ def _text(
         if nillable:
             etree.SubElement(parent, _U + name).set(_NIL, "true")
         return
-    etree.SubElement(parent, _U + name).text = value
+    etree.SubElement(parent, _U + name).text = xml_safe(value)
 
 
 def _iso(value: object) -> str | None:
@@ -68,10 +79,10 @@ def _parameters(parent: etree._Element | None, job: Job) -> etree._Element:
         else etree.SubElement(parent, _U + "parameters")
     )
     for p in job.parameters:
-        child = etree.SubElement(element, _U + "parameter", id=p.name)
+        child = etree.SubElement(element, _U + "parameter", id=xml_safe(p.name))
         if p.by_reference:
             child.set("byReference", "true")
-        child.text = p.value
+        child.text = xml_safe(p.value)
     return element
 
 
@@ -82,7 +93,7 @@ def _results(parent: etree._Element | None, job: Job, job_url: str) -> etree._El
         else etree.SubElement(parent, _U + "results")
     )
     for r in job.results:
-        child = etree.SubElement(element, _U + "result", id=r.id)
+        child = etree.SubElement(element, _U + "result", id=xml_safe(r.id))
         child.set(_HREF, r.href or f"{job_url}/results/{r.id}")
         if r.size is not None:
             child.set("size", str(r.size))
@@ -119,9 +130,9 @@ def job_document(
         info = etree.SubElement(root, _U + "jobInfo")
         for key, value in job.job_info:
             note = etree.SubElement(
-                info, f"{{{AIOUWS_NS}}}note", nsmap={"a": AIOUWS_NS}, key=key
+                info, f"{{{AIOUWS_NS}}}note", nsmap={"a": AIOUWS_NS}, key=xml_safe(key)
             )
-            note.text = value
+            note.text = xml_safe(value)
     return _serialize(root, stylesheet)
 
 

@@ -200,3 +200,12 @@ async def create_pending(client: Client) -> str:
     )
     assert resp.status == 303
     return resp.headers["Location"].rsplit("/", 1)[1]
+
+
+async def test_job_output_with_nul_characters_still_ends_in_error(
+    client: Client, assert_valid: Any
+) -> None:
+    job_id = await submit(client, "scripted", action="fail_nul", PHASE="RUN")
+    assert await wait_final(client, "scripted", job_id) == "ERROR"
+    tree = assert_valid(await (await client.get(f"/jobs/scripted/{job_id}")).read())
+    assert "\ufffd" in tree.findtext(f"{UWS}errorSummary/{UWS}message")

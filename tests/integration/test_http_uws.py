@@ -458,3 +458,85 @@ async def test_mounted_under_prefix_in_host_app(
         location.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
     )
     assert resp.status == 200
+
+
+async def test_control_characters_never_break_documents(
+    client: Client, assert_valid: Any
+) -> None:
+    job_id = await create(client, needed="a\x01b", RUNID="run\x02", other="\x1f")
+    for url in (
+        f"/jobs/echo/{job_id}",
+        f"/jobs/echo/{job_id}/parameters",
+        "/jobs/echo",
+    ):
+        resp = await client.get(url)
+        assert resp.status == 200, url
+        assert_valid(await resp.read())
+
+
+async def test_malformed_input_gives_4xx_not_500(client: Client) -> None:
+    job_id = await create(client, needed="1")
+    bad_form = "needed=x".encode()
+    cases = [
+        client.post("/jobs/echo", data={"needed": "a\x00b"}),
+        client.post("/jobs/echo", data={"RUNID": "\x00"}),
+        client.post(
+            f"/jobs/echo/{job_id}/destruction",
+            data={"DESTRUCTION": "9999-12-31T23:59:59-05:00"},
+        ),
+        client.get("/jobs/echo", params={"AFTER": "0001-01-01T00:00:00+05:00"}),
+        client.post(
+            "/jobs/echo",
+            data=bad_form,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded; charset=bogus"
+            },
+        ),
+    ]
+    for part_headers, body in (
+        ({"Content-Type": "text/plain; charset=utf-8"}, b"\xff\xfe\xfa"),
+        ({"Content-Type": "text/plain; charset=nonsense"}, b"x"),
+    ):
+        form = (
+            b'--XX\r\nContent-Disposition: form-data; name="needed"\r\n'
+            + b"".join(f"{k}: {v}\r\n".encode() for k, v in part_headers.items())
+            + b"\r\n"
+            + body
+            + b"\r\n--XX--\r\n"
+        )
+        cases.append(
+            client.post(
+                "/jobs/echo",
+                data=form,
+                headers={"Content-Type": "multipart/form-data; boundary=XX"},
+            )
+        )
+    truncated = b'--XX\r\nContent-Disposition: form-data; name="needed"\r\n\r\nabc'
+    cases.append(
+        client.post(
+            "/jobs/echo",
+            data=truncated,
+            headers={"Content-Type": "multipart/form-data; boundary=XX"},
+        )
+    )
+    for request in cases:
+        resp = await request
+        assert 400 <= resp.status < 500, (resp.status, await resp.text())
+    assert (await client.get("/jobs/echo")).status == 200
+
+
+async def test_uploads_are_limited_in_total(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    from dataclasses import replace
+
+    client = await aiohttp_client(
+        create_app(replace(settings, max_upload_bytes=3000), [ECHO], execute=False)
+    )
+    form = FormData()
+    for i in range(3):
+        form.add_field(f"t{i}", b"x" * 1500, filename=f"t{i}.vot")
+    resp = await client.post("/jobs/echo", data=form)
+    assert resp.status == 413
+    leftovers = list((settings.resolved_jobs_dir / ".spool").glob("*"))
+    assert leftovers == []

@@ -116,3 +116,13 @@ async def test_batch_claims_map_runners_in_queue_order(store: JobStore) -> None:
     claimed = [j.job_id for batch in rest for j in batch]
     assert sorted(claimed) == sorted(ids[3:])
     assert await store.claim_for_runners("demo", "me", 30, [1, 2]) == []
+
+
+async def test_heartbeat_renews_only_the_jobs_named(store: JobStore) -> None:
+    for _ in range(2):
+        await store.create(new_job(), phase=Phase.QUEUED)
+    running, lost = await store.claim_for_runners("demo", "me", -5, [1, 2])
+    assert await store.renew_leases("me", 30, [running.job_id]) == 1
+    failed = await store.fail_expired_leases("lease expired")
+    assert failed == [lost.job_id]
+    assert (await store.get(running.job_id)).phase is Phase.EXECUTING

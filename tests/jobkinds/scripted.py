@@ -38,6 +38,9 @@ def run(ctx: JobContext) -> None:
             raise JobCancelled(ctx.job_id)
     elif action == "fail":
         raise RuntimeError(ctx.parameters.get("message", "scripted failure"))
+    elif action == "fail_nul":
+        ctx.note("bad\x00note", "nul \x00 here")
+        raise RuntimeError("message with a \x00 NUL")
     elif action == "exit":
         os._exit(3)
     elif action == "sigkill":

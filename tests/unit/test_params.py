@@ -61,7 +61,8 @@ def test_phases_and_last() -> None:
 
 def test_duration() -> None:
     assert parse_duration("600") == 600
-    assert parse_duration("1.9") == 1
+    assert parse_duration("1.9") == 2
+    assert parse_duration("0.5") == 1  # rounds up: 0 would mean unlimited
     assert parse_duration(None) is None
     for bad in ("-1", "soon", "1e20", "nan"):
         with pytest.raises(UsageError):
