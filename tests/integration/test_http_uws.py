@@ -476,7 +476,7 @@ async def test_control_characters_never_break_documents(
 
 async def test_malformed_input_gives_4xx_not_500(client: Client) -> None:
     job_id = await create(client, needed="1")
-    bad_form = "needed=x".encode()
+    bad_form = b"needed=x"
     cases = [
         client.post("/jobs/echo", data={"needed": "a\x00b"}),
         client.post("/jobs/echo", data={"RUNID": "\x00"}),
