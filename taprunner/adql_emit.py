@@ -8,6 +8,7 @@ reaches the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlglot import exp
@@ -24,6 +25,7 @@ from taprunner.adql_scope import (
 )
 from taprunner.adql_sqltext import Fragment, quote_identifier
 
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _SELECT_ARGS = frozenset(
     {"with_", "expressions", "distinct", "from_", "joins", "where", "group",
      "having", "order", "limit", "offset"}
@@ -280,26 +282,25 @@ class QueryEmitter(ExpressionEmitter):
         schema = identifier_name(schema_ident) if schema_ident is not None else None
         columns = self._cte_columns(name) if schema is None else None
         table_sql = quote_identifier(name)
-        qualified = name.lower()
         if schema is not None:
             table_sql = f"{quote_identifier(schema)}.{table_sql}"
-            qualified = f"{schema.lower()}.{qualified}"
         if columns is None:
+            qualified = _catalog_key(schema, name)
             known = self._catalog.columns_of(qualified)
             if known is None:
                 raise located_error(f"unknown table {node.sql()}", name_ident)
             self.tables.add(qualified)
             columns = tuple(SourceColumn(c, qualified, c) for c in known)
+            # The relation the catalogue checked, whatever search_path says.
             physical = self._sql_name(qualified)
-            if physical is not None and node.args.get("alias") is None:
+            if physical not in (None, table_sql) and node.args.get("alias") is None:
                 # Keep the ADQL name as the correlation name: references such
                 # as t.col or TAP_UPLOAD.t.col then need no rewriting.
                 qualifier = quote_identifier(name)
                 source = Source(name, bool(name_ident.quoted), schema, qualifier,
                                 columns)  # fmt: skip
                 return f"{physical} AS {qualifier}", source
-            if physical is not None:
-                table_sql = physical
+            table_sql = physical or table_sql
         alias = node.args.get("alias")
         if alias is None:
             return table_sql, Source(name, bool(name_ident.quoted), schema,
@@ -323,6 +324,19 @@ class QueryEmitter(ExpressionEmitter):
             if name in frame:
                 return frame[name]
         return None
+
+
+def _catalog_key(schema: str | None, name: str) -> str:
+    """The name a catalogue is asked about: ADQL spelling, quoted only if needed.
+
+    ``schema`` and ``name`` are as denoted (regular identifiers already folded to
+    lowercase); a part that is not a plain lowercase name keeps its double quotes,
+    so a catalogue can tell ``"DEMO"`` (case-sensitive) from ``DEMO``.
+    """
+    parts = (name,) if schema is None else (schema, name)
+    return ".".join(
+        p if _PLAIN_NAME.match(p) else '"' + p.replace('"', '""') + '"' for p in parts
+    )
 
 
 def _plain(sql: str, column: SourceColumn) -> Fragment:

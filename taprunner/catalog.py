@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
+from taprunner.adql_sqltext import quote_identifier
+
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
@@ -159,29 +161,45 @@ def database_name(adql: str) -> str:
     )
 
 
+def _name_parts(name: str) -> tuple[str, ...]:
+    """The parts of an ADQL (or TAP_SCHEMA) name as the database spells them.
+
+    Delimited parts keep their case (quotes removed), regular parts fold to
+    lowercase, as PostgreSQL folds unquoted names.
+    """
+    return tuple(
+        p[1:-1].replace('""', '"') if p.startswith('"') else p.lower()
+        for p in _NAME_PART.findall(name)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TapCatalog:
     """The published tables as the ADQL translator's catalogue.
 
-    Table and column names are looked up case-insensitively and without the
-    quotes TAP_SCHEMA keeps on delimited identifiers; :meth:`columns_of` gives
-    column names as spelt in the database. An unqualified table name resolves
-    only if exactly one schema holds a table of that name.
+    Table names are ADQL names: regular identifiers match case-insensitively,
+    delimited ones (``"Odd"``) exactly, each compared with the relation the
+    TAP_SCHEMA name denotes. An unqualified table name resolves only if exactly
+    one schema holds a table of that name. :meth:`sql_name` gives the emitter the
+    checked relation, schema-qualified; :meth:`columns_of` gives column names as
+    spelt in the database.
     """
 
     tables: tuple[TableInfo, ...]
-    _by_name: Mapping[str, TableInfo] = field(init=False, repr=False, compare=False)
+    _by_name: Mapping[tuple[str, ...], TableInfo] = field(
+        init=False, repr=False, compare=False
+    )
     _by_short_name: Mapping[str, tuple[TableInfo, ...]] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
-        by_name: dict[str, TableInfo] = {}
+        by_name: dict[tuple[str, ...], TableInfo] = {}
         by_short: dict[str, list[TableInfo]] = {}
         for table in self.tables:
-            schema, _, short = database_name(table.name).lower().rpartition(".")
-            by_name[f"{schema}.{short}"] = table
-            by_short.setdefault(short, []).append(table)
+            parts = _name_parts(table.name)
+            by_name[parts] = table
+            by_short.setdefault(parts[-1], []).append(table)
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(
             self, "_by_short_name", {k: tuple(v) for k, v in by_short.items()}
@@ -194,11 +212,22 @@ class TapCatalog:
 
     def table(self, table: str) -> TableInfo | None:
         """Return the published table named ``table`` (qualified or unique)."""
-        key = table.lower()
-        if "." in key:
-            return self._by_name.get(key)
-        candidates = self._by_short_name.get(key, ())
+        parts = _name_parts(table)
+        if len(parts) != 1:
+            return self._by_name.get(parts)
+        candidates = self._by_short_name.get(parts[0], ())
         return candidates[0] if len(candidates) == 1 else None
+
+    def sql_name(self, table: str) -> str | None:
+        """The schema-qualified, quoted SQL naming the published table ``table``.
+
+        Emitted instead of the name the client wrote, so the query reads exactly
+        the relation that was checked (never one found through search_path).
+        """
+        info = self.table(table)
+        if info is None:
+            return None
+        return ".".join(quote_identifier(p) for p in _name_parts(info.name))
 
     def columns_of(self, table: str) -> Sequence[str] | None:
         """Column names of ``table`` in column_index order, or None if unknown."""

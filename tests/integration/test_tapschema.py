@@ -419,8 +419,13 @@ async def test_delimited_identifiers(conn: asyncpg.Connection) -> None:
     columns = await columns_of(conn, 'public."Odd"')
     assert set(columns) == {'"Mixed Case"', "plain"}
     catalog = await TapCatalog.load(conn)
-    assert catalog.columns_of("public.odd") == ("Mixed Case", "plain")
-    assert catalog.column_info("odd", "mixed case") is not None
+    # Delimited table names match exactly, regular ones fold to lowercase.
+    assert catalog.columns_of('public."Odd"') == ("Mixed Case", "plain")
+    assert catalog.columns_of('PUBLIC."Odd"') == ("Mixed Case", "plain")
+    assert catalog.columns_of("public.odd") is None
+    assert catalog.columns_of('public."ODD"') is None
+    assert catalog.sql_name('"Odd"') == 'public."Odd"'
+    assert catalog.column_info('"Odd"', "mixed case") is not None
     assert tapschema.database_name('"a""b"."C.d"') == 'a"b.C.d'
 
 

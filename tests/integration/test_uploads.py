@@ -200,7 +200,7 @@ def test_upload_catalog_delegates(catalog: TapCatalog) -> None:
     assert wrapped.columns_of("TAP_UPLOAD.T1") == ("A",)
     assert wrapped.sql_name("tap_upload.t1") == "pg_temp.tap_upload_y"
     assert wrapped.columns_of("tst.stars") == ("id", "mag")
-    assert wrapped.sql_name("tst.stars") is None
+    assert wrapped.sql_name("tst.stars") == "tst.stars"
     assert wrapped.table("tst.stars") is catalog.table("tst.stars")
     info = wrapped.column_info("tst.stars", "mag")
     assert info is not None and info.unit == "mag"  # type: ignore[attr-defined]
