@@ -96,7 +96,9 @@ async def run(ctx: JobContext) -> None:
         (ctx.workdir / "error.vot").write_bytes(error_document(str(exc)))
         raise
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _warm.conn = None  # reconnect next time
+        if _warm.conn is not None:
+            _warm.conn.terminate()  # broken or not, start afresh next time
+        _warm.conn = None
         message = f"database unavailable: {exc}"
         (ctx.workdir / "error.vot").write_bytes(error_document(message))
         raise TapError(message) from exc

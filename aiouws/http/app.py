@@ -10,6 +10,7 @@ Embedding::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -57,42 +58,41 @@ def uws_context(
     table = kinds_by_name(kinds)
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
-            dsn, min_size=2, max_size=20, init=init_connection, reset=keep_session
-        )
-        assert pool is not None
-        async with pool.acquire() as conn:
-            await install_schema(conn)
-        store = JobStore(pool)
-        dirs = JobDirs(settings.resolved_jobs_dir)
-        dirs.ensure_root()
-        listener = PhaseListener(lambda: asyncpg.connect(dsn))
-        await listener.start()
-        supervisor = None
-        if execute:
-            from ..supervisor import QueueSupervisor
-
-            supervisor = QueueSupervisor(
-                store,
-                table,
-                dirs,
-                settings,
-                listener,
-                lease_seconds=settings.lease_seconds,
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=2, max_size=20, init=init_connection, reset=keep_session
             )
-            await supervisor.start()
-        app[SETTINGS] = settings
-        app[RESOLVER] = make_resolver(settings)
-        app[SERVICE] = JobService(
-            store, dirs, table, settings, dispatcher=supervisor, listener=listener
-        )
-        try:
+            assert pool is not None
+            stack.push_async_callback(pool.close)
+            async with pool.acquire() as conn:
+                await install_schema(conn)
+            store = JobStore(pool)
+            dirs = JobDirs(settings.resolved_jobs_dir)
+            dirs.ensure_root()
+            listener = PhaseListener(lambda: asyncpg.connect(dsn))
+            await listener.start()
+            stack.push_async_callback(listener.stop)
+            supervisor = None
+            if execute:
+                from ..supervisor import QueueSupervisor
+
+                supervisor = QueueSupervisor(
+                    store,
+                    table,
+                    dirs,
+                    settings,
+                    listener,
+                    lease_seconds=settings.lease_seconds,
+                )
+                # Registered first so that it also runs if start() fails midway.
+                stack.push_async_callback(supervisor.stop)
+                await supervisor.start()
+            app[SETTINGS] = settings
+            app[RESOLVER] = make_resolver(settings)
+            app[SERVICE] = JobService(
+                store, dirs, table, settings, dispatcher=supervisor, listener=listener
+            )
             yield
-        finally:
-            if supervisor is not None:
-                await supervisor.stop()
-            await listener.stop()
-            await pool.close()
 
     return context
 
