@@ -55,6 +55,8 @@ class Dispatcher(Protocol):
 
     async def quote(self, job: Job) -> datetime | None: ...
 
+    def destruction_changed(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Upload:
@@ -296,12 +298,15 @@ class JobService:
     ) -> Job:
         job = await self.get(job_id, owner)
         allowed = frozenset(Phase) - {Phase.ARCHIVED}
-        return await self.store.update(
+        changed = await self.store.update(
             job.job_id,
             allowed=allowed,
             what="change the destruction time",
             destruction_time=self.clamp_destruction(when),
         )
+        if self.dispatcher is not None:
+            self.dispatcher.destruction_changed()  # the timer may need to fire sooner
+        return changed
 
     async def set_execution_duration(
         self, job_id: str, owner: str | None, seconds: int
@@ -439,6 +444,15 @@ class JobService:
         return aborted
 
     async def _change(self, job: Job, target: Phase) -> Job:
-        changed = await self.store.change_phase(job.job_id, target, allowed=[job.phase])
+        if target is Phase.ARCHIVED:
+            # UWS 1.1: an archived job keeps its metadata, its results are gone.
+            changed = await self.store.change_phase(
+                job.job_id, target, allowed=[job.phase], results=()
+            )
+            self.dirs.remove(job.job_id)
+        else:
+            changed = await self.store.change_phase(
+                job.job_id, target, allowed=[job.phase]
+            )
         log.info("job phase changed", extra=log_context(changed))
         return changed

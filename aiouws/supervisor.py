@@ -204,6 +204,10 @@ class QueueSupervisor:
         run.request_stop("aborted")
         await asyncio.shield(task)
 
+    def destruction_changed(self) -> None:
+        """A job's destruction time changed: the timer re-reads the next one."""
+        self.destruction.wake()
+
     async def quote(self, job: Job) -> datetime | None:
         """When the job will likely be done, from the queue and recent run times.
 

@@ -209,3 +209,31 @@ async def test_job_output_with_nul_characters_still_ends_in_error(
     assert await wait_final(client, "scripted", job_id) == "ERROR"
     tree = assert_valid(await (await client.get(f"/jobs/scripted/{job_id}")).read())
     assert "\ufffd" in tree.findtext(f"{UWS}errorSummary/{UWS}message")
+
+
+async def test_archive_deletes_results_but_keeps_the_job(client: Client) -> None:
+    job_id = await submit(client, "demo", seconds="0", PHASE="RUN")
+    assert await wait_final(client, "demo", job_id) == "COMPLETED"
+    assert (await client.get(f"/jobs/demo/{job_id}/results/result")).status == 200
+    resp = await client.post(
+        f"/jobs/demo/{job_id}/phase", data={"PHASE": "ARCHIVE"}, allow_redirects=False
+    )
+    assert resp.status == 303
+    assert await phase(client, "demo", job_id) == "ARCHIVED"
+    assert (await client.get(f"/jobs/demo/{job_id}/results/result")).status == 404
+    assert job_id not in await (await client.get("/jobs/demo")).text()
+    assert job_id in await (await client.get("/jobs/demo?PHASE=ARCHIVED")).text()
+
+
+async def test_sooner_destruction_time_is_honoured_promptly(client: Client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    job_id = await submit(client, "demo", seconds="0", PHASE="RUN")
+    assert await wait_final(client, "demo", job_id) == "COMPLETED"
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    await client.post(f"/jobs/demo/{job_id}/destruction", data={"DESTRUCTION": soon})
+    for _ in range(100):  # well under the timer's 60 s fallback sleep
+        if (await client.get(f"/jobs/demo/{job_id}")).status == 404:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("job not destroyed")
