@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 
@@ -11,11 +12,10 @@ from aiouws.http.keys import SETTINGS
 from aiouws.http.params import read_params
 from aiouws.http.urls import public_origin
 from taprunner import vosi
-from taprunner.catalog import load_tables
 from taprunner.errors import TapError
 from taprunner.params import FORMATS, parse_request
 from taprunner.query import run_query
-from taprunner.server import TAP
+from taprunner.server import TAP, ServiceBusy
 from taprunner.uploads import load_uploads
 from taprunner.votable import error_document
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 _VOTABLE = "application/x-votable+xml"
 _XML = "text/xml"
+#: Seconds a sync query may take beyond tap_sync_timeout to reach the client.
+SYNC_MARGIN = 5.0
 
 
 def _tap_url(request: web.Request) -> str:
@@ -37,6 +39,7 @@ def _error(status: int, message: str) -> web.Response:
         body=error_document(message),
         content_type=_VOTABLE,
         charset="utf-8",
+        headers={"Retry-After": "5"} if status == 503 else None,
     )
 
 
@@ -74,29 +77,44 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             await response.write(data)
 
         parts = {upload.name: upload.path for upload in params.uploads}
-        async with (
-            state.pool.acquire() as conn,
-            load_uploads(
-                conn,
-                tap_request.uploads,
-                parts,
-                catalog,
-                max_bytes=settings.max_upload_bytes,
-            ) as full_catalog,
-        ):
-            await run_query(
-                conn, tap_request, full_catalog, sink, timeout=settings.tap_sync_timeout
-            )
+        # A client that stops reading must not keep the pooled connection (and
+        # its transaction) beyond the query's own time limit.
+        async with asyncio.timeout(settings.tap_sync_timeout + SYNC_MARGIN):
+            async with (
+                state.connection() as conn,
+                load_uploads(
+                    conn,
+                    tap_request.uploads,
+                    parts,
+                    catalog,
+                    max_bytes=settings.max_upload_bytes,
+                ) as full_catalog,
+            ):
+                await run_query(
+                    conn,
+                    tap_request,
+                    full_catalog,
+                    sink,
+                    timeout=settings.tap_sync_timeout,
+                )
+            assert response is not None
+            await response.write_eof()
+            return response
     except TapError as exc:
         if response is None:
             return _error(exc.status, str(exc))
         log.warning("sync query failed while streaming: %s", exc)
         return response
+    except TimeoutError:
+        limit = settings.tap_sync_timeout
+        if response is None:
+            return _error(400, f"query did not finish within {limit:g} s")
+        log.warning("sync response not delivered within %g s: client dropped", limit)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
     finally:
         params.discard_uploads()
-    assert response is not None
-    await response.write_eof()
-    return response
 
 
 @routes.get("/tap/capabilities")
@@ -135,7 +153,10 @@ async def tables(request: web.Request) -> web.Response:
     detail = request.query.get("detail", "max").lower()
     if detail not in ("min", "max"):
         raise web.HTTPBadRequest(text="detail must be min or max")
-    catalog = await request.config_dict[TAP].catalog()
+    try:
+        catalog = await request.config_dict[TAP].catalog()
+    except ServiceBusy as exc:
+        return _error(exc.status, str(exc))
     body = vosi.tables_document(
         catalog.tables, detail="min" if detail == "min" else "max"
     )
@@ -144,7 +165,10 @@ async def tables(request: web.Request) -> web.Response:
 
 @routes.get("/tap/tables/{name}")
 async def one_table(request: web.Request) -> web.Response:
-    catalog = await request.config_dict[TAP].catalog()
+    try:
+        catalog = await request.config_dict[TAP].catalog()
+    except ServiceBusy as exc:
+        return _error(exc.status, str(exc))
     table = catalog.table(request.match_info["name"])
     if table is None:
         raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
@@ -165,9 +189,10 @@ async def examples(request: web.Request) -> web.Response:
 @routes.get("/tap")
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
-    state = request.config_dict[TAP]
-    async with state.pool.acquire() as conn:
-        published = await load_tables(conn)
+    try:
+        published = (await request.config_dict[TAP].catalog()).tables
+    except ServiceBusy as exc:
+        return _error(exc.status, str(exc))
     tap = _tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"

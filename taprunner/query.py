@@ -158,23 +158,31 @@ _translations = _TranslationCache()
 async def _read_only(
     conn: Connection, role: str | None, timeout: float
 ) -> AsyncIterator[None]:
-    """A read-only transaction as ``role`` with a statement timeout.
+    """A read-only transaction as ``role`` with statement and idle timeouts.
 
-    Begun with one simple-query message (BEGIN and both SET LOCALs), which saves
-    two round trips per query over asyncpg's transaction manager.
+    The idle timeout ends the session when the transaction waits longer than
+    ``timeout`` between statements, e.g. between cursor fetches while the sink
+    waits for a client that does not read, which statement_timeout does not
+    cover. Begun with one simple-query message (BEGIN and the SET LOCALs), which
+    saves round trips over asyncpg's transaction manager.
     """
-    setup = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {_timeout_ms(timeout)}"
+    ms = _timeout_ms(timeout)
+    setup = (
+        f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms};"
+        f" SET LOCAL idle_in_transaction_session_timeout = {ms}"
+    )
     if role is not None:
         setup += f'; SET LOCAL ROLE "{role}"'
     await conn.execute(setup)
     try:
         yield
     except BaseException:
-        if not conn.is_closed():
-            with contextlib.suppress(
-                asyncpg.PostgresError, asyncpg.InterfaceError, OSError
-            ):
-                await conn.execute("ROLLBACK")
+        # A connection the server closed (e.g. the idle timeout) raises
+        # InterfaceError here, a pooled one even for is_closed(): nothing to undo.
+        with contextlib.suppress(
+            asyncpg.PostgresError, asyncpg.InterfaceError, OSError
+        ):
+            await conn.execute("ROLLBACK")
         raise
     await conn.execute("COMMIT")
 

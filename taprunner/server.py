@@ -7,8 +7,10 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,12 +24,24 @@ from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, ParameterSpec
 from aiouws.store import keep_session
 from taprunner import tapschema
-from taprunner.catalog import TapCatalog
+from taprunner.catalog import Connection, TapCatalog
 from taprunner.demo import load_demo
+from taprunner.errors import TapError
 
-__all__ = ["TAP", "TapState", "create_tap_app", "tap_kind"]
+__all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
 
 CATALOG_TTL = 5.0
+#: Seconds a request waits for a free pooled connection before it gets a 503.
+ACQUIRE_TIMEOUT = 5.0
+
+
+class ServiceBusy(TapError):
+    """Every pooled connection stayed in use while the request waited for one."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("service busy, retry in a few seconds")
 
 
 @dataclass
@@ -40,14 +54,50 @@ class TapState:
     _catalog: TapCatalog | None = None
     _catalog_time: float = 0.0
     examples: tuple[tuple[str, str, str], ...] = field(default=())
+    _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one.
+
+        Raises
+        ------
+        ServiceBusy
+            No connection became free in time.
+        """
+        try:
+            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError:
+            raise ServiceBusy() from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
 
     async def catalog(self) -> TapCatalog:
-        now = time.monotonic()
-        if self._catalog is None or now - self._catalog_time > CATALOG_TTL:
-            async with self.pool.acquire() as conn:
-                self._catalog = await TapCatalog.load(conn)
+        """The published tables, read again when older than CATALOG_TTL.
+
+        One request reloads at a time; while the pool is exhausted a catalogue
+        already loaded is used as it is rather than waiting for a connection.
+
+        Raises
+        ------
+        ServiceBusy
+            No catalogue was loaded yet and no connection became free in time.
+        """
+        async with self._catalog_lock:
+            now = time.monotonic()
+            if self._catalog is not None and now - self._catalog_time <= CATALOG_TTL:
+                return self._catalog
+            try:
+                async with self.connection() as conn:
+                    self._catalog = await TapCatalog.load(conn)
+            except ServiceBusy:
+                if self._catalog is None:
+                    raise
+                return self._catalog
             self._catalog_time = now
-        return self._catalog
+            return self._catalog
 
 
 TAP = web.AppKey("aiouws_tap", TapState)
@@ -79,11 +129,11 @@ def tap_kind(settings: Settings) -> JobKind:
     )
 
 
-def _tap_context(settings: Settings, demo_rows: int) -> object:
+def _tap_context(settings: Settings, demo_rows: int, sync_pool_size: int) -> object:
     async def context(app: web.Application) -> AsyncIterator[None]:
         assert settings.dsn is not None
         pool = await asyncpg.create_pool(
-            settings.dsn, min_size=1, max_size=10, reset=keep_session
+            settings.dsn, min_size=1, max_size=sync_pool_size, reset=keep_session
         )
         assert pool is not None
         async with pool.acquire() as conn:
@@ -105,14 +155,20 @@ def create_tap_app(
     *,
     demo_rows: int = 0,
     extra_kinds: tuple[JobKind, ...] = (DEMO_KIND,),
+    sync_pool_size: int = 10,
 ) -> web.Application:
-    """The whole standalone service (TAP plus the generic job kinds)."""
+    """The whole standalone service (TAP plus the generic job kinds).
+
+    ``sync_pool_size`` is the number of database connections shared by sync
+    queries and the VOSI endpoints.
+    """
     from taprunner import endpoints
 
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes
     )
-    app.cleanup_ctx.append(_tap_context(settings, demo_rows))  # type: ignore[arg-type]
+    context = _tap_context(settings, demo_rows, sync_pool_size)
+    app.cleanup_ctx.append(context)  # type: ignore[arg-type]
     app.cleanup_ctx.append(uws_context(settings, [tap_kind(settings), *extra_kinds]))
     app.add_routes(endpoints.routes)
     app.add_subapp("/tap/async", uws_subapp("tap"))
