@@ -14,8 +14,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from .errors import InvalidPhaseError, JobNotFound, StoreError
-from .phases import ErrorType, Phase
+from .errors import StoreError
+from .phases import Phase
 from .store import JobStore
 from .workdir import JobDirs
 
@@ -49,16 +49,7 @@ async def destroy_job(
     job is only marked ABORTED; the process running it hears of the change
     (NOTIFY, then the deletion) and stops it.
     """
-    with contextlib.suppress(InvalidPhaseError, JobNotFound):
-        await store.change_phase(
-            job_id,
-            Phase.ABORTED,
-            allowed=(Phase.EXECUTING,),
-            set_now=("end_time",),
-            error_type=ErrorType.FATAL,
-            error_message=reason,
-            error_has_detail=False,
-        )
+    await store.mark_aborted(job_id, reason)
     if supervisor is not None:
         await supervisor.job_aborted(job_id)
     gone = await store.delete(job_id)

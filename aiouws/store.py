@@ -462,6 +462,24 @@ class JobStore:
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
 
+    async def mark_aborted(self, job_id: str, message: str) -> Job | None:
+        """EXECUTING → ABORTED with ``message`` as its error summary.
+
+        Returns None when the job was no longer executing (or is gone).
+        """
+        try:
+            return await self.change_phase(
+                job_id,
+                Phase.ABORTED,
+                allowed=(Phase.EXECUTING,),
+                set_now=("end_time",),
+                error_type=ErrorType.FATAL,
+                error_message=message,
+                error_has_detail=False,
+            )
+        except (InvalidPhaseError, JobNotFound):
+            return None
+
     async def claim_for_runners(
         self, kind: str, claimed_by: str, lease_seconds: float, runner_pids: list[int]
     ) -> list[Job]:

@@ -34,12 +34,12 @@ from typing import Any
 
 from .config import Settings
 from .contract import Run
-from .errors import InvalidPhaseError, JobNotFound, StoreError
+from .errors import StoreError
 from .jobrun import JobRun
 from .kinds import JobKind
 from .models import Job
 from .notify import PhaseEvent, PhaseListener
-from .phases import ErrorType, Phase
+from .phases import Phase
 from .reaper import DestructionTimer
 from .runnerpool import RunnerProcess, RunnerStartError, Slot
 from .store import JobStore
@@ -410,16 +410,8 @@ class QueueSupervisor:
             log.warning("lost job resolved to ERROR", extra={"job_id": job_id})
 
     async def _mark_aborted(self, job_id: str, message: str) -> None:
-        with contextlib.suppress(InvalidPhaseError, JobNotFound, StoreError):
-            await self.store.change_phase(
-                job_id,
-                Phase.ABORTED,
-                allowed=(Phase.EXECUTING,),
-                set_now=("end_time",),
-                error_type=ErrorType.FATAL,
-                error_message=message,
-                error_has_detail=False,
-            )
+        with contextlib.suppress(StoreError):
+            await self.store.mark_aborted(job_id, message)
 
     # -- side tasks ---------------------------------------------------------------
 
