@@ -9,13 +9,13 @@ import logging
 from aiohttp import web
 
 from aiouws.http.keys import SETTINGS
-from aiouws.http.params import read_params
+from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from taprunner import vosi
 from taprunner.errors import TapError
-from taprunner.params import FORMATS, parse_request
+from taprunner.params import FORMATS, TapRequest, parse_request
 from taprunner.query import run_query
-from taprunner.server import TAP, ServiceBusy
+from taprunner.server import TAP, ServiceBusy, TapState
 from taprunner.uploads import load_uploads
 from taprunner.votable import error_document
 
@@ -43,6 +43,52 @@ def _error(status: int, message: str) -> web.Response:
     )
 
 
+class _LazyStream:
+    """The sync response, prepared only when the first bytes are ready.
+
+    Until then an error can still become a plain 4xx error document.
+    """
+
+    def __init__(self, request: web.Request, media_type: str) -> None:
+        self._request = request
+        self._media_type = media_type
+        self.response: web.StreamResponse | None = None
+
+    async def write(self, data: bytes) -> None:
+        if self.response is None:
+            self.response = web.StreamResponse(
+                headers={"Content-Type": self._media_type}
+            )
+            await self.response.prepare(self._request)
+        await self.response.write(data)
+
+
+async def _run_sync(
+    state: TapState, tap_request: TapRequest, params: Params, stream: _LazyStream
+) -> None:
+    """Run the query on a pooled connection, uploads loaded, into ``stream``."""
+    settings = state.settings
+    catalog = await state.catalog()
+    parts = {upload.name: upload.path for upload in params.uploads}
+    async with (
+        state.connection() as conn,
+        load_uploads(
+            conn,
+            tap_request.uploads,
+            parts,
+            catalog,
+            max_bytes=settings.max_upload_bytes,
+        ) as full_catalog,
+    ):
+        await run_query(
+            conn,
+            tap_request,
+            full_catalog,
+            stream.write,
+            timeout=settings.tap_sync_timeout,
+        )
+
+
 @routes.route("*", "/tap/sync")
 async def sync_query(request: web.Request) -> web.StreamResponse:
     """Run a query and stream the result as it comes out of the database."""
@@ -54,65 +100,36 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         request,
         max_upload_bytes=settings.max_upload_bytes,
         spool_dir=settings.resolved_jobs_dir / ".spool",
+        max_text_bytes=settings.max_request_bytes,
     )
-    response: web.StreamResponse | None = None
+    stream: _LazyStream | None = None
     try:
-        values: dict[str, list[str]] = {}
-        for name, value in params.items:
-            values.setdefault(name, []).append(value)
         tap_request = parse_request(
-            values,
+            params.multi(),
             maxrec_default=settings.tap_maxrec_default,
             maxrec_hard=settings.tap_maxrec_hard,
         )
-        catalog = await state.catalog()
-
-        async def sink(data: bytes) -> None:
-            nonlocal response
-            if response is None:
-                response = web.StreamResponse(
-                    headers={"Content-Type": tap_request.format.media_type}
-                )
-                await response.prepare(request)
-            await response.write(data)
-
-        parts = {upload.name: upload.path for upload in params.uploads}
+        stream = _LazyStream(request, tap_request.format.media_type)
         # A client that stops reading must not keep the pooled connection (and
         # its transaction) beyond the query's own time limit.
         async with asyncio.timeout(settings.tap_sync_timeout + SYNC_MARGIN):
-            async with (
-                state.connection() as conn,
-                load_uploads(
-                    conn,
-                    tap_request.uploads,
-                    parts,
-                    catalog,
-                    max_bytes=settings.max_upload_bytes,
-                ) as full_catalog,
-            ):
-                await run_query(
-                    conn,
-                    tap_request,
-                    full_catalog,
-                    sink,
-                    timeout=settings.tap_sync_timeout,
-                )
-            assert response is not None
-            await response.write_eof()
-            return response
+            await _run_sync(state, tap_request, params, stream)
+            assert stream.response is not None
+            await stream.response.write_eof()
+        return stream.response
     except TapError as exc:
-        if response is None:
+        if stream is None or stream.response is None:
             return _error(exc.status, str(exc))
         log.warning("sync query failed while streaming: %s", exc)
-        return response
+        return stream.response
     except TimeoutError:
         limit = settings.tap_sync_timeout
-        if response is None:
+        if stream is None or stream.response is None:
             return _error(400, f"query did not finish within {limit:g} s")
         log.warning("sync response not delivered within %g s: client dropped", limit)
         if request.transport is not None:
             request.transport.abort()
-        return response
+        return stream.response
     finally:
         params.discard_uploads()
 

@@ -57,6 +57,13 @@ class Params:
     def getall(self, name: str) -> list[str]:
         return [value for key, value in self.items if key == name]
 
+    def multi(self) -> dict[str, list[str]]:
+        """Name → all its values, in the order they came."""
+        values: dict[str, list[str]] = {}
+        for key, value in self.items:
+            values.setdefault(key, []).append(value)
+        return values
+
     def job_parameters(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in self.items if k not in UWS_RESERVED]
 
