@@ -28,7 +28,8 @@ class OutputColumn:
     name: str
     """Unique output name (duplicates get ``_2``, ``_3``... suffixes)."""
     table: str | None
-    """Qualified, lowercase source table when the column is a plain reference."""
+    """Qualified source table when the column is a plain reference: regular
+    names folded to lowercase, delimited ones kept quoted with their case."""
     column: str | None
     """Source column name when the column is a plain reference."""
     xtype: str | None
@@ -48,7 +49,11 @@ class Catalog(Protocol):
     """The tables and columns a query may reference (TAP_SCHEMA provides them)."""
 
     def columns_of(self, table: str) -> Sequence[str] | None:
-        """Columns of ``table`` (lowercase, qualified or not), None if unknown."""
+        """Columns of ``table``, None if unknown.
+
+        ``table`` is qualified or not; regular parts come lowercase, delimited
+        parts keep their double quotes and case.
+        """
         ...
 
 
@@ -62,7 +67,7 @@ class NamingCatalog(Catalog, Protocol):
     """
 
     def sql_name(self, table: str) -> str | None:
-        """The SQL naming ``table`` (lowercase, qualified or not), None to keep it.
+        """The SQL naming ``table`` (spelt as for :meth:`columns_of`), None to keep it.
 
         The answer is emitted verbatim, so it must already be quoted as needed.
         """
