@@ -29,7 +29,6 @@ __all__ = [
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-AIOUWS_NS = "urn:aiouws"
 _NSMAP = {"uws": UWS_NS, "xlink": XLINK_NS, "xsi": XSI_NS}
 _U = f"{{{UWS_NS}}}"
 _NIL = f"{{{XSI_NS}}}nil"
@@ -129,9 +128,7 @@ def job_document(
     if job.job_info:
         info = etree.SubElement(root, _U + "jobInfo")
         for key, value in job.job_info:
-            note = etree.SubElement(
-                info, f"{{{AIOUWS_NS}}}note", nsmap={"a": AIOUWS_NS}, key=xml_safe(key)
-            )
+            note = etree.SubElement(info, "note", key=xml_safe(key))
             note.text = xml_safe(value)
     return _serialize(root, stylesheet)
 

@@ -70,9 +70,6 @@ def test_taplint_reports_no_errors_or_failures(
 def test_taplint_warnings_are_understood(taplint_output: str) -> None:
     """Warnings do not fail the suite, but new kinds should be looked at."""
     expected = {
-        # aiouws/http/render.py puts its own jobInfo elements (namespace
-        # urn:aiouws) into job documents, which taplint cannot validate.
-        ("UWS", "UNSC"),
         # Query/result type mismatch char vs unicodeChar for computed text
         # (e.g. COORDSYS or string literals), which PostgreSQL types as text.
         ("QGE", "QTYP"),
