@@ -207,7 +207,7 @@ def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
 
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    from .store import init_connection, install_schema
+    from .schema import init_connection, install_schema
 
     assert settings.dsn is not None
     conn = await asyncpg.connect(settings.dsn)

@@ -2,24 +2,30 @@
 
 Every phase change is one guarded statement (``... WHERE phase = ANY($allowed)
 RETURNING *``): there is no read-check-write across an ``await``. Rows become
-frozen :class:`~aiouws.models.Job` objects in :func:`_job_from_row`; no asyncpg
-record or SQL leaves this module.
+frozen :class:`~aiouws.models.Job` objects (:mod:`aiouws.rows`); no asyncpg
+record or SQL leaves this module. The schema itself is :mod:`aiouws.schema`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import asyncpg
 
 from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
-from .models import Job, JobError, JobFilter, JobParameter, JobRef, JobResult, NewJob
+from .models import Job, JobFilter, JobRef, NewJob
 from .phases import ErrorType, Phase, PhaseChangeError, allowed_sources
+from .rows import encode_column, job_from_row, params_json
+from .schema import (
+    SCHEMA_VERSION,
+    Connection,
+    init_connection,
+    install_schema,
+    keep_session,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,14 +35,6 @@ __all__ = [
     "install_schema",
     "keep_session",
 ]
-
-#: A plain connection or one borrowed from a pool.
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-
-#: The migrations in ``aiouws/sql/NNN_*.sql``, applied in order.
-_MIGRATIONS = ("001_jobs.sql", "002_job_list_index.sql")
-SCHEMA_VERSION = len(_MIGRATIONS)
-_MIGRATION_LOCK = 0x61696F757773  # "aiouws"
 
 #: Columns a caller may set besides the phase, with their SQL cast.
 _SETTABLE: Mapping[str, str] = {
@@ -59,140 +57,6 @@ _SETTABLE: Mapping[str, str] = {
 }
 
 _LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
-
-
-async def init_connection(conn: Connection) -> None:
-    """Per-connection setup: JSON codecs for jsonb, UTC session time zone."""
-    await conn.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
-    await conn.execute("SET TIME ZONE 'UTC'")
-
-
-async def keep_session(conn: Connection) -> None:
-    """Pool ``reset`` hook that keeps the session as ``init_connection`` set it.
-
-    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN
-    *; RESET ALL`` on every release: half of all statements of a tiny job, and
-    it would undo the UTC time zone. The pool still rolls back any open
-    transaction; our code takes only transaction-scoped locks and settings.
-    """
-
-
-async def install_schema(conn: Connection) -> int:
-    """Create or upgrade the job schema; idempotent and safe to run concurrently.
-
-    Returns the number of migrations applied.
-    """
-    applied = 0
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE SCHEMA IF NOT EXISTS uws;"
-            "CREATE TABLE IF NOT EXISTS uws.schema_migration ("
-            " version integer PRIMARY KEY, name text NOT NULL,"
-            " applied timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {
-            r["version"]
-            for r in await conn.fetch("SELECT version FROM uws.schema_migration")
-        }
-        for version, name in enumerate(_MIGRATIONS, start=1):
-            if version in done:
-                continue
-            sql = resources.files("aiouws").joinpath("sql", name).read_text()
-            await conn.execute(sql)
-            await conn.execute(
-                "INSERT INTO uws.schema_migration (version, name) VALUES ($1, $2)",
-                version,
-                name,
-            )
-            applied += 1
-    return applied
-
-
-def _params_json(params: Iterable[JobParameter]) -> list[dict[str, Any]]:
-    return [
-        {"name": p.name, "value": p.value, "by_reference": p.by_reference}
-        for p in params
-    ]
-
-
-def _results_json(results: Iterable[JobResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": r.id,
-            "file_name": r.file_name,
-            "href": r.href,
-            "media_type": r.media_type,
-            "size": r.size,
-            "rows": r.rows,
-        }
-        for r in results
-    ]
-
-
-def _job_from_row(row: asyncpg.Record | Mapping[str, Any]) -> Job:
-    error = None
-    if row["error_type"] is not None:
-        error = JobError(
-            type=ErrorType(row["error_type"]),
-            message=row["error_message"],
-            has_detail=row["error_has_detail"],
-        )
-    return Job(
-        job_id=row["job_id"],
-        kind=row["kind"],
-        phase=Phase(row["phase"]),
-        owner=row["owner"],
-        run_id=row["run_id"],
-        creation_time=row["creation_time"],
-        queued_time=row["queued_time"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        execution_duration=row["execution_duration"],
-        destruction_time=row["destruction_time"],
-        quote=row["quote"],
-        parameters=tuple(
-            JobParameter(
-                name=p["name"],
-                value=p["value"],
-                by_reference=p.get("by_reference", False),
-            )
-            for p in row["parameters"]
-        ),
-        results=tuple(JobResult(**r) for r in row["results"]),
-        error=error,
-        job_info=tuple((str(k), str(v)) for k, v in row["job_info"]),
-        runner_pid=row["runner_pid"],
-        backend_pid=row["backend_pid"],
-        claimed_by=row["claimed_by"],
-        lease_until=row["lease_until"],
-    )
-
-
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL text and jsonb cannot hold NUL characters: replace them."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _without_nul(v) for k, v in value.items()}
-    return value
-
-
-def _encode_column(name: str, value: Any) -> Any:
-    """A column value as the database takes it (job code may send any text)."""
-    if name == "parameters":
-        return _params_json(value)
-    if name == "results":
-        return _without_nul(_results_json(value))
-    if name == "job_info":
-        return _without_nul([list(pair) for pair in value])
-    if isinstance(value, ErrorType):
-        return value.value
-    return _without_nul(value)
 
 
 @contextmanager
@@ -219,7 +83,7 @@ class JobStore:
         row = await self._fetchrow("SELECT * FROM uws.job WHERE job_id = $1", job_id)
         if row is None:
             raise JobNotFound(job_id)
-        return _job_from_row(row)
+        return job_from_row(row)
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         """The job list of UWS 1.1, newest first."""
@@ -333,7 +197,7 @@ class JobStore:
         rows = await self._fetch(
             f"SELECT * FROM uws.job WHERE {' AND '.join(clauses)}", *args
         )
-        return [_job_from_row(r) for r in rows]
+        return [job_from_row(r) for r in rows]
 
     # -- writing ------------------------------------------------------------------
 
@@ -368,12 +232,12 @@ class JobStore:
             new.run_id,
             new.execution_duration,
             new.destruction_time,
-            _params_json(new.parameters),
+            params_json(new.parameters),
             phase.value,
             max_queued,
             max_executing,
         )
-        return _job_from_row(row) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     async def change_phase(
         self,
@@ -434,7 +298,7 @@ class JobStore:
             claimed_by,
             lease_seconds,
         )
-        return _job_from_row(row) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     async def renew_leases(
         self, claimed_by: str, lease_seconds: float, job_ids: Sequence[str]
@@ -458,7 +322,7 @@ class JobStore:
         row = await self._fetchrow(
             "DELETE FROM uws.job WHERE job_id = $1 RETURNING *", job_id
         )
-        return _job_from_row(row) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
 
@@ -505,7 +369,7 @@ class JobStore:
             lease_seconds,
             runner_pids,
         )
-        return [_job_from_row(r) for r in sorted(rows, key=lambda r: int(r["n"]))]
+        return [job_from_row(r) for r in sorted(rows, key=lambda r: int(r["n"]))]
 
     async def fail_expired_leases(self, message: str) -> list[str]:
         """Move every EXECUTING job whose lease has run out to ERROR; return their ids.
@@ -586,7 +450,7 @@ class JobStore:
             cast = _SETTABLE.get(name)
             if cast is None:
                 raise ValueError(f"column {name!r} cannot be set")
-            args.append(_encode_column(name, value))
+            args.append(encode_column(name, value))
             assignments.append(f"{name} = ${len(args)}::{cast}")
         for name in set_now:
             if _SETTABLE.get(name) != "timestamptz":
@@ -600,7 +464,7 @@ class JobStore:
             *args,
         )
         if row is not None:
-            return _job_from_row(row)
+            return job_from_row(row)
         current = await self._fetchval(
             "SELECT phase FROM uws.job WHERE job_id = $1", job_id
         )

@@ -22,7 +22,7 @@ from aiouws.demo import DEMO_KIND
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, ParameterSpec
-from aiouws.store import keep_session
+from aiouws.schema import keep_session
 from taprunner import tapschema
 from taprunner.catalog import Connection, TapCatalog
 from taprunner.demo import load_demo

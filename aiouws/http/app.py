@@ -20,8 +20,9 @@ from aiohttp import web
 from ..config import Settings
 from ..kinds import JobKind, kinds_by_name
 from ..notify import PhaseListener
+from ..schema import init_connection, install_schema, keep_session
 from ..service import JobService
-from ..store import JobStore, init_connection, install_schema, keep_session
+from ..store import JobStore
 from ..workdir import JobDirs
 from . import handlers
 from .auth import make_resolver

@@ -1,0 +1,74 @@
+"""The job database's schema and sessions: migrations, connection setup, pool reset."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import asyncpg
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Connection",
+    "init_connection",
+    "install_schema",
+    "keep_session",
+]
+
+#: A plain connection or one borrowed from a pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+#: The migrations in ``aiouws/sql/NNN_*.sql``, applied in order.
+_MIGRATIONS = ("001_jobs.sql", "002_job_list_index.sql")
+SCHEMA_VERSION = len(_MIGRATIONS)
+_MIGRATION_LOCK = 0x61696F757773  # "aiouws"
+
+
+async def init_connection(conn: Connection) -> None:
+    """Per-connection setup: JSON codecs for jsonb, UTC session time zone."""
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def keep_session(conn: Connection) -> None:
+    """Pool ``reset`` hook that keeps the session as ``init_connection`` set it.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN
+    *; RESET ALL`` on every release: half of all statements of a tiny job, and
+    it would undo the UTC time zone. The pool still rolls back any open
+    transaction; our code takes only transaction-scoped locks and settings.
+    """
+
+
+async def install_schema(conn: Connection) -> int:
+    """Create or upgrade the job schema; idempotent and safe to run concurrently.
+
+    Returns the number of migrations applied.
+    """
+    applied = 0
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE SCHEMA IF NOT EXISTS uws;"
+            "CREATE TABLE IF NOT EXISTS uws.schema_migration ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {
+            r["version"]
+            for r in await conn.fetch("SELECT version FROM uws.schema_migration")
+        }
+        for version, name in enumerate(_MIGRATIONS, start=1):
+            if version in done:
+                continue
+            sql = resources.files("aiouws").joinpath("sql", name).read_text()
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO uws.schema_migration (version, name) VALUES ($1, $2)",
+                version,
+                name,
+            )
+            applied += 1
+    return applied
