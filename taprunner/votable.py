@@ -2,8 +2,8 @@
 
 The encoder produces bytes piece by piece (``header``, ``encode`` per batch, ``footer``)
 and does no I/O, so memory stays flat however many rows go through it. Binary rows are
-packed (:mod:`taprunner.binpack`) column-wise with numpy (one structured array per run of fixed-size fields, a
-vectorised scatter for variable-length ones) rather than row by row in Python.
+packed column-wise with numpy by :mod:`taprunner.binpack`, not row by row in
+Python; TABLEDATA cells come from :mod:`taprunner.cells`.
 
 Text columns are ``unicodeChar`` (UTF-16BE): astropy 8 decodes binary ``char`` as
 ASCII only, so VOTable 1.5's UTF-8 ``char`` does not round-trip through it.
