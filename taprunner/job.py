@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -21,7 +21,7 @@ from aiouws.jobapi import JobContext
 from taprunner.catalog import TapCatalog
 from taprunner.errors import TapError
 from taprunner.params import parse_request
-from taprunner.query import run_query
+from taprunner.query import StatementCache, run_query
 from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 
@@ -36,12 +36,14 @@ class _Warm:
     """What a runner process keeps between jobs."""
 
     conn: asyncpg.Connection | None = None
+    statements: StatementCache = field(default_factory=StatementCache)
     catalog: TapCatalog | None = None
     catalog_time: float = 0.0
 
     async def connection(self) -> asyncpg.Connection:
         if self.conn is None or self.conn.is_closed():
             self.conn = await asyncpg.connect(os.environ["AIOUWS_TAP_DSN"])
+            self.statements = StatementCache()
         return self.conn
 
     async def tap_catalog(self, conn: asyncpg.Connection) -> TapCatalog:
@@ -87,7 +89,12 @@ async def run(ctx: JobContext) -> None:
                     out.write(data)
 
                 outcome = await run_query(
-                    conn, request, full_catalog, sink, timeout=timeout
+                    conn,
+                    request,
+                    full_catalog,
+                    sink,
+                    timeout=timeout,
+                    statements=_warm.statements,
                 )
         ctx.note("rows", outcome.rows)
         if outcome.overflow:

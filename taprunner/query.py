@@ -28,7 +28,7 @@ from taprunner.pgencode import copy_csv
 from taprunner.textformats import DelimitedEncoder
 from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 
-__all__ = ["QUERY_ROLE", "QueryOutcome", "Sink", "run_query"]
+__all__ = ["QUERY_ROLE", "QueryOutcome", "Sink", "StatementCache", "run_query"]
 
 QUERY_ROLE = "aiouws_query"
 #: Rows fetched from the cursor per round trip.
@@ -80,6 +80,43 @@ def _fields(
     return fields
 
 
+class StatementCache:
+    """The prepared statements of one connection, by SQL text (the most recent).
+
+    ``Connection.prepare`` parses and describes anew on every call: a round trip
+    plus PostgreSQL's parse and plan work for every query, which is most of a tiny
+    query's cost. A long-lived connection (a warm runner's) keeps its statements
+    here instead. PostgreSQL re-plans a statement itself when a table it uses
+    changes; when the result's columns changed, the statement is dropped and
+    prepared again (see :func:`run_query`).
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, asyncpg.prepared_stmt.PreparedStatement] = (
+            OrderedDict()
+        )
+
+    async def prepare(
+        self, conn: Connection, sql: str
+    ) -> asyncpg.prepared_stmt.PreparedStatement:
+        statement = self._entries.get(sql)
+        if statement is not None:
+            self._entries.move_to_end(sql)
+            return statement
+        statement = await conn.prepare(sql)
+        self._entries[sql] = statement
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return statement
+
+    def discard(self, sql: str) -> None:
+        self._entries.pop(sql, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 def _timeout_ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -92,8 +129,12 @@ async def run_query(
     *,
     timeout: float,
     role: str | None = QUERY_ROLE,
+    statements: StatementCache | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
+
+    With ``statements`` (the cache of ``conn``), a repeated query reuses its
+    prepared statement; queries with uploads never do (their tables are new).
 
     Raises
     ------
@@ -106,10 +147,50 @@ async def run_query(
         translation = _translations.get(request.query, catalog, request.maxrec + 1)
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
+    if request.uploads:
+        statements = None
+    if statements is None:
+        return await _run(conn, request, translation, catalog, sink, timeout, role)
+    written = False
+
+    async def tracked(data: bytes) -> None:
+        nonlocal written
+        written = True
+        await sink(data)
+
+    for attempt in (1, 2):
+        try:
+            return await _run(
+                conn, request, translation, catalog, tracked, timeout, role, statements
+            )
+        except asyncpg.InvalidCachedStatementError as exc:
+            # The tables changed shape since the statement was prepared: prepare
+            # it afresh, unless rows went out already.
+            statements.discard(translation.sql)
+            if written or attempt == 2:
+                raise _failure(exc, timeout) from exc
+    raise AssertionError("unreachable")
+
+
+async def _run(
+    conn: Connection,
+    request: TapRequest,
+    translation: Translation,
+    catalog: Catalog,
+    sink: Sink,
+    timeout: float,
+    role: str | None,
+    statements: StatementCache | None = None,
+) -> QueryOutcome:
+    """The query in its read-only transaction. A cached statement that no longer
+    fits its tables raises InvalidCachedStatementError for the caller to retry."""
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with _read_only(conn, role, timeout):
-            statement = await conn.prepare(translation.sql)
+            if statements is None:
+                statement = await conn.prepare(translation.sql)
+            else:
+                statement = await statements.prepare(conn, translation.sql)
             fields = _fields(
                 translation.columns, statement.get_attributes(), tap_catalog
             )
@@ -119,7 +200,10 @@ async def run_query(
                 )
             return await _votable(statement, request, fields, sink, timeout)
     except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.PostgresConnectionError):
+        if isinstance(exc, asyncpg.PostgresConnectionError) or (
+            statements is not None
+            and isinstance(exc, asyncpg.InvalidCachedStatementError)
+        ):
             raise
         raise _failure(exc, timeout) from exc
 
