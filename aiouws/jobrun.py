@@ -33,6 +33,8 @@ __all__ = ["JobRun"]
 
 log = logging.getLogger(__name__)
 _EXECUTING = (Phase.EXECUTING,)
+#: Seconds a runner's note waits before it is written (see JobRun._note).
+NOTE_DELAY = 0.1
 
 
 class JobRun:
@@ -211,13 +213,18 @@ class JobRun:
     # -- jobInfo ------------------------------------------------------------------
 
     def _note(self, key: str, value: str) -> None:
-        """Remember a note; write notes in the background, coalescing bursts."""
+        """Remember a note; write notes in the background, coalescing bursts.
+
+        Notes wait :data:`NOTE_DELAY` before they are written: a short job's
+        notes then go out with its final phase, in the same UPDATE.
+        """
         self._info[key] = value
         self._info_dirty = True
         if self._info_task is None or self._info_task.done():
             self._info_task = asyncio.create_task(self._write_info())
 
     async def _write_info(self) -> None:
+        await asyncio.sleep(NOTE_DELAY)
         while self._info_dirty and not self._settled:
             self._info_dirty = False
             try:

@@ -15,6 +15,7 @@ import importlib
 import inspect
 import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -45,6 +46,9 @@ __all__ = ["load_entry_point", "main"]
 log = logging.getLogger("aiouws.runner")
 
 JobFunction = Callable[[JobContext], Any]
+#: The longest protocol line read from the supervisor.
+_LINE_LIMIT = 64 * 1024 * 1024
+_pumps: set[asyncio.Future[None]] = set()
 
 
 def load_entry_point(spec: str) -> JobFunction:
@@ -160,11 +164,37 @@ class _Runner:
 def _read_lines(fd: int) -> asyncio.Queue[bytes]:
     """Lines from ``fd`` (any kind of file: pipe, file, tty), then ``b""`` at EOF.
 
-    A blocking reader thread rather than ``connect_read_pipe``, which refuses
-    regular files and ``/dev/null``.
+    A pipe or socket (what the supervisor gives) is read on the event loop; other
+    files, which ``connect_read_pipe`` refuses (regular files, ``/dev/null``), by
+    a blocking reader thread.
     """
-    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes] = asyncio.Queue()
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        task = asyncio.ensure_future(_pump_pipe(fd, queue))
+        _pumps.add(task)  # a task needs a reference until it is done
+        task.add_done_callback(_pumps.discard)
+    else:
+        _pump_in_thread(fd, queue)
+    return queue
+
+
+async def _pump_pipe(fd: int, queue: asyncio.Queue[bytes]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    try:
+        while line := await reader.readline():
+            queue.put_nowait(line)
+    except ValueError as exc:  # a line over the limit: the supervisor is broken
+        log.error("protocol line too long: %s", exc)
+    queue.put_nowait(b"")
+
+
+def _pump_in_thread(fd: int, queue: asyncio.Queue[bytes]) -> None:
+    loop = asyncio.get_running_loop()
 
     def pump() -> None:
         with contextlib.suppress(RuntimeError), os.fdopen(fd, "rb") as stream:
@@ -174,7 +204,6 @@ def _read_lines(fd: int) -> asyncio.Queue[bytes]:
             loop.call_soon_threadsafe(queue.put_nowait, b"")
 
     threading.Thread(target=pump, name="protocol-reader", daemon=True).start()
-    return queue
 
 
 def _in_thread(function: JobFunction, ctx: JobContext) -> asyncio.Future[Any]:

@@ -49,7 +49,7 @@ _WAIT_POLL = 5.0
 class Dispatcher(Protocol):
     """What the service needs from the execution side (the queue supervisor)."""
 
-    async def job_queued(self, kind: str) -> None: ...
+    async def job_queued(self, kind: str, job_id: str | None = None) -> None: ...
 
     async def job_aborted(self, job_id: str) -> None: ...
 
@@ -258,7 +258,7 @@ class JobService:
         if problems:
             return await self._reject(job, problems)
         if queue_now and self.dispatcher is not None:
-            await self.dispatcher.job_queued(job.kind)
+            await self.dispatcher.job_queued(job.kind, job.job_id)
         return job
 
     async def act(self, job_id: str, owner: str | None, action: Action) -> Job:
@@ -421,7 +421,7 @@ class JobService:
         if self.dispatcher is not None:
             # Returns once the job is handed to a runner if a slot was free; the
             # job returned here is as queued (callers only redirect to it).
-            await self.dispatcher.job_queued(job.kind)
+            await self.dispatcher.job_queued(job.kind, job.job_id)
         return job
 
     async def _abort(self, job: Job) -> Job:

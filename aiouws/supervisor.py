@@ -28,6 +28,7 @@ import os
 import secrets
 import socket
 import statistics
+from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +49,8 @@ from .workdir import JobDirs
 __all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
 
 log = logging.getLogger(__name__)
+#: How many job ids queued here are remembered until their NOTIFY arrives.
+_ANNOUNCED_MAX = 10_000
 
 LEASE_EXPIRED_MESSAGE = "server stopped while the job was executing (lease expired)"
 RESTARTED_MESSAGE = "server stopped while the job was executing"
@@ -93,6 +96,9 @@ class QueueSupervisor:
         self._woken: set[str] = set()
         #: Jobs stopped (aborted, deleted) before this process registered them.
         self._early_stops: dict[str, str] = {}
+        #: Jobs this process announced through job_queued(): their QUEUED NOTIFY
+        #: is no news. Bounded, in case a NOTIFY never comes (listener down).
+        self._announced: OrderedDict[str, None] = OrderedDict()
         self._queued_gen: dict[str, int] = {kind: 1 for kind in kinds}
         self._empty_gen: dict[str, int] = {kind: 0 for kind in kinds}
         self._wake = asyncio.Event()
@@ -179,8 +185,8 @@ class QueueSupervisor:
 
     # -- what the service calls ---------------------------------------------------
 
-    async def job_queued(self, kind: str) -> None:
-        """A job of ``kind`` became QUEUED: run a dispatch pass now.
+    async def job_queued(self, kind: str, job_id: str | None = None) -> None:
+        """Job ``job_id`` (or some job) of ``kind`` became QUEUED: dispatch now.
 
         When this returns and a slot was free, the job is EXECUTING and its
         runner has been sent the job. A database failure is logged, not raised:
@@ -188,6 +194,10 @@ class QueueSupervisor:
         """
         if kind not in self.kinds:
             return
+        if job_id is not None:
+            self._announced[job_id] = None
+            if len(self._announced) > _ANNOUNCED_MAX:
+                self._announced.popitem(last=False)
         self._maybe_queued(kind)
         try:
             await self._dispatch(kind)
@@ -288,7 +298,7 @@ class QueueSupervisor:
         stopped = self._early_stops.pop(job.job_id, None)
         if stopped is not None:
             run.request_stop(stopped)
-        log.info(
+        log.debug(
             "job claimed",
             extra={
                 "job_id": job.job_id,
@@ -366,6 +376,9 @@ class QueueSupervisor:
         if not self._started or self._stopping:
             return
         if event.phase is Phase.QUEUED:
+            if event.job_id in self._announced:
+                del self._announced[event.job_id]
+                return  # queued by this process, which dispatched already
             if event.kind in self.kinds:
                 self._maybe_queued(event.kind)
                 self._request_dispatch(event.kind)

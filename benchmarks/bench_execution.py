@@ -85,7 +85,7 @@ class Bench:
         """(queued→handed over, queued→COMPLETED seen) in seconds, for one job."""
         job_id, future = await self.submit(kind)
         start = time.perf_counter()
-        await self.supervisor.job_queued(kind)
+        await self.supervisor.job_queued(kind, job_id)
         handed = time.perf_counter()
         done = await asyncio.wait_for(future, 60)
         del self._waiting[job_id]
@@ -124,7 +124,7 @@ async def abort_to_free(bench: Bench, kind: str, n: int) -> float:
     times = []
     for _ in range(n):
         job_id, _future = await bench.submit(kind)
-        await bench.supervisor.job_queued(kind)
+        await bench.supervisor.job_queued(kind, job_id)
         await asyncio.sleep(0.05)  # let the job code start
         start = time.perf_counter()
         await bench.store.change_phase(
