@@ -5,6 +5,7 @@ job list. Each returns :class:`Figure` lines with floors measured in the same ru
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 import asyncpg
 from client import TINY_QUERY, create_job, phase_of, run_job
-from live import cpu_seconds, runner_pids
+from live import cpu_seconds, descendants, runner_pids
 from report import Figure, Target, median, p95, summary
 
 __all__ = [
@@ -41,6 +42,7 @@ class Bench:
     big: bool = False
     waiters: int = 1000
     http_floor: float | None = None  # one HTTP request with one DB round trip, s
+    postmaster_pid: int | None = None  # the embedded cluster's (None: external DSN)
 
     def reps(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -104,17 +106,24 @@ async def floors(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
 
 
 class CpuMeter:
-    """CPU milliseconds the server and its TAP runners spend per operation."""
+    """CPU milliseconds per operation of the server, its TAP runners, PostgreSQL
+    (embedded cluster only) and this benchmark process (the clients)."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server, self.runners = [server_pid], runner_pids(server_pid)
-        self.start = (cpu_seconds(self.server), cpu_seconds(self.runners))
+    def __init__(self, bench: Bench) -> None:
+        self.groups = {
+            "server": lambda: cpu_seconds([bench.server_pid]),
+            "runner": lambda: cpu_seconds(runner_pids(bench.server_pid)),
+            "client": lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+        }
+        if bench.postmaster_pid is not None:
+            pg = bench.postmaster_pid
+            self.groups["postgres"] = lambda: cpu_seconds(sorted(descendants([pg])))
+        self.start = {name: read() for name, read in self.groups.items()}
 
     def per_op(self, count: int) -> dict[str, float]:
-        server, runners = cpu_seconds(self.server), cpu_seconds(self.runners)
         return {
-            "server_cpu_ms": (server - self.start[0]) * MS / count,
-            "runner_cpu_ms": (runners - self.start[1]) * MS / count,
+            f"{name}_cpu_ms": round((read() - self.start[name]) * MS / count, 2)
+            for name, read in self.groups.items()
         }
 
 
@@ -127,7 +136,7 @@ async def sync_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Fig
             if resp.status != 200:
                 raise RuntimeError(f"sync query answered {resp.status}")
 
-    meter = CpuMeter(bench.server_pid)
+    meter = CpuMeter(bench)
     samples = await _timed(bench.reps(200, 30), query, warmup=0)
     return [
         _latency(
@@ -144,7 +153,7 @@ async def sync_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Fig
 async def async_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
     for _ in range(5):
         await run_job(session, bench.tap, TINY_QUERY)
-    meter = CpuMeter(bench.server_pid)
+    meter = CpuMeter(bench)
     timings = [
         await run_job(session, bench.tap, TINY_QUERY) for _ in range(bench.reps(60, 15))
     ]
@@ -221,7 +230,7 @@ async def throughput_figures(
     bench: Bench, _session: aiohttp.ClientSession
 ) -> list[Figure]:
     await _throughput_round(bench, 20, 20)  # warm-up
-    meter = CpuMeter(bench.server_pid)
+    meter = CpuMeter(bench)
     rounds = [await _throughput_round(bench, 100, 20) for _ in range(bench.reps(3, 1))]
     cpu = meter.per_op(100 * len(rounds))
     rates = [rate for rate, _ in rounds]

@@ -30,6 +30,7 @@ __all__ = [
     "LiveServer",
     "MemorySampler",
     "cpu_seconds",
+    "descendants",
     "free_port",
     "proc_status",
     "runner_pids",
@@ -91,7 +92,7 @@ def runner_pids(server_pid: int) -> list[int]:
     return result
 
 
-def _descendants(roots: list[int]) -> set[int]:
+def descendants(roots: list[int]) -> set[int]:
     found, todo = set(), list(roots)
     while todo:
         pid = todo.pop()
@@ -149,7 +150,7 @@ class ForeignLoad:
 
     def _sample(self) -> None:
         roots = [os.getpid()] + ([self.postmaster_pid] if self.postmaster_pid else [])
-        ours = {str(pid) for pid in _descendants(roots)}
+        ours = {str(pid) for pid in descendants(roots)}
         self.samples.append(
             sum(
                 _runnable(pid)

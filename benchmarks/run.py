@@ -145,6 +145,7 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
         rows=args.rows,
         big=args.big,
         waiters=args.waiters,
+        postmaster_pid=server.postmaster_pid(),
     )
     figures: list[Figure] = []
     foreign = ForeignLoad(server.postmaster_pid())
