@@ -49,8 +49,27 @@ from .workdir import JobDirs
 __all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
 
 log = logging.getLogger(__name__)
-#: How many job ids queued here are remembered until their NOTIFY arrives.
-_ANNOUNCED_MAX = 10_000
+
+
+class _RecentIds:
+    """The most recent job ids of some kind, a bounded set (oldest dropped first)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, job_id: str) -> None:
+        self._ids[job_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+    def pop(self, job_id: str) -> bool:
+        """Remove ``job_id``; whether it was there."""
+        return self._ids.pop(job_id, False) is None
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._ids
+
 
 LEASE_EXPIRED_MESSAGE = "server stopped while the job was executing (lease expired)"
 RESTARTED_MESSAGE = "server stopped while the job was executing"
@@ -96,9 +115,10 @@ class QueueSupervisor:
         self._woken: set[str] = set()
         #: Jobs stopped (aborted, deleted) before this process registered them.
         self._early_stops: dict[str, str] = {}
-        #: Jobs this process announced through job_queued(): their QUEUED NOTIFY
-        #: is no news. Bounded, in case a NOTIFY never comes (listener down).
-        self._announced: OrderedDict[str, None] = OrderedDict()
+        #: A job's QUEUED NOTIFY and job_queued() are two signals for one job;
+        #: whichever comes second is no news when the job is in one of these.
+        self._announced = _RecentIds()  # queued through job_queued()
+        self._claimed = _RecentIds()  # claimed by this process
         self._queued_gen: dict[str, int] = {kind: 1 for kind in kinds}
         self._empty_gen: dict[str, int] = {kind: 0 for kind in kinds}
         self._wake = asyncio.Event()
@@ -194,13 +214,12 @@ class QueueSupervisor:
         """
         if kind not in self.kinds:
             return
-        if job_id is not None:
-            self._announced[job_id] = None
-            if len(self._announced) > _ANNOUNCED_MAX:
-                self._announced.popitem(last=False)
-        self._maybe_queued(kind)
+        if job_id is None:
+            self._maybe_queued(kind)
+        else:
+            self._announced.add(job_id)
         try:
-            await self._dispatch(kind)
+            await self._dispatch(kind, job_id)
         except StoreError as exc:
             log.warning("dispatch failed: %s", exc, extra={"kind": kind})
 
@@ -242,15 +261,20 @@ class QueueSupervisor:
 
     # -- dispatching --------------------------------------------------------------
 
-    async def _dispatch(self, kind: str) -> None:
+    async def _dispatch(self, kind: str, job_id: str | None = None) -> None:
         """Fill the kind's free slots from the queue, oldest job first.
 
         One claim statement serves all free slots, and none is made while the
         queue is known to be empty: ``_queued_gen`` counts the signals that jobs
         may be waiting (job_queued, NOTIFY, safety poll), ``_empty_gen`` the
-        signal count at the last claim that found fewer jobs than slots.
+        signal count at the last claim that found fewer jobs than slots. The
+        signal of ``job_id`` (job_queued) counts only while that job is unclaimed.
         """
         async with self._locks[kind]:
+            if job_id is not None:
+                if job_id in self._claimed:
+                    return  # e.g. its NOTIFY came first
+                self._maybe_queued(kind)
             if self._stopping or self._queued_gen[kind] == self._empty_gen[kind]:
                 return
             free = [s for s in self._slots[kind] if s.free and s.runner is not None]
@@ -285,6 +309,7 @@ class QueueSupervisor:
             )
         )
         slot.job_id = job.job_id
+        self._claimed.add(job.job_id)
         run = JobRun(
             self.store,
             job,
@@ -376,9 +401,8 @@ class QueueSupervisor:
         if not self._started or self._stopping:
             return
         if event.phase is Phase.QUEUED:
-            if event.job_id in self._announced:
-                del self._announced[event.job_id]
-                return  # queued by this process, which dispatched already
+            if self._announced.pop(event.job_id) or event.job_id in self._claimed:
+                return  # queued or claimed here: dispatched already
             if event.kind in self.kinds:
                 self._maybe_queued(event.kind)
                 self._request_dispatch(event.kind)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -172,6 +173,40 @@ async def test_job_queued_hands_over_before_returning(
     assert done.results[1].size == len("result 1\n")
     assert ("action", "results") in done.job_info
     assert done.end_time is not None and done.start_time is not None
+
+
+class CountingStore(JobStore):
+    """The real store, counting the claim statements it runs."""
+
+    claims = 0
+
+    async def claim_for_runners(self, *args: Any, **kwargs: Any) -> list[Job]:
+        self.claims += 1
+        return await super().claim_for_runners(*args, **kwargs)
+
+
+async def test_a_job_queued_here_is_claimed_with_one_statement(
+    pool: asyncpg.Pool, dirs: JobDirs, listener: PhaseListener, tmp_path: Path
+) -> None:
+    """The job's own QUEUED NOTIFY, arriving after the claim, is no news."""
+    store = CountingStore(pool)
+    settings = Settings(data_dir=tmp_path, jobs_dir=dirs.root, slots_per_kind=2)
+    sup = QueueSupervisor(store, KINDS, dirs, settings, listener)
+    await sup.start()
+    at_start = store.claims  # one per kind
+    try:
+        for _ in range(5):
+            job = await submit(store, action="results", k="1")
+            await sup.job_queued("scripted", job.job_id)
+            assert (await wait_final(store, job.job_id)).phase is Phase.COMPLETED
+        await asyncio.sleep(0.5)  # time for any NOTIFY to arrive and act
+        assert store.claims - at_start == 5
+        # A job queued by another process (NOTIFY only) is still claimed.
+        other = await submit(store, action="results", k="1")
+        assert (await wait_final(store, other.job_id)).phase is Phase.COMPLETED
+        assert store.claims - at_start == 6
+    finally:
+        await sup.stop(grace=0)
 
 
 async def test_notify_alone_dispatches(
