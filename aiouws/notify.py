@@ -18,7 +18,7 @@ import asyncpg
 
 from .phases import Phase
 
-__all__ = ["CHANNEL", "PhaseEvent", "PhaseListener"]
+__all__ = ["CHANNEL", "PhaseEvent", "PhaseListener", "PhaseWatch"]
 
 CHANNEL = "aiouws_job"
 log = logging.getLogger(__name__)
@@ -49,13 +49,29 @@ class PhaseEvent:
 Subscriber = Callable[[PhaseEvent], None]
 
 
+class PhaseWatch(asyncio.Event):
+    """Set when the watched job changes phase.
+
+    ``phase`` is the phase of the latest change seen, or None when the job was
+    deleted or the change is not known (woken after a reconnect).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phase: Phase | None = None
+
+    def wake(self, phase: Phase | None) -> None:
+        self.phase = phase
+        self.set()
+
+
 class PhaseListener:
     """Listens on :data:`CHANNEL` and wakes waiters and subscribers."""
 
     def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
         self._connect = connect
         self._conn: asyncpg.Connection | None = None
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[PhaseWatch]] = {}
         self._subscribers: list[Subscriber] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -79,13 +95,13 @@ class PhaseListener:
         self._subscribers.append(callback)
 
     @contextlib.asynccontextmanager
-    async def watch(self, job_id: str) -> AsyncIterator[asyncio.Event]:
+    async def watch(self, job_id: str) -> AsyncIterator[PhaseWatch]:
         """An event set when ``job_id`` changes phase; register before reading state.
 
         Registering first and then reading the job closes the gap in which a change
         between the read and the wait would be missed.
         """
-        event = asyncio.Event()
+        event = PhaseWatch()
         self._waiters.setdefault(job_id, set()).add(event)
         try:
             yield event
@@ -99,7 +115,7 @@ class PhaseListener:
     def publish(self, event: PhaseEvent) -> None:
         """Deliver an event as if it had come from the database (in-process)."""
         for waiter in self._waiters.get(event.job_id, ()):
-            waiter.set()
+            waiter.wake(event.phase)
         for callback in self._subscribers:
             try:
                 callback(event)
@@ -152,4 +168,4 @@ class PhaseListener:
     def _wake_all(self) -> None:
         for waiters in self._waiters.values():
             for waiter in waiters:
-                waiter.set()
+                waiter.wake(None)

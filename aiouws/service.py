@@ -66,6 +66,15 @@ class Upload:
     path: Path
 
 
+def _visible(job: Job, owner: str | None, kind: str | None = None) -> Job:
+    """``job`` if ``owner`` may see it as one of ``kind`` (403 / 404 otherwise)."""
+    if job.owner != owner:
+        raise PermissionDenied(f"job {job.job_id} belongs to another user")
+    if kind is not None and job.kind != kind:
+        raise JobNotFound(job.job_id)
+    return job
+
+
 def log_context(job: Job) -> dict[str, object]:
     """The ``extra`` of every log line about a job."""
     return {
@@ -100,16 +109,10 @@ class JobService:
 
     async def get(self, job_id: str, owner: str | None) -> Job:
         """The job, if ``owner`` may see it (404 unknown, 403 someone else's)."""
-        job = await self.store.get(self.dirs_checked(job_id))
-        if job.owner != owner:
-            raise PermissionDenied(f"job {job_id} belongs to another user")
-        return job
+        return _visible(await self.store.get(self.dirs_checked(job_id)), owner)
 
     async def get_of_kind(self, job_id: str, owner: str | None, kind: str) -> Job:
-        job = await self.get(job_id, owner)
-        if job.kind != kind:
-            raise JobNotFound(job_id)
-        return job
+        return _visible(await self.store.get(self.dirs_checked(job_id)), owner, kind)
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         if flt.last is not None and flt.last > self.settings.max_list_jobs:
@@ -158,10 +161,16 @@ class JobService:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
+                if not changed.is_set():
+                    changed.phase = None  # so that a timeout (safety re-read) reads
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
                 changed.clear()
-                job = await self.get_of_kind(job_id, owner, kind)
+                job = _visible(
+                    await self.store.get_after_change(job_id, changed.phase),
+                    owner,
+                    kind,
+                )
         return job
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:

@@ -8,6 +8,7 @@ record or SQL leaves this module. The schema itself is :mod:`aiouws.schema`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -56,6 +57,8 @@ _SETTABLE: Mapping[str, str] = {
     "lease_until": "timestamptz",
 }
 
+#: How many rows written by this process are kept for woken waiters.
+_WRITTEN_ROWS = 4096
 _LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
 
 
@@ -75,6 +78,16 @@ class JobStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        #: The rows this process wrote last (RETURNING *), by job id: a waiter
+        #: woken by one of these changes gets the row without reading it again.
+        self._written: OrderedDict[str, Job] = OrderedDict()
+
+    def _wrote(self, job: Job) -> Job:
+        self._written[job.job_id] = job
+        self._written.move_to_end(job.job_id)
+        if len(self._written) > _WRITTEN_ROWS:
+            self._written.popitem(last=False)
+        return job
 
     # -- reading ------------------------------------------------------------------
 
@@ -84,6 +97,18 @@ class JobStore:
         if row is None:
             raise JobNotFound(job_id)
         return job_from_row(row)
+
+    async def get_after_change(self, job_id: str, phase: Phase | None) -> Job:
+        """The job just after a change to ``phase`` was announced (NOTIFY).
+
+        If this process wrote that change, the row it got back is the answer (no
+        read: a state the job was in after the change); otherwise, or for an
+        unknown change (``phase`` None), it is read. Raises :class:`JobNotFound`.
+        """
+        written = self._written.get(job_id)
+        if phase is not None and written is not None and written.phase is phase:
+            return written
+        return await self.get(job_id)
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         """The job list of UWS 1.1, newest first."""
@@ -237,7 +262,7 @@ class JobStore:
             max_queued,
             max_executing,
         )
-        return job_from_row(row) if row is not None else None
+        return self._wrote(job_from_row(row)) if row is not None else None
 
     async def change_phase(
         self,
@@ -298,7 +323,7 @@ class JobStore:
             claimed_by,
             lease_seconds,
         )
-        return job_from_row(row) if row is not None else None
+        return self._wrote(job_from_row(row)) if row is not None else None
 
     async def renew_leases(
         self, claimed_by: str, lease_seconds: float, job_ids: Sequence[str]
@@ -322,6 +347,7 @@ class JobStore:
         row = await self._fetchrow(
             "DELETE FROM uws.job WHERE job_id = $1 RETURNING *", job_id
         )
+        self._written.pop(job_id, None)
         return job_from_row(row) if row is not None else None
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
@@ -369,7 +395,8 @@ class JobStore:
             lease_seconds,
             runner_pids,
         )
-        return [job_from_row(r) for r in sorted(rows, key=lambda r: int(r["n"]))]
+        ordered = sorted(rows, key=lambda r: int(r["n"]))
+        return [self._wrote(job_from_row(r)) for r in ordered]
 
     async def fail_expired_leases(self, message: str) -> list[str]:
         """Move every EXECUTING job whose lease has run out to ERROR; return their ids.
@@ -428,6 +455,8 @@ class JobStore:
             message,
             *args,
         )
+        for row in rows:
+            self._written.pop(row["job_id"], None)
         return [r["job_id"] for r in rows]
 
     # -- internals ----------------------------------------------------------------
@@ -464,7 +493,7 @@ class JobStore:
             *args,
         )
         if row is not None:
-            return job_from_row(row)
+            return self._wrote(job_from_row(row))
         current = await self._fetchval(
             "SELECT phase FROM uws.job WHERE job_id = $1", job_id
         )

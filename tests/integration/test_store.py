@@ -126,3 +126,38 @@ async def test_heartbeat_renews_only_the_jobs_named(store: JobStore) -> None:
     failed = await store.fail_expired_leases("lease expired")
     assert failed == [lost.job_id]
     assert (await store.get(running.job_id)).phase is Phase.EXECUTING
+
+
+async def test_a_change_written_here_is_answered_without_a_read(
+    store: JobStore, pool: asyncpg.Pool
+) -> None:
+    job = await store.create(new_job())
+    queued = await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    # Another writer changes a column behind this store's back (no phase change).
+    await pool.execute(
+        "UPDATE uws.job SET run_id = 'elsewhere' WHERE job_id = $1", job.job_id
+    )
+    # Woken by the change to QUEUED that this store wrote: its own row, no read.
+    assert await store.get_after_change(job.job_id, Phase.QUEUED) == queued
+    # Any other (or an unknown) change is read from the table.
+    assert (await store.get_after_change(job.job_id, None)).run_id == "elsewhere"
+    assert (await store.get_after_change(job.job_id, Phase.EXECUTING)).run_id == (
+        "elsewhere"
+    )
+
+
+async def test_changes_made_elsewhere_or_deletions_are_read(
+    store: JobStore, pool: asyncpg.Pool
+) -> None:
+    job = await store.create(new_job())
+    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    other = JobStore(pool)  # another process
+    aborted = await other.change_phase(job.job_id, Phase.ABORTED)
+    assert await store.get_after_change(job.job_id, Phase.ABORTED) == aborted
+    await store.delete(job.job_id)
+    with pytest.raises(JobNotFound):
+        await store.get_after_change(job.job_id, Phase.ABORTED)
+    gone = await store.create(new_job())
+    await other.delete(gone.job_id)
+    with pytest.raises(JobNotFound):
+        await store.get_after_change(gone.job_id, None)
