@@ -23,6 +23,7 @@ import asyncpg
 from taprunner.adql import AdqlError, Catalog, OutputColumn, Translation, translate
 from taprunner.catalog import ColumnInfo, Connection
 from taprunner.errors import TapError, TapQueryError, TapUsageError
+from taprunner.heap import keep_heap_pad
 from taprunner.params import TapRequest
 from taprunner.pgencode import copy_csv
 from taprunner.textformats import DelimitedEncoder
@@ -302,6 +303,8 @@ async def _votable(
     # batch, and then the sync client still gets a plain error document.
     batch = await cursor.fetch(BATCH)
     await sink(encoder.header())
+    if len(batch) == BATCH:  # a large result: stop the heap's page churn
+        keep_heap_pad()
     try:
         with _batch_friendly_gc():
             rows, overflow = await _stream(cursor, batch, encoder, sink, request.maxrec)
