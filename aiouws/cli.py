@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -62,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve only the generic UWS job kinds, no TAP",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes sharing the port, each with its own runners; "
+        "0: one per CPU core (default: the workers setting, 1)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -162,6 +171,11 @@ def _embedded(settings: Settings) -> EmbeddedCluster:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from .workers import exit_with_parent, worker_count
+
+    count = worker_count(settings.workers if args.workers is None else args.workers)
+    if count > 1 and not args.worker:
+        return _serve_workers(settings, args, count)
     if args.no_tap:
         from .demo import DEMO_KIND
         from .http.app import create_app
@@ -171,6 +185,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from taprunner.server import create_tap_app
 
         app = create_tap_app(settings, demo_rows=0 if args.no_demo else args.demo_rows)
+    if args.worker:
+        app.on_startup.append(exit_with_parent)
     loop = _event_loop(settings.event_loop)
     print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
@@ -183,8 +199,48 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         print=None,
         shutdown_timeout=settings.grace + 5,
+        reuse_port=args.worker,
     )
     return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace, count: int) -> int:
+    """Run ``count`` worker processes (see :mod:`aiouws.workers`) until stopped."""
+    from .workers import WorkerPool
+
+    assert settings.dsn is not None  # the embedded cluster runs by now
+
+    def command(index: int) -> list[str]:
+        argv = [sys.executable, "-m", "aiouws"]
+        if args.config is not None:
+            argv += ["--config", str(args.config)]
+        argv += ["--data-dir", str(settings.data_dir)]
+        argv += ["serve", "--worker", "--host", settings.host]
+        argv += ["--port", str(settings.port)]
+        if args.no_tap:
+            argv.append("--no-tap")
+        # Only the first worker loads the demo catalogue (once, before the others).
+        if args.no_demo or index > 0:
+            argv.append("--no-demo")
+        else:
+            argv += ["--demo-rows", str(args.demo_rows)]
+        return argv
+
+    print(
+        f"aiouws: serving on http://{settings.host}:{settings.port}/"
+        f" with {count} workers",
+        flush=True,
+    )
+    pool = WorkerPool(
+        command,
+        count,
+        host=settings.host,
+        port=settings.port,
+        grace=settings.grace,
+        # The DSN goes by environment, not argv: ps shows argv to every user.
+        env={**os.environ, "AIOUWS_DSN": settings.dsn},
+    )
+    return pool.run()
 
 
 def _event_loop(choice: str) -> asyncio.AbstractEventLoop:

@@ -81,6 +81,9 @@ class Settings:
     log_level: str = "INFO"
     #: "auto" (uvloop when installed), "uvloop" or "asyncio".
     event_loop: str = "auto"
+    #: Server processes sharing the port (SO_REUSEPORT); 0: one per CPU core.
+    #: Each runs its own queue supervisor and runners (slots are per worker).
+    workers: int = 1
 
     #: TAP: rows returned when the client gives no MAXREC, and the hard limit.
     tap_maxrec_default: int = 100_000
@@ -148,6 +151,8 @@ class Settings:
             raise ConfigError("event_loop must be auto, uvloop or asyncio")
         if self.slots_per_kind < 1:
             raise ConfigError("slots_per_kind must be at least 1")
+        if self.workers < 0:
+            raise ConfigError("workers must not be negative (0: one per CPU core)")
 
 
 def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
