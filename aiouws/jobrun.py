@@ -21,8 +21,8 @@ from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from .models import Job, JobResult
 from .phases import ErrorType, Phase
 from .runnerpool import (
+    Runner,
     RunnerExited,
-    RunnerProcess,
     Slot,
     StopRequested,
     exit_description,
@@ -45,7 +45,7 @@ class JobRun:
         store: JobStore,
         job: Job,
         slot: Slot,
-        runner: RunnerProcess,
+        runner: Runner,
         *,
         grace: float,
         refill: Callable[[Slot], Awaitable[None]],

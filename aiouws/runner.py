@@ -41,7 +41,7 @@ from .contract import (
 )
 from .jobapi import JobCancelled, JobContext
 
-__all__ = ["load_entry_point", "main"]
+__all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
 
 log = logging.getLogger("aiouws.runner")
 
@@ -69,48 +69,37 @@ class _Current:
     ended: asyncio.Task[None]
 
 
-class _Runner:
+class Executor:
+    """Runs one job at a time as told (``start`` / ``cancel``), reporting by ``emit``.
+
+    A runner process drives one from its protocol pipe. The server drives one in
+    its own process for a kind's inline lane; ``chdir`` is then False, because
+    the working directory belongs to the whole process.
+    """
+
     def __init__(
-        self, function: JobFunction, proto_out: int, runner_args: tuple[str, ...]
+        self,
+        function: JobFunction,
+        emit: Callable[[RunnerMessage], None],
+        runner_args: tuple[str, ...] = (),
+        *,
+        chdir: bool = True,
     ) -> None:
         self._function = function
         self._is_async = inspect.iscoroutinefunction(function)
-        self._out = proto_out
-        self._write_lock = threading.Lock()
+        self._emit = emit
         self._runner_args = runner_args
+        self._chdir = chdir
         self._current: _Current | None = None
 
-    def emit(self, message: RunnerMessage) -> None:
-        """Send one message; callable from any thread."""
-        data = encode(message)
-        with self._write_lock:
-            while data:
-                data = data[os.write(self._out, data) :]
+    @property
+    def busy(self) -> bool:
+        return self._current is not None and not self._current.ended.done()
 
-    async def serve(self, proto_in: int) -> None:
-        lines = _read_lines(proto_in)
-        self.emit(Ready(pid=os.getpid()))
-        while line := await lines.get():
-            if not line.strip():
-                continue
-            try:
-                message = parse_supervisor_message(line)
-            except ProtocolError as exc:
-                log.error("bad message from supervisor: %s", exc)
-                continue
-            if isinstance(message, Run):
-                await self._start(message)
-            elif isinstance(message, Cancel):
-                self._cancel(message.job_id)
-        # stdin closed: the supervisor wants us gone.
-        if self._current is not None:
-            self._cancel(self._current.ctx.job_id)
-            await self._current.ended
-
-    async def _start(self, run: Run) -> None:
-        if self._current is not None and not self._current.ended.done():
+    async def start(self, run: Run) -> None:
+        if self.busy:
             # The supervisor never does this; refuse rather than run two jobs.
-            self.emit(
+            self._emit(
                 Done(
                     job_id=run.job_id,
                     status=DoneStatus.ERROR,
@@ -126,11 +115,12 @@ class _Runner:
             parameters=run.parameters,
             owner=run.owner,
             execution_duration=run.execution_duration,
-            emit=self.emit,
+            emit=self._emit,
             runner_args=self._runner_args,
         )
-        self.emit(Started(job_id=run.job_id))
-        os.chdir(workdir)
+        self._emit(Started(job_id=run.job_id))
+        if self._chdir:
+            os.chdir(workdir)
         if self._is_async:
             work: asyncio.Future[Any] = asyncio.ensure_future(self._function(ctx))
         else:
@@ -138,13 +128,19 @@ class _Runner:
         ended = asyncio.create_task(self._finish(ctx, work))
         self._current = _Current(ctx=ctx, work=work, ended=ended)
 
-    def _cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str) -> None:
         current = self._current
         if current is None or current.ctx.job_id != job_id or current.ended.done():
             return
         current.ctx.cancelled.set()
         if self._is_async:
             current.work.cancel()
+
+    async def cancel_current(self) -> None:
+        """Cancel the running job, if any, and wait until it has reported."""
+        if self._current is not None:
+            self.cancel(self._current.ctx.job_id)
+            await self._current.ended
 
     async def _finish(self, ctx: JobContext, work: Awaitable[Any]) -> None:
         try:
@@ -157,8 +153,44 @@ class _Runner:
             done = _error_outcome(ctx, exc)
         else:
             done = Done(job_id=ctx.job_id, status=DoneStatus.COMPLETED)
-        os.chdir("/")
-        self.emit(done)
+        if self._chdir:
+            os.chdir("/")
+        self._emit(done)
+
+
+def _pipe_emitter(fd: int) -> Callable[[RunnerMessage], None]:
+    """An ``emit`` that writes messages to ``fd``; callable from any thread."""
+    lock = threading.Lock()
+
+    def emit(message: RunnerMessage) -> None:
+        data = encode(message)
+        with lock:
+            while data:
+                data = data[os.write(fd, data) :]
+
+    return emit
+
+
+async def _serve(
+    executor: Executor, proto_in: int, emit: Callable[[RunnerMessage], None]
+) -> None:
+    """Drive ``executor`` from the supervisor's messages until stdin closes."""
+    emit(Ready(pid=os.getpid()))
+    lines = _read_lines(proto_in)
+    while line := await lines.get():
+        if not line.strip():
+            continue
+        try:
+            message = parse_supervisor_message(line)
+        except ProtocolError as exc:
+            log.error("bad message from supervisor: %s", exc)
+            continue
+        if isinstance(message, Run):
+            await executor.start(message)
+        elif isinstance(message, Cancel):
+            executor.cancel(message.job_id)
+    # stdin closed: the supervisor wants us gone.
+    await executor.cancel_current()
 
 
 def _read_lines(fd: int) -> asyncio.Queue[bytes]:
@@ -286,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, AttributeError, TypeError) as exc:
         log.error("cannot load entry point %s: %s", args[0], exc)
         return 3
-    runner = _Runner(function, proto_out, tuple(args[1:]))
+    emit = _pipe_emitter(proto_out)
+    executor = Executor(function, emit, tuple(args[1:]))
     try:
-        asyncio.run(runner.serve(proto_in))
+        asyncio.run(_serve(executor, proto_in, emit))
     except BrokenPipeError:  # the supervisor went away
         return 1
     return 0

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .contract import (
     ProtocolError,
@@ -28,6 +29,7 @@ from .contract import (
 from .kinds import JobKind
 
 __all__ = [
+    "Runner",
     "RunnerEvent",
     "RunnerExited",
     "RunnerProcess",
@@ -70,6 +72,25 @@ def exit_description(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
+class Runner(Protocol):
+    """What a slot holds: a runner process, or an in-process inline runner."""
+
+    kind: JobKind
+    pid: int
+    events: asyncio.Queue[RunnerEvent]
+    exited: asyncio.Future[int]
+    on_exit: Callable[[Runner], None] | None
+
+    @property
+    def alive(self) -> bool: ...
+
+    def send(self, message: SupervisorMessage) -> None: ...
+
+    def kill(self) -> None: ...
+
+    async def close(self, wait: float) -> None: ...
+
+
 class RunnerProcess:
     """One runner child process and the events it produces."""
 
@@ -79,7 +100,7 @@ class RunnerProcess:
         self.events: asyncio.Queue[RunnerEvent] = asyncio.Queue()
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         #: Called once when the process has ended (after ``exited`` is set).
-        self.on_exit: Callable[[RunnerProcess], None] | None = None
+        self.on_exit: Callable[[Runner], None] | None = None
         self._process = process
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(), name=f"runner-{self.pid}")
@@ -190,12 +211,16 @@ class RunnerProcess:
 
 @dataclass(slots=True, eq=False)
 class Slot:
-    """One unit of a kind's run-count goal: a runner and the job it runs, if any."""
+    """One unit of a kind's run-count goal: a runner and the job it runs, if any.
+
+    ``inline`` slots belong to the kind's inline lane (an in-process runner).
+    """
 
     kind: JobKind
     index: int
-    runner: RunnerProcess | None = None
+    runner: Runner | None = None
     job_id: str | None = None
+    inline: bool = False
 
     @property
     def free(self) -> bool:
