@@ -9,12 +9,16 @@ without generated classes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .models import JobParameter
 
-__all__ = ["JobKind", "ParameterSpec", "ParameterType", "kinds_by_name"]
+if TYPE_CHECKING:
+    from .jobapi import JobContext
+
+__all__ = ["InlineLane", "JobKind", "ParameterSpec", "ParameterType", "kinds_by_name"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -62,6 +66,23 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InlineLane:
+    """A kind's fast lane: small jobs run at once inside the server process.
+
+    A job whose parameters ``accepts`` is, when it is queued and one of ``slots``
+    is free, claimed at once and run by ``run`` (a coroutine function taking the
+    same ``JobContext`` as a runner's entry point) on the server's event loop,
+    instead of waiting for a runner process. Phases, leases, ABORT, execution
+    duration and results behave as for any job. Only for short, I/O-bound work:
+    the code shares the server's loop, so it must never block it.
+    """
+
+    accepts: Callable[[Sequence[JobParameter]], bool]
+    run: Callable[[JobContext], Awaitable[None]]
+    slots: int = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobKind:
     """One kind of job: its parameters and the code a runner executes for it."""
 
@@ -77,6 +98,8 @@ class JobKind:
     runner_args: tuple[str, ...] = ()
     #: Environment variables for the runner processes.
     runner_env: Mapping[str, str] = field(default_factory=dict)
+    #: Optional fast lane for small jobs, run in the server process.
+    inline: InlineLane | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -49,7 +49,15 @@ _WAIT_POLL = 5.0
 class Dispatcher(Protocol):
     """What the service needs from the execution side (the queue supervisor)."""
 
-    async def job_queued(self, kind: str, job_id: str | None = None) -> None: ...
+    def expect_queued(self, job_id: str) -> None:
+        """This process is about to queue ``job_id`` and call job_queued() for it."""
+
+    async def job_queued(
+        self,
+        kind: str,
+        job_id: str | None = None,
+        parameters: Sequence[JobParameter] = (),
+    ) -> None: ...
 
     async def job_aborted(self, job_id: str) -> None: ...
 
@@ -250,6 +258,8 @@ class JobService:
                 destruction_time=self.clamp_destruction(destruction),
                 parameters=stored,
             )
+            if queue_now and self.dispatcher is not None:
+                self.dispatcher.expect_queued(job_id)
             job = await self.store.create(
                 new,
                 phase=Phase.QUEUED if queue_now else Phase.PENDING,
@@ -267,7 +277,7 @@ class JobService:
         if problems:
             return await self._reject(job, problems)
         if queue_now and self.dispatcher is not None:
-            await self.dispatcher.job_queued(job.kind, job.job_id)
+            await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
         return job
 
     async def act(self, job_id: str, owner: str | None, action: Action) -> Job:
@@ -419,6 +429,8 @@ class JobService:
         problems = kind.problems(job.parameters)
         if problems:
             return await self._reject(job, problems)
+        if self.dispatcher is not None:
+            self.dispatcher.expect_queued(job.job_id)
         job = await self.store.change_phase(
             job.job_id,
             Phase.QUEUED,
@@ -430,7 +442,7 @@ class JobService:
         if self.dispatcher is not None:
             # Returns once the job is handed to a runner if a slot was free; the
             # job returned here is as queued (callers only redirect to it).
-            await self.dispatcher.job_queued(job.kind, job.job_id)
+            await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
         return job
 
     async def _abort(self, job: Job) -> Job:

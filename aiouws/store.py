@@ -398,6 +398,21 @@ class JobStore:
         ordered = sorted(rows, key=lambda r: int(r["n"]))
         return [self._wrote(job_from_row(r)) for r in ordered]
 
+    async def claim_job(
+        self, job_id: str, claimed_by: str, lease_seconds: float, runner_pid: int
+    ) -> Job | None:
+        """Claim one QUEUED job by id (an inline lane's); None if it is not queued."""
+        row = await self._fetchrow(
+            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
+            " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
+            " runner_pid = $4 WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *",
+            job_id,
+            claimed_by,
+            lease_seconds,
+            runner_pid,
+        )
+        return self._wrote(job_from_row(row)) if row is not None else None
+
     async def fail_expired_leases(self, message: str) -> list[str]:
         """Move every EXECUTING job whose lease has run out to ERROR; return their ids.
 

@@ -29,20 +29,21 @@ import secrets
 import socket
 import statistics
 from collections import OrderedDict
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .config import Settings
 from .contract import Run
 from .errors import StoreError
+from .inline import InlineRunner
 from .jobrun import JobRun
 from .kinds import JobKind
-from .models import Job
+from .models import Job, JobParameter
 from .notify import PhaseEvent, PhaseListener
 from .phases import Phase
 from .reaper import DestructionTimer
-from .runnerpool import RunnerProcess, RunnerStartError, Slot
+from .runnerpool import Runner, RunnerProcess, RunnerStartError, Slot
 from .store import JobStore
 from .workdir import JobDirs
 
@@ -110,6 +111,14 @@ class QueueSupervisor:
             ]
             for name, kind in self.kinds.items()
         }
+        #: Each kind's inline lane (in-process runners for small jobs), if any.
+        self._inline_slots = {
+            name: [
+                Slot(kind=kind, index=i, inline=True) for i in range(kind.inline.slots)
+            ]
+            for name, kind in self.kinds.items()
+            if kind.inline is not None
+        }
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._woken: set[str] = set()
@@ -152,6 +161,9 @@ class QueueSupervisor:
         if failures:
             await asyncio.gather(*(s.runner.close(1.0) for s in slots if s.runner))
             raise failures[0]
+        for inline in self._inline_slots.values():
+            for slot in inline:
+                self._install(slot, InlineRunner(slot.kind))
         self._started = True
         if self._listener is not None:
             self._listener.subscribe(self._on_event)
@@ -195,7 +207,7 @@ class QueueSupervisor:
         await asyncio.gather(
             *(
                 slot.runner.close(max(grace, 1.0))
-                for slots in self._slots.values()
+                for slots in [*self._slots.values(), *self._inline_slots.values()]
                 for slot in slots
                 if slot.runner is not None
             )
@@ -205,15 +217,32 @@ class QueueSupervisor:
 
     # -- what the service calls ---------------------------------------------------
 
-    async def job_queued(self, kind: str, job_id: str | None = None) -> None:
+    def expect_queued(self, job_id: str) -> None:
+        """This process is about to queue ``job_id`` and then call job_queued():
+        the job's QUEUED NOTIFY, which may come first, is no news."""
+        self._announced.add(job_id)
+
+    async def job_queued(
+        self,
+        kind: str,
+        job_id: str | None = None,
+        parameters: Sequence[JobParameter] = (),
+    ) -> None:
         """Job ``job_id`` (or some job) of ``kind`` became QUEUED: dispatch now.
 
         When this returns and a slot was free, the job is EXECUTING and its
-        runner has been sent the job. A database failure is logged, not raised:
-        the job is safely QUEUED and the safety poll claims it later.
+        runner has been sent the job. A job the kind's inline lane accepts (by
+        its ``parameters``) takes a free inline slot at once, ahead of the queue.
+        A database failure is logged, not raised: the job is safely QUEUED and
+        the safety poll claims it later.
         """
         if kind not in self.kinds:
             return
+        try:
+            if job_id is not None and await self._run_inline(kind, job_id, parameters):
+                return
+        except StoreError as exc:
+            log.warning("inline dispatch failed: %s", exc, extra={"kind": kind})
         if job_id is None:
             self._maybe_queued(kind)
         else:
@@ -291,11 +320,35 @@ class QueueSupervisor:
                 assert slot.runner is not None
                 self._hand_over(slot, slot.runner, job)
 
+    async def _run_inline(
+        self, kind: str, job_id: str, parameters: Sequence[JobParameter]
+    ) -> bool:
+        """Claim ``job_id`` for a free inline slot if its lane accepts it."""
+        lane = self.kinds[kind].inline
+        if lane is None or self._stopping:
+            return False
+        slot = next((s for s in self._inline_slots[kind] if s.free), None)
+        if slot is None or not lane.accepts(parameters):
+            return False
+        assert slot.runner is not None
+        slot.job_id = job_id  # reserved while the claim is in flight
+        try:
+            job = await self.store.claim_job(
+                job_id, self.instance_id, self.lease_seconds, slot.runner.pid
+            )
+        finally:
+            slot.job_id = None
+        if job is None:
+            return True  # taken or stopped meanwhile: nothing left to do here
+        self._announced.add(job_id)  # its QUEUED NOTIFY is no news
+        self._hand_over(slot, slot.runner, job)
+        return True
+
     def _maybe_queued(self, kind: str) -> None:
         """Note that jobs of ``kind`` may be waiting (see :meth:`_dispatch`)."""
         self._queued_gen[kind] += 1
 
-    def _hand_over(self, slot: Slot, runner: RunnerProcess, job: Job) -> None:
+    def _hand_over(self, slot: Slot, runner: Runner, job: Job) -> None:
         workdir = self.dirs.path(job.job_id)  # the runner creates it
         runner.send(
             Run(
@@ -367,11 +420,11 @@ class QueueSupervisor:
 
     # -- runners ------------------------------------------------------------------
 
-    def _install(self, slot: Slot, runner: RunnerProcess) -> None:
+    def _install(self, slot: Slot, runner: Runner) -> None:
         slot.runner = runner
         runner.on_exit = lambda r: self._runner_exited(slot, r)
 
-    def _runner_exited(self, slot: Slot, runner: RunnerProcess) -> None:
+    def _runner_exited(self, slot: Slot, runner: Runner) -> None:
         """An idle runner died: replace it in the background (busy ones: JobRun)."""
         if slot.job_id is None and slot.runner is runner and not self._stopping:
             log.error(
@@ -384,7 +437,10 @@ class QueueSupervisor:
         delay = 0.5
         while not self._stopping:
             try:
-                self._install(slot, await RunnerProcess.spawn(slot.kind))
+                if slot.inline:
+                    self._install(slot, InlineRunner(slot.kind))
+                else:
+                    self._install(slot, await RunnerProcess.spawn(slot.kind))
             except (RunnerStartError, OSError) as exc:
                 log.error(
                     "cannot start runner: %s", exc, extra={"kind": slot.kind.name}
