@@ -72,7 +72,7 @@ class Settings:
     #: Run-count goal: how many jobs of each kind may execute at once.
     slots_per_kind: int = 2
     max_queued_per_owner: int = 100
-    max_executing_per_owner: int = 10
+    max_executing_per_owner: int = 100
     #: Seconds a runner may take to stop after an abort or at shutdown.
     grace: float = 2.0
     #: Seconds a claimed job's lease lasts; a heartbeat renews it every third.
@@ -92,6 +92,11 @@ class Settings:
     tap_sync_timeout: float = 60.0
     #: TAP: runner processes kept warm for async queries (their run-count goal).
     tap_slots: int = 2
+    #: TAP fast lane: an async query bounded to this many rows (MAXREC or its own
+    #: TOP) and without uploads runs at once in the server, in one of
+    #: ``tap_inline_slots``, instead of waiting for a runner; 0 turns it off.
+    tap_inline_rows: int = 1000
+    tap_inline_slots: int = 16
 
     @property
     def resolved_jobs_dir(self) -> Path:

@@ -7,6 +7,8 @@ translator itself (``adql_emit``, ``adql_expr``, ``adql_geometry``,
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from taprunner.adql_emit import QueryEmitter
 from taprunner.adql_functions import USER_DEFINED_FUNCTIONS, UserFunction
 from taprunner.adql_model import (
@@ -28,6 +30,7 @@ __all__ = [
     "StaticCatalog",
     "Translation",
     "UserFunction",
+    "row_bound",
     "translate",
 ]
 
@@ -63,3 +66,26 @@ def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Trans
         ),
         tables=frozenset(emitter.tables),
     )
+
+
+def row_bound(adql: str) -> int | None:
+    """The most rows ``adql`` can return by its own TOP, if it says (else None).
+
+    Only a plain SELECT's TOP counts; set operations and invalid queries give
+    None (no bound known). Cheap enough to ask before running a query.
+    """
+    try:
+        tree = parse_statement(adql)
+    except AdqlError:
+        return None
+    if not isinstance(tree, exp.Select):
+        return None
+    limit = tree.args.get("limit")
+    value = None if limit is None else limit.args.get("expression")
+    if (
+        isinstance(value, exp.Literal)
+        and not value.is_string
+        and str(value.this).isdigit()
+    ):
+        return int(str(value.this))
+    return None

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from aiouws.jobapi import JobContext
-from taprunner.catalog import TapCatalog
+from taprunner.catalog import Connection, TapCatalog
 from taprunner.errors import TapError
-from taprunner.params import parse_request
+from taprunner.params import TapRequest, parse_request
 from taprunner.query import StatementCache, run_query
 from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 
-__all__ = ["run"]
+__all__ = ["Limits", "execute", "job_request", "run", "write_error"]
 
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
@@ -61,26 +61,57 @@ def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-async def run(ctx: JobContext) -> None:
-    """Run one async TAP query job."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The service's TAP limits a job runs under."""
+
+    maxrec_default: int = 100_000
+    maxrec_hard: int = 100_000_000
+    timeout: float = 3600.0
+    upload_bytes: int = 64 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        return cls(
+            maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
+            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000),
+            timeout=float(_int_env("AIOUWS_TAP_TIMEOUT", 3600)),
+            upload_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES", 64 * 1024 * 1024),
+        )
+
+
+def job_request(ctx: JobContext, limits: Limits) -> TapRequest:
+    """The job's TAP request (raises TapUsageError for bad parameters)."""
     params: dict[str, list[str]] = {}
     for name, value, _by_reference in ctx.parameter_list:
         params.setdefault(name.lower(), []).append(value)
+    return parse_request(
+        params, maxrec_default=limits.maxrec_default, maxrec_hard=limits.maxrec_hard
+    )
+
+
+async def execute(
+    ctx: JobContext,
+    conn: Connection,
+    catalog: TapCatalog,
+    limits: Limits,
+    *,
+    statements: StatementCache | None = None,
+) -> None:
+    """Run the job's query on ``conn`` into the result ``result``, with notes.
+
+    Raises TapError (after writing the DALI error document ``error.vot``) when the
+    query fails; other database errors propagate for the caller to handle.
+    """
     try:
-        request = parse_request(
-            params,
-            maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
-            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000),
-        )
-        conn = await _warm.connection()
-        catalog = await _warm.tap_catalog(conn)
-        timeout = float(ctx.execution_duration or _int_env("AIOUWS_TAP_TIMEOUT", 3600))
+        request = job_request(ctx, limits)
+        timeout = float(ctx.execution_duration or limits.timeout)
         async with load_uploads(
             conn,
             request.uploads,
             job_parts(ctx.workdir),
             catalog,
-            max_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES", 64 * 1024 * 1024),
+            max_bytes=limits.upload_bytes,
         ) as full_catalog:
             name = f"result.{request.format.extension}"
             with ctx.open_result("result", request.format.media_type, name) as out:
@@ -94,18 +125,33 @@ async def run(ctx: JobContext) -> None:
                     full_catalog,
                     sink,
                     timeout=timeout,
-                    statements=_warm.statements,
+                    statements=statements,
                 )
-        ctx.note("rows", outcome.rows)
-        if outcome.overflow:
-            ctx.note("overflow", "true")
     except TapError as exc:
-        (ctx.workdir / "error.vot").write_bytes(error_document(str(exc)))
+        write_error(ctx, str(exc))
         raise
+    ctx.note("rows", outcome.rows)
+    if outcome.overflow:
+        ctx.note("overflow", "true")
+
+
+def write_error(ctx: JobContext, message: str) -> None:
+    """The DALI error document that ``{job}/error`` serves."""
+    (ctx.workdir / "error.vot").write_bytes(error_document(message))
+
+
+async def run(ctx: JobContext) -> None:
+    """Run one async TAP query job (the runner's entry point)."""
+    try:
+        conn = await _warm.connection()
+        catalog = await _warm.tap_catalog(conn)
+        await execute(
+            ctx, conn, catalog, Limits.from_env(), statements=_warm.statements
+        )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if _warm.conn is not None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
         message = f"database unavailable: {exc}"
-        (ctx.workdir / "error.vot").write_bytes(error_document(message))
+        write_error(ctx, message)
         raise TapError(message) from exc

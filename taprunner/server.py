@@ -21,12 +21,13 @@ from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
-from aiouws.kinds import JobKind, ParameterSpec
+from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.schema import keep_session
 from taprunner import tapschema
 from taprunner.catalog import Connection, TapCatalog
 from taprunner.demo import load_demo
 from taprunner.errors import TapError
+from taprunner.inline import TapInline
 
 __all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
 
@@ -103,13 +104,17 @@ class TapState:
 TAP = web.AppKey("aiouws_tap", TapState)
 
 
-def tap_kind(settings: Settings) -> JobKind:
-    """The async TAP job kind; its runners get the DSN and limits by environment."""
+def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
+    """The async TAP job kind; its runners get the DSN and limits by environment.
+
+    ``inline``: the fast lane for small queries (see :mod:`taprunner.inline`).
+    """
     assert settings.dsn is not None
     return JobKind(
         name="tap",
         entry_point="taprunner.job:run",
         slots=settings.tap_slots,
+        inline=inline,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
             ParameterSpec(name="lang", default="ADQL"),
@@ -129,11 +134,13 @@ def tap_kind(settings: Settings) -> JobKind:
     )
 
 
-def _tap_context(settings: Settings, demo_rows: int, sync_pool_size: int) -> object:
+def _tap_context(
+    settings: Settings, demo_rows: int, pool_size: int, fast: TapInline
+) -> object:
     async def context(app: web.Application) -> AsyncIterator[None]:
         assert settings.dsn is not None
         pool = await asyncpg.create_pool(
-            settings.dsn, min_size=1, max_size=sync_pool_size, reset=keep_session
+            settings.dsn, min_size=1, max_size=pool_size, reset=keep_session
         )
         assert pool is not None
         async with pool.acquire() as conn:
@@ -142,9 +149,11 @@ def _tap_context(settings: Settings, demo_rows: int, sync_pool_size: int) -> obj
             if demo_rows > 0:
                 await load_demo(conn, rows=demo_rows)
         app[TAP] = TapState(pool=pool, settings=settings, up_since=datetime.now(UTC))
+        fast.state = app[TAP]
         try:
             yield
         finally:
+            fast.state = None
             await pool.close()
 
     return context
@@ -160,16 +169,20 @@ def create_tap_app(
     """The whole standalone service (TAP plus the generic job kinds).
 
     ``sync_pool_size`` is the number of database connections shared by sync
-    queries and the VOSI endpoints.
+    queries and the VOSI endpoints; the fast lane's slots have their own on top.
     """
     from taprunner import endpoints
 
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes
     )
-    context = _tap_context(settings, demo_rows, sync_pool_size)
+    fast = TapInline(settings)
+    lane = fast.lane()
+    pool_size = sync_pool_size + (lane.slots if lane is not None else 0)
+    context = _tap_context(settings, demo_rows, pool_size, fast)
     app.cleanup_ctx.append(context)  # type: ignore[arg-type]
-    app.cleanup_ctx.append(uws_context(settings, [tap_kind(settings), *extra_kinds]))
+    kinds = [tap_kind(settings, lane), *extra_kinds]
+    app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
     app.add_subapp("/tap/async", uws_subapp("tap"))
     for kind in extra_kinds:

@@ -28,3 +28,39 @@ def test_a_name_repeated_across_upload_values_is_refused() -> None:
 
 def test_empty_upload_values_are_ignored() -> None:
     assert _request(["", "a,param:a"]) == (Upload("a", "param:a"),)
+
+
+def test_row_bound_is_the_top_of_a_plain_select() -> None:
+    from taprunner.adql import row_bound
+
+    assert row_bound("SELECT TOP 10 id FROM demo.stars") == 10
+    assert row_bound("select top 0 * from t where x > 1") == 0
+    assert row_bound("SELECT id FROM demo.stars") is None
+    assert row_bound("SELECT TOP 5 a FROM t UNION SELECT b FROM u") is None
+    assert row_bound("SELEC nonsense") is None
+
+
+def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
+    from typing import Any, cast
+
+    from aiouws.config import Settings
+    from aiouws.models import JobParameter
+    from taprunner.inline import TapInline
+
+    def params(**given: str) -> list[JobParameter]:
+        return [
+            JobParameter(name=k, value=v) for k, v in {"lang": "ADQL", **given}.items()
+        ]
+
+    fast = TapInline(Settings(tap_inline_rows=1000))
+    assert not fast.accepts(params(query="SELECT TOP 1 id FROM t"))  # not started
+    fast.state = cast(Any, object())
+    assert fast.accepts(params(query="SELECT TOP 1000 id FROM t"))
+    assert not fast.accepts(params(query="SELECT TOP 1001 id FROM t"))
+    assert fast.accepts(params(query="SELECT id FROM t", maxrec="10"))
+    assert not fast.accepts(params(query="SELECT id FROM t"))
+    assert not fast.accepts(
+        params(query="SELECT TOP 1 id FROM t", upload="t,http://example.org/t.xml")
+    )
+    assert not fast.accepts(params(query="SELECT TOP 1 id FROM t", maxrec="-3"))
+    assert TapInline(Settings(tap_inline_rows=0)).lane() is None

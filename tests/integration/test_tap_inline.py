@@ -1,0 +1,174 @@
+"""The async TAP fast lane: small queries run in the server process itself.
+
+The app runs in this test process (aiohttp's test client), so a job run in the
+lane has this process's pid as its runner pid, and a job run by a runner has
+another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from astropy.io.votable import parse  # type: ignore[import-untyped]
+
+from aiouws.config import Settings
+from taprunner.server import create_tap_app
+
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+#: Slow in PostgreSQL, yet at most one row: the lane takes it.
+SLOW_ONE = (
+    "SELECT TOP 1 COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
+)
+
+
+@pytest.fixture
+async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
+    return await aiohttp_client(
+        create_tap_app(replace(settings, tap_slots=1), demo_rows=2000)
+    )
+
+
+async def submit(client: Client, **params: str) -> str:
+    resp = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "PHASE": "RUN", **params},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    return str(resp.headers["Location"]).rsplit("/", 1)[1]
+
+
+async def final(client: Client, job: str) -> str:
+    for _ in range(40):
+        phase = await (await client.get(f"/tap/async/{job}/phase")).text()
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            return phase
+        await client.get(f"/tap/async/{job}?WAIT=5&PHASE={phase}")
+    raise AssertionError(f"job {job} never ended")
+
+
+async def job_row(dsn: str, job: str) -> asyncpg.Record:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT runner_pid, error_message, job_info FROM uws.job WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row
+
+
+async def running_queries(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND query LIKE '%demo.stars AS a%' AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_a_small_query_runs_in_the_server_and_a_big_one_in_a_runner(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    small = await submit(client, QUERY="SELECT TOP 3 id, mag FROM demo.stars")
+    capped = await submit(client, QUERY="SELECT id FROM demo.stars", MAXREC="5")
+    big = await submit(client, QUERY="SELECT id FROM demo.stars")
+    for job in (small, capped, big):
+        assert await final(client, job) == "COMPLETED"
+    assert (await job_row(settings.dsn, small))["runner_pid"] == os.getpid()
+    assert (await job_row(settings.dsn, capped))["runner_pid"] == os.getpid()
+    assert (await job_row(settings.dsn, big))["runner_pid"] != os.getpid()
+    body = await (await client.get(f"/tap/async/{small}/results/result")).read()
+    table = parse(io.BytesIO(body)).get_first_table()
+    assert len(table.array) == 3 and table.array["mag"].dtype.kind == "f"
+    document = await (await client.get(f"/tap/async/{small}")).text()
+    assert '<note key="rows">3</note>' in document
+    capped_body = await (await client.get(f"/tap/async/{capped}/results/result")).read()
+    assert b'name="QUERY_STATUS" value="OVERFLOW"' in capped_body
+
+
+async def test_a_failing_small_query_ends_in_error_with_a_dali_document(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    job = await submit(client, QUERY="SELECT TOP 1 1/0 AS x FROM demo.stars")
+    assert await final(client, job) == "ERROR"
+    assert (await job_row(settings.dsn, job))["runner_pid"] == os.getpid()
+    error = await client.get(f"/tap/async/{job}/error")
+    body = await error.text()
+    assert 'value="ERROR"' in body and "division by zero" in body
+
+
+async def test_abort_cancels_a_small_query_in_postgresql(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    dsn = settings.dsn
+    job = await submit(client, QUERY=SLOW_ONE)
+
+    async def started() -> bool:
+        return await running_queries(dsn) == 1
+
+    await eventually(started, "query running in PostgreSQL")
+    assert (await job_row(dsn, job))["runner_pid"] == os.getpid()
+    await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
+    assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
+
+    async def cancelled() -> bool:
+        return await running_queries(dsn) == 0
+
+    await eventually(cancelled, "query cancelled in PostgreSQL")
+    after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
+    assert await final(client, after) == "COMPLETED"
+
+
+async def test_execution_duration_stops_a_small_query(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    job = await submit(client, QUERY=SLOW_ONE, EXECUTIONDURATION="1")
+    assert await final(client, job) == "ABORTED"
+    row = await job_row(settings.dsn, job)
+    assert row["runner_pid"] == os.getpid()
+    assert "execution duration of 1 s exceeded" in row["error_message"]
+    dsn = settings.dsn
+
+    async def cancelled() -> bool:
+        return await running_queries(dsn) == 0
+
+    await eventually(cancelled, "query cancelled in PostgreSQL")
+
+
+async def test_the_lane_can_be_turned_off(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    assert settings.dsn is not None
+    off = replace(settings, tap_slots=1, tap_inline_rows=0)
+    client = await aiohttp_client(create_tap_app(off, demo_rows=100))
+    job = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
+    assert await final(client, job) == "COMPLETED"
+    assert (await job_row(settings.dsn, job))["runner_pid"] != os.getpid()
