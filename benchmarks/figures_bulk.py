@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 from client import create_job, fetch, wait_final
 from figures_latency import MS, Bench, insert_jobs
-from live import ROOT, MemorySampler, proc_status, runner_pids
+from live import ROOT, MemorySampler, proc_status, runner_pids, server_rss
 from report import Figure, Target, median, summary
 
 __all__ = ["big_figures", "waiter_figures"]
@@ -116,7 +116,7 @@ async def _format_runs(
     copies: list[float] = []
     for fmt, label, ratio in FORMATS:
         copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
-        baseline = proc_status(bench.server_pid).get("VmRSS", 0)
+        baseline = server_rss(bench.server_pid)
         idle = _runner_rss(bench.server_pid)
         with MemorySampler(bench.server_pid) as sampler:
             runs = [
@@ -180,7 +180,7 @@ async def _big_table_figures(
     await _make_big_table(bench.dsn, rows)
     await asyncio.sleep(6)  # the runners' TAP_SCHEMA cache lives 5 s
     copy = await asyncio.to_thread(copy_seconds, bench.dsn, "bench.big")
-    baseline = proc_status(bench.server_pid).get("VmRSS", 0)
+    baseline = server_rss(bench.server_pid)
     idle = _runner_rss(bench.server_pid)
     with MemorySampler(bench.server_pid) as sampler:
         run = await _big_job(session, bench, "bench.big", "votable", 2 * rows)
@@ -224,7 +224,7 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[
     await insert_jobs(bench.dsn, "benchwait", "PENDING", n)
     base = f"{bench.tap}/async/benchwait"
     urls = [f"{base}{i:010d}" for i in range(1, n + 1)]
-    before = proc_status(bench.server_pid).get("VmRSS", 0)
+    before = server_rss(bench.server_pid)
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -238,7 +238,7 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[
             tasks = [asyncio.create_task(wait(url)) for url in urls]
             await asyncio.sleep(max(2.0, n / 300))  # all requests in and waiting
             early = sum(task.done() for task in tasks)
-            waiting_rss = proc_status(bench.server_pid).get("VmRSS", 0)
+            waiting_rss = server_rss(bench.server_pid)
             conn = await asyncpg.connect(bench.dsn)
             try:
                 await conn.execute(
@@ -249,7 +249,7 @@ async def waiter_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[
             finally:
                 await conn.close()
             results = await asyncio.gather(*tasks)
-    after = proc_status(bench.server_pid).get("VmRSS", 0)
+    after = server_rss(bench.server_pid)
     delays = [(t - changed) * MS for t, _ in results]
     aborted = sum(b"ABORTED" in body for _, body in results)
     rss = {

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 from client import TINY_QUERY, create_job, phase_of, run_job, run_job_raw
-from live import cpu_seconds, descendants, runner_pids
+from live import cpu_seconds, descendants, runner_pids, server_pids
 from rawhttp import RawConnection
 from report import Figure, Target, median, p95, summary
 
@@ -113,7 +113,7 @@ class CpuMeter:
 
     def __init__(self, bench: Bench) -> None:
         self.groups: dict[str, Callable[[], float]] = {
-            "server": lambda: cpu_seconds([bench.server_pid]),
+            "server": lambda: cpu_seconds(server_pids(bench.server_pid)),
             "runner": lambda: cpu_seconds(runner_pids(bench.server_pid)),
             "client": lambda: float(sum(resource.getrusage(resource.RUSAGE_SELF)[:2])),
         }

@@ -34,6 +34,8 @@ __all__ = [
     "free_port",
     "proc_status",
     "runner_pids",
+    "server_pids",
+    "server_rss",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,24 @@ def _children(pid: int) -> list[int]:
             text = Path(f"/proc/{pid}/task/{task}/children").read_text()
             found += [int(c) for c in text.split()]
     return found
+
+
+def _argv(pid: int) -> list[bytes]:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return []
+
+
+def server_pids(server_pid: int) -> list[int]:
+    """The server process and, with ``serve --workers``, its worker processes."""
+    return [server_pid] + [
+        pid for pid in _children(server_pid) if b"--worker" in _argv(pid)
+    ]
+
+
+def server_rss(server_pid: int) -> int:
+    """VmRSS of the server's processes together (workers included), bytes."""
+    return sum(proc_status(pid).get("VmRSS", 0) for pid in server_pids(server_pid))
 
 
 def runner_pids(server_pid: int) -> list[int]:
@@ -193,7 +213,7 @@ class MemorySampler:
             self._sample()
 
     def _sample(self) -> None:
-        rss = proc_status(self.server_pid).get("VmRSS", 0)
+        rss = server_rss(self.server_pid)
         self.server_peak = max(self.server_peak, rss)
         for pid in list(self.runner_peak):
             status = proc_status(pid)
@@ -209,6 +229,7 @@ class LiveServer:
     rows: int
     dsn: str | None = None
     log_level: str | None = None
+    workers: int = 1
     port: int = field(default_factory=free_port)
     data_dir: Path = field(
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="aiouws-bench-"))
@@ -258,6 +279,8 @@ class LiveServer:
             str(self.port),
             "--demo-rows",
             str(self.rows),
+            "--workers",
+            str(self.workers),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

@@ -82,6 +82,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=1000,
         help="simultaneous WAIT clients (default 1000)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (serve --workers; default 1)",
+    )
     parser.add_argument("--log-level", help="server log level (default: the server's)")
     parser.add_argument(
         "--busy-load",
@@ -176,7 +182,9 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
 
 
 async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
-    server = LiveServer(rows=args.rows, dsn=args.dsn, log_level=args.log_level)
+    server = LiveServer(
+        rows=args.rows, dsn=args.dsn, log_level=args.log_level, workers=args.workers
+    )
     started = time.monotonic()
     server.start()
     try:
@@ -192,6 +200,7 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
         server.stop(keep=args.keep)
     meta = {
         "rows": args.rows,
+        "workers": args.workers,
         "quick": args.quick,
         "groups": args.groups,
         "embedded": args.dsn is None,
