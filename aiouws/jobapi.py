@@ -3,15 +3,14 @@
 Stdlib only, so that a job kind's module imports nothing of the web stack. Job
 code is ``def run(ctx) -> None`` (run in a thread; poll ``ctx.cancelled``) or
 ``async def run(ctx) -> None`` (run as a task; aborts arrive as
-``CancelledError`` at the current ``await``). Results are published atomically:
-a file appears under its final name only once it is complete.
+``CancelledError`` at the current ``await``). A result is published once its
+file is complete, and results become visible with the job's final phase.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -95,7 +94,7 @@ class JobContext:
         _checked_name(result_id, "result id")
         target = self.workdir / name
         if isinstance(data, bytes):
-            with self._atomic(target) as out:
+            with self._writing(target) as out:
                 out.write(data)
         else:
             source = Path(data)
@@ -112,32 +111,41 @@ class JobContext:
         *,
         rows: int | None = None,
     ) -> Iterator[BinaryIO]:
-        """Write a result through a temp file; it is published when the block exits.
+        """Write a result file; it is published when the block exits.
 
-        If the block raises, nothing is published and the temp file is removed.
+        If the block raises, nothing is published and the file is removed.
         """
         name = _checked_name(file_name or result_id, "file name")
         _checked_name(result_id, "result id")
         target = self.workdir / name
-        with self._atomic(target) as out:
+        with self._writing(target) as out:
             yield out
-        self._published(result_id, target, media_type, rows)
+            size = out.tell()
+        self._published(result_id, target, media_type, rows, size)
 
     # -- internals ----------------------------------------------------------------
 
     @contextmanager
-    def _atomic(self, target: Path) -> Iterator[BinaryIO]:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    def _writing(self, target: Path) -> Iterator[BinaryIO]:
+        """``target`` opened for writing; removed again if the block raises.
+
+        No temp file and rename: nobody reads a result before it is published,
+        and results become visible only with the job's final phase.
+        """
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(target, "wb") as out:
                 yield out
-            os.replace(tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             raise
 
     def _published(
-        self, result_id: str, path: Path, media_type: str, rows: int | None
+        self,
+        result_id: str,
+        path: Path,
+        media_type: str,
+        rows: int | None,
+        size: int | None = None,
     ) -> None:
         self._emit(
             Result(
@@ -145,7 +153,7 @@ class JobContext:
                 id=result_id,
                 file_name=path.name,
                 media_type=media_type,
-                size=path.stat().st_size,
+                size=path.stat().st_size if size is None else size,
                 rows=rows,
             )
         )
