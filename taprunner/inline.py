@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -25,11 +26,21 @@ from taprunner.adql import row_bound
 from taprunner.errors import TapError
 from taprunner.job import Limits, execute, write_error
 from taprunner.params import parse_request
+from taprunner.query import StatementCache
 
 if TYPE_CHECKING:
     from taprunner.server import TapState
 
 __all__ = ["TapInline"]
+
+
+@dataclass
+class _Warm:
+    """A lane connection and its prepared statements (asyncpg's pool keeps no
+    per-connection state of ours, so the lane keeps its own few connections)."""
+
+    conn: asyncpg.Connection
+    statements: StatementCache = field(default_factory=StatementCache)
 
 
 class TapInline:
@@ -45,6 +56,9 @@ class TapInline:
             upload_bytes=settings.max_upload_bytes,
         )
         self.state: TapState | None = None
+        self.dsn = settings.dsn
+        #: Idle lane connections, most recently used last (at most ``slots``).
+        self._idle: list[_Warm] = []
         self._bounds: OrderedDict[str, int | None] = OrderedDict()
 
     def lane(self) -> InlineLane | None:
@@ -75,22 +89,45 @@ class TapInline:
         return bound is not None and bound <= self.max_rows
 
     async def run(self, ctx: JobContext) -> None:
-        """The job, on a pooled connection (waiting for one as long as it may)."""
+        """The job, on one of the lane's warm connections."""
         state = self.state
         assert state is not None
-        timeout = float(ctx.execution_duration or self.limits.timeout)
+        warm = None
         try:
-            async with state.pool.acquire(timeout=timeout) as conn:
-                catalog = await state.catalog()
-                await execute(ctx, conn, catalog, self.limits)
-        except TimeoutError as exc:
-            message = f"no database connection became free within {timeout:g} s"
-            write_error(ctx, message)
-            raise TapError(message) from exc
+            warm = self._idle.pop() if self._idle else await self._connect()
+            catalog = await state.catalog()
+            await execute(
+                ctx, warm.conn, catalog, self.limits, statements=warm.statements
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if warm is not None:
+                warm.conn.terminate()  # broken or not, start afresh next time
+                warm = None
             message = f"database unavailable: {exc}"
             write_error(ctx, message)
             raise TapError(message) from exc
+        except TapError:
+            raise  # the query failed; its transaction was rolled back
+        except BaseException:
+            # Cancelled (ABORT, time limit) or failed mid-query: the connection may
+            # still be busy; it is not reused.
+            if warm is not None:
+                warm.conn.terminate()
+                warm = None
+            raise
+        finally:
+            if warm is not None and not warm.conn.is_closed():
+                self._idle.append(warm)
+
+    async def close(self) -> None:
+        """Close the idle lane connections (at shutdown)."""
+        idle, self._idle = self._idle, []
+        for warm in idle:
+            await warm.conn.close()
+
+    async def _connect(self) -> _Warm:
+        assert self.dsn is not None
+        return _Warm(await asyncpg.connect(self.dsn))
 
     def _row_bound(self, query: str) -> int | None:
         """:func:`row_bound`, remembered for recent queries (clients repeat them)."""

@@ -154,6 +154,7 @@ def _tap_context(
             yield
         finally:
             fast.state = None
+            await fast.close()
             await pool.close()
 
     return context
@@ -169,7 +170,7 @@ def create_tap_app(
     """The whole standalone service (TAP plus the generic job kinds).
 
     ``sync_pool_size`` is the number of database connections shared by sync
-    queries and the VOSI endpoints; the fast lane's slots have their own on top.
+    queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
     from taprunner import endpoints
 
@@ -178,8 +179,7 @@ def create_tap_app(
     )
     fast = TapInline(settings)
     lane = fast.lane()
-    pool_size = sync_pool_size + (lane.slots if lane is not None else 0)
-    context = _tap_context(settings, demo_rows, pool_size, fast)
+    context = _tap_context(settings, demo_rows, sync_pool_size, fast)
     app.cleanup_ctx.append(context)  # type: ignore[arg-type]
     kinds = [tap_kind(settings, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
