@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_non_negative,
         metavar="N",
         help="server processes sharing the port, each with its own runners; "
         "0: one per CPU core (default: the workers setting, 1)",
@@ -119,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     passwd = commands.add_parser("passwd", help="print a password-file line for a user")
     passwd.add_argument("user")
     return parser
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

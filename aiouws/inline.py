@@ -66,6 +66,8 @@ class InlineRunner:
 
     async def close(self, wait: float) -> None:
         """Cancel the running job (if any), wait up to ``wait`` s, then end."""
+        if not self.alive:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._executor.cancel_current()
@@ -75,6 +77,8 @@ class InlineRunner:
         self.events.put_nowait(message)
 
     def _exit(self, returncode: int) -> None:
+        if not self.alive:
+            return
         self.exited.set_result(returncode)
         self.events.put_nowait(RunnerExited(returncode))
         if self.on_exit is not None:

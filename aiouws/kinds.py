@@ -8,6 +8,7 @@ without generated classes.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,12 @@ class InlineLane:
     accepts: Callable[[Sequence[JobParameter]], bool]
     run: Callable[[JobContext], Awaitable[None]]
     slots: int = 8
+
+    def __post_init__(self) -> None:
+        if not inspect.iscoroutinefunction(self.run):
+            raise TypeError("an inline lane's run must be a coroutine function")
+        if self.slots < 1:
+            raise ValueError("an inline lane needs at least one slot")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

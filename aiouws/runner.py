@@ -108,7 +108,17 @@ class Executor:
             )
             return
         workdir = Path(run.workdir)
-        workdir.mkdir(mode=0o750, exist_ok=True)  # made here, off the server's loop
+        try:
+            workdir.mkdir(mode=0o750, exist_ok=True)  # here, off the server's loop
+        except OSError as exc:
+            self._emit(
+                Done(
+                    job_id=run.job_id,
+                    status=DoneStatus.ERROR,
+                    message=f"cannot create the job directory: {exc}",
+                )
+            )
+            return
         ctx = JobContext(
             job_id=run.job_id,
             workdir=workdir,

@@ -57,8 +57,10 @@ _SETTABLE: Mapping[str, str] = {
     "lease_until": "timestamptz",
 }
 
-#: How many rows written by this process are kept for woken waiters.
-_WRITTEN_ROWS = 4096
+#: How many rows written by this process are kept for woken waiters, and the
+#: largest parameter text of a row that is kept (memory stays bounded).
+_WRITTEN_ROWS = 1024
+_WRITTEN_PARAMS_MAX = 64 * 1024
 _LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
 
 
@@ -83,6 +85,9 @@ class JobStore:
         self._written: OrderedDict[str, Job] = OrderedDict()
 
     def _wrote(self, job: Job) -> Job:
+        if sum(len(p.value) for p in job.parameters) > _WRITTEN_PARAMS_MAX:
+            self._written.pop(job.job_id, None)  # too big to keep; readers read
+            return job
         self._written[job.job_id] = job
         self._written.move_to_end(job.job_id)
         if len(self._written) > _WRITTEN_ROWS:
@@ -262,7 +267,7 @@ class JobStore:
             max_queued,
             max_executing,
         )
-        return self._wrote(job_from_row(row)) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     async def change_phase(
         self,

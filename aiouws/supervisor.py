@@ -241,7 +241,7 @@ class QueueSupervisor:
         try:
             if job_id is not None and await self._run_inline(kind, job_id, parameters):
                 return
-        except StoreError as exc:
+        except Exception as exc:  # the job stays QUEUED for the runners
             log.warning("inline dispatch failed: %s", exc, extra={"kind": kind})
         if job_id is None:
             self._maybe_queued(kind)
@@ -314,6 +314,10 @@ class QueueSupervisor:
             jobs = await self.store.claim_for_runners(
                 kind, self.instance_id, self.lease_seconds, pids
             )
+            if self._stopping:  # claimed while stop() closes the runners
+                for job in jobs:
+                    await self._mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
+                return
             if len(jobs) < len(free):
                 self._empty_gen[kind] = generation
             for slot, job in zip(free, jobs, strict=False):
@@ -340,7 +344,9 @@ class QueueSupervisor:
             slot.job_id = None
         if job is None:
             return True  # taken or stopped meanwhile: nothing left to do here
-        self._announced.add(job_id)  # its QUEUED NOTIFY is no news
+        if self._stopping:  # claimed while stop() closes the runners
+            await self._mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
+            return True
         self._hand_over(slot, slot.runner, job)
         return True
 
@@ -403,14 +409,20 @@ class QueueSupervisor:
             self._wake.set()
 
     async def _dispatch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + self.poll_interval
         while True:
-            try:
-                async with asyncio.timeout(self.poll_interval):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(next_poll):
                     await self._wake.wait()
-            except TimeoutError:  # the safety poll: look at every queue again
+            self._wake.clear()
+            if loop.time() >= next_poll:
+                # The safety poll, on a fixed clock (a busy server is woken all
+                # the time): look at every queue again.
+                next_poll = loop.time() + self.poll_interval
                 for kind in self.kinds:
                     self._maybe_queued(kind)
-            self._wake.clear()
+                self._woken = set(self.kinds)
             kinds, self._woken = (self._woken or set(self.kinds)), set()
             for kind in kinds:
                 try:

@@ -85,7 +85,10 @@ class TapInline:
             return False
         if request.maxrec <= self.max_rows:
             return True
-        bound = self._row_bound(request.query)
+        try:
+            bound = self._row_bound(request.query)
+        except Exception:  # e.g. RecursionError on absurd nesting: not small
+            return False
         return bound is not None and bound <= self.max_rows
 
     async def run(self, ctx: JobContext) -> None:

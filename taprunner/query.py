@@ -134,8 +134,8 @@ async def run_query(
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
-    With ``statements`` (the cache of ``conn``), a repeated query reuses its
-    prepared statement; queries with uploads never do (their tables are new).
+    With ``statements`` (the cache of ``conn``), a repeated VOTable query without
+    uploads reuses its prepared statement.
 
     Raises
     ------
@@ -148,7 +148,9 @@ async def run_query(
         translation = _translations.get(request.query, catalog, request.maxrec + 1)
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
-    if request.uploads:
+    if request.uploads or request.format.serialization in ("csv", "tsv"):
+        # Uploads make new tables; CSV/TSV mostly go through COPY, which does not
+        # run the prepared statement, so a stale one would go unnoticed.
         statements = None
     if statements is None:
         return await _run(conn, request, translation, catalog, sink, timeout, role)

@@ -64,3 +64,20 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     )
     assert not fast.accepts(params(query="SELECT TOP 1 id FROM t", maxrec="-3"))
     assert TapInline(Settings(tap_inline_rows=0)).lane() is None
+
+
+def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
+    from typing import Any, cast
+
+    from aiouws.config import Settings
+    from aiouws.models import JobParameter
+    from taprunner.inline import TapInline
+
+    fast = TapInline(Settings())
+    fast.state = cast(Any, object())
+    nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x FROM t"
+    params = [
+        JobParameter(name="lang", value="ADQL"),
+        JobParameter(name="query", value=nested),
+    ]
+    assert fast.accepts(params) is False
