@@ -15,12 +15,13 @@ from .errors import (
     UsageError,
     UWSError,
 )
-from .kinds import JobKind, ParameterSpec
+from .kinds import InlineLane, JobKind, ParameterSpec
 from .models import Job, JobParameter, JobResult
 from .phases import Action, Phase
 
 __all__ = [
     "Action",
+    "InlineLane",
     "InvalidPhaseError",
     "Job",
     "JobKind",
