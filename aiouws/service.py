@@ -30,7 +30,7 @@ from .kinds import JobKind
 from .models import Job, JobFilter, JobParameter, JobRef, NewJob
 from .notify import PhaseListener
 from .phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
-from .store import JobStore
+from .store import Claim, JobStore
 from .workdir import JobDirs, new_job_id
 
 __all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
@@ -46,8 +46,26 @@ _WAITABLE = frozenset(
 _WAIT_POLL = 5.0
 
 
+class Reservation(Protocol):
+    """An inline slot held for a job being created (Dispatcher.reserve_inline)."""
+
+    @property
+    def claim(self) -> Claim: ...
+
+
 class Dispatcher(Protocol):
     """What the service needs from the execution side (the queue supervisor)."""
+
+    def reserve_inline(
+        self, kind: str, parameters: Sequence[JobParameter]
+    ) -> Reservation | None:
+        """A free inline slot if the kind's fast lane takes such a job."""
+
+    def start_reserved(self, reservation: object, job: Job) -> None:
+        """Run ``job``, inserted EXECUTING with the reservation's claim."""
+
+    def release(self, reservation: object) -> None:
+        """Give back a reservation whose job was not inserted."""
 
     def expect_queued(self, job_id: str) -> None:
         """This process is about to queue ``job_id`` and call job_queued() for it."""
@@ -258,15 +276,26 @@ class JobService:
                 destruction_time=self.clamp_destruction(destruction),
                 parameters=stored,
             )
+            reserved = None
             if queue_now and self.dispatcher is not None:
-                self.dispatcher.expect_queued(job_id)
-            job = await self.store.create(
-                new,
-                phase=Phase.QUEUED if queue_now else Phase.PENDING,
-                max_queued=self.settings.max_queued_per_owner,
-                max_executing=self.settings.max_executing_per_owner,
-            )
+                reserved = self.dispatcher.reserve_inline(kind.name, stored)
+                if reserved is None:
+                    self.dispatcher.expect_queued(job_id)
+            try:
+                job = await self.store.create(
+                    new,
+                    phase=Phase.QUEUED if queue_now else Phase.PENDING,
+                    max_queued=self.settings.max_queued_per_owner,
+                    max_executing=self.settings.max_executing_per_owner,
+                    claim=None if reserved is None else reserved.claim,
+                )
+            except BaseException:
+                if reserved is not None and self.dispatcher is not None:
+                    self.dispatcher.release(reserved)
+                raise
             if job is None:
+                if reserved is not None and self.dispatcher is not None:
+                    self.dispatcher.release(reserved)
                 raise await self._too_many(owner) or TooManyJobs(
                     "too many active jobs; retry later"
                 )
@@ -276,8 +305,11 @@ class JobService:
         log.info("job created", extra=log_context(job))
         if problems:
             return await self._reject(job, problems)
-        if queue_now and self.dispatcher is not None:
-            await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
+        if self.dispatcher is not None:
+            if reserved is not None:
+                self.dispatcher.start_reserved(reserved, job)
+            elif queue_now:
+                await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
         return job
 
     async def act(self, job_id: str, owner: str | None, action: Action) -> Job:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from .schema import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Claim",
     "Connection",
     "JobStore",
     "init_connection",
@@ -73,6 +75,15 @@ def _unavailable() -> Iterator[None]:
         raise StoreError(f"job database unavailable: {exc}") from exc
     except asyncpg.DataError as exc:  # e.g. text the database cannot store
         raise UsageError(f"invalid value: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who runs a job: the claiming process, its lease and the runner's pid."""
+
+    claimed_by: str
+    lease_seconds: float
+    runner_pid: int
 
 
 class JobStore:
@@ -238,14 +249,24 @@ class JobStore:
         phase: Phase = Phase.PENDING,
         max_queued: int = 2**31 - 1,
         max_executing: int = 2**31 - 1,
+        claim: Claim | None = None,
     ) -> Job | None:
         """Insert a job, unless its owner is at a cap; None means the cap is hit.
 
-        ``phase=QUEUED`` creates it already queued. The owner's QUEUED/HELD and
-        EXECUTING jobs are counted in the same statement (one round trip).
+        ``phase=QUEUED`` creates it already queued; with ``claim`` it is created
+        EXECUTING, claimed as given (an inline lane's job). The owner's
+        QUEUED/HELD and EXECUTING jobs are counted in the same statement (one
+        round trip).
         """
         owner = "owner IS NULL" if new.owner is None else "owner = $3"
-        queued = "now()" if phase is Phase.QUEUED else "NULL"
+        queued = "now()" if phase is not Phase.PENDING or claim else "NULL"
+        claimed = "now(), $11, now() + make_interval(secs => $12), $13"
+        args: list[Any] = []
+        if claim is not None:
+            phase = Phase.EXECUTING
+            args = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
+        else:
+            claimed = "NULL, NULL, NULL, NULL"
         row = await self._fetchrow(
             "WITH active AS (SELECT"
             " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
@@ -253,8 +274,9 @@ class JobStore:
             f" FROM uws.job WHERE {owner}"
             " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED'))"
             " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
-            " destruction_time, parameters, phase, queued_time)"
-            f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued} FROM active"
+            " destruction_time, parameters, phase, queued_time, start_time,"
+            " claimed_by, lease_until, runner_pid)"
+            f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued}, {claimed} FROM active"
             " WHERE active.queued < $9 AND active.executing < $10 RETURNING *",
             new.job_id,
             new.kind,
@@ -266,8 +288,12 @@ class JobStore:
             phase.value,
             max_queued,
             max_executing,
+            *args,
         )
-        return job_from_row(row) if row is not None else None
+        if row is None:
+            return None
+        job = job_from_row(row)
+        return self._wrote(job) if claim is not None else job
 
     async def change_phase(
         self,

@@ -30,6 +30,7 @@ import socket
 import statistics
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,12 +45,24 @@ from .notify import PhaseEvent, PhaseListener
 from .phases import Phase
 from .reaper import DestructionTimer
 from .runnerpool import Runner, RunnerProcess, RunnerStartError, Slot
-from .store import JobStore
+from .store import Claim, JobStore
 from .workdir import JobDirs
 
-__all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
+__all__ = ["LEASE_EXPIRED_MESSAGE", "InlineReservation", "QueueSupervisor"]
 
 log = logging.getLogger(__name__)
+
+
+#: The job id of an inline slot reserved for a job being created.
+_RESERVED = "(reserved)"
+
+
+@dataclass(frozen=True, slots=True)
+class InlineReservation:
+    """An inline slot held for a job being created (see reserve_inline)."""
+
+    slot: Slot
+    claim: Claim
 
 
 class _RecentIds:
@@ -216,6 +229,44 @@ class QueueSupervisor:
         log.info("supervisor stopped", extra={"instance": self.instance_id})
 
     # -- what the service calls ---------------------------------------------------
+
+    def reserve_inline(
+        self, kind: str, parameters: Sequence[JobParameter]
+    ) -> InlineReservation | None:
+        """A free inline slot for a job about to be created with RUN, if the kind's
+        lane accepts it: the job is then inserted EXECUTING with the returned
+        claim (no queueing, no claim statement) and :meth:`start_reserved` runs
+        it; :meth:`release` gives the slot back if the insert did not happen."""
+        spec = self.kinds.get(kind)
+        if spec is None or spec.inline is None or self._stopping or not self._started:
+            return None
+        slot = next((s for s in self._inline_slots[kind] if s.free), None)
+        if slot is None or slot.runner is None:
+            return None
+        try:
+            if not spec.inline.accepts(parameters):
+                return None
+        except Exception:  # a lane's test failing: the queue takes the job
+            log.exception("inline lane test failed", extra={"kind": kind})
+            return None
+        slot.job_id = _RESERVED
+        claim = Claim(self.instance_id, self.lease_seconds, slot.runner.pid)
+        return InlineReservation(slot, claim)
+
+    def start_reserved(self, reservation: object, job: Job) -> None:
+        """Run ``job``, created EXECUTING with the reservation's claim."""
+        assert isinstance(reservation, InlineReservation)
+        slot = reservation.slot
+        slot.job_id = None
+        if self._stopping or slot.runner is None or not slot.runner.alive:
+            self._spawn_background(self._mark_aborted(job.job_id, SHUTDOWN_MESSAGE))
+            return
+        self._hand_over(slot, slot.runner, job)
+
+    def release(self, reservation: object) -> None:
+        assert isinstance(reservation, InlineReservation)
+        if reservation.slot.job_id == _RESERVED:
+            reservation.slot.job_id = None
 
     def expect_queued(self, job_id: str) -> None:
         """This process is about to queue ``job_id`` and then call job_queued():

@@ -60,7 +60,8 @@ async def job_row(dsn: str, job: str) -> asyncpg.Record:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(
-            "SELECT runner_pid, error_message, job_info FROM uws.job WHERE job_id = $1",
+            "SELECT runner_pid, error_message, job_info, queued_time, start_time"
+            " FROM uws.job WHERE job_id = $1",
             job,
         )
     finally:
@@ -99,7 +100,10 @@ async def test_a_small_query_runs_in_the_server_and_a_big_one_in_a_runner(
     big = await submit(client, QUERY="SELECT id FROM demo.stars")
     for job in (small, capped, big):
         assert await final(client, job) == "COMPLETED"
-    assert (await job_row(settings.dsn, small))["runner_pid"] == os.getpid()
+    row = await job_row(settings.dsn, small)
+    assert row["runner_pid"] == os.getpid()
+    # Created with RUN into a free lane slot: inserted EXECUTING, never queued.
+    assert row["queued_time"] == row["start_time"]
     assert (await job_row(settings.dsn, capped))["runner_pid"] == os.getpid()
     assert (await job_row(settings.dsn, big))["runner_pid"] != os.getpid()
     body = await (await client.get(f"/tap/async/{small}/results/result")).read()
@@ -172,3 +176,29 @@ async def test_the_lane_can_be_turned_off(
     job = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, job) == "COMPLETED"
     assert (await job_row(settings.dsn, job))["runner_pid"] != os.getpid()
+
+
+async def test_a_refused_creation_gives_its_lane_slot_back(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    assert settings.dsn is not None
+    one = replace(settings, tap_slots=1, tap_inline_slots=1, max_executing_per_owner=1)
+    client = await aiohttp_client(create_tap_app(one, demo_rows=2000))
+    # Unbounded, so a runner runs it; the lane's one slot stays free.
+    slow = await submit(client, QUERY=SLOW_ONE.replace("TOP 1 ", ""))
+    assert (await job_row(settings.dsn, slow))["runner_pid"] != os.getpid()
+    refused = await client.post(
+        "/tap/async",
+        data={
+            "LANG": "ADQL",
+            "QUERY": "SELECT TOP 1 id FROM demo.stars",
+            "PHASE": "RUN",
+        },
+        allow_redirects=False,
+    )
+    assert refused.status == 429
+    await client.post(f"/tap/async/{slow}/phase", data={"PHASE": "ABORT"})
+    assert await final(client, slow) == "ABORTED"
+    after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
+    assert await final(client, after) == "COMPLETED"
+    assert (await job_row(settings.dsn, after))["runner_pid"] == os.getpid()
