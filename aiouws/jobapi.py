@@ -120,7 +120,7 @@ class JobContext:
         target = self.workdir / name
         with self._writing(target) as out:
             yield out
-            size = out.tell()
+            size = None if out.closed else out.tell()  # job code may close it
         self._published(result_id, target, media_type, rows, size)
 
     # -- internals ----------------------------------------------------------------
@@ -132,8 +132,9 @@ class JobContext:
         No temp file and rename: nobody reads a result before it is published,
         and results become visible only with the job's final phase.
         """
+        out = open(target, "wb")  # noqa: SIM115 - closed below, removed on failure
         try:
-            with open(target, "wb") as out:
+            with out:
                 yield out
         except BaseException:
             target.unlink(missing_ok=True)

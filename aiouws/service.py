@@ -64,8 +64,9 @@ class Dispatcher(Protocol):
     def start_reserved(self, reservation: object, job: Job) -> None:
         """Run ``job``, inserted EXECUTING with the reservation's claim."""
 
-    def release(self, reservation: object) -> None:
-        """Give back a reservation whose job was not inserted."""
+    def release(self, reservation: object, job_id: str | None = None) -> None:
+        """Give back a reservation whose job was not started; ``job_id``: its
+        insert may have committed (then the job is ended, not left running)."""
 
     def expect_queued(self, job_id: str) -> None:
         """This process is about to queue ``job_id`` and call job_queued() for it."""
@@ -291,7 +292,8 @@ class JobService:
                 )
             except BaseException:
                 if reserved is not None and self.dispatcher is not None:
-                    self.dispatcher.release(reserved)
+                    # Cancelled or cut off after the INSERT may have committed.
+                    self.dispatcher.release(reserved, job_id)
                 raise
             if job is None:
                 if reserved is not None and self.dispatcher is not None:

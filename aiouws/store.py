@@ -264,6 +264,7 @@ class JobStore:
         args: list[Any] = []
         if claim is not None:
             phase = Phase.EXECUTING
+            max_queued = 2**31 - 1  # created running, not queued: no queue cap
             args = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
         else:
             claimed = "NULL, NULL, NULL, NULL"

@@ -263,10 +263,16 @@ class QueueSupervisor:
             return
         self._hand_over(slot, slot.runner, job)
 
-    def release(self, reservation: object) -> None:
+    def release(self, reservation: object, job_id: str | None = None) -> None:
         assert isinstance(reservation, InlineReservation)
         if reservation.slot.job_id == _RESERVED:
             reservation.slot.job_id = None
+        if job_id is not None:
+            # Its INSERT may have committed (EXECUTING, claimed here, yet not
+            # running): end it now rather than when its lease runs out.
+            self._spawn_background(
+                self._mark_aborted(job_id, "job creation was interrupted")
+            )
 
     def expect_queued(self, job_id: str) -> None:
         """This process is about to queue ``job_id`` and then call job_queued():

@@ -2,11 +2,12 @@
 
 A query whose result is bounded small (MAXREC, or the query's own TOP, at most
 ``tap_inline_rows``) and that uploads nothing is claimed at once and run on the
-server's event loop (:class:`aiouws.kinds.InlineLane`), with a connection from
-the TAP pool: no queueing behind big jobs and no hand-over to a runner process.
-Its encoding is bounded by the row limit; waiting for PostgreSQL does not block
-the loop. Everything else about the job (phases, ABORT, execution duration,
-leases, result files, error documents) is as in a runner.
+server's event loop (:class:`aiouws.kinds.InlineLane`): no queueing behind big
+jobs and no hand-over to a runner process. Its encoding is bounded by the row
+limit; waiting for PostgreSQL does not block the loop. The lane keeps its own
+few connections (with prepared statements). Everything else about the job
+(phases, ABORT, execution duration, leases, result files, error documents) is
+as in a runner.
 """
 
 from __future__ import annotations
@@ -97,8 +98,12 @@ class TapInline:
         assert state is not None
         warm = None
         try:
-            warm = self._idle.pop() if self._idle else await self._connect()
-            catalog = await state.catalog()
+            warm = self._take_idle() or await self._connect()
+            try:
+                catalog = await state.catalog()
+            except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
+                write_error(ctx, str(exc))
+                raise
             await execute(
                 ctx, warm.conn, catalog, self.limits, statements=warm.statements
             )
@@ -123,10 +128,19 @@ class TapInline:
                 self._idle.append(warm)
 
     async def close(self) -> None:
-        """Close the idle lane connections (at shutdown)."""
+        """Close the idle lane connections (at shutdown; never waits)."""
         idle, self._idle = self._idle, []
         for warm in idle:
-            await warm.conn.close()
+            warm.conn.terminate()
+
+    def _take_idle(self) -> _Warm | None:
+        """An idle connection that is still open (the database may have closed
+        some meanwhile, e.g. on a restart)."""
+        while self._idle:
+            warm = self._idle.pop()
+            if not warm.conn.is_closed():
+                return warm
+        return None
 
     async def _connect(self) -> _Warm:
         assert self.dsn is not None

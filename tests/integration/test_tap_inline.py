@@ -202,3 +202,23 @@ async def test_a_refused_creation_gives_its_lane_slot_back(
     after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, after) == "COMPLETED"
     assert (await job_row(settings.dsn, after))["runner_pid"] == os.getpid()
+
+
+async def test_the_lane_survives_its_connections_being_closed_by_the_database(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    first = await submit(client, QUERY="SELECT TOP 2 id FROM demo.stars")
+    assert await final(client, first) == "COMPLETED"
+    conn = await asyncpg.connect(settings.dsn)
+    try:  # as after a database restart: every other session is gone
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    await asyncio.sleep(0.2)
+    after = await submit(client, QUERY="SELECT TOP 2 id FROM demo.stars")
+    assert await final(client, after) == "COMPLETED"
+    assert (await job_row(settings.dsn, after))["runner_pid"] == os.getpid()

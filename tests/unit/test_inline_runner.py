@@ -88,3 +88,25 @@ def test_an_inline_lane_needs_a_coroutine_function() -> None:
 
     with pytest.raises(TypeError, match="coroutine"):
         InlineLane(accepts=lambda _p: True, run=blocking, slots=1)  # type: ignore[arg-type]
+
+
+async def _closes_its_file(ctx: JobContext) -> None:
+    with ctx.open_result("r", "text/plain", "r.txt") as out:
+        out.write(b"written, then closed by the job\n")
+        out.close()  # e.g. a library that closes what it is given
+
+
+async def test_a_result_file_the_job_closed_itself_is_still_published(
+    tmp_path: Path,
+) -> None:
+    kind = JobKind(
+        name="closer",
+        entry_point="tests:unused",
+        inline=InlineLane(accepts=lambda _p: True, run=_closes_its_file, slots=1),
+    )
+    runner = InlineRunner(kind)
+    runner.send(run_message(tmp_path / "j1"))
+    seen = await events_until_done(runner)
+    assert isinstance(seen[-1], Done) and seen[-1].status is DoneStatus.COMPLETED
+    (result,) = [e for e in seen if isinstance(e, Result)]
+    assert result.size == len(b"written, then closed by the job\n")
