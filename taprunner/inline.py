@@ -12,6 +12,8 @@ as in a runner.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from taprunner.adql import row_bound
 from taprunner.errors import TapError
 from taprunner.job import Limits, execute, write_error
 from taprunner.params import parse_request
-from taprunner.query import StatementCache
+from taprunner.query import QUERY_ROLE, StatementCache
 
 if TYPE_CHECKING:
     from taprunner.server import TapState
@@ -38,10 +40,21 @@ __all__ = ["TapInline"]
 @dataclass
 class _Warm:
     """A lane connection and its prepared statements (asyncpg's pool keeps no
-    per-connection state of ours, so the lane keeps its own few connections)."""
+    per-connection state of ours, so the lane keeps its own few connections).
+
+    The session is read-only, as the query role, for good: the lane's small
+    queries then run in one round trip each, without BEGIN and COMMIT.
+    """
 
     conn: asyncpg.Connection
     statements: StatementCache = field(default_factory=StatementCache)
+    timeout_ms: int = 0  # the session's statement_timeout
+
+    async def limit(self, seconds: float) -> None:
+        ms = max(1, int(seconds * 1000))
+        if ms != self.timeout_ms:
+            await self.conn.execute(f"SET statement_timeout = {ms}")
+            self.timeout_ms = ms
 
 
 class TapInline:
@@ -99,13 +112,19 @@ class TapInline:
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
+            await warm.limit(float(ctx.execution_duration or self.limits.timeout))
             try:
                 catalog = await state.catalog()
             except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
                 write_error(ctx, str(exc))
                 raise
             await execute(
-                ctx, warm.conn, catalog, self.limits, statements=warm.statements
+                ctx,
+                warm.conn,
+                catalog,
+                self.limits,
+                statements=warm.statements,
+                session=True,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if warm is not None:
@@ -117,9 +136,13 @@ class TapInline:
         except TapError:
             raise  # the query failed; its transaction was rolled back
         except BaseException:
-            # Cancelled (ABORT, time limit) or failed mid-query: the connection may
-            # still be busy; it is not reused.
+            # Cancelled (ABORT, time limit) or failed mid-query. asyncpg has asked
+            # PostgreSQL to cancel the query; the next command waits until that is
+            # done (terminating at once would drop the cancel request and leave
+            # the query running). The connection is not reused.
             if warm is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(warm.conn.execute("SELECT 1"), 2.0)
                 warm.conn.terminate()
                 warm = None
             raise
@@ -144,7 +167,15 @@ class TapInline:
 
     async def _connect(self) -> _Warm:
         assert self.dsn is not None
-        return _Warm(await asyncpg.connect(self.dsn))
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await conn.execute(
+                f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
+            )
+        except BaseException:
+            conn.terminate()
+            raise
+        return _Warm(conn)
 
     def _row_bound(self, query: str) -> int | None:
         """:func:`row_bound`, remembered for recent queries (clients repeat them)."""

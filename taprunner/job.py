@@ -97,6 +97,7 @@ async def execute(
     limits: Limits,
     *,
     statements: StatementCache | None = None,
+    session: bool = False,
 ) -> None:
     """Run the job's query on ``conn`` into the result ``result``, with notes.
 
@@ -126,6 +127,7 @@ async def execute(
                     sink,
                     timeout=timeout,
                     statements=statements,
+                    session=session,
                 )
     except TapError as exc:
         write_error(ctx, str(exc))

@@ -131,11 +131,15 @@ async def run_query(
     timeout: float,
     role: str | None = QUERY_ROLE,
     statements: StatementCache | None = None,
+    session: bool = False,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
     With ``statements`` (the cache of ``conn``), a repeated VOTable query without
-    uploads reuses its prepared statement.
+    uploads reuses its prepared statement. ``session``: ``conn`` is already a
+    read-only session as the query role with ``timeout`` as its statement
+    timeout, and the result is known to be small (the fast lane's); a VOTable is
+    then fetched in one round trip, without a transaction and a cursor.
 
     Raises
     ------
@@ -152,6 +156,10 @@ async def run_query(
         # Uploads make new tables; CSV/TSV mostly go through COPY, which does not
         # run the prepared statement, so a stale one would go unnoticed.
         statements = None
+    if session and request.format.serialization in _VOTABLE:
+        return await _run_in_session(
+            conn, request, translation, catalog, sink, timeout, statements
+        )
     if statements is None:
         return await _run(conn, request, translation, catalog, sink, timeout, role)
     written = False
@@ -209,6 +217,59 @@ async def _run(
         ):
             raise
         raise _failure(exc, timeout) from exc
+
+
+_VOTABLE = ("binary2", "binary", "tabledata")
+
+
+async def _run_in_session(
+    conn: Connection,
+    request: TapRequest,
+    translation: Translation,
+    catalog: Catalog,
+    sink: Sink,
+    timeout: float,
+    statements: StatementCache | None,
+) -> QueryOutcome:
+    """A small VOTable result on a prepared session: prepare (or reuse), then
+    one Bind/Execute; PostgreSQL runs it in its own read-only transaction."""
+    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
+    try:
+        if statements is None:
+            statement = await conn.prepare(translation.sql)
+        else:
+            statement = await statements.prepare(conn, translation.sql)
+        fields = _fields(translation.columns, statement.get_attributes(), tap_catalog)
+        rows = await statement.fetch()
+    except asyncpg.InvalidCachedStatementError:
+        if statements is None:
+            raise
+        statements.discard(translation.sql)  # the table changed: prepare afresh
+        return await _run_in_session(
+            conn, request, translation, catalog, sink, timeout, None
+        )
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            raise
+        raise _failure(exc, timeout) from exc
+    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
+    if request.maxrec_clamped:
+        infos.append(
+            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
+        )
+    encoder = VOTableEncoder(
+        fields,
+        serialization=request.format.serialization,  # type: ignore[arg-type]
+        version=_VERSION,
+        infos=infos,
+    )
+    overflow = len(rows) > request.maxrec
+    rows = rows[: request.maxrec]
+    await sink(encoder.header())
+    if rows:
+        await sink(encoder.encode(rows))
+    await sink(encoder.footer(overflow=overflow))
+    return QueryOutcome(len(rows), overflow)
 
 
 class _TranslationCache:
