@@ -73,6 +73,7 @@ class PhaseListener:
         self._conn: asyncpg.Connection | None = None
         self._waiters: dict[str, set[PhaseWatch]] = {}
         self._subscribers: list[Subscriber] = []
+        self._lost_callbacks: list[Callable[[], None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = asyncio.Event()
@@ -93,6 +94,10 @@ class PhaseListener:
     def subscribe(self, callback: Subscriber) -> None:
         """Call ``callback`` (synchronously, in the loop) for every event."""
         self._subscribers.append(callback)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the connection is lost (events may be missed)."""
+        self._lost_callbacks.append(callback)
 
     @contextlib.asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[PhaseWatch]:
@@ -147,6 +152,11 @@ class PhaseListener:
         if self._closing:
             return
         log.warning("listener connection lost; reconnecting")
+        for callback in self._lost_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("listener-lost callback failed")
         # Waiters re-read the database on wake-up, so waking them all is safe and
         # covers any change we may have missed.
         self._wake_all()

@@ -131,12 +131,30 @@ class JobService:
         self.settings = settings
         self.dispatcher = dispatcher
         self.listener = listener
+        if listener is not None:
+            listener.subscribe(
+                lambda event: store.changed_elsewhere(event.job_id, event.phase)
+            )
+            listener.on_lost(store.forget_written)
 
     # -- queries --------------------------------------------------------------------
 
     async def get(self, job_id: str, owner: str | None) -> Job:
         """The job, if ``owner`` may see it (404 unknown, 403 someone else's)."""
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner)
+
+    async def get_finished(self, job_id: str, owner: str | None, kind: str) -> Job:
+        """Like :meth:`get_of_kind`, for reading a finished job's results: the row
+        this process wrote when the job finished serves, if it is still current
+        (results change only with an announced phase change)."""
+        written = self.store.written_final(self.dirs_checked(job_id))
+        if (
+            written is not None
+            and self.listener is not None
+            and self.listener.connected.is_set()
+        ):
+            return _visible(written, owner, kind)
+        return await self.get_of_kind(job_id, owner, kind)
 
     async def get_of_kind(self, job_id: str, owner: str | None, kind: str) -> Job:
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner, kind)

@@ -19,7 +19,7 @@ import asyncpg
 
 from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from .models import Job, JobFilter, JobRef, NewJob
-from .phases import ErrorType, Phase, PhaseChangeError, allowed_sources
+from .phases import FINAL_PHASES, ErrorType, Phase, PhaseChangeError, allowed_sources
 from .rows import encode_column, job_from_row, params_json
 from .schema import (
     SCHEMA_VERSION,
@@ -125,6 +125,27 @@ class JobStore:
         if phase is not None and written is not None and written.phase is phase:
             return written
         return await self.get(job_id)
+
+    def written_final(self, job_id: str) -> Job | None:
+        """The row this process last wrote for ``job_id`` if the job was then in a
+        final phase and no other phase change has been announced since (see
+        :meth:`changed_elsewhere`). Only a phase change can alter a final job's
+        results, and every phase change is announced."""
+        written = self._written.get(job_id)
+        return (
+            written if written is not None and written.phase in FINAL_PHASES else None
+        )
+
+    def forget_written(self) -> None:
+        """Forget every written row (announcements may have been missed)."""
+        self._written.clear()
+
+    def changed_elsewhere(self, job_id: str, phase: Phase | None) -> None:
+        """A change to ``phase`` (None: deleted) was announced: forget a written
+        row that does not show it."""
+        written = self._written.get(job_id)
+        if written is not None and written.phase is not phase:
+            del self._written[job_id]
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         """The job list of UWS 1.1, newest first."""

@@ -293,7 +293,9 @@ async def get_results(request: web.Request) -> web.Response:
 
 @routes.get("/{job_id}/results/{result_id}")
 async def get_result(request: web.Request) -> web.StreamResponse:
-    job = await _job(request)
+    job = await request.config_dict[SERVICE].get_finished(
+        request.match_info["job_id"], await _owner(request), request.app[KIND]
+    )
     path, media_type, href = request.config_dict[SERVICE].result_file(
         job, request.match_info["result_id"]
     )

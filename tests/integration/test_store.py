@@ -161,3 +161,23 @@ async def test_changes_made_elsewhere_or_deletions_are_read(
     await other.delete(gone.job_id)
     with pytest.raises(JobNotFound):
         await store.get_after_change(gone.job_id, None)
+
+
+async def test_a_finished_row_written_here_is_kept_until_a_phase_change_is_announced(
+    store: JobStore,
+) -> None:
+    job = await store.create(new_job())
+    assert job is not None
+    assert store.written_final(job.job_id) is None  # PENDING: not final
+    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    aborted = await store.change_phase(job.job_id, Phase.ABORTED)
+    assert store.written_final(job.job_id) == aborted
+    store.changed_elsewhere(job.job_id, Phase.ABORTED)  # its own announcement
+    assert store.written_final(job.job_id) == aborted
+    store.changed_elsewhere(job.job_id, Phase.ARCHIVED)  # another process's
+    assert store.written_final(job.job_id) is None
+    again = await store.get(job.job_id)
+    assert again.phase is Phase.ABORTED  # the change announced was not ours
+    await store.change_phase(job.job_id, Phase.ARCHIVED, allowed=[Phase.ABORTED])
+    store.forget_written()  # the listener lost its connection
+    assert store.written_final(job.job_id) is None

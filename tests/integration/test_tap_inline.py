@@ -222,3 +222,26 @@ async def test_the_lane_survives_its_connections_being_closed_by_the_database(
     after = await submit(client, QUERY="SELECT TOP 2 id FROM demo.stars")
     assert await final(client, after) == "COMPLETED"
     assert (await job_row(settings.dsn, after))["runner_pid"] == os.getpid()
+
+
+async def test_results_of_a_job_archived_elsewhere_are_gone(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    job = await submit(client, QUERY="SELECT TOP 2 id FROM demo.stars")
+    assert await final(client, job) == "COMPLETED"
+    url = f"/tap/async/{job}/results/result"
+    assert (await client.get(url)).status == 200
+    conn = await asyncpg.connect(settings.dsn)
+    try:  # another server process archives it (its trigger announces it)
+        await conn.execute(
+            "UPDATE uws.job SET phase = 'ARCHIVED', results = '[]' WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+
+    async def gone() -> bool:
+        return (await client.get(url)).status == 404
+
+    await eventually(gone, "the archived job's result is gone")
