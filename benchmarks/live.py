@@ -96,6 +96,22 @@ def server_rss(server_pid: int) -> int:
     return sum(proc_status(pid).get("VmRSS", 0) for pid in server_pids(server_pid))
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on TCP ``port`` (IPv4)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
 def runner_pids(server_pid: int) -> list[int]:
     """The warm TAP runner processes (``python -m aiouws.runner taprunner...``)."""
     result = []
@@ -304,11 +320,26 @@ class LiveServer:
                     )
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with session.get(f"{self.tap}/availability") as resp:
-                        if resp.status == 200 and b">true<" in await resp.read():
+                        if (
+                            resp.status == 200
+                            and b">true<" in await resp.read()
+                            and self._all_workers_listen()
+                        ):
                             return
                 await asyncio.sleep(0.25)
         raise RuntimeError(
             f"server not available after {timeout:.0f} s; log:\n{self._log_tail()}"
+        )
+
+    def _all_workers_listen(self) -> bool:
+        """With ``--workers N``, whether all N workers listen (the first answers
+        long before the others are up; figures taken meanwhile would be off)."""
+        count = self.workers or os.cpu_count() or 1  # 0: one per core
+        if count <= 1:
+            return True
+        workers = server_pids(self.pid)[1:]
+        return len(workers) == count and all(
+            _listens(pid, self.port) for pid in workers
         )
 
     def postmaster_pid(self) -> int | None:

@@ -10,6 +10,7 @@ stops the server, prints a table and writes ``benchmarks/results/<time>.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import signal
 import sys
@@ -85,8 +86,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="server processes (serve --workers; default 1)",
+        default=0,
+        help="server processes (serve --workers); default 0: one per CPU core, "
+        "as recommended for production",
     )
     parser.add_argument("--log-level", help="server log level (default: the server's)")
     parser.add_argument(
@@ -200,7 +202,7 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
         server.stop(keep=args.keep)
     meta = {
         "rows": args.rows,
-        "workers": args.workers,
+        "workers": args.workers or os.cpu_count(),
         "quick": args.quick,
         "groups": args.groups,
         "embedded": args.dsn is None,
