@@ -451,18 +451,16 @@ class JobStore:
         ordered = sorted(rows, key=lambda r: int(r["n"]))
         return [self._wrote(job_from_row(r)) for r in ordered]
 
-    async def claim_job(
-        self, job_id: str, claimed_by: str, lease_seconds: float, runner_pid: int
-    ) -> Job | None:
+    async def claim_job(self, job_id: str, claim: Claim) -> Job | None:
         """Claim one QUEUED job by id (an inline lane's); None if it is not queued."""
         row = await self._fetchrow(
             "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
             " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
             " runner_pid = $4 WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *",
             job_id,
-            claimed_by,
-            lease_seconds,
-            runner_pid,
+            claim.claimed_by,
+            claim.lease_seconds,
+            claim.runner_pid,
         )
         return self._wrote(job_from_row(row)) if row is not None else None
 

@@ -385,26 +385,18 @@ class QueueSupervisor:
         self, kind: str, job_id: str, parameters: Sequence[JobParameter]
     ) -> bool:
         """Claim ``job_id`` for a free inline slot if its lane accepts it."""
-        lane = self.kinds[kind].inline
-        if lane is None or self._stopping:
+        reservation = self.reserve_inline(kind, parameters)
+        if reservation is None:
             return False
-        slot = next((s for s in self._inline_slots[kind] if s.free), None)
-        if slot is None or not lane.accepts(parameters):
-            return False
-        assert slot.runner is not None
-        slot.job_id = job_id  # reserved while the claim is in flight
         try:
-            job = await self.store.claim_job(
-                job_id, self.instance_id, self.lease_seconds, slot.runner.pid
-            )
-        finally:
-            slot.job_id = None
-        if job is None:
-            return True  # taken or stopped meanwhile: nothing left to do here
-        if self._stopping:  # claimed while stop() closes the runners
-            await self._mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
-            return True
-        self._hand_over(slot, slot.runner, job)
+            job = await self.store.claim_job(job_id, reservation.claim)
+        except BaseException:
+            self.release(reservation)
+            raise
+        if job is None:  # taken or stopped meanwhile: nothing left to do here
+            self.release(reservation)
+        else:
+            self.start_reserved(reservation, job)
         return True
 
     def _maybe_queued(self, kind: str) -> None:

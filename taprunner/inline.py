@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -57,6 +57,10 @@ class _Warm:
             self.timeout_ms = ms
 
 
+#: :func:`row_bound`, remembered for recent queries (clients repeat them).
+_row_bound = functools.lru_cache(maxsize=256)(row_bound)
+
+
 class TapInline:
     """The lane's test and job function; ``state`` is set once the TAP pool is up."""
 
@@ -73,7 +77,6 @@ class TapInline:
         self.dsn = settings.dsn
         #: Idle lane connections, most recently used last (at most ``slots``).
         self._idle: list[_Warm] = []
-        self._bounds: OrderedDict[str, int | None] = OrderedDict()
 
     def lane(self) -> InlineLane | None:
         if self.max_rows <= 0 or self.slots <= 0:
@@ -100,7 +103,7 @@ class TapInline:
         if request.maxrec <= self.max_rows:
             return True
         try:
-            bound = self._row_bound(request.query)
+            bound = _row_bound(request.query)
         except Exception:  # e.g. RecursionError on absurd nesting: not small
             return False
         return bound is not None and bound <= self.max_rows
@@ -176,13 +179,3 @@ class TapInline:
             conn.terminate()
             raise
         return _Warm(conn)
-
-    def _row_bound(self, query: str) -> int | None:
-        """:func:`row_bound`, remembered for recent queries (clients repeat them)."""
-        if query in self._bounds:
-            self._bounds.move_to_end(query)
-            return self._bounds[query]
-        bound = self._bounds[query] = row_bound(query)
-        if len(self._bounds) > 256:
-            self._bounds.popitem(last=False)
-        return bound

@@ -252,17 +252,7 @@ async def _run_in_session(
         if isinstance(exc, asyncpg.PostgresConnectionError):
             raise
         raise _failure(exc, timeout) from exc
-    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
-    if request.maxrec_clamped:
-        infos.append(
-            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
-        )
-    encoder = VOTableEncoder(
-        fields,
-        serialization=request.format.serialization,  # type: ignore[arg-type]
-        version=_VERSION,
-        infos=infos,
-    )
+    encoder = _encoder(request, fields)
     overflow = len(rows) > request.maxrec
     rows = rows[: request.maxrec]
     await sink(encoder.header())
@@ -351,16 +341,7 @@ async def _votable(
     sink: Sink,
     timeout: float,
 ) -> QueryOutcome:
-    serialization = request.format.serialization
-    assert serialization in ("binary2", "binary", "tabledata")
-    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
-    if request.maxrec_clamped:
-        infos.append(
-            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
-        )
-    encoder = VOTableEncoder(
-        fields, serialization=serialization, version=_VERSION, infos=infos
-    )
+    encoder = _encoder(request, fields)
     cursor = await statement.cursor()
     # Fetch before the header goes out: most query failures surface in the first
     # batch, and then the sync client still gets a plain error document.
@@ -378,6 +359,23 @@ async def _votable(
         raise
     await sink(encoder.footer(overflow=overflow))
     return QueryOutcome(rows, overflow)
+
+
+def _encoder(request: TapRequest, fields: list[FieldSpec]) -> VOTableEncoder:
+    """The VOTable encoder of ``request``'s result, with its QUERY and warnings."""
+    serialization = request.format.serialization
+    assert serialization in _VOTABLE
+    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
+    if request.maxrec_clamped:
+        infos.append(
+            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
+        )
+    return VOTableEncoder(
+        fields,
+        serialization=serialization,  # type: ignore[arg-type]
+        version=_VERSION,
+        infos=infos,
+    )
 
 
 async def _stream(

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from liveserver import LiveServer, create_database, drop_database, start_server
-from test_crash import phase, submit, wait_phase
+from test_crash import job_row, phase, submit, wait_phase
 
 ENV = {"AIOUWS_LEASE_SECONDS": "2", "AIOUWS_GRACE": "1"}
 
@@ -63,6 +63,19 @@ def wait_for(condition: object, what: str, server: LiveServer) -> None:
         time.sleep(0.1)
 
 
+def start_workers(dsn: str, data_dir: Path) -> LiveServer:
+    """``aiouws serve --workers 2``, once both workers listen."""
+    server = start_server(
+        dsn, data_dir, demo_rows=0, env=ENV, extra_args=("--workers", "2")
+    )
+    try:
+        wait_for(lambda: len(listening(server)) == 2, "two listening workers", server)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
 async def claimers(dsn: str, job_ids: list[str]) -> set[str]:
     """The pids of the server processes that claimed these jobs."""
     conn = await asyncpg.connect(dsn)
@@ -78,11 +91,8 @@ async def claimers(dsn: str, job_ids: list[str]) -> set[str]:
 def test_two_workers_share_the_port_and_replace_a_dead_one(
     workers_dsn: str, tmp_path: Path
 ) -> None:
-    server = start_server(
-        workers_dsn, tmp_path, demo_rows=0, env=ENV, extra_args=("--workers", "2")
-    )
+    server = start_workers(workers_dsn, tmp_path)
     try:
-        wait_for(lambda: len(listening(server)) == 2, "two listening workers", server)
         first = worker_pids(server)
         # One connection per request: the kernel spreads them over both workers.
         jobs = [submit(server, seconds="0", message=f"m{i}") for i in range(24)]
@@ -108,32 +118,14 @@ def test_two_workers_share_the_port_and_replace_a_dead_one(
         code = server.stop()
     assert code == 0, server.log()
     assert not any(Path(f"/proc/{pid}").exists() for pid in survivors)
-    assert wait_phase_after_stop(workers_dsn, running) == "ABORTED"
-
-
-def wait_phase_after_stop(dsn: str, job_id: str) -> str:
-    async def read() -> str:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return str(
-                await conn.fetchval(
-                    "SELECT phase::text FROM uws.job WHERE job_id = $1", job_id
-                )
-            )
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
+    assert asyncio.run(job_row(workers_dsn, running))["phase"] == "ABORTED"
 
 
 def test_workers_stop_when_the_parent_is_killed(
     workers_dsn: str, tmp_path: Path
 ) -> None:
-    server = start_server(
-        workers_dsn, tmp_path, demo_rows=0, env=ENV, extra_args=("--workers", "2")
-    )
+    server = start_workers(workers_dsn, tmp_path)
     try:
-        wait_for(lambda: len(worker_pids(server)) == 2, "two workers", server)
         workers = worker_pids(server)
         server.process.kill()  # the parent only: the workers see their pipe close
         server.process.wait(10)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from querywatch import eventually, running_queries
 
 from aiouws.config import Settings
 from taprunner.server import create_tap_app
@@ -23,27 +22,6 @@ SLOW = "SELECT COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars A
 async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
     fast = replace(settings, tap_sync_timeout=1.0, tap_slots=1)
     return await aiohttp_client(create_tap_app(fast, demo_rows=2000))
-
-
-async def running_queries(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                " AND query LIKE '%demo.stars AS a%' AND pid <> pg_backend_pid()"
-            )
-        )
-    finally:
-        await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(200):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 async def test_abort_cancels_the_query_in_postgresql(

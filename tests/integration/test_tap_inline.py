@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
+from querywatch import eventually, running_queries
 
 from aiouws.config import Settings
 from taprunner.server import create_tap_app
@@ -68,27 +69,6 @@ async def job_row(dsn: str, job: str) -> asyncpg.Record:
         await conn.close()
     assert row is not None
     return row
-
-
-async def running_queries(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                " AND query LIKE '%demo.stars AS a%' AND pid <> pg_backend_pid()"
-            )
-        )
-    finally:
-        await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(200):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 async def test_a_small_query_runs_in_the_server_and_a_big_one_in_a_runner(
