@@ -7,7 +7,7 @@ ones are interleaved with a vectorised scatter rather than row by row in Python.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,10 +26,23 @@ from taprunner.fields import (
     text_values,
 )
 
-__all__ = ["BinaryPacker"]
+__all__ = ["BinaryPacker", "PackedColumn"]
 
 # ----------------------------------------------------------------------- binary rows
 Segment = tuple[npt.NDArray[Any], "int | IntArray"]
+
+
+class PackedColumn(NamedTuple):
+    """One column of a batch, ready to be interleaved into binary rows.
+
+    ``fixed``: the fixed-size part of each row (the value, or the big-endian
+    element count of a variable-length field), one entry (or row of a 2-d array)
+    per row. ``var``: a variable-length field's element bytes, concatenated, and
+    each row's byte count; None for fixed-size fields.
+    """
+
+    fixed: npt.NDArray[Any]
+    var: Segment | None = None
 
 
 class BinaryPacker:
@@ -47,64 +60,70 @@ class BinaryPacker:
             return np.empty(0, np.uint8)
         columns = list(zip(*rows, strict=True))  # one pass over the rows
         null_matrix = np.zeros((n, len(self.fields)), np.bool_)
+        packed = [
+            self._column(field, column, null_matrix[:, i])
+            for i, (field, column) in enumerate(zip(self.fields, columns, strict=True))
+        ]
+        return self.pack_columns(packed, null_matrix)
+
+    def pack_columns(
+        self, columns: Sequence[PackedColumn], null_matrix: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.uint8]:
+        """The row bytes of a batch given column-wise.
+
+        ``null_matrix`` (rows x fields) flags the NULL cells; only BINARY2 uses it.
+        """
+        n = len(null_matrix)
+        if n == 0:
+            return np.empty(0, np.uint8)
         runs: list[list[tuple[str, npt.NDArray[Any]]]] = [[]]
         if self.binary2:
-            runs[0].append(("m", np.empty(0)))  # the mask, known once columns are done
+            runs[0].append(("m", np.packbits(null_matrix, axis=1)))
         var_parts: list[Segment] = []
-        for i, (field, column) in enumerate(zip(self.fields, columns, strict=True)):
-            var = self._column(field, column, null_matrix[:, i], runs[-1])
-            if var is not None:
-                var_parts.append(var)
+        for column in columns:
+            runs[-1].append((f"f{len(runs[-1])}", column.fixed))
+            if column.var is not None:
+                var_parts.append(column.var)
                 runs.append([])
-        if self.binary2:
-            runs[0][0] = ("m", np.packbits(null_matrix, axis=1))
         segments: list[Segment] = [(_records(runs[0], n), 0)]
         for var, run in zip(var_parts, runs[1:], strict=True):
             segments += [var, (_records(run, n), 0)]
         return _scatter(segments, n)
 
     def _column(
-        self,
-        field: FieldSpec,
-        column: Sequence[object],
-        nulls: npt.NDArray[np.bool_],
-        fixed: list[tuple[str, npt.NDArray[Any]]],
-    ) -> Segment | None:
-        """Add the fixed part of one column to ``fixed``; return its variable part.
-
-        ``nulls`` (this column of the null matrix) is set where the value is None.
-        """
-        name = f"f{len(fixed)}"
+        self, field: FieldSpec, column: Sequence[object], nulls: npt.NDArray[np.bool_]
+    ) -> PackedColumn:
+        """One column of Python values, packed; ``nulls`` (this column of the
+        null matrix) is set where the value is None."""
         if is_string(field) and is_var(field):
             data, lengths = encode_strings(field, column, nulls)
-            fixed.append((name, lengths.astype(">i4")))
             unit = 2 if field.datatype == "unicodeChar" else 1
-            return np.frombuffer(data, np.uint8), lengths * unit
+            return PackedColumn(
+                lengths.astype(">i4"), (np.frombuffer(data, np.uint8), lengths * unit)
+            )
         if is_string(field):
             codec = "utf-16-be" if field.datatype == "unicodeChar" else "utf-8"
             width = fixed_count(field) * (2 if codec == "utf-16-be" else 1)
             texts = text_values(column)
             nulls[:] = np.fromiter(map(is_none, texts), np.bool_, len(texts))
             cells = [(t or "").encode(codec)[:width] for t in texts]
-            fixed.append((name, np.array(cells, dtype=f"S{width}")))
-            return None
+            return PackedColumn(np.array(cells, dtype=f"S{width}"))
         if field.arraysize is None:
-            fixed.append((name, numbers(field, column, nulls, self.binary2)))
-            return None
+            return PackedColumn(numbers(field, column, nulls, self.binary2))
         if is_var(field):
             flat, lengths = flat_arrays(column, nulls)
             # NULL elements inside an array have no flag: they get the fill value.
             values = numbers(field, flat, np.zeros(len(flat), np.bool_), self.binary2)
-            fixed.append((name, lengths.astype(">i4")))
             raw = values.view(np.uint8) if values.size else np.empty(0, np.uint8)
-            return raw, lengths * values.dtype.itemsize
+            return PackedColumn(
+                lengths.astype(">i4"), (raw, lengths * values.dtype.itemsize)
+            )
         count = fixed_count(field)
         filled = [[None] * count if v is None else v for v in column]
         flat, _ = flat_arrays(filled, np.zeros(len(filled), np.bool_))
         nulls[:] = np.fromiter(map(is_none, column), np.bool_, len(column))
         values = numbers(field, flat, np.zeros(len(flat), np.bool_), self.binary2)
-        fixed.append((name, values.reshape(len(column), count)))
-        return None
+        return PackedColumn(values.reshape(len(column), count))
 
 
 def _records(fixed: list[tuple[str, npt.NDArray[Any]]], n: int) -> npt.NDArray[Any]:
