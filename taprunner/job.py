@@ -4,9 +4,10 @@
 :func:`taprunner.query.run_query` into the result file ``result`` and, on a
 failure, leaves a DALI error document ``error.vot`` for ``{job}/error``.
 
-The runner keeps one database connection and the TAP_SCHEMA catalogue warm
-between jobs; settings come from the environment the supervisor gives the
-runner (``AIOUWS_TAP_DSN`` and the limits), never from files.
+The runner keeps its database connections (asyncpg, and ADBC for the columnar
+path of :mod:`taprunner.columnar`) and the TAP_SCHEMA catalogue warm between
+jobs; settings come from the environment the supervisor gives the runner
+(``AIOUWS_TAP_DSN``, ``AIOUWS_TAP_COLUMNAR`` and the limits), never from files.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiouws.jobapi import JobContext
 from taprunner.catalog import Connection, TapCatalog
 from taprunner.errors import TapError
 from taprunner.params import TapRequest, parse_request
-from taprunner.query import StatementCache, run_query
+from taprunner.query import Columnar, StatementCache, run_query
 from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 
@@ -39,6 +40,17 @@ class _Warm:
     statements: StatementCache = field(default_factory=StatementCache)
     catalog: TapCatalog | None = None
     catalog_time: float = 0.0
+    columnar_session: Columnar | None = None
+
+    def columnar(self) -> Columnar | None:
+        """The ADBC session of this runner (None when ``AIOUWS_TAP_COLUMNAR=0``)."""
+        if os.environ.get("AIOUWS_TAP_COLUMNAR", "1") == "0":
+            return None
+        if self.columnar_session is None:
+            from taprunner.columnar import ColumnarSession  # only runners load ADBC
+
+            self.columnar_session = ColumnarSession(os.environ["AIOUWS_TAP_DSN"])
+        return self.columnar_session
 
     async def connection(self) -> asyncpg.Connection:
         if self.conn is None or self.conn.is_closed():
@@ -98,6 +110,7 @@ async def execute(
     *,
     statements: StatementCache | None = None,
     session: bool = False,
+    columnar: Columnar | None = None,
 ) -> None:
     """Run the job's query on ``conn`` into the result ``result``, with notes.
 
@@ -128,6 +141,7 @@ async def execute(
                     timeout=timeout,
                     statements=statements,
                     session=session,
+                    columnar=columnar,
                 )
     except TapError as exc:
         write_error(ctx, str(exc))
@@ -148,7 +162,12 @@ async def run(ctx: JobContext) -> None:
         conn = await _warm.connection()
         catalog = await _warm.tap_catalog(conn)
         await execute(
-            ctx, conn, catalog, Limits.from_env(), statements=_warm.statements
+            ctx,
+            conn,
+            catalog,
+            Limits.from_env(),
+            statements=_warm.statements,
+            columnar=_warm.columnar(),
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if _warm.conn is not None:

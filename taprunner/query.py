@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import asyncpg
 
 from taprunner.adql import AdqlError, Catalog, OutputColumn, Translation, translate
+from taprunner.arrowcols import columnar_fields
 from taprunner.catalog import ColumnInfo, Connection
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.heap import keep_heap_pad
@@ -42,6 +43,19 @@ _VERSION: Literal["1.4", "1.5"] = "1.4"
 class QueryOutcome:
     rows: int
     overflow: bool
+
+
+class Columnar(Protocol):
+    """Runs a binary VOTable result outside asyncpg (:mod:`taprunner.columnar`)."""
+
+    async def run(
+        self,
+        sql: str,
+        encoder: VOTableEncoder,
+        maxrec: int,
+        timeout: float,
+        sink: Sink,
+    ) -> QueryOutcome: ...
 
 
 @runtime_checkable
@@ -132,6 +146,7 @@ async def run_query(
     role: str | None = QUERY_ROLE,
     statements: StatementCache | None = None,
     session: bool = False,
+    columnar: Columnar | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -140,6 +155,9 @@ async def run_query(
     read-only session as the query role with ``timeout`` as its statement
     timeout, and the result is known to be small (the fast lane's); a VOTable is
     then fetched in one round trip, without a transaction and a cursor.
+    ``columnar``: runs a BINARY or BINARY2 result whose columns it can take
+    (:func:`taprunner.arrowcols.columnar_fields`) instead of the cursor; ``conn``
+    then only prepares the statement, for the FIELDs.
 
     Raises
     ------
@@ -156,12 +174,16 @@ async def run_query(
         # Uploads make new tables; CSV/TSV mostly go through COPY, which does not
         # run the prepared statement, so a stale one would go unnoticed.
         statements = None
+    if request.uploads or request.format.serialization not in ("binary2", "binary"):
+        columnar = None  # another session does not see the uploaded tables
     if session and request.format.serialization in _VOTABLE:
         return await _run_in_session(
             conn, request, translation, catalog, sink, timeout, statements
         )
     if statements is None:
-        return await _run(conn, request, translation, catalog, sink, timeout, role)
+        return await _run(
+            conn, request, translation, catalog, sink, timeout, role, None, columnar
+        )
     written = False
 
     async def tracked(data: bytes) -> None:
@@ -172,7 +194,15 @@ async def run_query(
     for attempt in (1, 2):
         try:
             return await _run(
-                conn, request, translation, catalog, tracked, timeout, role, statements
+                conn,
+                request,
+                translation,
+                catalog,
+                tracked,
+                timeout,
+                role,
+                statements,
+                columnar,
             )
         except asyncpg.InvalidCachedStatementError as exc:
             # The tables changed shape since the statement was prepared: prepare
@@ -192,9 +222,11 @@ async def _run(
     timeout: float,
     role: str | None,
     statements: StatementCache | None = None,
+    columnar: Columnar | None = None,
 ) -> QueryOutcome:
-    """The query in its read-only transaction. A cached statement that no longer
-    fits its tables raises InvalidCachedStatementError for the caller to retry."""
+    """The query in its read-only transaction (or, when ``columnar`` takes it,
+    only its preparation). A cached statement that no longer fits its tables
+    raises InvalidCachedStatementError for the caller to retry."""
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with _read_only(conn, role, timeout):
@@ -202,14 +234,19 @@ async def _run(
                 statement = await conn.prepare(translation.sql)
             else:
                 statement = await statements.prepare(conn, translation.sql)
-            fields = _fields(
-                translation.columns, statement.get_attributes(), tap_catalog
-            )
+            attributes = statement.get_attributes()
+            fields = _fields(translation.columns, attributes, tap_catalog)
             if request.format.serialization in ("csv", "tsv"):
                 return await _delimited(
                     conn, statement, translation.sql, request, fields, sink
                 )
-            return await _votable(statement, request, fields, sink, timeout)
+            pg_types = [attribute.type.name for attribute in attributes]
+            if columnar is None or not columnar_fields(fields, pg_types):
+                return await _votable(statement, request, fields, sink, timeout)
+        encoder = _encoder(request, fields)
+        return await columnar.run(
+            translation.sql, encoder, request.maxrec, timeout, sink
+        )
     except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError) or (
             statements is not None

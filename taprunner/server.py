@@ -130,6 +130,7 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
             "AIOUWS_TAP_MAXREC_DEFAULT": str(settings.tap_maxrec_default),
             "AIOUWS_TAP_MAXREC_HARD": str(settings.tap_maxrec_hard),
             "AIOUWS_TAP_UPLOAD_BYTES": str(settings.max_upload_bytes),
+            "AIOUWS_TAP_COLUMNAR": "1" if settings.tap_columnar else "0",
         },
     )
 

@@ -69,6 +69,11 @@ class VOTableEncoder:
         )
         self._carry = b""
 
+    @property
+    def packer(self) -> BinaryPacker | None:
+        """The binary row packer (None for TABLEDATA)."""
+        return self._packer
+
     def header(self) -> bytes:
         """Everything up to the opening ``<STREAM>`` or ``<TABLEDATA>``."""
         parts = [
@@ -120,7 +125,7 @@ class VOTableEncoder:
             return tabledata(self.fields, rows)
         return self._base64(self._packer.pack(rows).data)
 
-    def encode_raw(self, row_bytes: bytes) -> bytes:
+    def encode_raw(self, row_bytes: bytes | memoryview) -> bytes:
         """Base64 text of already-encoded binary rows, carrying 0-2 bytes over."""
         if self._packer is None:
             raise ValueError("encode_raw needs a BINARY or BINARY2 serialization")

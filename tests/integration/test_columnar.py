@@ -1,0 +1,303 @@
+"""The columnar path (ADBC + Arrow) against the asyncpg path, on a real PostgreSQL.
+
+Both must give the same rows byte for byte (base64 line breaks aside), the same
+NULL handling, MAXREC overflow and errors; the columnar session must run as the
+read-only query role, honour the statement timeout and cancel its query when the
+job's task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import math
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from astropy.io.votable import parse
+from querywatch import eventually
+
+from aiouws.config import Settings
+from taprunner import tapschema
+from taprunner.columnar import APPLICATION_NAME, ColumnarSession
+from taprunner.errors import TapQueryError, TapUsageError
+from taprunner.query import QUERY_ROLE, QueryOutcome
+from taprunner.server import create_tap_app
+from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+
+TABLE = """
+CREATE TABLE odd (
+    id bigint, small smallint, n integer, ra double precision, mag real,
+    flag boolean, name text, code varchar(8), fixed char(3)
+);
+INSERT INTO odd VALUES
+ (9223372036854775807, 32767, 2147483647, 1.5, 2.25, true,
+  'héllo 😀 ☃', 'ab', 'x'),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (-9223372036854775807, -32768, -2147483648, 'NaN', 'Infinity', false, '', '', ''),
+ (42, 0, 0, '-Infinity', -1e-30, NULL, 'a<b>&"c"' || chr(13) || chr(10) || 'd',
+  'x y', 'abc'),
+ (7, 1, 2, 0.1, 0.2, true, 'plain ascii', NULL, NULL);
+CREATE TABLE secret (x integer);
+INSERT INTO secret VALUES (1);
+"""
+MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+ODD = "SELECT * FROM odd ORDER BY id NULLS FIRST"
+SLOW = "SELECT 1::integer AS one FROM pg_sleep(30)"
+
+
+@pytest.fixture
+async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    c = await asyncpg.connect(db_dsn)
+    await tapschema.install(c)
+    await c.execute(TABLE)
+    await c.execute(f"GRANT SELECT ON odd TO {QUERY_ROLE}")
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def session(
+    db_dsn: str, conn: asyncpg.Connection
+) -> AsyncIterator[ColumnarSession]:
+    s = ColumnarSession(db_dsn)
+    yield s
+    s.close()
+
+
+async def _fields(conn: asyncpg.Connection, sql: str) -> list[FieldSpec]:
+    attributes = (await conn.prepare(sql)).get_attributes()
+    return [field_for_pg_type(a.name, a.type.name) for a in attributes]
+
+
+async def _columnar(
+    session: ColumnarSession,
+    fields: list[FieldSpec],
+    sql: str,
+    *,
+    serialization: str = "binary2",
+    maxrec: int = 1000,
+    timeout: float = 10.0,
+) -> tuple[bytes, QueryOutcome]:
+    encoder = VOTableEncoder(fields, serialization=serialization)  # type: ignore[arg-type]
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    try:
+        outcome = await session.run(sql, encoder, maxrec, timeout, sink)
+    except TapQueryError as exc:
+        exc.add_note(b"".join(parts).decode())
+        raise
+    return b"".join(parts), outcome
+
+
+async def _asyncpg(
+    conn: asyncpg.Connection, fields: list[FieldSpec], sql: str, serialization: str
+) -> bytes:
+    encoder = VOTableEncoder(fields, serialization=serialization)  # type: ignore[arg-type]
+    rows = await conn.fetch(sql)
+    return b"".join([encoder.header(), encoder.encode(rows), encoder.footer()])
+
+
+_STREAM = re.compile(rb'(.*<STREAM encoding="base64">\n)(.*?)(</STREAM>.*)', re.S)
+
+
+def _split(document: bytes) -> tuple[bytes, bytes, bytes]:
+    """Head, decoded row bytes and tail of a binary VOTable document."""
+    found = _STREAM.match(document)
+    assert found is not None, document[:500]
+    rows = base64.b64decode(re.sub(rb"\s+", b"", found.group(2)))
+    return found.group(1), rows, found.group(3)
+
+
+@pytest.mark.parametrize("serialization", ["binary2", "binary"])
+async def test_same_bytes_as_the_asyncpg_path(
+    conn: asyncpg.Connection, session: ColumnarSession, serialization: str
+) -> None:
+    fields = await _fields(conn, ODD)
+    columnar, outcome = await _columnar(
+        session, fields, ODD, serialization=serialization
+    )
+    expected = await _asyncpg(conn, fields, ODD, serialization)
+    assert outcome == QueryOutcome(5, False)
+    assert _split(columnar) == _split(expected)
+    table = parse(io.BytesIO(columnar)).get_first_table().array
+    assert table["id"].mask[0] and table["small"].mask[0]  # the NULL row
+    # rows in id order: NULL, -max, 7, 42, max
+    assert table["name"][4] == "héllo 😀 ☃"
+    assert table["name"][3] == 'a<b>&"c"\r\nd'
+    assert table["id"][4] == 9223372036854775807
+    assert math.isnan(table["ra"].data[1]) and math.isinf(table["mag"].data[1])
+    assert table["fixed"][4] == "x  "  # char(3) keeps its padding, as asyncpg does
+    assert bool(table["flag"][1]) is False and table["flag"].mask[3]
+
+
+async def test_many_batches_agree_and_maxrec_overflows(
+    conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    sql = (
+        "SELECT i::bigint AS id, i * 0.5::float8 AS x, (i % 3 = 0) AS even3,"
+        " CASE WHEN i % 7 = 0 THEN NULL ELSE 'row ' || i || repeat('é', i % 4) END"
+        " AS label FROM generate_series(1, 60000) AS i"
+    )
+    fields = await _fields(conn, sql)
+    columnar, outcome = await _columnar(session, fields, sql, maxrec=100_000)
+    assert outcome == QueryOutcome(60000, False)
+    assert _split(columnar) == _split(await _asyncpg(conn, fields, sql, "binary2"))
+    capped, outcome = await _columnar(session, fields, sql, maxrec=45_001)
+    assert outcome == QueryOutcome(45_001, True)
+    head, rows, tail = _split(capped)
+    table = parse(io.BytesIO(capped)).get_first_table().array
+    assert len(table) == 45_001 and table["id"][-1] == 45_001
+    assert b'name="QUERY_STATUS" value="OVERFLOW"' in tail
+
+
+async def test_empty_result(conn: asyncpg.Connection, session: ColumnarSession) -> None:
+    sql = "SELECT id, name FROM odd WHERE false"
+    fields = await _fields(conn, sql)
+    document, outcome = await _columnar(session, fields, sql)
+    assert outcome == QueryOutcome(0, False)
+    assert _split(document)[1] == b""
+    assert len(parse(io.BytesIO(document)).get_first_table().array) == 0
+
+
+async def test_runs_read_only_as_the_query_role(
+    conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    sql = (
+        "SELECT current_user::text AS who,"
+        " current_setting('transaction_read_only') AS ro,"
+        " current_setting('statement_timeout') AS limit_"
+    )
+    fields = await _fields(conn, sql)
+    document, _ = await _columnar(session, fields, sql, timeout=12.5)
+    row = parse(io.BytesIO(document)).get_first_table().array[0]
+    assert (row["who"], row["ro"], row["limit_"]) == (QUERY_ROLE, "on", "12500ms")
+    sql = "SELECT nextval('tap_schema.no_such_sequence')::bigint AS n"
+    with pytest.raises(TapQueryError):
+        await _columnar(session, [FieldSpec("n", "long")], sql)
+    with pytest.raises(TapUsageError, match="not allowed: permission denied"):
+        await _columnar(session, [FieldSpec("x", "int")], "SELECT x FROM secret")
+
+
+async def test_statement_timeout_cancels_and_the_session_recovers(
+    conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    fields = [FieldSpec("one", "int")]
+    with pytest.raises(TapQueryError, match=r"query cancelled: .*\(limit 0.2 s\)"):
+        await _columnar(session, fields, SLOW, timeout=0.2)
+    document, outcome = await _columnar(session, fields, "SELECT 1::integer AS one")
+    assert outcome == QueryOutcome(1, False)
+
+
+async def test_error_after_rows_went_out_ends_the_document(
+    conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    sql = (
+        "SELECT 100 / (50000 - i) AS q, repeat('x', 100) AS pad"
+        " FROM generate_series(1, 60000) AS i"
+    )
+    fields = await _fields(conn, sql)
+    with pytest.raises(TapQueryError, match="division by zero") as raised:
+        await _columnar(session, fields, sql, maxrec=100_000)
+    document = raised.value.__notes__[0].encode()
+    assert (
+        b'<INFO name="QUERY_STATUS" value="ERROR">query failed: division by zero'
+        in (document)
+    )
+    assert document.endswith(b"</VOTABLE>\n")
+    assert len(_split(document)[1]) > 0  # rows had been written
+
+
+async def _active(dsn: str, application: str) -> int:
+    c = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await c.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                " AND state = 'active'",
+                application,
+            )
+        )
+    finally:
+        await c.close()
+
+
+async def test_cancelled_task_cancels_the_query_in_postgresql(
+    db_dsn: str, conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    fields = [FieldSpec("one", "int")]
+    task = asyncio.ensure_future(_columnar(session, fields, SLOW, timeout=60))
+
+    async def running() -> bool:
+        return await _active(db_dsn, APPLICATION_NAME) == 1
+
+    await eventually(running, "columnar query running")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+
+    async def gone() -> bool:
+        return await _active(db_dsn, APPLICATION_NAME) == 0
+
+    await eventually(gone, "columnar query cancelled in PostgreSQL")
+    _, outcome = await _columnar(session, fields, "SELECT 2::integer AS one")
+    assert outcome == QueryOutcome(1, False)
+
+
+async def test_unreachable_database_is_a_query_error(conn: asyncpg.Connection) -> None:
+    session = ColumnarSession("postgresql://nobody@/nowhere?host=/nonexistent")
+    try:
+        with pytest.raises(TapQueryError, match="database unavailable"):
+            await _columnar(session, [FieldSpec("one", "int")], "SELECT 1 AS one")
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+async def test_runner_takes_the_columnar_path_unless_turned_off(
+    settings: Settings, aiohttp_client: MakeClient, columnar: bool
+) -> None:
+    config = replace(settings, tap_columnar=columnar, tap_slots=1, tap_inline_rows=0)
+    client = await aiohttp_client(create_tap_app(config, demo_rows=2000))
+    resp = await client.post(
+        "/tap/async",
+        data={
+            "LANG": "ADQL",
+            "QUERY": "SELECT id, ra, mag, name FROM demo.stars ORDER BY id",
+            "MAXREC": "1500",
+            "PHASE": "RUN",
+        },
+    )
+    job = resp.url.path
+    phase = await (await client.get(f"{job}/phase?WAIT=20")).text()
+    for _ in range(20):
+        if phase in ("COMPLETED", "ERROR"):
+            break
+        await client.get(f"{job}?WAIT=10&PHASE={phase}")
+        phase = await (await client.get(f"{job}/phase")).text()
+    assert phase == "COMPLETED"
+    body = await (await client.get(f"{job}/results/result")).read()
+    table = parse(io.BytesIO(body)).get_first_table().array
+    assert len(table) == 1500 and list(table["id"][:3]) == [1, 2, 3]
+    assert table["name"][0] == "DEMO 1"
+    assert b'value="OVERFLOW"' in body
+    assert config.dsn is not None
+    c = await asyncpg.connect(config.dsn)
+    try:
+        sessions = await c.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+            " AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+    finally:
+        await c.close()
+    assert sessions == (1 if columnar else 0)  # the runner keeps its session warm
