@@ -22,7 +22,15 @@ import numpy.typing as npt
 from taprunner.binpack import BinaryPacker, PackedColumn
 from taprunner.fields import INT_NULL, FieldSpec
 
-__all__ = ["COLUMNAR_PG_TYPES", "ArrowBatch", "columnar_fields", "pack_batch"]
+__all__ = [
+    "ARROW_FORMATS",
+    "COLUMNAR_PG_TYPES",
+    "ArrowBatch",
+    "ColumnsChanged",
+    "UnsupportedArrow",
+    "columnar_fields",
+    "pack_batch",
+]
 
 #: PostgreSQL types (asyncpg type names) whose values this module packs, and the
 #: FIELD datatype :func:`taprunner.fields.field_for_pg_type` gives each.
@@ -36,6 +44,18 @@ COLUMNAR_PG_TYPES = {
     "text": "unicodeChar",
     "varchar": "unicodeChar",
     "bpchar": "unicodeChar",
+}
+#: The Arrow formats the ADBC driver gives each of those types.
+ARROW_FORMATS: dict[str, tuple[str, ...]] = {
+    "int2": ("s",),
+    "int4": ("i",),
+    "int8": ("l",),
+    "float4": ("f",),
+    "float8": ("g",),
+    "bool": ("b",),
+    "text": ("u", "U"),
+    "varchar": ("u", "U"),
+    "bpchar": ("u", "U"),
 }
 #: Arrow format string -> little-endian numpy type of its data buffer.
 _ARROW_NUMBERS = {"s": "<i2", "i": "<i4", "l": "<i8", "f": "<f4", "g": "<f8"}
@@ -94,6 +114,11 @@ def columnar_fields(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> boo
 
 class UnsupportedArrow(TypeError):
     """An Arrow column type the packer does not handle."""
+
+
+class ColumnsChanged(Exception):
+    """The result's Arrow columns are not the ones its FIELDs were made for (the
+    table changed since the statement was described)."""
 
 
 def pack_batch(

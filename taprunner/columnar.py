@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -31,14 +33,20 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import nanoarrow
 
-from taprunner.arrowcols import ArrowBatch, pack_batch
+from taprunner.arrowcols import (
+    ARROW_FORMATS,
+    ArrowBatch,
+    ColumnsChanged,
+    UnsupportedArrow,
+    pack_batch,
+)
 from taprunner.binpack import BinaryPacker
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.heap import keep_heap_pad
-from taprunner.query import QUERY_ROLE, QueryOutcome, Sink
+from taprunner.query import QUERY_ROLE, ColumnarUnavailable, QueryOutcome, Sink
 from taprunner.votable import VOTableEncoder
 
-__all__ = ["ColumnarSession"]
+__all__ = ["APPLICATION_NAME", "ColumnarSession"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 BATCH_BYTES = 1024 * 1024
 #: How the session shows in ``pg_stat_activity``.
 APPLICATION_NAME = "aiouws columnar"
+#: Seconds the session stays off after it failed to connect (queries use asyncpg).
+RETRY_AFTER = 60.0
 T = TypeVar("T")
 
 
@@ -54,7 +64,8 @@ class ColumnarSession:
     """One ADBC connection of a runner, a read-only session of the query role.
 
     Used by one job at a time (a runner runs one job); all blocking calls go
-    through a single worker thread.
+    through a single worker thread. The role, read-only default and statement
+    timeout are set again before every query, in one round trip.
     """
 
     def __init__(self, dsn: str, *, role: str | None = QUERY_ROLE) -> None:
@@ -62,37 +73,51 @@ class ColumnarSession:
         self._role = role
         self._database: adbc.AdbcDatabase | None = None
         self._conn: adbc.AdbcConnection | None = None
-        self._timeout_ms: int | None = None
-        self._stale = False  # a statement was cancelled: reconnect before the next
+        self._statement: adbc.AdbcStatement | None = None
+        self._stale = False  # interrupted or failed: reconnect before the next query
+        self._off_until = 0.0
         self._limit = 0.0
+        self._lock = threading.Lock()  # the connection handle: closing vs cancelling
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="columnar")
 
     async def run(
         self,
         sql: str,
         encoder: VOTableEncoder,
+        pg_types: Sequence[str],
         maxrec: int,
         timeout: float,
         sink: Sink,
     ) -> QueryOutcome:
         """Run ``sql`` (read-only, ``timeout`` seconds at most) into ``sink`` as
-        ``encoder``'s document, with at most ``maxrec`` rows.
+        ``encoder``'s document, with at most ``maxrec`` rows. ``pg_types``: the
+        PostgreSQL types of its columns, as described when the FIELDs were made.
 
         Raises
         ------
+        ColumnarUnavailable
+            Nothing was written: no connection, or it was lost before any row
+            came. The caller runs the query on asyncpg instead.
+        ColumnsChanged
+            Nothing was written: the result's columns are not ``pg_types`` (the
+            table changed since it was described).
         TapQueryError
-            The database failed the query (timeout, data error) or is unreachable.
+            The database failed the query (timeout, data error).
         TapUsageError
             The query role may not read a table.
         """
         packer = encoder.packer
         if packer is None:
             raise ValueError("the columnar path writes BINARY or BINARY2 only")
+        if time.monotonic() < self._off_until:
+            raise ColumnarUnavailable("the columnar session could not connect")
+        formats = [ARROW_FORMATS[pg_type] for pg_type in pg_types]
         self._limit = timeout
-        statement = await self._call(self._prepare, sql, timeout)
-        header_sent = finished = False
+        interrupted = True
+        header_sent = False
         try:
-            batches = await self._call(self._execute, statement)
+            await self._call(self._prepare, sql, timeout)
+            batches = await self._call(self._execute, formats)
             # The first batch before the header: most failures surface there.
             first = await self._call(self._encode, batches, packer, encoder, maxrec)
             await sink(encoder.header())
@@ -100,15 +125,16 @@ class ColumnarSession:
             rows, overflow = await self._stream(
                 first, batches, packer, encoder, maxrec, sink
             )
-            finished = True
+            interrupted = False
         except TapError as exc:
+            interrupted = False  # the server ended the statement itself
             if header_sent:  # rows went out: end the document with the error
                 await sink(encoder.footer(error=str(exc)))
             raise
         finally:
-            if not finished:  # e.g. the sink failed: stop the COPY, start afresh
+            if interrupted:  # cancelled, sink failed, ...: stop the COPY
                 self._cancel()
-            await self._call(_close, statement)
+            await self._call(self._close_statement)
         await sink(encoder.footer(overflow=overflow))
         return QueryOutcome(rows, overflow)
 
@@ -128,7 +154,7 @@ class ColumnarSession:
             await sink(data)
             rows += count
             if overflow:  # the rest is the one row over MAXREC (the SQL's LIMIT)
-                await self._call(_drain, batches)
+                await self._call(self._drain, batches)
                 return rows, True
             part = await self._call(
                 self._encode, batches, packer, encoder, maxrec - rows
@@ -140,10 +166,10 @@ class ColumnarSession:
         self._disconnect()
         self._thread.shutdown(wait=False)
 
-    # -- in the worker thread ------------------------------------------------------
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in the worker thread. A cancelled caller cancels the
-        statement on the server and waits until the thread has let go of it."""
+        statement on the server and waits until the thread has let go of it
+        (bounded by the supervisor, which kills a runner that ignores ABORT)."""
         future = asyncio.get_running_loop().run_in_executor(
             self._thread, function, *args
         )
@@ -157,74 +183,105 @@ class ColumnarSession:
             raise
 
     def _cancel(self) -> None:
-        """Cancel the running statement (any thread); the connection is dropped
-        after it, so a half-read COPY never meets the next job."""
-        conn = self._conn
-        if conn is not None:
-            self._stale = True
-            with contextlib.suppress(adbc.Error):
-                conn.cancel()
+        """Ask the server to cancel the running statement, from a helper thread
+        (libpq's cancel request opens a connection and blocks); the session is
+        dropped after it, so a half-read COPY never meets the next query."""
+        if self._conn is None:
+            return
+        self._stale = True
+        threading.Thread(target=self._send_cancel, daemon=True).start()
 
+    def _send_cancel(self) -> None:
+        with self._lock, contextlib.suppress(adbc.Error, RuntimeError):
+            if self._conn is not None:
+                self._conn.cancel()
+
+    # -- in the worker thread ------------------------------------------------------
     def _connection(self, timeout: float) -> adbc.AdbcConnection:
         if self._stale:
             self._disconnect()
         if self._conn is None:
-            self._database = adbc_driver_postgresql.connect(self._dsn)
-            self._conn = adbc.AdbcConnection(self._database)
-            setup = [
-                f"SET application_name = '{APPLICATION_NAME}'",
-                "SET default_transaction_read_only = on",
-            ]
-            if self._role is not None:
-                setup.append(f'SET ROLE "{self._role}"')
-            for sql in setup:
-                self._update(sql)
-            self._timeout_ms = None
-        ms = max(1, int(timeout * 1000))
-        if ms != self._timeout_ms:
-            self._update(f"SET statement_timeout = {ms}")
-            self._timeout_ms = ms
-        return self._conn
-
-    def _update(self, sql: str) -> None:
-        assert self._conn is not None
+            try:
+                self._database = adbc_driver_postgresql.connect(self._dsn)
+                conn = adbc.AdbcConnection(self._database)
+            except (adbc.Error, RuntimeError) as exc:
+                self._disconnect()
+                self._off_until = time.monotonic() + RETRY_AFTER
+                log.warning(
+                    "columnar session cannot connect, asyncpg serves binary"
+                    " results for %.0f s: %s",
+                    RETRY_AFTER,
+                    _message(exc),
+                )
+                raise
+            with self._lock:
+                self._conn = conn
+        settings = [
+            f"SET application_name = '{APPLICATION_NAME}'",
+            "SET default_transaction_read_only = on",
+            f"SET statement_timeout = {max(1, int(timeout * 1000))}",
+        ]
+        if self._role is not None:
+            settings.append(f'SET ROLE "{self._role}"')
         statement = adbc.AdbcStatement(self._conn)
         try:
-            statement.set_sql_query(sql)
+            statement.set_sql_query("; ".join(settings))
             statement.execute_update()
         finally:
             statement.close()
+        return self._conn
 
     def _disconnect(self) -> None:
-        handles = (self._conn, self._database)
-        self._conn = self._database = None  # first: _cancel no longer sees it
-        for handle in handles:
-            if handle is not None:
-                with contextlib.suppress(adbc.Error):
-                    handle.close()
-        self._timeout_ms = None
+        self._close_statement()
+        with self._lock:
+            handles = (self._conn, self._database)
+            self._conn = self._database = None
+            for handle in handles:
+                if handle is not None:
+                    with contextlib.suppress(adbc.Error, RuntimeError):
+                        handle.close()
         self._stale = False
 
-    def _prepare(self, sql: str, timeout: float) -> adbc.AdbcStatement:
+    def _close_statement(self) -> None:
+        statement, self._statement = self._statement, None
+        if statement is not None:
+            with contextlib.suppress(adbc.Error, RuntimeError):
+                statement.close()
+
+    def _prepare(self, sql: str, timeout: float) -> None:
+        self._close_statement()  # left by a run cancelled at the wrong moment
         try:
             conn = self._connection(timeout)
-        except adbc.Error as exc:
+            statement = adbc.AdbcStatement(conn)
+            self._statement = statement
+            statement.set_sql_query(sql)
+            statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)}
+            )
+        except (adbc.Error, RuntimeError) as exc:
             self._stale = True
-            raise TapQueryError(f"database unavailable: {_message(exc)}") from exc
-        statement = adbc.AdbcStatement(conn)
-        statement.set_sql_query(sql)
-        statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)}
-        )
-        return statement
+            raise ColumnarUnavailable(_message(exc)) from exc
 
-    def _execute(self, statement: adbc.AdbcStatement) -> Iterator[ArrowBatch]:
+    def _execute(self, formats: list[tuple[str, ...]]) -> Iterator[ArrowBatch]:
         """Start the query; returns once the first rows (or the error) arrived."""
+        assert self._statement is not None
         try:
-            handle, _ = statement.execute_query()
+            handle, _ = self._statement.execute_query()
         except adbc.Error as exc:
-            raise self._failure(exc, getattr(exc, "sqlstate", None)) from exc
-        return iter(nanoarrow.c_array_stream(handle))
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate is None or sqlstate[:2] in ("08", "57"):
+                if sqlstate != "57014":  # lost, not cancelled: asyncpg may still
+                    self._stale = True
+                    raise ColumnarUnavailable(_message(exc)) from exc
+            raise self._failure(exc, sqlstate) from exc
+        stream = nanoarrow.c_array_stream(handle)
+        schema = stream.get_schema()
+        found = [schema.child(i).format for i in range(schema.n_children)]
+        if len(found) != len(formats) or any(
+            f not in wanted for f, wanted in zip(found, formats, strict=False)
+        ):
+            raise ColumnsChanged(f"result columns are now {found}")
+        return iter(stream)
 
     def _encode(
         self,
@@ -246,8 +303,20 @@ class ColumnarSession:
         if batch.length >= 10_000:  # a large result: stop the heap's page churn
             keep_heap_pad()
         count = min(batch.length, room)
-        data = encoder.encode_raw(pack_batch(packer, batch, count).data)
+        try:
+            data = encoder.encode_raw(pack_batch(packer, batch, count).data)
+        except UnsupportedArrow as exc:
+            raise TapQueryError(f"query failed: {exc}") from exc
         return data, count, batch.length > room
+
+    def _drain(self, batches: Iterator[ArrowBatch]) -> None:
+        """Read the rest of the stream (the row past MAXREC); an error there
+        changes nothing that was written, but the session starts afresh."""
+        try:
+            for _ in batches:
+                pass
+        except RuntimeError:
+            self._stale = True
 
     def _failure(self, exc: Exception, sqlstate: str | None) -> TapError:
         message = _message(exc)
@@ -263,21 +332,20 @@ class ColumnarSession:
         return TapQueryError(f"query failed: {message}")
 
 
-def _drain(batches: Iterator[ArrowBatch]) -> None:
-    for _ in batches:
-        pass
-
-
-def _close(statement: adbc.AdbcStatement) -> None:
-    with contextlib.suppress(adbc.Error):
-        statement.close()
-
-
-_SERVER_ERROR = re.compile(r"ERROR:\s+(.*?)(?:\n|\. SQLSTATE|$)", re.S)
+_SERVER_ERROR = re.compile(
+    r"(?:ERROR|FATAL|PANIC):\s+(.*?)\s*(?:\nQuery was:|\n|\. SQLSTATE|$)", re.S
+)
+_DRIVER_NOISE = re.compile(
+    r"^(?:ArrowArrayStream::get_next\(\) failed \(\d+\): )?(?:[A-Z_]+: )?"
+    r"(?:\[libpq\] )?|\s*Query was: .*$",
+    re.S,
+)
 
 
 def _message(exc: BaseException) -> str:
-    """PostgreSQL's own words from a driver error, else the driver's."""
+    """PostgreSQL's own words from a driver error, else the driver's, trimmed."""
     text = str(exc)
     found = _SERVER_ERROR.search(text)
-    return (found.group(1) if found else text).strip()
+    if found:
+        return found.group(1).strip()
+    return _DRIVER_NOISE.sub("", text).strip()

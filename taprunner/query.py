@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import asyncpg
 
 from taprunner.adql import AdqlError, Catalog, OutputColumn, Translation, translate
-from taprunner.arrowcols import columnar_fields
+from taprunner.arrowcols import ColumnsChanged, columnar_fields
 from taprunner.catalog import ColumnInfo, Connection
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.heap import keep_heap_pad
@@ -30,7 +30,15 @@ from taprunner.pgencode import copy_csv
 from taprunner.textformats import DelimitedEncoder
 from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 
-__all__ = ["QUERY_ROLE", "QueryOutcome", "Sink", "StatementCache", "run_query"]
+__all__ = [
+    "QUERY_ROLE",
+    "Columnar",
+    "ColumnarUnavailable",
+    "QueryOutcome",
+    "Sink",
+    "StatementCache",
+    "run_query",
+]
 
 QUERY_ROLE = "aiouws_query"
 #: Rows fetched from the cursor per round trip.
@@ -45,6 +53,11 @@ class QueryOutcome:
     overflow: bool
 
 
+class ColumnarUnavailable(Exception):
+    """The columnar session cannot serve this query and wrote nothing (no
+    connection, or it was lost before any row came): asyncpg runs it instead."""
+
+
 class Columnar(Protocol):
     """Runs a binary VOTable result outside asyncpg (:mod:`taprunner.columnar`)."""
 
@@ -52,6 +65,7 @@ class Columnar(Protocol):
         self,
         sql: str,
         encoder: VOTableEncoder,
+        pg_types: Sequence[str],
         maxrec: int,
         timeout: float,
         sink: Sink,
@@ -204,11 +218,13 @@ async def run_query(
                 statements,
                 columnar,
             )
-        except asyncpg.InvalidCachedStatementError as exc:
+        except (asyncpg.InvalidCachedStatementError, ColumnsChanged) as exc:
             # The tables changed shape since the statement was prepared: prepare
             # it afresh, unless rows went out already.
             statements.discard(translation.sql)
             if written or attempt == 2:
+                if isinstance(exc, ColumnsChanged):
+                    raise TapQueryError(f"query failed: {exc}") from exc
                 raise _failure(exc, timeout) from exc
     raise AssertionError("unreachable")
 
@@ -244,8 +260,20 @@ async def _run(
             if columnar is None or not columnar_fields(fields, pg_types):
                 return await _votable(statement, request, fields, sink, timeout)
         encoder = _encoder(request, fields)
-        return await columnar.run(
-            translation.sql, encoder, request.maxrec, timeout, sink
+        try:
+            return await columnar.run(
+                translation.sql, encoder, pg_types, request.maxrec, timeout, sink
+            )
+        except ColumnarUnavailable:
+            pass  # nothing was written: asyncpg serves it
+        except ColumnsChanged as exc:
+            if statements is not None:
+                raise  # described from a stale cached statement: retry afresh
+            raise TapQueryError(
+                "query failed: the tables changed while it ran; please retry"
+            ) from exc
+        return await _run(
+            conn, request, translation, catalog, sink, timeout, role, statements
         )
     except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError) or (

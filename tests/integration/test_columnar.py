@@ -25,9 +25,17 @@ from querywatch import eventually
 
 from aiouws.config import Settings
 from taprunner import tapschema
+from taprunner.catalog import TapCatalog
 from taprunner.columnar import APPLICATION_NAME, ColumnarSession
 from taprunner.errors import TapQueryError, TapUsageError
-from taprunner.query import QUERY_ROLE, QueryOutcome
+from taprunner.params import parse_request
+from taprunner.query import (
+    QUERY_ROLE,
+    ColumnarUnavailable,
+    QueryOutcome,
+    StatementCache,
+    run_query,
+)
 from taprunner.server import create_tap_app
 from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 
@@ -58,6 +66,7 @@ async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     await tapschema.install(c)
     await c.execute(TABLE)
     await c.execute(f"GRANT SELECT ON odd TO {QUERY_ROLE}")
+    await c.execute(f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}")
     yield c
     await c.close()
 
@@ -71,20 +80,29 @@ async def session(
     s.close()
 
 
-async def _fields(conn: asyncpg.Connection, sql: str) -> list[FieldSpec]:
+async def _described(
+    conn: asyncpg.Connection, sql: str
+) -> tuple[list[FieldSpec], list[str]]:
     attributes = (await conn.prepare(sql)).get_attributes()
-    return [field_for_pg_type(a.name, a.type.name) for a in attributes]
+    types = [a.type.name for a in attributes]
+    return [field_for_pg_type(a.name, a.type.name) for a in attributes], types
+
+
+async def _fields(conn: asyncpg.Connection, sql: str) -> list[FieldSpec]:
+    return (await _described(conn, sql))[0]
 
 
 async def _columnar(
     session: ColumnarSession,
-    fields: list[FieldSpec],
+    conn: asyncpg.Connection,
     sql: str,
     *,
     serialization: str = "binary2",
     maxrec: int = 1000,
     timeout: float = 10.0,
 ) -> tuple[bytes, QueryOutcome]:
+    """``sql`` through the session, described (FIELDs, types) on ``conn``."""
+    fields, types = await _described(conn, sql)
     encoder = VOTableEncoder(fields, serialization=serialization)  # type: ignore[arg-type]
     parts: list[bytes] = []
 
@@ -92,7 +110,7 @@ async def _columnar(
         parts.append(data)
 
     try:
-        outcome = await session.run(sql, encoder, maxrec, timeout, sink)
+        outcome = await session.run(sql, encoder, types, maxrec, timeout, sink)
     except TapQueryError as exc:
         exc.add_note(b"".join(parts).decode())
         raise
@@ -123,9 +141,7 @@ async def test_same_bytes_as_the_asyncpg_path(
     conn: asyncpg.Connection, session: ColumnarSession, serialization: str
 ) -> None:
     fields = await _fields(conn, ODD)
-    columnar, outcome = await _columnar(
-        session, fields, ODD, serialization=serialization
-    )
+    columnar, outcome = await _columnar(session, conn, ODD, serialization=serialization)
     expected = await _asyncpg(conn, fields, ODD, serialization)
     assert outcome == QueryOutcome(5, False)
     assert _split(columnar) == _split(expected)
@@ -149,12 +165,14 @@ async def test_many_batches_agree_and_maxrec_overflows(
         " AS label FROM generate_series(1, 60000) AS i"
     )
     fields = await _fields(conn, sql)
-    columnar, outcome = await _columnar(session, fields, sql, maxrec=100_000)
+    columnar, outcome = await _columnar(session, conn, sql, maxrec=100_000)
     assert outcome == QueryOutcome(60000, False)
     assert _split(columnar) == _split(await _asyncpg(conn, fields, sql, "binary2"))
-    capped, outcome = await _columnar(session, fields, sql, maxrec=45_001)
+    capped, outcome = await _columnar(session, conn, sql, maxrec=45_001)
     assert outcome == QueryOutcome(45_001, True)
     head, rows, tail = _split(capped)
+    first = await _asyncpg(conn, fields, f"{sql} LIMIT 45001", "binary2")
+    assert rows == _split(first)[1]  # the same first 45,001 rows
     table = parse(io.BytesIO(capped)).get_first_table().array
     assert len(table) == 45_001 and table["id"][-1] == 45_001
     assert b'name="QUERY_STATUS" value="OVERFLOW"' in tail
@@ -162,8 +180,7 @@ async def test_many_batches_agree_and_maxrec_overflows(
 
 async def test_empty_result(conn: asyncpg.Connection, session: ColumnarSession) -> None:
     sql = "SELECT id, name FROM odd WHERE false"
-    fields = await _fields(conn, sql)
-    document, outcome = await _columnar(session, fields, sql)
+    document, outcome = await _columnar(session, conn, sql)
     assert outcome == QueryOutcome(0, False)
     assert _split(document)[1] == b""
     assert len(parse(io.BytesIO(document)).get_first_table().array) == 0
@@ -177,24 +194,22 @@ async def test_runs_read_only_as_the_query_role(
         " current_setting('transaction_read_only') AS ro,"
         " current_setting('statement_timeout') AS limit_"
     )
-    fields = await _fields(conn, sql)
-    document, _ = await _columnar(session, fields, sql, timeout=12.5)
+    document, _ = await _columnar(session, conn, sql, timeout=12.5)
     row = parse(io.BytesIO(document)).get_first_table().array[0]
     assert (row["who"], row["ro"], row["limit_"]) == (QUERY_ROLE, "on", "12500ms")
-    sql = "SELECT nextval('tap_schema.no_such_sequence')::bigint AS n"
-    with pytest.raises(TapQueryError):
-        await _columnar(session, [FieldSpec("n", "long")], sql)
+    sql = "SELECT nextval('counter') AS n"  # the role may use the sequence
+    with pytest.raises(TapQueryError, match="read-only transaction"):
+        await _columnar(session, conn, sql)
     with pytest.raises(TapUsageError, match="not allowed: permission denied"):
-        await _columnar(session, [FieldSpec("x", "int")], "SELECT x FROM secret")
+        await _columnar(session, conn, "SELECT x FROM secret")
 
 
 async def test_statement_timeout_cancels_and_the_session_recovers(
     conn: asyncpg.Connection, session: ColumnarSession
 ) -> None:
-    fields = [FieldSpec("one", "int")]
     with pytest.raises(TapQueryError, match=r"query cancelled: .*\(limit 0.2 s\)"):
-        await _columnar(session, fields, SLOW, timeout=0.2)
-    document, outcome = await _columnar(session, fields, "SELECT 1::integer AS one")
+        await _columnar(session, conn, SLOW, timeout=0.2)
+    document, outcome = await _columnar(session, conn, "SELECT 1::integer AS one")
     assert outcome == QueryOutcome(1, False)
 
 
@@ -205,9 +220,8 @@ async def test_error_after_rows_went_out_ends_the_document(
         "SELECT 100 / (50000 - i) AS q, repeat('x', 100) AS pad"
         " FROM generate_series(1, 60000) AS i"
     )
-    fields = await _fields(conn, sql)
     with pytest.raises(TapQueryError, match="division by zero") as raised:
-        await _columnar(session, fields, sql, maxrec=100_000)
+        await _columnar(session, conn, sql, maxrec=100_000)
     document = raised.value.__notes__[0].encode()
     assert (
         b'<INFO name="QUERY_STATUS" value="ERROR">query failed: division by zero'
@@ -234,8 +248,7 @@ async def _active(dsn: str, application: str) -> int:
 async def test_cancelled_task_cancels_the_query_in_postgresql(
     db_dsn: str, conn: asyncpg.Connection, session: ColumnarSession
 ) -> None:
-    fields = [FieldSpec("one", "int")]
-    task = asyncio.ensure_future(_columnar(session, fields, SLOW, timeout=60))
+    task = asyncio.ensure_future(_columnar(session, conn, SLOW, timeout=60))
 
     async def running() -> bool:
         return await _active(db_dsn, APPLICATION_NAME) == 1
@@ -249,17 +262,105 @@ async def test_cancelled_task_cancels_the_query_in_postgresql(
         return await _active(db_dsn, APPLICATION_NAME) == 0
 
     await eventually(gone, "columnar query cancelled in PostgreSQL")
-    _, outcome = await _columnar(session, fields, "SELECT 2::integer AS one")
+    _, outcome = await _columnar(session, conn, "SELECT 2::integer AS one")
     assert outcome == QueryOutcome(1, False)
+    assert await _sessions(db_dsn) == 1  # the cancelled one was closed, not leaked
 
 
-async def test_unreachable_database_is_a_query_error(conn: asyncpg.Connection) -> None:
+async def _sessions(dsn: str) -> int:
+    c = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await c.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                " AND datname = current_database()",
+                APPLICATION_NAME,
+            )
+        )
+    finally:
+        await c.close()
+
+
+async def _tap_query(
+    conn: asyncpg.Connection,
+    adql: str,
+    columnar: ColumnarSession,
+    statements: StatementCache | None = None,
+) -> tuple[bytes, QueryOutcome]:
+    """``adql`` through run_query, as a runner runs it."""
+    catalog = await TapCatalog.load(conn)
+    request = parse_request(
+        {"query": [adql], "lang": ["ADQL"]}, maxrec_default=1000, maxrec_hard=1000
+    )
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    outcome = await run_query(
+        conn,
+        request,
+        catalog,
+        sink,
+        timeout=10,
+        statements=statements,
+        columnar=columnar,
+    )
+    return b"".join(parts), outcome
+
+
+async def test_unreachable_columnar_session_leaves_the_query_to_asyncpg(
+    conn: asyncpg.Connection,
+) -> None:
+    await tapschema.publish(conn, "public.odd")
     session = ColumnarSession("postgresql://nobody@/nowhere?host=/nonexistent")
     try:
-        with pytest.raises(TapQueryError, match="database unavailable"):
-            await _columnar(session, [FieldSpec("one", "int")], "SELECT 1 AS one")
+        with pytest.raises(ColumnarUnavailable):
+            await _columnar(session, conn, "SELECT 1::integer AS one")
+        document, outcome = await _tap_query(conn, "SELECT id, name FROM odd", session)
     finally:
         session.close()
+    assert outcome == QueryOutcome(5, False)
+    assert len(parse(io.BytesIO(document)).get_first_table().array) == 5
+
+
+async def test_lost_connection_falls_back_then_reconnects(
+    db_dsn: str, conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    await tapschema.publish(conn, "public.odd")
+    await _tap_query(conn, "SELECT id FROM odd", session)
+    assert await _sessions(db_dsn) == 1
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = $1",
+        APPLICATION_NAME,
+    )
+    _, outcome = await _tap_query(conn, "SELECT id FROM odd", session)
+    assert outcome == QueryOutcome(5, False)  # served by asyncpg, no error
+    _, outcome = await _tap_query(conn, "SELECT id FROM odd", session)
+    assert outcome == QueryOutcome(5, False)
+    assert await _sessions(db_dsn) == 1  # columnar again, on a new connection
+
+
+async def test_changed_column_type_is_described_again(
+    conn: asyncpg.Connection, session: ColumnarSession
+) -> None:
+    """A cached statement still describes the old type; the Arrow schema tells."""
+    await conn.execute(
+        "CREATE TABLE changing (n integer); INSERT INTO changing VALUES (1), (2)"
+    )
+    await tapschema.publish(conn, "public.changing")
+    statements = StatementCache()
+    document, _ = await _tap_query(conn, "SELECT n FROM changing", session, statements)
+    assert list(parse(io.BytesIO(document)).get_first_table().array["n"]) == [1, 2]
+    await conn.execute(
+        "ALTER TABLE changing ALTER COLUMN n TYPE bigint;"
+        " UPDATE changing SET n = n + 4294967296"
+    )
+    document, _ = await _tap_query(conn, "SELECT n FROM changing", session, statements)
+    table = parse(io.BytesIO(document)).get_first_table()
+    assert table.fields[0].datatype == "long"
+    assert sorted(table.array["n"]) == [4294967297, 4294967298]
 
 
 @pytest.mark.parametrize("columnar", [True, False])
