@@ -57,6 +57,8 @@ class _Warm:
             self.timeout_ms = ms
 
 
+#: Seconds a cancelled job waits for its query to stop before it lets go.
+STOP_WAIT = 1.5
 #: :func:`row_bound`, remembered for recent queries (clients repeat them).
 _row_bound = functools.lru_cache(maxsize=256)(row_bound)
 
@@ -77,6 +79,8 @@ class TapInline:
         self.dsn = settings.dsn
         #: Idle lane connections, most recently used last (at most ``slots``).
         self._idle: list[_Warm] = []
+        #: Cancel requests of stopped jobs still under way.
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def lane(self) -> InlineLane | None:
         if self.max_rows <= 0 or self.slots <= 0:
@@ -139,19 +143,46 @@ class TapInline:
         except TapError:
             raise  # the query failed; its transaction was rolled back
         except BaseException:
-            # Cancelled (ABORT, time limit) or failed mid-query. asyncpg has asked
-            # PostgreSQL to cancel the query; the next command waits until that is
-            # done (terminating at once would drop the cancel request and leave
-            # the query running). The connection is not reused.
+            # Cancelled (ABORT, time limit) or failed mid-query: the query must
+            # stop in PostgreSQL, which does not notice a dropped client while it
+            # computes. The connection is not reused.
             if warm is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(warm.conn.execute("SELECT 1"), 2.0)
-                warm.conn.terminate()
-                warm = None
+                conn, warm = warm.conn, None
+                await self._stop(conn)
             raise
         finally:
             if warm is not None and not warm.conn.is_closed():
                 self._idle.append(warm)
+
+    async def _stop(self, conn: asyncpg.Connection) -> None:
+        """Stop ``conn``'s query and close it.
+
+        asyncpg has asked PostgreSQL to cancel the query, and a next command
+        waits until that is done; under load that request can come too late or
+        be lost with the connection. ``pg_cancel_backend`` from a connection of
+        its own makes sure, in a task that outlives this job if it must. Waits
+        at most ``STOP_WAIT`` seconds, and a second cancellation does not keep
+        the connection open.
+        """
+        pid = conn.get_server_pid()
+        settle = asyncio.ensure_future(conn.execute("SELECT 1"))
+        stop = asyncio.ensure_future(self._cancel_backend(pid))
+        self._stopping.add(stop)
+        stop.add_done_callback(self._stopping.discard)
+        try:
+            await asyncio.wait([settle], timeout=STOP_WAIT)
+        finally:
+            settle.cancel()
+            conn.terminate()
+
+    async def _cancel_backend(self, pid: int) -> None:
+        assert self.dsn is not None
+        with contextlib.suppress(Exception):
+            admin = await asyncpg.connect(self.dsn, timeout=30)
+            try:
+                await admin.execute("SELECT pg_cancel_backend($1)", pid)
+            finally:
+                await admin.close()
 
     async def close(self) -> None:
         """Close the idle lane connections (at shutdown; never waits)."""
