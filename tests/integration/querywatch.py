@@ -1,13 +1,36 @@
-"""Watching user queries in PostgreSQL from TAP execution tests."""
+"""Submitting TAP jobs and watching their queries in PostgreSQL (execution tests)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
+from aiohttp.test_utils import TestClient
 
-__all__ = ["eventually", "running_queries"]
+__all__ = ["eventually", "final", "running_queries", "submit"]
+
+
+async def submit(client: TestClient[Any, Any], **params: str) -> str:
+    """Create an async TAP job with PHASE=RUN and ``params``; its id."""
+    resp = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "PHASE": "RUN", **params},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    return str(resp.headers["Location"]).rsplit("/", 1)[1]
+
+
+async def final(client: TestClient[Any, Any], job: str) -> str:
+    """The job's phase once it is COMPLETED, ERROR or ABORTED (WAITs in between)."""
+    for _ in range(40):
+        phase = await (await client.get(f"/tap/async/{job}/phase")).text()
+        if phase in ("COMPLETED", "ERROR", "ABORTED"):
+            return phase
+        await client.get(f"/tap/async/{job}?WAIT=5&PHASE={phase}")
+    raise AssertionError(f"job {job} never ended")
 
 
 async def running_queries(dsn: str) -> int:

@@ -20,8 +20,8 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from astropy.io.votable import parse
-from querywatch import eventually
+from astropy.io.votable import parse  # type: ignore[import-untyped]
+from querywatch import eventually, final, submit
 
 from aiouws.config import Settings
 from taprunner import tapschema
@@ -231,27 +231,13 @@ async def test_error_after_rows_went_out_ends_the_document(
     assert len(_split(document)[1]) > 0  # rows had been written
 
 
-async def _active(dsn: str, application: str) -> int:
-    c = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await c.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                " AND state = 'active'",
-                application,
-            )
-        )
-    finally:
-        await c.close()
-
-
 async def test_cancelled_task_cancels_the_query_in_postgresql(
     db_dsn: str, conn: asyncpg.Connection, session: ColumnarSession
 ) -> None:
     task = asyncio.ensure_future(_columnar(session, conn, SLOW, timeout=60))
 
     async def running() -> bool:
-        return await _active(db_dsn, APPLICATION_NAME) == 1
+        return await _sessions(db_dsn, active=True) == 1
 
     await eventually(running, "columnar query running")
     task.cancel()
@@ -259,7 +245,7 @@ async def test_cancelled_task_cancels_the_query_in_postgresql(
         await asyncio.wait_for(task, 5)
 
     async def gone() -> bool:
-        return await _active(db_dsn, APPLICATION_NAME) == 0
+        return await _sessions(db_dsn, active=True) == 0
 
     await eventually(gone, "columnar query cancelled in PostgreSQL")
     _, outcome = await _columnar(session, conn, "SELECT 2::integer AS one")
@@ -267,14 +253,16 @@ async def test_cancelled_task_cancels_the_query_in_postgresql(
     assert await _sessions(db_dsn) == 1  # the cancelled one was closed, not leaked
 
 
-async def _sessions(dsn: str) -> int:
+async def _sessions(dsn: str, *, active: bool = False) -> int:
+    """The columnar sessions of this test's database (only those running a query)."""
     c = await asyncpg.connect(dsn)
     try:
         return int(
             await c.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                " AND datname = current_database()",
+                " AND datname = current_database() AND (state = 'active' OR NOT $2)",
                 APPLICATION_NAME,
+                active,
             )
         )
     finally:
@@ -369,36 +357,17 @@ async def test_runner_takes_the_columnar_path_unless_turned_off(
 ) -> None:
     config = replace(settings, tap_columnar=columnar, tap_slots=1, tap_inline_rows=0)
     client = await aiohttp_client(create_tap_app(config, demo_rows=2000))
-    resp = await client.post(
-        "/tap/async",
-        data={
-            "LANG": "ADQL",
-            "QUERY": "SELECT id, ra, mag, name FROM demo.stars ORDER BY id",
-            "MAXREC": "1500",
-            "PHASE": "RUN",
-        },
+    job = await submit(
+        client,
+        QUERY="SELECT id, ra, mag, name FROM demo.stars ORDER BY id",
+        MAXREC="1500",
     )
-    job = resp.url.path
-    phase = await (await client.get(f"{job}/phase?WAIT=20")).text()
-    for _ in range(20):
-        if phase in ("COMPLETED", "ERROR"):
-            break
-        await client.get(f"{job}?WAIT=10&PHASE={phase}")
-        phase = await (await client.get(f"{job}/phase")).text()
-    assert phase == "COMPLETED"
-    body = await (await client.get(f"{job}/results/result")).read()
+    assert await final(client, job) == "COMPLETED"
+    body = await (await client.get(f"/tap/async/{job}/results/result")).read()
     table = parse(io.BytesIO(body)).get_first_table().array
     assert len(table) == 1500 and list(table["id"][:3]) == [1, 2, 3]
     assert table["name"][0] == "DEMO 1"
     assert b'value="OVERFLOW"' in body
     assert config.dsn is not None
-    c = await asyncpg.connect(config.dsn)
-    try:
-        sessions = await c.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-            " AND datname = current_database()",
-            APPLICATION_NAME,
-        )
-    finally:
-        await c.close()
+    sessions = await _sessions(config.dsn)
     assert sessions == (1 if columnar else 0)  # the runner keeps its session warm

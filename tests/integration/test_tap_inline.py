@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from querywatch import eventually, running_queries
+from querywatch import eventually, final, running_queries, submit
 
 from aiouws.config import Settings
 from taprunner.server import create_tap_app
@@ -36,25 +36,6 @@ async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
     return await aiohttp_client(
         create_tap_app(replace(settings, tap_slots=1), demo_rows=2000)
     )
-
-
-async def submit(client: Client, **params: str) -> str:
-    resp = await client.post(
-        "/tap/async",
-        data={"LANG": "ADQL", "PHASE": "RUN", **params},
-        allow_redirects=False,
-    )
-    assert resp.status == 303, await resp.text()
-    return str(resp.headers["Location"]).rsplit("/", 1)[1]
-
-
-async def final(client: Client, job: str) -> str:
-    for _ in range(40):
-        phase = await (await client.get(f"/tap/async/{job}/phase")).text()
-        if phase in ("COMPLETED", "ERROR", "ABORTED"):
-            return phase
-        await client.get(f"/tap/async/{job}?WAIT=5&PHASE={phase}")
-    raise AssertionError(f"job {job} never ended")
 
 
 async def job_row(dsn: str, job: str) -> asyncpg.Record:
