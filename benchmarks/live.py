@@ -115,16 +115,10 @@ def _listens(pid: int, port: int) -> bool:
 def runner_pids(server_pid: int) -> list[int]:
     """The warm TAP runner processes (``python -m aiouws.runner taprunner...``)."""
     result = []
-    todo = _children(server_pid)
-    while todo:
-        pid = todo.pop()
-        todo += _children(pid)
-        with contextlib.suppress(OSError):
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"aiouws.runner" in argv and any(
-                a.startswith(b"taprunner") for a in argv
-            ):
-                result.append(pid)
+    for pid in descendants(_children(server_pid)):
+        argv = _argv(pid)
+        if b"aiouws.runner" in argv and any(a.startswith(b"taprunner") for a in argv):
+            result.append(pid)
     return result
 
 

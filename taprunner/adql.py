@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from taprunner.adql_emit import QueryEmitter
+from taprunner.adql_emit import QueryEmitter, clause_count
 from taprunner.adql_functions import USER_DEFINED_FUNCTIONS, UserFunction
 from taprunner.adql_model import (
     AdqlError,
@@ -76,16 +76,8 @@ def row_bound(adql: str) -> int | None:
     """
     try:
         tree = parse_statement(adql)
+        if not isinstance(tree, exp.Select):
+            return None
+        return clause_count(tree.args.get("limit"), "TOP")
     except AdqlError:
         return None
-    if not isinstance(tree, exp.Select):
-        return None
-    limit = tree.args.get("limit")
-    value = None if limit is None else limit.args.get("expression")
-    if (
-        isinstance(value, exp.Literal)
-        and not value.is_string
-        and str(value.this).isdigit()
-    ):
-        return int(str(value.this))
-    return None

@@ -155,12 +155,12 @@ class QueryEmitter(ExpressionEmitter):
                 for o in order.expressions
             ]
             parts.append("ORDER BY " + ", ".join(keys))
-        limit = _count(node.args.get("limit"), "TOP")
+        limit = clause_count(node.args.get("limit"), "TOP")
         if cap is not None:
             limit = cap if limit is None else min(limit, cap)
         if limit is not None:
             parts.append(f"LIMIT {limit}")
-        offset = _count(node.args.get("offset"), "OFFSET")
+        offset = clause_count(node.args.get("offset"), "OFFSET")
         if offset is not None:
             parts.append(f"OFFSET {offset}")
         return parts
@@ -358,7 +358,7 @@ def _renamed(columns: Columns, alias: exp.Expr) -> Columns:
     return (*renamed, *columns[len(names) :])
 
 
-def _count(node: exp.Expr | None, what: str) -> int | None:
+def clause_count(node: exp.Expr | None, what: str) -> int | None:
     """The unsigned integer of a TOP or OFFSET clause."""
     if node is None:
         return None

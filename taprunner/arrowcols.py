@@ -7,7 +7,7 @@ module turns them into :class:`~taprunner.binpack.PackedColumn` parts for the
 shared row assembly of :class:`~taprunner.binpack.BinaryPacker`, with the same
 bytes the row path writes for the same values (NULL fill values included).
 
-Supported Arrow types are the ones :data:`COLUMNAR_PG_TYPES` produce: signed
+Supported Arrow types are the ones :data:`ARROW_FORMATS` names: signed
 integers, floats, booleans and UTF-8 strings.
 """
 
@@ -20,11 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from taprunner.binpack import BinaryPacker, PackedColumn
-from taprunner.fields import INT_NULL, FieldSpec
+from taprunner.fields import NUMPY_TYPES, FieldSpec, field_for_pg_type, int_fill
 
 __all__ = [
     "ARROW_FORMATS",
-    "COLUMNAR_PG_TYPES",
     "ArrowBatch",
     "ColumnsChanged",
     "UnsupportedArrow",
@@ -33,19 +32,7 @@ __all__ = [
 ]
 
 #: PostgreSQL types (asyncpg type names) whose values this module packs, and the
-#: FIELD datatype :func:`taprunner.fields.field_for_pg_type` gives each.
-COLUMNAR_PG_TYPES = {
-    "int2": "short",
-    "int4": "int",
-    "int8": "long",
-    "float4": "float",
-    "float8": "double",
-    "bool": "boolean",
-    "text": "unicodeChar",
-    "varchar": "unicodeChar",
-    "bpchar": "unicodeChar",
-}
-#: The Arrow formats the ADBC driver gives each of those types.
+#: Arrow formats the ADBC driver gives each of them.
 ARROW_FORMATS: dict[str, tuple[str, ...]] = {
     "int2": ("s",),
     "int4": ("i",),
@@ -57,14 +44,13 @@ ARROW_FORMATS: dict[str, tuple[str, ...]] = {
     "varchar": ("u", "U"),
     "bpchar": ("u", "U"),
 }
-#: Arrow format string -> little-endian numpy type of its data buffer.
-_ARROW_NUMBERS = {"s": "<i2", "i": "<i4", "l": "<i8", "f": "<f4", "g": "<f8"}
-_BIG_ENDIAN = {
-    "short": ">i2",
-    "int": ">i4",
-    "long": ">i8",
-    "float": ">f4",
-    "double": ">f8",
+#: Arrow number format -> numpy type of its data buffer and the FIELD datatype.
+_ARROW_NUMBERS = {
+    "s": ("<i2", "short"),
+    "i": ("<i4", "int"),
+    "l": ("<i8", "long"),
+    "f": ("<f4", "float"),
+    "g": ("<f8", "double"),
 }
 
 
@@ -101,13 +87,14 @@ class ArrowBatch(Protocol):
 
 
 def columnar_fields(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> bool:
-    """Whether every column can take the columnar path with these FIELDs."""
+    """Whether every column can take the columnar path with these FIELDs: a type
+    of :data:`ARROW_FORMATS`, with the datatype and arraysize its type maps to
+    (not, e.g., the double array of an ADQL geometry)."""
     for field, pg_type in zip(fields, pg_types, strict=True):
-        datatype = COLUMNAR_PG_TYPES.get(pg_type)
-        if datatype is None or field.datatype != datatype:
+        if pg_type not in ARROW_FORMATS:
             return False
-        wanted = "*" if datatype == "unicodeChar" else None
-        if field.arraysize != wanted:
+        plain = field_for_pg_type(field.name, pg_type)
+        if (field.datatype, field.arraysize) != (plain.datatype, plain.arraysize):
             return False
     return True
 
@@ -158,14 +145,14 @@ def _column(
     if array.null_count:
         nulls[:] = ~_bits(array, 0, start, n)
     fmt = array.schema.format
-    if fmt in _ARROW_NUMBERS and field.datatype in _BIG_ENDIAN:
-        values = _buffer(array, 1, _ARROW_NUMBERS[fmt])[start : start + n]
-        out = values.astype(_BIG_ENDIAN[field.datatype])
+    if fmt in _ARROW_NUMBERS and _ARROW_NUMBERS[fmt][1] == field.datatype:
+        values = _buffer(array, 1, _ARROW_NUMBERS[fmt][0])[start : start + n]
+        out = values.astype(NUMPY_TYPES[field.datatype])
         if array.null_count:
             if field.datatype in ("float", "double"):
                 out[nulls] = np.nan
             else:
-                out[nulls] = 0 if packer.binary2 else INT_NULL[field.datatype]
+                out[nulls] = int_fill(field, packer.binary2)
         return PackedColumn(out)
     if fmt == "b" and field.datatype == "boolean":
         flags = np.where(_bits(array, 1, start, n), b"T", b"F").astype("S1")

@@ -40,10 +40,18 @@ from taprunner.arrowcols import (
     UnsupportedArrow,
     pack_batch,
 )
-from taprunner.binpack import BinaryPacker
-from taprunner.errors import TapError, TapQueryError, TapUsageError
+from taprunner.errors import TapError, TapQueryError
 from taprunner.heap import keep_heap_pad
-from taprunner.query import QUERY_ROLE, ColumnarUnavailable, QueryOutcome, Sink
+from taprunner.query import (
+    INSUFFICIENT_PRIVILEGE,
+    QUERY_CANCELED,
+    QUERY_ROLE,
+    ColumnarUnavailable,
+    QueryOutcome,
+    Sink,
+    query_error,
+    timeout_ms,
+)
 from taprunner.votable import VOTableEncoder
 
 __all__ = ["APPLICATION_NAME", "ColumnarSession"]
@@ -106,8 +114,7 @@ class ColumnarSession:
         TapUsageError
             The query role may not read a table.
         """
-        packer = encoder.packer
-        if packer is None:
+        if encoder.packer is None:
             raise ValueError("the columnar path writes BINARY or BINARY2 only")
         if time.monotonic() < self._off_until:
             raise ColumnarUnavailable("the columnar session could not connect")
@@ -119,12 +126,10 @@ class ColumnarSession:
             await self._call(self._prepare, sql, timeout)
             batches = await self._call(self._execute, formats)
             # The first batch before the header: most failures surface there.
-            first = await self._call(self._encode, batches, packer, encoder, maxrec)
+            first = await self._call(self._encode, batches, encoder, maxrec)
             await sink(encoder.header())
             header_sent = True
-            rows, overflow = await self._stream(
-                first, batches, packer, encoder, maxrec, sink
-            )
+            rows, overflow = await self._stream(first, batches, encoder, maxrec, sink)
             interrupted = False
         except TapError as exc:
             interrupted = False  # the server ended the statement itself
@@ -142,7 +147,6 @@ class ColumnarSession:
         self,
         first: tuple[bytes, int, bool] | None,
         batches: Iterator[ArrowBatch],
-        packer: BinaryPacker,
         encoder: VOTableEncoder,
         maxrec: int,
         sink: Sink,
@@ -156,9 +160,7 @@ class ColumnarSession:
             if overflow:  # the rest is the one row over MAXREC (the SQL's LIMIT)
                 await self._call(self._drain, batches)
                 return rows, True
-            part = await self._call(
-                self._encode, batches, packer, encoder, maxrec - rows
-            )
+            part = await self._call(self._encode, batches, encoder, maxrec - rows)
         return rows, False
 
     def close(self) -> None:
@@ -219,7 +221,7 @@ class ColumnarSession:
         settings = [
             f"SET application_name = '{APPLICATION_NAME}'",
             "SET default_transaction_read_only = on",
-            f"SET statement_timeout = {max(1, int(timeout * 1000))}",
+            f"SET statement_timeout = {timeout_ms(timeout)}",
         ]
         if self._role is not None:
             settings.append(f'SET ROLE "{self._role}"')
@@ -269,10 +271,10 @@ class ColumnarSession:
             handle, _ = self._statement.execute_query()
         except adbc.Error as exc:
             sqlstate = getattr(exc, "sqlstate", None)
-            if sqlstate is None or sqlstate[:2] in ("08", "57"):
-                if sqlstate != "57014":  # lost, not cancelled: asyncpg may still
-                    self._stale = True
-                    raise ColumnarUnavailable(_message(exc)) from exc
+            lost = sqlstate is None or sqlstate[:2] in ("08", "57")
+            if lost and sqlstate != QUERY_CANCELED:  # asyncpg may still serve it
+                self._stale = True
+                raise ColumnarUnavailable(_message(exc)) from exc
             raise self._failure(exc, sqlstate) from exc
         stream = nanoarrow.c_array_stream(handle)
         schema = stream.get_schema()
@@ -286,7 +288,6 @@ class ColumnarSession:
     def _encode(
         self,
         batches: Iterator[ArrowBatch],
-        packer: BinaryPacker,
         encoder: VOTableEncoder,
         room: int,
     ) -> tuple[bytes, int, bool] | None:
@@ -304,6 +305,8 @@ class ColumnarSession:
             keep_heap_pad()
         count = min(batch.length, room)
         try:
+            packer = encoder.packer
+            assert packer is not None  # checked by run()
             data = encoder.encode_raw(pack_batch(packer, batch, count).data)
         except UnsupportedArrow as exc:
             raise TapQueryError(f"query failed: {exc}") from exc
@@ -320,16 +323,14 @@ class ColumnarSession:
 
     def _failure(self, exc: Exception, sqlstate: str | None) -> TapError:
         message = _message(exc)
-        if sqlstate == "42501" or message.startswith("permission denied"):
-            return TapUsageError(f"not allowed: {message}")
-        cancelled = sqlstate == "57014" or "canceling statement" in message
-        if cancelled or sqlstate is None or sqlstate.startswith("08"):
+        if sqlstate is None:  # nanoarrow's stream errors: PostgreSQL's words tell
+            if message.startswith("permission denied"):
+                sqlstate = INSUFFICIENT_PRIVILEGE
+            elif "canceling statement" in message:
+                sqlstate = QUERY_CANCELED
+        if sqlstate in (None, QUERY_CANCELED) or sqlstate.startswith("08"):
             self._stale = True  # cancelled, lost or unknown: start afresh
-        if cancelled:
-            return TapQueryError(
-                f"query cancelled: {message} (limit {self._limit:g} s)"
-            )
-        return TapQueryError(f"query failed: {message}")
+        return query_error(sqlstate, message, self._limit)
 
 
 _SERVER_ERROR = re.compile(

@@ -11,7 +11,14 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["INT_NULL", "FieldSpec", "Row", "field_for_pg_type"]
+__all__ = [
+    "INT_NULL",
+    "NUMPY_TYPES",
+    "FieldSpec",
+    "Row",
+    "field_for_pg_type",
+    "int_fill",
+]
 
 
 class Row(Protocol):
@@ -100,7 +107,7 @@ def text_values(column: Sequence[object]) -> list[str | None]:
     return [v if type(v) is str or v is None else _to_text(v) for v in column]
 
 
-_NUMPY = {
+NUMPY_TYPES = {
     "short": ">i2",
     "int": ">i4",
     "long": ">i8",
@@ -111,6 +118,12 @@ _NUMPY = {
 }
 INT_NULL = {"short": -(2**15), "int": -(2**31), "long": -(2**63), "unsignedByte": 255}
 IntArray = npt.NDArray[np.int64]
+
+
+def int_fill(field: FieldSpec, binary2: bool) -> int:
+    """The value written for a NULL integer: BINARY2 flags NULLs in its mask (0 is
+    written), BINARY has the FIELD's VALUES null value instead."""
+    return 0 if binary2 else INT_NULL[field.datatype]
 
 
 def is_none(value: object) -> bool:
@@ -178,7 +191,7 @@ def numbers(
     ``np.fromiter`` with the count, which skips the shape and type discovery pass
     that ``np.array`` makes over a sequence (a third less CPU per column).
     """
-    dtype = _NUMPY[field.datatype]
+    dtype = NUMPY_TYPES[field.datatype]
     if field.datatype == "boolean":
         flags = [b"?" if v is None else (b"T" if v else b"F") for v in values]
         if b"?" in flags:
@@ -193,7 +206,7 @@ def numbers(
         return np.fromiter(values, dtype, len(values))
     except TypeError:  # NULLs (None has no int value)
         nulls[:] = np.fromiter(map(is_none, values), np.bool_, len(values))
-        fill = 0 if binary2 else INT_NULL[field.datatype]
+        fill = int_fill(field, binary2)
         return np.array([fill if v is None else v for v in values], dtype)
 
 

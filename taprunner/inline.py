@@ -27,9 +27,8 @@ from aiouws.kinds import InlineLane
 from aiouws.models import JobParameter
 from taprunner.adql import row_bound
 from taprunner.errors import TapError
-from taprunner.job import Limits, execute, write_error
-from taprunner.params import parse_request
-from taprunner.query import QUERY_ROLE, StatementCache
+from taprunner.job import Limits, execute, tap_request, unavailable, write_error
+from taprunner.query import QUERY_ROLE, StatementCache, timeout_ms
 
 if TYPE_CHECKING:
     from taprunner.server import TapState
@@ -51,7 +50,7 @@ class _Warm:
     timeout_ms: int = 0  # the session's statement_timeout
 
     async def limit(self, seconds: float) -> None:
-        ms = max(1, int(seconds * 1000))
+        ms = timeout_ms(seconds)
         if ms != self.timeout_ms:
             await self.conn.execute(f"SET statement_timeout = {ms}")
             self.timeout_ms = ms
@@ -91,15 +90,8 @@ class TapInline:
         """Whether the job's result is bounded to ``max_rows`` and has no upload."""
         if self.state is None:
             return False
-        params: dict[str, list[str]] = {}
-        for p in parameters:
-            params.setdefault(p.name.lower(), []).append(p.value)
         try:
-            request = parse_request(
-                params,
-                maxrec_default=self.limits.maxrec_default,
-                maxrec_hard=self.limits.maxrec_hard,
-            )
+            request = tap_request(((p.name, p.value) for p in parameters), self.limits)
         except TapError:
             return False  # the runner writes the error document as usual
         if request.uploads:
@@ -119,7 +111,7 @@ class TapInline:
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
-            await warm.limit(float(ctx.execution_duration or self.limits.timeout))
+            await warm.limit(self.limits.job_timeout(ctx))
             try:
                 catalog = await state.catalog()
             except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
@@ -137,9 +129,7 @@ class TapInline:
             if warm is not None:
                 warm.conn.terminate()  # broken or not, start afresh next time
                 warm = None
-            message = f"database unavailable: {exc}"
-            write_error(ctx, message)
-            raise TapError(message) from exc
+            raise unavailable(ctx, exc) from exc
         except TapError:
             raise  # the query failed; its transaction was rolled back
         except BaseException:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -26,7 +27,15 @@ from taprunner.query import Columnar, StatementCache, run_query
 from taprunner.uploads import job_parts, load_uploads
 from taprunner.votable import error_document
 
-__all__ = ["Limits", "execute", "job_request", "run", "write_error"]
+__all__ = [
+    "Limits",
+    "execute",
+    "job_request",
+    "run",
+    "tap_request",
+    "unavailable",
+    "write_error",
+]
 
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
@@ -82,6 +91,10 @@ class Limits:
     timeout: float = 3600.0
     upload_bytes: int = 64 * 1024 * 1024
 
+    def job_timeout(self, ctx: JobContext) -> float:
+        """Seconds the job's query may run: its execution duration, else ours."""
+        return float(ctx.execution_duration or self.timeout)
+
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
@@ -92,14 +105,20 @@ class Limits:
         )
 
 
-def job_request(ctx: JobContext, limits: Limits) -> TapRequest:
-    """The job's TAP request (raises TapUsageError for bad parameters)."""
+def tap_request(pairs: Iterable[tuple[str, str]], limits: Limits) -> TapRequest:
+    """The TAP request of a job's (name, value) parameters (raises TapUsageError
+    for bad ones)."""
     params: dict[str, list[str]] = {}
-    for name, value, _by_reference in ctx.parameter_list:
+    for name, value in pairs:
         params.setdefault(name.lower(), []).append(value)
     return parse_request(
         params, maxrec_default=limits.maxrec_default, maxrec_hard=limits.maxrec_hard
     )
+
+
+def job_request(ctx: JobContext, limits: Limits) -> TapRequest:
+    """The job's TAP request (raises TapUsageError for bad parameters)."""
+    return tap_request(((n, v) for n, v, _ in ctx.parameter_list), limits)
 
 
 async def execute(
@@ -119,7 +138,7 @@ async def execute(
     """
     try:
         request = job_request(ctx, limits)
-        timeout = float(ctx.execution_duration or limits.timeout)
+        timeout = limits.job_timeout(ctx)
         async with load_uploads(
             conn,
             request.uploads,
@@ -151,6 +170,13 @@ async def execute(
         ctx.note("overflow", "true")
 
 
+def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
+    """The job's error for a database it cannot use (document written)."""
+    message = f"database unavailable: {exc}"
+    write_error(ctx, message)
+    return TapError(message)
+
+
 def write_error(ctx: JobContext, message: str) -> None:
     """The DALI error document that ``{job}/error`` serves."""
     (ctx.workdir / "error.vot").write_bytes(error_document(message))
@@ -173,6 +199,4 @@ async def run(ctx: JobContext) -> None:
         if _warm.conn is not None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
-        message = f"database unavailable: {exc}"
-        write_error(ctx, message)
-        raise TapError(message) from exc
+        raise unavailable(ctx, exc) from exc

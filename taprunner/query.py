@@ -37,7 +37,9 @@ __all__ = [
     "QueryOutcome",
     "Sink",
     "StatementCache",
+    "query_error",
     "run_query",
+    "timeout_ms",
 ]
 
 QUERY_ROLE = "aiouws_query"
@@ -146,7 +148,17 @@ class StatementCache:
         return len(self._entries)
 
 
-def _timeout_ms(seconds: float) -> int:
+async def _prepare(
+    conn: Connection, sql: str, statements: StatementCache | None
+) -> asyncpg.prepared_stmt.PreparedStatement:
+    """``sql`` prepared on ``conn``, through ``statements`` (its cache) if given."""
+    if statements is None:
+        return await conn.prepare(sql)
+    return await statements.prepare(conn, sql)
+
+
+def timeout_ms(seconds: float) -> int:
+    """A timeout in whole milliseconds for PostgreSQL settings (at least 1)."""
     return max(1, int(seconds * 1000))
 
 
@@ -246,10 +258,7 @@ async def _run(
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with _read_only(conn, role, timeout):
-            if statements is None:
-                statement = await conn.prepare(translation.sql)
-            else:
-                statement = await statements.prepare(conn, translation.sql)
+            statement = await _prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
             fields = _fields(translation.columns, attributes, tap_catalog)
             if request.format.serialization in ("csv", "tsv"):
@@ -300,10 +309,7 @@ async def _run_in_session(
     one Bind/Execute; PostgreSQL runs it in its own read-only transaction."""
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
-        if statements is None:
-            statement = await conn.prepare(translation.sql)
-        else:
-            statement = await statements.prepare(conn, translation.sql)
+        statement = await _prepare(conn, translation.sql, statements)
         fields = _fields(translation.columns, statement.get_attributes(), tap_catalog)
         rows = await statement.fetch()
     except asyncpg.InvalidCachedStatementError:
@@ -369,7 +375,7 @@ async def _read_only(
     cover. Begun with one simple-query message (BEGIN and the SET LOCALs), which
     saves round trips over asyncpg's transaction manager.
     """
-    ms = _timeout_ms(timeout)
+    ms = timeout_ms(timeout)
     setup = (
         f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms};"
         f" SET LOCAL idle_in_transaction_session_timeout = {ms}"
@@ -390,13 +396,23 @@ async def _read_only(
     await conn.execute("COMMIT")
 
 
+#: SQLSTATEs of a cancelled statement (e.g. its timeout) and of a missing privilege.
+QUERY_CANCELED = "57014"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def query_error(sqlstate: str | None, message: str, timeout: float) -> TapError:
+    """The TAP error for a database error (``sqlstate``, ``message``) raised by
+    the user's query, which ran with the statement timeout ``timeout``."""
+    if sqlstate == QUERY_CANCELED:
+        return TapQueryError(f"query cancelled: {message} (limit {timeout:g} s)")
+    if sqlstate == INSUFFICIENT_PRIVILEGE:
+        return TapUsageError(f"not allowed: {message}")
+    return TapQueryError(f"query failed: {message}")
+
+
 def _failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
-    """The TAP error for a database error raised by the user's query."""
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        return TapQueryError(f"query cancelled: {_clean(exc)} (limit {timeout:g} s)")
-    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
-        return TapUsageError(f"not allowed: {_clean(exc)}")
-    return TapQueryError(f"query failed: {_clean(exc)}")
+    return query_error(exc.sqlstate, _clean(exc), timeout)
 
 
 async def _votable(
