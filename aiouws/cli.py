@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=_non_negative,
+        type=int,
         metavar="N",
         help="server processes sharing the port, each with its own runners; "
         "0: one per CPU core (default: the workers setting, 1)",
@@ -121,16 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -140,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir,
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
         )
     except ConfigError as exc:
         print(f"aiouws: configuration error: {exc}", file=sys.stderr)
@@ -183,7 +174,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from .workers import exit_with_parent, worker_count
 
-    count = worker_count(settings.workers if args.workers is None else args.workers)
+    count = worker_count(settings.workers)
     if count > 1 and not args.worker:
         return _serve_workers(settings, args, count)
     if args.no_tap:

@@ -40,7 +40,6 @@ class InlineRunner:
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.on_exit: Callable[[Runner], None] | None = None
         self._executor = Executor(kind.inline.run, self._deliver, chdir=False)
-        self._starting: set[asyncio.Task[None]] = set()
 
     @property
     def alive(self) -> bool:
@@ -50,9 +49,7 @@ class InlineRunner:
         if not self.alive:
             return
         if isinstance(message, Run):
-            task = asyncio.get_running_loop().create_task(self._executor.start(message))
-            self._starting.add(task)
-            task.add_done_callback(self._starting.discard)
+            self._executor.start(message)
         elif isinstance(message, Cancel):
             self._executor.cancel(message.job_id)
 

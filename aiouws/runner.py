@@ -96,7 +96,7 @@ class Executor:
     def busy(self) -> bool:
         return self._current is not None and not self._current.ended.done()
 
-    async def start(self, run: Run) -> None:
+    def start(self, run: Run) -> None:
         if self.busy:
             # The supervisor never does this; refuse rather than run two jobs.
             self._emit(
@@ -196,7 +196,7 @@ async def _serve(
             log.error("bad message from supervisor: %s", exc)
             continue
         if isinstance(message, Run):
-            await executor.start(message)
+            executor.start(message)
         elif isinstance(message, Cancel):
             executor.cancel(message.job_id)
     # stdin closed: the supervisor wants us gone.

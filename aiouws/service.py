@@ -189,7 +189,8 @@ class JobService:
 
         Returns at once if the job is in a final phase or not in ``phase``. The
         watch is registered before the job is read, so a change between the read
-        and the wait still wakes it; each wake-up costs one read.
+        and the wait still wakes it; each wake-up costs at most one read (none
+        when this process wrote the change, see ``JobStore.get_after_change``).
         """
         timeout = min(timeout, self.settings.wait_cap)
         if self.listener is None or timeout <= 0:
@@ -206,15 +207,13 @@ class JobService:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                if not changed.is_set():
-                    changed.phase = None  # so that a timeout (safety re-read) reads
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
+                # A timeout (the safety re-read) knows no phase: it reads.
+                notified = changed.phase if changed.is_set() else None
                 changed.clear()
                 job = _visible(
-                    await self.store.get_after_change(job_id, changed.phase),
-                    owner,
-                    kind,
+                    await self.store.get_after_change(job_id, notified), owner, kind
                 )
         return job
 

@@ -86,6 +86,13 @@ class Claim:
     runner_pid: int
 
 
+#: The SET list of a claim: EXECUTING by ``$2`` under a lease of ``$3`` seconds.
+_CLAIM = (
+    "phase = 'EXECUTING', start_time = now(), claimed_by = $2,"
+    " lease_until = now() + make_interval(secs => $3)"
+)
+
+
 class JobStore:
     """The job table. All methods are safe to call concurrently from many tasks."""
 
@@ -280,15 +287,15 @@ class JobStore:
         round trip).
         """
         owner = "owner IS NULL" if new.owner is None else "owner = $3"
-        queued = "now()" if phase is not Phase.PENDING or claim else "NULL"
-        claimed = "now(), $11, now() + make_interval(secs => $12), $13"
         args: list[Any] = []
-        if claim is not None:
+        if claim is None:
+            claimed = "NULL, NULL, NULL, NULL"
+        else:
             phase = Phase.EXECUTING
             max_queued = 2**31 - 1  # created running, not queued: no queue cap
+            claimed = "now(), $11, now() + make_interval(secs => $12), $13"
             args = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
-        else:
-            claimed = "NULL, NULL, NULL, NULL"
+        queued = "NULL" if phase is Phase.PENDING else "now()"
         row = await self._fetchrow(
             "WITH active AS (SELECT"
             " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
@@ -367,10 +374,8 @@ class JobStore:
         any process never get the same job.
         """
         row = await self._fetchrow(
-            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
-            " claimed_by = $2, lease_until = now() + make_interval(secs => $3)"
-            " WHERE job_id = (SELECT job_id FROM uws.job WHERE phase = 'QUEUED'"
-            " AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
+            f"UPDATE uws.job SET {_CLAIM} WHERE job_id = (SELECT job_id FROM uws.job"
+            " WHERE phase = 'QUEUED' AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
             " FOR UPDATE SKIP LOCKED) RETURNING *",
             kind,
             claimed_by,
@@ -438,8 +443,7 @@ class JobStore:
             " LIMIT cardinality($4::integer[]) FOR UPDATE SKIP LOCKED),"
             " numbered AS (SELECT job_id, row_number() OVER"
             " (ORDER BY queued_time, job_id) AS n FROM picked)"
-            " UPDATE uws.job AS j SET phase = 'EXECUTING', start_time = now(),"
-            " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
+            f" UPDATE uws.job AS j SET {_CLAIM},"
             " runner_pid = ($4::integer[])[numbered.n]"
             " FROM numbered WHERE j.job_id = numbered.job_id"
             " RETURNING j.*, numbered.n",
@@ -454,9 +458,8 @@ class JobStore:
     async def claim_job(self, job_id: str, claim: Claim) -> Job | None:
         """Claim one QUEUED job by id (an inline lane's); None if it is not queued."""
         row = await self._fetchrow(
-            "UPDATE uws.job SET phase = 'EXECUTING', start_time = now(),"
-            " claimed_by = $2, lease_until = now() + make_interval(secs => $3),"
-            " runner_pid = $4 WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *",
+            f"UPDATE uws.job SET {_CLAIM}, runner_pid = $4"
+            " WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *",
             job_id,
             claim.claimed_by,
             claim.lease_seconds,

@@ -472,7 +472,7 @@ class QueueSupervisor:
                 for kind in self.kinds:
                     self._maybe_queued(kind)
                 self._woken = set(self.kinds)
-            kinds, self._woken = (self._woken or set(self.kinds)), set()
+            kinds, self._woken = self._woken, set()
             for kind in kinds:
                 try:
                     await self._dispatch(kind)

@@ -36,9 +36,7 @@ _QUICK_EXIT = 10.0
 
 
 def worker_count(requested: int) -> int:
-    """``requested`` workers; 0 means one per CPU core."""
-    if requested < 0:
-        raise ValueError("workers must not be negative")
+    """``requested`` workers (validated by Settings); 0 means one per CPU core."""
     return requested or os.cpu_count() or 1
 
 
