@@ -96,7 +96,9 @@ class PhaseListener:
         self._subscribers.append(callback)
 
     def on_lost(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` when the connection is lost (events may be missed)."""
+        """Call ``callback`` whenever events may have been missed: when the
+        connection is lost, and again once a new one listens (whatever happened
+        in between was not announced)."""
         self._lost_callbacks.append(callback)
 
     @contextlib.asynccontextmanager
@@ -138,6 +140,7 @@ class PhaseListener:
         await conn.add_listener(CHANNEL, self._on_notify)
         conn.add_termination_listener(self._on_terminated)
         self._conn = conn
+        self._missed()  # listening from here on: what came before was not heard
         self.connected.set()
 
     def _on_notify(
@@ -152,11 +155,7 @@ class PhaseListener:
         if self._closing:
             return
         log.warning("listener connection lost; reconnecting")
-        for callback in self._lost_callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("listener-lost callback failed")
+        self._missed()
         # Waiters re-read the database on wake-up, so waking them all is safe and
         # covers any change we may have missed.
         self._wake_all()
@@ -174,6 +173,13 @@ class PhaseListener:
                 log.warning("listener reconnect failed: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _missed(self) -> None:
+        for callback in self._lost_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("listener-lost callback failed")
 
     def _wake_all(self) -> None:
         for waiters in self._waiters.values():

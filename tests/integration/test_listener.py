@@ -1,0 +1,54 @@
+"""The NOTIFY listener tells its users whenever announcements may have been missed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from querywatch import eventually
+
+from aiouws.notify import PhaseListener
+
+
+async def test_missed_announcements_are_reported_at_loss_and_at_reconnect(
+    db_dsn: str,
+) -> None:
+    """A row cached between the loss and the new connection may be stale too, so
+    users hear of it again once the new connection listens."""
+    gate = asyncio.Event()
+    gate.set()
+
+    async def connect() -> asyncpg.Connection:
+        await gate.wait()
+        return await asyncpg.connect(db_dsn)
+
+    missed: list[bool] = []
+    listener = PhaseListener(connect)
+    listener.on_lost(lambda: missed.append(listener.connected.is_set()))
+    await listener.start()
+    try:
+        assert missed == [False]  # the first connection: nothing heard before it
+        gate.clear()  # keep the next connection waiting
+        admin = await asyncpg.connect(db_dsn)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+
+        async def lost() -> bool:
+            return len(missed) == 2
+
+        await eventually(lost, "loss reported")
+        assert not listener.connected.is_set()
+        gate.set()
+
+        async def reconnected() -> bool:
+            return listener.connected.is_set()
+
+        await eventually(reconnected, "listener reconnected")
+        assert missed == [False, False, False]  # lost, then reconnected
+    finally:
+        await listener.stop()
