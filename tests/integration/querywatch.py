@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-__all__ = ["eventually", "final", "running_queries", "submit"]
+__all__ = ["activity", "eventually", "final", "running_queries", "submit"]
 
 
 async def submit(client: TestClient[Any, Any], **params: str) -> str:
@@ -47,10 +47,31 @@ async def running_queries(dsn: str) -> int:
         await conn.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``check`` (bounded: about 10 s) until it holds."""
+async def activity(dsn: str) -> str:
+    """What every backend of the cluster is doing (for failure messages)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, pid, application_name, backend_type, state,"
+            " now() - query_start AS running, left(query, 70) AS query"
+            " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND backend_type IN ('client backend', 'parallel worker')"
+        )
+    finally:
+        await conn.close()
+    return "\n".join(str(dict(row)) for row in rows)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    what: str,
+    explain: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Poll ``check`` (bounded: about 10 s) until it holds; on failure the
+    message ends with what ``explain`` says."""
     for _ in range(200):
         if await check():
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
+    detail = "" if explain is None else "\n" + await explain()
+    raise AssertionError(f"never: {what}{detail}")

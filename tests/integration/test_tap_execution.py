@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from querywatch import eventually, running_queries
+from querywatch import activity, eventually, running_queries
 
 from aiouws.config import Settings
 from taprunner.server import create_tap_app
@@ -40,14 +40,14 @@ async def test_abort_cancels_the_query_in_postgresql(
     async def started() -> bool:
         return await running_queries(dsn) == 1
 
-    await eventually(started, "query running in PostgreSQL")
+    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
 
     async def cancelled() -> bool:
         return await running_queries(dsn) == 0
 
-    await eventually(cancelled, "query cancelled in PostgreSQL")
+    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
     # the runner is free again and answers the next job
     resp = await client.post(
         "/tap/async",

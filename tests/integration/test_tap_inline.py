@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from querywatch import eventually, final, running_queries, submit
+from querywatch import activity, eventually, final, running_queries, submit
 
 from aiouws.config import Settings
 from taprunner.server import create_tap_app
@@ -98,7 +98,7 @@ async def test_abort_cancels_a_small_query_in_postgresql(
     async def started() -> bool:
         return await running_queries(dsn) == 1
 
-    await eventually(started, "query running in PostgreSQL")
+    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
     assert (await job_row(dsn, job))["runner_pid"] == os.getpid()
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
@@ -106,7 +106,7 @@ async def test_abort_cancels_a_small_query_in_postgresql(
     async def cancelled() -> bool:
         return await running_queries(dsn) == 0
 
-    await eventually(cancelled, "query cancelled in PostgreSQL")
+    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
     after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, after) == "COMPLETED"
 
@@ -125,7 +125,7 @@ async def test_execution_duration_stops_a_small_query(
     async def cancelled() -> bool:
         return await running_queries(dsn) == 0
 
-    await eventually(cancelled, "query cancelled in PostgreSQL")
+    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
 
 
 async def test_the_lane_can_be_turned_off(
