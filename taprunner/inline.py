@@ -13,8 +13,8 @@ as in a runner.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,6 +55,8 @@ class _Warm:
             await self.conn.execute(f"SET statement_timeout = {ms}")
             self.timeout_ms = ms
 
+
+log = logging.getLogger(__name__)
 
 #: Seconds a cancelled job waits for its query to stop before it lets go.
 STOP_WAIT = 1.5
@@ -167,12 +169,17 @@ class TapInline:
 
     async def _cancel_backend(self, pid: int) -> None:
         assert self.dsn is not None
-        with contextlib.suppress(Exception):
+        try:
             admin = await asyncpg.connect(self.dsn, timeout=30)
             try:
-                await admin.execute("SELECT pg_cancel_backend($1)", pid)
+                sent = await admin.fetchval("SELECT pg_cancel_backend($1)", pid)
             finally:
                 await admin.close()
+        except Exception as exc:  # logged: the query may still be running
+            log.warning("cannot cancel the query of backend %d: %s", pid, exc)
+            return
+        if not sent:
+            log.warning("no backend %d to cancel the query of", pid)
 
     async def close(self) -> None:
         """Close the idle lane connections (at shutdown; never waits)."""
