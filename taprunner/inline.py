@@ -58,6 +58,9 @@ class _Warm:
 
 log = logging.getLogger(__name__)
 
+#: Cancel requests for a stopped job's backend, and the seconds between them.
+CANCEL_TRIES = 40
+CANCEL_INTERVAL = 0.25
 #: Seconds a cancelled job waits for its query to stop before it lets go.
 STOP_WAIT = 1.5
 #: :func:`row_bound`, remembered for recent queries (clients repeat them).
@@ -168,18 +171,27 @@ class TapInline:
             conn.terminate()
 
     async def _cancel_backend(self, pid: int) -> None:
+        """Cancel backend ``pid``'s query until the backend is gone.
+
+        PostgreSQL drops a cancel that arrives while the backend reads its next
+        message (e.g. between Bind and Execute), so one request is not enough;
+        the connection is closed by then, and the backend exits once its query
+        stops.
+        """
         assert self.dsn is not None
         try:
             admin = await asyncpg.connect(self.dsn, timeout=30)
             try:
-                sent = await admin.fetchval("SELECT pg_cancel_backend($1)", pid)
+                for _ in range(CANCEL_TRIES):
+                    if not await admin.fetchval("SELECT pg_cancel_backend($1)", pid):
+                        return  # no such backend (any more)
+                    await asyncio.sleep(CANCEL_INTERVAL)
             finally:
                 await admin.close()
         except Exception as exc:  # logged: the query may still be running
             log.warning("cannot cancel the query of backend %d: %s", pid, exc)
             return
-        if not sent:
-            log.warning("no backend %d to cancel the query of", pid)
+        log.warning("backend %d still runs the query of a stopped job", pid)
 
     async def close(self) -> None:
         """Close the idle lane connections (at shutdown; never waits)."""
