@@ -183,7 +183,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
         app = create_app(settings, [DEMO_KIND])
     else:
-        from taprunner.server import create_tap_app
+        from taprunner.web.app import create_tap_app
 
         app = create_tap_app(settings, demo_rows=0 if args.no_demo else args.demo_rows)
     if args.worker:
@@ -352,7 +352,7 @@ async def _cleanup(
 async def _tap(
     conn: asyncpg.Connection, _settings: Settings, args: argparse.Namespace
 ) -> int:
-    from taprunner import tapschema
+    from taprunner.schema import tapschema
 
     await tapschema.install(conn)
     try:
@@ -364,7 +364,7 @@ async def _tap(
             await tapschema.unpublish(conn, args.table)
             print(f"unpublished {args.table}")
         else:
-            from taprunner.demo import load_demo
+            from taprunner.schema.demo import load_demo
 
             await load_demo(conn, rows=args.rows)
             print("demo catalogue loaded")

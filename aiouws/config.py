@@ -98,7 +98,7 @@ class Settings:
     tap_inline_rows: int = 1000
     tap_inline_slots: int = 16
     #: TAP: runners fetch BINARY/BINARY2 results of numbers, booleans and text as
-    #: Arrow batches through the ADBC driver (taprunner/columnar.py) instead of
+    #: Arrow batches through the ADBC driver (taprunner/query/columnar.py) instead of
     #: asyncpg records; false keeps every query on asyncpg.
     tap_columnar: bool = True
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import asyncpg
 
-from taprunner.heap import keep_heap_pad
-from taprunner.pgencode import binary2_row_sql, copy_binary2, copy_csv
-from taprunner.votable import VOTableEncoder, field_for_pg_type
+from taprunner.formats.pgcopy import binary2_row_sql, copy_binary2, copy_csv
+from taprunner.formats.votable import VOTableEncoder, field_for_pg_type
+from taprunner.query.heap import keep_heap_pad
 
 QUERY = "SELECT id, ra, dec, mag, name FROM bench"
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from taprunner.adql import AdqlError, StaticCatalog, translate
+from taprunner.adql.translate import AdqlError, StaticCatalog, translate
 
 CATALOG = StaticCatalog(
     {

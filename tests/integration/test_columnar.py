@@ -24,20 +24,20 @@ from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit
 
 from aiouws.config import Settings
-from taprunner import tapschema
-from taprunner.catalog import TapCatalog
-from taprunner.columnar import APPLICATION_NAME, ColumnarSession
 from taprunner.errors import TapQueryError, TapUsageError
-from taprunner.params import parse_request
-from taprunner.query import (
+from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.query.columnar import APPLICATION_NAME, ColumnarSession
+from taprunner.query.execute import (
     QUERY_ROLE,
     ColumnarUnavailable,
     QueryOutcome,
     StatementCache,
     run_query,
 )
-from taprunner.server import create_tap_app
-from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.request import parse_request
+from taprunner.schema import tapschema
+from taprunner.schema.catalog import TapCatalog
+from taprunner.web.app import create_tap_app
 
 TABLE = """
 CREATE TABLE odd (

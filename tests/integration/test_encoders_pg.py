@@ -9,8 +9,8 @@ import math
 import asyncpg
 from astropy.io.votable import parse
 
-from taprunner.pgencode import binary2_row_sql, copy_binary2, copy_csv
-from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.pgcopy import binary2_row_sql, copy_binary2, copy_csv
+from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 
 TABLE = """
 CREATE TABLE odd (

@@ -12,11 +12,11 @@ import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from uploadkit import MB, ids_table, write_parts
 
-from taprunner import tapschema
-from taprunner.params import FORMATS, TapRequest, parse_uploads
-from taprunner.query import StatementCache, run_query
-from taprunner.tapschema import TapCatalog
-from taprunner.uploads import load_uploads
+from taprunner.query.execute import StatementCache, run_query
+from taprunner.query.uploads import load_uploads
+from taprunner.request import FORMATS, TapRequest, parse_uploads
+from taprunner.schema import tapschema
+from taprunner.schema.tapschema import TapCatalog
 
 QUERY = "SELECT id, mag FROM tst.stars ORDER BY id"
 

@@ -14,8 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from aiouws.config import Settings
-from taprunner import endpoints, server
-from taprunner.server import create_tap_app
+from taprunner.web import app as server
+from taprunner.web import endpoints
+from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 
-from taprunner import tapschema
 from taprunner.errors import TapUsageError
-from taprunner.params import FORMATS, TapRequest
-from taprunner.query import run_query
-from taprunner.tapschema import TapCatalog
+from taprunner.query.execute import run_query
+from taprunner.request import FORMATS, TapRequest
+from taprunner.schema import tapschema
+from taprunner.schema.tapschema import TapCatalog
 
 
 async def ids(conn: asyncpg.Connection, adql: str) -> list[int]:

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from querywatch import activity, eventually, running_queries
 
 from aiouws.config import Settings
-from taprunner.server import create_tap_app
+from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

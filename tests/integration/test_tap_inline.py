@@ -21,7 +21,7 @@ from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import activity, eventually, final, running_queries, submit
 
 from aiouws.config import Settings
-from taprunner.server import create_tap_app
+from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]

@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from taprunner import tapschema
-from taprunner.demo import load_demo
-from taprunner.tapschema import TapCatalog, TapSchemaError
+from taprunner.schema import tapschema
+from taprunner.schema.demo import load_demo
+from taprunner.schema.tapschema import TapCatalog, TapSchemaError
 
 METADATA_TOML = """
 description = "Things observed"
@@ -498,8 +498,8 @@ async def test_demo_cone_query_uses_index(conn: asyncpg.Connection) -> None:
 
 
 async def test_default_examples_run_on_demo(conn: asyncpg.Connection) -> None:
-    from taprunner.adql import translate
-    from taprunner.vosi import DEFAULT_EXAMPLES
+    from taprunner.adql.translate import translate
+    from taprunner.web.vosi import DEFAULT_EXAMPLES
 
     await load_demo(conn, rows=5_000)
     catalog = await TapCatalog.load(conn)

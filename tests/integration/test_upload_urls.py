@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from uploadkit import MB, ids_table, run_adql, tap_connection
 
-from taprunner import uploads
 from taprunner.errors import TapUsageError
-from taprunner.params import parse_uploads
-from taprunner.tapschema import TapCatalog
-from taprunner.uploads import load_uploads
+from taprunner.query import uploads
+from taprunner.query.uploads import load_uploads
+from taprunner.request import parse_uploads
+from taprunner.schema.tapschema import TapCatalog
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ async def test_upload_urls_are_not_redirected(
 
 
 def test_public_addresses() -> None:
-    from taprunner.urlfetch import is_public
+    from taprunner.query.urlfetch import is_public
 
     assert is_public("8.8.8.8") and is_public("2001:4860:4860::8888")
     for address in ("127.0.0.1", "::1", "10.0.0.1", "172.16.0.1", "169.254.1.1",

@@ -24,13 +24,13 @@ from uploadkit import (
     write_parts,
 )
 
-from taprunner import uploads
-from taprunner.adql import AdqlError, StaticCatalog, translate
+from taprunner.adql.translate import AdqlError, StaticCatalog, translate
 from taprunner.errors import TapUsageError
-from taprunner.params import Upload, parse_uploads
-from taprunner.query import QUERY_ROLE
-from taprunner.tapschema import TapCatalog
-from taprunner.uploads import UploadCatalog, job_parts, load_uploads
+from taprunner.query import uploads
+from taprunner.query.execute import QUERY_ROLE
+from taprunner.query.uploads import UploadCatalog, job_parts, load_uploads
+from taprunner.request import Upload, parse_uploads
+from taprunner.schema.tapschema import TapCatalog
 
 
 @pytest.fixture

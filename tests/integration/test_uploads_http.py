@@ -13,8 +13,8 @@ from astropy.io.votable import parse  # type: ignore[import-untyped]
 from uploadkit import MB, ODD, Client, ids_table
 
 from aiouws.config import Settings
-from taprunner import tapschema
-from taprunner.server import create_tap_app
+from taprunner.schema import tapschema
+from taprunner.web.app import create_tap_app
 
 # --------------------------------------------------------------------------------
 # Through HTTP: sync and async

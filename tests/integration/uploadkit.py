@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from astropy.io.votable import from_table, parse  # type: ignore[import-untyped]
 from astropy.table import Table  # type: ignore[import-untyped]
 
-from taprunner import tapschema
-from taprunner.params import FORMATS, TapRequest
-from taprunner.query import run_query
-from taprunner.uploads import UploadCatalog
+from taprunner.query.execute import run_query
+from taprunner.query.uploads import UploadCatalog
+from taprunner.request import FORMATS, TapRequest
+from taprunner.schema import tapschema
 
 MB = 1024 * 1024
 Client = TestClient[Any, Any]

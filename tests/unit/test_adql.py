@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taprunner.adql import (
+from taprunner.adql.translate import (
     USER_DEFINED_FUNCTIONS,
     AdqlError,
     OutputColumn,

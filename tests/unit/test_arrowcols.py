@@ -1,4 +1,4 @@
-"""Arrow batches pack to the same binary rows as Python rows (taprunner.arrowcols).
+"""Arrow batches pack to the same binary rows as Python rows (taprunner.formats.arrow).
 
 The batches are real Arrow arrays built with nanoarrow, including what the
 PostgreSQL driver never produces but Arrow allows: sliced batches (a parent
@@ -14,9 +14,9 @@ import nanoarrow as na
 import numpy as np
 import pytest
 
-from taprunner.arrowcols import pack_batch
-from taprunner.binpack import BinaryPacker
-from taprunner.fields import FieldSpec
+from taprunner.formats.arrow import pack_batch
+from taprunner.formats.binpack import BinaryPacker
+from taprunner.formats.fields import FieldSpec
 
 COLUMNS: list[tuple[FieldSpec, Any]] = [
     (FieldSpec("s", "short"), na.int16()),

@@ -1,4 +1,4 @@
-"""The heap settings for streamed results (taprunner.heap), in a fresh process."""
+"""The heap settings for streamed results (taprunner.query.heap), in a fresh process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 PROBE = """
 import resource, sys
 import numpy as np
-from taprunner.heap import keep_heap_pad
+from taprunner.query.heap import keep_heap_pad
 if sys.argv[1] == "pad" and not keep_heap_pad():
     print("unsupported")
     raise SystemExit

@@ -21,6 +21,6 @@ def test_generic_runner_imports_neither_aiohttp_nor_asyncpg() -> None:
 
 
 def test_tap_job_code_does_not_import_aiohttp_or_astropy_up_front() -> None:
-    modules = imported_after("taprunner.job")
+    modules = imported_after("taprunner.query.job")
     assert "aiohttp" not in modules
     assert "astropy" not in modules

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taprunner.errors import TapUsageError
-from taprunner.params import Upload, parse_request
+from taprunner.request import Upload, parse_request
 
 
 def _request(uploads: list[str]) -> tuple[Upload, ...]:
@@ -31,7 +31,7 @@ def test_empty_upload_values_are_ignored() -> None:
 
 
 def test_row_bound_is_the_top_of_a_plain_select() -> None:
-    from taprunner.adql import row_bound
+    from taprunner.adql.translate import row_bound
 
     assert row_bound("SELECT TOP 10 id FROM demo.stars") == 10
     assert row_bound("select top 0 * from t where x > 1") == 0
@@ -45,7 +45,7 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
 
     from aiouws.config import Settings
     from aiouws.models import JobParameter
-    from taprunner.inline import TapInline
+    from taprunner.web.fastlane import TapInline
 
     def params(**given: str) -> list[JobParameter]:
         return [
@@ -71,7 +71,7 @@ def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
 
     from aiouws.config import Settings
     from aiouws.models import JobParameter
-    from taprunner.inline import TapInline
+    from taprunner.web.fastlane import TapInline
 
     fast = TapInline(Settings())
     fast.state = cast(Any, object())

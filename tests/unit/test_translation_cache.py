@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from taprunner.adql import StaticCatalog
-from taprunner.query import _TranslationCache
+from taprunner.adql.translate import StaticCatalog
+from taprunner.query.execute import _TranslationCache
 
 QUERY = "SELECT TOP 3 id FROM demo.stars"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from taprunner import vosi
-from taprunner.tapschema import ColumnInfo, ForeignKeyInfo, TableInfo
+from taprunner.schema.tapschema import ColumnInfo, ForeignKeyInfo, TableInfo
+from taprunner.web import vosi
 
 XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "xsd"
 NS = {

@@ -18,8 +18,8 @@ import pytest
 from astropy.io.votable import parse
 from lxml import etree
 
-from taprunner.textformats import DelimitedEncoder
-from taprunner.votable import (
+from taprunner.formats.text import DelimitedEncoder
+from taprunner.formats.votable import (
     FieldSpec,
     VOTableEncoder,
     error_document,

@@ -1,10 +1,10 @@
 """Binary VOTable rows from Arrow record batches, column by column with numpy.
 
-The columnar query path (:mod:`taprunner.columnar`) receives each batch as Arrow
+The columnar query path (:mod:`taprunner.query.columnar`) receives each batch as Arrow
 arrays (a nanoarrow ``CArray`` of struct type, one child per result column). Their
 buffers are read in place as numpy arrays: no Python object per value. This
-module turns them into :class:`~taprunner.binpack.PackedColumn` parts for the
-shared row assembly of :class:`~taprunner.binpack.BinaryPacker`, with the same
+module turns them into :class:`~taprunner.formats.binpack.PackedColumn` parts for the
+shared row assembly of :class:`~taprunner.formats.binpack.BinaryPacker`, with the same
 bytes the row path writes for the same values (NULL fill values included).
 
 Supported Arrow types are the ones :data:`ARROW_FORMATS` names: signed
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from taprunner.binpack import BinaryPacker, PackedColumn
-from taprunner.fields import NUMPY_TYPES, FieldSpec, field_for_pg_type, int_fill
+from taprunner.formats.binpack import BinaryPacker, PackedColumn
+from taprunner.formats.fields import NUMPY_TYPES, FieldSpec, field_for_pg_type, int_fill
 
 __all__ = [
     "ARROW_FORMATS",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from taprunner.adql_model import AdqlError
-from taprunner.adql_sqltext import quote_identifier
+from taprunner.adql.model import AdqlError
+from taprunner.adql.sqltext import quote_identifier
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """The ``tap`` job kind's entry point, run inside a warm runner process.
 
 ``run(ctx)`` parses the TAP parameters, runs the query through
-:func:`taprunner.query.run_query` into the result file ``result`` and, on a
+:func:`taprunner.query.execute.run_query` into the result file ``result`` and, on a
 failure, leaves a DALI error document ``error.vot`` for ``{job}/error``.
 
 The runner keeps its database connections (asyncpg, and ADBC for the columnar
-path of :mod:`taprunner.columnar`) and the TAP_SCHEMA catalogue warm between
+path of :mod:`taprunner.query.columnar`) and the TAP_SCHEMA catalogue warm between
 jobs; settings come from the environment the supervisor gives the runner
 (``AIOUWS_TAP_DSN``, ``AIOUWS_TAP_COLUMNAR`` and the limits), never from files.
 """
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from aiouws.jobapi import JobContext
-from taprunner.catalog import Connection, TapCatalog
 from taprunner.errors import TapError
-from taprunner.params import TapRequest, parse_request
-from taprunner.query import Columnar, StatementCache, run_query
-from taprunner.uploads import job_parts, load_uploads
-from taprunner.votable import error_document
+from taprunner.formats.votable import error_document
+from taprunner.query.execute import Columnar, StatementCache, run_query
+from taprunner.query.uploads import job_parts, load_uploads
+from taprunner.request import TapRequest, parse_request
+from taprunner.schema.catalog import Connection, TapCatalog
 
 __all__ = [
     "Limits",
@@ -56,7 +56,9 @@ class _Warm:
         if os.environ.get("AIOUWS_TAP_COLUMNAR", "1") == "0":
             return None
         if self.columnar_session is None:
-            from taprunner.columnar import ColumnarSession  # only runners load ADBC
+            from taprunner.query.columnar import (
+                ColumnarSession,  # only runners load ADBC
+            )
 
             self.columnar_session = ColumnarSession(os.environ["AIOUWS_TAP_DSN"])
         return self.columnar_session

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.votable import FieldSpec, Row, column_texts
+from taprunner.formats.votable import FieldSpec, Row, column_texts
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

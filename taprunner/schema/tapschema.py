@@ -7,7 +7,7 @@ names that are not regular lowercase identifiers are stored with their double
 quotes (TAP 1.1 section 4).
 Column datatypes are VOTable datatype names (TAP 1.1 section 4.3), mapped from
 PostgreSQL types by :func:`votable_type`. Reading TAP_SCHEMA back lives in
-:mod:`taprunner.catalog`, metadata files in :mod:`taprunner.tapmeta`.
+:mod:`taprunner.schema.catalog`, metadata files in :mod:`taprunner.schema.metadata`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from importlib import resources
 
 import asyncpg
 
-from taprunner.catalog import (
+from taprunner.schema.catalog import (
     ColumnInfo,
     Connection,
     ForeignKeyInfo,
@@ -27,7 +27,7 @@ from taprunner.catalog import (
     database_name,
     load_tables,
 )
-from taprunner.tapmeta import (
+from taprunner.schema.metadata import (
     ColumnMetadata,
     TableMetadata,
     TapSchemaError,
@@ -136,7 +136,11 @@ async def install(conn: Connection) -> None:
     the current user so that the runner may ``SET ROLE`` to it, and it gets
     USAGE and SELECT on TAP_SCHEMA and every table already published.
     """
-    sql = resources.files("taprunner").joinpath("sql/tap_schema.sql").read_text("utf-8")
+    sql = (
+        resources.files("taprunner.schema")
+        .joinpath("sql/tap_schema.sql")
+        .read_text("utf-8")
+    )
     async with conn.transaction():
         await conn.execute(sql)
         await _ensure_role(conn)

@@ -23,11 +23,11 @@ from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.schema import keep_session
-from taprunner import tapschema
-from taprunner.catalog import Connection, TapCatalog
-from taprunner.demo import load_demo
 from taprunner.errors import TapError
-from taprunner.inline import TapInline
+from taprunner.schema import tapschema
+from taprunner.schema.catalog import Connection, TapCatalog
+from taprunner.schema.demo import load_demo
+from taprunner.web.fastlane import TapInline
 
 __all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
 
@@ -107,12 +107,12 @@ TAP = web.AppKey("aiouws_tap", TapState)
 def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
     """The async TAP job kind; its runners get the DSN and limits by environment.
 
-    ``inline``: the fast lane for small queries (see :mod:`taprunner.inline`).
+    ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
     """
     assert settings.dsn is not None
     return JobKind(
         name="tap",
-        entry_point="taprunner.job:run",
+        entry_point="taprunner.query.job:run",
         slots=settings.tap_slots,
         inline=inline,
         description="TAP 1.1 asynchronous ADQL query",
@@ -173,7 +173,7 @@ def create_tap_app(
     ``sync_pool_size`` is the number of database connections shared by sync
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
-    from taprunner import endpoints
+    from taprunner.web import endpoints
 
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes

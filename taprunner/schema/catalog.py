@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-from taprunner.adql_sqltext import quote_identifier
+from taprunner.adql.sqltext import quote_identifier
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from taprunner.adql_model import AdqlError
-from taprunner.adql_sqltext import Fragment
+from taprunner.adql.model import AdqlError
+from taprunner.adql.sqltext import Fragment
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from taprunner.adql_model import AdqlError
-from taprunner.adql_sqltext import Fragment
+from taprunner.adql.model import AdqlError
+from taprunner.adql.sqltext import Fragment
 
 GEOMETRY_FUNCTIONS = frozenset(
     {

@@ -25,13 +25,13 @@ from aiouws.config import Settings
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
 from aiouws.models import JobParameter
-from taprunner.adql import row_bound
+from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
-from taprunner.job import Limits, execute, tap_request, unavailable, write_error
-from taprunner.query import QUERY_ROLE, StatementCache, timeout_ms
+from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
+from taprunner.query.job import Limits, execute, tap_request, unavailable, write_error
 
 if TYPE_CHECKING:
-    from taprunner.server import TapState
+    from taprunner.web.app import TapState
 
 __all__ = ["TapInline"]
 

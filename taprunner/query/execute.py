@@ -20,15 +20,21 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import asyncpg
 
-from taprunner.adql import AdqlError, Catalog, OutputColumn, Translation, translate
-from taprunner.arrowcols import ColumnsChanged, columnar_fields
-from taprunner.catalog import ColumnInfo, Connection
+from taprunner.adql.translate import (
+    AdqlError,
+    Catalog,
+    OutputColumn,
+    Translation,
+    translate,
+)
 from taprunner.errors import TapError, TapQueryError, TapUsageError
-from taprunner.heap import keep_heap_pad
-from taprunner.params import TapRequest
-from taprunner.pgencode import copy_csv
-from taprunner.textformats import DelimitedEncoder
-from taprunner.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.arrow import ColumnsChanged, columnar_fields
+from taprunner.formats.pgcopy import copy_csv
+from taprunner.formats.text import DelimitedEncoder
+from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.query.heap import keep_heap_pad
+from taprunner.request import TapRequest
+from taprunner.schema.catalog import ColumnInfo, Connection
 
 __all__ = [
     "QUERY_ROLE",
@@ -61,7 +67,7 @@ class ColumnarUnavailable(Exception):
 
 
 class Columnar(Protocol):
-    """Runs a binary VOTable result outside asyncpg (:mod:`taprunner.columnar`)."""
+    """Runs a binary VOTable result outside asyncpg (:mod:`.columnar`)."""
 
     async def run(
         self,
@@ -182,7 +188,7 @@ async def run_query(
     timeout, and the result is known to be small (the fast lane's); a VOTable is
     then fetched in one round trip, without a transaction and a cursor.
     ``columnar``: runs a BINARY or BINARY2 result whose columns it can take
-    (:func:`taprunner.arrowcols.columnar_fields`) instead of the cursor; ``conn``
+    (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor; ``conn``
     then only prepares the statement, for the FIELDs.
 
     Raises

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from taprunner.adql_emit import QueryEmitter, clause_count
-from taprunner.adql_functions import USER_DEFINED_FUNCTIONS, UserFunction
-from taprunner.adql_model import (
+from taprunner.adql.emit import QueryEmitter, clause_count
+from taprunner.adql.functions import USER_DEFINED_FUNCTIONS, UserFunction
+from taprunner.adql.model import (
     AdqlError,
     Catalog,
     NamingCatalog,
@@ -19,7 +19,7 @@ from taprunner.adql_model import (
     StaticCatalog,
     Translation,
 )
-from taprunner.adql_parse import parse_statement
+from taprunner.adql.parse import parse_statement
 
 __all__ = [
     "USER_DEFINED_FUNCTIONS",

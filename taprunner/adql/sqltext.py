@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from taprunner.adql_model import AdqlError
+from taprunner.adql.model import AdqlError
 
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _NUMBER = re.compile(r"(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from taprunner.fields import FieldSpec, Row, flat_arrays, is_string, text_values
+from taprunner.formats.fields import FieldSpec, Row, flat_arrays, is_string, text_values
 
 __all__ = ["column_texts", "tabledata", "xml_attr", "xml_text"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from taprunner.votable import FieldSpec
+from taprunner.formats.votable import FieldSpec
 
 Sink = Callable[[bytes], Coroutine[Any, Any, None]]
 #: A plain connection or one borrowed from a pool.

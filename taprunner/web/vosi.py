@@ -14,7 +14,7 @@ from typing import Literal
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from taprunner.catalog import ColumnInfo, TableInfo
+from taprunner.schema.catalog import ColumnInfo, TableInfo
 
 NS_VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 NS_VOSI_CAPABILITIES = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"

@@ -17,7 +17,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import TokenType
 
-from taprunner.adql_model import AdqlError
+from taprunner.adql.model import AdqlError
 
 
 class AdqlDialect(Postgres):

@@ -2,8 +2,8 @@
 
 The encoder produces bytes piece by piece (``header``, ``encode`` per batch, ``footer``)
 and does no I/O, so memory stays flat however many rows go through it. Binary rows are
-packed column-wise with numpy by :mod:`taprunner.binpack`, not row by row in
-Python; TABLEDATA cells come from :mod:`taprunner.cells`.
+packed column-wise with numpy by :mod:`taprunner.formats.binpack`, not row by row in
+Python; TABLEDATA cells come from :mod:`taprunner.formats.cells`.
 
 Text columns are ``unicodeChar`` (UTF-16BE): astropy 8 decodes binary ``char`` as
 ASCII only, so VOTable 1.5's UTF-8 ``char`` does not round-trip through it.
@@ -15,9 +15,9 @@ import binascii
 from collections.abc import Sequence
 from typing import Literal
 
-from taprunner.binpack import BinaryPacker
-from taprunner.cells import column_texts, tabledata, xml_attr, xml_text
-from taprunner.fields import INT_NULL, FieldSpec, Row, field_for_pg_type
+from taprunner.formats.binpack import BinaryPacker
+from taprunner.formats.cells import column_texts, tabledata, xml_attr, xml_text
+from taprunner.formats.fields import INT_NULL, FieldSpec, Row, field_for_pg_type
 
 __all__ = [
     "FieldSpec",

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from taprunner.adql_functions import AGGREGATES, check_known, scalar_function
-from taprunner.adql_geometry import GEOMETRY_FUNCTIONS, geometry_function
-from taprunner.adql_model import AdqlError
-from taprunner.adql_scope import Scope, SourceColumn, identifier_name, located_error
-from taprunner.adql_sqltext import (
+from taprunner.adql.functions import AGGREGATES, check_known, scalar_function
+from taprunner.adql.geometry import GEOMETRY_FUNCTIONS, geometry_function
+from taprunner.adql.model import AdqlError
+from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
+from taprunner.adql.sqltext import (
     Fragment,
     number_literal,
     quote_identifier,

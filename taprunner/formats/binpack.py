@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from taprunner.fields import (
+from taprunner.formats.fields import (
     FieldSpec,
     IntArray,
     Row,

@@ -4,10 +4,10 @@ Profiled on a 10M-row BINARY2 result, a runner on the asyncpg path spends about
 half its time on Python objects: one per value built by asyncpg, then transposed,
 converted and freed per batch. Here the ADBC PostgreSQL driver (Apache Arrow's)
 reads the result with ``COPY ... TO STDOUT (FORMAT binary)`` and decodes it in C
-into Arrow arrays, whose buffers :mod:`taprunner.arrowcols` packs with numpy: no
+into Arrow arrays, whose buffers :mod:`taprunner.formats.arrow` packs with numpy: no
 Python object per value (about 40 % less runner CPU per row, measured).
 
-It serves a query when :func:`taprunner.arrowcols.columnar_fields` accepts its
+It serves a query when :func:`taprunner.formats.arrow.columnar_fields` accepts its
 columns (numbers, booleans, text) and the format is BINARY or BINARY2; everything
 else keeps the asyncpg path. The ADBC calls block, so they run in one worker
 thread; the event loop stays free for the runner's protocol (heartbeats, ABORT).
@@ -33,16 +33,16 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import nanoarrow
 
-from taprunner.arrowcols import (
+from taprunner.errors import TapError, TapQueryError
+from taprunner.formats.arrow import (
     ARROW_FORMATS,
     ArrowBatch,
     ColumnsChanged,
     UnsupportedArrow,
     pack_batch,
 )
-from taprunner.errors import TapError, TapQueryError
-from taprunner.heap import keep_heap_pad
-from taprunner.query import (
+from taprunner.formats.votable import VOTableEncoder
+from taprunner.query.execute import (
     INSUFFICIENT_PRIVILEGE,
     QUERY_CANCELED,
     QUERY_ROLE,
@@ -52,7 +52,7 @@ from taprunner.query import (
     query_error,
     timeout_ms,
 )
-from taprunner.votable import VOTableEncoder
+from taprunner.query.heap import keep_heap_pad
 
 __all__ = ["APPLICATION_NAME", "ColumnarSession"]
 

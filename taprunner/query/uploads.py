@@ -23,11 +23,11 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from taprunner.adql import Catalog, NamingCatalog
-from taprunner.adql_sqltext import quote_identifier
+from taprunner.adql.sqltext import quote_identifier
+from taprunner.adql.translate import Catalog, NamingCatalog
 from taprunner.errors import TapUsageError
-from taprunner.params import Upload
-from taprunner.tapschema import QUERY_ROLE, Connection
+from taprunner.request import Upload
+from taprunner.schema.tapschema import QUERY_ROLE, Connection
 
 __all__ = ["MAX_ROWS", "PartSource", "UploadCatalog", "job_parts", "load_uploads"]
 
@@ -270,7 +270,7 @@ async def _fetch(name: str, url: str, max_bytes: int, allow_private: bool) -> by
     # Imported here: runner processes load aiohttp only when a URL is uploaded.
     import aiohttp
 
-    from taprunner.urlfetch import NotPublicError, check_literal_host, connector
+    from taprunner.query.urlfetch import NotPublicError, check_literal_host, connector
 
     cannot = f"upload {name!r}: cannot fetch {url}"
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)

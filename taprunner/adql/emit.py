@@ -13,17 +13,17 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from taprunner.adql_expr import ExpressionEmitter
-from taprunner.adql_geometry import to_dali
-from taprunner.adql_model import AdqlError, Catalog, NamingCatalog
-from taprunner.adql_scope import (
+from taprunner.adql.expr import ExpressionEmitter
+from taprunner.adql.geometry import to_dali
+from taprunner.adql.model import AdqlError, Catalog, NamingCatalog
+from taprunner.adql.scope import (
     Scope,
     Source,
     SourceColumn,
     identifier_name,
     located_error,
 )
-from taprunner.adql_sqltext import Fragment, quote_identifier
+from taprunner.adql.sqltext import Fragment, quote_identifier
 
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _SELECT_ARGS = frozenset(

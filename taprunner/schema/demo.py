@@ -6,8 +6,8 @@ Deterministic (``setseed``) and fast: one ``INSERT ... SELECT`` from
 
 from __future__ import annotations
 
-from taprunner import tapschema
-from taprunner.tapschema import ColumnMetadata, Connection, TableMetadata
+from taprunner.schema import tapschema
+from taprunner.schema.tapschema import ColumnMetadata, Connection, TableMetadata
 
 TABLE = "demo.stars"
 SEED = 0.4242
