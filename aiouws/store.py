@@ -205,12 +205,6 @@ class JobStore:
         )
         return {Phase(r["phase"]): r["n"] for r in rows}
 
-    async def count_executing(self, kind: str) -> int:
-        value = await self._fetchval(
-            "SELECT count(*) FROM uws.job WHERE phase = 'EXECUTING' AND kind = $1", kind
-        )
-        return int(value or 0)
-
     async def queue_position(self, job: Job) -> int | None:
         """How many QUEUED jobs of the same kind are ahead of ``job``."""
         if job.phase is not Phase.QUEUED or job.queued_time is None:
@@ -364,24 +358,6 @@ class JobStore:
         return await self._guarded_update(
             job_id, frozenset(allowed), what, set_now, **columns
         )
-
-    async def claim_next(
-        self, kind: str, claimed_by: str, lease_seconds: float
-    ) -> Job | None:
-        """Claim the oldest QUEUED job of ``kind``: EXECUTING, start time, lease.
-
-        One statement with ``FOR UPDATE SKIP LOCKED``, so concurrent claimants in
-        any process never get the same job.
-        """
-        row = await self._fetchrow(
-            f"UPDATE uws.job SET {_CLAIM} WHERE job_id = (SELECT job_id FROM uws.job"
-            " WHERE phase = 'QUEUED' AND kind = $1 ORDER BY queued_time, job_id LIMIT 1"
-            " FOR UPDATE SKIP LOCKED) RETURNING *",
-            kind,
-            claimed_by,
-            lease_seconds,
-        )
-        return self._wrote(job_from_row(row)) if row is not None else None
 
     async def renew_leases(
         self, claimed_by: str, lease_seconds: float, job_ids: Sequence[str]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import JobNotFound, UsageError
@@ -59,19 +57,6 @@ class JobDirs:
     def file(self, job_id: str, name: str) -> Path:
         """Path of file ``name`` inside the job's directory (name is checked)."""
         return self.path(job_id) / safe_file_name(name)
-
-    def write_atomic(self, job_id: str, name: str, data: bytes) -> Path:
-        """Write a file in the job dir through a temp file and ``os.replace``."""
-        target = self.file(job_id, name)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
 
     def remove(self, job_id: str) -> None:
         """Delete the job's directory and everything in it (no error if absent)."""

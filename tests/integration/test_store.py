@@ -70,9 +70,10 @@ async def test_claims_are_exclusive_and_ordered(store: JobStore) -> None:
     for _ in range(30):
         job = await store.create(new_job(), phase=Phase.QUEUED)
         ids.append(job.job_id)
-    claims = await asyncio.gather(
-        *(store.claim_next("demo", f"w{i}", 30) for i in range(40))
+    batches = await asyncio.gather(
+        *(store.claim_for_runners("demo", f"w{i}", 30, [i]) for i in range(40))
     )
+    claims = [batch[0] if batch else None for batch in batches]
     claimed = [c.job_id for c in claims if c is not None]
     assert sorted(claimed) == sorted(ids)
     assert len(set(claimed)) == 30

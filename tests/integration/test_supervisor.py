@@ -22,7 +22,7 @@ from aiouws.config import Settings
 from aiouws.errors import JobNotFound
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane, JobKind
-from aiouws.models import Job, JobParameter, NewJob
+from aiouws.models import Job, JobFilter, JobParameter, NewJob
 from aiouws.notify import PhaseListener
 from aiouws.phases import FINAL_PHASES, Phase
 from aiouws.reaper import cleanup
@@ -153,6 +153,15 @@ def log_lines(log: Path) -> list[tuple[str, str]]:
     return [(what, job_id) for what, job_id, _pid in rows]
 
 
+async def count_executing(store: JobStore, kind: str) -> int:
+    refs = await store.list_jobs(
+        JobFilter(
+            owner=None, all_owners=True, phases=frozenset({Phase.EXECUTING}), kind=kind
+        )
+    )
+    return len(refs)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -247,7 +256,7 @@ async def test_concurrency_cap(
         for _ in range(8)
     ]
     await supervisor.job_queued("scripted")
-    assert await store.count_executing("scripted") == 2
+    assert await count_executing(store, "scripted") == 2
     for job in jobs:
         assert (await wait_final(store, job.job_id)).phase is Phase.COMPLETED
     running = peak = 0
@@ -399,11 +408,11 @@ async def test_expired_leases_resolved_live_ones_kept(
     store: JobStore, make_supervisor: Factory
 ) -> None:
     dead = await submit(store)
-    assert (await store.claim_next("scripted", "dead-server", -5)) is not None
+    assert await store.claim_for_runners("scripted", "dead-server", -5, [1])
     alive = await submit(store)
-    assert (await store.claim_next("scripted", "live-server", 300)) is not None
+    assert await store.claim_for_runners("scripted", "live-server", 300, [1])
     mine = await submit(store)
-    assert (await store.claim_next("scripted", "me", 300)) is not None
+    assert await store.claim_for_runners("scripted", "me", 300, [1])
     await make_supervisor(instance_id="me")
     lost = await store.get(dead.job_id)
     assert lost.phase is Phase.ERROR
