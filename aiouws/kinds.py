@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .models import JobParameter
 
@@ -70,15 +70,17 @@ class ParameterSpec:
 class InlineLane:
     """A kind's fast lane: small jobs run at once inside the server process.
 
-    A job whose parameters ``accepts`` is, when it is queued and one of ``slots``
-    is free, claimed at once and run by ``run`` (a coroutine function taking the
+    A job that ``accepts`` takes, when it is queued and one of ``slots`` is
+    free, is claimed at once and run by ``run`` (a coroutine function taking the
     same ``JobContext`` as a runner's entry point) on the server's event loop,
     instead of waiting for a runner process. Phases, leases, ABORT, execution
     duration and results behave as for any job. Only for short, I/O-bound work:
     the code shares the server's loop, so it must never block it.
     """
 
-    accepts: Callable[[Sequence[JobParameter]], bool]
+    #: Whether the lane takes a job: given the job's parameters (with defaults),
+    #: or what the kind's ``prepare`` hook made of them if it has one.
+    accepts: Callable[[Any], bool]
     run: Callable[[JobContext], Awaitable[None]]
     slots: int = 8
 

@@ -1,22 +1,22 @@
 """JobService: the UWS use cases (create, run, abort, delete, update, wait, list).
 
 It enforces ownership, limits and the phase rules, and delegates storage to
-:class:`~aiouws.store.JobStore` and execution to a :class:`Dispatcher` (the queue
-supervisor). HTTP handlers call exactly one method of this class per request.
+:class:`~aiouws.store.JobStore` and execution to a
+:class:`~aiouws.admission.Dispatcher` (the queue supervisor), which admits each
+job to be queued in one call. Following a job (WAIT, quote) is
+:mod:`aiouws.progress`. HTTP handlers call exactly one method of this class per
+request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
+from .admission import Admission, Dispatcher, Queued
 from .config import Settings
 from .errors import (
     InvalidPhaseError,
@@ -30,7 +30,8 @@ from .kinds import JobKind
 from .models import Job, JobFilter, JobParameter, JobRef, NewJob
 from .notify import PhaseListener
 from .phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
-from .store import Claim, JobStore
+from .progress import estimate_quote, wait_for_change
+from .store import JobStore
 from .workdir import JobDirs, new_job_id
 
 __all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
@@ -39,50 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Phases in which a job's parameters and limits may still be changed.
 _EDITABLE = frozenset({Phase.PENDING, Phase.HELD})
-_WAITABLE = frozenset(
-    {Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED}
-)
-#: How often a WAIT re-reads the job even without a notification (safety net).
-_WAIT_POLL = 5.0
-
-
-class Reservation(Protocol):
-    """An inline slot held for a job being created (Dispatcher.reserve_inline)."""
-
-    @property
-    def claim(self) -> Claim: ...
-
-
-class Dispatcher(Protocol):
-    """What the service needs from the execution side (the queue supervisor)."""
-
-    def reserve_inline(
-        self, kind: str, parameters: Sequence[JobParameter]
-    ) -> Reservation | None:
-        """A free inline slot if the kind's fast lane takes such a job."""
-
-    def start_reserved(self, reservation: object, job: Job) -> None:
-        """Run ``job``, inserted EXECUTING with the reservation's claim."""
-
-    def release(self, reservation: object, job_id: str | None = None) -> None:
-        """Give back a reservation whose job was not started; ``job_id``: its
-        insert may have committed (then the job is ended, not left running)."""
-
-    def expect_queued(self, job_id: str) -> None:
-        """This process is about to queue ``job_id`` and call job_queued() for it."""
-
-    async def job_queued(
-        self,
-        kind: str,
-        job_id: str | None = None,
-        parameters: Sequence[JobParameter] = (),
-    ) -> None: ...
-
-    async def job_aborted(self, job_id: str) -> None: ...
-
-    async def quote(self, job: Job) -> datetime | None: ...
-
-    def destruction_changed(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +57,20 @@ def _visible(job: Job, owner: str | None, kind: str | None = None) -> Job:
     if kind is not None and job.kind != kind:
         raise JobNotFound(job.job_id)
     return job
+
+
+def _upload_parameters(
+    job_id: str, uploads: Sequence[Upload], upload_url: str
+) -> tuple[JobParameter, ...]:
+    """The by-reference parameters naming a new job's uploaded files."""
+    return tuple(
+        JobParameter(
+            name=upload.name.lower(),
+            value=f"{upload_url}/{job_id}/uploads/{upload.name}",
+            by_reference=True,
+        )
+        for upload in uploads
+    )
 
 
 def log_context(job: Job) -> dict[str, object]:
@@ -173,9 +144,14 @@ class JobService:
         return await self.store.list_jobs(flt)
 
     async def quote(self, job: Job) -> datetime | None:
+        """The job's quote: estimated while it waits to run (with a dispatcher)."""
         if self.dispatcher is None or job.phase not in (Phase.PENDING, Phase.QUEUED):
             return job.quote
-        return await self.dispatcher.quote(job)
+        kind = self.kinds.get(job.kind)
+        if kind is None:
+            return None
+        slots = kind.slots or self.settings.slots_per_kind
+        return await estimate_quote(self.store, job, slots)
 
     async def wait(
         self,
@@ -187,35 +163,21 @@ class JobService:
     ) -> Job:
         """UWS 1.1 blocking GET: return when the phase changes or ``timeout`` passes.
 
-        Returns at once if the job is in a final phase or not in ``phase``. The
-        watch is registered before the job is read, so a change between the read
-        and the wait still wakes it; each wake-up costs at most one read (none
-        when this process wrote the change, see ``JobStore.get_after_change``).
+        Returns at once if the job is in a final phase or not in ``phase`` (see
+        :func:`aiouws.progress.wait_for_change`).
         """
         timeout = min(timeout, self.settings.wait_cap)
         if self.listener is None or timeout <= 0:
             return await self.get_of_kind(job_id, owner, kind)
-        deadline = time.monotonic() + timeout
-        async with self.listener.watch(job_id) as changed:
-            job = await self.get_of_kind(job_id, owner, kind)
-            start = job.phase
-            while (
-                job.phase is start
-                and job.phase in _WAITABLE
-                and (phase is None or job.phase is phase)
-            ):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
-                # A timeout (the safety re-read) knows no phase: it reads.
-                notified = changed.phase if changed.is_set() else None
-                changed.clear()
-                job = _visible(
-                    await self.store.get_after_change(job_id, notified), owner, kind
-                )
-        return job
+        return await wait_for_change(
+            self.listener,
+            self.store,
+            job_id,
+            timeout=timeout,
+            phase=phase,
+            read=lambda: self.get_of_kind(job_id, owner, kind),
+            check=lambda job: _visible(job, owner, kind),
+        )
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:
         """The job's error detail file and media type, if there is one."""
@@ -274,17 +236,9 @@ class JobService:
         queue_now = run and not problems
         job_id = new_job_id()
         stored = tuple(kind.with_defaults(params) if queue_now else params)
+        stored += _upload_parameters(job_id, uploads, upload_url)
         try:
-            for upload in uploads:
-                self.dirs.create(job_id)
-                upload.path.replace(self.dirs.file(job_id, "upload-" + upload.name))
-                stored += (
-                    JobParameter(
-                        name=upload.name.lower(),
-                        value=f"{upload_url}/{job_id}/uploads/{upload.name}",
-                        by_reference=True,
-                    ),
-                )
+            self._place_uploads(job_id, uploads)
             new = NewJob(
                 job_id=job_id,
                 kind=kind.name,
@@ -294,27 +248,17 @@ class JobService:
                 destruction_time=self.clamp_destruction(destruction),
                 parameters=stored,
             )
-            reserved = None
-            if queue_now and self.dispatcher is not None:
-                reserved = self.dispatcher.reserve_inline(kind.name, stored)
-                if reserved is None:
-                    self.dispatcher.expect_queued(job_id)
-            try:
-                job = await self.store.create(
+            admission = self._admit(kind, job_id, stored, queue_now, new_job=True)
+            job = await admission.store(
+                lambda claim: self.store.create(
                     new,
                     phase=Phase.QUEUED if queue_now else Phase.PENDING,
                     max_queued=self.settings.max_queued_per_owner,
                     max_executing=self.settings.max_executing_per_owner,
-                    claim=None if reserved is None else reserved.claim,
+                    claim=claim,
                 )
-            except BaseException:
-                if reserved is not None and self.dispatcher is not None:
-                    # Cancelled or cut off after the INSERT may have committed.
-                    self.dispatcher.release(reserved, job_id)
-                raise
+            )
             if job is None:
-                if reserved is not None and self.dispatcher is not None:
-                    self.dispatcher.release(reserved)
                 raise await self._too_many(owner) or TooManyJobs(
                     "too many active jobs; retry later"
                 )
@@ -324,11 +268,7 @@ class JobService:
         log.info("job created", extra=log_context(job))
         if problems:
             return await self._reject(job, problems)
-        if self.dispatcher is not None:
-            if reserved is not None:
-                self.dispatcher.start_reserved(reserved, job)
-            elif queue_now:
-                await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
+        await admission.start(job)
         return job
 
     async def act(self, job_id: str, owner: str | None, action: Action) -> Job:
@@ -480,21 +420,43 @@ class JobService:
         problems = kind.problems(job.parameters)
         if problems:
             return await self._reject(job, problems)
-        if self.dispatcher is not None:
-            self.dispatcher.expect_queued(job.job_id)
-        job = await self.store.change_phase(
-            job.job_id,
-            Phase.QUEUED,
-            allowed=_EDITABLE,
-            set_now=["queued_time"],
-            parameters=kind.with_defaults(job.parameters),
+        job_id, parameters = job.job_id, kind.with_defaults(job.parameters)
+        admission = self._admit(kind, job_id, parameters, True, new_job=False)
+        job = await admission.store(
+            lambda _claim: self.store.change_phase(
+                job_id,
+                Phase.QUEUED,
+                allowed=_EDITABLE,
+                set_now=["queued_time"],
+                parameters=parameters,
+            )
         )
         log.info("job queued", extra=log_context(job))
-        if self.dispatcher is not None:
-            # Returns once the job is handed to a runner if a slot was free; the
-            # job returned here is as queued (callers only redirect to it).
-            await self.dispatcher.job_queued(job.kind, job.job_id, job.parameters)
+        # Returns once the job is handed to a runner if a slot was free; the job
+        # returned here is as queued (callers only redirect to it).
+        await admission.start(job)
         return job
+
+    def _admit(
+        self,
+        kind: JobKind,
+        job_id: str,
+        prepared: object,
+        queue: bool,
+        *,
+        new_job: bool,
+    ) -> Admission:
+        """The dispatcher's admission of a job to be queued (``queue``); else
+        one that stores the job as it is and starts nothing."""
+        if not queue or self.dispatcher is None:
+            return Queued()
+        return self.dispatcher.admit(kind.name, job_id, prepared, new_job=new_job)
+
+    def _place_uploads(self, job_id: str, uploads: Sequence[Upload]) -> None:
+        """Move the uploaded files into the new job's directory."""
+        for upload in uploads:
+            self.dirs.create(job_id)
+            upload.path.replace(self.dirs.file(job_id, "upload-" + upload.name))
 
     async def _abort(self, job: Job) -> Job:
         was = job.phase

@@ -25,6 +25,7 @@ from aiouws.kinds import InlineLane, JobKind
 from aiouws.models import Job, JobFilter, JobParameter, NewJob
 from aiouws.notify import PhaseListener
 from aiouws.phases import FINAL_PHASES, Phase
+from aiouws.progress import estimate_quote
 from aiouws.reaper import cleanup
 from aiouws.store import JobStore
 from aiouws.supervisor import LEASE_EXPIRED_MESSAGE, QueueSupervisor
@@ -101,22 +102,25 @@ async def submit(
     supervisor: QueueSupervisor | None = None,
     **params: str,
 ) -> Job:
-    """A QUEUED job; announced to ``supervisor`` first, as the service does."""
+    """A QUEUED job; admitted by ``supervisor`` first, as the service does (the
+    test then dispatches it with job_queued, as ``admission.start`` would)."""
     job_id = secrets.token_urlsafe(16)
-    if supervisor is not None:
-        supervisor.expect_queued(job_id)
-    return await store.create(
-        NewJob(
-            job_id=job_id,
-            kind=kind,
-            owner="tester",
-            run_id=None,
-            execution_duration=duration,
-            destruction_time=datetime.now(UTC) + destruction,
-            parameters=tuple(JobParameter(name=k, value=v) for k, v in params.items()),
-        ),
-        phase=Phase.QUEUED,
+    parameters = tuple(JobParameter(name=k, value=v) for k, v in params.items())
+    new = NewJob(
+        job_id=job_id,
+        kind=kind,
+        owner="tester",
+        run_id=None,
+        execution_duration=duration,
+        destruction_time=datetime.now(UTC) + destruction,
+        parameters=parameters,
     )
+    if supervisor is None:
+        return await store.create(new, phase=Phase.QUEUED)
+    admission = supervisor.admit(kind, job_id, parameters, new_job=False)
+    job = await admission.store(lambda _: store.create(new, phase=Phase.QUEUED))
+    assert job is not None
+    return job
 
 
 async def wait_for(store: JobStore, job_id: str, phases: Iterable[Phase]) -> Job:
@@ -181,7 +185,7 @@ async def test_job_queued_hands_over_before_returning(
     running = await store.get(job.job_id)
     assert running.phase in (Phase.EXECUTING, Phase.COMPLETED)
     assert running.runner_pid is not None
-    assert running.claimed_by == supervisor.instance_id
+    assert running.claimed_by == supervisor.leases.instance_id
     done = await wait_final(store, job.job_id)
     assert done.phase is Phase.COMPLETED
     assert [r.id for r in done.results] == ["r0", "r1", "r2"]
@@ -426,7 +430,7 @@ async def test_heartbeat_keeps_lease_alive(
     store: JobStore, make_supervisor: Factory
 ) -> None:
     sup = await make_supervisor(start=False)
-    sup.lease_seconds = 0.6
+    sup.leases.lease_seconds = 0.6
     await sup.start()
     job = await submit(store, action="sleep", seconds="1.5")
     await sup.job_queued("scripted")
@@ -490,7 +494,9 @@ async def test_graceful_stop(
     long = await submit(store, action="sleep", seconds="600", log=str(log))
     await sup.job_queued("scripted")
     await wait_line(log, "start")
-    pids = [s.runner.pid for slots in sup._slots.values() for s in slots if s.runner]
+    pids = [
+        s.runner.pid for slots in sup.slots.queue.values() for s in slots if s.runner
+    ]
     await sup.stop(grace=1.5)
     assert (await store.get(short.job_id)).phase is Phase.COMPLETED
     aborted = await store.get(long.job_id)
@@ -513,12 +519,12 @@ async def test_quote(store: JobStore, supervisor: QueueSupervisor) -> None:
             destruction_time=datetime.now(UTC) + timedelta(days=1),
         )
     )
-    assert await supervisor.quote(waiting) is None  # no history yet
+    assert await estimate_quote(store, waiting, 2) is None  # no history yet
     for _ in range(2):
         job = await submit(store, action="sleep", seconds="0.05")
         await supervisor.job_queued("scripted")
         await wait_final(store, job.job_id)
-    quote = await supervisor.quote(waiting)
+    quote = await estimate_quote(store, waiting, 2)
     assert quote is not None and quote > datetime.now(UTC) - timedelta(seconds=1)
 
 

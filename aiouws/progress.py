@@ -1,0 +1,92 @@
+"""How a client follows a job: the UWS 1.1 blocking WAIT and the quote.
+
+A WAIT sleeps on the :class:`~aiouws.notify.PhaseListener` (never polling the
+table, but for a slow safety re-read); a quote is estimated from the queue and
+the kind's recent run times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from .models import Job
+from .notify import PhaseListener
+from .phases import Phase
+from .store import JobStore
+
+__all__ = ["WAITABLE", "estimate_quote", "wait_for_change"]
+
+#: The phases a WAIT waits in (a job in any other phase is returned at once).
+WAITABLE = frozenset(
+    {Phase.PENDING, Phase.QUEUED, Phase.EXECUTING, Phase.HELD, Phase.SUSPENDED}
+)
+#: How often a WAIT re-reads the job even without a notification (safety net).
+_WAIT_POLL = 5.0
+
+
+async def wait_for_change(
+    listener: PhaseListener,
+    store: JobStore,
+    job_id: str,
+    *,
+    timeout: float,
+    phase: Phase | None,
+    read: Callable[[], Awaitable[Job]],
+    check: Callable[[Job], Job],
+) -> Job:
+    """The job once its phase changed, or as it is after ``timeout`` seconds.
+
+    Returns at once if the job is in a final phase or not in ``phase``. ``read``
+    reads the job (with the caller's access checks), ``check`` applies those
+    checks to a row read after a change. The watch is registered before the job
+    is read, so a change between the read and the wait still wakes it; each
+    wake-up costs at most one read (none when this process wrote the change, see
+    ``JobStore.get_after_change``).
+    """
+    deadline = time.monotonic() + timeout
+    async with listener.watch(job_id) as changed:
+        job = await read()
+        start = job.phase
+        while (
+            job.phase is start
+            and job.phase in WAITABLE
+            and (phase is None or job.phase is phase)
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
+            # A timeout (the safety re-read) knows no phase: it reads.
+            notified = changed.phase if changed.is_set() else None
+            changed.clear()
+            job = check(await store.get_after_change(job_id, notified))
+    return job
+
+
+async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | None:
+    """When the job will likely be done, from the queue and recent run times,
+    with ``slots`` jobs of its kind running at a time.
+
+    None when there is no history for the kind or the job is final.
+    """
+    runs = await store.recent_run_seconds(job.kind)
+    if not runs:
+        return None
+    typical = timedelta(seconds=statistics.median(runs))
+    now = datetime.now(UTC)
+    if job.phase is Phase.EXECUTING and job.start_time is not None:
+        return max(job.start_time + typical, now)
+    if job.phase is Phase.QUEUED:
+        ahead = await store.queue_position(job) or 0
+    elif job.phase in (Phase.PENDING, Phase.HELD):
+        ahead = await store.count_queued(job.kind)
+    else:
+        return None
+    # Jobs run in rounds of ``slots``; the running round is half done on average.
+    return now + typical * (ahead // slots + 1) + typical / 2
