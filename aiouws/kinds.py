@@ -1,8 +1,9 @@
 """Job kinds: one explicit object per kind of job a service offers.
 
-A kind names its parameters (type, default, required) and the runner entry point
-(``"package.module:function"``) that a warm runner process imports and calls for
-each job. This is how TAP and user-defined services plug in (DaCHS's useruws),
+A kind names its parameters (type, default, required), optionally a hook that
+parses and checks them before a job is queued (``prepare``), and the runner entry
+point (``"package.module:function"``) that a warm runner process imports and
+calls for each job. This is how TAP and user-defined services plug in (DaCHS's useruws),
 without generated classes.
 """
 
@@ -109,6 +110,11 @@ class JobKind:
     runner_env: Mapping[str, str] = field(default_factory=dict)
     #: Optional fast lane for small jobs, run in the server process.
     inline: InlineLane | None = None
+    #: Optional: parses and checks a job's parameters (with defaults) when the
+    #: job is created with RUN or run, before it is queued; raises
+    #: :class:`aiouws.errors.UsageError` for bad ones (the job then ends in ERROR,
+    #: never queued). What it returns is what the inline lane's ``accepts`` gets.
+    prepare: Callable[[Sequence[JobParameter]], object] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -140,6 +146,16 @@ class JobKind:
                 if message:
                     problems.append(message)
         return problems
+
+    def prepared(self, params: Sequence[JobParameter]) -> object:
+        """What ``prepare`` makes of ``params`` (``params`` itself without a hook).
+
+        Raises
+        ------
+        UsageError
+            The hook found a bad parameter.
+        """
+        return params if self.prepare is None else self.prepare(params)
 
     def with_defaults(self, params: Sequence[JobParameter]) -> tuple[JobParameter, ...]:
         """``params`` plus declared defaults for those not given."""

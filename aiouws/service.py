@@ -232,11 +232,11 @@ class JobService:
             The owner is at the queued or executing cap.
         """
         kind = self._kind(kind_name)
-        problems = kind.problems(params) if run else []
-        queue_now = run and not problems
         job_id = new_job_id()
-        stored = tuple(kind.with_defaults(params) if queue_now else params)
-        stored += _upload_parameters(job_id, uploads, upload_url)
+        files = _upload_parameters(job_id, uploads, upload_url)
+        problems, prepared = self._prepare(kind, params, files) if run else ([], None)
+        queue_now = run and not problems
+        stored = tuple(kind.with_defaults(params) if queue_now else params) + files
         try:
             self._place_uploads(job_id, uploads)
             new = NewJob(
@@ -248,7 +248,7 @@ class JobService:
                 destruction_time=self.clamp_destruction(destruction),
                 parameters=stored,
             )
-            admission = self._admit(kind, job_id, stored, queue_now, new_job=True)
+            admission = self._admit(kind, job_id, prepared, queue_now, new_job=True)
             job = await admission.store(
                 lambda claim: self.store.create(
                     new,
@@ -402,7 +402,10 @@ class JobService:
         return None
 
     async def _reject(self, job: Job, problems: Sequence[str]) -> Job:
-        """End a job that cannot run (missing or bad parameters) in ERROR."""
+        """End a job that cannot run (missing or bad parameters) in ERROR.
+
+        It was stored PENDING and is never queued.
+        """
         message = "; ".join(problems)
         job = await self.store.change_phase(
             job.job_id,
@@ -417,11 +420,11 @@ class JobService:
         return job
 
     async def _run(self, job: Job, kind: JobKind) -> Job:
-        problems = kind.problems(job.parameters)
+        problems, prepared = self._prepare(kind, job.parameters)
         if problems:
             return await self._reject(job, problems)
         job_id, parameters = job.job_id, kind.with_defaults(job.parameters)
-        admission = self._admit(kind, job_id, parameters, True, new_job=False)
+        admission = self._admit(kind, job_id, prepared, True, new_job=False)
         job = await admission.store(
             lambda _claim: self.store.change_phase(
                 job_id,
@@ -436,6 +439,23 @@ class JobService:
         # returned here is as queued (callers only redirect to it).
         await admission.start(job)
         return job
+
+    def _prepare(
+        self,
+        kind: JobKind,
+        params: Sequence[JobParameter],
+        files: Sequence[JobParameter] = (),
+    ) -> tuple[list[str], object]:
+        """What keeps a job from running (missing or bad parameters, what the
+        kind's prepare hook refuses); if nothing, what the hook made of its
+        parameters with defaults (and ``files``, its uploads)."""
+        problems = kind.problems(params)
+        if problems:
+            return problems, None
+        try:
+            return [], kind.prepared(kind.with_defaults(params) + tuple(files))
+        except UsageError as exc:
+            return [exc.message], None
 
     def _admit(
         self,

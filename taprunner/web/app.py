@@ -8,8 +8,9 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,17 +20,28 @@ from aiohttp import web
 
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
+from aiouws.errors import UsageError
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
+from aiouws.models import JobParameter
 from aiouws.schema import keep_session
 from taprunner.errors import TapError
+from taprunner.query.job import Limits, tap_request
+from taprunner.request import TapRequest
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.schema.demo import load_demo
 from taprunner.web.fastlane import TapInline
 
-__all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
+__all__ = [
+    "TAP",
+    "ServiceBusy",
+    "TapState",
+    "create_tap_app",
+    "prepare_request",
+    "tap_kind",
+]
 
 CATALOG_TTL = 5.0
 #: Seconds a request waits for a free pooled connection before it gets a 503.
@@ -108,13 +120,20 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
     """The async TAP job kind; its runners get the DSN and limits by environment.
 
     ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
+    Its prepare hook parses the TAP parameters once, before the job is queued;
+    the lane's test gets the parsed :class:`~taprunner.request.TapRequest`.
     """
     assert settings.dsn is not None
+    limits = Limits(
+        maxrec_default=settings.tap_maxrec_default,
+        maxrec_hard=settings.tap_maxrec_hard,
+    )
     return JobKind(
         name="tap",
         entry_point="taprunner.query.job:run",
         slots=settings.tap_slots,
         inline=inline,
+        prepare=functools.partial(prepare_request, limits),
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
             ParameterSpec(name="lang", default="ADQL"),
@@ -133,6 +152,20 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
             "AIOUWS_TAP_COLUMNAR": "1" if settings.tap_columnar else "0",
         },
     )
+
+
+def prepare_request(limits: Limits, parameters: Sequence[JobParameter]) -> TapRequest:
+    """The TAP kind's prepare hook: the job's TAP request.
+
+    Raises
+    ------
+    UsageError
+        A bad parameter (e.g. an unknown RESPONSEFORMAT): the job ends in ERROR.
+    """
+    try:
+        return tap_request(((p.name, p.value) for p in parameters), limits)
+    except TapError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _tap_context(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,11 +23,11 @@ import asyncpg
 from aiouws.config import Settings
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
-from aiouws.models import JobParameter
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
 from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
-from taprunner.query.job import Limits, execute, tap_request, unavailable, write_error
+from taprunner.query.job import Limits, execute, unavailable, write_error
+from taprunner.request import TapRequest
 
 if TYPE_CHECKING:
     from taprunner.web.app import TapState
@@ -91,14 +90,14 @@ class TapInline:
             return None
         return InlineLane(accepts=self.accepts, run=self.run, slots=self.slots)
 
-    def accepts(self, parameters: Sequence[JobParameter]) -> bool:
-        """Whether the job's result is bounded to ``max_rows`` and has no upload."""
-        if self.state is None:
+    def accepts(self, request: object) -> bool:
+        """Whether the job's result is bounded to ``max_rows`` and has no upload.
+
+        ``request``: the job's :class:`TapRequest`, parsed by the TAP kind's
+        prepare hook (:func:`taprunner.web.app.prepare_request`).
+        """
+        if self.state is None or not isinstance(request, TapRequest):
             return False
-        try:
-            request = tap_request(((p.name, p.value) for p in parameters), self.limits)
-        except TapError:
-            return False  # the runner writes the error document as usual
         if request.uploads:
             return False
         if request.maxrec <= self.max_rows:

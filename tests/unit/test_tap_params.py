@@ -44,15 +44,25 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     from typing import Any, cast
 
     from aiouws.config import Settings
+    from aiouws.errors import UsageError
     from aiouws.models import JobParameter
+    from taprunner.web.app import tap_kind
     from taprunner.web.fastlane import TapInline
 
-    def params(**given: str) -> list[JobParameter]:
-        return [
-            JobParameter(name=k, value=v) for k, v in {"lang": "ADQL", **given}.items()
-        ]
+    settings = Settings(tap_inline_rows=1000, dsn="postgresql://localhost/x")
+    prepare = tap_kind(settings).prepare
+    assert prepare is not None
 
-    fast = TapInline(Settings(tap_inline_rows=1000))
+    def params(**given: str) -> object:
+        """The TapRequest the TAP kind's prepare hook makes (the lane's input)."""
+        return prepare(
+            [
+                JobParameter(name=k, value=v)
+                for k, v in {"lang": "ADQL", **given}.items()
+            ]
+        )
+
+    fast = TapInline(settings)
     assert not fast.accepts(params(query="SELECT TOP 1 id FROM t"))  # not started
     fast.state = cast(Any, object())
     assert fast.accepts(params(query="SELECT TOP 1000 id FROM t"))
@@ -62,7 +72,10 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     assert not fast.accepts(
         params(query="SELECT TOP 1 id FROM t", upload="t,http://example.org/t.xml")
     )
-    assert not fast.accepts(params(query="SELECT TOP 1 id FROM t", maxrec="-3"))
+    # A bad parameter never reaches the lane: the hook refuses it (job ERROR).
+    with pytest.raises(UsageError, match="MAXREC"):
+        params(query="SELECT TOP 1 id FROM t", maxrec="-3")
+    assert not fast.accepts(None)  # nothing parsed: not the lane's
     assert TapInline(Settings(tap_inline_rows=0)).lane() is None
 
 
@@ -70,14 +83,11 @@ def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     from typing import Any, cast
 
     from aiouws.config import Settings
-    from aiouws.models import JobParameter
+    from taprunner.request import FORMATS, TapRequest
     from taprunner.web.fastlane import TapInline
 
     fast = TapInline(Settings())
     fast.state = cast(Any, object())
     nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x FROM t"
-    params = [
-        JobParameter(name="lang", value="ADQL"),
-        JobParameter(name="query", value=nested),
-    ]
-    assert fast.accepts(params) is False
+    request = TapRequest(query=nested, maxrec=100_000, format=FORMATS["votable"])
+    assert fast.accepts(request) is False

@@ -1,0 +1,140 @@
+"""The TAP kind's prepare hook: parameters are parsed once, before the job is queued.
+
+A bad parameter (here RESPONSEFORMAT) ends the job in ERROR at RUN without it
+ever being QUEUED or claimed; a good one is parsed once, and the fast lane's
+test gets that very parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from querywatch import final, submit
+
+from aiouws.config import Settings
+from aiouws.models import JobParameter
+from aiouws.notify import PhaseEvent, PhaseListener
+from aiouws.phases import Phase
+from taprunner.query.job import Limits
+from taprunner.request import TapRequest
+from taprunner.web import app as tap_app
+from taprunner.web.fastlane import TapInline
+
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def events(db_dsn: str) -> AsyncIterator[list[PhaseEvent]]:
+    """Every phase change announced while the test runs."""
+    seen: list[PhaseEvent] = []
+    listener = PhaseListener(lambda: asyncpg.connect(db_dsn))
+    listener.subscribe(seen.append)
+    await listener.start()
+    yield seen
+    await listener.stop()
+
+
+@pytest.fixture
+async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
+    return await aiohttp_client(
+        tap_app.create_tap_app(replace(settings, tap_slots=1), demo_rows=50)
+    )
+
+
+async def job_row(dsn: str, job: str) -> asyncpg.Record:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT phase, queued_time, claimed_by, runner_pid, error_message"
+            " FROM uws.job WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row
+
+
+async def phases_of(events: list[PhaseEvent], job: str) -> list[Phase | None]:
+    """The announced phases of ``job``, once its ERROR has been announced."""
+    async with asyncio.timeout(10):
+        while not any(e.job_id == job and e.phase is Phase.ERROR for e in events):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    return [e.phase for e in events if e.job_id == job]
+
+
+async def test_a_bad_responseformat_ends_in_error_without_being_queued(
+    client: Client, settings: Settings, events: list[PhaseEvent]
+) -> None:
+    assert settings.dsn is not None
+    created = await submit(
+        client, QUERY="SELECT TOP 1 id FROM demo.stars", RESPONSEFORMAT="fits"
+    )
+    assert await final(client, created) == "ERROR"
+    row = await job_row(settings.dsn, created)
+    assert "RESPONSEFORMAT" in row["error_message"]
+    assert row["queued_time"] is None
+    assert row["claimed_by"] is None and row["runner_pid"] is None
+    phases = await phases_of(events, created)
+    assert Phase.QUEUED not in phases and Phase.EXECUTING not in phases
+    # The same for a PENDING job run later.
+    resp = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT 1", "RESPONSEFORMAT": "fits"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    pending = str(resp.headers["Location"]).rsplit("/", 1)[1]
+    resp = await client.post(f"/tap/async/{pending}/phase", data={"PHASE": "RUN"})
+    assert resp.status in (200, 303)
+    assert await final(client, pending) == "ERROR"
+    row = await job_row(settings.dsn, pending)
+    assert "RESPONSEFORMAT" in row["error_message"]
+    assert row["queued_time"] is None and row["claimed_by"] is None
+    phases = await phases_of(events, pending)
+    assert Phase.QUEUED not in phases and Phase.EXECUTING not in phases
+
+
+async def test_the_lane_gets_the_request_the_hook_parsed(
+    settings: Settings, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[TapRequest] = []
+    tested: list[object] = []
+    real_parse = tap_app.tap_request
+    real_accepts = TapInline.accepts
+
+    def counting_parse(pairs: Any, limits: Limits) -> TapRequest:
+        parsed.append(real_parse(pairs, limits))
+        return parsed[-1]
+
+    def recording_accepts(self: TapInline, request: object) -> bool:
+        tested.append(request)
+        return real_accepts(self, request)
+
+    monkeypatch.setattr(tap_app, "tap_request", counting_parse)
+    monkeypatch.setattr(TapInline, "accepts", recording_accepts)
+    client = await aiohttp_client(
+        tap_app.create_tap_app(replace(settings, tap_slots=1), demo_rows=50)
+    )
+    assert settings.dsn is not None
+    job = await submit(client, QUERY="SELECT TOP 3 id FROM demo.stars")
+    assert await final(client, job) == "COMPLETED"
+    assert (await job_row(settings.dsn, job))["runner_pid"] == os.getpid()
+    assert len(parsed) == 1
+    assert len(tested) == 1 and tested[0] is parsed[0]
+
+
+def test_the_hook_sees_the_kinds_defaults_and_refuses_bad_values() -> None:
+    kind = tap_app.tap_kind(Settings(dsn="postgresql://localhost/x"))
+    assert kind.prepare is not None
+    given: Sequence[JobParameter] = [JobParameter(name="query", value="SELECT 1")]
+    request = kind.prepared(kind.with_defaults(given))
+    assert isinstance(request, TapRequest) and request.query == "SELECT 1"
