@@ -3,15 +3,15 @@
 Every phase change is one guarded statement (``... WHERE phase = ANY($allowed)
 RETURNING *``): there is no read-check-write across an ``await``. Rows become
 frozen :class:`~aiouws.models.Job` objects (:mod:`aiouws.rows`); no asyncpg
-record or SQL leaves this module. The schema itself is :mod:`aiouws.schema`.
+record leaves this module. The statements it runs are built in
+:mod:`aiouws.queries`; the schema itself is :mod:`aiouws.schema`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,18 @@ import asyncpg
 from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from .models import Job, JobFilter, JobRef, NewJob
 from .phases import FINAL_PHASES, ErrorType, Phase, PhaseChangeError, allowed_sources
-from .rows import encode_column, job_from_row, params_json
+from .queries import (
+    CLAIM_FOR_RUNNERS,
+    CLAIM_JOB,
+    NO_CAP,
+    RENEW_LEASES,
+    Claim,
+    fail_executing_sql,
+    insert_sql,
+    list_sql,
+    update_sql,
+)
+from .rows import job_from_row
 from .schema import (
     SCHEMA_VERSION,
     Connection,
@@ -39,31 +50,10 @@ __all__ = [
     "keep_session",
 ]
 
-#: Columns a caller may set besides the phase, with their SQL cast.
-_SETTABLE: Mapping[str, str] = {
-    "queued_time": "timestamptz",
-    "start_time": "timestamptz",
-    "end_time": "timestamptz",
-    "execution_duration": "integer",
-    "destruction_time": "timestamptz",
-    "quote": "timestamptz",
-    "parameters": "jsonb",
-    "results": "jsonb",
-    "job_info": "jsonb",
-    "error_type": "text",
-    "error_message": "text",
-    "error_has_detail": "boolean",
-    "runner_pid": "integer",
-    "backend_pid": "integer",
-    "claimed_by": "text",
-    "lease_until": "timestamptz",
-}
-
 #: How many rows written by this process are kept for woken waiters, and the
 #: largest parameter text of a row that is kept (memory stays bounded).
 _WRITTEN_ROWS = 1024
 _WRITTEN_PARAMS_MAX = 64 * 1024
-_LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
 
 
 @contextmanager
@@ -75,22 +65,6 @@ def _unavailable() -> Iterator[None]:
         raise StoreError(f"job database unavailable: {exc}") from exc
     except asyncpg.DataError as exc:  # e.g. text the database cannot store
         raise UsageError(f"invalid value: {exc}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Who runs a job: the claiming process, its lease and the runner's pid."""
-
-    claimed_by: str
-    lease_seconds: float
-    runner_pid: int
-
-
-#: The SET list of a claim: EXECUTING by ``$2`` under a lease of ``$3`` seconds.
-_CLAIM = (
-    "phase = 'EXECUTING', start_time = now(), claimed_by = $2,"
-    " lease_until = now() + make_interval(secs => $3)"
-)
 
 
 class JobStore:
@@ -156,33 +130,7 @@ class JobStore:
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         """The job list of UWS 1.1, newest first."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        if not flt.all_owners:
-            if flt.owner is None:
-                clauses.append("owner IS NULL")
-            else:
-                args.append(flt.owner)
-                clauses.append(f"owner = ${len(args)}")
-        if flt.phases:
-            args.append(sorted(p.value for p in flt.phases))
-            clauses.append(f"phase = ANY(${len(args)}::uws.phase[])")
-        elif not flt.include_archived:
-            clauses.append("phase <> 'ARCHIVED'")
-        if flt.after is not None:
-            args.append(flt.after)
-            clauses.append(f"creation_time > ${len(args)}")
-        if flt.kind is not None:
-            args.append(flt.kind)
-            clauses.append(f"kind = ${len(args)}")
-        where = " AND ".join(clauses) or "true"
-        sql = (
-            f"SELECT {_LIST_COLUMNS} FROM uws.job WHERE {where} "
-            "ORDER BY creation_time DESC, job_id"
-        )
-        if flt.last is not None:
-            args.append(flt.last)
-            sql += f" LIMIT ${len(args)}"
+        sql, args = list_sql(flt)
         rows = await self._fetch(sql, *args)
         return [
             JobRef(
@@ -269,8 +217,8 @@ class JobStore:
         new: NewJob,
         *,
         phase: Phase = Phase.PENDING,
-        max_queued: int = 2**31 - 1,
-        max_executing: int = 2**31 - 1,
+        max_queued: int = NO_CAP,
+        max_executing: int = NO_CAP,
         claim: Claim | None = None,
     ) -> Job | None:
         """Insert a job, unless its owner is at a cap; None means the cap is hit.
@@ -280,39 +228,8 @@ class JobStore:
         QUEUED/HELD and EXECUTING jobs are counted in the same statement (one
         round trip).
         """
-        owner = "owner IS NULL" if new.owner is None else "owner = $3"
-        args: list[Any] = []
-        if claim is None:
-            claimed = "NULL, NULL, NULL, NULL"
-        else:
-            phase = Phase.EXECUTING
-            max_queued = 2**31 - 1  # created running, not queued: no queue cap
-            claimed = "now(), $11, now() + make_interval(secs => $12), $13"
-            args = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
-        queued = "NULL" if phase is Phase.PENDING else "now()"
-        row = await self._fetchrow(
-            "WITH active AS (SELECT"
-            " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
-            " count(*) FILTER (WHERE phase = 'EXECUTING') AS executing"
-            f" FROM uws.job WHERE {owner}"
-            " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED'))"
-            " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
-            " destruction_time, parameters, phase, queued_time, start_time,"
-            " claimed_by, lease_until, runner_pid)"
-            f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued}, {claimed} FROM active"
-            " WHERE active.queued < $9 AND active.executing < $10 RETURNING *",
-            new.job_id,
-            new.kind,
-            new.owner,
-            new.run_id,
-            new.execution_duration,
-            new.destruction_time,
-            params_json(new.parameters),
-            phase.value,
-            max_queued,
-            max_executing,
-            *args,
-        )
+        sql, args = insert_sql(new, phase, max_queued, max_executing, claim)
+        row = await self._fetchrow(sql, *args)
         if row is None:
             return None
         job = job_from_row(row)
@@ -368,11 +285,7 @@ class JobStore:
         let its lease run out, so that recovery ends it.
         """
         status = await self._execute(
-            "UPDATE uws.job SET lease_until = now() + make_interval(secs => $2)"
-            " WHERE phase = 'EXECUTING' AND claimed_by = $1 AND job_id = ANY($3)",
-            claimed_by,
-            lease_seconds,
-            list(job_ids),
+            RENEW_LEASES, claimed_by, lease_seconds, list(job_ids)
         )
         return int(status.split()[-1])
 
@@ -414,19 +327,7 @@ class JobStore:
         ``runner_pids[i]``. Returns the claimed jobs in that order.
         """
         rows = await self._fetch(
-            "WITH picked AS (SELECT job_id, queued_time FROM uws.job"
-            " WHERE phase = 'QUEUED' AND kind = $1 ORDER BY queued_time, job_id"
-            " LIMIT cardinality($4::integer[]) FOR UPDATE SKIP LOCKED),"
-            " numbered AS (SELECT job_id, row_number() OVER"
-            " (ORDER BY queued_time, job_id) AS n FROM picked)"
-            f" UPDATE uws.job AS j SET {_CLAIM},"
-            " runner_pid = ($4::integer[])[numbered.n]"
-            " FROM numbered WHERE j.job_id = numbered.job_id"
-            " RETURNING j.*, numbered.n",
-            kind,
-            claimed_by,
-            lease_seconds,
-            runner_pids,
+            CLAIM_FOR_RUNNERS, kind, claimed_by, lease_seconds, runner_pids
         )
         ordered = sorted(rows, key=lambda r: int(r["n"]))
         return [self._wrote(job_from_row(r)) for r in ordered]
@@ -434,8 +335,7 @@ class JobStore:
     async def claim_job(self, job_id: str, claim: Claim) -> Job | None:
         """Claim one QUEUED job by id (an inline lane's); None if it is not queued."""
         row = await self._fetchrow(
-            f"UPDATE uws.job SET {_CLAIM}, runner_pid = $4"
-            " WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *",
+            CLAIM_JOB,
             job_id,
             claim.claimed_by,
             claim.lease_seconds,
@@ -492,14 +392,7 @@ class JobStore:
     async def _fail_executing(
         self, condition: str, message: str, *args: Any
     ) -> list[str]:
-        rows = await self._fetch(
-            "UPDATE uws.job SET phase = 'ERROR',"
-            " end_time = greatest(now(), start_time),"
-            " error_type = 'fatal', error_message = $1, error_has_detail = false"
-            f" WHERE phase = 'EXECUTING' AND {condition} RETURNING job_id",
-            message,
-            *args,
-        )
+        rows = await self._fetch(fail_executing_sql(condition), message, *args)
         for row in rows:
             self._written.pop(row["job_id"], None)
         return [r["job_id"] for r in rows]
@@ -514,29 +407,8 @@ class JobStore:
         set_now: Sequence[str],
         **columns: Any,
     ) -> Job:
-        assignments: list[str] = []
-        args: list[Any] = [job_id, sorted(p.value for p in sources)]
-        for name, value in columns.items():
-            if name == "phase":
-                args.append(value.value)
-                assignments.append(f"phase = ${len(args)}::uws.phase")
-                continue
-            cast = _SETTABLE.get(name)
-            if cast is None:
-                raise ValueError(f"column {name!r} cannot be set")
-            args.append(encode_column(name, value))
-            assignments.append(f"{name} = ${len(args)}::{cast}")
-        for name in set_now:
-            if _SETTABLE.get(name) != "timestamptz":
-                raise ValueError(f"column {name!r} is not a timestamp")
-            assignments.append(f"{name} = now()")
-        if not assignments:
-            raise ValueError("nothing to update")
-        row = await self._fetchrow(
-            f"UPDATE uws.job SET {', '.join(assignments)} WHERE job_id = $1"
-            " AND phase = ANY($2::uws.phase[]) RETURNING *",
-            *args,
-        )
+        sql, args = update_sql(job_id, sources, set_now, columns)
+        row = await self._fetchrow(sql, *args)
         if row is not None:
             return self._wrote(job_from_row(row))
         current = await self._fetchval(
