@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from .admission import Admission, Dispatcher, Queued
@@ -27,11 +27,13 @@ from .errors import (
     UsageError,
 )
 from .kinds import JobKind
+from .limits import clamp_destruction, clamp_duration, too_many
 from .models import Job, JobFilter, JobParameter, JobRef, NewJob
 from .notify import PhaseListener
 from .phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
 from .progress import estimate_quote, wait_for_change
 from .store import JobStore
+from .uploads import Upload, place_uploads, upload_parameters
 from .workdir import JobDirs, new_job_id
 
 __all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
@@ -42,14 +44,6 @@ log = logging.getLogger(__name__)
 _EDITABLE = frozenset({Phase.PENDING, Phase.HELD})
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """A file sent with a job creation (multipart), already written to a temp file."""
-
-    name: str  #: the form field name, used as the file name in the job dir
-    path: Path
-
-
 def _visible(job: Job, owner: str | None, kind: str | None = None) -> Job:
     """``job`` if ``owner`` may see it as one of ``kind`` (403 / 404 otherwise)."""
     if job.owner != owner:
@@ -57,20 +51,6 @@ def _visible(job: Job, owner: str | None, kind: str | None = None) -> Job:
     if kind is not None and job.kind != kind:
         raise JobNotFound(job.job_id)
     return job
-
-
-def _upload_parameters(
-    job_id: str, uploads: Sequence[Upload], upload_url: str
-) -> tuple[JobParameter, ...]:
-    """The by-reference parameters naming a new job's uploaded files."""
-    return tuple(
-        JobParameter(
-            name=upload.name.lower(),
-            value=f"{upload_url}/{job_id}/uploads/{upload.name}",
-            by_reference=True,
-        )
-        for upload in uploads
-    )
 
 
 def log_context(job: Job) -> dict[str, object]:
@@ -132,15 +112,7 @@ class JobService:
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         if flt.last is not None and flt.last > self.settings.max_list_jobs:
-            flt = JobFilter(
-                owner=flt.owner,
-                all_owners=flt.all_owners,
-                phases=flt.phases,
-                after=flt.after,
-                last=self.settings.max_list_jobs,
-                kind=flt.kind,
-                include_archived=flt.include_archived,
-            )
+            flt = replace(flt, last=self.settings.max_list_jobs)
         return await self.store.list_jobs(flt)
 
     async def quote(self, job: Job) -> datetime | None:
@@ -233,19 +205,19 @@ class JobService:
         """
         kind = self._kind(kind_name)
         job_id = new_job_id()
-        files = _upload_parameters(job_id, uploads, upload_url)
+        files = upload_parameters(job_id, uploads, upload_url)
         problems, prepared = self._prepare(kind, params, files) if run else ([], None)
         queue_now = run and not problems
         stored = tuple(kind.with_defaults(params) if queue_now else params) + files
         try:
-            self._place_uploads(job_id, uploads)
+            place_uploads(self.dirs, job_id, uploads)
             new = NewJob(
                 job_id=job_id,
                 kind=kind.name,
                 owner=owner,
                 run_id=run_id,
-                execution_duration=self.clamp_duration(execution_duration),
-                destruction_time=self.clamp_destruction(destruction),
+                execution_duration=clamp_duration(self.settings, execution_duration),
+                destruction_time=clamp_destruction(self.settings, destruction),
                 parameters=stored,
             )
             admission = self._admit(kind, job_id, prepared, queue_now, new_job=True)
@@ -259,7 +231,7 @@ class JobService:
                 )
             )
             if job is None:
-                raise await self._too_many(owner) or TooManyJobs(
+                raise await too_many(self.store, self.settings, owner) or TooManyJobs(
                     "too many active jobs; retry later"
                 )
         except BaseException:
@@ -312,7 +284,7 @@ class JobService:
             job.job_id,
             allowed=allowed,
             what="change the destruction time",
-            destruction_time=self.clamp_destruction(when),
+            destruction_time=clamp_destruction(self.settings, when),
         )
         if self.dispatcher is not None:
             self.dispatcher.destruction_changed()  # the timer may need to fire sooner
@@ -326,7 +298,7 @@ class JobService:
             job.job_id,
             allowed=_EDITABLE,
             what="change the execution duration",
-            execution_duration=self.clamp_duration(seconds),
+            execution_duration=clamp_duration(self.settings, seconds),
         )
 
     async def update_parameters(
@@ -345,24 +317,7 @@ class JobService:
             job.job_id, allowed=_EDITABLE, what="change parameters", parameters=merged
         )
 
-    # -- limits -----------------------------------------------------------------------
-
-    def clamp_duration(self, seconds: int | None) -> int:
-        s = self.settings
-        if seconds is None:
-            return s.default_execution_duration
-        if seconds < 0:
-            raise UsageError("EXECUTIONDURATION must not be negative")
-        if seconds == 0 or seconds > s.max_execution_duration:
-            return s.max_execution_duration
-        return seconds
-
-    def clamp_destruction(self, when: datetime | None) -> datetime:
-        now = datetime.now(UTC)
-        latest = now + timedelta(days=self.settings.max_destruction_days)
-        if when is None:
-            return now + timedelta(days=self.settings.default_destruction_days)
-        return min(when, latest)
+    # -- checks -----------------------------------------------------------------------
 
     def dirs_checked(self, job_id: str) -> str:
         """Validate a job id from a URL (404 for anything that is not an id)."""
@@ -379,27 +334,9 @@ class JobService:
 
     async def _check_caps(self, owner: str | None) -> None:
         """Raise TooManyJobs when ``owner`` is at a cap (for RUN of a PENDING job)."""
-        error = await self._too_many(owner)
+        error = await too_many(self.store, self.settings, owner)
         if error is not None:
             raise error
-
-    async def _too_many(self, owner: str | None) -> TooManyJobs | None:
-        """The 429 error for ``owner``'s caps, or None while under both."""
-        counts = await self.store.count_active(owner)
-        s = self.settings
-        queued = counts.get(Phase.QUEUED, 0) + counts.get(Phase.HELD, 0)
-        if queued >= s.max_queued_per_owner:
-            return TooManyJobs(
-                f"you have {queued} queued jobs, the limit is "
-                f"{s.max_queued_per_owner}; retry when some have run"
-            )
-        executing = counts.get(Phase.EXECUTING, 0)
-        if executing >= s.max_executing_per_owner:
-            return TooManyJobs(
-                f"you have {executing} executing jobs, the limit is "
-                f"{s.max_executing_per_owner}; retry when some have finished"
-            )
-        return None
 
     async def _reject(self, job: Job, problems: Sequence[str]) -> Job:
         """End a job that cannot run (missing or bad parameters) in ERROR.
@@ -471,12 +408,6 @@ class JobService:
         if not queue or self.dispatcher is None:
             return Queued()
         return self.dispatcher.admit(kind.name, job_id, prepared, new_job=new_job)
-
-    def _place_uploads(self, job_id: str, uploads: Sequence[Upload]) -> None:
-        """Move the uploaded files into the new job's directory."""
-        for upload in uploads:
-            self.dirs.create(job_id)
-            upload.path.replace(self.dirs.file(job_id, "upload-" + upload.name))
 
     async def _abort(self, job: Job) -> Job:
         was = job.phase
