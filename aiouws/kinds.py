@@ -115,6 +115,10 @@ class JobKind:
     #: :class:`aiouws.errors.UsageError` for bad ones (the job then ends in ERROR,
     #: never queued). What it returns is what the inline lane's ``accepts`` gets.
     prepare: Callable[[Sequence[JobParameter]], object] | None = None
+    #: Optional: the DALI VOTable error document for a message, served as the
+    #: error of a job refused at RUN (missing or bad parameters); without one,
+    #: that error is the plain message.
+    error_votable: Callable[[str], bytes] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

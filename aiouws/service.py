@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .admission import Admission, Dispatcher, Queued
 from .config import Settings
+from .contract import ERROR_VOTABLE
 from .errors import (
     InvalidPhaseError,
     JobNotFound,
@@ -239,7 +240,7 @@ class JobService:
             raise
         log.info("job created", extra=log_context(job))
         if problems:
-            return await self._reject(job, problems)
+            return await self._reject(job, kind, problems)
         await admission.start(job)
         return job
 
@@ -338,12 +339,17 @@ class JobService:
         if error is not None:
             raise error
 
-    async def _reject(self, job: Job, problems: Sequence[str]) -> Job:
-        """End a job that cannot run (missing or bad parameters) in ERROR.
+    async def _reject(self, job: Job, kind: JobKind, problems: Sequence[str]) -> Job:
+        """End a job that cannot run (missing or bad parameters) in ERROR, with
+        the kind's error document if it has one.
 
         It was stored PENDING and is never queued.
         """
         message = "; ".join(problems)
+        document = None if kind.error_votable is None else kind.error_votable(message)
+        if document is not None:
+            self.dirs.create(job.job_id)
+            self.dirs.file(job.job_id, ERROR_VOTABLE).write_bytes(document)
         job = await self.store.change_phase(
             job.job_id,
             Phase.ERROR,
@@ -351,7 +357,7 @@ class JobService:
             set_now=["end_time"],
             error_type=ErrorType.FATAL,
             error_message=message,
-            error_has_detail=False,
+            error_has_detail=document is not None,
         )
         log.info("job rejected at run", extra={**log_context(job), "reason": message})
         return job
@@ -359,7 +365,7 @@ class JobService:
     async def _run(self, job: Job, kind: JobKind) -> Job:
         problems, prepared = self._prepare(kind, job.parameters)
         if problems:
-            return await self._reject(job, problems)
+            return await self._reject(job, kind, problems)
         job_id, parameters = job.job_id, kind.with_defaults(job.parameters)
         admission = self._admit(kind, job_id, prepared, True, new_job=False)
         job = await admission.store(

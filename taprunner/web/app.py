@@ -27,6 +27,7 @@ from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.schema import keep_session
 from taprunner.errors import TapError
+from taprunner.formats.votable import error_document
 from taprunner.query.job import Limits, tap_request
 from taprunner.request import TapRequest
 from taprunner.schema import tapschema
@@ -134,6 +135,7 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
         slots=settings.tap_slots,
         inline=inline,
         prepare=functools.partial(prepare_request, limits),
+        error_votable=error_document,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
             ParameterSpec(name="lang", default="ADQL"),

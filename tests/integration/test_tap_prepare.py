@@ -1,8 +1,8 @@
 """The TAP kind's prepare hook: parameters are parsed once, before the job is queued.
 
 A bad parameter (here RESPONSEFORMAT) ends the job in ERROR at RUN without it
-ever being QUEUED or claimed; a good one is parsed once, and the fast lane's
-test gets that very parse.
+ever being QUEUED or claimed (its error is still a DALI document); a good one is
+parsed once, and the fast lane's test gets that very parse.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ async def test_a_bad_responseformat_ends_in_error_without_being_queued(
     assert row["claimed_by"] is None and row["runner_pid"] is None
     phases = await phases_of(events, created)
     assert Phase.QUEUED not in phases and Phase.EXECUTING not in phases
+    # Its error is a DALI VOTable error document, as a runner would write it.
+    error = await client.get(f"/tap/async/{created}/error")
+    assert error.headers["Content-Type"].startswith("application/x-votable+xml")
+    body = await error.text()
+    assert 'name="QUERY_STATUS" value="ERROR"' in body and "RESPONSEFORMAT" in body
     # The same for a PENDING job run later.
     resp = await client.post(
         "/tap/async",
