@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import UsageError
 from .models import JobParameter
 
 if TYPE_CHECKING:
@@ -151,15 +152,23 @@ class JobKind:
                     problems.append(message)
         return problems
 
-    def prepared(self, params: Sequence[JobParameter]) -> object:
-        """What ``prepare`` makes of ``params`` (``params`` itself without a hook).
-
-        Raises
-        ------
-        UsageError
-            The hook found a bad parameter.
-        """
-        return params if self.prepare is None else self.prepare(params)
+    def check(
+        self, params: Sequence[JobParameter], files: Sequence[JobParameter] = ()
+    ) -> tuple[list[str], object]:
+        """What keeps a job from running: :meth:`problems`, else what the
+        ``prepare`` hook refuses; if nothing, what the hook made of ``params``
+        with defaults and ``files`` (a new job's uploads), or those parameters
+        themselves for a kind without a hook."""
+        problems = self.problems(params)
+        if problems:
+            return problems, None
+        full = self.with_defaults(params) + tuple(files)
+        if self.prepare is None:
+            return [], full
+        try:
+            return [], self.prepare(full)
+        except UsageError as exc:
+            return [exc.message], None
 
     def with_defaults(self, params: Sequence[JobParameter]) -> tuple[JobParameter, ...]:
         """``params`` plus declared defaults for those not given."""

@@ -25,7 +25,6 @@ from .errors import (
     NotFound,
     PermissionDenied,
     TooManyJobs,
-    UsageError,
 )
 from .kinds import JobKind
 from .limits import clamp_destruction, clamp_duration, too_many
@@ -207,7 +206,7 @@ class JobService:
         kind = self._kind(kind_name)
         job_id = new_job_id()
         files = upload_parameters(job_id, uploads, upload_url)
-        problems, prepared = self._prepare(kind, params, files) if run else ([], None)
+        problems, prepared = kind.check(params, files) if run else ([], None)
         queue_now = run and not problems
         stored = tuple(kind.with_defaults(params) if queue_now else params) + files
         try:
@@ -363,7 +362,7 @@ class JobService:
         return job
 
     async def _run(self, job: Job, kind: JobKind) -> Job:
-        problems, prepared = self._prepare(kind, job.parameters)
+        problems, prepared = kind.check(job.parameters)
         if problems:
             return await self._reject(job, kind, problems)
         job_id, parameters = job.job_id, kind.with_defaults(job.parameters)
@@ -382,23 +381,6 @@ class JobService:
         # returned here is as queued (callers only redirect to it).
         await admission.start(job)
         return job
-
-    def _prepare(
-        self,
-        kind: JobKind,
-        params: Sequence[JobParameter],
-        files: Sequence[JobParameter] = (),
-    ) -> tuple[list[str], object]:
-        """What keeps a job from running (missing or bad parameters, what the
-        kind's prepare hook refuses); if nothing, what the hook made of its
-        parameters with defaults (and ``files``, its uploads)."""
-        problems = kind.problems(params)
-        if problems:
-            return problems, None
-        try:
-            return [], kind.prepared(kind.with_defaults(params) + tuple(files))
-        except UsageError as exc:
-            return [exc.message], None
 
     def _admit(
         self,

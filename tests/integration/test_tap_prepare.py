@@ -141,5 +141,9 @@ def test_the_hook_sees_the_kinds_defaults_and_refuses_bad_values() -> None:
     kind = tap_app.tap_kind(Settings(dsn="postgresql://localhost/x"))
     assert kind.prepare is not None
     given: Sequence[JobParameter] = [JobParameter(name="query", value="SELECT 1")]
-    request = kind.prepared(kind.with_defaults(given))
+    problems, request = kind.check(given)
+    assert problems == []
     assert isinstance(request, TapRequest) and request.query == "SELECT 1"
+    bad = [*given, JobParameter(name="responseformat", value="fits")]
+    problems, request = kind.check(bad)
+    assert request is None and "RESPONSEFORMAT" in problems[0]
