@@ -8,13 +8,13 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from .config import ConfigError, Settings
+from .database import Database
 from .logs import setup_logging
 from .pgcluster import ClusterError, EmbeddedCluster
 
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "db" and args.db_command == "stop":
                 cluster.stop()
                 return 0
-            settings = replace(settings, dsn=cluster.ensure_running())
+            settings = settings.with_dsn(cluster.ensure_running())
         if args.command == "serve":
             return _serve(settings, args)
         return asyncio.run(_admin(settings, args))
@@ -166,6 +166,7 @@ def _embedded(settings: Settings) -> EmbeddedCluster:
         settings.data_dir / "pgdata",
         port=settings.embedded_port,
         run_as=settings.embedded_user,
+        bindir=settings.pg_bindir,
     )
 
 
@@ -266,8 +267,7 @@ def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from .schema import init_connection, install_schema
 
-    assert settings.dsn is not None
-    conn = await asyncpg.connect(settings.dsn)
+    conn = await Database.of(settings).connect()
     try:
         await init_connection(conn)
         applied = await install_schema(conn)
