@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(
             args.config,
+            reserved=["tap_"],
             dsn=args.dsn,
             data_dir=args.data_dir,
             host=getattr(args, "host", None),
@@ -184,9 +185,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
         app = create_app(settings, [DEMO_KIND])
     else:
+        from taprunner.settings import TapSettings
         from taprunner.web.app import create_tap_app
 
-        app = create_tap_app(settings, demo_rows=0 if args.no_demo else args.demo_rows)
+        tap = TapSettings.load(settings, args.config)
+        rows = 0 if args.no_demo else args.demo_rows
+        app = create_tap_app(settings, tap, demo_rows=rows)
     if args.worker:
         app.on_startup.append(exit_with_parent)
     loop = _event_loop(settings.event_loop)

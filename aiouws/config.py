@@ -104,23 +104,6 @@ class Settings:
     #: newest installed server.
     pg_bindir: Path | None = None
 
-    #: TAP: rows returned when the client gives no MAXREC, and the hard limit.
-    tap_maxrec_default: int = 100_000
-    tap_maxrec_hard: int = 100_000_000
-    #: TAP: wall-clock limit of a synchronous query, seconds.
-    tap_sync_timeout: float = 60.0
-    #: TAP: runner processes kept warm for async queries (their run-count goal).
-    tap_slots: int = 2
-    #: TAP fast lane: an async query bounded to this many rows (MAXREC or its own
-    #: TOP) and without uploads runs at once in the server, in one of
-    #: ``tap_inline_slots``, instead of waiting for a runner; 0 turns it off.
-    tap_inline_rows: int = 1000
-    tap_inline_slots: int = 16
-    #: TAP: runners fetch BINARY/BINARY2 results of numbers, booleans and text as
-    #: Arrow batches through the ADBC driver (taprunner/query/columnar.py) instead of
-    #: asyncpg records; false keeps every query on asyncpg.
-    tap_columnar: bool = True
-
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")

@@ -18,6 +18,7 @@ import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
+from aiouws.database import Database
 from aiouws.demo import DEMO_KIND
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
@@ -27,6 +28,7 @@ from taprunner.errors import TapError
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.schema.demo import load_demo
+from taprunner.settings import RunnerConfig, TapSettings
 from taprunner.web.fastlane import TapInline
 
 __all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
@@ -51,6 +53,7 @@ class TapState:
 
     pool: asyncpg.Pool
     settings: Settings
+    tap: TapSettings
     up_since: datetime
     _catalog: TapCatalog | None = None
     _catalog_time: float = 0.0
@@ -104,16 +107,18 @@ class TapState:
 TAP = web.AppKey("aiouws_tap", TapState)
 
 
-def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
-    """The async TAP job kind; its runners get the DSN and limits by environment.
+def tap_kind(
+    tap: TapSettings, database: Database, inline: InlineLane | None = None
+) -> JobKind:
+    """The async TAP job kind; its runners get ``tap`` and the database by
+    environment (:class:`taprunner.settings.RunnerConfig`).
 
     ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
     """
-    assert settings.dsn is not None
     return JobKind(
         name="tap",
         entry_point="taprunner.query.job:run",
-        slots=settings.tap_slots,
+        slots=tap.slots,
         inline=inline,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
@@ -125,31 +130,30 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
             ParameterSpec(name="upload"),
             ParameterSpec(name="request"),
         ),
-        runner_env={
-            "AIOUWS_TAP_DSN": settings.dsn,
-            "AIOUWS_TAP_MAXREC_DEFAULT": str(settings.tap_maxrec_default),
-            "AIOUWS_TAP_MAXREC_HARD": str(settings.tap_maxrec_hard),
-            "AIOUWS_TAP_UPLOAD_BYTES": str(settings.max_upload_bytes),
-            "AIOUWS_TAP_COLUMNAR": "1" if settings.tap_columnar else "0",
-        },
+        runner_env=RunnerConfig(tap, database).to_env(),
     )
 
 
 def _tap_context(
-    settings: Settings, demo_rows: int, pool_size: int, fast: TapInline
+    settings: Settings,
+    tap: TapSettings,
+    database: Database,
+    demo_rows: int,
+    pool_size: int,
+    fast: TapInline,
 ) -> object:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        assert settings.dsn is not None
-        pool = await asyncpg.create_pool(
-            settings.dsn, min_size=1, max_size=pool_size, reset=keep_session
+        pool = await database.create_pool(
+            min_size=1, max_size=pool_size, reset=keep_session
         )
-        assert pool is not None
         async with pool.acquire() as conn:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
             await tapschema.install(conn)
             if demo_rows > 0:
                 await load_demo(conn, rows=demo_rows)
-        app[TAP] = TapState(pool=pool, settings=settings, up_since=datetime.now(UTC))
+        app[TAP] = TapState(
+            pool=pool, settings=settings, tap=tap, up_since=datetime.now(UTC)
+        )
         fast.state = app[TAP]
         try:
             yield
@@ -163,6 +167,7 @@ def _tap_context(
 
 def create_tap_app(
     settings: Settings,
+    tap: TapSettings | None = None,
     *,
     demo_rows: int = 0,
     extra_kinds: tuple[JobKind, ...] = (DEMO_KIND,),
@@ -170,6 +175,8 @@ def create_tap_app(
 ) -> web.Application:
     """The whole standalone service (TAP plus the generic job kinds).
 
+    ``tap`` defaults to :meth:`TapSettings.for_service` of ``settings``, whose DSN
+    must be resolved (:meth:`Database.of`).
     ``sync_pool_size`` is the number of database connections shared by sync
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
@@ -178,11 +185,13 @@ def create_tap_app(
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes
     )
-    fast = TapInline(settings)
+    database = Database.of(settings)
+    tap = tap or TapSettings.for_service(settings)
+    fast = TapInline(tap, database)
     lane = fast.lane()
-    context = _tap_context(settings, demo_rows, sync_pool_size, fast)
+    context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
     app.cleanup_ctx.append(context)  # type: ignore[arg-type]
-    kinds = [tap_kind(settings, lane), *extra_kinds]
+    kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
     app.add_subapp("/tap/async", uws_subapp("tap"))

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 _VOTABLE = "application/x-votable+xml"
 _XML = "text/xml"
-#: Seconds a sync query may take beyond tap_sync_timeout to reach the client.
+#: Seconds a sync query may take beyond TapSettings.sync_timeout to reach the client.
 SYNC_MARGIN = 5.0
 
 
@@ -85,7 +85,7 @@ async def _run_sync(
             tap_request,
             full_catalog,
             stream.write,
-            timeout=settings.tap_sync_timeout,
+            timeout=state.tap.sync_timeout,
         )
 
 
@@ -106,13 +106,13 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
     try:
         tap_request = parse_request(
             params.multi(),
-            maxrec_default=settings.tap_maxrec_default,
-            maxrec_hard=settings.tap_maxrec_hard,
+            maxrec_default=state.tap.maxrec_default,
+            maxrec_hard=state.tap.maxrec_hard,
         )
         stream = _LazyStream(request, tap_request.format.media_type)
         # A client that stops reading must not keep the pooled connection (and
         # its transaction) beyond the query's own time limit.
-        async with asyncio.timeout(settings.tap_sync_timeout + SYNC_MARGIN):
+        async with asyncio.timeout(state.tap.sync_timeout + SYNC_MARGIN):
             await _run_sync(state, tap_request, params, stream)
             assert stream.response is not None
             await stream.response.write_eof()
@@ -123,7 +123,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         log.warning("sync query failed while streaming: %s", exc)
         return stream.response
     except TimeoutError:
-        limit = settings.tap_sync_timeout
+        limit = state.tap.sync_timeout
         if stream is None or stream.response is None:
             return _error(400, f"query did not finish within {limit:g} s")
         log.warning("sync response not delivered within %g s: client dropped", limit)
@@ -137,11 +137,12 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
+    tap = request.config_dict[TAP].tap
     body = vosi.capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
-        max_rec_default=s.tap_maxrec_default,
-        max_rec_hard=s.tap_maxrec_hard,
+        max_rec_default=tap.maxrec_default,
+        max_rec_hard=tap.maxrec_hard,
         retention_default_s=int(s.default_destruction_days * 86400),
         retention_hard_s=int(s.max_destruction_days * 86400),
         execution_default_s=s.default_execution_duration,

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from aiouws.config import Settings
+from taprunner.settings import TapSettings
 from taprunner.web import app as server
 from taprunner.web import endpoints
 from taprunner.web.app import create_tap_app
@@ -31,10 +31,10 @@ async def client(
 ) -> Client:
     monkeypatch.setattr(endpoints, "SYNC_MARGIN", 1.0)
     monkeypatch.setattr(server, "ACQUIRE_TIMEOUT", 1.0)
-    fast = replace(
-        settings, tap_sync_timeout=2.0, tap_maxrec_default=4_000_000, tap_slots=1
+    fast = TapSettings.for_service(
+        settings, sync_timeout=2.0, maxrec_default=4_000_000, slots=1
     )
-    app = create_tap_app(fast, demo_rows=2000, sync_pool_size=POOL)
+    app = create_tap_app(settings, fast, demo_rows=2000, sync_pool_size=POOL)
     return await aiohttp_client(app)
 
 

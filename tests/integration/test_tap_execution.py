@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from querywatch import activity, eventually, running_queries
 
 from aiouws.config import Settings
+from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
@@ -20,8 +20,8 @@ SLOW = "SELECT COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars A
 
 @pytest.fixture
 async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    fast = replace(settings, tap_sync_timeout=1.0, tap_slots=1)
-    return await aiohttp_client(create_tap_app(fast, demo_rows=2000))
+    fast = TapSettings.for_service(settings, sync_timeout=1.0, slots=1)
+    return await aiohttp_client(create_tap_app(settings, fast, demo_rows=2000))
 
 
 async def test_abort_cancels_the_query_in_postgresql(

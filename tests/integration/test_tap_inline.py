@@ -21,6 +21,7 @@ from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import activity, eventually, final, running_queries, submit
 
 from aiouws.config import Settings
+from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
@@ -34,7 +35,9 @@ SLOW_ONE = (
 @pytest.fixture
 async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
     return await aiohttp_client(
-        create_tap_app(replace(settings, tap_slots=1), demo_rows=2000)
+        create_tap_app(
+            settings, TapSettings.for_service(settings, slots=1), demo_rows=2000
+        )
     )
 
 
@@ -132,8 +135,8 @@ async def test_the_lane_can_be_turned_off(
     settings: Settings, aiohttp_client: MakeClient
 ) -> None:
     assert settings.dsn is not None
-    off = replace(settings, tap_slots=1, tap_inline_rows=0)
-    client = await aiohttp_client(create_tap_app(off, demo_rows=100))
+    off = TapSettings.for_service(settings, slots=1, inline_rows=0)
+    client = await aiohttp_client(create_tap_app(settings, off, demo_rows=100))
     job = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, job) == "COMPLETED"
     assert (await job_row(settings.dsn, job))["runner_pid"] != os.getpid()
@@ -143,8 +146,9 @@ async def test_a_refused_creation_gives_its_lane_slot_back(
     settings: Settings, aiohttp_client: MakeClient
 ) -> None:
     assert settings.dsn is not None
-    one = replace(settings, tap_slots=1, tap_inline_slots=1, max_executing_per_owner=1)
-    client = await aiohttp_client(create_tap_app(one, demo_rows=2000))
+    one = replace(settings, max_executing_per_owner=1)
+    tap = TapSettings.for_service(one, slots=1, inline_slots=1)
+    client = await aiohttp_client(create_tap_app(one, tap, demo_rows=2000))
     # Unbounded, so a runner runs it; the lane's one slot stays free.
     slow = await submit(client, QUERY=SLOW_ONE.replace("TOP 1 ", ""))
     assert (await job_row(settings.dsn, slow))["runner_pid"] != os.getpid()

@@ -43,16 +43,19 @@ def test_row_bound_is_the_top_of_a_plain_select() -> None:
 def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     from typing import Any, cast
 
-    from aiouws.config import Settings
+    from aiouws.database import Database
     from aiouws.models import JobParameter
+    from taprunner.settings import TapSettings
     from taprunner.web.fastlane import TapInline
+
+    db = Database("postgresql:///none")
 
     def params(**given: str) -> list[JobParameter]:
         return [
             JobParameter(name=k, value=v) for k, v in {"lang": "ADQL", **given}.items()
         ]
 
-    fast = TapInline(Settings(tap_inline_rows=1000))
+    fast = TapInline(TapSettings(inline_rows=1000), db)
     assert not fast.accepts(params(query="SELECT TOP 1 id FROM t"))  # not started
     fast.state = cast(Any, object())
     assert fast.accepts(params(query="SELECT TOP 1000 id FROM t"))
@@ -63,17 +66,18 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
         params(query="SELECT TOP 1 id FROM t", upload="t,http://example.org/t.xml")
     )
     assert not fast.accepts(params(query="SELECT TOP 1 id FROM t", maxrec="-3"))
-    assert TapInline(Settings(tap_inline_rows=0)).lane() is None
+    assert TapInline(TapSettings(inline_rows=0), db).lane() is None
 
 
 def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     from typing import Any, cast
 
-    from aiouws.config import Settings
+    from aiouws.database import Database
     from aiouws.models import JobParameter
+    from taprunner.settings import TapSettings
     from taprunner.web.fastlane import TapInline
 
-    fast = TapInline(Settings())
+    fast = TapInline(TapSettings(), Database("postgresql:///none"))
     fast.state = cast(Any, object())
     nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x FROM t"
     params = [
