@@ -74,7 +74,7 @@ def pyvo_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "aiouws",
+            "taprunner",
             "--dsn",
             dsn,
             "tap",

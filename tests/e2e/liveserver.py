@@ -1,4 +1,5 @@
-"""Running the real ``python -m aiouws serve`` as a subprocess, for e2e tests.
+"""Running the real ``python -m taprunner serve`` (the ``aiouws`` command with
+TAP) as a subprocess, for e2e tests.
 
 ``start_server(dsn, data_dir, port=None)`` starts a server on any database and
 data directory and waits until it is available, so that a test can stop (or
@@ -120,7 +121,7 @@ def start_server(
     extra_args: tuple[str, ...] = (),
     timeout: float = STARTUP_TIMEOUT,
 ) -> LiveServer:
-    """Start ``python -m aiouws serve`` and wait until it reports itself available.
+    """Start ``python -m taprunner serve`` and wait until it reports itself available.
 
     The process gets its own session (process group), so that :meth:`LiveServer.kill`
     also reaches its runner processes. Its output goes to ``data_dir/server-N.log``.
@@ -133,7 +134,7 @@ def start_server(
     command = [
         sys.executable,
         "-m",
-        "aiouws",
+        "taprunner",
         "--dsn",
         dsn,
         "--data-dir",
