@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TapError", "TapUsageError", "TapQueryError"]
+__all__ = ["ServiceBusy", "TapError", "TapQueryError", "TapUsageError"]
 
 
 class TapError(Exception):
@@ -22,3 +22,12 @@ class TapQueryError(TapError):
     """The database refused or failed the query (timeout, data error)."""
 
     status = 400
+
+
+class ServiceBusy(TapError):
+    """Every pooled connection stayed in use while the request waited for one."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("service busy, retry in a few seconds")

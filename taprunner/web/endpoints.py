@@ -11,13 +11,13 @@ from aiohttp import web
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
-from taprunner.errors import TapError
+from taprunner.errors import ServiceBusy, TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.execute import run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
-from taprunner.web.app import TAP, ServiceBusy, TapState
+from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
 

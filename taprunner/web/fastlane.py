@@ -17,7 +17,6 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -29,9 +28,7 @@ from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
 from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
 from taprunner.query.job import Limits, execute, tap_request, unavailable, write_error
-
-if TYPE_CHECKING:
-    from taprunner.web.app import TapState
+from taprunner.web.state import TapState
 
 __all__ = ["TapInline"]
 
