@@ -7,14 +7,9 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
@@ -24,87 +19,14 @@ from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.schema import keep_session
-from taprunner.errors import TapError
 from taprunner.schema import tapschema
-from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.schema.demo import load_demo
 from taprunner.settings import RunnerConfig, TapSettings
+from taprunner.web import endpoints
 from taprunner.web.fastlane import TapInline
+from taprunner.web.state import TAP, TapState
 
-__all__ = ["TAP", "ServiceBusy", "TapState", "create_tap_app", "tap_kind"]
-
-CATALOG_TTL = 5.0
-#: Seconds a request waits for a free pooled connection before it gets a 503.
-ACQUIRE_TIMEOUT = 5.0
-
-
-class ServiceBusy(TapError):
-    """Every pooled connection stayed in use while the request waited for one."""
-
-    status = 503
-
-    def __init__(self) -> None:
-        super().__init__("service busy, retry in a few seconds")
-
-
-@dataclass
-class TapState:
-    """What the TAP endpoints share: a pool for sync queries, the catalogue cache."""
-
-    pool: asyncpg.Pool
-    settings: Settings
-    tap: TapSettings
-    up_since: datetime
-    _catalog: TapCatalog | None = None
-    _catalog_time: float = 0.0
-    examples: tuple[tuple[str, str, str], ...] = field(default=())
-    _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one.
-
-        Raises
-        ------
-        ServiceBusy
-            No connection became free in time.
-        """
-        try:
-            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
-        except TimeoutError:
-            raise ServiceBusy() from None
-        try:
-            yield conn
-        finally:
-            await self.pool.release(conn)
-
-    async def catalog(self) -> TapCatalog:
-        """The published tables, read again when older than CATALOG_TTL.
-
-        One request reloads at a time; while the pool is exhausted a catalogue
-        already loaded is used as it is rather than waiting for a connection.
-
-        Raises
-        ------
-        ServiceBusy
-            No catalogue was loaded yet and no connection became free in time.
-        """
-        async with self._catalog_lock:
-            now = time.monotonic()
-            if self._catalog is not None and now - self._catalog_time <= CATALOG_TTL:
-                return self._catalog
-            try:
-                async with self.connection() as conn:
-                    self._catalog = await TapCatalog.load(conn)
-            except ServiceBusy:
-                if self._catalog is None:
-                    raise
-                return self._catalog
-            self._catalog_time = now
-            return self._catalog
-
-
-TAP = web.AppKey("aiouws_tap", TapState)
+__all__ = ["create_tap_app", "tap_kind"]
 
 
 def tap_kind(
@@ -180,8 +102,6 @@ def create_tap_app(
     ``sync_pool_size`` is the number of database connections shared by sync
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
-    from taprunner.web import endpoints
-
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes
     )

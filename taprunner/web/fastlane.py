@@ -17,7 +17,6 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -36,9 +35,7 @@ from taprunner.query.job import (
     write_error,
 )
 from taprunner.settings import TapSettings
-
-if TYPE_CHECKING:
-    from taprunner.web.app import TapState
+from taprunner.web.state import TapState
 
 __all__ = ["TapInline"]
 

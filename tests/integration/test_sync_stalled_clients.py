@@ -14,8 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from aiouws.config import Settings
 from taprunner.settings import TapSettings
-from taprunner.web import app as server
-from taprunner.web import endpoints
+from taprunner.web import endpoints, state
 from taprunner.web.app import create_tap_app
 
 Client = TestClient[Any, Any]
@@ -30,7 +29,7 @@ async def client(
     settings: Settings, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> Client:
     monkeypatch.setattr(endpoints, "SYNC_MARGIN", 1.0)
-    monkeypatch.setattr(server, "ACQUIRE_TIMEOUT", 1.0)
+    monkeypatch.setattr(state, "ACQUIRE_TIMEOUT", 1.0)
     fast = TapSettings.for_service(
         settings, sync_timeout=2.0, maxrec_default=4_000_000, slots=1
     )
