@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 
@@ -29,8 +29,8 @@ from taprunner.adql.translate import (
 )
 from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
-from taprunner.formats.pgcopy import copy_csv
-from taprunner.formats.text import DelimitedEncoder
+from taprunner.formats.pgcopy import copy_matches
+from taprunner.formats.registry import DataPath, RowEncoder
 from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 from taprunner.query.heap import keep_heap_pad
 from taprunner.request import TapRequest
@@ -52,7 +52,6 @@ QUERY_ROLE = "aiouws_query"
 #: Rows fetched from the cursor per round trip.
 BATCH = 10_000
 Sink = Callable[[bytes], Coroutine[Any, Any, None]]
-_VERSION: Literal["1.4", "1.5"] = "1.4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +201,14 @@ async def run_query(
         translation = _translations.get(request.query, catalog, request.maxrec + 1)
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
-    if request.uploads or request.format.serialization in ("csv", "tsv"):
-        # Uploads make new tables; CSV/TSV mostly go through COPY, which does not
-        # run the prepared statement, so a stale one would go unnoticed.
+    fmt = request.format
+    if request.uploads or fmt.takes(DataPath.COPY):
+        # Uploads make new tables; formats COPY can write mostly go through it,
+        # which does not run the prepared statement: a stale one would go unnoticed.
         statements = None
-    if request.uploads or request.format.serialization not in ("binary2", "binary"):
+    if request.uploads or not fmt.takes(DataPath.ARROW):
         columnar = None  # another session does not see the uploaded tables
-    if session and request.format.serialization in _VOTABLE:
+    if session and fmt.takes(DataPath.FETCH):
         return await _run_in_session(
             conn, request, translation, catalog, sink, timeout, statements
         )
@@ -267,14 +267,16 @@ async def _run(
             statement = await _prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
             fields = _fields(translation.columns, attributes, tap_catalog)
-            if request.format.serialization in ("csv", "tsv"):
-                return await _delimited(
+            if request.format.takes(DataPath.COPY):
+                return await _copied(
                     conn, statement, translation.sql, request, fields, sink
                 )
             pg_types = [attribute.type.name for attribute in attributes]
             if columnar is None or not columnar_fields(fields, pg_types):
-                return await _votable(statement, request, fields, sink, timeout)
+                return await _streamed(statement, request, fields, sink, timeout)
         encoder = _encoder(request, fields)
+        if not isinstance(encoder, VOTableEncoder):
+            raise TypeError(f"{request.format.name}: the Arrow path needs a VOTable")
         try:
             return await columnar.run(
                 translation.sql, encoder, pg_types, request.maxrec, timeout, sink
@@ -299,9 +301,6 @@ async def _run(
         raise _failure(exc, timeout) from exc
 
 
-_VOTABLE = ("binary2", "binary", "tabledata")
-
-
 async def _run_in_session(
     conn: Connection,
     request: TapRequest,
@@ -311,8 +310,9 @@ async def _run_in_session(
     timeout: float,
     statements: StatementCache | None,
 ) -> QueryOutcome:
-    """A small VOTable result on a prepared session: prepare (or reuse), then
-    one Bind/Execute; PostgreSQL runs it in its own read-only transaction."""
+    """A small result on a prepared session (the FETCH path): prepare (or
+    reuse), then one Bind/Execute; PostgreSQL runs it in its own read-only
+    transaction."""
     tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         statement = await _prepare(conn, translation.sql, statements)
@@ -421,13 +421,15 @@ def _failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
     return query_error(exc.sqlstate, _clean(exc), timeout)
 
 
-async def _votable(
+async def _streamed(
     statement: asyncpg.prepared_stmt.PreparedStatement,
     request: TapRequest,
     fields: list[FieldSpec],
     sink: Sink,
     timeout: float,
 ) -> QueryOutcome:
+    """The CURSOR path: rows from a cursor, streamed through the format's encoder,
+    with an overflow or error status in the footer."""
     encoder = _encoder(request, fields)
     cursor = await statement.cursor()
     # Fetch before the header goes out: most query failures surface in the first
@@ -448,27 +450,17 @@ async def _votable(
     return QueryOutcome(rows, overflow)
 
 
-def _encoder(request: TapRequest, fields: list[FieldSpec]) -> VOTableEncoder:
-    """The VOTable encoder of ``request``'s result, with its QUERY and warnings."""
-    serialization = request.format.serialization
-    assert serialization in _VOTABLE
-    infos: list[tuple[str, str, str | None]] = [("QUERY", request.query, None)]
-    if request.maxrec_clamped:
-        infos.append(
-            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
-        )
-    return VOTableEncoder(
-        fields,
-        serialization=serialization,  # type: ignore[arg-type]
-        version=_VERSION,
-        infos=infos,
+def _encoder(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
+    """The encoder of ``request``'s result, with its QUERY and warnings."""
+    return request.format.encoder(
+        fields, query=request.query, maxrec_clamped=request.maxrec_clamped
     )
 
 
 async def _stream(
     cursor: asyncpg.cursor.Cursor[asyncpg.Record],
     batch: list[asyncpg.Record],
-    encoder: VOTableEncoder,
+    encoder: RowEncoder,
     sink: Sink,
     maxrec: int,
 ) -> tuple[int, bool]:
@@ -542,7 +534,7 @@ def _batch_friendly_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _delimited(
+async def _copied(
     conn: Connection,
     statement: asyncpg.prepared_stmt.PreparedStatement,
     sql: str,
@@ -550,21 +542,15 @@ async def _delimited(
     fields: list[FieldSpec],
     sink: Sink,
 ) -> QueryOutcome:
-    delimiter = "," if request.format.serialization == "csv" else "\t"
-    # COPY spells booleans t/f and timestamps with a space; only types whose
-    # PostgreSQL text is the encoder's text may take the fast path.
-    plain = all(
-        (f.arraysize is None or f.datatype in ("char", "unicodeChar"))
-        and f.datatype != "boolean"
-        and f.xtype is None
-        for f in fields
-    )
-    if plain:
-        # PostgreSQL writes CSV itself (the fastest path); cap at MAXREC rows.
+    """A format COPY can write: by COPY when the columns allow, else by the cursor
+    through the encoder (no overflow is signalled: such formats have no trailer)."""
+    copy = request.format.copy
+    if copy is not None and copy_matches(fields):
+        # PostgreSQL writes the bytes itself (the fastest path); cap at MAXREC rows.
         capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"
-        count = await copy_csv(conn, capped, sink, delimiter=delimiter)
+        count = await copy(conn, capped, sink)
         return QueryOutcome(count, False)
-    encoder = DelimitedEncoder(fields, delimiter=delimiter)
+    encoder = _encoder(request, fields)
     await sink(encoder.header())
     rows = 0
     cursor = await statement.cursor()

@@ -14,6 +14,8 @@ from typing import Literal
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
+from taprunner.formats.registry import OUTPUT_FORMATS
+from taprunner.formats.registry import TapRegExtFormat as OutputFormat
 from taprunner.schema.catalog import ColumnInfo, TableInfo
 
 NS_VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
@@ -51,15 +53,6 @@ class LanguageFeature:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutputFormat:
-    """One TAPRegExt output format: MIME type, RESPONSEFORMAT aliases, ivo-id."""
-
-    mime: str
-    aliases: tuple[str, ...] = ()
-    ivo_id: str | None = None
-
-
 def _features(*forms: str) -> tuple[LanguageFeature, ...]:
     return tuple(LanguageFeature(form) for form in forms)
 
@@ -86,28 +79,11 @@ DEFAULT_LANGUAGE_FEATURES: Mapping[str, tuple[LanguageFeature, ...]] = {
 }
 """ADQL 2.1 optional features the translator supports, by TAPRegExt feature type."""
 
-_VOTABLE = "application/x-votable+xml"
-DEFAULT_OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat(
-        f"{_VOTABLE};serialization=BINARY2",
-        ("votable", "votable/b2", _VOTABLE),
-        f"{TAPREGEXT}#output-votable-binary2",
-    ),
-    OutputFormat(
-        f"{_VOTABLE};serialization=BINARY",
-        ("votable/b",),
-        f"{TAPREGEXT}#output-votable-binary",
-    ),
-    OutputFormat(
-        f"{_VOTABLE};serialization=TABLEDATA",
-        ("votable/td",),
-        f"{TAPREGEXT}#output-votable-td",
-    ),
-    # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.
-    OutputFormat("text/csv", ("csv",)),
-    OutputFormat("text/tab-separated-values", ("tsv",)),
+DEFAULT_OUTPUT_FORMATS: tuple[OutputFormat, ...] = tuple(
+    f.capability for f in OUTPUT_FORMATS
 )
-"""Output formats in RESPONSEFORMAT order; the first one is the default."""
+"""Output formats in RESPONSEFORMAT order (the format registry's); the first one
+is the default."""
 
 DEFAULT_UPLOAD_METHODS: tuple[str, ...] = (
     f"{TAPREGEXT}#upload-inline",
