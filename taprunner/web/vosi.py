@@ -8,12 +8,23 @@ VODataService 1.1, VOResource 1.2, TAPRegExt 1.0).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
+from taprunner.adql.features import (
+    FEATURES_COMMON_TABLE,
+    FEATURES_GEO,
+    FEATURES_OFFSET,
+    FEATURES_SETS,
+    FEATURES_STRING,
+    FEATURES_TYPE,
+    FEATURES_UDF,
+    TAPREGEXT,
+    LanguageFeature,
+)
+from taprunner.adql.functions import language_features
 from taprunner.formats.registry import OUTPUT_FORMATS
 from taprunner.formats.registry import TapRegExtFormat as OutputFormat
 from taprunner.schema.catalog import ColumnInfo, TableInfo
@@ -29,55 +40,42 @@ NS_XHTML = "http://www.w3.org/1999/xhtml"
 
 _XSI_TYPE = f"{{{NS_XSI}}}type"
 
+__all__ = [
+    "DEFAULT_EXAMPLES",
+    "DEFAULT_LANGUAGE_FEATURES",
+    "DEFAULT_OUTPUT_FORMATS",
+    "DEFAULT_UDFS",
+    "DEFAULT_UPLOAD_METHODS",
+    "FEATURES_COMMON_TABLE",
+    "FEATURES_GEO",
+    "FEATURES_OFFSET",
+    "FEATURES_SETS",
+    "FEATURES_STRING",
+    "FEATURES_TYPE",
+    "FEATURES_UDF",
+    "LanguageFeature",
+    "OutputFormat",
+    "availability_document",
+    "capabilities_document",
+    "examples_document",
+    "table_document",
+    "tables_document",
+]
+
 STD_TAP = "ivo://ivoa.net/std/TAP"
 STD_VOSI_CAPABILITIES = "ivo://ivoa.net/std/VOSI#capabilities"
 STD_VOSI_AVAILABILITY = "ivo://ivoa.net/std/VOSI#availability"
 STD_VOSI_TABLES = "ivo://ivoa.net/std/VOSI#tables-1.1"
 STD_DALI_EXAMPLES = "ivo://ivoa.net/std/DALI#examples"
 
-TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
-FEATURES_GEO = f"{TAPREGEXT}#features-adqlgeo"
-FEATURES_STRING = f"{TAPREGEXT}#features-adql-string"
-FEATURES_OFFSET = f"{TAPREGEXT}#features-adql-offset"
-FEATURES_COMMON_TABLE = f"{TAPREGEXT}#features-adql-common-table"
-FEATURES_SETS = f"{TAPREGEXT}#features-adql-sets"
-FEATURES_TYPE = f"{TAPREGEXT}#features-adql-type"
-FEATURES_UDF = f"{TAPREGEXT}#features-udf"
-
-
-@dataclass(frozen=True, slots=True)
-class LanguageFeature:
-    """One TAPRegExt language feature: its ADQL form and an optional description."""
-
-    form: str
-    description: str | None = None
-
-
-def _features(*forms: str) -> tuple[LanguageFeature, ...]:
-    return tuple(LanguageFeature(form) for form in forms)
-
-
+_ADVERTISED = language_features()
 DEFAULT_LANGUAGE_FEATURES: Mapping[str, tuple[LanguageFeature, ...]] = {
-    FEATURES_GEO: _features(
-        "POINT",
-        "CIRCLE",
-        "BOX",
-        "POLYGON",
-        "CONTAINS",
-        "INTERSECTS",
-        "DISTANCE",
-        "AREA",
-        "COORD1",
-        "COORD2",
-        "COORDSYS",
-    ),
-    FEATURES_STRING: _features("LOWER", "UPPER", "ILIKE"),
-    FEATURES_OFFSET: _features("OFFSET"),
-    FEATURES_COMMON_TABLE: _features("WITH"),
-    FEATURES_SETS: _features("UNION", "EXCEPT", "INTERSECT"),
-    FEATURES_TYPE: _features("CAST"),
+    kind: members for kind, members in _ADVERTISED.items() if kind != FEATURES_UDF
 }
-"""ADQL 2.1 optional features the translator supports, by TAPRegExt feature type."""
+"""ADQL 2.1 optional features the translator supports, by TAPRegExt feature type
+(from the translator's function table and syntax features)."""
+DEFAULT_UDFS: tuple[LanguageFeature, ...] = _ADVERTISED.get(FEATURES_UDF, ())
+"""The user-defined functions the translator supports, with their signatures."""
 
 DEFAULT_OUTPUT_FORMATS: tuple[OutputFormat, ...] = tuple(
     f.capability for f in OUTPUT_FORMATS
@@ -247,7 +245,7 @@ def capabilities_document(
     execution_default_s: int,
     execution_hard_s: int,
     output_formats: Sequence[OutputFormat] = DEFAULT_OUTPUT_FORMATS,
-    udfs: Sequence[LanguageFeature] = (),
+    udfs: Sequence[LanguageFeature] = DEFAULT_UDFS,
     language_features: Mapping[str, Sequence[LanguageFeature]] = (
         DEFAULT_LANGUAGE_FEATURES
     ),

@@ -213,6 +213,29 @@ def test_capabilities_tap_interface_and_language(schema: etree.XMLSchema) -> Non
     ) == ["LOWER", "UPPER", "ILIKE"]
 
 
+def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> None:
+    """CENTROID and ivo_hasword work and are advertised; BOX is refused and is not."""
+    root = assert_valid(schema, capabilities())
+    (tap,) = root.xpath("capability[@standardID=$id]", id=vosi.STD_TAP)
+
+    def forms(feature_type: str) -> list[str]:
+        return list(
+            tap.xpath(
+                "language/languageFeatures[@type=$t]/feature/form/text()",
+                t=feature_type,
+            )
+        )
+
+    assert forms(vosi.FEATURES_GEO) == [
+        "POINT", "CIRCLE", "POLYGON", "CENTROID", "CONTAINS", "INTERSECTS",
+        "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
+    ]  # fmt: skip
+    assert forms(vosi.FEATURES_UDF) == [
+        "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER"
+    ]
+    assert tap.xpath("language/languageFeatures/@type")[-1] == vosi.FEATURES_UDF
+
+
 def test_capabilities_formats_and_limits(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, capabilities())
     (tap,) = root.xpath("capability[@standardID=$id]", id=vosi.STD_TAP)
