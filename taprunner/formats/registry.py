@@ -4,7 +4,7 @@ Everything about a format lives in its entry: the media type and file extension
 of its results, the RESPONSEFORMAT/FORMAT values that select it, its TAPRegExt
 ``outputFormat`` entry, its encoder and the data paths the query runner may take
 for it. The TAP parameters (:mod:`taprunner.request`), the capabilities
-(:mod:`taprunner.web.vosi`) and the query runner
+(:mod:`taprunner.web.capabilities`) and the query runner
 (:mod:`taprunner.query.execute`) all read :data:`OUTPUT_FORMATS`; adding a
 format is adding an entry here (and its encoder).
 """

@@ -18,6 +18,8 @@ from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
 from taprunner.web.app import TAP, ServiceBusy, TapState
+from taprunner.web.capabilities import capabilities_document
+from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
 
 __all__ = ["routes"]
 
@@ -137,7 +139,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
-    body = vosi.capabilities_document(
+    body = capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
         max_rec_default=s.tap_maxrec_default,
@@ -196,7 +198,7 @@ async def one_table(request: web.Request) -> web.Response:
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    body = vosi.examples_document(_tap_url(request), vosi.DEFAULT_EXAMPLES)
+    body = examples_document(_tap_url(request), DEFAULT_EXAMPLES)
     return web.Response(
         body=body, content_type="application/xhtml+xml", charset="utf-8"
     )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from taprunner.adql.features import FEATURES_UDF, SYNTAX_FEATURES
+from taprunner.adql.features import FEATURES_GEO, FEATURES_UDF, SYNTAX_FEATURES
 from taprunner.adql.functions import FUNCTIONS, USER_DEFINED_FUNCTIONS
 from taprunner.adql.translate import AdqlError, StaticCatalog, translate
-from taprunner.web import vosi
+from taprunner.web.capabilities import capabilities_document
 
 CATALOG = StaticCatalog({"t": ["a"]})
 #: The functions ADQL 2.1 itself declares (besides the aggregates).
@@ -31,7 +31,7 @@ ADQL_FUNCTIONS = frozenset(
 def _advertised() -> dict[str, list[str]]:
     """Feature forms by feature type, as the capabilities document says."""
     root = etree.fromstring(
-        vosi.capabilities_document(
+        capabilities_document(
             "http://localhost/tap",
             upload_limit_bytes=1,
             max_rec_default=1,
@@ -87,7 +87,7 @@ def test_every_udf_the_translator_accepts_is_advertised() -> None:
 
 
 def test_geometry_features_are_what_the_translator_does() -> None:
-    geo = _advertised()[vosi.FEATURES_GEO]
+    geo = _advertised()[FEATURES_GEO]
     assert "CENTROID" in geo
     for refused in ("BOX", "REGION"):
         assert refused not in geo

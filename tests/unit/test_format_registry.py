@@ -8,7 +8,7 @@ from taprunner.errors import TapUsageError
 from taprunner.formats.registry import OUTPUT_FORMATS, DataPath
 from taprunner.formats.votable import VOTableEncoder, field_for_pg_type
 from taprunner.request import FORMATS, parse_request
-from taprunner.web import vosi
+from taprunner.web.capabilities import DEFAULT_OUTPUT_FORMATS
 
 FIELDS = [field_for_pg_type("id", "int8"), field_for_pg_type("name", "text")]
 
@@ -35,7 +35,7 @@ def test_advertised_mime_types_and_aliases_are_accepted() -> None:
     for fmt in OUTPUT_FORMATS:
         for name in (fmt.capability.mime, *fmt.capability.aliases):
             assert FORMATS[name.lower().replace(" ", "")] is fmt
-    assert vosi.DEFAULT_OUTPUT_FORMATS == tuple(f.capability for f in OUTPUT_FORMATS)
+    assert DEFAULT_OUTPUT_FORMATS == tuple(f.capability for f in OUTPUT_FORMATS)
 
 
 def test_default_format_is_the_first_entry() -> None:
