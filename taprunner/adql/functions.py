@@ -157,6 +157,15 @@ USER_DEFINED_FUNCTIONS: tuple[FunctionDef, ...] = (
         description="1 if the words of needle occur in haystack, else 0"
         " (case-insensitive; PostgreSQL's 'simple' text search, no stemming)",
     ),
+    FunctionDef(
+        "ivo_nocasematch",
+        _template("ivo_nocasematch", 2, 2, "CAST(({0} ILIKE {1}) AS integer)"),
+        "ivo_nocasematch('Beta Star', 'beta%')",
+        FEATURES_UDF,
+        signature="ivo_nocasematch(value VARCHAR(*), pattern VARCHAR(*)) -> INTEGER",
+        description="1 if the case-folded value matches the case-folded pattern"
+        " (LIKE semantics), else 0",
+    ),
 )
 """The user-defined functions (``ivo_*`` of the IVOA UDF catalogue)."""
 

@@ -235,7 +235,8 @@ def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> N
         "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
     ]  # fmt: skip
     assert forms(features.FEATURES_UDF) == [
-        "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER"
+        "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        "ivo_nocasematch(value VARCHAR(*), pattern VARCHAR(*)) -> INTEGER",
     ]
     assert tap.xpath("language/languageFeatures/@type")[-1] == features.FEATURES_UDF
 
