@@ -41,7 +41,9 @@ def test_advertised_mime_types_and_aliases_are_accepted() -> None:
 def test_default_format_is_the_first_entry() -> None:
     assert _request(None) is OUTPUT_FORMATS[0]
     assert _request("") is OUTPUT_FORMATS[0]
-    with pytest.raises(TapUsageError, match="use votable, votable/b, .* or tsv"):
+    with pytest.raises(
+        TapUsageError, match="use votable, votable/b, votable/td, csv.* tsv"
+    ):
         _request("application/fits")
 
 
