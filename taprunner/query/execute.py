@@ -126,15 +126,16 @@ async def run_query(
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
-    With ``statements`` (the cache of ``conn``), a repeated VOTable query without
-    uploads reuses its prepared statement. ``session``: ``conn`` is already a
-    read-only session as the query role with ``timeout`` as its statement
-    timeout, and the result is known to be small (the fast lane's); a format
-    taking the FETCH path (the VOTables) is then fetched in one round trip,
-    without a transaction and a cursor. ``columnar``: runs a result in a format
-    taking the ARROW path (BINARY, BINARY2) whose columns it can take
-    (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor; ``conn``
-    then only prepares the statement, for the FIELDs.
+    With ``statements`` (the cache of ``conn``), a repeated query without uploads
+    in a format that does not take the COPY path reuses its prepared statement.
+    ``session``: ``conn`` is already a read-only session as the query role with
+    ``timeout`` as its statement timeout, and the result is known to be small
+    (the fast lane's); a format taking the FETCH path (the VOTables) is then
+    fetched in one round trip, without a transaction and a cursor.
+    ``columnar``: runs a result in a format taking the ARROW path (BINARY,
+    BINARY2) whose columns it can take
+    (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
+    ``conn`` then only prepares the statement, for the FIELDs.
 
     Raises
     ------
