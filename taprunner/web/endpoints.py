@@ -22,6 +22,8 @@ from taprunner.query.execute import run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
+from taprunner.web.capabilities import capabilities_document
+from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
@@ -151,7 +153,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
     tap = request.config_dict[TAP].tap
-    body = vosi.capabilities_document(
+    body = capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
         max_rec_default=tap.maxrec_default,
@@ -204,7 +206,7 @@ async def one_table(request: web.Request) -> web.Response:
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    body = vosi.examples_document(_tap_url(request), vosi.DEFAULT_EXAMPLES)
+    body = examples_document(_tap_url(request), DEFAULT_EXAMPLES)
     return web.Response(
         body=body, content_type="application/xhtml+xml", charset="utf-8"
     )

@@ -499,7 +499,7 @@ async def test_demo_cone_query_uses_index(conn: asyncpg.Connection) -> None:
 
 async def test_default_examples_run_on_demo(conn: asyncpg.Connection) -> None:
     from taprunner.adql.translate import translate
-    from taprunner.web.vosi import DEFAULT_EXAMPLES
+    from taprunner.web.examples import DEFAULT_EXAMPLES
 
     await load_demo(conn, rows=5_000)
     catalog = await TapCatalog.load(conn)

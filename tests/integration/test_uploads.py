@@ -26,7 +26,7 @@ from uploadkit import (
 
 from taprunner.adql.translate import AdqlError, StaticCatalog, translate
 from taprunner.errors import TapUsageError
-from taprunner.query import uploads
+from taprunner.query import uploadparse, uploads
 from taprunner.query.execute import QUERY_ROLE
 from taprunner.query.uploads import UploadCatalog, job_parts, load_uploads
 from taprunner.request import Upload, parse_uploads
@@ -363,10 +363,10 @@ async def test_job_dir_parts(
 
 
 def test_timestamp_helper() -> None:
-    assert uploads._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
+    assert uploadparse._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
         2020, 1, 2, 3, 4, 5, tzinfo=UTC
     )
-    assert uploads._timestamp("t", "c", " ") is None
+    assert uploadparse._timestamp("t", "c", " ") is None
 
 
 async def test_published_metadata_next_to_an_upload(
