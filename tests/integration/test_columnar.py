@@ -22,6 +22,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit
+from testkit import DbSetup
 
 from aiouws.config import Settings
 from taprunner.errors import TapQueryError, TapUsageError
@@ -61,14 +62,13 @@ SLOW = "SELECT 1::integer AS one FROM pg_sleep(30)"
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute(TABLE)
-    await c.execute(f"GRANT SELECT ON odd TO {QUERY_ROLE}")
-    await c.execute(f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}")
-    yield c
-    await c.close()
+def db_setup() -> DbSetup:
+    return DbSetup(
+        tap_schema=True,
+        sql=TABLE
+        + f"GRANT SELECT ON odd TO {QUERY_ROLE};"
+        + f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}",
+    )
 
 
 @pytest.fixture
