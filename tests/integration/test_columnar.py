@@ -13,16 +13,14 @@ import base64
 import io
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit
-from testkit import DbSetup
+from testkit import DbSetup, MakeClient
 
 from aiouws.config import Settings
 from taprunner.errors import TapQueryError, TapUsageError
@@ -56,7 +54,6 @@ INSERT INTO odd VALUES
 CREATE TABLE secret (x integer);
 INSERT INTO secret VALUES (1);
 """
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 ODD = "SELECT * FROM odd ORDER BY id NULLS FIRST"
 SLOW = "SELECT 1::integer AS one FROM pg_sleep(30)"
 

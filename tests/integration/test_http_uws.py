@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import FormData, web
-from aiohttp.test_utils import TestClient
+from testkit import Client, MakeClient
 
 from aiouws.config import Settings
 from aiouws.http.app import create_app, uws_context, uws_subapp
@@ -27,13 +26,10 @@ ECHO = JobKind(
     ),
 )
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
-
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(create_app(settings, [ECHO], execute=False))
+def app(settings: Settings) -> web.Application:
+    return create_app(settings, [ECHO], execute=False)
 
 
 async def create(client: Client, **params: str) -> str:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from querywatch import activity, eventually, running_queries
+from testkit import Client
 
 from aiouws.config import Settings
-from taprunner.web.app import create_tap_app
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 SLOW = "SELECT COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    fast = replace(settings, tap_sync_timeout=1.0, tap_slots=1)
-    return await aiohttp_client(create_tap_app(fast, demo_rows=2000))
+def app_settings(settings: Settings) -> Settings:
+    return replace(settings, tap_sync_timeout=1.0, tap_slots=1)
 
 
 async def test_abort_cancels_the_query_in_postgresql(

@@ -10,21 +10,17 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import activity, eventually, final, running_queries, submit
+from testkit import Client, MakeClient
 
 from aiouws.config import Settings
 from taprunner.web.app import create_tap_app
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 #: Slow in PostgreSQL, yet at most one row: the lane takes it.
 SLOW_ONE = (
     "SELECT TOP 1 COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
@@ -32,10 +28,8 @@ SLOW_ONE = (
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(
-        create_tap_app(replace(settings, tap_slots=1), demo_rows=2000)
-    )
+def app_settings(settings: Settings) -> Settings:
+    return replace(settings, tap_slots=1)
 
 
 async def job_row(dsn: str, job: str) -> asyncpg.Record:

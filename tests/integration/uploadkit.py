@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import from_table, parse  # type: ignore[import-untyped]
 from astropy.table import Table  # type: ignore[import-untyped]
 from testkit import DbSetup
@@ -19,7 +18,6 @@ from taprunner.request import FORMATS, TapRequest
 from taprunner.schema import tapschema
 
 MB = 1024 * 1024
-Client = TestClient[Any, Any]
 
 
 ODD = """<?xml version="1.0" encoding="utf-8"?>
