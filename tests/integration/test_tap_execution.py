@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from querywatch import activity, eventually, running_queries
+from querywatch import until_running
 from testkit import Client
 
 from aiouws.config import Settings
@@ -31,17 +31,11 @@ async def test_abort_cancels_the_query_in_postgresql(
     assert settings.dsn is not None
     dsn = settings.dsn
 
-    async def started() -> bool:
-        return await running_queries(dsn) == 1
-
-    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 1, "query running in PostgreSQL")
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
     # the runner is free again and answers the next job
     resp = await client.post(
         "/tap/async",

@@ -15,7 +15,7 @@ from dataclasses import replace
 import asyncpg
 import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from querywatch import activity, eventually, final, running_queries, submit
+from querywatch import eventually, final, submit, until_running
 from testkit import Client, MakeClient
 
 from aiouws.config import Settings
@@ -89,18 +89,12 @@ async def test_abort_cancels_a_small_query_in_postgresql(
     dsn = settings.dsn
     job = await submit(client, QUERY=SLOW_ONE)
 
-    async def started() -> bool:
-        return await running_queries(dsn) == 1
-
-    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 1, "query running in PostgreSQL")
     assert (await job_row(dsn, job))["runner_pid"] == os.getpid()
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
     after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, after) == "COMPLETED"
 
@@ -116,10 +110,7 @@ async def test_execution_duration_stops_a_small_query(
     assert "execution duration of 1 s exceeded" in row["error_message"]
     dsn = settings.dsn
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
 
 
 async def test_the_lane_can_be_turned_off(
