@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from testkit import Client, MakeClient
+from uwskit import run_seconds
 
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
@@ -142,6 +143,8 @@ async def test_execution_duration_ends_job_aborted(client: Client) -> None:
     assert await wait_final(client, "scripted", job_id) == "ABORTED"
     text = await (await client.get(f"/jobs/scripted/{job_id}")).text()
     assert "execution duration" in text
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    assert run_seconds(text) < 3.0, run_seconds(text)
 
 
 async def test_owner_queue_cap_gives_429(

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from querywatch import until_running
 from testkit import Client
+from uwskit import run_seconds
 
 from aiouws.config import Settings
 
@@ -71,3 +72,5 @@ async def test_execution_duration_stops_async_query(client: Client) -> None:
             break
     assert "<uws:phase>ABORTED</uws:phase>" in text
     assert "execution duration" in text
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    assert run_seconds(text) < 3.0, run_seconds(text)

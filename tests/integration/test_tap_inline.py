@@ -36,7 +36,8 @@ async def job_row(dsn: str, job: str) -> asyncpg.Record:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(
-            "SELECT runner_pid, error_message, job_info, queued_time, start_time"
+            "SELECT runner_pid, error_message, job_info, queued_time, start_time,"
+            " end_time"
             " FROM uws.job WHERE job_id = $1",
             job,
         )
@@ -108,6 +109,9 @@ async def test_execution_duration_stops_a_small_query(
     row = await job_row(settings.dsn, job)
     assert row["runner_pid"] == os.getpid()
     assert "execution duration of 1 s exceeded" in row["error_message"]
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    ran = (row["end_time"] - row["start_time"]).total_seconds()
+    assert ran < 3.0, ran
     dsn = settings.dsn
 
     await until_running(dsn, 0, "query cancelled in PostgreSQL")

@@ -1,11 +1,14 @@
 """The ``echo`` job kind and small clients of its UWS API (test_http_*.py).
 
 ``echo_app`` serves it without executing jobs, so that the tests see every phase
-a client moves a job through.
+a client moves a job through. ``run_seconds`` reads how long a job ran from any
+UWS job document.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +18,7 @@ from aiouws.config import Settings
 from aiouws.http.app import create_app
 from aiouws.kinds import JobKind, ParameterSpec
 
-__all__ = ["ECHO", "UWS", "XSI_NIL", "create", "echo_app", "job_xml"]
+__all__ = ["ECHO", "UWS", "XSI_NIL", "create", "echo_app", "job_xml", "run_seconds"]
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -48,3 +51,12 @@ async def job_xml(client: Client, job_id: str, assert_valid: Any, **query: str) 
     assert resp.status == 200
     assert resp.content_type == "text/xml"
     return assert_valid(await resp.read())
+
+
+def run_seconds(document: str) -> float:
+    """Seconds from ``startTime`` to ``endTime`` in a UWS job document."""
+    start, end = (
+        datetime.fromisoformat(re.findall(f"<uws:{name}>([^<]+)<", document)[0])
+        for name in ("startTime", "endTime")
+    )
+    return (end - start).total_seconds()
