@@ -13,14 +13,13 @@ import base64
 import io
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit
+from testkit import DbSetup, MakeClient
 
 from aiouws.config import Settings
 from aiouws.database import Database
@@ -56,20 +55,18 @@ INSERT INTO odd VALUES
 CREATE TABLE secret (x integer);
 INSERT INTO secret VALUES (1);
 """
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 ODD = "SELECT * FROM odd ORDER BY id NULLS FIRST"
 SLOW = "SELECT 1::integer AS one FROM pg_sleep(30)"
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute(TABLE)
-    await c.execute(f"GRANT SELECT ON odd TO {QUERY_ROLE}")
-    await c.execute(f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}")
-    yield c
-    await c.close()
+def db_setup() -> DbSetup:
+    return DbSetup(
+        tap_schema=True,
+        sql=TABLE
+        + f"GRANT SELECT ON odd TO {QUERY_ROLE};"
+        + f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}",
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,14 @@ import asyncpg
 import numpy as np
 import pytest
 from astropy.table import Table  # type: ignore[import-untyped]
+from testkit import DbSetup
 from uploadkit import (
     MB,
     ODD,
+    TAP_STARS,
     ids_table,
     physical,
     run_adql,
-    tap_connection,
     temp_tables,
     votable,
     write_parts,
@@ -34,15 +34,8 @@ from taprunner.schema.tapschema import TapCatalog
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await tap_connection(db_dsn)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def catalog(conn: asyncpg.Connection) -> TapCatalog:
-    return await TapCatalog.load(conn)
+def db_setup() -> DbSetup:
+    return TAP_STARS
 
 
 # --------------------------------------------------------------------------------
