@@ -1,18 +1,34 @@
 """Configuration: one frozen ``Settings``, built from a TOML file and ``AIOUWS_*``.
 
 Nothing below ``create_app`` reads the environment or files; this module is the
-only place that does.
+only place that does. :func:`load_settings` loads any frozen settings dataclass
+the same way (an application's own settings, e.g. TAP's, with a key prefix).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["ConfigError", "Settings", "default_data_dir"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "config_path",
+    "default_data_dir",
+    "load_settings",
+    "read_config_file",
+]
+
+#: The environment prefix of every setting: ``AIOUWS_<KEY>``.
+ENV_PREFIX = "AIOUWS_"
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ConfigError(ValueError):
@@ -84,36 +100,33 @@ class Settings:
     #: Server processes sharing the port (SO_REUSEPORT); 0: one per CPU core.
     #: Each runs its own queue supervisor and runners (slots are per worker).
     workers: int = 1
-
-    #: TAP: rows returned when the client gives no MAXREC, and the hard limit.
-    tap_maxrec_default: int = 100_000
-    tap_maxrec_hard: int = 100_000_000
-    #: TAP: wall-clock limit of a synchronous query, seconds.
-    tap_sync_timeout: float = 60.0
-    #: TAP: runner processes kept warm for async queries (their run-count goal).
-    tap_slots: int = 2
-    #: TAP fast lane: an async query bounded to this many rows (MAXREC or its own
-    #: TOP) and without uploads runs at once in the server, in one of
-    #: ``tap_inline_slots``, instead of waiting for a runner; 0 turns it off.
-    tap_inline_rows: int = 1000
-    tap_inline_slots: int = 16
-    #: TAP: runners fetch BINARY/BINARY2 results of numbers, booleans and text as
-    #: Arrow batches through the ADBC driver (taprunner/query/columnar.py) instead of
-    #: asyncpg records; false keeps every query on asyncpg.
-    tap_columnar: bool = True
+    #: Directory of ``initdb``/``pg_ctl`` for the embedded cluster; None: the
+    #: newest installed server.
+    pg_bindir: Path | None = None
 
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
+
+    def with_dsn(self, dsn: str) -> Settings:
+        """These settings with the DSN resolved (e.g. of the started embedded
+        cluster)."""
+        return replace(self, dsn=dsn)
 
     @classmethod
     def load(
         cls,
         path: Path | None = None,
         env: dict[str, str] | None = None,
+        *,
+        reserved: Sequence[str] = (),
         **overrides: Any,
     ) -> Settings:
         """Build settings: defaults < TOML file < ``AIOUWS_*`` variables < overrides.
+
+        ``path`` defaults to ``AIOUWS_CONFIG``. File keys starting with one of the
+        ``reserved`` prefixes belong to other settings objects (e.g. ``tap_``) and
+        are left alone.
 
         Raises
         ------
@@ -121,24 +134,12 @@ class Settings:
             For unknown keys or values of the wrong type.
         """
         env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        if path is None and env.get("AIOUWS_CONFIG"):
-            path = Path(env["AIOUWS_CONFIG"])
-        if path is not None:
-            try:
-                values.update(_flatten(tomllib.loads(path.read_text())))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        known = {f.name: f for f in fields(cls)}
-        for key, raw in env.items():
-            if key.startswith("AIOUWS_") and key[7:].lower() in known:
-                values[key[7:].lower()] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        settings = replace(
-            cls(), **{k: _coerce(k, v, cls()) for k, v in values.items()}
+        settings = load_settings(
+            cls(),
+            read_config_file(config_path(path, env)),
+            env,
+            reserved=reserved,
+            overrides=overrides,
         )
         settings.validate()
         return settings
@@ -164,6 +165,77 @@ class Settings:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
 
 
+def config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
+    """The configuration file: ``path``, else ``AIOUWS_CONFIG``, else none."""
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        return Path(env[ENV_PREFIX + "CONFIG"])
+    return path
+
+
+def read_config_file(path: Path | None) -> dict[str, Any]:
+    """The flat keys of the TOML file ``path`` (none without a file).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed.
+    """
+    if path is None:
+        return {}
+    try:
+        return _flatten(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+def load_settings(
+    defaults: T,
+    file_values: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    prefix: str = "",
+    reserved: Sequence[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> T:
+    """``defaults`` (a frozen settings dataclass) < file keys < env < overrides.
+
+    A field ``name`` is the file key ``<prefix><name>`` and the variable
+    ``AIOUWS_<PREFIX><NAME>``. With a prefix, file keys without it belong to
+    others and are skipped; without one, every file key not starting with a
+    ``reserved`` prefix must name a field. Values are coerced to the type of the
+    field's default (``Path`` for ``Path`` fields; "" or None keeps an optional
+    field unset). Overrides that are None are ignored.
+
+    Raises
+    ------
+    ConfigError
+        For unknown file keys or values of the wrong type.
+    """
+    known = {f.name for f in fields(defaults)}
+    values: dict[str, Any] = {}
+    for key, value in file_values.items():
+        if prefix and key.startswith(prefix):
+            values[key[len(prefix) :]] = value
+        elif not prefix and not key.startswith(tuple(reserved)):
+            values[key] = value
+    env_prefix = ENV_PREFIX + prefix.upper()
+    for key, raw in env.items():
+        name = key[len(env_prefix) :].lower()
+        if key.startswith(env_prefix) and name in known:
+            values[name] = raw
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(values) - known)
+    if unknown:
+        names = ", ".join(prefix + name for name in unknown)
+        raise ConfigError(f"unknown setting(s): {names}")
+    hints = {f.name: f.type for f in fields(defaults)}
+    coerced = {
+        k: _coerce(prefix + k, v, getattr(defaults, k), str(hints[k]))
+        for k, v in values.items()
+    }
+    return replace(defaults, **coerced)
+
+
 def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Turn TOML tables into flat keys: ``[limits] grace = 2`` -> ``grace``."""
     flat: dict[str, Any] = {}
@@ -175,13 +247,14 @@ def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _coerce(name: str, value: Any, defaults: Settings) -> Any:
-    current = getattr(defaults, name)
+def _coerce(name: str, value: Any, current: Any, hint: str) -> Any:
+    """``value`` as the type of a field whose default is ``current`` and whose
+    annotation reads ``hint`` (annotations are strings here)."""
     try:
-        if name in ("jobs_dir", "passwd_file", "data_dir"):
+        if "Path" in hint:
             return Path(value).expanduser() if value not in ("", None) else None
-        if name in ("dsn", "base_url"):
-            return str(value) or None
+        if "str" in hint and "None" in hint:
+            return str(value) if value not in ("", None) else None
         if isinstance(current, bool):
             if isinstance(value, bool):
                 return value

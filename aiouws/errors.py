@@ -1,4 +1,9 @@
-"""The one exception hierarchy of aiouws; ``http/middleware.py`` maps it to HTTP."""
+"""The one exception hierarchy of aiouws; ``http/middleware.py`` maps it to HTTP.
+
+Every error carries its HTTP status and renders its own body (:meth:`UWSError.render`,
+``text/plain`` here); a job kind's errors may subclass :class:`UWSError` with another
+form (TAP's are DALI VOTable documents). Stdlib only: runner processes import it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import ClassVar
 
 __all__ = [
     "ErrorCode",
+    "error_body",
     "InvalidPhaseError",
     "JobNotFound",
     "NotFound",
@@ -35,16 +41,34 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "InternalError"
 
 
+def error_body(code: ErrorCode, message: str, detail: str | None = None) -> str:
+    """``UsageError: LAST must be a positive integer`` (+ detail on its own line)."""
+    body = f"{code.value}: {message}\n"
+    if detail:
+        body += f"\n{detail}\n"
+    return body
+
+
 class UWSError(Exception):
-    """Base of every error a client may see; carries its HTTP status."""
+    """Base of every error a client may see; carries its HTTP status and body."""
 
     status: ClassVar[int] = 500
     error_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+    #: Media type of :meth:`render`'s body (sent with ``charset=utf-8``).
+    media_type: ClassVar[str] = "text/plain"
 
     def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+    def render(self) -> bytes:
+        """The response body, UTF-8: ``UsageError: message`` and the detail."""
+        return error_body(self.error_code, self.message, self.detail).encode()
+
+    def headers(self) -> dict[str, str]:
+        """Response headers besides Content-Type (none unless a subclass says)."""
+        return {}
 
 
 class UsageError(UWSError):
@@ -59,6 +83,9 @@ class Unauthorized(UWSError):
 
     status = 401
     error_code = ErrorCode.UNAUTHORIZED
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="aiouws", charset="UTF-8"'}
 
 
 class PermissionDenied(UWSError):
@@ -106,6 +133,9 @@ class TooManyJobs(UWSError):
     def __init__(self, message: str, retry_after: int = 10) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(UWSError):

@@ -28,16 +28,16 @@ class ClusterError(RuntimeError):
     """The embedded PostgreSQL cluster could not be created, started or stopped."""
 
 
-def find_bindir() -> Path:
-    """Return the directory of ``initdb``/``pg_ctl`` of the newest installed server.
+def find_bindir(preferred: Path | None = None) -> Path:
+    """Return the directory of ``initdb``/``pg_ctl``: ``preferred`` (the
+    ``pg_bindir`` setting) if it holds them, else the newest installed server.
 
     Raises
     ------
     ClusterError
         If no PostgreSQL server installation is found.
     """
-    env = os.environ.get("AIOUWS_PG_BINDIR")
-    candidates = [env] if env else []
+    candidates = [str(preferred)] if preferred else []
     candidates += sorted(
         glob.glob("/usr/lib/postgresql/*/bin"),
         key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
@@ -58,6 +58,7 @@ class EmbeddedCluster:
 
     ``root/data`` holds the cluster, ``root/run`` its socket and ``root/log`` the
     server log. ``fast_unsafe`` turns off fsync (for tests and benchmarks only).
+    ``bindir``: where ``initdb``/``pg_ctl`` are (None: see :func:`find_bindir`).
     """
 
     root: Path
@@ -65,6 +66,7 @@ class EmbeddedCluster:
     run_as: str = "postgres"
     fast_unsafe: bool = False
     database: str = "aiouws"
+    bindir: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -94,7 +96,7 @@ class EmbeddedCluster:
 
     def ensure_running(self) -> str:
         """Create the cluster if needed, start it if stopped; return the DSN."""
-        bindir = find_bindir()
+        bindir = find_bindir(self.bindir)
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bindir)
@@ -104,7 +106,7 @@ class EmbeddedCluster:
         return self.dsn()
 
     def is_running(self) -> bool:
-        bindir = find_bindir()
+        bindir = find_bindir(self.bindir)
         if not (self.data_dir / "PG_VERSION").exists():
             return False
         result = self._run(
@@ -116,7 +118,7 @@ class EmbeddedCluster:
         """Stop the server if it runs (``mode``: smart, fast or immediate)."""
         if not self.is_running():
             return
-        bindir = find_bindir()
+        bindir = find_bindir(self.bindir)
         self._run(
             [
                 str(bindir / "pg_ctl"),
@@ -142,7 +144,7 @@ class EmbeddedCluster:
             except KeyError as exc:
                 raise ClusterError(
                     f"running as root, but user {self.run_as!r} to own the database "
-                    f"cluster does not exist (create it or set AIOUWS_PG_USER)"
+                    f"cluster does not exist (create it or set AIOUWS_EMBEDDED_USER)"
                 ) from exc
             for directory in (self.root, self.socket_dir, self.log_file.parent):
                 os.chown(directory, user.pw_uid, user.pw_gid)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from taprunner.formats.pgcopy import binary2_row_sql, copy_binary2, copy_csv
+from taprunner.formats.pgcopy import copy_csv
 from taprunner.formats.votable import VOTableEncoder, field_for_pg_type
 from taprunner.query.heap import keep_heap_pad
 
@@ -64,24 +64,6 @@ async def _generic(conn: asyncpg.Connection, out: str) -> int:
     return count
 
 
-async def _pgencode(conn: asyncpg.Connection, out: str) -> int:
-    stmt = await conn.prepare(QUERY)
-    attrs = stmt.get_attributes()
-    fields = [field_for_pg_type(a.name, a.type.name) for a in attrs]
-    sql = binary2_row_sql(QUERY, fields, [a.type.name for a in attrs])
-    assert sql is not None
-    encoder = VOTableEncoder(fields)
-    with open(out, "wb") as sink:  # noqa: ASYNC230 - the runner writes synchronously too
-        sink.write(encoder.header())
-
-        async def write(raw: bytes) -> None:
-            sink.write(encoder.encode_raw(raw))
-
-        count = await copy_binary2(conn, sql, write)
-        sink.write(encoder.footer())
-    return count
-
-
 async def _csv(conn: asyncpg.Connection, out: str) -> int:
     with open(out, "wb") as sink:  # noqa: ASYNC230 - the runner writes synchronously too
 
@@ -111,7 +93,6 @@ async def main(dsn: str, rows: int, only: str | None) -> None:
     runs: dict[str, Callable[[], Awaitable[int]]] = {
         "csv": lambda: _csv(conn, out),
         "generic": lambda: _generic(conn, out),
-        "pgencode": lambda: _pgencode(conn, out),
     }
     for label, run in runs.items():
         if only is None or label == only:
@@ -124,7 +105,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dsn")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["csv", "generic", "pgencode"])
+    parser.add_argument("--only", choices=["csv", "generic"])
     args = parser.parse_args()
     if args.dsn:
         asyncio.run(main(args.dsn, args.rows, args.only))

@@ -161,7 +161,7 @@ async def _make_big_table(dsn: str, rows: int) -> None:
     publish = [
         sys.executable,
         "-m",
-        "aiouws",
+        "taprunner",
         "--dsn",
         dsn,
         "tap",

@@ -1,4 +1,5 @@
-"""The server under test: ``python -m aiouws serve`` in a subprocess, plus /proc probes.
+"""The server under test: ``python -m taprunner serve`` (``aiouws serve`` with
+TAP) in a subprocess, plus /proc probes.
 
 Without a DSN the server starts its own embedded PostgreSQL cluster in a fresh
 temporary data directory (made 0755: the cluster runs as ``postgres`` when we are
@@ -267,7 +268,7 @@ class LiveServer:
     def start(self) -> None:
         os.chmod(self.data_dir, 0o755)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        argv = [sys.executable, "-m", "aiouws", "--data-dir", str(self.data_dir)]
+        argv = [sys.executable, "-m", "taprunner", "--data-dir", str(self.data_dir)]
         if self.dsn is None:
             embedded_port = free_port()
             env["AIOUWS_EMBEDDED_PORT"] = str(embedded_port)

@@ -1,7 +1,8 @@
 """The aiouws benchmark suite against a live server (run it as ``scripts/bench``).
 
-Starts ``python -m aiouws serve`` on a free 127.0.0.1 port with a fresh embedded
-database in a temporary directory (or on ``--dsn``), loads ``--rows`` demo stars,
+Starts ``python -m taprunner serve`` (the ``aiouws`` command) on a free 127.0.0.1
+port with a fresh embedded database in a temporary directory (or on ``--dsn``),
+loads ``--rows`` demo stars,
 measures the figures of the performance issue (median and p95 over repeated
 runs, each with the floor it is compared against, measured in the same run),
 stops the server, prints a table and writes ``benchmarks/results/<time>.json``.

@@ -1,24 +1,61 @@
-"""TAP errors: what went wrong with a query, as the client should read it."""
+"""TAP errors: what went wrong with a query, as the client should read it.
+
+They are :class:`aiouws.errors.UWSError` s: each carries its HTTP status, and its
+body is the DALI error document (a VOTable with ``QUERY_STATUS=ERROR``), so the
+aiouws error middleware answers for them wherever they are raised. The runner
+side imports this module too (no web stack here).
+"""
 
 from __future__ import annotations
 
-__all__ = ["TapError", "TapUsageError", "TapQueryError"]
+from aiouws.errors import ErrorCode, UWSError
+from taprunner.formats.votable import error_document
+
+__all__ = [
+    "VOTABLE_MEDIA_TYPE",
+    "ServiceBusy",
+    "TapError",
+    "TapQueryError",
+    "TapUsageError",
+]
+
+#: Media type of the DALI error document.
+VOTABLE_MEDIA_TYPE = "application/x-votable+xml"
 
 
-class TapError(Exception):
+class TapError(UWSError):
     """Base of TAP failures; the message is shown to the client as is."""
 
-    #: HTTP status for the sync endpoint.
     status = 500
+    media_type = VOTABLE_MEDIA_TYPE
+
+    def render(self) -> bytes:
+        """The DALI error VOTable with the message as its QUERY_STATUS text."""
+        return error_document(self.message)
 
 
 class TapUsageError(TapError):
     """The request was wrong: bad parameters, bad ADQL, unknown tables."""
 
     status = 400
+    error_code = ErrorCode.USAGE_ERROR
 
 
 class TapQueryError(TapError):
     """The database refused or failed the query (timeout, data error)."""
 
     status = 400
+    error_code = ErrorCode.USAGE_ERROR
+
+
+class ServiceBusy(TapError):
+    """Every pooled connection stayed in use while the request waited for one."""
+
+    status = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__("service busy, retry in a few seconds")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}

@@ -1,12 +1,16 @@
-"""TAP request parameters (DALI/TAP 1.1), parsed into a typed :class:`TapRequest`."""
+"""TAP request parameters (DALI/TAP 1.1), parsed into a typed :class:`TapRequest`.
+
+The output formats and their RESPONSEFORMAT names come from the format registry
+(:mod:`taprunner.formats.registry`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from taprunner.errors import TapUsageError
+from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
 
 __all__ = [
     "FORMATS",
@@ -17,55 +21,12 @@ __all__ = [
     "parse_uploads",
 ]
 
-Serialization = Literal["binary2", "binary", "tabledata", "csv", "tsv"]
-
-
-@dataclass(frozen=True, slots=True)
-class OutputFormat:
-    """A RESPONSEFORMAT the service writes."""
-
-    serialization: Serialization
-    media_type: str
-    extension: str
-
-
-_VOT = "application/x-votable+xml"
+#: RESPONSEFORMAT/FORMAT values (lower case, no blanks) to the format they select.
 FORMATS: Mapping[str, OutputFormat] = {
-    **{
-        name: OutputFormat("binary2", _VOT, "vot")
-        for name in (
-            "votable",
-            _VOT,
-            "text/xml",
-            "votable/b2",
-            "votable/binary2",
-            f"{_VOT};serialization=binary2",
-            f"{_VOT};serialization=binary2;version=1.4",
-            "application/x-votable",
-        )
-    },
-    **{
-        name: OutputFormat("binary", _VOT, "vot")
-        for name in ("votable/b", "votable/binary", f"{_VOT};serialization=binary")
-    },
-    **{
-        name: OutputFormat("tabledata", _VOT, "vot")
-        for name in (
-            "votable/td",
-            "votable/tabledata",
-            f"{_VOT};serialization=tabledata",
-            "votabletd",
-        )
-    },
-    **{
-        name: OutputFormat("csv", "text/csv", "csv")
-        for name in ("csv", "text/csv", "text/csv;header=present")
-    },
-    **{
-        name: OutputFormat("tsv", "text/tab-separated-values", "tsv")
-        for name in ("tsv", "text/tab-separated-values", "text/tsv")
-    },
+    name: fmt for fmt in OUTPUT_FORMATS for name in fmt.accepts
 }
+_SHORT_NAMES = [f.capability.aliases[0] for f in OUTPUT_FORMATS]
+_FORMAT_NAMES = f"{', '.join(_SHORT_NAMES[:-1])} or {_SHORT_NAMES[-1]}"
 _LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 
 
@@ -139,13 +100,15 @@ def parse_request(
     query = first("query")
     if query is None or not query.strip():
         raise TapUsageError("QUERY parameter missing or empty")
-    fmt_name = first("responseformat") or first("format") or "votable"
-    fmt = FORMATS.get(fmt_name.strip().lower().replace(" ", ""))
-    if fmt is None:
-        raise TapUsageError(
-            f"RESPONSEFORMAT={fmt_name} is not supported; use votable, "
-            "votable/td, votable/b, csv or tsv"
-        )
+    fmt_name = first("responseformat") or first("format")
+    fmt = OUTPUT_FORMATS[0]  # the default
+    if fmt_name:
+        found = FORMATS.get(fmt_name.strip().lower().replace(" ", ""))
+        if found is None:
+            raise TapUsageError(
+                f"RESPONSEFORMAT={fmt_name} is not supported; use {_FORMAT_NAMES}"
+            )
+        fmt = found
     maxrec_text = first("maxrec")
     maxrec = maxrec_default
     if maxrec_text is not None:

@@ -18,12 +18,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from testdb import TEMPLATE_DB, create_database, drop_database, with_db
 
 from aiouws.config import Settings
 from aiouws.pgcluster import EmbeddedCluster
 from aiouws.store import JobStore
-
-TEMPLATE_DB = "aiouws_test_template"
 
 
 @pytest.fixture(scope="session")
@@ -45,14 +44,6 @@ def pg_admin_dsn() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _with_db(dsn: str, database: str) -> str:
-    """Return ``dsn`` pointing at ``database`` instead."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
 @pytest.fixture(scope="session")
 def template_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """A template database with the extensions and the application schema."""
@@ -65,14 +56,14 @@ def template_dsn(pg_admin_dsn: str) -> Iterator[str]:
             await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
         finally:
             await admin.close()
-        conn = await asyncpg.connect(_with_db(pg_admin_dsn, TEMPLATE_DB))
+        conn = await asyncpg.connect(with_db(pg_admin_dsn, TEMPLATE_DB))
         try:
             await prepare_template(conn)
         finally:
             await conn.close()
 
     asyncio.run(build())
-    yield _with_db(pg_admin_dsn, TEMPLATE_DB)
+    yield with_db(pg_admin_dsn, TEMPLATE_DB)
 
 
 async def prepare_template(conn: asyncpg.Connection) -> None:
@@ -88,18 +79,9 @@ async def prepare_template(conn: asyncpg.Connection) -> None:
 @pytest.fixture
 async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh database for this test, cloned from the template."""
-    name = "t_" + secrets.token_hex(6)
-    admin = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-    finally:
-        await admin.close()
-    yield _with_db(pg_admin_dsn, name)
-    admin = await asyncpg.connect(pg_admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    dsn = await create_database(pg_admin_dsn)
+    yield dsn
+    await drop_database(pg_admin_dsn, dsn)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
-import asyncpg
 from aiohttp import web
 
 from ..config import Settings
+from ..database import Database
 from ..kinds import JobKind, kinds_by_name
 from ..notify import PhaseListener
 from ..schema import init_connection, install_schema, keep_session
@@ -51,26 +51,21 @@ def uws_context(
     ``execute=False`` serves the UWS resources without running jobs (a front-end
     that leaves execution to other processes sharing the database).
     """
-    if settings.dsn is None:
-        raise ValueError(
-            "settings.dsn must be set (the CLI starts the embedded database)"
-        )
-    dsn = settings.dsn
+    database = Database.of(settings)
     table = kinds_by_name(kinds)
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=2, max_size=20, init=init_connection, reset=keep_session
+            pool = await database.create_pool(
+                min_size=2, max_size=20, init=init_connection, reset=keep_session
             )
-            assert pool is not None
             stack.push_async_callback(pool.close)
             async with pool.acquire() as conn:
                 await install_schema(conn)
             store = JobStore(pool)
             dirs = JobDirs(settings.resolved_jobs_dir)
             dirs.ensure_root()
-            listener = PhaseListener(lambda: asyncpg.connect(dsn))
+            listener = PhaseListener(database.connect)
             await listener.start()
             stack.push_async_callback(listener.stop)
             supervisor = None

@@ -1,4 +1,9 @@
-"""The one place where exceptions become HTTP responses."""
+"""The one place where exceptions become HTTP responses.
+
+A :class:`~aiouws.errors.UWSError` (a job kind's own errors included) answers
+with its status, its rendered body and its headers; an ``HTTPException`` with a
+``text/plain`` body; anything else with a logged 500.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,24 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..errors import ErrorCode, TooManyJobs, Unauthorized, UWSError
+from ..errors import ErrorCode, UWSError, error_body
 from .keys import SETTINGS
 
-__all__ = ["error_body", "error_middleware"]
+__all__ = ["error_body", "error_middleware", "error_response"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_body(code: ErrorCode, message: str, detail: str | None = None) -> str:
-    """``UsageError: LAST must be a positive integer`` (+ detail on its own line)."""
-    body = f"{code.value}: {message}\n"
-    if detail:
-        body += f"\n{detail}\n"
-    return body
-
-
-def uws_error_response(exc: UWSError) -> web.Response:
-    response = web.Response(
+def error_response(exc: UWSError) -> web.Response:
+    """``exc`` as the client reads it: its status, body, media type and headers."""
+    return web.Response(
         status=exc.status,
-        text=error_body(exc.error_code, exc.message, exc.detail),
-        content_type="text/plain",
+        body=exc.render(),
+        content_type=exc.media_type,
         charset="utf-8",
+        headers=exc.headers(),
     )
-    if isinstance(exc, TooManyJobs):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, Unauthorized):
-        response.headers["WWW-Authenticate"] = 'Basic realm="aiouws", charset="UTF-8"'
-    return response
 
 
 @web.middleware
@@ -55,7 +49,7 @@ async def error_middleware(
     except UWSError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc, extra={"path": request.path})
-        return uws_error_response(exc)
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

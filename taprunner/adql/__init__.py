@@ -2,7 +2,10 @@
 
 ``translate`` (:mod:`.translate`) is the entry point; :mod:`.parse` is the
 sqlglot dialect, :mod:`.scope` name resolution, :mod:`.emit` statements and FROM
-items, :mod:`.expr` value expressions, :mod:`.geometry` the geometry functions,
-:mod:`.functions` the other functions, :mod:`.sqltext` the emitted literals and
+items, :mod:`.expr` value expressions. :mod:`.functions` is the table of the
+functions (the geometry ones from :mod:`.geometry`), each a
+:class:`~.features.FunctionDef` with its translation and TAPRegExt feature;
+:mod:`.features` also lists the syntax features. The capabilities advertise
+exactly this table. :mod:`.sqltext` holds the emitted literals and
 :mod:`.model` the translator's value types.
 """

@@ -10,8 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from taprunner.adql.functions import AGGREGATES, check_known, scalar_function
-from taprunner.adql.geometry import GEOMETRY_FUNCTIONS, geometry_function
+from taprunner.adql.functions import AGGREGATES, call_function, check_known
 from taprunner.adql.model import AdqlError
 from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
 from taprunner.adql.sqltext import (
@@ -255,12 +254,9 @@ class ExpressionEmitter:
         raw: Sequence[exp.Expr] = node.expressions
         if name in AGGREGATES:
             return self._aggregate(name, raw, scope)
-        if name not in GEOMETRY_FUNCTIONS:
-            check_known(str(node.this))
+        check_known(str(node.this))
         args = [self.expression(arg, scope) for arg in raw]
-        if name in GEOMETRY_FUNCTIONS:
-            return geometry_function(name, args, raw)
-        return scalar_function(str(node.this), args)
+        return call_function(str(node.this), args, raw)
 
     def _aggregate(self, name: str, raw: Sequence[exp.Expr], scope: Scope) -> Fragment:
         if len(raw) != 1:

@@ -1,40 +1,40 @@
-"""The non-geometric functions ADQL declares, and their PostgreSQL spelling.
+"""The ADQL functions: :data:`FUNCTIONS`, read by the translator and the capabilities.
 
-Any name not listed here, among the geometry functions or in
-``USER_DEFINED_FUNCTIONS`` is rejected, so nothing else (``pg_sleep``,
-``set_config``...) ever reaches the database.
+Each :class:`~taprunner.adql.features.FunctionDef` entry holds a function's
+translation to PostgreSQL and how the capabilities advertise it (its TAPRegExt
+feature type, a UDF's signature). The geometry entries are in :mod:`.geometry`.
+A name that is neither in the table nor among the known-but-refused ones is
+rejected, so nothing else (``pg_sleep``, ``set_config``...) ever reaches the
+database. Adding a function is adding an entry (and its translation) here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from sqlglot import exp
+
+from taprunner.adql.features import (
+    FEATURE_TYPES,
+    FEATURES_STRING,
+    FEATURES_UDF,
+    SYNTAX_FEATURES,
+    FunctionDef,
+    LanguageFeature,
+    Translate,
+)
+from taprunner.adql.geometry import GEOMETRY_FUNCTIONS, REFUSED_GEOMETRY
 from taprunner.adql.model import AdqlError
 from taprunner.adql.sqltext import Fragment
 
-
-@dataclass(frozen=True, slots=True)
-class UserFunction:
-    """A user-defined ADQL function: a name and the SQL it expands to."""
-
-    name: str
-    """The ADQL name (matched case-insensitively), e.g. ``ivo_hasword``."""
-    min_args: int
-    max_args: int
-    template: str
-    """SQL with ``{0}``, ``{1}``... standing for the translated arguments."""
-
-
-USER_DEFINED_FUNCTIONS: tuple[UserFunction, ...] = (
-    UserFunction(
-        "ivo_hasword",
-        2,
-        2,
-        "CAST((to_tsvector('simple', {0}) @@ plainto_tsquery('simple', {1}))"
-        " AS integer)",
-    ),
-)
+__all__ = [
+    "AGGREGATES",
+    "FUNCTIONS",
+    "USER_DEFINED_FUNCTIONS",
+    "call_function",
+    "check_known",
+    "language_features",
+]
 
 AGGREGATES = frozenset({"COUNT", "MIN", "MAX", "SUM", "AVG"})
 
@@ -42,82 +42,190 @@ AGGREGATES = frozenset({"COUNT", "MIN", "MAX", "SUM", "AVG"})
 # go through numeric, which also gives ADQL's round-half-away-from-zero.
 _VIA_NUMERIC = "CAST({0}(CAST({1} AS numeric){2}) AS double precision)"
 
-# name -> (min args, max args, PostgreSQL function)
-_SCALARS: dict[str, tuple[int, int, str]] = {
-    "ABS": (1, 1, "abs"),
-    "CEILING": (1, 1, "ceiling"),
-    "DEGREES": (1, 1, "degrees"),
-    "EXP": (1, 1, "exp"),
-    "FLOOR": (1, 1, "floor"),
-    "LOG": (1, 1, "ln"),
-    "LOG10": (1, 1, "log"),
-    "PI": (0, 0, "pi"),
-    "POWER": (2, 2, "power"),
-    "RADIANS": (1, 1, "radians"),
-    "RAND": (0, 0, "random"),
-    "SQRT": (1, 1, "sqrt"),
-    "ACOS": (1, 1, "acos"),
-    "ASIN": (1, 1, "asin"),
-    "ATAN": (1, 1, "atan"),
-    "ATAN2": (2, 2, "atan2"),
-    "COS": (1, 1, "cos"),
-    "COT": (1, 1, "cot"),
-    "SIN": (1, 1, "sin"),
-    "TAN": (1, 1, "tan"),
-    "LOWER": (1, 1, "lower"),
-    "UPPER": (1, 1, "upper"),
-    "COALESCE": (1, 1000, "coalesce"),
-    "ROUND": (1, 2, "round"),
-    "TRUNCATE": (1, 2, "trunc"),
-    "MOD": (2, 2, "mod"),
-}
-_USER = {f.name.upper(): f for f in USER_DEFINED_FUNCTIONS}
-
-
-def check_known(written: str) -> None:
-    """Reject a call of anything but a scalar ADQL or user-defined function."""
-    name = written.upper()
-    if name not in _SCALARS and name not in _USER and name != "IN_UNIT":
-        raise AdqlError(f"unknown function {written}")
-
-
-def scalar_function(written: str, args: Sequence[Fragment]) -> Fragment:
-    """Translate the call of a non-geometric, non-aggregate ADQL function.
-
-    Raises
-    ------
-    AdqlError
-        If ``written`` is not an ADQL function or the arity is wrong.
-    """
-    name = written.upper()
-    if name == "IN_UNIT":
-        raise AdqlError("IN_UNIT is not supported: column units are unknown here")
-    if name == "RAND" and args:
-        raise AdqlError("RAND(seed) is not supported; use RAND()")
-    user = _USER.get(name)
-    if user is not None:
-        _check_arity(name, args, user.min_args, user.max_args)
-        sql = user.template.format(*(a.sql for a in args))
-        return Fragment(sql, name=user.name.lower())
-    if name not in _SCALARS:
-        raise AdqlError(f"unknown function {written}")
-    low, high, target = _SCALARS[name]
-    _check_arity(name, args, low, high)
-    for arg in args:
-        if arg.geom is not None:
-            raise AdqlError(f"{name} cannot take a {arg.geom}")
-    texts = [a.sql for a in args]
-    if name in ("ROUND", "TRUNCATE", "MOD"):
-        rest = f", CAST({texts[1]} AS numeric)" if name == "MOD" else ""
-        if name != "MOD" and len(texts) == 2:
-            rest = f", CAST({texts[1]} AS integer)"
-        sql = _VIA_NUMERIC.format(target, texts[0], rest)
-    else:
-        sql = f"{target}({', '.join(texts)})"
-    return Fragment(sql, name=name.lower())
-
 
 def _check_arity(name: str, args: Sequence[Fragment], low: int, high: int) -> None:
     if not low <= len(args) <= high:
         expected = str(low) if low == high else f"{low} to {high}"
         raise AdqlError(f"{name} takes {expected} argument(s), {len(args)} given")
+
+
+def _numbers(name: str, args: Sequence[Fragment], low: int, high: int) -> list[str]:
+    """The SQL of ``args``, checked: ``low`` to ``high`` of them, no geometry."""
+    _check_arity(name, args, low, high)
+    for arg in args:
+        if arg.geom is not None:
+            raise AdqlError(f"{name} cannot take a {arg.geom}")
+    return [a.sql for a in args]
+
+
+def _sql_function(name: str, low: int, high: int, target: str) -> Translate:
+    """``name(args)`` as the PostgreSQL function ``target(args)``."""
+
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        texts = _numbers(name, args, low, high)
+        return Fragment(f"{target}({', '.join(texts)})", name=name.lower())
+
+    return translate
+
+
+def _via_numeric(name: str, low: int, high: int, target: str, cast: str) -> Translate:
+    """``target`` on numeric: the optional second argument cast to ``cast``."""
+
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        texts = _numbers(name, args, low, high)
+        rest = f", CAST({texts[1]} AS {cast})" if len(texts) == 2 else ""
+        sql = _VIA_NUMERIC.format(target, texts[0], rest)
+        return Fragment(sql, name=name.lower())
+
+    return translate
+
+
+def _rand(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+    if args:
+        raise AdqlError("RAND(seed) is not supported; use RAND()")
+    return Fragment("random()", name="rand")
+
+
+def _template(name: str, low: int, high: int, sql: str) -> Translate:
+    """SQL with ``{0}``, ``{1}``... standing for the translated arguments."""
+
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        _check_arity(name.upper(), args, low, high)
+        return Fragment(sql.format(*(a.sql for a in args)), name=name.lower())
+
+    return translate
+
+
+def _scalar(name: str, low: int, high: int, target: str) -> FunctionDef:
+    example = f"{name}({', '.join(['0.5'] * low)})"
+    return FunctionDef(name, _sql_function(name, low, high, target), example)
+
+
+_MATH: tuple[FunctionDef, ...] = (
+    _scalar("ABS", 1, 1, "abs"),
+    _scalar("CEILING", 1, 1, "ceiling"),
+    _scalar("DEGREES", 1, 1, "degrees"),
+    _scalar("EXP", 1, 1, "exp"),
+    _scalar("FLOOR", 1, 1, "floor"),
+    _scalar("LOG", 1, 1, "ln"),
+    _scalar("LOG10", 1, 1, "log"),
+    _scalar("PI", 0, 0, "pi"),
+    _scalar("POWER", 2, 2, "power"),
+    _scalar("RADIANS", 1, 1, "radians"),
+    FunctionDef("RAND", _rand, "RAND()"),
+    _scalar("SQRT", 1, 1, "sqrt"),
+    _scalar("ACOS", 1, 1, "acos"),
+    _scalar("ASIN", 1, 1, "asin"),
+    _scalar("ATAN", 1, 1, "atan"),
+    _scalar("ATAN2", 2, 2, "atan2"),
+    _scalar("COS", 1, 1, "cos"),
+    _scalar("COT", 1, 1, "cot"),
+    _scalar("SIN", 1, 1, "sin"),
+    _scalar("TAN", 1, 1, "tan"),
+    _scalar("COALESCE", 1, 1000, "coalesce"),
+    FunctionDef("ROUND", _via_numeric("ROUND", 1, 2, "round", "integer"), "ROUND(2.5)"),
+    FunctionDef(
+        "TRUNCATE",
+        _via_numeric("TRUNCATE", 1, 2, "trunc", "integer"),
+        "TRUNCATE(2.5, 1)",
+    ),
+    FunctionDef("MOD", _via_numeric("MOD", 2, 2, "mod", "numeric"), "MOD(7, 2)"),
+)
+
+_STRING: tuple[FunctionDef, ...] = (
+    FunctionDef(
+        "LOWER", _sql_function("LOWER", 1, 1, "lower"), "LOWER('Ab')", FEATURES_STRING
+    ),
+    FunctionDef(
+        "UPPER", _sql_function("UPPER", 1, 1, "upper"), "UPPER('Ab')", FEATURES_STRING
+    ),
+)
+
+USER_DEFINED_FUNCTIONS: tuple[FunctionDef, ...] = (
+    FunctionDef(
+        "ivo_hasword",
+        _template(
+            "ivo_hasword",
+            2,
+            2,
+            "CAST((to_tsvector('simple', {0}) @@ plainto_tsquery('simple', {1}))"
+            " AS integer)",
+        ),
+        "ivo_hasword('the quick fox', 'quick')",
+        FEATURES_UDF,
+        signature="ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        description="1 if the words of needle occur in haystack, else 0"
+        " (case-insensitive; PostgreSQL's 'simple' text search, no stemming)",
+    ),
+    FunctionDef(
+        "ivo_nocasematch",
+        _template("ivo_nocasematch", 2, 2, "CAST(({0} ILIKE {1}) AS integer)"),
+        "ivo_nocasematch('Beta Star', 'beta%')",
+        FEATURES_UDF,
+        signature="ivo_nocasematch(value VARCHAR(*), pattern VARCHAR(*)) -> INTEGER",
+        description="1 if the case-folded value matches the case-folded pattern"
+        " (LIKE semantics), else 0",
+    ),
+)
+"""The user-defined functions (``ivo_*`` of the IVOA UDF catalogue)."""
+
+FUNCTIONS: tuple[FunctionDef, ...] = (
+    *_MATH,
+    *_STRING,
+    *GEOMETRY_FUNCTIONS,
+    *USER_DEFINED_FUNCTIONS,
+)
+"""Every function the translator accepts besides the aggregates."""
+
+_BY_NAME = {f.name.upper(): f for f in FUNCTIONS}
+#: Functions ADQL declares that are known but refused, with the reason.
+_REFUSED = {
+    **REFUSED_GEOMETRY,
+    "IN_UNIT": "IN_UNIT is not supported: column units are unknown here",
+}
+
+
+def check_known(written: str) -> None:
+    """Reject the call of a function that is neither in the table nor refused
+    for a reason (checked before its arguments are translated)."""
+    name = written.upper()
+    if name not in _BY_NAME and name not in _REFUSED:
+        raise AdqlError(f"unknown function {written}")
+
+
+def call_function(
+    written: str, args: list[Fragment], raw: Sequence[exp.Expr]
+) -> Fragment:
+    """Translate the call of a non-aggregate ADQL function.
+
+    Raises
+    ------
+    AdqlError
+        If ``written`` is not an ADQL function, is refused, or its arguments
+        are wrong.
+    """
+    name = written.upper()
+    reason = _REFUSED.get(name)
+    if reason is not None:
+        raise AdqlError(reason)
+    function = _BY_NAME.get(name)
+    if function is None:
+        raise AdqlError(f"unknown function {written}")
+    return function.translate(args, raw)
+
+
+def language_features() -> dict[str, tuple[LanguageFeature, ...]]:
+    """The capabilities' ``languageFeatures``: what the translator accepts.
+
+    By TAPRegExt feature type in capabilities order, the UDFs last; within a
+    type the functions (in table order), then the syntax features.
+    """
+    features: dict[str, list[LanguageFeature]] = {
+        kind: [] for kind in (*FEATURE_TYPES, FEATURES_UDF)
+    }
+    for function in FUNCTIONS:
+        if function.feature_type is not None:
+            features[function.feature_type].append(function.feature)
+    for syntax in SYNTAX_FEATURES:
+        features[syntax.feature_type].append(syntax.feature)
+    return {kind: tuple(members) for kind, members in features.items() if members}

@@ -3,7 +3,9 @@
 Points are ``spoint``, circles ``scircle`` and polygons ``spoly``. CONTAINS and
 INTERSECTS carry both an integer value form and a boolean ``predicate`` form;
 the emitter uses the latter for ``CONTAINS(...) = 1`` so that a GiST index on
-``spoint(radians(ra), radians(dec))`` applies.
+``spoint(radians(ra), radians(dec))`` applies. :data:`GEOMETRY_FUNCTIONS` is the
+table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`); BOX and
+REGION (deprecated in ADQL 2.1) are known and refused.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
+from taprunner.adql.features import FEATURES_GEO, FunctionDef, Translate
 from taprunner.adql.model import AdqlError
 from taprunner.adql.sqltext import Fragment
 
-GEOMETRY_FUNCTIONS = frozenset(
-    {
-        "POINT", "CIRCLE", "POLYGON", "BOX", "REGION", "CENTROID", "CONTAINS",
-        "INTERSECTS", "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
-    }
-)  # fmt: skip
+#: Geometry functions ADQL 2.1 deprecates: known, refused with this message.
+REFUSED_GEOMETRY = {
+    name: f"{name} is not supported (deprecated in ADQL 2.1): use POLYGON "
+    "or CIRCLE instead"
+    for name in ("BOX", "REGION")
+}
 
 _FLOAT8_ARRAY = "double precision[]"
 # pg_sphere prints polygons as {(lon , lat),...} in radians (its default format).
@@ -29,21 +32,6 @@ _POLYGON_DALI = (
     "FROM regexp_matches(CAST({0} AS text), '[-+0-9.eE]+', 'g') "
     "WITH ORDINALITY AS v(x, n))"
 )
-
-
-def geometry_function(
-    name: str, args: Sequence[Fragment], raw: Sequence[exp.Expr]
-) -> Fragment:
-    """Translate the ADQL geometry function ``name`` (upper case)."""
-    if name in ("POINT", "CIRCLE", "POLYGON") and raw and _is_string(raw[0]):
-        args, raw = args[1:], raw[1:]  # the coordinate system is ignored (ICRS)
-    builder = _BUILDERS.get(name)
-    if builder is None:
-        raise AdqlError(
-            f"{name} is not supported (deprecated in ADQL 2.1): use POLYGON "
-            "or CIRCLE instead"
-        )
-    return builder(list(args))
 
 
 def to_dali(value: Fragment) -> str:
@@ -150,21 +138,6 @@ def _coordsys(args: list[Fragment]) -> Fragment:
     return Fragment("'ICRS'", name="coordsys")
 
 
-_BUILDERS: dict[str, Callable[[list[Fragment]], Fragment]] = {
-    "POINT": _point,
-    "CIRCLE": _circle,
-    "POLYGON": _polygon,
-    "CENTROID": _centroid,
-    "CONTAINS": _contains,
-    "INTERSECTS": _intersects,
-    "DISTANCE": _distance,
-    "AREA": _area,
-    "COORD1": _coord("long"),
-    "COORD2": _coord("lat"),
-    "COORDSYS": _coordsys,
-}
-
-
 def _predicate(condition: str, name: str) -> Fragment:
     return Fragment(f"CAST({condition} AS integer)", predicate=condition, name=name)
 
@@ -207,3 +180,44 @@ def _geometry(name: str, arg: Fragment, expected: str | None) -> Fragment:
 
 def _is_string(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string
+
+
+def _in_system(build: Callable[[list[Fragment]], Fragment]) -> Translate:
+    """A constructor whose optional first argument, the coordinate system, is
+    ignored (everything is ICRS)."""
+
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        if raw and _is_string(raw[0]):
+            args = args[1:]
+        return build(args)
+
+    return translate
+
+
+def _plain(build: Callable[[list[Fragment]], Fragment]) -> Translate:
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        return build(args)
+
+    return translate
+
+
+_P = "POINT('ICRS', 10, 20)"
+_C = "CIRCLE('ICRS', 10, 20, 1)"
+_CENTROID_NOTE = "The centre of a circle (of a polygon is not supported)"
+GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
+    FunctionDef(name, translate, example, FEATURES_GEO, description=description)
+    for name, translate, example, description in (
+        ("POINT", _in_system(_point), _P, None),
+        ("CIRCLE", _in_system(_circle), _C, None),
+        ("POLYGON", _in_system(_polygon), "POLYGON('ICRS', 1, 1, 2, 1, 2, 2)", None),
+        ("CENTROID", _plain(_centroid), f"CENTROID({_C})", _CENTROID_NOTE),
+        ("CONTAINS", _plain(_contains), f"CONTAINS({_P}, {_C})", None),
+        ("INTERSECTS", _plain(_intersects), f"INTERSECTS({_C}, {_C})", None),
+        ("DISTANCE", _plain(_distance), f"DISTANCE({_P}, {_P})", None),
+        ("AREA", _plain(_area), f"AREA({_C})", None),
+        ("COORD1", _plain(_coord("long")), f"COORD1({_P})", None),
+        ("COORD2", _plain(_coord("lat")), f"COORD2({_P})", None),
+        ("COORDSYS", _plain(_coordsys), f"COORDSYS({_P})", None),
+    )
+)
+"""The geometry functions, in capabilities order."""

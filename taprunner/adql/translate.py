@@ -1,8 +1,9 @@
 """ADQL 2.1 → PostgreSQL (pg_sphere) translation: the one entry point ``translate``.
 
 Parsing is sqlglot's (``adql_parse``); the emitted SQL is written by the
-translator itself (``adql_emit``, ``adql_expr``, ``adql_geometry``,
-``adql_functions``), which doubles as the whitelist of what ADQL allows.
+translator itself (:mod:`.emit`, :mod:`.expr`, and the function table of
+:mod:`.functions` and :mod:`.geometry`), which doubles as the whitelist of what
+ADQL allows.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from taprunner.adql.emit import QueryEmitter, clause_count
-from taprunner.adql.functions import USER_DEFINED_FUNCTIONS, UserFunction
+from taprunner.adql.features import FunctionDef
+from taprunner.adql.functions import USER_DEFINED_FUNCTIONS
 from taprunner.adql.model import (
     AdqlError,
     Catalog,
@@ -25,11 +27,11 @@ __all__ = [
     "USER_DEFINED_FUNCTIONS",
     "AdqlError",
     "Catalog",
+    "FunctionDef",
     "NamingCatalog",
     "OutputColumn",
     "StaticCatalog",
     "Translation",
-    "UserFunction",
     "row_bound",
     "translate",
 ]

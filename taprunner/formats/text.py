@@ -47,8 +47,9 @@ class DelimitedEncoder:
         texts = [_field_texts(f, c) for f, c in zip(self.fields, columns, strict=True)]
         return self._lines(list(zip(*texts, strict=True)))
 
-    def footer(self, *, overflow: bool = False) -> bytes:
-        """Nothing: delimited formats have no trailer (overflow cannot be signalled)."""
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """Nothing: delimited formats have no trailer (neither an overflow nor an
+        error can be signalled)."""
         return b""
 
     def _lines(self, rows: Sequence[Sequence[str | None]]) -> bytes:

@@ -1,8 +1,12 @@
 """Running TAP queries: the runner side of TAP (never imports the web side).
 
 :mod:`.job` is the ``tap`` job kind's entry point in a runner process,
-:mod:`.execute` runs one query and streams its result, :mod:`.columnar` fetches
-big binary results as Arrow batches, :mod:`.uploads` loads TAP uploads
-(:mod:`.urlfetch` fetches them from public addresses only), :mod:`.heap` keeps
-the C heap warm while big results stream.
+:mod:`.execute` runs one query, choosing the data path its output format takes;
+:mod:`.streaming` streams a result from a cursor or through COPY,
+:mod:`.columnar` fetches big binary results as Arrow batches, :mod:`.caches`
+keeps prepared statements and translations, :mod:`.outcome` holds what a run
+yields and how it fails. :mod:`.uploads` loads TAP uploads into temporary tables
+(:mod:`.uploadparse` parses the VOTables, :mod:`.urlfetch` fetches them from
+public addresses only), :mod:`.heap` keeps the C heap warm while big results
+stream.
 """

@@ -33,6 +33,7 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import nanoarrow
 
+from aiouws.database import Database
 from taprunner.errors import TapError, TapQueryError
 from taprunner.formats.arrow import (
     ARROW_FORMATS,
@@ -76,8 +77,8 @@ class ColumnarSession:
     timeout are set again before every query, in one round trip.
     """
 
-    def __init__(self, dsn: str, *, role: str | None = QUERY_ROLE) -> None:
-        self._dsn = dsn
+    def __init__(self, database: Database, *, role: str | None = QUERY_ROLE) -> None:
+        self._uri = database.uri
         self._role = role
         self._database: adbc.AdbcDatabase | None = None
         self._conn: adbc.AdbcConnection | None = None
@@ -204,7 +205,7 @@ class ColumnarSession:
             self._disconnect()
         if self._conn is None:
             try:
-                self._database = adbc_driver_postgresql.connect(self._dsn)
+                self._database = adbc_driver_postgresql.connect(self._uri)
                 conn = adbc.AdbcConnection(self._database)
             except (adbc.Error, RuntimeError) as exc:
                 self._disconnect()

@@ -6,13 +6,12 @@ failure, leaves a DALI error document ``error.vot`` for ``{job}/error``.
 
 The runner keeps its database connections (asyncpg, and ADBC for the columnar
 path of :mod:`taprunner.query.columnar`) and the TAP_SCHEMA catalogue warm between
-jobs; settings come from the environment the supervisor gives the runner
-(``AIOUWS_TAP_DSN``, ``AIOUWS_TAP_COLUMNAR`` and the limits), never from files.
+jobs; its settings and database come from the environment the supervisor gives
+the runner (:meth:`taprunner.settings.RunnerConfig.from_env`), never from files.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,11 +25,12 @@ from taprunner.query.execute import Columnar, StatementCache, run_query
 from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog
+from taprunner.settings import RunnerConfig, TapSettings
 
 __all__ = [
-    "Limits",
     "execute",
     "job_request",
+    "job_timeout",
     "run",
     "tap_request",
     "unavailable",
@@ -50,22 +50,31 @@ class _Warm:
     catalog: TapCatalog | None = None
     catalog_time: float = 0.0
     columnar_session: Columnar | None = None
+    _config: RunnerConfig | None = None
+
+    @property
+    def config(self) -> RunnerConfig:
+        """The runner's settings and database, read once from its environment."""
+        if self._config is None:
+            self._config = RunnerConfig.from_env()
+        return self._config
 
     def columnar(self) -> Columnar | None:
-        """The ADBC session of this runner (None when ``AIOUWS_TAP_COLUMNAR=0``)."""
-        if os.environ.get("AIOUWS_TAP_COLUMNAR", "1") == "0":
+        """The ADBC session of this runner (None when ``TapSettings.columnar`` is
+        off)."""
+        if not self.config.tap.columnar:
             return None
         if self.columnar_session is None:
             from taprunner.query.columnar import (
                 ColumnarSession,  # only runners load ADBC
             )
 
-            self.columnar_session = ColumnarSession(os.environ["AIOUWS_TAP_DSN"])
+            self.columnar_session = ColumnarSession(self.config.database)
         return self.columnar_session
 
     async def connection(self) -> asyncpg.Connection:
         if self.conn is None or self.conn.is_closed():
-            self.conn = await asyncpg.connect(os.environ["AIOUWS_TAP_DSN"])
+            self.conn = await self.config.database.connect()
             self.statements = StatementCache()
         return self.conn
 
@@ -80,54 +89,32 @@ class _Warm:
 _warm = _Warm()
 
 
-def _int_env(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+def job_timeout(ctx: JobContext, tap: TapSettings) -> float:
+    """Seconds the job's query may run: its execution duration, else ``tap``'s."""
+    return float(ctx.execution_duration or tap.timeout)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The service's TAP limits a job runs under."""
-
-    maxrec_default: int = 100_000
-    maxrec_hard: int = 100_000_000
-    timeout: float = 3600.0
-    upload_bytes: int = 64 * 1024 * 1024
-
-    def job_timeout(self, ctx: JobContext) -> float:
-        """Seconds the job's query may run: its execution duration, else ours."""
-        return float(ctx.execution_duration or self.timeout)
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        return cls(
-            maxrec_default=_int_env("AIOUWS_TAP_MAXREC_DEFAULT", 100_000),
-            maxrec_hard=_int_env("AIOUWS_TAP_MAXREC_HARD", 100_000_000),
-            timeout=float(_int_env("AIOUWS_TAP_TIMEOUT", 3600)),
-            upload_bytes=_int_env("AIOUWS_TAP_UPLOAD_BYTES", 64 * 1024 * 1024),
-        )
-
-
-def tap_request(pairs: Iterable[tuple[str, str]], limits: Limits) -> TapRequest:
+def tap_request(pairs: Iterable[tuple[str, str]], tap: TapSettings) -> TapRequest:
     """The TAP request of a job's (name, value) parameters (raises TapUsageError
     for bad ones)."""
     params: dict[str, list[str]] = {}
     for name, value in pairs:
         params.setdefault(name.lower(), []).append(value)
     return parse_request(
-        params, maxrec_default=limits.maxrec_default, maxrec_hard=limits.maxrec_hard
+        params, maxrec_default=tap.maxrec_default, maxrec_hard=tap.maxrec_hard
     )
 
 
-def job_request(ctx: JobContext, limits: Limits) -> TapRequest:
+def job_request(ctx: JobContext, tap: TapSettings) -> TapRequest:
     """The job's TAP request (raises TapUsageError for bad parameters)."""
-    return tap_request(((n, v) for n, v, _ in ctx.parameter_list), limits)
+    return tap_request(((n, v) for n, v, _ in ctx.parameter_list), tap)
 
 
 async def execute(
     ctx: JobContext,
     conn: Connection,
     catalog: TapCatalog,
-    limits: Limits,
+    tap: TapSettings,
     *,
     statements: StatementCache | None = None,
     session: bool = False,
@@ -139,14 +126,14 @@ async def execute(
     query fails; other database errors propagate for the caller to handle.
     """
     try:
-        request = job_request(ctx, limits)
-        timeout = limits.job_timeout(ctx)
+        request = job_request(ctx, tap)
+        timeout = job_timeout(ctx, tap)
         async with load_uploads(
             conn,
             request.uploads,
             job_parts(ctx.workdir),
             catalog,
-            max_bytes=limits.upload_bytes,
+            max_bytes=tap.upload_bytes,
         ) as full_catalog:
             name = f"result.{request.format.extension}"
             with ctx.open_result("result", request.format.media_type, name) as out:
@@ -193,7 +180,7 @@ async def run(ctx: JobContext) -> None:
             ctx,
             conn,
             catalog,
-            Limits.from_env(),
+            _warm.config.tap,
             statements=_warm.statements,
             columnar=_warm.columnar(),
         )

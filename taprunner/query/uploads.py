@@ -1,31 +1,28 @@
 """TAP UPLOAD: VOTables loaded into temporary tables ``TAP_UPLOAD.name`` for one query.
 
 :func:`load_uploads` reads each upload (a multipart part or an http(s) URL),
-parses it with astropy, creates and fills a temporary table outside the query's
-read-only transaction, lets the query role read it, and yields a catalogue in
-which ``TAP_UPLOAD.name`` means that table. The tables are dropped when the
-block ends, however it ends.
+parses it (:mod:`.uploadparse`), creates and fills a temporary table outside the
+query's read-only transaction, lets the query role read it, and yields a
+catalogue in which ``TAP_UPLOAD.name`` means that table. The tables are dropped
+when the block ends, however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import numpy as np
 
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.adql.translate import Catalog, NamingCatalog
 from taprunner.errors import TapUsageError
+from taprunner.query.uploadparse import ParsedUpload, parse_votable
 from taprunner.request import Upload
 from taprunner.schema.tapschema import QUERY_ROLE, Connection
 
@@ -41,19 +38,6 @@ FETCH_TIMEOUT = 30.0
 PartSource = Mapping[str, Path] | Callable[[str], Path | None]
 UPLOAD_SCHEMA = "tap_upload"
 
-_SCALAR_TYPES = {
-    "boolean": "boolean", "bit": "boolean", "unsignedByte": "smallint",
-    "short": "smallint", "int": "integer", "long": "bigint", "float": "real",
-    "double": "double precision",
-}  # fmt: skip
-_ARRAY_TYPES = {
-    "boolean": "boolean[]", "bit": "boolean[]", "unsignedByte": "integer[]",
-    "short": "integer[]", "int": "integer[]", "long": "bigint[]",
-    "float": "double precision[]", "double": "double precision[]",
-}  # fmt: skip
-_TEXT_TYPES = frozenset({"char", "unicodeChar"})
-_MAX_IDENTIFIER_BYTES = 63
-
 
 @dataclass(frozen=True, slots=True)
 class UploadTable:
@@ -63,13 +47,6 @@ class UploadTable:
     sql_name: str
     columns: tuple[str, ...]
     rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    columns: tuple[str, ...]
-    sql_types: tuple[str, ...]
-    records: list[tuple[object, ...]]
 
 
 class UploadCatalog:
@@ -207,7 +184,7 @@ async def _load_one(
     query runs, rather than kept alive by the context manager's frame.
     """
     data = await _read_source(upload, parts, max_bytes, allow_private_urls)
-    parsed = await asyncio.to_thread(_parse_votable, upload.name, data, max_rows)
+    parsed = await asyncio.to_thread(parse_votable, upload.name, data, max_rows)
     del data
     physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
     table = UploadTable(upload.name, physical, parsed.columns, len(parsed.records))
@@ -306,123 +283,11 @@ def _too_large(name: str, max_bytes: int) -> str:
 
 
 # --------------------------------------------------------------------------------
-# Parsing the VOTable (in a worker thread: it is CPU-bound)
-
-
-def _parse_votable(name: str, data: bytes, max_rows: int) -> _Parsed:
-    from astropy.io.votable import parse  # type: ignore[import-untyped]
-
-    try:
-        table = parse(io.BytesIO(data), verify="ignore").get_first_table()
-        array = table.array
-    # astropy raises many unrelated types (ValueError, ExpatError, IndexError,
-    # KeyError...) for bad input; the input is the client's, so any of them
-    # means the same thing to the client.
-    except Exception as exc:  # noqa: BLE001
-        raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
-    if len(array) > max_rows:
-        raise TapUsageError(
-            f"upload {name!r} has {len(array)} rows, more than the limit of {max_rows}"
-        )
-    columns = tuple(str(f.name) for f in table.fields)
-    _check_names(name, columns)
-    types: list[str] = []
-    values: list[list[object]] = []
-    for field, key in zip(table.fields, array.dtype.names, strict=True):
-        sql_type, column = _convert(name, field, array[key])
-        types.append(sql_type)
-        values.append(column)
-    records = list(zip(*values, strict=True)) if values else []
-    return _Parsed(columns, tuple(types), records)
-
-
-def _check_names(name: str, columns: Sequence[str]) -> None:
-    if not columns:
-        raise TapUsageError(f"upload {name!r} is not a valid VOTable: no FIELDs")
-    seen: set[str] = set()
-    for column in columns:
-        if not column or "\x00" in column:
-            raise TapUsageError(f"upload {name!r}: empty or invalid column name")
-        if len(column.encode()) > _MAX_IDENTIFIER_BYTES:
-            raise TapUsageError(
-                f"upload {name!r}: column name {column!r} is longer "
-                f"than {_MAX_IDENTIFIER_BYTES} bytes"
-            )
-        if column in seen:
-            raise TapUsageError(f"upload {name!r}: column {column!r} appears twice")
-        seen.add(column)
-
-
-def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
-    """SQL type of ``field`` and its values as Python objects (None for null)."""
-    datatype = str(field.datatype)
-    mask = np.ma.getmaskarray(column)
-    if datatype in _TEXT_TYPES:
-        if column.ndim > 1:
-            raise TapUsageError(
-                f"upload {name!r}: column {field.name!r}: arrays of "
-                "strings are not supported"
-            )
-        texts = [
-            None if m else _text(v)
-            for v, m in zip(column.data.tolist(), mask, strict=True)
-        ]
-        if field.xtype == "timestamp":
-            return "timestamptz", [_timestamp(name, field.name, t) for t in texts]
-        return "text", list(texts)
-    if datatype not in _SCALAR_TYPES:
-        raise TapUsageError(
-            f"upload {name!r}: column {field.name!r} has the "
-            f"unsupported datatype {datatype}"
-        )
-    if column.dtype == object:  # variable-length arrays: one masked array per row
-        return _ARRAY_TYPES[datatype], [
-            None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
-        ]
-    if column.ndim > 1:  # fixed-size arrays, flattened
-        flat = column.reshape(len(column), -1)
-        return _ARRAY_TYPES[datatype], [
-            None if np.all(m) else _array(row)
-            for row, m in zip(flat, np.ma.getmaskarray(flat), strict=True)
-        ]
-    values = column.data.tolist()
-    return _SCALAR_TYPES[datatype], [
-        None if m else v for v, m in zip(values, mask.tolist(), strict=True)
-    ]
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _array(value: Any) -> list[object] | None:
-    data = np.ma.asarray(value).ravel()
-    if data.size == 0:
-        return None
-    mask = np.ma.getmaskarray(data).tolist()
-    return [None if m else v for v, m in zip(data.data.tolist(), mask, strict=True)]
-
-
-def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise TapUsageError(
-            f"upload {name!r}: column {column!r}: {text!r} is not an ISO 8601 timestamp"
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------------
 # The temporary tables
 
 
 async def _create_table(
-    conn: Connection, table: UploadTable, parsed: _Parsed, role: str | None
+    conn: Connection, table: UploadTable, parsed: ParsedUpload, role: str | None
 ) -> None:
     definition = ", ".join(
         f"{quote_identifier(c)} {t}"

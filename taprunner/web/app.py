@@ -7,18 +7,14 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
+from aiouws.database import Database
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
 from aiouws.http.app import uws_context, uws_subapp
@@ -28,113 +24,34 @@ from aiouws.models import JobParameter
 from aiouws.schema import keep_session
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
-from taprunner.query.job import Limits, tap_request
+from taprunner.query.job import tap_request
 from taprunner.request import TapRequest
 from taprunner.schema import tapschema
-from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.schema.demo import load_demo
+from taprunner.settings import RunnerConfig, TapSettings
+from taprunner.web import endpoints
 from taprunner.web.fastlane import TapInline
+from taprunner.web.state import TAP, TapState
 
-__all__ = [
-    "TAP",
-    "ServiceBusy",
-    "TapState",
-    "create_tap_app",
-    "prepare_request",
-    "tap_kind",
-]
-
-CATALOG_TTL = 5.0
-#: Seconds a request waits for a free pooled connection before it gets a 503.
-ACQUIRE_TIMEOUT = 5.0
+__all__ = ["create_tap_app", "prepare_request", "tap_kind"]
 
 
-class ServiceBusy(TapError):
-    """Every pooled connection stayed in use while the request waited for one."""
-
-    status = 503
-
-    def __init__(self) -> None:
-        super().__init__("service busy, retry in a few seconds")
-
-
-@dataclass
-class TapState:
-    """What the TAP endpoints share: a pool for sync queries, the catalogue cache."""
-
-    pool: asyncpg.Pool
-    settings: Settings
-    up_since: datetime
-    _catalog: TapCatalog | None = None
-    _catalog_time: float = 0.0
-    examples: tuple[tuple[str, str, str], ...] = field(default=())
-    _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one.
-
-        Raises
-        ------
-        ServiceBusy
-            No connection became free in time.
-        """
-        try:
-            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
-        except TimeoutError:
-            raise ServiceBusy() from None
-        try:
-            yield conn
-        finally:
-            await self.pool.release(conn)
-
-    async def catalog(self) -> TapCatalog:
-        """The published tables, read again when older than CATALOG_TTL.
-
-        One request reloads at a time; while the pool is exhausted a catalogue
-        already loaded is used as it is rather than waiting for a connection.
-
-        Raises
-        ------
-        ServiceBusy
-            No catalogue was loaded yet and no connection became free in time.
-        """
-        async with self._catalog_lock:
-            now = time.monotonic()
-            if self._catalog is not None and now - self._catalog_time <= CATALOG_TTL:
-                return self._catalog
-            try:
-                async with self.connection() as conn:
-                    self._catalog = await TapCatalog.load(conn)
-            except ServiceBusy:
-                if self._catalog is None:
-                    raise
-                return self._catalog
-            self._catalog_time = now
-            return self._catalog
-
-
-TAP = web.AppKey("aiouws_tap", TapState)
-
-
-def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
-    """The async TAP job kind; its runners get the DSN and limits by environment.
+def tap_kind(
+    tap: TapSettings, database: Database, inline: InlineLane | None = None
+) -> JobKind:
+    """The async TAP job kind; its runners get ``tap`` and the database by
+    environment (:class:`taprunner.settings.RunnerConfig`).
 
     ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
     Its prepare hook parses the TAP parameters once, before the job is queued;
     the lane's test gets the parsed :class:`~taprunner.request.TapRequest`.
     """
-    assert settings.dsn is not None
-    limits = Limits(
-        maxrec_default=settings.tap_maxrec_default,
-        maxrec_hard=settings.tap_maxrec_hard,
-    )
     return JobKind(
         name="tap",
         entry_point="taprunner.query.job:run",
-        slots=settings.tap_slots,
+        slots=tap.slots,
         inline=inline,
-        prepare=functools.partial(prepare_request, limits),
+        prepare=functools.partial(prepare_request, tap),
         error_votable=error_document,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
@@ -146,17 +63,11 @@ def tap_kind(settings: Settings, inline: InlineLane | None = None) -> JobKind:
             ParameterSpec(name="upload"),
             ParameterSpec(name="request"),
         ),
-        runner_env={
-            "AIOUWS_TAP_DSN": settings.dsn,
-            "AIOUWS_TAP_MAXREC_DEFAULT": str(settings.tap_maxrec_default),
-            "AIOUWS_TAP_MAXREC_HARD": str(settings.tap_maxrec_hard),
-            "AIOUWS_TAP_UPLOAD_BYTES": str(settings.max_upload_bytes),
-            "AIOUWS_TAP_COLUMNAR": "1" if settings.tap_columnar else "0",
-        },
+        runner_env=RunnerConfig(tap, database).to_env(),
     )
 
 
-def prepare_request(limits: Limits, parameters: Sequence[JobParameter]) -> TapRequest:
+def prepare_request(tap: TapSettings, parameters: Sequence[JobParameter]) -> TapRequest:
     """The TAP kind's prepare hook: the job's TAP request.
 
     Raises
@@ -165,26 +76,31 @@ def prepare_request(limits: Limits, parameters: Sequence[JobParameter]) -> TapRe
         A bad parameter (e.g. an unknown RESPONSEFORMAT): the job ends in ERROR.
     """
     try:
-        return tap_request(((p.name, p.value) for p in parameters), limits)
+        return tap_request(((p.name, p.value) for p in parameters), tap)
     except TapError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(exc.message) from exc
 
 
 def _tap_context(
-    settings: Settings, demo_rows: int, pool_size: int, fast: TapInline
+    settings: Settings,
+    tap: TapSettings,
+    database: Database,
+    demo_rows: int,
+    pool_size: int,
+    fast: TapInline,
 ) -> object:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        assert settings.dsn is not None
-        pool = await asyncpg.create_pool(
-            settings.dsn, min_size=1, max_size=pool_size, reset=keep_session
+        pool = await database.create_pool(
+            min_size=1, max_size=pool_size, reset=keep_session
         )
-        assert pool is not None
         async with pool.acquire() as conn:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
             await tapschema.install(conn)
             if demo_rows > 0:
                 await load_demo(conn, rows=demo_rows)
-        app[TAP] = TapState(pool=pool, settings=settings, up_since=datetime.now(UTC))
+        app[TAP] = TapState(
+            pool=pool, settings=settings, tap=tap, up_since=datetime.now(UTC)
+        )
         fast.state = app[TAP]
         try:
             yield
@@ -198,6 +114,7 @@ def _tap_context(
 
 def create_tap_app(
     settings: Settings,
+    tap: TapSettings | None = None,
     *,
     demo_rows: int = 0,
     extra_kinds: tuple[JobKind, ...] = (DEMO_KIND,),
@@ -205,19 +122,21 @@ def create_tap_app(
 ) -> web.Application:
     """The whole standalone service (TAP plus the generic job kinds).
 
+    ``tap`` defaults to :meth:`TapSettings.for_service` of ``settings``, whose DSN
+    must be resolved (:meth:`Database.of`).
     ``sync_pool_size`` is the number of database connections shared by sync
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
-    from taprunner.web import endpoints
-
     app = web.Application(
         middlewares=[error_middleware], client_max_size=settings.max_request_bytes
     )
-    fast = TapInline(settings)
+    database = Database.of(settings)
+    tap = tap or TapSettings.for_service(settings)
+    fast = TapInline(tap, database)
     lane = fast.lane()
-    context = _tap_context(settings, demo_rows, sync_pool_size, fast)
+    context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
     app.cleanup_ctx.append(context)  # type: ignore[arg-type]
-    kinds = [tap_kind(settings, lane), *extra_kinds]
+    kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
     app.add_subapp("/tap/async", uws_subapp("tap"))

@@ -1,31 +1,37 @@
-"""TAP HTTP endpoints: sync queries (streamed), VOSI resources, examples, home page."""
+"""TAP HTTP endpoints: sync queries (streamed), VOSI resources, examples, home page.
+
+Handlers raise; the aiouws error middleware answers for TAP errors with their
+status and DALI error document (:mod:`taprunner.errors`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
-from taprunner.errors import TapError
-from taprunner.formats.votable import error_document
+from taprunner.errors import TapError, TapQueryError
 from taprunner.query.execute import run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
-from taprunner.web.app import TAP, ServiceBusy, TapState
+from taprunner.web.capabilities import capabilities_document
+from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
+from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-_VOTABLE = "application/x-votable+xml"
 _XML = "text/xml"
-#: Seconds a sync query may take beyond tap_sync_timeout to reach the client.
+#: Seconds a sync query may take beyond TapSettings.sync_timeout to reach the client.
 SYNC_MARGIN = 5.0
 
 
@@ -33,20 +39,12 @@ def _tap_url(request: web.Request) -> str:
     return public_origin(request) + "/tap"
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(
-        status=status,
-        body=error_document(message),
-        content_type=_VOTABLE,
-        charset="utf-8",
-        headers={"Retry-After": "5"} if status == 503 else None,
-    )
-
-
 class _LazyStream:
     """The sync response, prepared only when the first bytes are ready.
 
-    Until then an error can still become a plain 4xx error document.
+    Until then a failure is raised to the error middleware, which answers with
+    the DALI error document; once bytes are out it can only be logged, and the
+    response ends where it is.
     """
 
     def __init__(self, request: web.Request, media_type: str) -> None:
@@ -61,6 +59,40 @@ class _LazyStream:
             )
             await self.response.prepare(self._request)
         await self.response.write(data)
+
+    @asynccontextmanager
+    async def delivering(self, limit: float) -> AsyncIterator[None]:
+        """Bound the query and its delivery to ``limit`` + SYNC_MARGIN seconds.
+
+        A client that stops reading must not keep the pooled connection (and its
+        transaction) beyond the query's own time limit.
+
+        Raises
+        ------
+        TapError
+            The query failed before the response started.
+        TapQueryError
+            The time ran out before the response started.
+        """
+        try:
+            async with asyncio.timeout(limit + SYNC_MARGIN):
+                yield
+                assert self.response is not None
+                await self.response.write_eof()
+        except TapError as exc:
+            if self.response is None:
+                raise
+            log.warning("sync query failed while streaming: %s", exc)
+        except TimeoutError:
+            if self.response is None:
+                raise TapQueryError(
+                    f"query did not finish within {limit:g} s"
+                ) from None
+            log.warning(
+                "sync response not delivered within %g s: client dropped", limit
+            )
+            if self._request.transport is not None:
+                self._request.transport.abort()
 
 
 async def _run_sync(
@@ -85,7 +117,7 @@ async def _run_sync(
             tap_request,
             full_catalog,
             stream.write,
-            timeout=settings.tap_sync_timeout,
+            timeout=state.tap.sync_timeout,
         )
 
 
@@ -102,33 +134,16 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         spool_dir=settings.resolved_jobs_dir / ".spool",
         max_text_bytes=settings.max_request_bytes,
     )
-    stream: _LazyStream | None = None
     try:
         tap_request = parse_request(
             params.multi(),
-            maxrec_default=settings.tap_maxrec_default,
-            maxrec_hard=settings.tap_maxrec_hard,
+            maxrec_default=state.tap.maxrec_default,
+            maxrec_hard=state.tap.maxrec_hard,
         )
         stream = _LazyStream(request, tap_request.format.media_type)
-        # A client that stops reading must not keep the pooled connection (and
-        # its transaction) beyond the query's own time limit.
-        async with asyncio.timeout(settings.tap_sync_timeout + SYNC_MARGIN):
+        async with stream.delivering(state.tap.sync_timeout):
             await _run_sync(state, tap_request, params, stream)
-            assert stream.response is not None
-            await stream.response.write_eof()
-        return stream.response
-    except TapError as exc:
-        if stream is None or stream.response is None:
-            return _error(exc.status, str(exc))
-        log.warning("sync query failed while streaming: %s", exc)
-        return stream.response
-    except TimeoutError:
-        limit = settings.tap_sync_timeout
-        if stream is None or stream.response is None:
-            return _error(400, f"query did not finish within {limit:g} s")
-        log.warning("sync response not delivered within %g s: client dropped", limit)
-        if request.transport is not None:
-            request.transport.abort()
+        assert stream.response is not None
         return stream.response
     finally:
         params.discard_uploads()
@@ -137,11 +152,12 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
-    body = vosi.capabilities_document(
+    tap = request.config_dict[TAP].tap
+    body = capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
-        max_rec_default=s.tap_maxrec_default,
-        max_rec_hard=s.tap_maxrec_hard,
+        max_rec_default=tap.maxrec_default,
+        max_rec_hard=tap.maxrec_hard,
         retention_default_s=int(s.default_destruction_days * 86400),
         retention_hard_s=int(s.max_destruction_days * 86400),
         execution_default_s=s.default_execution_duration,
@@ -170,10 +186,7 @@ async def tables(request: web.Request) -> web.Response:
     detail = request.query.get("detail", "max").lower()
     if detail not in ("min", "max"):
         raise web.HTTPBadRequest(text="detail must be min or max")
-    try:
-        catalog = await request.config_dict[TAP].catalog()
-    except ServiceBusy as exc:
-        return _error(exc.status, str(exc))
+    catalog = await request.config_dict[TAP].catalog()
     body = vosi.tables_document(
         catalog.tables, detail="min" if detail == "min" else "max"
     )
@@ -182,10 +195,7 @@ async def tables(request: web.Request) -> web.Response:
 
 @routes.get("/tap/tables/{name}")
 async def one_table(request: web.Request) -> web.Response:
-    try:
-        catalog = await request.config_dict[TAP].catalog()
-    except ServiceBusy as exc:
-        return _error(exc.status, str(exc))
+    catalog = await request.config_dict[TAP].catalog()
     table = catalog.table(request.match_info["name"])
     if table is None:
         raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
@@ -196,7 +206,7 @@ async def one_table(request: web.Request) -> web.Response:
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    body = vosi.examples_document(_tap_url(request), vosi.DEFAULT_EXAMPLES)
+    body = examples_document(_tap_url(request), DEFAULT_EXAMPLES)
     return web.Response(
         body=body, content_type="application/xhtml+xml", charset="utf-8"
     )
@@ -206,10 +216,7 @@ async def examples(request: web.Request) -> web.Response:
 @routes.get("/tap")
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
-    try:
-        published = (await request.config_dict[TAP].catalog()).tables
-    except ServiceBusy as exc:
-        return _error(exc.status, str(exc))
+    published = (await request.config_dict[TAP].catalog()).tables
     tap = _tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"

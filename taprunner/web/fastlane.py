@@ -1,7 +1,7 @@
 """The async TAP fast lane: small queries run in the server, not in a runner.
 
 A query whose result is bounded small (MAXREC, or the query's own TOP, at most
-``tap_inline_rows``) and that uploads nothing is claimed at once and run on the
+``TapSettings.inline_rows``) and that uploads nothing is claimed at once and run on the
 server's event loop (:class:`aiouws.kinds.InlineLane`): no queueing behind big
 jobs and no hand-over to a runner process. Its encoding is bounded by the row
 limit; waiting for PostgreSQL does not block the loop. The lane keeps its own
@@ -16,21 +16,19 @@ import asyncio
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from aiouws.config import Settings
+from aiouws.database import Database
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
 from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
-from taprunner.query.job import Limits, execute, unavailable, write_error
+from taprunner.query.job import execute, job_timeout, unavailable, write_error
 from taprunner.request import TapRequest
-
-if TYPE_CHECKING:
-    from taprunner.web.app import TapState
+from taprunner.settings import TapSettings
+from taprunner.web.state import TapState
 
 __all__ = ["TapInline"]
 
@@ -69,17 +67,12 @@ _row_bound = functools.lru_cache(maxsize=256)(row_bound)
 class TapInline:
     """The lane's test and job function; ``state`` is set once the TAP pool is up."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.max_rows = settings.tap_inline_rows
-        self.slots = settings.tap_inline_slots
-        self.limits = Limits(
-            maxrec_default=settings.tap_maxrec_default,
-            maxrec_hard=settings.tap_maxrec_hard,
-            timeout=float(settings.max_execution_duration),
-            upload_bytes=settings.max_upload_bytes,
-        )
+    def __init__(self, tap: TapSettings, database: Database) -> None:
+        self.max_rows = tap.inline_rows
+        self.slots = tap.inline_slots
+        self.tap = tap
         self.state: TapState | None = None
-        self.dsn = settings.dsn
+        self.database = database
         #: Idle lane connections, most recently used last (at most ``slots``).
         self._idle: list[_Warm] = []
         #: Cancel requests of stopped jobs still under way.
@@ -115,7 +108,7 @@ class TapInline:
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
-            await warm.limit(self.limits.job_timeout(ctx))
+            await warm.limit(job_timeout(ctx, self.tap))
             try:
                 catalog = await state.catalog()
             except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
@@ -125,7 +118,7 @@ class TapInline:
                 ctx,
                 warm.conn,
                 catalog,
-                self.limits,
+                self.tap,
                 statements=warm.statements,
                 session=True,
             )
@@ -177,9 +170,8 @@ class TapInline:
         the connection is closed by then, and the backend exits once its query
         stops.
         """
-        assert self.dsn is not None
         try:
-            admin = await asyncpg.connect(self.dsn, timeout=30)
+            admin = await self.database.connect(timeout=30)
             try:
                 for _ in range(CANCEL_TRIES):
                     if not await admin.fetchval("SELECT pg_cancel_backend($1)", pid):
@@ -208,8 +200,7 @@ class TapInline:
         return None
 
     async def _connect(self) -> _Warm:
-        assert self.dsn is not None
-        conn = await asyncpg.connect(self.dsn)
+        conn = await self.database.connect()
         try:
             await conn.execute(
                 f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'

@@ -2,7 +2,8 @@
 
 ``live_server`` starts a server per test module on a fresh database (``e2e_dsn``,
 which a test module may override to prepare tables first) with a 5,000-star demo
-catalogue and stops it after the module. ``pyvo_server`` is one server for the
+catalogue and stops it after the module; ``fresh_dsn`` is a database for one test
+that starts its own servers. ``pyvo_server`` is one server for the
 whole session, shared by the pyvo test modules (its database holds
 ``e2e.oddities``, see ``pyvokit.py``). See ``liveserver.py`` for more servers.
 """
@@ -30,6 +31,14 @@ from pyvokit import MAXREC_DEFAULT, ODDITIES_SQL, ODDITY_QUERY, fetch, run
 @pytest.fixture(scope="module")
 def e2e_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
     """A fresh database for one test module, dropped afterwards."""
+    dsn = create_database(pg_admin_dsn)
+    yield dsn
+    drop_database(pg_admin_dsn, dsn)
+
+
+@pytest.fixture
+def fresh_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
+    """A fresh database for one test, dropped afterwards."""
     dsn = create_database(pg_admin_dsn)
     yield dsn
     drop_database(pg_admin_dsn, dsn)
@@ -74,7 +83,7 @@ def pyvo_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "aiouws",
+            "taprunner",
             "--dsn",
             dsn,
             "tap",

@@ -1,4 +1,5 @@
-"""Running the real ``python -m aiouws serve`` as a subprocess, for e2e tests.
+"""Running the real ``python -m taprunner serve`` (the ``aiouws`` command with
+TAP) as a subprocess, for e2e tests.
 
 ``start_server(dsn, data_dir, port=None)`` starts a server on any database and
 data directory and waits until it is available, so that a test can stop (or
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -23,10 +23,9 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
+import testdb
 
 __all__ = [
     "LiveServer",
@@ -36,8 +35,6 @@ __all__ = [
     "start_server",
 ]
 
-#: The template database that ``template_dsn`` (tests/conftest.py) builds.
-TEMPLATE_DB = "aiouws_test_template"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds a server may take to answer /tap/availability after it was started
 #: (loading the demo catalogue and warming runners included).
@@ -120,7 +117,7 @@ def start_server(
     extra_args: tuple[str, ...] = (),
     timeout: float = STARTUP_TIMEOUT,
 ) -> LiveServer:
-    """Start ``python -m aiouws serve`` and wait until it reports itself available.
+    """Start ``python -m taprunner serve`` and wait until it reports itself available.
 
     The process gets its own session (process group), so that :meth:`LiveServer.kill`
     also reaches its runner processes. Its output goes to ``data_dir/server-N.log``.
@@ -133,7 +130,7 @@ def start_server(
     command = [
         sys.executable,
         "-m",
-        "aiouws",
+        "taprunner",
         "--dsn",
         dsn,
         "--data-dir",
@@ -176,35 +173,11 @@ def start_server(
     return server
 
 
-def _with_db(dsn: str, database: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
 def create_database(admin_dsn: str) -> str:
     """Create a fresh database from the test template; return its DSN."""
-    name = "e2e_" + secrets.token_hex(6)
-
-    async def create() -> None:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    return _with_db(admin_dsn, name)
+    return asyncio.run(testdb.create_database(admin_dsn, prefix="e2e_"))
 
 
 def drop_database(admin_dsn: str, dsn: str) -> None:
     """Drop the database ``dsn`` names, disconnecting whoever still uses it."""
-    name = urlsplit(dsn).path.lstrip("/")
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-    asyncio.run(drop())
+    asyncio.run(testdb.drop_database(admin_dsn, dsn))

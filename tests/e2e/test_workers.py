@@ -6,22 +6,13 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pytest
-from liveserver import LiveServer, create_database, drop_database, start_server
-from test_crash import job_row, phase, submit, wait_phase
+from livejobs import job_row, phase, submit, wait_phase
+from liveserver import LiveServer, start_server
 
 ENV = {"AIOUWS_LEASE_SECONDS": "2", "AIOUWS_GRACE": "1"}
-
-
-@pytest.fixture
-def workers_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
-    dsn = create_database(pg_admin_dsn)
-    yield dsn
-    drop_database(pg_admin_dsn, dsn)
 
 
 def worker_pids(server: LiveServer) -> set[int]:
@@ -89,16 +80,16 @@ async def claimers(dsn: str, job_ids: list[str]) -> set[str]:
 
 
 def test_two_workers_share_the_port_and_replace_a_dead_one(
-    workers_dsn: str, tmp_path: Path
+    fresh_dsn: str, tmp_path: Path
 ) -> None:
-    server = start_workers(workers_dsn, tmp_path)
+    server = start_workers(fresh_dsn, tmp_path)
     try:
         first = worker_pids(server)
         # One connection per request: the kernel spreads them over both workers.
         jobs = [submit(server, seconds="0", message=f"m{i}") for i in range(24)]
         for job_id in jobs:
             assert wait_phase(server, job_id, {"COMPLETED", "ERROR"}) == "COMPLETED"
-        assert {str(p) for p in first} == asyncio.run(claimers(workers_dsn, jobs))
+        assert {str(p) for p in first} == asyncio.run(claimers(fresh_dsn, jobs))
 
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
@@ -118,13 +109,11 @@ def test_two_workers_share_the_port_and_replace_a_dead_one(
         code = server.stop()
     assert code == 0, server.log()
     assert not any(Path(f"/proc/{pid}").exists() for pid in survivors)
-    assert asyncio.run(job_row(workers_dsn, running))["phase"] == "ABORTED"
+    assert asyncio.run(job_row(fresh_dsn, running))["phase"] == "ABORTED"
 
 
-def test_workers_stop_when_the_parent_is_killed(
-    workers_dsn: str, tmp_path: Path
-) -> None:
-    server = start_workers(workers_dsn, tmp_path)
+def test_workers_stop_when_the_parent_is_killed(fresh_dsn: str, tmp_path: Path) -> None:
+    server = start_workers(fresh_dsn, tmp_path)
     try:
         workers = worker_pids(server)
         server.process.kill()  # the parent only: the workers see their pipe close

@@ -9,7 +9,14 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-__all__ = ["activity", "eventually", "final", "running_queries", "submit"]
+__all__ = [
+    "activity",
+    "eventually",
+    "final",
+    "running_queries",
+    "submit",
+    "until_running",
+]
 
 
 async def submit(client: TestClient[Any, Any], **params: str) -> str:
@@ -75,3 +82,13 @@ async def eventually(
         await asyncio.sleep(0.05)
     detail = "" if explain is None else "\n" + await explain()
     raise AssertionError(f"never: {what}{detail}")
+
+
+async def until_running(dsn: str, count: int, what: str) -> None:
+    """Wait (about 10 s at most) until ``count`` of the slow queries run; on
+    failure say ``what`` was awaited and what every backend is doing."""
+
+    async def holds() -> bool:
+        return await running_queries(dsn) == count
+
+    await eventually(holds, what, lambda: activity(dsn))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import pytest
+from testkit import DbSetup
 
 from taprunner.adql.translate import AdqlError, StaticCatalog, translate
 
@@ -129,13 +130,8 @@ CASES: list[tuple[str, list[tuple[Any, ...]]]] = [
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(db_dsn)
-    await connection.execute(SETUP)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+def db_setup() -> DbSetup:
+    return DbSetup(sql=SETUP)
 
 
 def _approx(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:

@@ -13,17 +13,16 @@ import base64
 import io
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit
+from testkit import DbSetup, MakeClient
 
 from aiouws.config import Settings
+from aiouws.database import Database
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 from taprunner.query.columnar import APPLICATION_NAME, ColumnarSession
@@ -37,6 +36,7 @@ from taprunner.query.execute import (
 from taprunner.request import parse_request
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import TapCatalog
+from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
 TABLE = """
@@ -55,27 +55,25 @@ INSERT INTO odd VALUES
 CREATE TABLE secret (x integer);
 INSERT INTO secret VALUES (1);
 """
-MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 ODD = "SELECT * FROM odd ORDER BY id NULLS FIRST"
 SLOW = "SELECT 1::integer AS one FROM pg_sleep(30)"
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute(TABLE)
-    await c.execute(f"GRANT SELECT ON odd TO {QUERY_ROLE}")
-    await c.execute(f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}")
-    yield c
-    await c.close()
+def db_setup() -> DbSetup:
+    return DbSetup(
+        tap_schema=True,
+        sql=TABLE
+        + f"GRANT SELECT ON odd TO {QUERY_ROLE};"
+        + f"CREATE SEQUENCE counter; GRANT USAGE ON counter TO {QUERY_ROLE}",
+    )
 
 
 @pytest.fixture
 async def session(
     db_dsn: str, conn: asyncpg.Connection
 ) -> AsyncIterator[ColumnarSession]:
-    s = ColumnarSession(db_dsn)
+    s = ColumnarSession(Database(db_dsn))
     yield s
     s.close()
 
@@ -301,7 +299,9 @@ async def test_unreachable_columnar_session_leaves_the_query_to_asyncpg(
     conn: asyncpg.Connection,
 ) -> None:
     await tapschema.publish(conn, "public.odd")
-    session = ColumnarSession("postgresql://nobody@/nowhere?host=/nonexistent")
+    session = ColumnarSession(
+        Database("postgresql://nobody@/nowhere?host=/nonexistent")
+    )
     try:
         with pytest.raises(ColumnarUnavailable):
             await _columnar(session, conn, "SELECT 1::integer AS one")
@@ -355,8 +355,10 @@ async def test_changed_column_type_is_described_again(
 async def test_runner_takes_the_columnar_path_unless_turned_off(
     settings: Settings, aiohttp_client: MakeClient, columnar: bool
 ) -> None:
-    config = replace(settings, tap_columnar=columnar, tap_slots=1, tap_inline_rows=0)
-    client = await aiohttp_client(create_tap_app(config, demo_rows=2000))
+    config = TapSettings.for_service(
+        settings, columnar=columnar, slots=1, inline_rows=0
+    )
+    client = await aiohttp_client(create_tap_app(settings, config, demo_rows=2000))
     job = await submit(
         client,
         QUERY="SELECT id, ra, mag, name FROM demo.stars ORDER BY id",
@@ -368,6 +370,6 @@ async def test_runner_takes_the_columnar_path_unless_turned_off(
     assert len(table) == 1500 and list(table["id"][:3]) == [1, 2, 3]
     assert table["name"][0] == "DEMO 1"
     assert b'value="OVERFLOW"' in body
-    assert config.dsn is not None
-    sessions = await _sessions(config.dsn)
+    assert settings.dsn is not None
+    sessions = await _sessions(settings.dsn)
     assert sessions == (1 if columnar else 0)  # the runner keeps its session warm

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from testkit import Client, MakeClient
+from uwskit import run_seconds
 
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
@@ -20,15 +21,12 @@ from aiouws.kinds import JobKind
 REPO = Path(__file__).resolve().parents[2]
 ENV = {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "jobkinds")])}
 SCRIPTED = JobKind(name="scripted", entry_point="scripted:run", slots=1, runner_env=ENV)
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(create_app(settings, [DEMO_KIND, SCRIPTED]))
+def app(settings: Settings) -> web.Application:
+    return create_app(settings, [DEMO_KIND, SCRIPTED])
 
 
 async def submit(client: Client, kind: str, **params: str) -> str:
@@ -145,6 +143,8 @@ async def test_execution_duration_ends_job_aborted(client: Client) -> None:
     assert await wait_final(client, "scripted", job_id) == "ABORTED"
     text = await (await client.get(f"/jobs/scripted/{job_id}")).text()
     assert "execution duration" in text
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    assert run_seconds(text) < 3.0, run_seconds(text)
 
 
 async def test_owner_queue_cap_gives_429(

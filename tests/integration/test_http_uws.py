@@ -1,54 +1,28 @@
-"""The UWS REST API on real HTTP and a real database; jobs are not executed."""
+"""The UWS REST API on real HTTP and a real database; jobs are not executed.
+
+Job resources, phase changes, parameters, job lists, deletion, concurrent
+requests, and the API mounted in a host application. WAIT is in
+test_http_wait.py, uploads and bad input in test_http_input.py, owners in
+test_http_auth.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import FormData, web
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from testkit import Client, MakeClient
+from uwskit import ECHO, UWS, XSI_NIL, create, echo_app, job_xml
 
 from aiouws.config import Settings
-from aiouws.http.app import create_app, uws_context, uws_subapp
-from aiouws.kinds import JobKind, ParameterSpec
-
-UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
-XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-
-ECHO = JobKind(
-    name="echo",
-    entry_point="aiouws.demo:run",
-    parameters=(
-        ParameterSpec(name="seconds", type="float", default="0"),
-        ParameterSpec(name="needed", required=True),
-    ),
-)
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
+from aiouws.http.app import uws_context, uws_subapp
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(create_app(settings, [ECHO], execute=False))
-
-
-async def create(client: Client, **params: str) -> str:
-    resp = await client.post("/jobs/echo", data=params, allow_redirects=False)
-    assert resp.status == 303, await resp.text()
-    location = resp.headers["Location"]
-    assert "//jobs" not in location.split("://", 1)[1]
-    return location.rsplit("/", 1)[1]
-
-
-async def job_xml(client: Client, job_id: str, assert_valid: Any, **query: str) -> Any:
-    resp = await client.get(f"/jobs/echo/{job_id}", params=query)
-    assert resp.status == 200
-    assert resp.content_type == "text/xml"
-    return assert_valid(await resp.read())
+def app(settings: Settings) -> web.Application:
+    return echo_app(settings)
 
 
 async def test_create_and_read_job(client: Client, assert_valid: Any) -> None:
@@ -251,39 +225,6 @@ async def test_delete_and_post_action_delete(
         assert (await client.get(f"/jobs/echo/{job_id}")).status == 404
 
 
-async def test_wait_returns_on_change_timeout_and_guard(client: Client) -> None:
-    job_id = await create(client, needed="1")
-    loop = asyncio.get_running_loop()
-
-    started = loop.time()
-    resp = await client.get(f"/jobs/echo/{job_id}?WAIT=0.3")
-    assert resp.status == 200
-    assert loop.time() - started >= 0.25  # waited: still PENDING
-
-    resp = await client.get(f"/jobs/echo/{job_id}?WAIT=30&PHASE=QUEUED")
-    assert "PENDING" in await resp.text()  # guard differs: immediate
-
-    waiter = asyncio.create_task(client.get(f"/jobs/echo/{job_id}?WAIT=30"))
-    await asyncio.sleep(0.2)
-    assert not waiter.done()
-    await client.post(f"/jobs/echo/{job_id}/phase", data={"PHASE": "RUN"})
-    resp = await asyncio.wait_for(waiter, 10)
-    assert "<uws:phase>QUEUED</uws:phase>" in await resp.text()
-
-
-async def test_wait_across_two_app_instances(
-    settings: Settings, aiohttp_client: MakeClient
-) -> None:
-    one = await aiohttp_client(create_app(settings, [ECHO], execute=False))
-    two = await aiohttp_client(create_app(settings, [ECHO], execute=False))
-    job_id = await create(one, needed="1")
-    waiter = asyncio.create_task(two.get(f"/jobs/echo/{job_id}?WAIT=30"))
-    await asyncio.sleep(0.2)
-    await one.post(f"/jobs/echo/{job_id}/phase", data={"PHASE": "ABORT"})
-    resp = await asyncio.wait_for(waiter, 10)
-    assert "<uws:phase>ABORTED</uws:phase>" in await resp.text()
-
-
 async def test_concurrent_creations_get_distinct_ids(client: Client) -> None:
     ids = await asyncio.gather(*(create(client, needed=str(i)) for i in range(200)))
     assert len(set(ids)) == 200
@@ -304,135 +245,12 @@ async def test_concurrent_phase_changes_no_lost_update(client: Client) -> None:
     assert await (await client.get(f"/jobs/echo/{job_id}/phase")).text() == "ABORTED"
 
 
-async def test_upload_stored_in_job_dir_and_by_reference(
-    client: Client, settings: Settings, assert_valid: Any
-) -> None:
-    form = FormData()
-    form.add_field("needed", "1")
-    form.add_field(
-        "table1",
-        b"<VOTABLE/>",
-        filename="../../evil.xml",
-        content_type="application/x-votable+xml",
-    )
-    resp = await client.post("/jobs/echo", data=form, allow_redirects=False)
-    assert resp.status == 303
-    job_id = resp.headers["Location"].rsplit("/", 1)[1]
-    stored = settings.resolved_jobs_dir / job_id / "upload-table1"
-    assert stored.read_bytes() == b"<VOTABLE/>"
-    tree = assert_valid(
-        await (await client.get(f"/jobs/echo/{job_id}/parameters")).read()
-    )
-    upload = next(p for p in tree if p.get("id") == "table1")
-    assert upload.get("byReference") == "true"
-    assert upload.text.endswith(f"/jobs/echo/{job_id}/uploads/table1")
-    resp = await client.get(f"/jobs/echo/{job_id}/uploads/table1")
-    assert await resp.read() == b"<VOTABLE/>"
-
-
-async def test_upload_with_traversal_name_is_rejected(
-    client: Client, settings: Settings
-) -> None:
-    form = FormData()
-    form.add_field("../escape", b"x", filename="x.txt")
-    resp = await client.post("/jobs/echo", data=form)
-    assert resp.status == 400
-    assert not (settings.resolved_jobs_dir.parent / "escape").exists()
-    assert (await client.get("/jobs/echo")).status == 200
-
-
-async def test_oversize_upload_gives_413(
-    settings: Settings, aiohttp_client: MakeClient
-) -> None:
-    from dataclasses import replace
-
-    small = replace(settings, max_upload_bytes=1000)
-    client = await aiohttp_client(create_app(small, [ECHO], execute=False))
-    form = FormData()
-    form.add_field("t", b"x" * 5000, filename="t.vot")
-    resp = await client.post("/jobs/echo", data=form)
-    assert resp.status == 413
-    assert (await client.get("/jobs/echo")).status == 200
-
-
-async def test_oversize_url_gives_414(
-    settings: Settings, aiohttp_client: MakeClient
-) -> None:
-    from aiohttp.test_utils import TestServer
-
-    server = TestServer(create_app(settings, [ECHO], execute=False))
-    await server.start_server(max_line_size=2 * settings.max_url_bytes)
-    client = await aiohttp_client(server)
-    long_value = "a" * (settings.max_url_bytes + 1)
-    resp = await client.get("/jobs/echo", params={"x": long_value})
-    assert resp.status == 414
-    assert "POST" in await resp.text()
-    assert (await client.get("/jobs/echo")).status == 200
-
-
 async def test_stylesheet_preamble_and_xsl(client: Client) -> None:
     job_id = await create(client, needed="1")
     text = await (await client.get(f"/jobs/echo/{job_id}")).text()
     assert '<?xml-stylesheet type="text/xsl"' in text
     resp = await client.get("/jobs/echo/stylesheet.xsl")
     assert resp.status == 200 and b"xsl:stylesheet" in await resp.read()
-
-
-async def test_owner_isolation_with_header_auth(
-    settings: Settings, aiohttp_client: MakeClient
-) -> None:
-    from dataclasses import replace
-
-    client = await aiohttp_client(
-        create_app(replace(settings, auth="header"), [ECHO], execute=False)
-    )
-    alice = {"X-Remote-User": "alice"}
-    resp = await client.post(
-        "/jobs/echo", data={"needed": "1"}, headers=alice, allow_redirects=False
-    )
-    job_id = resp.headers["Location"].rsplit("/", 1)[1]
-    assert (
-        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=alice)).text()
-        == "alice"
-    )
-    for headers in ({"X-Remote-User": "bob"}, {}):
-        assert (await client.get(f"/jobs/echo/{job_id}", headers=headers)).status == 403
-        assert (
-            await client.delete(f"/jobs/echo/{job_id}", headers=headers)
-        ).status == 403
-        listing = await (await client.get("/jobs/echo", headers=headers)).text()
-        assert job_id not in listing
-    assert job_id in await (await client.get("/jobs/echo", headers=alice)).text()
-
-
-async def test_basic_auth(
-    settings: Settings, aiohttp_client: MakeClient, tmp_path: Any
-) -> None:
-    from dataclasses import replace
-
-    from aiouws.http.auth import hash_password
-
-    passwd = tmp_path / "passwd"
-    passwd.write_text(f"carol:{hash_password('s3cret')}\n")
-    client = await aiohttp_client(
-        create_app(
-            replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False
-        )
-    )
-    good = {"Authorization": "Basic " + base64.b64encode(b"carol:s3cret").decode()}
-    bad = {"Authorization": "Basic " + base64.b64encode(b"carol:nope").decode()}
-    resp = await client.post(
-        "/jobs/echo", data={"needed": "1"}, headers=good, allow_redirects=False
-    )
-    assert resp.status == 303
-    job_id = resp.headers["Location"].rsplit("/", 1)[1]
-    assert (
-        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=good)).text()
-        == "carol"
-    )
-    resp = await client.get("/jobs/echo", headers=bad)
-    assert resp.status == 401 and "WWW-Authenticate" in resp.headers
-    assert (await client.get(f"/jobs/echo/{job_id}")).status == 403
 
 
 async def test_mounted_under_prefix_in_host_app(
@@ -458,85 +276,3 @@ async def test_mounted_under_prefix_in_host_app(
         location.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
     )
     assert resp.status == 200
-
-
-async def test_control_characters_never_break_documents(
-    client: Client, assert_valid: Any
-) -> None:
-    job_id = await create(client, needed="a\x01b", RUNID="run\x02", other="\x1f")
-    for url in (
-        f"/jobs/echo/{job_id}",
-        f"/jobs/echo/{job_id}/parameters",
-        "/jobs/echo",
-    ):
-        resp = await client.get(url)
-        assert resp.status == 200, url
-        assert_valid(await resp.read())
-
-
-async def test_malformed_input_gives_4xx_not_500(client: Client) -> None:
-    job_id = await create(client, needed="1")
-    bad_form = b"needed=x"
-    cases = [
-        client.post("/jobs/echo", data={"needed": "a\x00b"}),
-        client.post("/jobs/echo", data={"RUNID": "\x00"}),
-        client.post(
-            f"/jobs/echo/{job_id}/destruction",
-            data={"DESTRUCTION": "9999-12-31T23:59:59-05:00"},
-        ),
-        client.get("/jobs/echo", params={"AFTER": "0001-01-01T00:00:00+05:00"}),
-        client.post(
-            "/jobs/echo",
-            data=bad_form,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded; charset=bogus"
-            },
-        ),
-    ]
-    for part_headers, body in (
-        ({"Content-Type": "text/plain; charset=utf-8"}, b"\xff\xfe\xfa"),
-        ({"Content-Type": "text/plain; charset=nonsense"}, b"x"),
-    ):
-        form = (
-            b'--XX\r\nContent-Disposition: form-data; name="needed"\r\n'
-            + b"".join(f"{k}: {v}\r\n".encode() for k, v in part_headers.items())
-            + b"\r\n"
-            + body
-            + b"\r\n--XX--\r\n"
-        )
-        cases.append(
-            client.post(
-                "/jobs/echo",
-                data=form,
-                headers={"Content-Type": "multipart/form-data; boundary=XX"},
-            )
-        )
-    truncated = b'--XX\r\nContent-Disposition: form-data; name="needed"\r\n\r\nabc'
-    cases.append(
-        client.post(
-            "/jobs/echo",
-            data=truncated,
-            headers={"Content-Type": "multipart/form-data; boundary=XX"},
-        )
-    )
-    for request in cases:
-        resp = await request
-        assert 400 <= resp.status < 500, (resp.status, await resp.text())
-    assert (await client.get("/jobs/echo")).status == 200
-
-
-async def test_uploads_are_limited_in_total(
-    settings: Settings, aiohttp_client: MakeClient
-) -> None:
-    from dataclasses import replace
-
-    client = await aiohttp_client(
-        create_app(replace(settings, max_upload_bytes=3000), [ECHO], execute=False)
-    )
-    form = FormData()
-    for i in range(3):
-        form.add_field(f"t{i}", b"x" * 1500, filename=f"t{i}.vot")
-    resp = await client.post("/jobs/echo", data=form)
-    assert resp.status == 413
-    leftovers = list((settings.resolved_jobs_dir / ".spool").glob("*"))
-    assert leftovers == []

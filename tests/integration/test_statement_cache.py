@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
+from testkit import STARS, DbSetup
 from uploadkit import MB, ids_table, write_parts
 
 from taprunner.query.execute import StatementCache, run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_uploads
-from taprunner.schema import tapschema
 from taprunner.schema.tapschema import TapCatalog
 
 QUERY = "SELECT id, mag FROM tst.stars ORDER BY id"
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute("""
-        CREATE SCHEMA tst;
-        CREATE TABLE tst.stars (id integer, mag real);
-        INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5);
-    """)
-    await tapschema.publish(c, "tst.stars")
-    yield c
-    await c.close()
+def db_setup() -> DbSetup:
+    return STARS
 
 
 async def result(

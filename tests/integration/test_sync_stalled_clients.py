@@ -5,37 +5,30 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from testkit import Client
 
 from aiouws.config import Settings
-from taprunner.web import app as server
-from taprunner.web import endpoints
+from taprunner.settings import TapSettings
+from taprunner.web import endpoints, state
 from taprunner.web.app import create_tap_app
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 POOL = 2
 BIG = "SELECT a.*, b.* FROM demo.stars AS a, demo.stars AS b"
 TINY = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 id FROM demo.stars"}
 
 
 @pytest.fixture
-async def client(
-    settings: Settings, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
-) -> Client:
+def app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> web.Application:
     monkeypatch.setattr(endpoints, "SYNC_MARGIN", 1.0)
-    monkeypatch.setattr(server, "ACQUIRE_TIMEOUT", 1.0)
-    fast = replace(
-        settings, tap_sync_timeout=2.0, tap_maxrec_default=4_000_000, tap_slots=1
+    monkeypatch.setattr(state, "ACQUIRE_TIMEOUT", 1.0)
+    fast = TapSettings.for_service(
+        settings, sync_timeout=2.0, maxrec_default=4_000_000, slots=1
     )
-    app = create_tap_app(fast, demo_rows=2000, sync_pool_size=POOL)
-    return await aiohttp_client(app)
+    return create_tap_app(settings, fast, demo_rows=2000, sync_pool_size=POOL)
 
 
 async def stalled_reader(client: Client) -> asyncio.StreamWriter:

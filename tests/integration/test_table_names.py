@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
+from testkit import STARS, DbSetup
 
 from taprunner.errors import TapUsageError
 from taprunner.query.execute import run_query
 from taprunner.request import FORMATS, TapRequest
-from taprunner.schema import tapschema
 from taprunner.schema.tapschema import TapCatalog
 
 
@@ -29,20 +29,16 @@ async def ids(conn: asyncpg.Connection, adql: str) -> list[int]:
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute("""
-        CREATE SCHEMA tst;
-        CREATE TABLE tst.stars (id integer, mag real);
-        INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5);
+def db_setup() -> DbSetup:
+    return replace(
+        STARS,
+        sql=STARS.sql
+        + """
         CREATE TABLE public."Odd" (id integer);
         INSERT INTO public."Odd" VALUES (7);
-    """)
-    await tapschema.publish(c, "tst.stars")
-    await tapschema.publish(c, "public.Odd")
-    yield c
-    await c.close()
+        """,
+        published={"tst.stars": None, "public.Odd": None},
+    )
 
 
 async def test_unqualified_name_reads_the_published_table(

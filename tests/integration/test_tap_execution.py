@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient
-from querywatch import activity, eventually, running_queries
+from querywatch import until_running
+from testkit import Client
+from uwskit import run_seconds
 
 from aiouws.config import Settings
-from taprunner.web.app import create_tap_app
+from taprunner.settings import TapSettings
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 SLOW = "SELECT COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    fast = replace(settings, tap_sync_timeout=1.0, tap_slots=1)
-    return await aiohttp_client(create_tap_app(fast, demo_rows=2000))
+def app_tap(settings: Settings) -> TapSettings:
+    return TapSettings.for_service(settings, sync_timeout=1.0, slots=1)
 
 
 async def test_abort_cancels_the_query_in_postgresql(
@@ -37,17 +31,11 @@ async def test_abort_cancels_the_query_in_postgresql(
     assert settings.dsn is not None
     dsn = settings.dsn
 
-    async def started() -> bool:
-        return await running_queries(dsn) == 1
-
-    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 1, "query running in PostgreSQL")
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
     # the runner is free again and answers the next job
     resp = await client.post(
         "/tap/async",
@@ -83,3 +71,5 @@ async def test_execution_duration_stops_async_query(client: Client) -> None:
             break
     assert "<uws:phase>ABORTED</uws:phase>" in text
     assert "execution duration" in text
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    assert run_seconds(text) < 3.0, run_seconds(text)

@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from querywatch import activity, eventually, final, running_queries, submit
+from querywatch import eventually, final, submit, until_running
+from testkit import Client, MakeClient
 
 from aiouws.config import Settings
+from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 #: Slow in PostgreSQL, yet at most one row: the lane takes it.
 SLOW_ONE = (
     "SELECT TOP 1 COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
@@ -32,17 +29,16 @@ SLOW_ONE = (
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(
-        create_tap_app(replace(settings, tap_slots=1), demo_rows=2000)
-    )
+def app_tap(settings: Settings) -> TapSettings:
+    return TapSettings.for_service(settings, slots=1)
 
 
 async def job_row(dsn: str, job: str) -> asyncpg.Record:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(
-            "SELECT runner_pid, error_message, job_info, queued_time, start_time"
+            "SELECT runner_pid, error_message, job_info, queued_time, start_time,"
+            " end_time"
             " FROM uws.job WHERE job_id = $1",
             job,
         )
@@ -95,18 +91,12 @@ async def test_abort_cancels_a_small_query_in_postgresql(
     dsn = settings.dsn
     job = await submit(client, QUERY=SLOW_ONE)
 
-    async def started() -> bool:
-        return await running_queries(dsn) == 1
-
-    await eventually(started, "query running in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 1, "query running in PostgreSQL")
     assert (await job_row(dsn, job))["runner_pid"] == os.getpid()
     await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
     assert await (await client.get(f"/tap/async/{job}/phase")).text() == "ABORTED"
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
     after = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, after) == "COMPLETED"
 
@@ -120,20 +110,20 @@ async def test_execution_duration_stops_a_small_query(
     row = await job_row(settings.dsn, job)
     assert row["runner_pid"] == os.getpid()
     assert "execution duration of 1 s exceeded" in row["error_message"]
+    # Stopped at its 1 s, not by some later sweep (the safety polls run every 5 s).
+    ran = (row["end_time"] - row["start_time"]).total_seconds()
+    assert ran < 3.0, ran
     dsn = settings.dsn
 
-    async def cancelled() -> bool:
-        return await running_queries(dsn) == 0
-
-    await eventually(cancelled, "query cancelled in PostgreSQL", lambda: activity(dsn))
+    await until_running(dsn, 0, "query cancelled in PostgreSQL")
 
 
 async def test_the_lane_can_be_turned_off(
     settings: Settings, aiohttp_client: MakeClient
 ) -> None:
     assert settings.dsn is not None
-    off = replace(settings, tap_slots=1, tap_inline_rows=0)
-    client = await aiohttp_client(create_tap_app(off, demo_rows=100))
+    off = TapSettings.for_service(settings, slots=1, inline_rows=0)
+    client = await aiohttp_client(create_tap_app(settings, off, demo_rows=100))
     job = await submit(client, QUERY="SELECT TOP 1 id FROM demo.stars")
     assert await final(client, job) == "COMPLETED"
     assert (await job_row(settings.dsn, job))["runner_pid"] != os.getpid()
@@ -143,8 +133,9 @@ async def test_a_refused_creation_gives_its_lane_slot_back(
     settings: Settings, aiohttp_client: MakeClient
 ) -> None:
     assert settings.dsn is not None
-    one = replace(settings, tap_slots=1, tap_inline_slots=1, max_executing_per_owner=1)
-    client = await aiohttp_client(create_tap_app(one, demo_rows=2000))
+    one = replace(settings, max_executing_per_owner=1)
+    tap = TapSettings.for_service(one, slots=1, inline_slots=1)
+    client = await aiohttp_client(create_tap_app(one, tap, demo_rows=2000))
     # Unbounded, so a runner runs it; the lane's one slot stays free.
     slow = await submit(client, QUERY=SLOW_ONE.replace("TOP 1 ", ""))
     assert (await job_row(settings.dsn, slow))["runner_pid"] != os.getpid()

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from querywatch import final, submit
+from testkit import Client, MakeClient
 
 from aiouws.config import Settings
+from aiouws.database import Database
 from aiouws.models import JobParameter
 from aiouws.notify import PhaseEvent, PhaseListener
 from aiouws.phases import Phase
-from taprunner.query.job import Limits
 from taprunner.request import TapRequest
+from taprunner.settings import TapSettings
 from taprunner.web import app as tap_app
 from taprunner.web.fastlane import TapInline
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
@@ -43,10 +40,8 @@ async def events(db_dsn: str) -> AsyncIterator[list[PhaseEvent]]:
 
 
 @pytest.fixture
-async def client(settings: Settings, aiohttp_client: MakeClient) -> Client:
-    return await aiohttp_client(
-        tap_app.create_tap_app(replace(settings, tap_slots=1), demo_rows=50)
-    )
+def app_tap(settings: Settings) -> TapSettings:
+    return TapSettings.for_service(settings, slots=1)
 
 
 async def job_row(dsn: str, job: str) -> asyncpg.Record:
@@ -116,8 +111,8 @@ async def test_the_lane_gets_the_request_the_hook_parsed(
     real_parse = tap_app.tap_request
     real_accepts = TapInline.accepts
 
-    def counting_parse(pairs: Any, limits: Limits) -> TapRequest:
-        parsed.append(real_parse(pairs, limits))
+    def counting_parse(pairs: Any, tap: TapSettings) -> TapRequest:
+        parsed.append(real_parse(pairs, tap))
         return parsed[-1]
 
     def recording_accepts(self: TapInline, request: object) -> bool:
@@ -127,7 +122,9 @@ async def test_the_lane_gets_the_request_the_hook_parsed(
     monkeypatch.setattr(tap_app, "tap_request", counting_parse)
     monkeypatch.setattr(TapInline, "accepts", recording_accepts)
     client = await aiohttp_client(
-        tap_app.create_tap_app(replace(settings, tap_slots=1), demo_rows=50)
+        tap_app.create_tap_app(
+            settings, TapSettings.for_service(settings, slots=1), demo_rows=50
+        )
     )
     assert settings.dsn is not None
     job = await submit(client, QUERY="SELECT TOP 3 id FROM demo.stars")
@@ -138,7 +135,7 @@ async def test_the_lane_gets_the_request_the_hook_parsed(
 
 
 def test_the_hook_sees_the_kinds_defaults_and_refuses_bad_values() -> None:
-    kind = tap_app.tap_kind(Settings(dsn="postgresql://localhost/x"))
+    kind = tap_app.tap_kind(TapSettings(), Database("postgresql://localhost/x"))
     assert kind.prepare is not None
     given: Sequence[JobParameter] = [JobParameter(name="query", value="SELECT 1")]
     problems, request = kind.check(given)

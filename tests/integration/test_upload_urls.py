@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
-from uploadkit import MB, ids_table, run_adql, tap_connection
+from testkit import DbSetup
+from uploadkit import MB, TAP_STARS, ids_table, run_adql
 
 from taprunner.errors import TapUsageError
 from taprunner.query import uploads
@@ -19,15 +20,8 @@ from taprunner.schema.tapschema import TapCatalog
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await tap_connection(db_dsn)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def catalog(conn: asyncpg.Connection) -> TapCatalog:
-    return await TapCatalog.load(conn)
+def db_setup() -> DbSetup:
+    return TAP_STARS
 
 
 # --------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,14 @@ import asyncpg
 import numpy as np
 import pytest
 from astropy.table import Table  # type: ignore[import-untyped]
+from testkit import DbSetup
 from uploadkit import (
     MB,
     ODD,
+    TAP_STARS,
     ids_table,
     physical,
     run_adql,
-    tap_connection,
     temp_tables,
     votable,
     write_parts,
@@ -26,7 +26,7 @@ from uploadkit import (
 
 from taprunner.adql.translate import AdqlError, StaticCatalog, translate
 from taprunner.errors import TapUsageError
-from taprunner.query import uploads
+from taprunner.query import uploadparse, uploads
 from taprunner.query.execute import QUERY_ROLE
 from taprunner.query.uploads import UploadCatalog, job_parts, load_uploads
 from taprunner.request import Upload, parse_uploads
@@ -34,15 +34,8 @@ from taprunner.schema.tapschema import TapCatalog
 
 
 @pytest.fixture
-async def conn(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    c = await tap_connection(db_dsn)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def catalog(conn: asyncpg.Connection) -> TapCatalog:
-    return await TapCatalog.load(conn)
+def db_setup() -> DbSetup:
+    return TAP_STARS
 
 
 # --------------------------------------------------------------------------------
@@ -363,10 +356,10 @@ async def test_job_dir_parts(
 
 
 def test_timestamp_helper() -> None:
-    assert uploads._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
+    assert uploadparse._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
         2020, 1, 2, 3, 4, 5, tzinfo=UTC
     )
-    assert uploads._timestamp("t", "c", " ") is None
+    assert uploadparse._timestamp("t", "c", " ") is None
 
 
 async def test_published_metadata_next_to_an_upload(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import asyncpg
 import pytest
-from aiohttp import FormData
+from aiohttp import FormData, web
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from uploadkit import MB, ODD, Client, ids_table
+from testkit import STARS, Client, DbSetup
+from uploadkit import MB, ODD, ids_table
 
 from aiouws.config import Settings
-from taprunner.schema import tapschema
 from taprunner.web.app import create_tap_app
 
 # --------------------------------------------------------------------------------
@@ -21,22 +20,14 @@ from taprunner.web.app import create_tap_app
 
 
 @pytest.fixture
-async def tap_client(
-    aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings, db_dsn: str
-) -> Client:
-    c = await asyncpg.connect(db_dsn)
-    try:
-        await c.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
-        await tapschema.install(c)
-        await c.execute(
-            "CREATE SCHEMA tst;"
-            "CREATE TABLE tst.stars (id integer, mag real);"
-            "INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5)"
-        )
-        await tapschema.publish(c, "tst.stars")
-    finally:
-        await c.close()
-    return await aiohttp_client(create_tap_app(replace(settings, max_upload_bytes=MB)))
+def db_setup() -> DbSetup:
+    return STARS
+
+
+@pytest.fixture
+def app(settings: Settings, conn: asyncpg.Connection) -> web.Application:
+    """The TAP service (no demo table) on the database ``conn`` has set up."""
+    return create_tap_app(replace(settings, max_upload_bytes=MB))
 
 
 def query_form(adql: str, **files: bytes) -> FormData:
@@ -51,42 +42,42 @@ def query_form(adql: str, **files: bytes) -> FormData:
     return form
 
 
-async def test_sync_query_with_upload(tap_client: Client) -> None:
+async def test_sync_query_with_upload(client: Client) -> None:
     form = query_form(
         "SELECT s.id, s.mag, t.label FROM tst.stars AS s "
         "JOIN TAP_UPLOAD.t AS t ON t.id = s.id",
         t=ids_table([2, 3], "x"),
     )
-    resp = await tap_client.post("/tap/sync", data=form)
+    resp = await client.post("/tap/sync", data=form)
     body = await resp.read()
     assert resp.status == 200, body
     rows = parse(io.BytesIO(body)).get_first_table().to_table(use_names_over_ids=True)
     assert [tuple(r) for r in rows] == [(2, 12.5, "x2")]
 
-    resp = await tap_client.post(
+    resp = await client.post(
         "/tap/sync", data=query_form("SELECT * FROM TAP_UPLOAD.t", t=b"<VOTABLE>")
     )
     assert resp.status == 400
     assert "upload 't' is not a valid VOTable" in await resp.text()
 
 
-async def test_async_job_with_upload(tap_client: Client) -> None:
+async def test_async_job_with_upload(client: Client) -> None:
     form = query_form(
         'SELECT "Ra Deg" FROM TAP_UPLOAD.odd WHERE "Id" = 1', odd=ODD.encode()
     )
     form.add_field("PHASE", "RUN")
-    resp = await tap_client.post("/tap/async", data=form, allow_redirects=False)
+    resp = await client.post("/tap/async", data=form, allow_redirects=False)
     assert resp.status == 303, await resp.text()
     job = resp.headers["Location"].split("://", 1)[-1].partition("/")[2]
     phase = ""
     for _ in range(20):
-        phase = await (await tap_client.get(f"/{job}/phase")).text()
+        phase = await (await client.get(f"/{job}/phase")).text()
         if phase in ("COMPLETED", "ERROR", "ABORTED"):
             break
-        await tap_client.get(f"/{job}?WAIT=5&PHASE={phase}")
+        await client.get(f"/{job}?WAIT=5&PHASE={phase}")
     if phase != "COMPLETED":
-        error = await (await tap_client.get(f"/{job}/error")).text()
+        error = await (await client.get(f"/{job}/error")).text()
         raise AssertionError(f"job ended {phase}: {error}")
-    body = await (await tap_client.get(f"/{job}/results/result")).read()
+    body = await (await client.get(f"/{job}/results/result")).read()
     rows = parse(io.BytesIO(body)).get_first_table().to_table(use_names_over_ids=True)
     assert list(rows["Ra Deg"]) == [10.5]

@@ -8,9 +8,9 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-from aiohttp.test_utils import TestClient
 from astropy.io.votable import from_table, parse  # type: ignore[import-untyped]
 from astropy.table import Table  # type: ignore[import-untyped]
+from testkit import DbSetup
 
 from taprunner.query.execute import run_query
 from taprunner.query.uploads import UploadCatalog
@@ -18,7 +18,6 @@ from taprunner.request import FORMATS, TapRequest
 from taprunner.schema import tapschema
 
 MB = 1024 * 1024
-Client = TestClient[Any, Any]
 
 
 ODD = """<?xml version="1.0" encoding="utf-8"?>
@@ -103,24 +102,22 @@ async def temp_tables(conn: asyncpg.Connection) -> list[str]:
     return [r["relname"] for r in rows]
 
 
-async def tap_connection(db_dsn: str) -> asyncpg.Connection:
-    """A connection to a database with TAP_SCHEMA and a published ``tst.stars``."""
-    c = await asyncpg.connect(db_dsn)
-    await tapschema.install(c)
-    await c.execute("""
+#: Three stars, ``tst.stars (id PRIMARY KEY, mag)``, published in TAP_SCHEMA with
+#: a unit and a description for ``mag`` (a module's ``db_setup``).
+TAP_STARS = DbSetup(
+    tap_schema=True,
+    sql="""
         CREATE SCHEMA tst;
         CREATE TABLE tst.stars (id integer PRIMARY KEY, mag real);
         INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5), (3, 13.5);
-    """)
-    await tapschema.publish(
-        c,
-        "tst.stars",
-        tapschema.TableMetadata(
+    """,
+    published={
+        "tst.stars": tapschema.TableMetadata(
             columns=(
                 tapschema.ColumnMetadata(
                     name="mag", description="magnitude", unit="mag"
                 ),
             )
-        ),
-    )
-    return c
+        )
+    },
+)

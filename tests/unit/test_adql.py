@@ -75,6 +75,8 @@ ACCEPTED: list[tuple[str, list[str]]] = [
     ("SELECT COUNT(*), COUNT(DISTINCT name), AVG(mag) FROM gaia.src",
      ["count(*) AS count", "count(DISTINCT name) AS count_2", "avg(mag) AS avg"]),
     ("SELECT ivo_hasword(name, 'x') FROM gaia.src", ["to_tsvector('simple', name)"]),
+    ("SELECT ivo_nocasematch(name, 'a%') FROM gaia.src",
+     ["CAST((name ILIKE 'a%') AS integer) AS ivo_nocasematch"]),
     ("SELECT CAST(mag AS INTEGER), CAST(id AS VARCHAR(8)), CAST(id AS REAL), "
      "CAST(id AS DOUBLE PRECISION), CAST('2020-01-01' AS TIMESTAMP) FROM gaia.src",
      ["CAST(mag AS integer)", "CAST(id AS varchar(8))", "CAST(id AS real)",
@@ -302,7 +304,10 @@ def test_tables_lists_catalog_tables_but_not_ctes() -> None:
 
 
 def test_user_defined_functions_are_declared() -> None:
-    assert [f.name for f in USER_DEFINED_FUNCTIONS] == ["ivo_hasword"]
+    assert [f.name for f in USER_DEFINED_FUNCTIONS] == [
+        "ivo_hasword",
+        "ivo_nocasematch",
+    ]
 
 
 def test_negative_limit_is_a_programming_error() -> None:

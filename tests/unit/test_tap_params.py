@@ -43,26 +43,27 @@ def test_row_bound_is_the_top_of_a_plain_select() -> None:
 def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     from typing import Any, cast
 
-    from aiouws.config import Settings
+    from aiouws.database import Database
     from aiouws.errors import UsageError
     from aiouws.models import JobParameter
-    from taprunner.web.app import tap_kind
+    from taprunner.settings import TapSettings
+    from taprunner.web.app import prepare_request
     from taprunner.web.fastlane import TapInline
 
-    settings = Settings(tap_inline_rows=1000, dsn="postgresql://localhost/x")
-    prepare = tap_kind(settings).prepare
-    assert prepare is not None
+    db = Database("postgresql:///none")
+    tap = TapSettings(inline_rows=1000)
 
     def params(**given: str) -> object:
         """The TapRequest the TAP kind's prepare hook makes (the lane's input)."""
-        return prepare(
+        return prepare_request(
+            tap,
             [
                 JobParameter(name=k, value=v)
                 for k, v in {"lang": "ADQL", **given}.items()
-            ]
+            ],
         )
 
-    fast = TapInline(settings)
+    fast = TapInline(tap, db)
     assert not fast.accepts(params(query="SELECT TOP 1 id FROM t"))  # not started
     fast.state = cast(Any, object())
     assert fast.accepts(params(query="SELECT TOP 1000 id FROM t"))
@@ -76,18 +77,23 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     with pytest.raises(UsageError, match="MAXREC"):
         params(query="SELECT TOP 1 id FROM t", maxrec="-3")
     assert not fast.accepts(None)  # nothing parsed: not the lane's
-    assert TapInline(Settings(tap_inline_rows=0)).lane() is None
+    assert TapInline(TapSettings(inline_rows=0), db).lane() is None
 
 
 def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     from typing import Any, cast
 
-    from aiouws.config import Settings
-    from taprunner.request import FORMATS, TapRequest
+    from aiouws.database import Database
+    from taprunner.settings import TapSettings
     from taprunner.web.fastlane import TapInline
 
-    fast = TapInline(Settings())
+    tap = TapSettings()
+    fast = TapInline(tap, Database("postgresql:///none"))
     fast.state = cast(Any, object())
     nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x FROM t"
-    request = TapRequest(query=nested, maxrec=100_000, format=FORMATS["votable"])
+    request = parse_request(
+        {"lang": ["ADQL"], "query": [nested]},
+        maxrec_default=tap.maxrec_default,
+        maxrec_hard=tap.maxrec_hard,
+    )
     assert fast.accepts(request) is False

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from taprunner.adql.translate import StaticCatalog
-from taprunner.query.execute import _TranslationCache
+from taprunner.query.caches import TranslationCache
 
 QUERY = "SELECT TOP 3 id FROM demo.stars"
 
 
 def test_same_catalogue_reuses_translation() -> None:
-    cache = _TranslationCache(size=2)
+    cache = TranslationCache(size=2)
     catalog = StaticCatalog({"demo.stars": ["id"]})
     first = cache.get(QUERY, catalog, 11)
     assert cache.get(QUERY, catalog, 11) is first
@@ -17,7 +17,7 @@ def test_same_catalogue_reuses_translation() -> None:
 
 
 def test_new_catalogue_or_eviction_translates_again() -> None:
-    cache = _TranslationCache(size=1)
+    cache = TranslationCache(size=1)
     catalog = StaticCatalog({"demo.stars": ["id"]})
     first = cache.get(QUERY, catalog, 11)
     reloaded = StaticCatalog({"demo.stars": ["id"]})

@@ -9,16 +9,19 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from taprunner.adql import features
 from taprunner.schema.tapschema import ColumnInfo, ForeignKeyInfo, TableInfo
-from taprunner.web import vosi
+from taprunner.web import vosi, xmldoc
+from taprunner.web.capabilities import capabilities_document
+from taprunner.web.examples import examples_document
 
 XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "xsd"
 NS = {
-    "vosi": vosi.NS_VOSI_TABLES,
-    "cap": vosi.NS_VOSI_CAPABILITIES,
-    "avl": vosi.NS_VOSI_AVAILABILITY,
-    "xsi": vosi.NS_XSI,
-    "h": vosi.NS_XHTML,
+    "vosi": xmldoc.NS_VOSI_TABLES,
+    "cap": xmldoc.NS_VOSI_CAPABILITIES,
+    "avl": xmldoc.NS_VOSI_AVAILABILITY,
+    "xsi": xmldoc.NS_XSI,
+    "h": xmldoc.NS_XHTML,
 }
 BASE_URL = "http://localhost:8080/tap"
 
@@ -100,7 +103,7 @@ def capabilities(**overrides: object) -> bytes:
         "execution_hard_s": 3_600,
     }
     arguments.update(overrides)
-    return vosi.capabilities_document(BASE_URL, **arguments)  # type: ignore[arg-type]
+    return capabilities_document(BASE_URL, **arguments)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ tables
@@ -108,7 +111,7 @@ def capabilities(**overrides: object) -> bytes:
 
 def test_tables_document_is_valid(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, vosi.tables_document(TABLES))
-    assert root.tag == f"{{{vosi.NS_VOSI_TABLES}}}tableset"
+    assert root.tag == f"{{{xmldoc.NS_VOSI_TABLES}}}tableset"
     assert root.xpath("schema/name/text()") == ["demo", "tap_schema"]
     assert root.xpath("schema[name='demo']/table/name/text()") == [
         "demo.stars",
@@ -123,7 +126,7 @@ def test_tables_document_columns(schema: etree.XMLSchema) -> None:
     assert ra.findtext("ucd") == "pos.eq.ra;meta.main"
     datatype = ra.find("dataType")
     assert datatype.text == "double"
-    assert datatype.get(f"{{{vosi.NS_XSI}}}type") == "vs:VOTableType"
+    assert datatype.get(f"{{{xmldoc.NS_XSI}}}type") == "vs:VOTableType"
     assert ra.xpath("flag/text()") == ["principal"]
     (seen,) = root.xpath("//column[name='seen']/dataType")
     assert seen.get("arraysize") == "*"
@@ -157,7 +160,7 @@ def test_tables_document_empty_is_valid(schema: etree.XMLSchema) -> None:
 
 def test_table_document(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, vosi.table_document(STARS))
-    assert root.tag == f"{{{vosi.NS_VOSI_TABLES}}}table"
+    assert root.tag == f"{{{xmldoc.NS_VOSI_TABLES}}}table"
     assert root.findtext("name") == "demo.stars"
     assert root.xpath("column/name/text()") == ["id", "ra", "name", "seen", "pos"]
 
@@ -180,20 +183,20 @@ def test_tables_parse_with_pyvo() -> None:
 
 def test_capabilities_document_is_valid(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, capabilities())
-    assert root.tag == f"{{{vosi.NS_VOSI_CAPABILITIES}}}capabilities"
+    assert root.tag == f"{{{xmldoc.NS_VOSI_CAPABILITIES}}}capabilities"
     assert root.xpath("capability/@standardID") == [
-        vosi.STD_TAP,
-        vosi.STD_VOSI_CAPABILITIES,
-        vosi.STD_VOSI_AVAILABILITY,
-        vosi.STD_VOSI_TABLES,
-        vosi.STD_DALI_EXAMPLES,
+        xmldoc.STD_TAP,
+        xmldoc.STD_VOSI_CAPABILITIES,
+        xmldoc.STD_VOSI_AVAILABILITY,
+        xmldoc.STD_VOSI_TABLES,
+        xmldoc.STD_DALI_EXAMPLES,
     ]
 
 
 def test_capabilities_tap_interface_and_language(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, capabilities())
-    (tap,) = root.xpath("capability[@standardID=$id]", id=vosi.STD_TAP)
-    assert tap.get(f"{{{vosi.NS_XSI}}}type") == "tr:TableAccess"
+    (tap,) = root.xpath("capability[@standardID=$id]", id=xmldoc.STD_TAP)
+    assert tap.get(f"{{{xmldoc.NS_XSI}}}type") == "tr:TableAccess"
     (interface,) = tap.findall("interface")
     assert interface.get("role") == "std"
     assert interface.get("version") == "1.1"
@@ -204,18 +207,43 @@ def test_capabilities_tap_interface_and_language(schema: etree.XMLSchema) -> Non
         "ivo://ivoa.net/std/ADQL#v2.1",
     ]
     geo = tap.xpath(
-        "language/languageFeatures[@type=$t]/feature/form/text()", t=vosi.FEATURES_GEO
+        "language/languageFeatures[@type=$t]/feature/form/text()",
+        t=features.FEATURES_GEO,
     )
     assert {"POINT", "CIRCLE", "CONTAINS", "COORDSYS"} <= set(geo)
     assert tap.xpath(
         "language/languageFeatures[@type=$t]/feature/form/text()",
-        t=vosi.FEATURES_STRING,
+        t=features.FEATURES_STRING,
     ) == ["LOWER", "UPPER", "ILIKE"]
+
+
+def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> None:
+    """CENTROID and ivo_hasword work and are advertised; BOX is refused and is not."""
+    root = assert_valid(schema, capabilities())
+    (tap,) = root.xpath("capability[@standardID=$id]", id=xmldoc.STD_TAP)
+
+    def forms(feature_type: str) -> list[str]:
+        return list(
+            tap.xpath(
+                "language/languageFeatures[@type=$t]/feature/form/text()",
+                t=feature_type,
+            )
+        )
+
+    assert forms(features.FEATURES_GEO) == [
+        "POINT", "CIRCLE", "POLYGON", "CENTROID", "CONTAINS", "INTERSECTS",
+        "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
+    ]  # fmt: skip
+    assert forms(features.FEATURES_UDF) == [
+        "ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        "ivo_nocasematch(value VARCHAR(*), pattern VARCHAR(*)) -> INTEGER",
+    ]
+    assert tap.xpath("language/languageFeatures/@type")[-1] == features.FEATURES_UDF
 
 
 def test_capabilities_formats_and_limits(schema: etree.XMLSchema) -> None:
     root = assert_valid(schema, capabilities())
-    (tap,) = root.xpath("capability[@standardID=$id]", id=vosi.STD_TAP)
+    (tap,) = root.xpath("capability[@standardID=$id]", id=xmldoc.STD_TAP)
     mimes = tap.xpath("outputFormat/mime/text()")
     assert mimes[0] == "application/x-votable+xml;serialization=BINARY2"
     assert "text/csv" in mimes and "text/tab-separated-values" in mimes
@@ -239,14 +267,16 @@ def test_capabilities_vosi_urls(schema: etree.XMLSchema) -> None:
 def test_capabilities_udfs_and_security_methods(schema: etree.XMLSchema) -> None:
     cookie = "ivo://ivoa.net/sso#cookie"
     document = capabilities(
-        udfs=(vosi.LanguageFeature("ivo_hasword(a TEXT, b TEXT) -> INTEGER", "Words"),),
+        udfs=(
+            features.LanguageFeature("ivo_hasword(a TEXT, b TEXT) -> INTEGER", "Words"),
+        ),
         security_methods=(None, cookie),
     )
     root = assert_valid(schema, document)
-    (tap,) = root.xpath("capability[@standardID=$id]", id=vosi.STD_TAP)
+    (tap,) = root.xpath("capability[@standardID=$id]", id=xmldoc.STD_TAP)
     assert tap.xpath(
         "language/languageFeatures[@type=$t]/feature/form/text()",
-        t=vosi.FEATURES_UDF,
+        t=features.FEATURES_UDF,
     ) == ["ivo_hasword(a TEXT, b TEXT) -> INTEGER"]
     interfaces = tap.findall("interface")
     assert len(interfaces) == 2
@@ -257,14 +287,14 @@ def test_capabilities_udfs_and_security_methods(schema: etree.XMLSchema) -> None
 def test_capabilities_parse_with_pyvo() -> None:
     pyvo_vosi = pytest.importorskip("pyvo.io.vosi")
     parsed = pyvo_vosi.parse_capabilities(_as_file(capabilities()))
-    (tap,) = [c for c in parsed if c.standardid == vosi.STD_TAP]
+    (tap,) = [c for c in parsed if c.standardid == xmldoc.STD_TAP]
     assert tap.outputlimit.hard.content == 1_000_000
     assert tap.outputlimit.default.content == 10_000
     assert tap.uploadlimit.hard.unit == "byte"
     assert tap.executionduration.hard == 3600
     (language,) = tap.languages
     assert language.name == "ADQL"
-    assert language.get_feature(vosi.FEATURES_GEO, "CONTAINS") is not None
+    assert language.get_feature(features.FEATURES_GEO, "CONTAINS") is not None
     assert [f.mime for f in tap.outputformats][0].endswith("BINARY2")
 
 
@@ -274,7 +304,7 @@ def test_capabilities_parse_with_pyvo() -> None:
 def test_availability_document(schema: etree.XMLSchema) -> None:
     since = datetime(2024, 5, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
     root = assert_valid(schema, vosi.availability_document(True, "all fine", since))
-    assert root.tag == f"{{{vosi.NS_VOSI_AVAILABILITY}}}availability"
+    assert root.tag == f"{{{xmldoc.NS_VOSI_AVAILABILITY}}}availability"
     assert root.findtext("avl:available", namespaces=NS) == "true"
     assert root.findtext("avl:upSince", namespaces=NS) == "2024-05-01T12:30:00Z"
     assert root.findtext("avl:note", namespaces=NS) == "all fine"
@@ -305,8 +335,8 @@ def test_availability_parses_with_pyvo() -> None:
 
 
 def test_examples_document_rdfa() -> None:
-    root = etree.fromstring(vosi.examples_document(BASE_URL))
-    assert root.tag == f"{{{vosi.NS_XHTML}}}html"
+    root = etree.fromstring(examples_document(BASE_URL))
+    assert root.tag == f"{{{xmldoc.NS_XHTML}}}html"
     assert root.find("h:body", NS).get("vocab") == "http://www.ivoa.net/rdf/examples#"
     examples = root.xpath("//h:div[@typeof='example']", namespaces=NS)
     assert 4 <= len(examples) <= 6
@@ -323,7 +353,7 @@ def test_examples_document_rdfa() -> None:
 
 
 def test_examples_document_escapes_and_dedupes_ids() -> None:
-    document = vosi.examples_document(
+    document = examples_document(
         BASE_URL,
         [("Same", "a < b", "SELECT 1 WHERE 1 < 2"), ("Same", "x", "SELECT 2")],
     )

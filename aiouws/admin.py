@@ -1,0 +1,125 @@
+"""The database commands of ``aiouws``: ``db init``, ``jobs list|show|delete``,
+``cleanup``; each runs on one connection after the schema is brought up to date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import asyncpg
+
+from .config import Settings
+from .database import Database
+from .plugins import AdminCommand
+from .schema import init_connection, install_schema
+
+__all__ = ["cleanup", "jobs", "run_admin"]
+
+
+async def run_admin(
+    database: Database,
+    settings: Settings,
+    options: argparse.Namespace,
+    handler: AdminCommand | None,
+) -> int:
+    """Install or upgrade the schema, then run ``handler`` (None: ``db init``)."""
+    conn = await database.connect()
+    try:
+        await init_connection(conn)
+        applied = await install_schema(conn)
+        if handler is None:  # db init
+            print(f"schema up to date ({applied} migration(s) applied)")
+            return 0
+        return await handler(conn, settings, options)
+    finally:
+        await conn.close()
+
+
+async def jobs(
+    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+) -> int:
+    from .errors import JobNotFound
+    from .models import JobFilter
+    from .phases import Phase
+    from .store import JobStore
+    from .workdir import JobDirs
+
+    pool = _SingleConnectionPool(conn)
+    store = JobStore(pool)  # type: ignore[arg-type]
+    if args.jobs_command == "list":
+        phases = frozenset(Phase(p.upper()) for p in args.phase or ())
+        refs = await store.list_jobs(
+            JobFilter(
+                owner=args.owner,
+                all_owners=args.owner is None,
+                phases=phases,
+                last=args.last,
+                include_archived=True,
+            )
+        )
+        for ref in refs:
+            print(
+                f"{ref.job_id}  {ref.phase.value:9}  {ref.creation_time:%Y-%m-%d %H:%M}"
+                f"  {ref.owner or '-'}  {ref.run_id or ''}"
+            )
+        return 0
+    if args.jobs_command == "show":
+        from .http.render import job_document
+
+        try:
+            job = await store.get(args.job_id)
+        except JobNotFound as exc:
+            print(f"aiouws: {exc}", file=sys.stderr)
+            return 1
+        sys.stdout.write(job_document(job, f"{job.kind}/{job.job_id}").decode())
+        return 0
+    dirs = JobDirs(settings.resolved_jobs_dir)
+    status = 0
+    for job_id in args.job_id:
+        gone = await store.delete(job_id)
+        dirs.remove(job_id)
+        if gone is None:
+            print(f"aiouws: no job {job_id}", file=sys.stderr)
+            status = 1
+    return status
+
+
+async def cleanup(
+    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+) -> int:
+    from .reaper import cleanup as remove_jobs
+    from .store import JobStore
+    from .workdir import JobDirs
+
+    store = JobStore(_SingleConnectionPool(conn))  # type: ignore[arg-type]
+    removed = await remove_jobs(
+        store,
+        JobDirs(settings.resolved_jobs_dir),
+        failed=args.failed,
+        completed=args.completed,
+        all=args.all,
+        forgotten=args.forgotten,
+    )
+    print(f"removed {removed} job(s)")
+    return 0
+
+
+class _SingleConnectionPool:
+    """Enough of asyncpg.Pool's interface for the store on one connection (CLI use)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetchrow(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetch(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._conn.execute(sql, *args)

@@ -1,0 +1,127 @@
+"""``aiouws serve``: pick the application, run it on an event loop, or run workers.
+
+The application is the ``--app`` factory's, else the first plug-in's that serves
+one, else the generic service with the demo job kind (see :mod:`aiouws.plugins`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .config import ENV_PREFIX, ConfigError, Settings
+from .database import Database
+from .plugins import Plugin, load_factory
+from .workers import WorkerPool, exit_with_parent, worker_count
+
+__all__ = ["serve"]
+
+
+def serve(
+    settings: Settings,
+    database: Database,
+    options: argparse.Namespace,
+    plugins: Sequence[Plugin],
+    module: str,
+) -> int:
+    """Serve until stopped; ``module`` is what ``python -m`` runs for workers."""
+    count = worker_count(settings.workers)
+    if count > 1 and not options.worker:
+        return _serve_workers(settings, database, options, plugins, module, count)
+    app = _application(settings, options, plugins)
+    if options.worker:
+        app.on_startup.append(exit_with_parent)
+    loop = _event_loop(settings.event_loop)
+    print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
+    web.run_app(
+        app,
+        loop=loop,
+        # Passed through AppRunner to each connection's RequestHandler.
+        max_line_size=2 * settings.max_url_bytes,
+        max_field_size=16384,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.grace + 5,
+        reuse_port=options.worker,
+    )
+    return 0
+
+
+def _application(
+    settings: Settings, options: argparse.Namespace, plugins: Sequence[Plugin]
+) -> web.Application:
+    if options.app is not None:
+        return load_factory(options.app)(settings, options)
+    for plugin in plugins:
+        app = plugin.serve_app(settings, options)
+        if app is not None:
+            return app
+    from .demo import DEMO_KIND
+    from .http.app import create_app
+
+    return create_app(settings, [DEMO_KIND])
+
+
+def _serve_workers(
+    settings: Settings,
+    database: Database,
+    options: argparse.Namespace,
+    plugins: Sequence[Plugin],
+    module: str,
+    count: int,
+) -> int:
+    """Run ``count`` worker processes (see :mod:`aiouws.workers`) until stopped."""
+
+    def command(index: int) -> list[str]:
+        argv = [sys.executable, "-m", module]
+        if options.config is not None:
+            argv += ["--config", str(options.config)]
+        argv += ["--data-dir", str(settings.data_dir)]
+        argv += ["serve", "--worker", "--host", settings.host]
+        argv += ["--port", str(settings.port)]
+        if options.app is not None:
+            argv += ["--app", options.app]
+        for plugin in plugins:
+            argv += plugin.worker_args(options, index)
+        return argv
+
+    print(
+        f"aiouws: serving on http://{settings.host}:{settings.port}/"
+        f" with {count} workers",
+        flush=True,
+    )
+    pool = WorkerPool(
+        command,
+        count,
+        host=settings.host,
+        port=settings.port,
+        grace=settings.grace,
+        # The DSN goes by environment, not argv: ps shows argv to every user.
+        env={**os.environ, ENV_PREFIX + "DSN": database.dsn},
+    )
+    return pool.run()
+
+
+def _event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """uvloop's loop when asked or available ("auto"), else asyncio's own.
+
+    uvloop (by asyncpg's authors) implements transports in C: the server spends
+    much of a tiny job's time writing to sockets.
+    """
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ConfigError(
+                    "event_loop = uvloop, but uvloop is not installed"
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

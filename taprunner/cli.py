@@ -1,0 +1,123 @@
+"""The ``aiouws`` console script with TAP: aiouws's command line plus TAP's plug-in.
+
+``tap publish|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP (with the
+demo catalogue unless ``--no-demo``) and the demo job kind, or with ``--no-tap``
+only the generic job kinds. TAP's settings (:class:`taprunner.settings.TapSettings`)
+come from the same file and environment as aiouws's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+import aiouws.cli
+from aiouws.config import Settings
+from aiouws.plugins import Commands, Plugin
+from taprunner.settings import PREFIX, TapSettings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["TapPlugin", "main"]
+
+DEMO_ROWS = 1_000_000
+
+
+class TapPlugin(Plugin):
+    """TAP's commands, ``serve`` options, settings and application."""
+
+    title = "TAP 1.1 server"
+    settings_prefix = PREFIX
+
+    def add_commands(self, commands: Commands) -> None:
+        tap = commands.add_parser("tap", help="TAP_SCHEMA maintenance")
+        tap.set_defaults(admin=_tap)
+        actions = tap.add_subparsers(
+            dest="tap_command", metavar="ACTION", required=True
+        )
+        publish = actions.add_parser("publish", help="publish SCHEMA.TABLE via TAP")
+        publish.add_argument(
+            "table", help="qualified table name, e.g. myschema.mytable"
+        )
+        publish.add_argument(
+            "--metadata", type=Path, help="TOML file with descriptions, units and UCDs"
+        )
+        unpublish = actions.add_parser("unpublish", help="remove a table from TAP")
+        unpublish.add_argument("table")
+        demo = actions.add_parser("demo", help="load the demo catalogue")
+        demo.add_argument("--rows", type=int, default=DEMO_ROWS)
+
+    def add_serve_options(self, serve: argparse.ArgumentParser) -> None:
+        serve.add_argument(
+            "--no-demo",
+            action="store_true",
+            help="do not load the demo catalogue into an empty database",
+        )
+        serve.add_argument(
+            "--demo-rows",
+            type=int,
+            default=DEMO_ROWS,
+            help="rows of the demo catalogue (default 1,000,000)",
+        )
+        serve.add_argument(
+            "--no-tap",
+            action="store_true",
+            help="serve only the generic UWS job kinds, no TAP",
+        )
+
+    def configure(self, settings: Settings, options: argparse.Namespace) -> None:
+        TapSettings.load(settings, options.config)  # report bad settings early
+
+    def serve_app(
+        self, settings: Settings, options: argparse.Namespace
+    ) -> web.Application | None:
+        if options.no_tap:
+            return None
+        from taprunner.web.app import create_tap_app
+
+        tap = TapSettings.load(settings, options.config)
+        rows = 0 if options.no_demo else options.demo_rows
+        return create_tap_app(settings, tap, demo_rows=rows)
+
+    def worker_args(self, options: argparse.Namespace, index: int) -> list[str]:
+        argv = ["--no-tap"] if options.no_tap else []
+        # Only the first worker loads the demo catalogue (once, before the others).
+        if options.no_demo or index > 0:
+            return [*argv, "--no-demo"]
+        return [*argv, "--demo-rows", str(options.demo_rows)]
+
+
+async def _tap(
+    conn: asyncpg.Connection, _settings: Settings, args: argparse.Namespace
+) -> int:
+    from taprunner.schema import tapschema
+
+    await tapschema.install(conn)
+    try:
+        if args.tap_command == "publish":
+            metadata = tapschema.load_metadata(args.metadata) if args.metadata else None
+            await tapschema.publish(conn, args.table, metadata)
+            print(f"published {args.table}")
+        elif args.tap_command == "unpublish":
+            await tapschema.unpublish(conn, args.table)
+            print(f"unpublished {args.table}")
+        else:
+            from taprunner.schema.demo import load_demo
+
+            await load_demo(conn, rows=args.rows)
+            print("demo catalogue loaded")
+    except tapschema.TapSchemaError as exc:
+        print(f"aiouws: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``aiouws`` command with TAP (``python -m taprunner``)."""
+    return aiouws.cli.main(argv, plugins=[TapPlugin()], module="taprunner")

@@ -1,0 +1,239 @@
+"""The output formats: one :class:`OutputFormat` entry per format the service writes.
+
+Everything about a format lives in its entry: the media type and file extension
+of its results, the RESPONSEFORMAT/FORMAT values that select it, its TAPRegExt
+``outputFormat`` entry, its encoder and the data paths the query runner may take
+for it. The TAP parameters (:mod:`taprunner.request`), the capabilities
+(:mod:`taprunner.web.capabilities`) and the query runner
+(:mod:`taprunner.query.execute`) all read :data:`OUTPUT_FORMATS`; adding a
+format is adding an entry here (and its encoder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from taprunner.formats.pgcopy import Connection, copy_csv
+from taprunner.formats.text import DelimitedEncoder
+from taprunner.formats.votable import FieldSpec, Row, VOTableEncoder
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "DataPath",
+    "EncoderFactory",
+    "OutputFormat",
+    "RowEncoder",
+    "TapRegExtFormat",
+]
+
+Sink = Callable[[bytes], Coroutine[Any, Any, None]]
+#: The VOTable version the service writes.
+VOTABLE_VERSION: Literal["1.4", "1.5"] = "1.4"
+TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
+
+
+class DataPath(StrEnum):
+    """A way the query runner can bring result rows to a format's encoder."""
+
+    #: asyncpg rows from a server-side cursor, batch by batch (every format).
+    CURSOR = "cursor"
+    #: A small result fetched in one round trip on a prepared read-only session
+    #: (the fast lane's), without a transaction and a cursor.
+    FETCH = "fetch"
+    #: PostgreSQL writes the bytes itself with ``COPY ... TO STDOUT`` (the
+    #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.
+    COPY = "copy"
+    #: Arrow batches from the columnar (ADBC) session, packed without Python
+    #: rows; the encoder must be a binary :class:`VOTableEncoder`.
+    ARROW = "arrow"
+
+
+class RowEncoder(Protocol):
+    """Bytes of one result document, piece by piece (no I/O)."""
+
+    def header(self) -> bytes: ...
+
+    def encode(self, rows: Sequence[Row]) -> bytes: ...
+
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+
+
+class EncoderFactory(Protocol):
+    """Makes the encoder of one result: its columns, the query and its notes."""
+
+    def __call__(
+        self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
+    ) -> RowEncoder: ...
+
+
+CopyWriter = Callable[[Connection, str, Sink], Coroutine[Any, Any, int]]
+"""Streams a query's result in the format through COPY; returns the row count."""
+
+
+@dataclass(frozen=True, slots=True)
+class TapRegExtFormat:
+    """One TAPRegExt ``outputFormat``: MIME type, RESPONSEFORMAT aliases, ivo-id."""
+
+    mime: str
+    aliases: tuple[str, ...] = ()
+    ivo_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """One output format of the service: how it is named, advertised and written."""
+
+    name: str
+    """Short name of the format, unique (e.g. ``binary2``, ``csv``)."""
+    media_type: str
+    """The Content-Type of its results."""
+    extension: str
+    """File extension of an async job's result file."""
+    accepts: tuple[str, ...]
+    """RESPONSEFORMAT/FORMAT values selecting it, lower case without blanks."""
+    capability: TapRegExtFormat
+    """Its entry in the capabilities (TAPRegExt ``outputFormat``)."""
+    encoder: EncoderFactory
+    paths: frozenset[DataPath]
+    """The data paths the query runner may take for it."""
+    copy: CopyWriter | None = None
+    """PostgreSQL COPY writing the format (the :attr:`DataPath.COPY` path)."""
+
+    def __post_init__(self) -> None:
+        if (DataPath.COPY in self.paths) != (self.copy is not None):
+            raise ValueError(f"{self.name}: the COPY path needs a copy writer")
+
+    def takes(self, path: DataPath) -> bool:
+        """Whether the runner may bring the rows to this format by ``path``."""
+        return path in self.paths
+
+
+@dataclass(frozen=True, slots=True)
+class VOTableEncoders:
+    """Encoder factory of one VOTable serialization; QUERY and MAXREC as INFOs."""
+
+    serialization: Literal["binary2", "binary", "tabledata"]
+
+    def __call__(
+        self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
+    ) -> VOTableEncoder:
+        infos: list[tuple[str, str, str | None]] = [("QUERY", query, None)]
+        if maxrec_clamped:
+            infos.append(
+                ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
+            )
+        return VOTableEncoder(
+            fields,
+            serialization=self.serialization,
+            version=VOTABLE_VERSION,
+            infos=infos,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DelimitedEncoders:
+    """Encoder factory of CSV (``,``) or TSV (tab): a header line, then rows."""
+
+    delimiter: str
+
+    def __call__(
+        self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
+    ) -> DelimitedEncoder:
+        return DelimitedEncoder(fields, delimiter=self.delimiter)
+
+
+@dataclass(frozen=True, slots=True)
+class DelimitedCopy:
+    """COPY writer of CSV (``,``) or TSV (tab), see :func:`.pgcopy.copy_csv`."""
+
+    delimiter: str
+
+    async def __call__(self, conn: Connection, sql: str, sink: Sink) -> int:
+        return await copy_csv(conn, sql, sink, delimiter=self.delimiter)
+
+
+_VOT = "application/x-votable+xml"
+_ROWS = frozenset({DataPath.CURSOR, DataPath.FETCH})
+_BINARY_ROWS = _ROWS | {DataPath.ARROW}
+_COPIED = frozenset({DataPath.CURSOR, DataPath.COPY})
+
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat(
+        name="binary2",
+        media_type=_VOT,
+        extension="vot",
+        accepts=(
+            "votable",
+            _VOT,
+            "text/xml",
+            "votable/b2",
+            "votable/binary2",
+            f"{_VOT};serialization=binary2",
+            f"{_VOT};serialization=binary2;version=1.4",
+            "application/x-votable",
+        ),
+        capability=TapRegExtFormat(
+            f"{_VOT};serialization=BINARY2",
+            ("votable", "votable/b2", _VOT),
+            f"{TAPREGEXT}#output-votable-binary2",
+        ),
+        encoder=VOTableEncoders("binary2"),
+        paths=_BINARY_ROWS,
+    ),
+    OutputFormat(
+        name="binary",
+        media_type=_VOT,
+        extension="vot",
+        accepts=("votable/b", "votable/binary", f"{_VOT};serialization=binary"),
+        capability=TapRegExtFormat(
+            f"{_VOT};serialization=BINARY",
+            ("votable/b",),
+            f"{TAPREGEXT}#output-votable-binary",
+        ),
+        encoder=VOTableEncoders("binary"),
+        paths=_BINARY_ROWS,
+    ),
+    OutputFormat(
+        name="tabledata",
+        media_type=_VOT,
+        extension="vot",
+        accepts=(
+            "votable/td",
+            "votable/tabledata",
+            f"{_VOT};serialization=tabledata",
+            "votabletd",
+        ),
+        capability=TapRegExtFormat(
+            f"{_VOT};serialization=TABLEDATA",
+            ("votable/td",),
+            f"{TAPREGEXT}#output-votable-td",
+        ),
+        encoder=VOTableEncoders("tabledata"),
+        paths=_ROWS,
+    ),
+    # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.
+    OutputFormat(
+        name="csv",
+        media_type="text/csv",
+        extension="csv",
+        accepts=("csv", "text/csv", "text/csv;header=present"),
+        capability=TapRegExtFormat("text/csv", ("csv",)),
+        encoder=DelimitedEncoders(","),
+        paths=_COPIED,
+        copy=DelimitedCopy(","),
+    ),
+    OutputFormat(
+        name="tsv",
+        media_type="text/tab-separated-values",
+        extension="tsv",
+        accepts=("tsv", "text/tab-separated-values", "text/tsv"),
+        capability=TapRegExtFormat("text/tab-separated-values", ("tsv",)),
+        encoder=DelimitedEncoders("\t"),
+        paths=_COPIED,
+        copy=DelimitedCopy("\t"),
+    ),
+)
+"""The output formats in capabilities order; the first one is the default."""

@@ -1,0 +1,67 @@
+"""What running a query yields and how it fails, shared by the data paths.
+
+The :data:`Sink` receives the encoded bytes, :class:`QueryOutcome` says how many
+rows went out, :func:`query_error` and :func:`failure` turn a database error of
+the user's query into the TAP error the client reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from taprunner.errors import TapError, TapQueryError, TapUsageError
+
+__all__ = [
+    "INSUFFICIENT_PRIVILEGE",
+    "QUERY_CANCELED",
+    "ColumnarUnavailable",
+    "QueryOutcome",
+    "Sink",
+    "failure",
+    "query_error",
+]
+
+Sink = Callable[[bytes], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOutcome:
+    rows: int
+    overflow: bool
+
+
+class ColumnarUnavailable(Exception):
+    """The columnar session cannot serve this query and wrote nothing (no
+    connection, or it was lost before any row came): asyncpg runs it instead."""
+
+
+#: SQLSTATEs of a cancelled statement (e.g. its timeout) and of a missing privilege.
+QUERY_CANCELED = "57014"
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def query_error(sqlstate: str | None, message: str, timeout: float) -> TapError:
+    """The TAP error for a database error (``sqlstate``, ``message``) raised by
+    the user's query, which ran with the statement timeout ``timeout``."""
+    if sqlstate == QUERY_CANCELED:
+        return TapQueryError(f"query cancelled: {message} (limit {timeout:g} s)")
+    if sqlstate == INSUFFICIENT_PRIVILEGE:
+        return TapUsageError(f"not allowed: {message}")
+    return TapQueryError(f"query failed: {message}")
+
+
+def failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
+    """The TAP error for ``exc`` raised by the user's query (:func:`query_error`)."""
+    return query_error(exc.sqlstate, _clean(exc), timeout)
+
+
+_CONTEXT = re.compile(r"\s+")
+
+
+def _clean(exc: BaseException) -> str:
+    return _CONTEXT.sub(" ", str(exc)).strip()

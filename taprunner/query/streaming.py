@@ -1,0 +1,173 @@
+"""Streaming a result through its format's encoder: the CURSOR and COPY data paths.
+
+:func:`stream_cursor` encodes the rows of a server-side cursor batch by batch
+(the next batch fetched while one is encoded, the garbage collector kept off the
+warm heap); :func:`stream_copied` lets PostgreSQL's COPY write a format that it
+can (CSV, TSV), falling back to the cursor. Memory does not grow with the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+
+from taprunner.formats.pgcopy import copy_matches
+from taprunner.formats.registry import RowEncoder
+from taprunner.formats.votable import FieldSpec
+from taprunner.query.heap import keep_heap_pad
+from taprunner.query.outcome import QueryOutcome, Sink, failure
+from taprunner.request import TapRequest
+from taprunner.schema.catalog import Connection
+
+__all__ = ["BATCH", "encoder_for", "stream_copied", "stream_cursor"]
+
+#: Rows fetched from the cursor per round trip.
+BATCH = 10_000
+
+
+async def stream_cursor(
+    statement: asyncpg.prepared_stmt.PreparedStatement,
+    request: TapRequest,
+    fields: list[FieldSpec],
+    sink: Sink,
+    timeout: float,
+) -> QueryOutcome:
+    """The CURSOR path: rows from a cursor, streamed through the format's encoder,
+    with an overflow or error status in the footer."""
+    encoder = encoder_for(request, fields)
+    cursor = await statement.cursor()
+    # Fetch before the header goes out: most query failures surface in the first
+    # batch, and then the sync client still gets a plain error document.
+    batch = await cursor.fetch(BATCH)
+    await sink(encoder.header())
+    if len(batch) == BATCH:  # a large result: stop the heap's page churn
+        keep_heap_pad()
+    try:
+        with _batch_friendly_gc():
+            rows, overflow = await _stream(cursor, batch, encoder, sink, request.maxrec)
+    except asyncpg.PostgresError as exc:
+        if not isinstance(exc, asyncpg.PostgresConnectionError):
+            # Rows went out already: end the document with the error status.
+            await sink(encoder.footer(error=str(failure(exc, timeout))))
+        raise
+    await sink(encoder.footer(overflow=overflow))
+    return QueryOutcome(rows, overflow)
+
+
+def encoder_for(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
+    """The encoder of ``request``'s result, with its QUERY and warnings."""
+    return request.format.encoder(
+        fields, query=request.query, maxrec_clamped=request.maxrec_clamped
+    )
+
+
+async def _stream(
+    cursor: asyncpg.cursor.Cursor[asyncpg.Record],
+    batch: list[asyncpg.Record],
+    encoder: RowEncoder,
+    sink: Sink,
+    maxrec: int,
+) -> tuple[int, bool]:
+    """Encode ``batch`` and the cursor's further rows into ``sink``, up to ``maxrec``.
+
+    The next batch is fetched while the current one is encoded (PostgreSQL works on
+    the other CPU meanwhile). Returns the number of rows written and whether more
+    than ``maxrec`` were there.
+    """
+    rows = 0
+    overflow = False
+    pending: asyncio.Future[list[asyncpg.Record]] | None = None
+    try:
+        while batch:
+            room = maxrec - rows
+            if len(batch) > room:
+                overflow = True
+                batch = batch[:room]
+            elif len(batch) == BATCH:  # a short batch was the last one
+                pending = asyncio.ensure_future(cursor.fetch(BATCH))
+            if batch:
+                await sink(encoder.encode(batch))
+                rows += len(batch)
+            if pending is None:
+                break
+            batch, pending = await pending, None
+    finally:
+        await _settle(pending)
+    return rows, overflow
+
+
+async def _settle(pending: asyncio.Future[Any] | None) -> None:
+    """Cancel a prefetch still running and wait until it has let go of the connection.
+
+    Its outcome is dropped: the exception that brought us here is the one to raise.
+    """
+    if pending is None:
+        return
+    pending.cancel()
+    await asyncio.wait([pending])
+    if not pending.cancelled():
+        pending.exception()  # retrieved, so asyncio does not log it
+
+
+@contextmanager
+def _batch_friendly_gc() -> Iterator[None]:
+    """Keep the garbage collector from rescanning the heap while batches stream.
+
+    Each batch allocates some 10,000 Records (GC-tracked containers). With the
+    default thresholds that means a young collection every 700 of them and a full
+    one every few batches, the latter traversing the whole heap of a warm runner
+    (numpy, astropy, asyncpg, ...). ``gc.freeze()`` moves the existing objects out
+    of the collector's sight (O(1)), and a young threshold above a batch's worth of
+    Records lets them die by reference counting before anything scans them. For 1M
+    rows, measured: the default GC added about 0.9 s, frozen 0.2 s, with both
+    0.002 s. Cycles are still collected, and both settings are restored afterwards.
+    Unlike ``gc.disable()`` this is harmless in the server (sync endpoint,
+    concurrent requests). Only the outermost user changes anything: a heap that is
+    already frozen (someone else's setting, or a concurrent query) is left alone.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 5 * BATCH), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+async def stream_copied(
+    conn: Connection,
+    statement: asyncpg.prepared_stmt.PreparedStatement,
+    sql: str,
+    request: TapRequest,
+    fields: list[FieldSpec],
+    sink: Sink,
+) -> QueryOutcome:
+    """A format COPY can write: by COPY when the columns allow, else by the cursor
+    through the encoder (no overflow is signalled: such formats have no trailer)."""
+    copy = request.format.copy
+    if copy is not None and copy_matches(fields):
+        # PostgreSQL writes the bytes itself (the fastest path); cap at MAXREC rows.
+        capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"
+        count = await copy(conn, capped, sink)
+        return QueryOutcome(count, False)
+    encoder = encoder_for(request, fields)
+    await sink(encoder.header())
+    rows = 0
+    cursor = await statement.cursor()
+    while batch := await cursor.fetch(BATCH):
+        batch = batch[: request.maxrec - rows]
+        if not batch:
+            break
+        await sink(encoder.encode(batch))
+        rows += len(batch)
+    await sink(encoder.footer())
+    return QueryOutcome(rows, False)

@@ -1,0 +1,150 @@
+"""Parsing an uploaded VOTable (with astropy) into column names, SQL types and rows.
+
+:func:`parse_votable` is CPU-bound: the loader (:mod:`.uploads`) runs it in a
+worker thread. Every problem with the client's document is a TapUsageError.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from taprunner.errors import TapUsageError
+
+__all__ = ["ParsedUpload", "parse_votable"]
+
+_SCALAR_TYPES = {
+    "boolean": "boolean", "bit": "boolean", "unsignedByte": "smallint",
+    "short": "smallint", "int": "integer", "long": "bigint", "float": "real",
+    "double": "double precision",
+}  # fmt: skip
+_ARRAY_TYPES = {
+    "boolean": "boolean[]", "bit": "boolean[]", "unsignedByte": "integer[]",
+    "short": "integer[]", "int": "integer[]", "long": "bigint[]",
+    "float": "double precision[]", "double": "double precision[]",
+}  # fmt: skip
+_TEXT_TYPES = frozenset({"char", "unicodeChar"})
+_MAX_IDENTIFIER_BYTES = 63
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedUpload:
+    """An uploaded table as parsed: column names, SQL types and rows."""
+
+    columns: tuple[str, ...]
+    sql_types: tuple[str, ...]
+    records: list[tuple[object, ...]]
+
+
+def parse_votable(name: str, data: bytes, max_rows: int) -> ParsedUpload:
+    """The table of VOTable ``data`` (upload ``name``), at most ``max_rows`` rows."""
+    from astropy.io.votable import parse  # type: ignore[import-untyped]
+
+    try:
+        table = parse(io.BytesIO(data), verify="ignore").get_first_table()
+        array = table.array
+    # astropy raises many unrelated types (ValueError, ExpatError, IndexError,
+    # KeyError...) for bad input; the input is the client's, so any of them
+    # means the same thing to the client.
+    except Exception as exc:  # noqa: BLE001
+        raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
+    if len(array) > max_rows:
+        raise TapUsageError(
+            f"upload {name!r} has {len(array)} rows, more than the limit of {max_rows}"
+        )
+    columns = tuple(str(f.name) for f in table.fields)
+    _check_names(name, columns)
+    types: list[str] = []
+    values: list[list[object]] = []
+    for field, key in zip(table.fields, array.dtype.names, strict=True):
+        sql_type, column = _convert(name, field, array[key])
+        types.append(sql_type)
+        values.append(column)
+    records = list(zip(*values, strict=True)) if values else []
+    return ParsedUpload(columns, tuple(types), records)
+
+
+def _check_names(name: str, columns: Sequence[str]) -> None:
+    if not columns:
+        raise TapUsageError(f"upload {name!r} is not a valid VOTable: no FIELDs")
+    seen: set[str] = set()
+    for column in columns:
+        if not column or "\x00" in column:
+            raise TapUsageError(f"upload {name!r}: empty or invalid column name")
+        if len(column.encode()) > _MAX_IDENTIFIER_BYTES:
+            raise TapUsageError(
+                f"upload {name!r}: column name {column!r} is longer "
+                f"than {_MAX_IDENTIFIER_BYTES} bytes"
+            )
+        if column in seen:
+            raise TapUsageError(f"upload {name!r}: column {column!r} appears twice")
+        seen.add(column)
+
+
+def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
+    """SQL type of ``field`` and its values as Python objects (None for null)."""
+    datatype = str(field.datatype)
+    mask = np.ma.getmaskarray(column)
+    if datatype in _TEXT_TYPES:
+        if column.ndim > 1:
+            raise TapUsageError(
+                f"upload {name!r}: column {field.name!r}: arrays of "
+                "strings are not supported"
+            )
+        texts = [
+            None if m else _text(v)
+            for v, m in zip(column.data.tolist(), mask, strict=True)
+        ]
+        if field.xtype == "timestamp":
+            return "timestamptz", [_timestamp(name, field.name, t) for t in texts]
+        return "text", list(texts)
+    if datatype not in _SCALAR_TYPES:
+        raise TapUsageError(
+            f"upload {name!r}: column {field.name!r} has the "
+            f"unsupported datatype {datatype}"
+        )
+    if column.dtype == object:  # variable-length arrays: one masked array per row
+        return _ARRAY_TYPES[datatype], [
+            None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
+        ]
+    if column.ndim > 1:  # fixed-size arrays, flattened
+        flat = column.reshape(len(column), -1)
+        return _ARRAY_TYPES[datatype], [
+            None if np.all(m) else _array(row)
+            for row, m in zip(flat, np.ma.getmaskarray(flat), strict=True)
+        ]
+    values = column.data.tolist()
+    return _SCALAR_TYPES[datatype], [
+        None if m else v for v, m in zip(values, mask.tolist(), strict=True)
+    ]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _array(value: Any) -> list[object] | None:
+    data = np.ma.asarray(value).ravel()
+    if data.size == 0:
+        return None
+    mask = np.ma.getmaskarray(data).tolist()
+    return [None if m else v for v, m in zip(data.data.tolist(), mask, strict=True)]
+
+
+def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TapUsageError(
+            f"upload {name!r}: column {column!r}: {text!r} is not an ISO 8601 timestamp"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,120 @@
+"""TAP's settings: one frozen ``TapSettings`` and the one way it reaches a runner.
+
+Loaded like aiouws's ``Settings`` (:func:`aiouws.config.load_settings`), from the
+same TOML file (keys ``tap_<name>``, e.g. ``tap_maxrec_default``) and from
+``AIOUWS_TAP_<NAME>`` variables. The server hands the settings and the database to
+its runner processes by environment with :meth:`RunnerConfig.to_env`; a runner
+reads them back with :meth:`RunnerConfig.from_env`. Nothing else spells those
+variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aiouws.config import (
+    ENV_PREFIX,
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+    read_config_file,
+)
+from aiouws.database import Database
+
+__all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
+
+#: File keys ``tap_<name>``; variables ``AIOUWS_TAP_<NAME>``.
+PREFIX = "tap_"
+_DSN_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}DSN"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TapSettings:
+    """Every tunable of the TAP service. See ``config/aiouws.example.toml``."""
+
+    #: Rows returned when the client gives no MAXREC, and the hard limit.
+    maxrec_default: int = 100_000
+    maxrec_hard: int = 100_000_000
+    #: Wall-clock limit of a synchronous query, seconds.
+    sync_timeout: float = 60.0
+    #: Runner processes kept warm for async queries (their run-count goal).
+    slots: int = 2
+    #: Fast lane: an async query bounded to this many rows (MAXREC or its own
+    #: TOP) and without uploads runs at once in the server, in one of
+    #: ``inline_slots``, instead of waiting for a runner; 0 turns it off.
+    inline_rows: int = 1000
+    inline_slots: int = 16
+    #: Runners fetch BINARY/BINARY2 results of numbers, booleans and text as
+    #: Arrow batches through the ADBC driver (taprunner/query/columnar.py)
+    #: instead of asyncpg records; false keeps every query on asyncpg.
+    columnar: bool = True
+    # No field may be called ``dsn``: AIOUWS_TAP_DSN carries the database.
+    #: Bytes an async job may upload (default: the service's max_upload_bytes).
+    upload_bytes: int = Settings().max_upload_bytes
+    #: Seconds an async query may run when its job has no execution duration
+    #: (default: the service's max_execution_duration).
+    timeout: float = float(Settings().max_execution_duration)
+
+    @classmethod
+    def for_service(cls, service: Settings, **values: object) -> TapSettings:
+        """Defaults, with the upload and time limits of ``service``, and ``values``."""
+        base = cls(
+            upload_bytes=service.max_upload_bytes,
+            timeout=float(service.max_execution_duration),
+        )
+        return load_settings(base, {}, {}, overrides=values)
+
+    @classmethod
+    def load(
+        cls,
+        service: Settings,
+        path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> TapSettings:
+        """Defaults (see :meth:`for_service`) < TOML file < ``AIOUWS_TAP_*``.
+
+        ``path`` defaults to ``AIOUWS_CONFIG``, as for ``Settings.load``.
+
+        Raises
+        ------
+        ConfigError
+            For unknown ``tap_*`` keys or values of the wrong type.
+        """
+        env = dict(os.environ if env is None else env)
+        values = read_config_file(config_path(path, env))
+        return load_settings(cls.for_service(service), values, env, prefix=PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """What a TAP runner process is given: the settings and the database."""
+
+    tap: TapSettings
+    database: Database
+
+    def to_env(self) -> dict[str, str]:
+        """The runner's environment variables (``JobKind.runner_env``)."""
+        env = {_DSN_VARIABLE: self.database.dsn}
+        for name, value in asdict(self.tap).items():
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            env[f"{ENV_PREFIX}{PREFIX.upper()}{name.upper()}"] = text
+        return env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RunnerConfig:
+        """Read back what :meth:`to_env` gave (in the runner; never from files).
+
+        Raises
+        ------
+        ConfigError
+            The database variable is missing or a value is invalid.
+        """
+        env = os.environ if env is None else env
+        if _DSN_VARIABLE not in env:
+            raise ConfigError(f"{_DSN_VARIABLE} is not set (not started as a runner?)")
+        tap = load_settings(TapSettings(), {}, env, prefix=PREFIX)
+        return cls(tap=tap, database=Database(env[_DSN_VARIABLE]))

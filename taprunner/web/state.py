@@ -1,0 +1,84 @@
+"""What the TAP endpoints share: :class:`TapState` (the sync pool, the catalogue
+cache) and its application key :data:`TAP`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+from aiouws.config import Settings
+from taprunner.errors import ServiceBusy
+from taprunner.schema.catalog import Connection, TapCatalog
+from taprunner.settings import TapSettings
+
+__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState"]
+
+CATALOG_TTL = 5.0
+#: Seconds a request waits for a free pooled connection before it gets a 503.
+ACQUIRE_TIMEOUT = 5.0
+
+
+@dataclass
+class TapState:
+    """What the TAP endpoints share: a pool for sync queries, the catalogue cache."""
+
+    pool: asyncpg.Pool
+    settings: Settings
+    tap: TapSettings
+    up_since: datetime
+    _catalog: TapCatalog | None = None
+    _catalog_time: float = 0.0
+    _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one.
+
+        Raises
+        ------
+        ServiceBusy
+            No connection became free in time.
+        """
+        try:
+            conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError:
+            raise ServiceBusy() from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    async def catalog(self) -> TapCatalog:
+        """The published tables, read again when older than CATALOG_TTL.
+
+        One request reloads at a time; while the pool is exhausted a catalogue
+        already loaded is used as it is rather than waiting for a connection.
+
+        Raises
+        ------
+        ServiceBusy
+            No catalogue was loaded yet and no connection became free in time.
+        """
+        async with self._catalog_lock:
+            now = time.monotonic()
+            if self._catalog is not None and now - self._catalog_time <= CATALOG_TTL:
+                return self._catalog
+            try:
+                async with self.connection() as conn:
+                    self._catalog = await TapCatalog.load(conn)
+            except ServiceBusy:
+                if self._catalog is None:
+                    raise
+                return self._catalog
+            self._catalog_time = now
+            return self._catalog
+
+
+TAP = web.AppKey("aiouws_tap", TapState)

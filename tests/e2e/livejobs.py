@@ -1,0 +1,65 @@
+"""Jobs of the ``demo`` kind on a live server: submit, read and wait for a phase.
+
+Through plain HTTP (``urllib``, redirects not followed) and, for what the API
+does not show, the job's row in the database (``job_row``).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import asyncpg
+from liveserver import LiveServer
+
+__all__ = ["job_row", "phase", "submit", "wait_phase"]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def submit(server: LiveServer, **params: str) -> str:
+    data = urllib.parse.urlencode({**params, "PHASE": "RUN"}).encode()
+    try:
+        _opener.open(server.url + "/jobs/demo", data=data, timeout=30)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 303, exc.read()
+        return exc.headers["Location"].rsplit("/", 1)[1]
+    raise AssertionError("no redirect")
+
+
+def phase(server: LiveServer, job_id: str) -> str:
+    with urllib.request.urlopen(f"{server.url}/jobs/demo/{job_id}/phase") as resp:
+        return resp.read().decode()
+
+
+def wait_phase(server: LiveServer, job_id: str, wanted: set[str]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        current = phase(server, job_id)
+        if current in wanted:
+            return current
+        url = f"{server.url}/jobs/demo/{job_id}?WAIT=5&PHASE={current}"
+        urllib.request.urlopen(url, timeout=30).read()
+    raise AssertionError(f"job {job_id} stayed {phase(server, job_id)}\n{server.log()}")
+
+
+async def job_row(dsn: str, job_id: str) -> asyncpg.Record:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT phase::text, error_message, start_time, results::text"
+            " FROM uws.job WHERE job_id = $1",
+            job_id,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row

@@ -1,0 +1,69 @@
+"""Job owners on the UWS API: header and basic authentication, isolation."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from testkit import MakeClient
+from uwskit import ECHO
+
+from aiouws.config import Settings
+from aiouws.http.app import create_app
+
+
+async def test_owner_isolation_with_header_auth(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    from dataclasses import replace
+
+    client = await aiohttp_client(
+        create_app(replace(settings, auth="header"), [ECHO], execute=False)
+    )
+    alice = {"X-Remote-User": "alice"}
+    resp = await client.post(
+        "/jobs/echo", data={"needed": "1"}, headers=alice, allow_redirects=False
+    )
+    job_id = resp.headers["Location"].rsplit("/", 1)[1]
+    assert (
+        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=alice)).text()
+        == "alice"
+    )
+    for headers in ({"X-Remote-User": "bob"}, {}):
+        assert (await client.get(f"/jobs/echo/{job_id}", headers=headers)).status == 403
+        assert (
+            await client.delete(f"/jobs/echo/{job_id}", headers=headers)
+        ).status == 403
+        listing = await (await client.get("/jobs/echo", headers=headers)).text()
+        assert job_id not in listing
+    assert job_id in await (await client.get("/jobs/echo", headers=alice)).text()
+
+
+async def test_basic_auth(
+    settings: Settings, aiohttp_client: MakeClient, tmp_path: Any
+) -> None:
+    from dataclasses import replace
+
+    from aiouws.http.auth import hash_password
+
+    passwd = tmp_path / "passwd"
+    passwd.write_text(f"carol:{hash_password('s3cret')}\n")
+    client = await aiohttp_client(
+        create_app(
+            replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False
+        )
+    )
+    good = {"Authorization": "Basic " + base64.b64encode(b"carol:s3cret").decode()}
+    bad = {"Authorization": "Basic " + base64.b64encode(b"carol:nope").decode()}
+    resp = await client.post(
+        "/jobs/echo", data={"needed": "1"}, headers=good, allow_redirects=False
+    )
+    assert resp.status == 303
+    job_id = resp.headers["Location"].rsplit("/", 1)[1]
+    assert (
+        await (await client.get(f"/jobs/echo/{job_id}/owner", headers=good)).text()
+        == "carol"
+    )
+    resp = await client.get("/jobs/echo", headers=bad)
+    assert resp.status == 401 and "WWW-Authenticate" in resp.headers
+    assert (await client.get(f"/jobs/echo/{job_id}")).status == 403
