@@ -54,7 +54,9 @@ class Queued:
     """The admission of a job that is stored as it is (QUEUED or PENDING);
     ``start`` dispatches it (nothing without ``dispatch``)."""
 
-    def __init__(self, dispatch: Callable[[Job], Awaitable[None]] | None = None):
+    def __init__(
+        self, dispatch: Callable[[Job], Awaitable[None]] | None = None
+    ) -> None:
         self._dispatch = dispatch
 
     async def store(self, write: Callable[[Claim | None], Awaitable[T]]) -> T:
