@@ -6,8 +6,8 @@ the web side (``create_app``, ``uws_context``, ``uws_subapp``) lives in
 processes import it too.
 """
 
-from .config import Settings
-from .errors import (
+from aiouws.config import Settings
+from aiouws.errors import (
     InvalidPhaseError,
     JobNotFound,
     NotFound,
@@ -15,9 +15,9 @@ from .errors import (
     UsageError,
     UWSError,
 )
-from .kinds import InlineLane, JobKind, ParameterSpec
-from .models import Job, JobParameter, JobResult
-from .phases import Action, Phase
+from aiouws.kinds import InlineLane, JobKind, ParameterSpec
+from aiouws.models import Job, JobParameter, JobResult
+from aiouws.phases import Action, Phase
 
 __all__ = [
     "Action",

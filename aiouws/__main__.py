@@ -1,5 +1,5 @@
 """``python -m aiouws`` is the ``aiouws`` command."""
 
-from .cli import main
+from aiouws.cli.command import main
 
 raise SystemExit(main())

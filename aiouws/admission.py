@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from .models import Job
-from .store import Claim
+from aiouws.models import Job
+from aiouws.storage.store import Claim
 
 __all__ = ["Admission", "Dispatcher", "Queued"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .jobapi import JobCancelled, JobContext
-from .kinds import JobKind, ParameterSpec
+from aiouws.jobapi import JobCancelled, JobContext
+from aiouws.kinds import JobKind, ParameterSpec
 
 __all__ = ["DEMO_KIND", "run"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
-from .contract import Info, Result, RunnerMessage
+from aiouws.contract import Info, Result, RunnerMessage
 
 __all__ = ["JobCancelled", "JobContext"]
 

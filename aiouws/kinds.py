@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .models import JobParameter
+from aiouws.errors import UsageError
+from aiouws.models import JobParameter
 
 if TYPE_CHECKING:
-    from .jobapi import JobContext
+    from aiouws.jobapi import JobContext
 
 __all__ = ["InlineLane", "JobKind", "ParameterSpec", "ParameterType", "kinds_by_name"]
 

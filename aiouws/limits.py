@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .config import Settings
-from .errors import TooManyJobs, UsageError
-from .phases import Phase
-from .store import JobStore
+from aiouws.config import Settings
+from aiouws.errors import TooManyJobs, UsageError
+from aiouws.phases import Phase
+from aiouws.storage.store import JobStore
 
 __all__ = ["clamp_destruction", "clamp_duration", "too_many"]
 

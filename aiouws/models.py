@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .phases import ErrorType, Phase
+from aiouws.phases import ErrorType, Phase
 
 __all__ = [
     "Job",

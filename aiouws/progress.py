@@ -1,6 +1,6 @@
 """How a client follows a job: the UWS 1.1 blocking WAIT and the quote.
 
-A WAIT sleeps on the :class:`~aiouws.notify.PhaseListener` (never polling the
+A WAIT sleeps on the :class:`~aiouws.storage.notify.PhaseListener` (never polling the
 table, but for a slow safety re-read); a quote is estimated from the queue and
 the kind's recent run times.
 """
@@ -14,10 +14,10 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from .models import Job
-from .notify import PhaseListener
-from .phases import Phase
-from .store import JobStore
+from aiouws.models import Job
+from aiouws.phases import Phase
+from aiouws.storage.notify import PhaseListener
+from aiouws.storage.store import JobStore
 
 __all__ = ["WAITABLE", "estimate_quote", "wait_for_change"]
 

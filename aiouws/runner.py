@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .contract import (
+from aiouws.contract import (
     ERROR_TEXT,
     ERROR_VOTABLE,
     Cancel,
@@ -39,7 +39,7 @@ from .contract import (
     encode,
     parse_supervisor_message,
 )
-from .jobapi import JobCancelled, JobContext
+from aiouws.jobapi import JobCancelled, JobContext
 
 __all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
 

@@ -1,7 +1,7 @@
 """JobService: the UWS use cases (create, run, abort, delete, update, wait, list).
 
 It enforces ownership, limits and the phase rules, and delegates storage to
-:class:`~aiouws.store.JobStore` and execution to a
+:class:`~aiouws.storage.store.JobStore` and execution to a
 :class:`~aiouws.admission.Dispatcher` (the queue supervisor), which admits each
 job to be queued in one call. Following a job (WAIT, quote) is
 :mod:`aiouws.progress`. HTTP handlers call exactly one method of this class per
@@ -16,25 +16,25 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from .admission import Admission, Dispatcher, Queued
-from .config import Settings
-from .contract import ERROR_VOTABLE
-from .errors import (
+from aiouws.admission import Admission, Dispatcher, Queued
+from aiouws.config import Settings
+from aiouws.contract import ERROR_VOTABLE
+from aiouws.errors import (
     InvalidPhaseError,
     JobNotFound,
     NotFound,
     PermissionDenied,
     TooManyJobs,
 )
-from .kinds import JobKind
-from .limits import clamp_destruction, clamp_duration, too_many
-from .models import Job, JobFilter, JobParameter, JobRef, NewJob
-from .notify import PhaseListener
-from .phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
-from .progress import estimate_quote, wait_for_change
-from .store import JobStore
-from .uploads import Upload, place_uploads, upload_parameters
-from .workdir import JobDirs, new_job_id
+from aiouws.kinds import JobKind
+from aiouws.limits import clamp_destruction, clamp_duration, too_many
+from aiouws.models import Job, JobFilter, JobParameter, JobRef, NewJob
+from aiouws.phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
+from aiouws.progress import estimate_quote, wait_for_change
+from aiouws.storage.notify import PhaseListener
+from aiouws.storage.store import JobStore
+from aiouws.uploads import Upload, place_uploads, upload_parameters
+from aiouws.workdir import JobDirs, new_job_id
 
 __all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import JobParameter
-from .workdir import JobDirs
+from aiouws.models import JobParameter
+from aiouws.workdir import JobDirs
 
 __all__ = ["Upload", "place_uploads", "upload_parameters"]
 

@@ -7,7 +7,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from .errors import JobNotFound, UsageError
+from aiouws.errors import JobNotFound, UsageError
 
 __all__ = ["JOB_ID_PATTERN", "JobDirs", "new_job_id", "safe_file_name"]
 

@@ -110,7 +110,7 @@ if __name__ == "__main__":
     if args.dsn:
         asyncio.run(main(args.dsn, args.rows, args.only))
     else:
-        from aiouws.pgcluster import EmbeddedCluster
+        from aiouws.storage.pgcluster import EmbeddedCluster
 
         root = Path(tempfile.mkdtemp())
         os.chmod(root, 0o755)

@@ -141,11 +141,11 @@ async def environment(slots: int, grace: float) -> AsyncIterator[Bench]:
 
     from aiouws.config import Settings
     from aiouws.demo import DEMO_KIND
+    from aiouws.execution.supervisor import QueueSupervisor
     from aiouws.kinds import JobKind
-    from aiouws.notify import PhaseListener
-    from aiouws.pgcluster import EmbeddedCluster
-    from aiouws.store import JobStore, init_connection, install_schema
-    from aiouws.supervisor import QueueSupervisor
+    from aiouws.storage.notify import PhaseListener
+    from aiouws.storage.pgcluster import EmbeddedCluster
+    from aiouws.storage.store import JobStore, init_connection, install_schema
     from aiouws.workdir import JobDirs
 
     root = Path(tempfile.mkdtemp(prefix="aiouws-bench-"))

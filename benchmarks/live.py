@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from aiouws.pgcluster import EmbeddedCluster
+from aiouws.storage.pgcluster import EmbeddedCluster
 
 __all__ = [
     "ForeignLoad",

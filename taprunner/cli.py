@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-import aiouws.cli
+import aiouws.cli.command
+from aiouws.cli.plugins import Commands, Plugin
 from aiouws.config import Settings
-from aiouws.plugins import Commands, Plugin
 from taprunner.settings import PREFIX, TapSettings
 
 if TYPE_CHECKING:
@@ -120,4 +120,4 @@ async def _tap(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``aiouws`` command with TAP (``python -m taprunner``)."""
-    return aiouws.cli.main(argv, plugins=[TapPlugin()], module="taprunner")
+    return aiouws.cli.command.main(argv, plugins=[TapPlugin()], module="taprunner")

@@ -23,7 +23,7 @@ from aiouws.config import (
     load_settings,
     read_config_file,
 )
-from aiouws.database import Database
+from aiouws.storage.database import Database
 
 __all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
 

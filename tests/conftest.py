@@ -21,8 +21,8 @@ import pytest
 from testdb import TEMPLATE_DB, create_database, drop_database, with_db
 
 from aiouws.config import Settings
-from aiouws.pgcluster import EmbeddedCluster
-from aiouws.store import JobStore
+from aiouws.storage.pgcluster import EmbeddedCluster
+from aiouws.storage.store import JobStore
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +70,7 @@ async def prepare_template(conn: asyncpg.Connection) -> None:
     """Install what every test database needs (extensions, schemas)."""
     await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
     try:
-        from aiouws.store import install_schema
+        from aiouws.storage.store import install_schema
     except ImportError:
         return
     await install_schema(conn)
@@ -87,7 +87,7 @@ async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool on the per-test database, set up as the application does."""
-    from aiouws.store import init_connection
+    from aiouws.storage.store import init_connection
 
     p = await asyncpg.create_pool(db_dsn, min_size=1, max_size=10, init=init_connection)
     assert p is not None
@@ -97,7 +97,7 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> JobStore:
-    from aiouws.store import JobStore
+    from aiouws.storage.store import JobStore
 
     return JobStore(pool)
 

@@ -4,6 +4,6 @@
 mount UWS job lists inside any aiohttp application.
 """
 
-from .app import create_app, uws_context, uws_subapp
+from aiouws.http.app import create_app, uws_context, uws_subapp
 
 __all__ = ["create_app", "uws_context", "uws_subapp"]

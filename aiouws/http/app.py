@@ -16,18 +16,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
-from ..config import Settings
-from ..database import Database
-from ..kinds import JobKind, kinds_by_name
-from ..notify import PhaseListener
-from ..schema import init_connection, install_schema, keep_session
-from ..service import JobService
-from ..store import JobStore
-from ..workdir import JobDirs
-from . import handlers
-from .auth import make_resolver
-from .keys import KIND, RESOLVER, SERVICE, SETTINGS
-from .middleware import error_middleware
+from aiouws.config import Settings
+from aiouws.http import handlers
+from aiouws.http.auth import make_resolver
+from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.middleware import error_middleware
+from aiouws.kinds import JobKind, kinds_by_name
+from aiouws.service import JobService
+from aiouws.storage.database import Database
+from aiouws.storage.notify import PhaseListener
+from aiouws.storage.schema import init_connection, install_schema, keep_session
+from aiouws.storage.store import JobStore
+from aiouws.workdir import JobDirs
 
 __all__ = ["create_app", "uws_context", "uws_subapp"]
 
@@ -70,7 +70,7 @@ def uws_context(
             stack.push_async_callback(listener.stop)
             supervisor = None
             if execute:
-                from ..supervisor import QueueSupervisor
+                from aiouws.execution.supervisor import QueueSupervisor
 
                 supervisor = QueueSupervisor(
                     store,

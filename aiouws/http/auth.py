@@ -18,8 +18,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..config import ConfigError, Settings
-from ..errors import Unauthorized, UsageError
+from aiouws.config import ConfigError, Settings
+from aiouws.errors import Unauthorized, UsageError
 
 __all__ = ["OwnerResolver", "hash_password", "load_passwords", "make_resolver"]
 

@@ -6,12 +6,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..errors import NotFound, UsageError
-from ..models import Job, JobFilter, JobParameter
-from ..phases import Action
-from . import render
-from .keys import KIND, RESOLVER, SERVICE, SETTINGS
-from .params import (
+from aiouws.errors import NotFound, UsageError
+from aiouws.http import render
+from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.params import (
     Params,
     parse_action,
     parse_after,
@@ -22,7 +20,9 @@ from .params import (
     parse_wait,
     read_params,
 )
-from .urls import public_origin
+from aiouws.http.urls import public_origin
+from aiouws.models import Job, JobFilter, JobParameter
+from aiouws.phases import Action
 
 __all__ = ["routes"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..config import Settings
-from ..service import JobService
-from .auth import OwnerResolver
+from aiouws.config import Settings
+from aiouws.http.auth import OwnerResolver
+from aiouws.service import JobService
 
 SERVICE = web.AppKey("aiouws_service", JobService)
 SETTINGS = web.AppKey("aiouws_settings", Settings)

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..errors import ErrorCode, UWSError, error_body
-from .keys import SETTINGS
+from aiouws.errors import ErrorCode, UWSError, error_body
+from aiouws.http.keys import SETTINGS
 
 __all__ = ["error_body", "error_middleware", "error_response"]
 

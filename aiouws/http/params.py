@@ -16,11 +16,11 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from ..errors import PayloadTooLarge, UsageError
-from ..phases import Action, Phase
-from ..service import Upload
-from ..timefmt import parse_iso
-from ..workdir import safe_file_name
+from aiouws.errors import PayloadTooLarge, UsageError
+from aiouws.phases import Action, Phase
+from aiouws.service import Upload
+from aiouws.timefmt import parse_iso
+from aiouws.workdir import safe_file_name
 
 __all__ = [
     "UWS_RESERVED",

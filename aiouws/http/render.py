@@ -12,8 +12,8 @@ from datetime import datetime
 
 from lxml import etree
 
-from ..models import Job, JobRef
-from ..timefmt import format_iso
+from aiouws.models import Job, JobRef
+from aiouws.timefmt import format_iso
 
 __all__ = [
     "UWS_NS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .keys import SETTINGS
+from aiouws.http.keys import SETTINGS
 
 __all__ = ["public_origin"]
 

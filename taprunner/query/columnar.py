@@ -33,7 +33,7 @@ import adbc_driver_manager as adbc
 import adbc_driver_postgresql
 import nanoarrow
 
-from aiouws.database import Database
+from aiouws.storage.database import Database
 from taprunner.errors import TapError, TapQueryError
 from taprunner.formats.arrow import (
     ARROW_FORMATS,

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from aiouws.config import Settings
-from aiouws.database import Database
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
 from aiouws.http.app import uws_context, uws_subapp
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
-from aiouws.schema import keep_session
+from aiouws.storage.database import Database
+from aiouws.storage.schema import keep_session
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.job import tap_request

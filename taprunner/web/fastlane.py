@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from aiouws.database import Database
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
+from aiouws.storage.database import Database
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
 from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms

@@ -23,9 +23,9 @@ from supervisorkit import KINDS, Factory
 from testkit import Client, DbSetup, MakeClient
 
 from aiouws.config import Settings
-from aiouws.notify import PhaseListener
-from aiouws.store import JobStore
-from aiouws.supervisor import QueueSupervisor
+from aiouws.execution.supervisor import QueueSupervisor
+from aiouws.storage.notify import PhaseListener
+from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 from taprunner.schema.tapschema import TapCatalog
 from taprunner.settings import TapSettings

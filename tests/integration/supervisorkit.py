@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.kinds import JobKind
 from aiouws.models import Job, JobFilter, JobParameter, NewJob
 from aiouws.phases import FINAL_PHASES, Phase
-from aiouws.store import JobStore
-from aiouws.supervisor import QueueSupervisor
+from aiouws.storage.store import JobStore
 
 JOBKINDS = Path(__file__).resolve().parents[1] / "jobkinds"
 REPO = Path(__file__).resolve().parents[2]

@@ -13,15 +13,15 @@ import pytest
 from aiouws.admission import Admission, Queued
 from aiouws.config import Settings
 from aiouws.errors import TooManyJobs, UsageError
-from aiouws.fastlane import FastLane, InlineAdmission
+from aiouws.execution.fastlane import FastLane, InlineAdmission
+from aiouws.execution.leases import Leases
+from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
-from aiouws.leases import Leases
 from aiouws.models import Job, JobParameter
 from aiouws.phases import Action, Phase
-from aiouws.runnerpool import Runner, Slot
 from aiouws.service import JobService
-from aiouws.store import Claim, JobStore
+from aiouws.storage.store import Claim, JobStore
 from aiouws.workdir import JobDirs
 
 

@@ -22,7 +22,7 @@ from querywatch import eventually, final, submit
 from testkit import DbSetup, MakeClient
 
 from aiouws.config import Settings
-from aiouws.database import Database
+from aiouws.storage.database import Database
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
 from taprunner.query.columnar import APPLICATION_NAME, ColumnarSession

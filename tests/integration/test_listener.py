@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from querywatch import eventually
 
-from aiouws.notify import PhaseListener
+from aiouws.storage.notify import PhaseListener
 
 
 async def test_missed_announcements_are_reported_at_loss_and_at_reconnect(

@@ -16,12 +16,12 @@ from supervisorkit import (
 )
 
 from aiouws.config import Settings
+from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane, JobKind
-from aiouws.notify import PhaseListener
 from aiouws.phases import Phase
-from aiouws.store import JobStore
-from aiouws.supervisor import QueueSupervisor
+from aiouws.storage.notify import PhaseListener
+from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
 # -- inline lane -------------------------------------------------------------------

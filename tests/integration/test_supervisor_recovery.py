@@ -20,12 +20,12 @@ from supervisorkit import (
 )
 
 from aiouws.errors import JobNotFound
+from aiouws.execution.reaper import cleanup
+from aiouws.execution.supervisor import LEASE_EXPIRED_MESSAGE, QueueSupervisor
 from aiouws.models import NewJob
 from aiouws.phases import Phase
 from aiouws.progress import estimate_quote
-from aiouws.reaper import cleanup
-from aiouws.store import JobStore
-from aiouws.supervisor import LEASE_EXPIRED_MESSAGE, QueueSupervisor
+from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
 # -- crash recovery --------------------------------------------------------------

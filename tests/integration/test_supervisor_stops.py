@@ -14,9 +14,9 @@ from supervisorkit import (
     wait_line,
 )
 
+from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.phases import Phase
-from aiouws.store import JobStore
-from aiouws.supervisor import QueueSupervisor
+from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
 # -- aborting --------------------------------------------------------------------

@@ -18,10 +18,10 @@ from querywatch import final, submit
 from testkit import Client, MakeClient
 
 from aiouws.config import Settings
-from aiouws.database import Database
 from aiouws.models import JobParameter
-from aiouws.notify import PhaseEvent, PhaseListener
 from aiouws.phases import Phase
+from aiouws.storage.database import Database
+from aiouws.storage.notify import PhaseEvent, PhaseListener
 from taprunner.request import TapRequest
 from taprunner.settings import TapSettings
 from taprunner.web import app as tap_app

@@ -1,7 +1,7 @@
 """An application of its own job kinds for ``aiouws serve --app customapp:factory``.
 
 The ``shout`` kind returns its ``word`` in capitals. The factory follows the
-contract of :mod:`aiouws.plugins`: it gets the settings (DSN resolved) and the
+contract of :mod:`aiouws.cli.plugins`: it gets the settings (DSN resolved) and the
 command-line options and returns the ``web.Application``.
 """
 

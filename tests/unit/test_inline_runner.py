@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from aiouws.contract import Cancel, Done, DoneStatus, Result, Run, Started
-from aiouws.inline import InlineRunner
+from aiouws.execution.inline import InlineRunner
+from aiouws.execution.runnerpool import RunnerExited
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane, JobKind
-from aiouws.runnerpool import RunnerExited
 
 
 async def _work(ctx: JobContext) -> None:

@@ -172,7 +172,7 @@ def test_no_module_over_450_lines(path: Path) -> None:
 
 
 def test_the_supervisor_only_supervises() -> None:
-    tree = ast.parse(MODULES["aiouws.supervisor"].read_text())
+    tree = ast.parse(MODULES["aiouws.execution.supervisor"].read_text())
     (supervisor,) = (
         node
         for node in tree.body

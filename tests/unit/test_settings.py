@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aiouws.config import ConfigError, Settings
-from aiouws.database import Database
+from aiouws.storage.database import Database
 from taprunner.settings import PREFIX, RunnerConfig, TapSettings
 
 REPO = Path(__file__).resolve().parents[2]

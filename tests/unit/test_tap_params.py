@@ -43,9 +43,9 @@ def test_row_bound_is_the_top_of_a_plain_select() -> None:
 def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     from typing import Any, cast
 
-    from aiouws.database import Database
     from aiouws.errors import UsageError
     from aiouws.models import JobParameter
+    from aiouws.storage.database import Database
     from taprunner.settings import TapSettings
     from taprunner.web.app import prepare_request
     from taprunner.web.fastlane import TapInline
@@ -83,7 +83,7 @@ def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
 def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     from typing import Any, cast
 
-    from aiouws.database import Database
+    from aiouws.storage.database import Database
     from taprunner.settings import TapSettings
     from taprunner.web.fastlane import TapInline
 

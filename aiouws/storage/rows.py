@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from .models import Job, JobError, JobParameter, JobResult
-from .phases import ErrorType, Phase
+from aiouws.models import Job, JobError, JobParameter, JobResult
+from aiouws.phases import ErrorType, Phase
 
 __all__ = ["encode_column", "job_from_row", "params_json"]
 

@@ -14,10 +14,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from .errors import StoreError
-from .phases import Phase
-from .store import JobStore
-from .workdir import JobDirs
+from aiouws.errors import StoreError
+from aiouws.phases import Phase
+from aiouws.storage.store import JobStore
+from aiouws.workdir import JobDirs
 
 __all__ = ["FORGOTTEN_AFTER", "DestructionTimer", "cleanup", "destroy_job"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
-from .config import Settings
-from .database import Database
-from .plugins import AdminCommand
-from .schema import init_connection, install_schema
+from aiouws.cli.plugins import AdminCommand
+from aiouws.config import Settings
+from aiouws.storage.database import Database
+from aiouws.storage.schema import init_connection, install_schema
 
 __all__ = ["cleanup", "jobs", "run_admin"]
 
@@ -40,11 +40,11 @@ async def run_admin(
 async def jobs(
     conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
 ) -> int:
-    from .errors import JobNotFound
-    from .models import JobFilter
-    from .phases import Phase
-    from .store import JobStore
-    from .workdir import JobDirs
+    from aiouws.errors import JobNotFound
+    from aiouws.models import JobFilter
+    from aiouws.phases import Phase
+    from aiouws.storage.store import JobStore
+    from aiouws.workdir import JobDirs
 
     pool = _SingleConnectionPool(conn)
     store = JobStore(pool)  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ async def jobs(
             )
         return 0
     if args.jobs_command == "show":
-        from .http.render import job_document
+        from aiouws.http.render import job_document
 
         try:
             job = await store.get(args.job_id)
@@ -89,9 +89,9 @@ async def jobs(
 async def cleanup(
     conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
 ) -> int:
-    from .reaper import cleanup as remove_jobs
-    from .store import JobStore
-    from .workdir import JobDirs
+    from aiouws.execution.reaper import cleanup as remove_jobs
+    from aiouws.storage.store import JobStore
+    from aiouws.workdir import JobDirs
 
     store = JobStore(_SingleConnectionPool(conn))  # type: ignore[arg-type]
     removed = await remove_jobs(

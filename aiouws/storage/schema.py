@@ -63,7 +63,7 @@ async def install_schema(conn: Connection) -> int:
         for version, name in enumerate(_MIGRATIONS, start=1):
             if version in done:
                 continue
-            sql = resources.files("aiouws").joinpath("sql", name).read_text()
+            sql = resources.files("aiouws.storage").joinpath("sql", name).read_text()
             await conn.execute(sql)
             await conn.execute(
                 "INSERT INTO uws.schema_migration (version, name) VALUES ($1, $2)",

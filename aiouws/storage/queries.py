@@ -1,6 +1,6 @@
 """The SQL of the job table: fixed statements and builders of the dynamic ones.
 
-No I/O happens here: :class:`aiouws.store.JobStore` runs these statements and
+No I/O happens here: :class:`.store.JobStore` runs these statements and
 turns their rows into :class:`~aiouws.models.Job` objects. Claims and leases (the
 execution side's statements) are here too, with the :class:`Claim` they carry.
 """
@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .models import JobFilter, NewJob
-from .phases import Phase
-from .rows import encode_column, params_json
+from aiouws.models import JobFilter, NewJob
+from aiouws.phases import Phase
+from aiouws.storage.rows import encode_column, params_json
 
 __all__ = [
     "CLAIM_FOR_RUNNERS",

@@ -1,10 +1,10 @@
 """The extension points of the ``aiouws`` command: ``Plugin`` and ``--app``.
 
 An application built on aiouws (e.g. TAP, in ``taprunner.cli``) extends the
-command line with a :class:`Plugin` passed to :func:`aiouws.cli.main`::
+command line with a :class:`Plugin` passed to :func:`.command.main`::
 
     def main(argv=None):
-        return aiouws.cli.main(argv, plugins=[MyPlugin()], module="mypackage")
+        return aiouws.cli.command.main(argv, plugins=[MyPlugin()], module="mypackage")
 
 where ``python -m mypackage`` runs that ``main`` (``serve --workers N`` starts
 its workers that way). A plug-in may add commands, options of ``serve``, its own
@@ -13,7 +13,7 @@ settings (file keys with its prefix) and the application ``serve`` runs.
 Without a plug-in, ``aiouws serve --app MODULE:FACTORY`` serves any job kinds: the
 factory is an :data:`AppFactory`, called as ``factory(settings, options)`` with the
 :class:`~aiouws.config.Settings` (DSN resolved: the embedded database runs by
-then, so :meth:`aiouws.database.Database.of` works) and the parsed command-line
+then, so :meth:`aiouws.storage.database.Database.of` works) and the parsed command-line
 options (an ``argparse.Namespace``); it returns the ``web.Application`` to run,
 typically ``aiouws.http.app.create_app(settings, [MY_KIND, ...])``.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-from .config import ConfigError, Settings
+from aiouws.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .contract import (
+from aiouws.contract import (
     ProtocolError,
     Ready,
     RunnerMessage,
@@ -26,7 +26,7 @@ from .contract import (
     encode,
     parse_runner_message,
 )
-from .kinds import JobKind
+from aiouws.kinds import JobKind
 
 __all__ = [
     "Runner",

@@ -1,7 +1,7 @@
 """InlineRunner: a runner that lives in the server process (a kind's inline lane).
 
-It quacks like :class:`aiouws.runnerpool.RunnerProcess` for the supervisor and
-:class:`aiouws.jobrun.JobRun`: the same ``send`` (Run, Cancel), the same events
+It quacks like :class:`.runnerpool.RunnerProcess` for the supervisor and
+:class:`.jobrun.JobRun`: the same ``send`` (Run, Cancel), the same events
 (Started, Info, Result, Done) and ``exited``. The job runs on the server's event
 loop through the same :class:`aiouws.runner.Executor` a runner process uses, so
 outcomes, error details and cancellation are identical. What it cannot do is
@@ -18,10 +18,10 @@ import os
 import signal
 from collections.abc import Callable
 
-from .contract import Cancel, Run, RunnerMessage, SupervisorMessage
-from .kinds import JobKind
-from .runner import Executor
-from .runnerpool import Runner, RunnerEvent, RunnerExited
+from aiouws.contract import Cancel, Run, RunnerMessage, SupervisorMessage
+from aiouws.execution.runnerpool import Runner, RunnerEvent, RunnerExited
+from aiouws.kinds import JobKind
+from aiouws.runner import Executor
 
 __all__ = ["InlineRunner"]
 

@@ -1,7 +1,7 @@
 """``aiouws serve``: pick the application, run it on an event loop, or run workers.
 
 The application is the ``--app`` factory's, else the first plug-in's that serves
-one, else the generic service with the demo job kind (see :mod:`aiouws.plugins`).
+one, else the generic service with the demo job kind (see :mod:`.plugins`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from .config import ENV_PREFIX, ConfigError, Settings
-from .database import Database
-from .plugins import Plugin, load_factory
-from .workers import WorkerPool, exit_with_parent, worker_count
+from aiouws.cli.plugins import Plugin, load_factory
+from aiouws.cli.workers import WorkerPool, exit_with_parent, worker_count
+from aiouws.config import ENV_PREFIX, ConfigError, Settings
+from aiouws.storage.database import Database
 
 __all__ = ["serve"]
 
@@ -62,8 +62,8 @@ def _application(
         app = plugin.serve_app(settings, options)
         if app is not None:
             return app
-    from .demo import DEMO_KIND
-    from .http.app import create_app
+    from aiouws.demo import DEMO_KIND
+    from aiouws.http.app import create_app
 
     return create_app(settings, [DEMO_KIND])
 
@@ -76,7 +76,7 @@ def _serve_workers(
     module: str,
     count: int,
 ) -> int:
-    """Run ``count`` worker processes (see :mod:`aiouws.workers`) until stopped."""
+    """Run ``count`` worker processes (see :mod:`.workers`) until stopped."""
 
     def command(index: int) -> list[str]:
         argv = [sys.executable, "-m", module]

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from .inline import InlineRunner
-from .kinds import JobKind
-from .runnerpool import Runner, RunnerProcess, RunnerStartError, Slot
+from aiouws.execution.inline import InlineRunner
+from aiouws.execution.runnerpool import Runner, RunnerProcess, RunnerStartError, Slot
+from aiouws.kinds import JobKind
 
 __all__ = ["RunnerSlots"]
 

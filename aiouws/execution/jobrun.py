@@ -16,18 +16,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .contract import Cancel, Done, DoneStatus, Info, Result
-from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
-from .models import Job, JobResult
-from .phases import ErrorType, Phase
-from .runnerpool import (
+from aiouws.contract import Cancel, Done, DoneStatus, Info, Result
+from aiouws.errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
+from aiouws.execution.runnerpool import (
     Runner,
     RunnerExited,
     Slot,
     StopRequested,
     exit_description,
 )
-from .store import JobStore
+from aiouws.models import Job, JobResult
+from aiouws.phases import ErrorType, Phase
+from aiouws.storage.store import JobStore
 
 __all__ = ["JobRun"]
 

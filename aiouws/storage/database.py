@@ -15,7 +15,7 @@ from typing import Protocol
 
 import asyncpg
 
-from .config import ConfigError, Settings
+from aiouws.config import ConfigError, Settings
 
 __all__ = ["Database"]
 

@@ -4,7 +4,7 @@ A job about to be created with RUN reserves a free inline slot
 (:meth:`FastLane.admit`) and is inserted EXECUTING with the slot's claim: no
 queueing and no claim statement. A job queued otherwise (RUN of a PENDING job)
 is claimed by id for a free inline slot (:meth:`FastLane.run_queued`). Either
-way the supervisor then follows it like any job (:class:`aiouws.jobrun.JobRun`).
+way the supervisor then follows it like any job (:class:`.jobrun.JobRun`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .kinds import JobKind
-from .leases import SHUTDOWN_MESSAGE, Leases
-from .models import Job
-from .runnerpool import Runner, Slot
-from .store import Claim
+from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
+from aiouws.execution.runnerpool import Runner, Slot
+from aiouws.kinds import JobKind
+from aiouws.models import Job
+from aiouws.storage.store import Claim
 
 __all__ = ["FastLane", "InlineAdmission", "InlineReservation"]
 

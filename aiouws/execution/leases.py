@@ -18,8 +18,8 @@ import secrets
 import socket
 from collections.abc import Callable, Collection
 
-from .errors import StoreError
-from .store import Claim, JobStore
+from aiouws.errors import StoreError
+from aiouws.storage.store import Claim, JobStore
 
 __all__ = [
     "LEASE_EXPIRED_MESSAGE",

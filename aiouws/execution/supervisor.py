@@ -6,12 +6,12 @@ a slot is refilled by one ``FOR UPDATE SKIP LOCKED`` claim in queue order, so
 any number of supervisors may share a database. Dispatch passes run when a job
 is queued (:meth:`job_queued` and NOTIFY), when a slot frees, and on a slow
 safety poll. The supervisor alone writes ``EXECUTING → COMPLETED/ERROR``
-(:mod:`aiouws.jobrun`), always guarded, so a concurrent ABORT wins.
+(:mod:`.jobrun`), always guarded, so a concurrent ABORT wins.
 
-Its helpers own the rest: :mod:`aiouws.slots` the runners, :mod:`aiouws.fastlane`
-the inline slots, :mod:`aiouws.leases` crash safety (a job whose server died
-ends in ERROR, never re-queued), :mod:`aiouws.queuenews` when a claim is worth
-making, :mod:`aiouws.sidetasks` the background tasks.
+Its helpers own the rest: :mod:`.slots` the runners, :mod:`.fastlane`
+the inline slots, :mod:`.leases` crash safety (a job whose server died
+ends in ERROR, never re-queued), :mod:`.queuenews` when a claim is worth
+making, :mod:`.sidetasks` the background tasks.
 
 An ABORT or deletion by another process reaches a running job through the
 PhaseListener; without a listener, only :meth:`job_aborted` stops jobs (a job
@@ -25,24 +25,24 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
-from .admission import Admission, Queued
-from .config import Settings
-from .contract import Run
-from .errors import StoreError
-from .fastlane import FastLane, InlineAdmission
-from .jobrun import JobRun
-from .kinds import JobKind
-from .leases import LEASE_EXPIRED_MESSAGE, SHUTDOWN_MESSAGE, Leases
-from .models import Job
-from .notify import PhaseEvent, PhaseListener
-from .phases import Phase
-from .queuenews import QueueNews
-from .reaper import DestructionTimer
-from .runnerpool import Runner, Slot
-from .sidetasks import SideTasks
-from .slots import RunnerSlots
-from .store import JobStore
-from .workdir import JobDirs
+from aiouws.admission import Admission, Queued
+from aiouws.config import Settings
+from aiouws.contract import Run
+from aiouws.errors import StoreError
+from aiouws.execution.fastlane import FastLane, InlineAdmission
+from aiouws.execution.jobrun import JobRun
+from aiouws.execution.leases import LEASE_EXPIRED_MESSAGE, SHUTDOWN_MESSAGE, Leases
+from aiouws.execution.queuenews import QueueNews
+from aiouws.execution.reaper import DestructionTimer
+from aiouws.execution.runnerpool import Runner, Slot
+from aiouws.execution.sidetasks import SideTasks
+from aiouws.execution.slots import RunnerSlots
+from aiouws.kinds import JobKind
+from aiouws.models import Job
+from aiouws.phases import Phase
+from aiouws.storage.notify import PhaseEvent, PhaseListener
+from aiouws.storage.store import JobStore
+from aiouws.workdir import JobDirs
 
 __all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
 
@@ -216,7 +216,7 @@ class QueueSupervisor:
         """Fill the kind's free slots from the queue, oldest job first.
 
         One claim statement serves all free slots, and none is made while the
-        queue is known to be empty (:class:`aiouws.queuenews.QueueNews`). The
+        queue is known to be empty (:class:`.queuenews.QueueNews`). The
         signal of ``job_id`` (job_queued) counts only while that job is unclaimed.
         """
         async with self._locks[kind]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .phases import Phase
+from aiouws.phases import Phase
 
 __all__ = ["CHANNEL", "PhaseEvent", "PhaseListener", "PhaseWatch"]
 

@@ -1,7 +1,7 @@
 """The ``aiouws`` command: serve, db init|stop, jobs, cleanup, passwd.
 
 Applications add their own commands and ``serve`` options with plug-ins
-(:class:`aiouws.plugins.Plugin`, e.g. TAP's in ``taprunner.cli``), and
+(:class:`.plugins.Plugin`, e.g. TAP's in ``taprunner.cli``), and
 ``serve --app MODULE:FACTORY`` serves any job kinds.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import asyncpg
 
-from . import admin
-from .config import ConfigError, Settings
-from .database import Database
-from .logs import setup_logging
-from .pgcluster import ClusterError, EmbeddedCluster
-from .plugins import Plugin
+from aiouws.cli import admin
+from aiouws.cli.plugins import Plugin
+from aiouws.config import ConfigError, Settings
+from aiouws.logs import setup_logging
+from aiouws.storage.database import Database
+from aiouws.storage.pgcluster import ClusterError, EmbeddedCluster
 
 __all__ = ["main"]
 
@@ -58,7 +58,7 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
         "--app",
         metavar="MODULE:FACTORY",
         help="serve the web.Application that FACTORY(settings, options) returns "
-        "(see aiouws.plugins)",
+        "(see aiouws.cli.plugins)",
     )
     serve.add_argument(
         "--workers",
@@ -117,7 +117,7 @@ def main(
 ) -> int:
     """Run the command in ``argv`` (default: ``sys.argv``); the exit status.
 
-    ``plugins`` extend the command line (see :mod:`aiouws.plugins`); ``module`` is
+    ``plugins`` extend the command line (see :mod:`.plugins`); ``module`` is
     what ``python -m`` runs to get this same command (``serve --workers`` starts
     its workers with it).
     """
@@ -139,7 +139,7 @@ def main(
         return 2
     setup_logging(settings.log_level)
     if args.command == "passwd":
-        from .http.auth import hash_password
+        from aiouws.http.auth import hash_password
 
         password = getpass.getpass(f"password for {args.user}: ")
         print(f"{args.user}:{hash_password(password)}")
@@ -154,7 +154,7 @@ def main(
             settings = settings.with_dsn(cluster.ensure_running())
         database = Database.of(settings)
         if args.command == "serve":
-            from .serving import serve
+            from aiouws.cli.serving import serve
 
             return serve(settings, database, args, plugins, module)
         return asyncio.run(admin.run_admin(database, settings, args, args.admin))

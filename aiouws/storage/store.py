@@ -2,9 +2,9 @@
 
 Every phase change is one guarded statement (``... WHERE phase = ANY($allowed)
 RETURNING *``): there is no read-check-write across an ``await``. Rows become
-frozen :class:`~aiouws.models.Job` objects (:mod:`aiouws.rows`); no asyncpg
+frozen :class:`~aiouws.models.Job` objects (:mod:`.rows`); no asyncpg
 record leaves this module. The statements it runs are built in
-:mod:`aiouws.queries`; the schema itself is :mod:`aiouws.schema`.
+:mod:`.queries`; the schema itself is :mod:`.schema`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ from typing import Any
 
 import asyncpg
 
-from .errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
-from .models import Job, JobFilter, JobRef, NewJob
-from .phases import FINAL_PHASES, ErrorType, Phase, PhaseChangeError, allowed_sources
-from .queries import (
+from aiouws.errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
+from aiouws.models import Job, JobFilter, JobRef, NewJob
+from aiouws.phases import (
+    FINAL_PHASES,
+    ErrorType,
+    Phase,
+    PhaseChangeError,
+    allowed_sources,
+)
+from aiouws.storage.queries import (
     CLAIM_FOR_RUNNERS,
     CLAIM_JOB,
     NO_CAP,
@@ -31,8 +37,8 @@ from .queries import (
     list_sql,
     update_sql,
 )
-from .rows import job_from_row
-from .schema import (
+from aiouws.storage.rows import job_from_row
+from aiouws.storage.schema import (
     SCHEMA_VERSION,
     Connection,
     init_connection,

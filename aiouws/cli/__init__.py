@@ -1,0 +1,7 @@
+"""The ``aiouws`` command line: :func:`.command.main` and its parts.
+
+:mod:`.command` parses the command line, :mod:`.admin` runs the database commands
+(``db``, ``jobs``, ``cleanup``), :mod:`.serving` runs ``serve`` (one process, or
+the workers of :mod:`.workers`), :mod:`.plugins` is the extension point through
+which an application (e.g. TAP) adds commands and its app.
+"""
