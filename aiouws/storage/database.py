@@ -4,14 +4,14 @@ The configured DSN may be unset (the embedded cluster then provides one); the
 command line resolves it once (``Settings.with_dsn``) and the composition roots
 turn it into a :class:`Database` with :meth:`Database.of`. Everything below takes
 that value: pools, single connections, the phase listener's connection, TAP's
-fast-lane and runner connections, and the ADBC session's URI.
+fast-lane and runner connections, and the ADBC session's database handle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -56,6 +56,16 @@ class Database:
     def uri(self) -> str:
         """The DSN as a libpq URI, for drivers other than asyncpg (ADBC)."""
         return self.dsn
+
+    def arrow_database(self) -> Any:
+        """A database handle of Apache Arrow's ADBC PostgreSQL driver, for reading
+        results as Arrow batches (an ``adbc_driver_manager.AdbcDatabase``; the
+        caller opens connections on it and closes it). The driver is imported on
+        first use: processes that never read columns never load it.
+        """
+        import adbc_driver_postgresql
+
+        return adbc_driver_postgresql.connect(self.uri)
 
     async def connect(self, *, timeout: float = 60.0) -> asyncpg.Connection:
         """One new connection (the caller closes it)."""

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import adbc_driver_manager as adbc
-import adbc_driver_postgresql
 import nanoarrow
 
 from aiouws.storage.database import Database
@@ -78,7 +77,7 @@ class ColumnarSession:
     """
 
     def __init__(self, database: Database, *, role: str | None = QUERY_ROLE) -> None:
-        self._uri = database.uri
+        self._db = database
         self._role = role
         self._database: adbc.AdbcDatabase | None = None
         self._conn: adbc.AdbcConnection | None = None
@@ -205,7 +204,7 @@ class ColumnarSession:
             self._disconnect()
         if self._conn is None:
             try:
-                self._database = adbc_driver_postgresql.connect(self._uri)
+                self._database = self._db.arrow_database()
                 conn = adbc.AdbcConnection(self._database)
             except (adbc.Error, RuntimeError) as exc:
                 self._disconnect()
