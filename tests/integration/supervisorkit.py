@@ -64,6 +64,17 @@ async def submit(
     return job
 
 
+#: Seconds a job queued elsewhere may wait for its claim: far below the
+#: supervisor's 5 s safety poll, so only the job's NOTIFY can meet it.
+NOTIFY_BOUND = 1.0
+
+
+def queue_wait(job: Job) -> float:
+    """Seconds from the job's queueing to its start (database times)."""
+    assert job.queued_time is not None and job.start_time is not None
+    return (job.start_time - job.queued_time).total_seconds()
+
+
 async def wait_for(store: JobStore, job_id: str, phases: Iterable[Phase]) -> Job:
     wanted = frozenset(phases)
     async with asyncio.timeout(GUARD):

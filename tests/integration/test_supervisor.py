@@ -13,9 +13,11 @@ from typing import Any
 import asyncpg
 from supervisorkit import (
     KINDS,
+    NOTIFY_BOUND,
     Factory,
     count_executing,
     log_lines,
+    queue_wait,
     submit,
     wait_final,
 )
@@ -77,7 +79,9 @@ async def test_a_job_queued_here_is_claimed_with_one_statement(
         assert store.claims - at_start == 5
         # A job queued by another process (NOTIFY only) is still claimed.
         other = await submit(store, action="results", k="1")
-        assert (await wait_final(store, other.job_id)).phase is Phase.COMPLETED
+        done = await wait_final(store, other.job_id)
+        assert done.phase is Phase.COMPLETED
+        assert queue_wait(done) < NOTIFY_BOUND, "claimed by the poll, not the NOTIFY"
         assert store.claims - at_start == 6
     finally:
         await sup.stop(grace=0)
@@ -87,7 +91,9 @@ async def test_notify_alone_dispatches(
     store: JobStore, supervisor: QueueSupervisor
 ) -> None:
     job = await submit(store, action="sleep", seconds="0")
-    assert (await wait_final(store, job.job_id)).phase is Phase.COMPLETED
+    done = await wait_final(store, job.job_id)
+    assert done.phase is Phase.COMPLETED
+    assert queue_wait(done) < NOTIFY_BOUND, "claimed by the poll, not the NOTIFY"
 
 
 async def test_queue_order_with_one_slot(

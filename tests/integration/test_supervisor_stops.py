@@ -3,10 +3,12 @@ their runner."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from supervisorkit import (
+    NOTIFY_BOUND,
     log_lines,
     pid_alive,
     submit,
@@ -52,8 +54,11 @@ async def test_abort_by_another_process_via_notify(
     job = await submit(store, "async", seconds="60", log=str(log))
     await supervisor.job_queued("async")
     await wait_line(log, "start")
+    aborted = time.monotonic()
     await store.change_phase(job.job_id, Phase.ABORTED, allowed=(Phase.EXECUTING,))
     await wait_line(log, "cancelled")
+    # Stopped on the NOTIFY, not when the next heartbeat finds the job aborted.
+    assert time.monotonic() - aborted < NOTIFY_BOUND
     follow = await submit(store, "async", seconds="0")
     assert (await wait_final(store, follow.job_id)).phase is Phase.COMPLETED
     assert (await store.get(job.job_id)).phase is Phase.ABORTED
