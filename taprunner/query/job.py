@@ -119,14 +119,19 @@ async def execute(
     statements: StatementCache | None = None,
     session: bool = False,
     columnar: Columnar | None = None,
+    request: TapRequest | None = None,
 ) -> None:
     """Run the job's query on ``conn`` into the result ``result``, with notes.
+
+    ``request``: the job's TAP request if the caller parsed it already (the fast
+    lane's, from the prepare hook), else parsed here from the job's parameters.
 
     Raises TapError (after writing the DALI error document ``error.vot``) when the
     query fails; other database errors propagate for the caller to handle.
     """
     try:
-        request = job_request(ctx, tap)
+        if request is None:
+            request = job_request(ctx, tap)
         timeout = job_timeout(ctx, tap)
         async with load_uploads(
             conn,

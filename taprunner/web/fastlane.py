@@ -102,9 +102,14 @@ class TapInline:
         return bound is not None and bound <= self.max_rows
 
     async def run(self, ctx: JobContext) -> None:
-        """The job, on one of the lane's warm connections."""
+        """The job, on one of the lane's warm connections.
+
+        ``ctx.prepared``: the job's TapRequest, as the lane's test got it (its
+        parameters are parsed again only without one).
+        """
         state = self.state
         assert state is not None
+        request = ctx.prepared if isinstance(ctx.prepared, TapRequest) else None
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
@@ -121,6 +126,7 @@ class TapInline:
                 self.tap,
                 statements=warm.statements,
                 session=True,
+                request=request,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if warm is not None:
