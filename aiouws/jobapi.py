@@ -52,6 +52,7 @@ class JobContext:
         execution_duration: int,
         emit: Callable[[RunnerMessage], None],
         runner_args: tuple[str, ...] = (),
+        prepared: object = None,
     ) -> None:
         self.job_id = job_id
         self.workdir = workdir
@@ -67,6 +68,11 @@ class JobContext:
             first.setdefault(name.lower(), value)
         #: Lowercase name → first value.
         self.parameters: Mapping[str, str] = MappingProxyType(first)
+        #: What the kind's ``prepare`` hook made of the parameters, when the job
+        #: runs in the server process (a kind's inline lane) that parsed them
+        #: before storing the job; None in a runner process, whose job code reads
+        #: :attr:`parameters` itself.
+        self.prepared = prepared
         #: Set when the job is aborted; a sync job should poll it and stop.
         self.cancelled = threading.Event()
         self._emit = emit

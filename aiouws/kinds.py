@@ -77,7 +77,9 @@ class InlineLane:
     same ``JobContext`` as a runner's entry point) on the server's event loop,
     instead of waiting for a runner process. Phases, leases, ABORT, execution
     duration and results behave as for any job. Only for short, I/O-bound work:
-    the code shares the server's loop, so it must never block it.
+    the code shares the server's loop, so it must never block it. ``run`` gets
+    the value ``accepts`` was given as ``ctx.prepared``, so it need not parse
+    the job's parameters again.
     """
 
     #: Whether the lane takes a job: given the job's parameters (with defaults),
@@ -114,7 +116,8 @@ class JobKind:
     #: Optional: parses and checks a job's parameters (with defaults) when the
     #: job is created with RUN or run, before it is queued; raises
     #: :class:`aiouws.errors.UsageError` for bad ones (the job then ends in ERROR,
-    #: never queued). What it returns is what the inline lane's ``accepts`` gets.
+    #: never queued). What it returns is what the inline lane's ``accepts`` gets,
+    #: and its ``run`` as ``ctx.prepared`` (a runner process parses anew).
     prepare: Callable[[Sequence[JobParameter]], object] | None = None
     #: Optional: the DALI VOTable error document for a message, served as the
     #: error of a job refused at RUN (missing or bad parameters); without one,

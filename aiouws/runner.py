@@ -96,7 +96,8 @@ class Executor:
     def busy(self) -> bool:
         return self._current is not None and not self._current.ended.done()
 
-    def start(self, run: Run) -> None:
+    def start(self, run: Run, prepared: object = None) -> None:
+        """Run the job of ``run``; ``prepared``: its :attr:`JobContext.prepared`."""
         if self.busy:
             # The supervisor never does this; refuse rather than run two jobs.
             self._emit(
@@ -127,6 +128,7 @@ class Executor:
             execution_duration=run.execution_duration,
             emit=self._emit,
             runner_args=self._runner_args,
+            prepared=prepared,
         )
         self._emit(Started(job_id=run.job_id))
         if self._chdir:

@@ -4,7 +4,9 @@ A job about to be created with RUN reserves a free inline slot
 (:meth:`FastLane.admit`) and is inserted EXECUTING with the slot's claim: no
 queueing and no claim statement. A job queued otherwise (RUN of a PENDING job)
 is claimed by id for a free inline slot (:meth:`FastLane.run_queued`). Either
-way the supervisor then follows it like any job (:class:`.jobrun.JobRun`).
+way the supervisor then follows it like any job (:class:`.jobrun.JobRun`), and
+the job's run gets what the kind's prepare hook made of its parameters (the
+value the lane's test accepted) as ``ctx.prepared``: they are parsed once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aiouws.execution.inline import InlineRunner
 from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.kinds import JobKind
@@ -32,10 +35,12 @@ _RESERVED = "(reserved)"
 
 @dataclass(frozen=True, slots=True)
 class InlineReservation:
-    """An inline slot held for a job being created (see FastLane.reserve)."""
+    """An inline slot held for a job (see FastLane.reserve), and what the
+    kind's prepare hook made of the job's parameters (its run gets it)."""
 
     slot: Slot
     claim: Claim
+    prepared: object
 
 
 class FastLane:
@@ -81,7 +86,7 @@ class FastLane:
             log.exception("inline lane test failed", extra={"kind": kind})
             return None
         slot.job_id = _RESERVED
-        return InlineReservation(slot, self._leases.claim(slot.runner.pid))
+        return InlineReservation(slot, self._leases.claim(slot.runner.pid), prepared)
 
     def start(self, reservation: InlineReservation, job: Job) -> None:
         """Run ``job``, created EXECUTING with the reservation's claim."""
@@ -90,6 +95,8 @@ class FastLane:
         if self._stopping() or slot.runner is None or not slot.runner.alive:
             self._spawn(self._leases.mark_aborted(job.job_id, SHUTDOWN_MESSAGE))
             return
+        if isinstance(slot.runner, InlineRunner):
+            slot.runner.expect(job.job_id, reservation.prepared)
         self._hand_over(slot, slot.runner, job)
 
     def release(

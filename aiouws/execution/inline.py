@@ -6,7 +6,10 @@ It quacks like :class:`.runnerpool.RunnerProcess` for the supervisor and
 loop through the same :class:`aiouws.runner.Executor` a runner process uses, so
 outcomes, error details and cancellation are identical. What it cannot do is
 kill: a job that ignores cancellation is abandoned (its slot gets a fresh
-InlineRunner, the job's outcome is already written).
+InlineRunner, the job's outcome is already written). What it can do is hand the
+job code what the kind's prepare hook made of the parameters before the job was
+stored (:meth:`InlineRunner.expect`, as ``ctx.prepared``), so that the job's run
+does not parse them again.
 """
 
 from __future__ import annotations
@@ -40,16 +43,27 @@ class InlineRunner:
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.on_exit: Callable[[Runner], None] | None = None
         self._executor = Executor(kind.inline.run, self._deliver, chdir=False)
+        #: The job expected next and its prepared parameters (see expect).
+        self._expected: tuple[str, object] | None = None
 
     @property
     def alive(self) -> bool:
         return not self.exited.done()
 
+    def expect(self, job_id: str, prepared: object) -> None:
+        """Give the Run of ``job_id``, about to be sent, ``prepared`` as its
+        ``ctx.prepared`` (a Run of another job gets None)."""
+        self._expected = (job_id, prepared)
+
     def send(self, message: SupervisorMessage) -> None:
         if not self.alive:
             return
         if isinstance(message, Run):
-            self._executor.start(message)
+            expected, self._expected = self._expected, None
+            prepared = None
+            if expected is not None and expected[0] == message.job_id:
+                prepared = expected[1]
+            self._executor.start(message, prepared)
         elif isinstance(message, Cancel):
             self._executor.cancel(message.job_id)
 

@@ -37,7 +37,13 @@ __all__ = [
 ]
 
 
-def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Translation:
+def translate(
+    adql: str,
+    catalog: Catalog,
+    *,
+    limit: int | None = None,
+    statement: exp.Expr | None = None,
+) -> Translation:
     """Translate one ADQL query into a PostgreSQL SELECT.
 
     Parameters
@@ -49,6 +55,9 @@ def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Trans
     limit
         Row cap wanted by the caller (e.g. MAXREC + 1): the SQL returns at most
         ``min(TOP, limit)`` rows. 0 returns none (metadata only).
+    statement
+        ``adql`` as :func:`~taprunner.adql.parse.parse_statement` parsed it, if
+        the caller has it already (it is read, never changed); else parsed here.
 
     Raises
     ------
@@ -58,7 +67,7 @@ def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Trans
     """
     if limit is not None and limit < 0:
         raise ValueError("limit must not be negative")
-    tree = parse_statement(adql)
+    tree = parse_statement(adql) if statement is None else statement
     emitter = QueryEmitter(catalog)
     sql, columns = emitter.query(tree, None, dali=True, cap=limit)
     return Translation(
@@ -70,14 +79,15 @@ def translate(adql: str, catalog: Catalog, *, limit: int | None = None) -> Trans
     )
 
 
-def row_bound(adql: str) -> int | None:
+def row_bound(adql: str | exp.Expr) -> int | None:
     """The most rows ``adql`` can return by its own TOP, if it says (else None).
 
-    Only a plain SELECT's TOP counts; set operations and invalid queries give
-    None (no bound known). Cheap enough to ask before running a query.
+    ``adql``: the query's text, or the statement parsed from it. Only a plain
+    SELECT's TOP counts; set operations and invalid queries give None (no bound
+    known). Cheap enough to ask before running a query.
     """
     try:
-        tree = parse_statement(adql)
+        tree = parse_statement(adql) if isinstance(adql, str) else adql
         if not isinstance(tree, exp.Select):
             return None
         return clause_count(tree.args.get("limit"), "TOP")

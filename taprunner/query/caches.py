@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import asyncpg
+from sqlglot import exp
 
 from taprunner.adql.translate import Catalog, Translation, translate
 from taprunner.schema.catalog import Connection
@@ -66,8 +67,10 @@ class TranslationCache:
     """Recent translations, reused while the catalogue object is the same one.
 
     Parsing dominates a tiny query's translation (about a millisecond); clients
-    often repeat the same query. A reloaded catalogue or one with uploads is a
-    new object, so nothing stale is ever returned.
+    often repeat the same query. A caller that parsed the query already (the
+    fast lane, for its row bound) hands the statement over for a new one. A
+    reloaded catalogue or one with uploads is a new object, so nothing stale is
+    ever returned.
     """
 
     def __init__(self, size: int = 256) -> None:
@@ -76,13 +79,21 @@ class TranslationCache:
             OrderedDict()
         )
 
-    def get(self, adql: str, catalog: Catalog, limit: int) -> Translation:
+    def get(
+        self,
+        adql: str,
+        catalog: Catalog,
+        limit: int,
+        statement: exp.Expr | None = None,
+    ) -> Translation:
+        """The translation of ``adql`` for ``catalog`` (see :func:`translate`;
+        ``statement``: ``adql`` already parsed, used if it must be translated)."""
         key = (adql, limit)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is catalog:
             self._entries.move_to_end(key)
             return entry[1]
-        translation = translate(adql, catalog, limit=limit)
+        translation = translate(adql, catalog, limit=limit, statement=statement)
         self._entries[key] = (catalog, translation)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)

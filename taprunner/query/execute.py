@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import asyncpg
+from sqlglot import exp
 
 from taprunner.adql.translate import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
@@ -123,6 +124,7 @@ async def run_query(
     statements: StatementCache | None = None,
     session: bool = False,
     columnar: Columnar | None = None,
+    statement: exp.Expr | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -136,6 +138,7 @@ async def run_query(
     BINARY2) whose columns it can take
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
     ``conn`` then only prepares the statement, for the FIELDs.
+    ``statement``: the query already parsed (the fast lane's), if at hand.
 
     Raises
     ------
@@ -145,7 +148,9 @@ async def run_query(
         The database failed the query (e.g. statement timeout).
     """
     try:
-        translation = _TRANSLATIONS.get(request.query, catalog, request.maxrec + 1)
+        translation = _TRANSLATIONS.get(
+            request.query, catalog, request.maxrec + 1, statement
+        )
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
     fmt = request.format

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -26,6 +27,9 @@ from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import RunnerConfig, TapSettings
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = [
     "execute",
@@ -119,14 +123,21 @@ async def execute(
     statements: StatementCache | None = None,
     session: bool = False,
     columnar: Columnar | None = None,
+    request: TapRequest | None = None,
+    statement: exp.Expr | None = None,
 ) -> None:
     """Run the job's query on ``conn`` into the result ``result``, with notes.
+
+    ``request``: the job's TAP request if the caller parsed it already (the fast
+    lane's, from the prepare hook), else parsed here from the job's parameters;
+    ``statement``: its query already parsed, if at hand.
 
     Raises TapError (after writing the DALI error document ``error.vot``) when the
     query fails; other database errors propagate for the caller to handle.
     """
     try:
-        request = job_request(ctx, tap)
+        if request is None:
+            request = job_request(ctx, tap)
         timeout = job_timeout(ctx, tap)
         async with load_uploads(
             conn,
@@ -150,6 +161,7 @@ async def execute(
                     statements=statements,
                     session=session,
                     columnar=columnar,
+                    statement=statement,
                 )
     except TapError as exc:
         write_error(ctx, str(exc))

@@ -8,20 +8,27 @@ limit; waiting for PostgreSQL does not block the loop. The lane keeps its own
 few connections (with prepared statements). Everything else about the job
 (phases, ABORT, execution duration, leases, result files, error documents) is
 as in a runner.
+
+Each job's parameters and query are parsed once in the server: the run gets the
+TapRequest of the kind's prepare hook (``ctx.prepared``), and the statement the
+lane's test parsed for the row bound goes on to the translator (:class:`_Bounds`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import asyncpg
+from sqlglot import exp
 
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
 from aiouws.storage.database import Database
+from taprunner.adql.model import AdqlError
+from taprunner.adql.parse import parse_statement
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
 from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
@@ -60,8 +67,48 @@ CANCEL_TRIES = 40
 CANCEL_INTERVAL = 0.25
 #: Seconds a cancelled job waits for its query to stop before it lets go.
 STOP_WAIT = 1.5
-#: :func:`row_bound`, remembered for recent queries (clients repeat them).
-_row_bound = functools.lru_cache(maxsize=256)(row_bound)
+
+
+class _Bounds:
+    """Row bounds (:func:`row_bound`) of recent queries, and the statements parsed
+    for them that a job the lane took has yet to run.
+
+    Clients repeat queries: a bound is remembered by query text (``size`` of
+    them). A statement is kept only for a job the lane took (``keep``), until its
+    run takes it (at most ``pending``: a job whose creation failed leaves one).
+    """
+
+    def __init__(self, size: int = 256, pending: int = 32) -> None:
+        self._size = size
+        self._pending = pending
+        self._bounds: OrderedDict[str, int | None] = OrderedDict()
+        self._parsed: dict[str, exp.Expr] = {}
+
+    def bound(self, query: str) -> tuple[int | None, exp.Expr | None]:
+        """``query``'s row bound (None: not known, e.g. invalid ADQL), and its
+        statement if it was parsed for this answer."""
+        if query in self._bounds:
+            self._bounds.move_to_end(query)
+            return self._bounds[query], None
+        try:
+            statement: exp.Expr | None = parse_statement(query)
+        except AdqlError:
+            statement = None
+        bound = None if statement is None else row_bound(statement)
+        self._bounds[query] = bound
+        if len(self._bounds) > self._size:
+            self._bounds.popitem(last=False)
+        return bound, statement
+
+    def keep(self, query: str, statement: exp.Expr) -> None:
+        """Keep ``query``'s statement for the run of the job the lane took."""
+        self._parsed[query] = statement
+        if len(self._parsed) > self._pending:
+            del self._parsed[next(iter(self._parsed))]
+
+    def take(self, query: str) -> exp.Expr | None:
+        """The statement kept for ``query``, if any (once)."""
+        return self._parsed.pop(query, None)
 
 
 class TapInline:
@@ -77,6 +124,7 @@ class TapInline:
         self._idle: list[_Warm] = []
         #: Cancel requests of stopped jobs still under way.
         self._stopping: set[asyncio.Task[None]] = set()
+        self._bounds = _Bounds()
 
     def lane(self) -> InlineLane | None:
         if self.max_rows <= 0 or self.slots <= 0:
@@ -96,15 +144,25 @@ class TapInline:
         if request.maxrec <= self.max_rows:
             return True
         try:
-            bound = _row_bound(request.query)
+            bound, statement = self._bounds.bound(request.query)
         except Exception:  # e.g. RecursionError on absurd nesting: not small
             return False
-        return bound is not None and bound <= self.max_rows
+        if bound is None or bound > self.max_rows:
+            return False
+        if statement is not None:
+            self._bounds.keep(request.query, statement)
+        return True
 
     async def run(self, ctx: JobContext) -> None:
-        """The job, on one of the lane's warm connections."""
+        """The job, on one of the lane's warm connections.
+
+        ``ctx.prepared``: the job's TapRequest, as the lane's test got it (its
+        parameters are parsed again only without one).
+        """
         state = self.state
         assert state is not None
+        request = ctx.prepared if isinstance(ctx.prepared, TapRequest) else None
+        statement = None if request is None else self._bounds.take(request.query)
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
@@ -121,6 +179,8 @@ class TapInline:
                 self.tap,
                 statements=warm.statements,
                 session=True,
+                request=request,
+                statement=statement,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if warm is not None:

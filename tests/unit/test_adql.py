@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from taprunner.adql.parse import parse_statement
 from taprunner.adql.translate import (
     USER_DEFINED_FUNCTIONS,
     AdqlError,
@@ -203,6 +204,19 @@ def test_accepted(adql: str, fragments: list[str]) -> None:
     sql = translate(adql, CATALOG).sql
     for fragment in fragments:
         assert fragment in sql
+
+
+@pytest.mark.parametrize(("adql", "fragments"), ACCEPTED)
+def test_a_parsed_statement_is_translated_the_same_and_left_unchanged(
+    adql: str, fragments: list[str]
+) -> None:
+    """The fast lane hands the statement it parsed to the translator, which
+    must only read it (the lane keeps no copy, but the test must hold)."""
+    statement = parse_statement(adql)
+    before = statement.copy()
+    given = translate(adql, CATALOG, limit=11, statement=statement)
+    assert given == translate(adql, CATALOG, limit=11)
+    assert statement == before and statement.sql() == before.sql()
 
 
 @pytest.mark.parametrize(("adql", "message"), REJECTED)

@@ -110,3 +110,27 @@ async def test_a_result_file_the_job_closed_itself_is_still_published(
     assert isinstance(seen[-1], Done) and seen[-1].status is DoneStatus.COMPLETED
     (result,) = [e for e in seen if isinstance(e, Result)]
     assert result.size == len(b"written, then closed by the job\n")
+
+
+async def test_the_expected_job_gets_its_prepared_value(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    async def record(ctx: JobContext) -> None:
+        seen.append(ctx.prepared)
+
+    kind = JobKind(
+        name="lane",
+        entry_point="tests:unused",
+        inline=InlineLane(accepts=lambda _params: True, run=record, slots=1),
+    )
+    runner = InlineRunner(kind)
+    prepared = object()
+    runner.expect("j1", prepared)
+    runner.send(run_message(tmp_path / "j1"))
+    await events_until_done(runner)
+    runner.expect("other", prepared)  # another job's value is not this one's
+    runner.send(run_message(tmp_path / "j1"))
+    await events_until_done(runner)
+    runner.send(run_message(tmp_path / "j1"))  # expected once only
+    await events_until_done(runner)
+    assert seen[0] is prepared and seen[1:] == [None, None]

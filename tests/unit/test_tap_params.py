@@ -97,3 +97,24 @@ def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
         maxrec_hard=tap.maxrec_hard,
     )
     assert fast.accepts(request) is False
+
+
+def test_the_lane_keeps_the_statement_it_parsed_for_the_jobs_it_takes() -> None:
+    from taprunner.web.fastlane import _Bounds
+
+    bounds = _Bounds(size=2, pending=1)
+    bound, statement = bounds.bound("SELECT TOP 5 id FROM t")
+    assert bound == 5 and statement is not None
+    assert bounds.bound("SELECT TOP 5 id FROM t") == (5, None)  # remembered
+    assert bounds.bound("SELECT FROM WHERE") == (None, None)  # invalid ADQL
+    assert bounds.take("SELECT TOP 5 id FROM t") is None  # not kept: not taken
+    bounds.keep("SELECT TOP 5 id FROM t", statement)
+    assert bounds.take("SELECT TOP 5 id FROM t") is statement
+    assert bounds.take("SELECT TOP 5 id FROM t") is None  # once
+    _, first = bounds.bound("SELECT TOP 1 a FROM t")
+    _, second = bounds.bound("SELECT TOP 2 a FROM t")
+    assert first is not None and second is not None
+    bounds.keep("SELECT TOP 1 a FROM t", first)
+    bounds.keep("SELECT TOP 2 a FROM t", second)  # at most one pending
+    assert bounds.take("SELECT TOP 1 a FROM t") is None
+    assert bounds.take("SELECT TOP 2 a FROM t") is second
