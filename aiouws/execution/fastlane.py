@@ -18,7 +18,7 @@ from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.kinds import JobKind
 from aiouws.models import Job
-from aiouws.storage.store import Claim
+from aiouws.storage.queries import Claim
 
 __all__ = ["FastLane", "InlineAdmission", "InlineReservation"]
 
