@@ -6,7 +6,7 @@ HTTP response). User SQL runs in a read-only transaction as the role
 the output format takes (:class:`~taprunner.formats.registry.DataPath`): the
 columnar session, one fetch on a prepared session, or the cursor and COPY
 streaming of :mod:`.streaming`. Its caches are in :mod:`.caches`, its outcome and
-error types in :mod:`.outcome` (re-exported here).
+error types in :mod:`.outcome`.
 """
 
 from __future__ import annotations
@@ -19,40 +19,28 @@ from typing import Protocol, runtime_checkable
 
 import asyncpg
 
-from taprunner.adql.translate import AdqlError, Catalog, OutputColumn, Translation
+from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.registry import DataPath
-from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
-    INSUFFICIENT_PRIVILEGE,
-    QUERY_CANCELED,
     ColumnarUnavailable,
     QueryOutcome,
     Sink,
     failure,
-    query_error,
 )
 from taprunner.query.streaming import encoder_for, stream_copied, stream_cursor
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import ColumnInfo, Connection
+from taprunner.schema.tapschema import QUERY_ROLE
 
-__all__ = [
-    "INSUFFICIENT_PRIVILEGE",
-    "QUERY_CANCELED",
-    "QUERY_ROLE",
-    "Columnar",
-    "ColumnarUnavailable",
-    "QueryOutcome",
-    "Sink",
-    "StatementCache",
-    "query_error",
-    "run_query",
-    "timeout_ms",
-]
+# QUERY_ROLE and StatementCache are imported from here by query/job.py and
+# web/fastlane.py.
+__all__ = ["QUERY_ROLE", "Columnar", "StatementCache", "run_query", "timeout_ms"]
 
-QUERY_ROLE = "aiouws_query"
 _TRANSLATIONS = TranslationCache()
 
 

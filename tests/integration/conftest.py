@@ -27,7 +27,7 @@ from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from taprunner.adql.translate import (
-    USER_DEFINED_FUNCTIONS,
-    AdqlError,
-    OutputColumn,
-    StaticCatalog,
-    translate,
-)
+from taprunner.adql.functions import USER_DEFINED_FUNCTIONS
+from taprunner.adql.model import AdqlError, OutputColumn, StaticCatalog
+from taprunner.adql.translate import translate
 
 CATALOG = StaticCatalog(
     {

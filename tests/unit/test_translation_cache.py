@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taprunner.adql.translate import StaticCatalog
+from taprunner.adql.model import StaticCatalog
 from taprunner.query.caches import TranslationCache
 
 QUERY = "SELECT TOP 3 id FROM demo.stars"
