@@ -66,16 +66,17 @@ class DescribingCatalog(Protocol):
 
 
 def _fields(
-    columns: Sequence[OutputColumn],
-    attributes: Sequence[object],
-    catalog: DescribingCatalog | None,
+    columns: Sequence[OutputColumn], attributes: Sequence[object], catalog: Catalog
 ) -> list[FieldSpec]:
+    """The result's FIELDs: from the statement's column types, with the units,
+    UCDs and descriptions of a catalogue that knows them (TAP_SCHEMA)."""
+    described = catalog if isinstance(catalog, DescribingCatalog) else None
     fields = []
     for column, attribute in zip(columns, attributes, strict=True):
         pg_type = attribute.type.name  # type: ignore[attr-defined]
         meta: dict[str, str | None] = {}
-        if catalog is not None and column.table and column.column:
-            info = catalog.column_info(column.table, column.column)
+        if described is not None and column.table and column.column:
+            info = described.column_info(column.table, column.column)
             if info is not None:
                 meta = {
                     "unit": info.unit,
@@ -196,12 +197,11 @@ async def _run(
     """The query in its read-only transaction (or, when ``columnar`` takes it,
     only its preparation). A cached statement that no longer fits its tables
     raises InvalidCachedStatementError for the caller to retry."""
-    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with _read_only(conn, role, timeout):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
-            fields = _fields(translation.columns, attributes, tap_catalog)
+            fields = _fields(translation.columns, attributes, catalog)
             if request.format.takes(DataPath.COPY):
                 return await stream_copied(
                     conn, statement, translation.sql, request, fields, sink
@@ -248,10 +248,9 @@ async def _run_in_session(
     """A small result on a prepared session (the FETCH path): prepare (or
     reuse), then one Bind/Execute; PostgreSQL runs it in its own read-only
     transaction."""
-    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         statement = await prepare(conn, translation.sql, statements)
-        fields = _fields(translation.columns, statement.get_attributes(), tap_catalog)
+        fields = _fields(translation.columns, statement.get_attributes(), catalog)
         rows = await statement.fetch()
     except asyncpg.InvalidCachedStatementError:
         if statements is None:
