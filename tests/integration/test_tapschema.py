@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tapschemakit import columns_of, publish_things
+from tapschemakit import columns_of
 
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import load_tables
@@ -20,12 +20,6 @@ from taprunner.schema.metadata import (
     load_metadata,
     parse_metadata,
 )
-
-
-@pytest.fixture
-async def things(conn: asyncpg.Connection, tmp_path: Path) -> TableMetadata:
-    return await publish_things(conn, tmp_path)
-
 
 # ------------------------------------------------------------------ install
 

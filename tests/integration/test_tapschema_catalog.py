@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncpg
 import pytest
-from tapschemakit import columns_of, publish_things
+from tapschemakit import columns_of
 
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import (
@@ -17,12 +15,6 @@ from taprunner.schema.catalog import (
     load_tables,
 )
 from taprunner.schema.metadata import TableMetadata
-
-
-@pytest.fixture
-async def things(conn: asyncpg.Connection, tmp_path: Path) -> TableMetadata:
-    return await publish_things(conn, tmp_path)
-
 
 # --------------------------------------------------------------- query role
 
