@@ -1,10 +1,11 @@
 """The fast lane: jobs a kind's inline lane accepts take a free inline slot at once.
 
 A job about to be created with RUN reserves a free inline slot
-(:meth:`FastLane.admit`) and is inserted EXECUTING with the slot's claim: no
-queueing and no claim statement. A job queued otherwise (RUN of a PENDING job)
-is claimed by id for a free inline slot (:meth:`FastLane.run_queued`). Either
-way the supervisor then follows it like any job (:class:`.jobrun.JobRun`).
+(:meth:`FastLane.reserve`, from the supervisor's ``admit``) and is inserted
+EXECUTING with the slot's claim: no queueing and no claim statement. A job
+queued otherwise (RUN of a PENDING job) is claimed by id for a free inline slot
+(:meth:`FastLane.run_queued`). Either way the supervisor then follows it like
+any job (:class:`.jobrun.JobRun`).
 """
 
 from __future__ import annotations
