@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from aiouws.models import Job
-from aiouws.storage.store import Claim
+from aiouws.storage.queries import Claim
 
 __all__ = ["Admission", "Dispatcher", "Queued"]
 

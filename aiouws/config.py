@@ -236,7 +236,7 @@ def load_settings(
     return replace(defaults, **coerced)
 
 
-def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
     """Turn TOML tables into flat keys: ``[limits] grace = 2`` -> ``grace``."""
     flat: dict[str, Any] = {}
     for key, value in doc.items():

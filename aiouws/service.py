@@ -36,7 +36,7 @@ from aiouws.storage.store import JobStore
 from aiouws.uploads import Upload, place_uploads, upload_parameters
 from aiouws.workdir import JobDirs, new_job_id
 
-__all__ = ["Dispatcher", "JobService", "Upload", "log_context"]
+__all__ = ["JobService", "log_context"]
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import asyncpg
 
+from taprunner.formats.fields import field_for_pg_type
 from taprunner.formats.pgcopy import copy_csv
-from taprunner.formats.votable import VOTableEncoder, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
 from taprunner.query.heap import keep_heap_pad
 
 QUERY = "SELECT id, ra, dec, mag, name FROM bench"

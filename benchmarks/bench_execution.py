@@ -145,7 +145,8 @@ async def environment(slots: int, grace: float) -> AsyncIterator[Bench]:
     from aiouws.kinds import JobKind
     from aiouws.storage.notify import PhaseListener
     from aiouws.storage.pgcluster import EmbeddedCluster
-    from aiouws.storage.store import JobStore, init_connection, install_schema
+    from aiouws.storage.schema import init_connection, install_schema
+    from aiouws.storage.store import JobStore
     from aiouws.workdir import JobDirs
 
     root = Path(tempfile.mkdtemp(prefix="aiouws-bench-"))

@@ -97,11 +97,12 @@ async def _tap(
     conn: asyncpg.Connection, _settings: Settings, args: argparse.Namespace
 ) -> int:
     from taprunner.schema import tapschema
+    from taprunner.schema.metadata import TapSchemaError, load_metadata
 
     await tapschema.install(conn)
     try:
         if args.tap_command == "publish":
-            metadata = tapschema.load_metadata(args.metadata) if args.metadata else None
+            metadata = load_metadata(args.metadata) if args.metadata else None
             await tapschema.publish(conn, args.table, metadata)
             print(f"published {args.table}")
         elif args.tap_command == "unpublish":
@@ -112,7 +113,7 @@ async def _tap(
 
             await load_demo(conn, rows=args.rows)
             print("demo catalogue loaded")
-    except tapschema.TapSchemaError as exc:
+    except TapSchemaError as exc:
         print(f"aiouws: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,6 @@ from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
 
 __all__ = [
     "FORMATS",
-    "OutputFormat",
     "TapRequest",
     "Upload",
     "parse_request",

@@ -70,7 +70,7 @@ async def prepare_template(conn: asyncpg.Connection) -> None:
     """Install what every test database needs (extensions, schemas)."""
     await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
     try:
-        from aiouws.storage.store import install_schema
+        from aiouws.storage.schema import install_schema
     except ImportError:
         return
     await install_schema(conn)
@@ -87,7 +87,7 @@ async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
 @pytest.fixture
 async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool on the per-test database, set up as the application does."""
-    from aiouws.storage.store import init_connection
+    from aiouws.storage.schema import init_connection
 
     p = await asyncpg.create_pool(db_dsn, min_size=1, max_size=10, init=init_connection)
     assert p is not None

@@ -1,12 +1,13 @@
 """The fast lane: jobs a kind's inline lane accepts take a free inline slot at once.
 
 A job about to be created with RUN reserves a free inline slot
-(:meth:`FastLane.admit`) and is inserted EXECUTING with the slot's claim: no
-queueing and no claim statement. A job queued otherwise (RUN of a PENDING job)
-is claimed by id for a free inline slot (:meth:`FastLane.run_queued`). Either
-way the supervisor then follows it like any job (:class:`.jobrun.JobRun`), and
-the job's run gets what the kind's prepare hook made of its parameters (the
-value the lane's test accepted) as ``ctx.prepared``: they are parsed once.
+(:meth:`FastLane.reserve`, from the supervisor's ``admit``) and is inserted
+EXECUTING with the slot's claim: no queueing and no claim statement. A job
+queued otherwise (RUN of a PENDING job) is claimed by id for a free inline slot
+(:meth:`FastLane.run_queued`). Either way the supervisor then follows it like
+any job (:class:`.jobrun.JobRun`), and the job's run gets what the kind's
+prepare hook made of its parameters (the value the lane's test accepted) as
+``ctx.prepared``: they are parsed once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.kinds import JobKind
 from aiouws.models import Job
-from aiouws.storage.store import Claim
+from aiouws.storage.queries import Claim
 
 __all__ = ["FastLane", "InlineAdmission", "InlineReservation"]
 

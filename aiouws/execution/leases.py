@@ -19,7 +19,8 @@ import socket
 from collections.abc import Callable, Collection
 
 from aiouws.errors import StoreError
-from aiouws.storage.store import Claim, JobStore
+from aiouws.storage.queries import Claim
+from aiouws.storage.store import JobStore
 
 __all__ = [
     "LEASE_EXPIRED_MESSAGE",

@@ -31,7 +31,7 @@ from aiouws.contract import Run
 from aiouws.errors import StoreError
 from aiouws.execution.fastlane import FastLane, InlineAdmission
 from aiouws.execution.jobrun import JobRun
-from aiouws.execution.leases import LEASE_EXPIRED_MESSAGE, SHUTDOWN_MESSAGE, Leases
+from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.queuenews import QueueNews
 from aiouws.execution.reaper import DestructionTimer
 from aiouws.execution.runnerpool import Runner, Slot
@@ -44,7 +44,7 @@ from aiouws.storage.notify import PhaseEvent, PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
-__all__ = ["LEASE_EXPIRED_MESSAGE", "QueueSupervisor"]
+__all__ = ["QueueSupervisor"]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiouws.errors import ErrorCode, UWSError, error_body
 from aiouws.http.keys import SETTINGS
 
-__all__ = ["error_body", "error_middleware", "error_response"]
+__all__ = ["error_middleware", "error_response"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

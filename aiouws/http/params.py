@@ -18,8 +18,8 @@ from aiohttp import BodyPartReader, web
 
 from aiouws.errors import PayloadTooLarge, UsageError
 from aiouws.phases import Action, Phase
-from aiouws.service import Upload
 from aiouws.timefmt import parse_iso
+from aiouws.uploads import Upload
 from aiouws.workdir import safe_file_name
 
 __all__ = [

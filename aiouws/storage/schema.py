@@ -18,7 +18,7 @@ __all__ = [
 #: A plain connection or one borrowed from a pool.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
-#: The migrations in ``aiouws/sql/NNN_*.sql``, applied in order.
+#: The migrations in ``aiouws/storage/sql/NNN_*.sql``, applied in order.
 _MIGRATIONS = ("001_jobs.sql", "002_job_list_index.sql")
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x61696F757773  # "aiouws"

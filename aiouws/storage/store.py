@@ -38,23 +38,8 @@ from aiouws.storage.queries import (
     update_sql,
 )
 from aiouws.storage.rows import job_from_row
-from aiouws.storage.schema import (
-    SCHEMA_VERSION,
-    Connection,
-    init_connection,
-    install_schema,
-    keep_session,
-)
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "Claim",
-    "Connection",
-    "JobStore",
-    "init_connection",
-    "install_schema",
-    "keep_session",
-]
+__all__ = ["JobStore"]
 
 #: How many rows written by this process are kept for woken waiters, and the
 #: largest parameter text of a row that is kept (memory stays bounded).

@@ -1,6 +1,6 @@
 """ADQL 2.1 → PostgreSQL (pg_sphere) translation: the one entry point ``translate``.
 
-Parsing is sqlglot's (``adql_parse``); the emitted SQL is written by the
+Parsing is sqlglot's (:mod:`.parse`); the emitted SQL is written by the
 translator itself (:mod:`.emit`, :mod:`.expr`, and the function table of
 :mod:`.functions` and :mod:`.geometry`), which doubles as the whitelist of what
 ADQL allows.
@@ -11,30 +11,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from taprunner.adql.emit import QueryEmitter, clause_count
-from taprunner.adql.features import FunctionDef
-from taprunner.adql.functions import USER_DEFINED_FUNCTIONS
-from taprunner.adql.model import (
-    AdqlError,
-    Catalog,
-    NamingCatalog,
-    OutputColumn,
-    StaticCatalog,
-    Translation,
-)
+from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.adql.parse import parse_statement
 
-__all__ = [
-    "USER_DEFINED_FUNCTIONS",
-    "AdqlError",
-    "Catalog",
-    "FunctionDef",
-    "NamingCatalog",
-    "OutputColumn",
-    "StaticCatalog",
-    "Translation",
-    "row_bound",
-    "translate",
-]
+__all__ = ["row_bound", "translate"]
 
 
 def translate(

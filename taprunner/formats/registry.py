@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+from taprunner.formats.fields import FieldSpec, Row
 from taprunner.formats.pgcopy import Connection, copy_csv
 from taprunner.formats.text import DelimitedEncoder
-from taprunner.formats.votable import FieldSpec, Row, VOTableEncoder
+from taprunner.formats.votable import VOTableEncoder
 
 __all__ = [
     "OUTPUT_FORMATS",

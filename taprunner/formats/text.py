@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.formats.votable import FieldSpec, Row, column_texts
+from taprunner.formats.cells import column_texts
+from taprunner.formats.fields import FieldSpec, Row
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

@@ -16,18 +16,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 from taprunner.formats.binpack import BinaryPacker
-from taprunner.formats.cells import column_texts, tabledata, xml_attr, xml_text
-from taprunner.formats.fields import INT_NULL, FieldSpec, Row, field_for_pg_type
+from taprunner.formats.cells import tabledata, xml_attr, xml_text
+from taprunner.formats.fields import INT_NULL, FieldSpec, Row
 
 __all__ = [
-    "FieldSpec",
-    "Row",
     "VOTableEncoder",
-    "column_texts",
     "error_document",
-    "field_for_pg_type",
-    "xml_attr",
-    "xml_text",
 ]
 
 Serialization = Literal["binary2", "binary", "tabledata"]

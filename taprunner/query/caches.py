@@ -11,7 +11,8 @@ from collections import OrderedDict
 import asyncpg
 from sqlglot import exp
 
-from taprunner.adql.translate import Catalog, Translation, translate
+from taprunner.adql.model import Catalog, Translation
+from taprunner.adql.translate import translate
 from taprunner.schema.catalog import Connection
 
 __all__ = ["StatementCache", "TranslationCache", "prepare"]

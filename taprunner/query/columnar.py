@@ -42,17 +42,17 @@ from taprunner.formats.arrow import (
     pack_batch,
 )
 from taprunner.formats.votable import VOTableEncoder
-from taprunner.query.execute import (
+from taprunner.query.execute import timeout_ms
+from taprunner.query.heap import keep_heap_pad
+from taprunner.query.outcome import (
     INSUFFICIENT_PRIVILEGE,
     QUERY_CANCELED,
-    QUERY_ROLE,
     ColumnarUnavailable,
     QueryOutcome,
     Sink,
     query_error,
-    timeout_ms,
 )
-from taprunner.query.heap import keep_heap_pad
+from taprunner.schema.tapschema import QUERY_ROLE
 
 __all__ = ["APPLICATION_NAME", "ColumnarSession"]
 

@@ -6,7 +6,7 @@ HTTP response). User SQL runs in a read-only transaction as the role
 the output format takes (:class:`~taprunner.formats.registry.DataPath`): the
 columnar session, one fetch on a prepared session, or the cursor and COPY
 streaming of :mod:`.streaming`. Its caches are in :mod:`.caches`, its outcome and
-error types in :mod:`.outcome` (re-exported here).
+error types in :mod:`.outcome`.
 """
 
 from __future__ import annotations
@@ -20,40 +20,26 @@ from typing import Protocol, runtime_checkable
 import asyncpg
 from sqlglot import exp
 
-from taprunner.adql.translate import AdqlError, Catalog, OutputColumn, Translation
+from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.registry import DataPath
-from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
-    INSUFFICIENT_PRIVILEGE,
-    QUERY_CANCELED,
     ColumnarUnavailable,
     QueryOutcome,
     Sink,
     failure,
-    query_error,
 )
 from taprunner.query.streaming import encoder_for, stream_copied, stream_cursor
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import ColumnInfo, Connection
+from taprunner.schema.tapschema import QUERY_ROLE
 
-__all__ = [
-    "INSUFFICIENT_PRIVILEGE",
-    "QUERY_CANCELED",
-    "QUERY_ROLE",
-    "Columnar",
-    "ColumnarUnavailable",
-    "QueryOutcome",
-    "Sink",
-    "StatementCache",
-    "query_error",
-    "run_query",
-    "timeout_ms",
-]
+__all__ = ["Columnar", "run_query", "timeout_ms"]
 
-QUERY_ROLE = "aiouws_query"
 _TRANSLATIONS = TranslationCache()
 
 
@@ -79,16 +65,17 @@ class DescribingCatalog(Protocol):
 
 
 def _fields(
-    columns: Sequence[OutputColumn],
-    attributes: Sequence[object],
-    catalog: DescribingCatalog | None,
+    columns: Sequence[OutputColumn], attributes: Sequence[object], catalog: Catalog
 ) -> list[FieldSpec]:
+    """The result's FIELDs: from the statement's column types, with the units,
+    UCDs and descriptions of a catalogue that knows them (TAP_SCHEMA)."""
+    described = catalog if isinstance(catalog, DescribingCatalog) else None
     fields = []
     for column, attribute in zip(columns, attributes, strict=True):
         pg_type = attribute.type.name  # type: ignore[attr-defined]
         meta: dict[str, str | None] = {}
-        if catalog is not None and column.table and column.column:
-            info = catalog.column_info(column.table, column.column)
+        if described is not None and column.table and column.column:
+            info = described.column_info(column.table, column.column)
             if info is not None:
                 meta = {
                     "unit": info.unit,
@@ -213,12 +200,11 @@ async def _run(
     """The query in its read-only transaction (or, when ``columnar`` takes it,
     only its preparation). A cached statement that no longer fits its tables
     raises InvalidCachedStatementError for the caller to retry."""
-    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         async with _read_only(conn, role, timeout):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
-            fields = _fields(translation.columns, attributes, tap_catalog)
+            fields = _fields(translation.columns, attributes, catalog)
             if request.format.takes(DataPath.COPY):
                 return await stream_copied(
                     conn, statement, translation.sql, request, fields, sink
@@ -265,10 +251,9 @@ async def _run_in_session(
     """A small result on a prepared session (the FETCH path): prepare (or
     reuse), then one Bind/Execute; PostgreSQL runs it in its own read-only
     transaction."""
-    tap_catalog = catalog if isinstance(catalog, DescribingCatalog) else None
     try:
         statement = await prepare(conn, translation.sql, statements)
-        fields = _fields(translation.columns, statement.get_attributes(), tap_catalog)
+        fields = _fields(translation.columns, statement.get_attributes(), catalog)
         rows = await statement.fetch()
     except asyncpg.InvalidCachedStatementError:
         if statements is None:

@@ -22,7 +22,8 @@ import asyncpg
 from aiouws.jobapi import JobContext
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
-from taprunner.query.execute import Columnar, StatementCache, run_query
+from taprunner.query.caches import StatementCache
+from taprunner.query.execute import Columnar, run_query
 from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog

@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
+from taprunner.formats.fields import FieldSpec
 from taprunner.formats.pgcopy import copy_matches
 from taprunner.formats.registry import RowEncoder
-from taprunner.formats.votable import FieldSpec
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import QueryOutcome, Sink, failure
 from taprunner.request import TapRequest

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import asyncpg
 
+from taprunner.adql.model import Catalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
-from taprunner.adql.translate import Catalog, NamingCatalog
 from taprunner.errors import TapUsageError
 from taprunner.query.uploadparse import ParsedUpload, parse_votable
 from taprunner.request import Upload
-from taprunner.schema.tapschema import QUERY_ROLE, Connection
+from taprunner.schema.catalog import Connection
+from taprunner.schema.tapschema import QUERY_ROLE
 
 __all__ = ["MAX_ROWS", "PartSource", "UploadCatalog", "job_parts", "load_uploads"]
 

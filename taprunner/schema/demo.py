@@ -7,7 +7,8 @@ Deterministic (``setseed``) and fast: one ``INSERT ... SELECT`` from
 from __future__ import annotations
 
 from taprunner.schema import tapschema
-from taprunner.schema.tapschema import ColumnMetadata, Connection, TableMetadata
+from taprunner.schema.catalog import Connection
+from taprunner.schema.metadata import ColumnMetadata, TableMetadata
 
 TABLE = "demo.stars"
 SEED = 0.4242

@@ -18,39 +18,13 @@ from importlib import resources
 
 import asyncpg
 
-from taprunner.schema.catalog import (
-    ColumnInfo,
-    Connection,
-    ForeignKeyInfo,
-    TableInfo,
-    TapCatalog,
-    database_name,
-    load_tables,
-)
-from taprunner.schema.metadata import (
-    ColumnMetadata,
-    TableMetadata,
-    TapSchemaError,
-    load_metadata,
-    parse_metadata,
-)
+from taprunner.schema.catalog import Connection
+from taprunner.schema.metadata import TableMetadata, TapSchemaError
 
 __all__ = [
     "QUERY_ROLE",
-    "ColumnInfo",
-    "ColumnMetadata",
-    "Connection",
-    "ForeignKeyInfo",
-    "TableInfo",
-    "TableMetadata",
-    "TapCatalog",
-    "TapSchemaError",
     "adql_name",
-    "database_name",
     "install",
-    "load_metadata",
-    "load_tables",
-    "parse_metadata",
     "publish",
     "unpublish",
     "votable_type",

@@ -8,7 +8,7 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -88,7 +88,7 @@ def _tap_context(
     demo_rows: int,
     pool_size: int,
     fast: TapInline,
-) -> object:
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         pool = await database.create_pool(
             min_size=1, max_size=pool_size, reset=keep_session
@@ -135,7 +135,7 @@ def create_tap_app(
     fast = TapInline(tap, database)
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
-    app.cleanup_ctx.append(context)  # type: ignore[arg-type]
+    app.cleanup_ctx.append(context)
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)

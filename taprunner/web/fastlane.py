@@ -31,9 +31,11 @@ from taprunner.adql.model import AdqlError
 from taprunner.adql.parse import parse_statement
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
-from taprunner.query.execute import QUERY_ROLE, StatementCache, timeout_ms
+from taprunner.query.caches import StatementCache
+from taprunner.query.execute import timeout_ms
 from taprunner.query.job import execute, job_timeout, unavailable, write_error
 from taprunner.request import TapRequest
+from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.state import TapState
 

@@ -7,6 +7,9 @@ service on a 2,000-star demo table with the module's ``app_settings`` (by defaul
 ``settings``) and ``app_tap`` (by default TAP's defaults for those settings); a
 module that serves something else overrides ``app``.
 
+The TAP_SCHEMA tests share ``things`` (``sci.things`` published, see
+tapschemakit.py).
+
 The QueueSupervisor tests share ``listener``, ``dirs``, ``make_supervisor`` and
 ``supervisor`` (their helpers: supervisorkit.py).
 """
@@ -20,6 +23,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from supervisorkit import KINDS, Factory
+from tapschemakit import publish_things
 from testkit import Client, DbSetup, MakeClient
 
 from aiouws.config import Settings
@@ -27,7 +31,8 @@ from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
+from taprunner.schema.metadata import TableMetadata
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
@@ -53,6 +58,12 @@ async def conn(db_dsn: str, db_setup: DbSetup) -> AsyncIterator[asyncpg.Connecti
 async def catalog(conn: asyncpg.Connection) -> TapCatalog:
     """The TAP catalogue of ``conn``'s database (as a runner loads it)."""
     return await TapCatalog.load(conn)
+
+
+@pytest.fixture
+async def things(conn: asyncpg.Connection, tmp_path: Path) -> TableMetadata:
+    """``sci.things`` published in ``conn``'s TAP_SCHEMA (tapschemakit)."""
+    return await publish_things(conn, tmp_path)
 
 
 @pytest.fixture

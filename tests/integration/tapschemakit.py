@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from taprunner.schema import tapschema
+from taprunner.schema.metadata import TableMetadata, load_metadata
 
 __all__ = ["METADATA_TOML", "TYPES_TABLE", "columns_of", "publish_things"]
 
@@ -57,15 +58,13 @@ CREATE TABLE sci.secret (x integer);
 """
 
 
-async def publish_things(
-    conn: asyncpg.Connection, tmp_path: Path
-) -> tapschema.TableMetadata:
+async def publish_things(conn: asyncpg.Connection, tmp_path: Path) -> TableMetadata:
     """Publish ``sci.things`` with :data:`METADATA_TOML`; the metadata read."""
     await tapschema.install(conn)
     await conn.execute(TYPES_TABLE)
     path = tmp_path / "things.toml"
     path.write_text(METADATA_TOML)
-    metadata = tapschema.load_metadata(path)
+    metadata = load_metadata(path)
     await tapschema.publish(conn, "sci.things", metadata)
     return metadata
 

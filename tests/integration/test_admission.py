@@ -21,7 +21,8 @@ from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import Job, JobParameter
 from aiouws.phases import Action, Phase
 from aiouws.service import JobService
-from aiouws.storage.store import Claim, JobStore
+from aiouws.storage.queries import Claim
+from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
 

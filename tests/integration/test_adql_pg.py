@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 from testkit import DbSetup
 
-from taprunner.adql.translate import AdqlError, StaticCatalog, translate
+from taprunner.adql.model import AdqlError, StaticCatalog
+from taprunner.adql.translate import translate
 
 CATALOG = StaticCatalog(
     {

@@ -24,18 +24,16 @@ from testkit import DbSetup, MakeClient
 from aiouws.config import Settings
 from aiouws.storage.database import Database
 from taprunner.errors import TapQueryError, TapUsageError
-from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
+from taprunner.query.caches import StatementCache
 from taprunner.query.columnar import APPLICATION_NAME, ColumnarSession
-from taprunner.query.execute import (
-    QUERY_ROLE,
-    ColumnarUnavailable,
-    QueryOutcome,
-    StatementCache,
-    run_query,
-)
+from taprunner.query.execute import run_query
+from taprunner.query.outcome import ColumnarUnavailable, QueryOutcome
 from taprunner.request import parse_request
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import TapCatalog
+from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 

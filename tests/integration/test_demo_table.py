@@ -6,8 +6,8 @@ import asyncpg
 from tapschemakit import columns_of
 
 from taprunner.schema import tapschema
+from taprunner.schema.catalog import TapCatalog
 from taprunner.schema.demo import load_demo
-from taprunner.schema.tapschema import TapCatalog
 
 # --------------------------------------------------------------------- demo
 

@@ -9,8 +9,9 @@ import math
 import asyncpg
 from astropy.io.votable import parse
 
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.pgcopy import copy_csv
-from taprunner.formats.votable import FieldSpec, VOTableEncoder, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
 
 TABLE = """
 CREATE TABLE odd (

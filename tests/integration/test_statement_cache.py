@@ -12,10 +12,11 @@ from astropy.io.votable import parse  # type: ignore[import-untyped]
 from testkit import STARS, DbSetup
 from uploadkit import MB, ids_table, write_parts
 
-from taprunner.query.execute import StatementCache, run_query
+from taprunner.query.caches import StatementCache
+from taprunner.query.execute import run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_uploads
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
 
 QUERY = "SELECT id, mag FROM tst.stars ORDER BY id"
 

@@ -12,7 +12,8 @@ import pytest
 from aiouws.errors import InvalidPhaseError, JobNotFound
 from aiouws.models import JobFilter, JobParameter, NewJob
 from aiouws.phases import Phase
-from aiouws.storage.store import JobStore, install_schema
+from aiouws.storage.schema import install_schema
+from aiouws.storage.store import JobStore
 
 
 def new_job(owner: str | None = None, kind: str = "demo", **kw: object) -> NewJob:

@@ -20,8 +20,9 @@ from supervisorkit import (
 )
 
 from aiouws.errors import JobNotFound
+from aiouws.execution.leases import LEASE_EXPIRED_MESSAGE
 from aiouws.execution.reaper import cleanup
-from aiouws.execution.supervisor import LEASE_EXPIRED_MESSAGE, QueueSupervisor
+from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.models import NewJob
 from aiouws.phases import Phase
 from aiouws.progress import estimate_quote

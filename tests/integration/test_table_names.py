@@ -13,7 +13,7 @@ from testkit import STARS, DbSetup
 from taprunner.errors import TapUsageError
 from taprunner.query.execute import run_query
 from taprunner.request import FORMATS, TapRequest
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
 
 
 async def ids(conn: asyncpg.Connection, adql: str) -> list[int]:

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tapschemakit import columns_of, publish_things
+from tapschemakit import columns_of
 
 from taprunner.schema import tapschema
-from taprunner.schema.tapschema import TapSchemaError
-
-
-@pytest.fixture
-async def things(conn: asyncpg.Connection, tmp_path: Path) -> tapschema.TableMetadata:
-    return await publish_things(conn, tmp_path)
-
+from taprunner.schema.catalog import load_tables
+from taprunner.schema.metadata import (
+    TableMetadata,
+    TapSchemaError,
+    load_metadata,
+    parse_metadata,
+)
 
 # ------------------------------------------------------------------ install
 
@@ -76,7 +76,7 @@ async def test_install_creates_nologin_query_role(conn: asyncpg.Connection) -> N
 
 
 async def test_publish_fills_tables_and_schemas(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
     table = await conn.fetchrow(
         "SELECT * FROM tap_schema.tables WHERE table_name = 'sci.things'"
@@ -93,7 +93,7 @@ async def test_publish_fills_tables_and_schemas(
 
 
 async def test_publish_maps_datatypes(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
     columns = await columns_of(conn, "sci.things")
     got = {
@@ -124,7 +124,7 @@ async def test_publish_maps_datatypes(
 
 
 async def test_publish_metadata_and_flags(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
     columns = await columns_of(conn, "sci.things")
     ra, note, medium = columns["ra"], columns["note"], columns["medium"]
@@ -141,7 +141,7 @@ async def test_publish_metadata_and_flags(
 
 
 async def test_republish_replaces_rows(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
     await conn.execute("ALTER TABLE sci.things DROP COLUMN span")
     await tapschema.publish(conn, "sci.things")
@@ -180,7 +180,7 @@ async def test_publish_foreign_keys(conn: asyncpg.Connection) -> None:
     assert (key["from_column"], key["target_column"]) == ("pid", "id")
     # Re-publishing the target keeps the key.
     await tapschema.publish(conn, "public.parent")
-    tables = await tapschema.load_tables(conn)
+    tables = await load_tables(conn)
     (child,) = [t for t in tables if t.name == "public.child"]
     assert [k.columns for k in child.foreign_keys] == [(("pid", "id"),)]
 
@@ -209,7 +209,7 @@ async def test_publish_unknown_table(conn: asyncpg.Connection) -> None:
 async def test_publish_unknown_metadata_column(conn: asyncpg.Connection) -> None:
     await tapschema.install(conn)
     await conn.execute("CREATE TABLE public.small (a int)")
-    metadata = tapschema.parse_metadata({"columns": {"b": {"unit": "m"}}})
+    metadata = parse_metadata({"columns": {"b": {"unit": "m"}}})
     with pytest.raises(TapSchemaError, match="unknown columns: b"):
         await tapschema.publish(conn, "public.small", metadata)
     assert (
@@ -240,24 +240,22 @@ def test_parse_metadata_rejects_bad_input(
     data: dict[str, object], message: str
 ) -> None:
     with pytest.raises(TapSchemaError, match=message):
-        tapschema.parse_metadata(data)
+        parse_metadata(data)
 
 
 def test_load_metadata_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("description = ")
     with pytest.raises(TapSchemaError, match="cannot read"):
-        tapschema.load_metadata(path)
+        load_metadata(path)
     with pytest.raises(TapSchemaError, match="cannot read"):
-        tapschema.load_metadata(tmp_path / "missing.toml")
+        load_metadata(tmp_path / "missing.toml")
 
 
 # ---------------------------------------------------------------- unpublish
 
 
-async def test_unpublish(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
-) -> None:
+async def test_unpublish(conn: asyncpg.Connection, things: TableMetadata) -> None:
     await tapschema.unpublish(conn, "sci.things")
     assert (
         await conn.fetchval(

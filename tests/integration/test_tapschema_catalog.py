@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncpg
 import pytest
-from tapschemakit import columns_of, publish_things
+from tapschemakit import columns_of
 
 from taprunner.schema import tapschema
-from taprunner.schema.tapschema import TapCatalog
-
-
-@pytest.fixture
-async def things(conn: asyncpg.Connection, tmp_path: Path) -> tapschema.TableMetadata:
-    return await publish_things(conn, tmp_path)
-
+from taprunner.schema.catalog import (
+    ColumnInfo,
+    TableInfo,
+    TapCatalog,
+    database_name,
+    load_tables,
+)
+from taprunner.schema.metadata import TableMetadata
 
 # --------------------------------------------------------------- query role
 
 
 async def test_query_role_reads_only_published_tables(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
     await conn.execute("INSERT INTO sci.things (id, ra) VALUES (1, 10.0)")
     await conn.execute(f"SET ROLE {tapschema.QUERY_ROLE}")
@@ -44,9 +43,9 @@ async def test_query_role_reads_only_published_tables(
 
 
 async def test_load_tables_and_catalog(
-    conn: asyncpg.Connection, things: tapschema.TableMetadata
+    conn: asyncpg.Connection, things: TableMetadata
 ) -> None:
-    tables = await tapschema.load_tables(conn)
+    tables = await load_tables(conn)
     names = [t.name for t in tables]
     assert names[-5:] == [
         "tap_schema.schemas",
@@ -66,7 +65,7 @@ async def test_load_tables_and_catalog(
     assert catalog.columns_of("sci.nothing") is None
     ra = catalog.column_info("sci.things", "ra")
     assert ra is not None and ra.unit == "deg" and ra.indexed
-    assert catalog.column_info("things", "pos") == tapschema.ColumnInfo(
+    assert catalog.column_info("things", "pos") == ColumnInfo(
         name="pos", datatype="double", arraysize="2", xtype="point", principal=True
     )
     assert catalog.column_info("sci.things", "nope") is None
@@ -74,9 +73,9 @@ async def test_load_tables_and_catalog(
 
 
 def test_catalog_ambiguous_unqualified_name() -> None:
-    def table(schema: str) -> tapschema.TableInfo:
-        column = tapschema.ColumnInfo(name="a", datatype="int")
-        return tapschema.TableInfo(
+    def table(schema: str) -> TableInfo:
+        column = ColumnInfo(name="a", datatype="int")
+        return TableInfo(
             schema=schema,
             name=f"{schema}.t",
             description=None,
@@ -104,4 +103,4 @@ async def test_delimited_identifiers(conn: asyncpg.Connection) -> None:
     assert catalog.columns_of('public."ODD"') is None
     assert catalog.sql_name('"Odd"') == 'public."Odd"'
     assert catalog.column_info('"Odd"', "mixed case") is not None
-    assert tapschema.database_name('"a""b"."C.d"') == 'a"b.C.d'
+    assert database_name('"a""b"."C.d"') == 'a"b.C.d'

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from taprunner.adql.translate import StaticCatalog, translate
+from taprunner.adql.model import StaticCatalog
+from taprunner.adql.translate import translate
 
 CATALOG = StaticCatalog({})
 

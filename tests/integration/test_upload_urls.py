@@ -16,7 +16,7 @@ from taprunner.errors import TapUsageError
 from taprunner.query import uploads
 from taprunner.query.uploads import load_uploads
 from taprunner.request import parse_uploads
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
 
 
 @pytest.fixture

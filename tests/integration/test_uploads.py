@@ -24,13 +24,14 @@ from uploadkit import (
     write_parts,
 )
 
-from taprunner.adql.translate import AdqlError, StaticCatalog, translate
+from taprunner.adql.model import AdqlError, StaticCatalog
+from taprunner.adql.translate import translate
 from taprunner.errors import TapUsageError
 from taprunner.query import uploadparse, uploads
-from taprunner.query.execute import QUERY_ROLE
 from taprunner.query.uploads import UploadCatalog, job_parts, load_uploads
 from taprunner.request import Upload, parse_uploads
-from taprunner.schema.tapschema import TapCatalog
+from taprunner.schema.catalog import TapCatalog
+from taprunner.schema.tapschema import QUERY_ROLE
 
 
 @pytest.fixture

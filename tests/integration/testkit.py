@@ -16,6 +16,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from taprunner.schema import tapschema
+from taprunner.schema.metadata import TableMetadata
 
 __all__ = ["STARS", "Client", "DbSetup", "MakeClient"]
 
@@ -33,9 +34,7 @@ class DbSetup:
 
     tap_schema: bool = False
     sql: str = ""
-    published: Mapping[str, tapschema.TableMetadata | None] = field(
-        default_factory=dict
-    )
+    published: Mapping[str, TableMetadata | None] = field(default_factory=dict)
 
     async def apply(self, conn: asyncpg.Connection) -> None:
         if self.tap_schema:

@@ -15,7 +15,7 @@ from testkit import DbSetup
 from taprunner.query.execute import run_query
 from taprunner.query.uploads import UploadCatalog
 from taprunner.request import FORMATS, TapRequest
-from taprunner.schema import tapschema
+from taprunner.schema.metadata import ColumnMetadata, TableMetadata
 
 MB = 1024 * 1024
 
@@ -112,12 +112,8 @@ TAP_STARS = DbSetup(
         INSERT INTO tst.stars VALUES (1, 11.5), (2, 12.5), (3, 13.5);
     """,
     published={
-        "tst.stars": tapschema.TableMetadata(
-            columns=(
-                tapschema.ColumnMetadata(
-                    name="mag", description="magnitude", unit="mag"
-                ),
-            )
+        "tst.stars": TableMetadata(
+            columns=(ColumnMetadata(name="mag", description="magnitude", unit="mag"),)
         )
     },
 )

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from taprunner.adql.functions import USER_DEFINED_FUNCTIONS
+from taprunner.adql.model import AdqlError, OutputColumn, StaticCatalog
 from taprunner.adql.parse import parse_statement
-from taprunner.adql.translate import (
-    USER_DEFINED_FUNCTIONS,
-    AdqlError,
-    OutputColumn,
-    StaticCatalog,
-    translate,
-)
+from taprunner.adql.translate import translate
 
 CATALOG = StaticCatalog(
     {

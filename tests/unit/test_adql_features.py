@@ -12,7 +12,8 @@ from lxml import etree
 
 from taprunner.adql.features import FEATURES_GEO, FEATURES_UDF, SYNTAX_FEATURES
 from taprunner.adql.functions import FUNCTIONS, USER_DEFINED_FUNCTIONS
-from taprunner.adql.translate import AdqlError, StaticCatalog, translate
+from taprunner.adql.model import AdqlError, StaticCatalog
+from taprunner.adql.translate import translate
 from taprunner.web.capabilities import capabilities_document
 
 CATALOG = StaticCatalog({"t": ["a"]})

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from taprunner.errors import TapUsageError
+from taprunner.formats.fields import field_for_pg_type
 from taprunner.formats.registry import OUTPUT_FORMATS, DataPath
-from taprunner.formats.votable import VOTableEncoder, field_for_pg_type
+from taprunner.formats.votable import VOTableEncoder
 from taprunner.request import FORMATS, parse_request
 from taprunner.web.capabilities import DEFAULT_OUTPUT_FORMATS
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from taprunner.adql.model import StaticCatalog
 from taprunner.adql.parse import parse_statement
-from taprunner.adql.translate import StaticCatalog, row_bound
+from taprunner.adql.translate import row_bound
 from taprunner.query.caches import TranslationCache
 
 QUERY = "SELECT TOP 3 id FROM demo.stars"

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from taprunner.adql import features
-from taprunner.schema.tapschema import ColumnInfo, ForeignKeyInfo, TableInfo
+from taprunner.schema.catalog import ColumnInfo, ForeignKeyInfo, TableInfo
 from taprunner.web import vosi, xmldoc
 from taprunner.web.capabilities import capabilities_document
 from taprunner.web.examples import examples_document

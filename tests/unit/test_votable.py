@@ -18,13 +18,9 @@ import pytest
 from astropy.io.votable import parse
 from lxml import etree
 
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.text import DelimitedEncoder
-from taprunner.formats.votable import (
-    FieldSpec,
-    VOTableEncoder,
-    error_document,
-    field_for_pg_type,
-)
+from taprunner.formats.votable import VOTableEncoder, error_document
 
 XSD_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "xsd"
 UTC = dt.UTC
