@@ -1,21 +1,67 @@
 """The database commands of ``aiouws``: ``db init``, ``jobs list|show|delete``,
 ``cleanup``; each runs on one connection after the schema is brought up to date.
+``db start|dsn|stop`` (:func:`db_server`) manage the embedded database server.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from aiouws.cli.plugins import AdminCommand
 from aiouws.config import Settings
 from aiouws.storage.database import Database
+from aiouws.storage.pgcluster import EmbeddedCluster
 from aiouws.storage.schema import init_connection, install_schema
 
-__all__ = ["cleanup", "jobs", "run_admin"]
+__all__ = ["cleanup", "db_server", "jobs", "run_admin"]
+
+
+def db_server(settings: Settings, cluster: EmbeddedCluster | None, action: str) -> int:
+    """``db start|dsn|stop``: ``cluster`` is the embedded database (None: a DSN
+    is configured and there is no server of ours to start or stop).
+
+    ``start`` prints the DSN without a password, ``dsn`` the whole DSN, saying on
+    stderr that it is secret when it holds a password. The embedded database's
+    DSN holds none: only its own OS user and root may connect (peer auth).
+    """
+    if cluster is None:
+        if action != "dsn":
+            print(
+                f"aiouws: a DSN is configured (dsn / AIOUWS_DSN): no embedded "
+                f"database to {action}; unset it to use the embedded one",
+                file=sys.stderr,
+            )
+            return 1
+        dsn = settings.dsn or ""
+    elif action == "stop":
+        cluster.stop()
+        return 0
+    else:
+        dsn = cluster.ensure_running()
+    public = _without_password(dsn)
+    if action == "dsn" and public != dsn:
+        print("aiouws: this DSN holds a password: keep it secret", file=sys.stderr)
+    print(dsn if action == "dsn" else public)
+    return 0
+
+
+def _without_password(dsn: str) -> str:
+    """``dsn`` (a URI or ``key=value`` string) with any password removed."""
+    if "://" not in dsn:
+        return re.sub(r"\s*\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "", dsn)
+    parts = urlsplit(dsn)
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        user = parts.netloc.rpartition("@")[0].partition(":")[0]
+        parts = parts._replace(netloc=f"{user}@{host}")
+    query = re.sub(r"(^|&)password=[^&]*", "", parts.query).lstrip("&")
+    return urlunsplit(parts._replace(query=query))
 
 
 async def run_admin(

@@ -1,4 +1,4 @@
-"""The ``aiouws`` command: serve, db init|stop, jobs, cleanup, passwd.
+"""The ``aiouws`` command: serve, db init|start|dsn|stop, jobs, cleanup, passwd.
 
 Applications add their own commands and ``serve`` options with plug-ins
 (:class:`.plugins.Plugin`, e.g. TAP's in ``taprunner.cli``), and
@@ -48,7 +48,7 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
         type=Path,
         help="where the embedded database and job directories live",
     )
-    parser.set_defaults(admin=None)  # db init (and db stop with a DSN)
+    parser.set_defaults(admin=None)  # db init
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="run the UWS HTTP service")
@@ -72,6 +72,12 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_commands.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db_commands.add_parser(
+        "start", help="start the embedded database (create it if needed); print its DSN"
+    )
+    db_commands.add_parser(
+        "dsn", help="print the DSN (the embedded database's: started if needed)"
+    )
     db_commands.add_parser("stop", help="stop the embedded database server")
 
     jobs = commands.add_parser("jobs", help="inspect and delete jobs")
@@ -146,11 +152,11 @@ def main(
         return 0
     cluster = None
     try:
+        if args.command == "db" and args.db_command in ("start", "dsn", "stop"):
+            embedded = None if settings.dsn else _embedded(settings)
+            return admin.db_server(settings, embedded, args.db_command)
         if settings.dsn is None:
             cluster = _embedded(settings)
-            if args.command == "db" and args.db_command == "stop":
-                cluster.stop()
-                return 0
             settings = settings.with_dsn(cluster.ensure_running())
         database = Database.of(settings)
         if args.command == "serve":
