@@ -9,6 +9,7 @@ runtime; the linters pinned; package data that exists; LICENSE and ``py.typed``.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -139,3 +140,18 @@ def test_license_file_matches_the_declared_license() -> None:
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License")
     assert "Copyright (c)" in text and "the aiouws authors" in text
+
+
+def test_tests_read_their_schemas_from_the_repository() -> None:
+    """A fork or an sdist runs the tests: no schema from outside the tree."""
+    readers = [
+        path.relative_to(REPO).as_posix()
+        for folder in ("tests", "benchmarks")
+        for path in (REPO / folder).rglob("*.py")
+        if re.search(r"shared[\"'/ ]+xsd|\.\.[\"'/ ]+xsd", path.read_text())
+    ]
+    assert readers == []
+    imported = re.findall(
+        r'schemaLocation="([^"]+)"', (REPO / "tests/xsd/all-ivoa.xsd").read_text()
+    )
+    assert imported and all((REPO / "tests/xsd" / name).is_file() for name in imported)
