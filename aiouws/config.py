@@ -176,7 +176,7 @@ class Settings:
 #: The TOML sections of the service's settings and the keys each holds (see
 #: ``config/aiouws.example.toml``). A key may also stand at the top of the file,
 #: before any section; in another section it is an error. A new field of
-#: ``Settings`` goes in one section here (``test_settings`` checks).
+#: ``Settings`` goes in one section here (``test_config_sections`` checks).
 SECTIONS: Mapping[str, frozenset[str]] = {
     "database": frozenset(
         {"dsn", "data_dir", "jobs_dir", "embedded_port", "embedded_user", "pg_bindir"}
