@@ -2,14 +2,17 @@
 
 Nothing below ``create_app`` reads the environment or files; this module is the
 only place that does. :func:`load_settings` loads any frozen settings dataclass
-the same way (an application's own settings, e.g. TAP's, with a key prefix).
+the same way (an application's own settings, e.g. TAP's, with a key prefix and
+a TOML section of its own). Every key of the file belongs to one section (or
+stands at the top); unknown keys, keys in the wrong section and values of the
+wrong type are errors naming the key and its section.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
+    "SECTIONS",
     "ConfigError",
     "Settings",
     "config_path",
@@ -124,20 +128,24 @@ class Settings:
     ) -> Settings:
         """Build settings: defaults < TOML file < ``AIOUWS_*`` variables < overrides.
 
-        ``path`` defaults to ``AIOUWS_CONFIG``. File keys starting with one of the
-        ``reserved`` prefixes belong to other settings objects (e.g. ``tap_``) and
+        ``path`` defaults to ``AIOUWS_CONFIG``. Keys are looked up in their
+        section of :data:`SECTIONS` (or at the top of the file). Top-level keys
+        starting with one of the ``reserved`` prefixes (e.g. ``tap_``), and the
+        section named after it (``[tap]``), belong to other settings objects and
         are left alone.
 
         Raises
         ------
         ConfigError
-            For unknown keys or values of the wrong type.
+            For unknown sections or keys, keys in the wrong section and values
+            of the wrong type.
         """
         env = dict(os.environ if env is None else env)
         settings = load_settings(
             cls(),
             read_config_file(config_path(path, env)),
             env,
+            sections=SECTIONS,
             reserved=reserved,
             overrides=overrides,
         )
@@ -165,6 +173,47 @@ class Settings:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
 
 
+#: The TOML sections of the service's settings and the keys each holds (see
+#: ``config/aiouws.example.toml``). A key may also stand at the top of the file,
+#: before any section; in another section it is an error. A new field of
+#: ``Settings`` goes in one section here (``test_config_sections`` checks).
+SECTIONS: Mapping[str, frozenset[str]] = {
+    "database": frozenset(
+        {"dsn", "data_dir", "jobs_dir", "embedded_port", "embedded_user", "pg_bindir"}
+    ),
+    "http": frozenset(
+        {
+            "host",
+            "port",
+            "base_url",
+            "max_request_bytes",
+            "max_upload_bytes",
+            "max_url_bytes",
+            "stylesheet",
+            "workers",
+            "event_loop",
+        }
+    ),
+    "auth": frozenset({"auth", "auth_header", "passwd_file"}),
+    "limits": frozenset(
+        {
+            "default_execution_duration",
+            "max_execution_duration",
+            "default_destruction_days",
+            "max_destruction_days",
+            "wait_cap",
+            "max_list_jobs",
+            "slots_per_kind",
+            "max_queued_per_owner",
+            "max_executing_per_owner",
+            "grace",
+            "lease_seconds",
+        }
+    ),
+    "logging": frozenset({"log_level"}),
+}
+
+
 def config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
     """The configuration file: ``path``, else ``AIOUWS_CONFIG``, else none."""
     if path is None and env.get(ENV_PREFIX + "CONFIG"):
@@ -173,7 +222,7 @@ def config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
 
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
-    """The flat keys of the TOML file ``path`` (none without a file).
+    """The TOML document ``path``, its tables kept (empty without a file).
 
     Raises
     ------
@@ -183,86 +232,161 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        return _flatten(tomllib.loads(path.read_text()))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
 
 
 def load_settings(
     defaults: T,
-    file_values: Mapping[str, Any],
+    document: Mapping[str, Any],
     env: Mapping[str, str],
     *,
     prefix: str = "",
+    sections: Mapping[str, Collection[str]] | None = None,
     reserved: Sequence[str] = (),
     overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """``defaults`` (a frozen settings dataclass) < file keys < env < overrides.
+    """``defaults`` (a frozen settings dataclass) < file < env < overrides.
 
-    A field ``name`` is the file key ``<prefix><name>`` and the variable
-    ``AIOUWS_<PREFIX><NAME>``. With a prefix, file keys without it belong to
-    others and are skipped; without one, every file key not starting with a
-    ``reserved`` prefix must name a field. Values are coerced to the type of the
-    field's default (``Path`` for ``Path`` fields; "" or None keeps an optional
-    field unset). Overrides that are None are ignored.
+    ``document`` is a TOML document (:func:`read_config_file`). Without a
+    ``prefix`` its keys are the fields, at the top or in their section of
+    ``sections``; a top-level key starting with a ``reserved`` prefix, and the
+    section named after that prefix, are left to others. With a ``prefix``
+    (e.g. ``tap_``) the settings are the top-level keys ``<prefix><name>`` and
+    every key of the section ``[<prefix without _>]``, with or without the
+    prefix; the rest belongs to others. The variable of a field is
+    ``AIOUWS_<PREFIX><NAME>``. Values are converted to the field's type (see
+    :func:`_coerce`); overrides that are None are ignored.
 
     Raises
     ------
     ConfigError
-        For unknown file keys or values of the wrong type.
+        For unknown keys or sections, keys in the wrong section or values of
+        the wrong type, naming the key and its section (or variable).
     """
-    known = {f.name for f in fields(defaults)}
-    values: dict[str, Any] = {}
-    for key, value in file_values.items():
-        if prefix and key.startswith(prefix):
-            values[key[len(prefix) :]] = value
-        elif not prefix and not key.startswith(tuple(reserved)):
-            values[key] = value
+    known = {f.name: str(f.type) for f in fields(defaults)}
+    if prefix:
+        values = _plugin_values(document, prefix)
+    else:
+        values = _file_values(document, known, sections or {}, reserved)
     env_prefix = ENV_PREFIX + prefix.upper()
     for key, raw in env.items():
         name = key[len(env_prefix) :].lower()
         if key.startswith(env_prefix) and name in known:
-            values[name] = raw
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    unknown = sorted(set(values) - known)
+            values[name] = (key, raw)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = (name, value)
+    unknown = sorted(where for name, (where, _) in values.items() if name not in known)
     if unknown:
-        names = ", ".join(prefix + name for name in unknown)
-        raise ConfigError(f"unknown setting(s): {names}")
-    hints = {f.name: f.type for f in fields(defaults)}
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     coerced = {
-        k: _coerce(prefix + k, v, getattr(defaults, k), str(hints[k]))
-        for k, v in values.items()
+        name: _coerce(where, value, known[name], getattr(defaults, name))
+        for name, (where, value) in values.items()
     }
     return replace(defaults, **coerced)
 
 
-def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
-    """Turn TOML tables into flat keys: ``[limits] grace = 2`` -> ``grace``."""
-    flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value))
-        else:
-            flat[key] = value
-    return flat
+def _file_values(
+    document: Mapping[str, Any],
+    known: Collection[str],
+    sections: Mapping[str, Collection[str]],
+    reserved: Sequence[str],
+) -> dict[str, tuple[str, Any]]:
+    """Field name -> (where, value) of the keys of the service's own sections."""
+    others = tuple(reserved)
+    values: dict[str, tuple[str, Any]] = {}
+    for key, value in document.items():
+        if not isinstance(value, dict):
+            if not key.startswith(others):  # others' top-level keys
+                values[key] = (key, value)
+            continue
+        if any(key == p.rstrip("_") for p in others):
+            continue  # another settings object's section
+        if key not in sections:
+            names = ", ".join(value) or "no keys"
+            raise ConfigError(f"unknown section [{key}] ({names})")
+        for name, item in value.items():
+            where = f"[{key}] {name}"
+            if name not in sections[key] and name in known:
+                home = next((s for s, names in sections.items() if name in names), "")
+                place = f"[{home}]" if home else "the top of the file"
+                raise ConfigError(f"{where}: {name} belongs in {place}")
+            values[name] = (where, item)
+    return values
 
 
-def _coerce(name: str, value: Any, current: Any, hint: str) -> Any:
-    """``value`` as the type of a field whose default is ``current`` and whose
-    annotation reads ``hint`` (annotations are strings here)."""
+def _plugin_values(
+    document: Mapping[str, Any], prefix: str
+) -> dict[str, tuple[str, Any]]:
+    """Field name -> (where, value) of a prefixed plug-in's keys."""
+    values = {
+        key[len(prefix) :]: (key, value)
+        for key, value in document.items()
+        if key.startswith(prefix) and not isinstance(value, dict)
+    }
+    section = prefix.rstrip("_")
+    table = document.get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{section} must be a section ([{section}])")
+    for key, value in table.items():
+        name = key[len(prefix) :] if key.startswith(prefix) else key
+        values[name] = (f"[{section}] {key}", value)
+    return values
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_EXPECTED = {
+    "bool": "true or false (also 1/0, yes/no, on/off)",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "Path": "a path (a string)",
+}
+
+
+def _coerce(where: str, value: Any, hint: str, current: Any) -> Any:
+    """``value`` (from the file, a variable or an override) as a field of type
+    ``hint`` (annotations are strings here) whose default is ``current``.
+
+    TOML values must have the field's type (an int is a float too); strings, as
+    variables give them, are parsed. An optional field is unset by "".
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` and the expected type.
+    """
+    base = hint.replace("| None", "").replace("None |", "").strip()
+    if "None" in hint and value in ("", None):
+        return None
+    text = value.strip() if isinstance(value, str) else None
     try:
-        if "Path" in hint:
-            return Path(value).expanduser() if value not in ("", None) else None
-        if "str" in hint and "None" in hint:
-            return str(value) if value not in ("", None) else None
-        if isinstance(current, bool):
+        if base == "bool":
             if isinstance(value, bool):
                 return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value for {name}: {value!r}") from exc
+            word = text.lower() if text is not None else str(value)
+            if isinstance(value, int | str) and word in _TRUE | _FALSE:
+                return word in _TRUE
+        elif base == "int" and not isinstance(value, bool):
+            if isinstance(value, int):
+                return value
+            if text is not None:
+                return int(text)
+        elif base == "float" and not isinstance(value, bool):
+            if isinstance(value, int | float):
+                return float(value)
+            if text is not None:
+                return float(text)
+        elif base == "str" and isinstance(value, str):
+            return value
+        elif base == "Path" and isinstance(value, str | os.PathLike):
+            return Path(value).expanduser()
+        elif base not in _EXPECTED and isinstance(value, type(current)):
+            return value  # a type this loader does not parse: taken as given
+    except ValueError:
+        pass
+    expected = _EXPECTED.get(base, base)
+    raise ConfigError(f"{where}: expected {expected}, not {value!r}")

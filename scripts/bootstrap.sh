@@ -56,6 +56,8 @@ ensure_venv() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing Python packages into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+        # types-lxml replaced lxml-stubs: both install lxml-stubs/, so drop the old one.
+        "$VENV/bin/python" -m pip uninstall -q -y lxml-stubs >/dev/null 2>&1 || true
         "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
         echo "$want" > "$stamp"
     fi

@@ -1,7 +1,8 @@
 """TAP's settings: one frozen ``TapSettings`` and the one way it reaches a runner.
 
 Loaded like aiouws's ``Settings`` (:func:`aiouws.config.load_settings`), from the
-same TOML file (keys ``tap_<name>``, e.g. ``tap_maxrec_default``) and from
+same TOML file (the keys of its ``[tap]`` section, ``tap_<name>`` or ``<name>``,
+and top-level ``tap_<name>`` keys, e.g. ``tap_maxrec_default``) and from
 ``AIOUWS_TAP_<NAME>`` variables. The server hands the settings and the database to
 its runner processes by environment with :meth:`RunnerConfig.to_env`; a runner
 reads them back with :meth:`RunnerConfig.from_env`. Nothing else spells those
@@ -27,7 +28,8 @@ from aiouws.storage.database import Database
 
 __all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
 
-#: File keys ``tap_<name>``; variables ``AIOUWS_TAP_<NAME>``.
+#: File keys ``tap_<name>`` (or ``<name>`` in ``[tap]``); variables
+#: ``AIOUWS_TAP_<NAME>``.
 PREFIX = "tap_"
 _DSN_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}DSN"
 
@@ -82,7 +84,7 @@ class TapSettings:
         Raises
         ------
         ConfigError
-            For unknown ``tap_*`` keys or values of the wrong type.
+            For unknown ``tap_*`` or ``[tap]`` keys or values of the wrong type.
         """
         env = dict(os.environ if env is None else env)
         values = read_config_file(config_path(path, env))

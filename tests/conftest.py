@@ -102,16 +102,12 @@ def store(pool: asyncpg.Pool) -> JobStore:
     return JobStore(pool)
 
 
-SHARED_XSD = Path(__file__).resolve().parents[1].parent / "shared" / "xsd"
-
-
 @pytest.fixture(scope="session")
 def ivoa_schema() -> Any:
     """An lxml XMLSchema of all IVOA schemas (UWS, VOSI, TAPRegExt, VOTable 1.5)."""
-    from lxml import etree
+    from ivoa_xsd import load_schema
 
-    os.environ["XML_CATALOG_FILES"] = str(SHARED_XSD / "catalog.xml")
-    return etree.XMLSchema(etree.parse(str(SHARED_XSD / "all-ivoa.xsd")))
+    return load_schema()
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def examples_document(
     """
     html = etree.Element(
         f"{{{NS_XHTML}}}html",
-        nsmap={None: NS_XHTML},  # type: ignore[dict-item]  # lxml: default ns
+        nsmap={None: NS_XHTML},  # type: ignore[dict-item,unused-ignore]  # lxml-stubs
     )
     head = sub(html, f"{{{NS_XHTML}}}head")
     sub(head, f"{{{NS_XHTML}}}title", "TAP examples")

@@ -66,7 +66,7 @@ def test_tap_settings_come_from_aiouws_config_and_reject_unknown_keys(
     path.write_text("tap_slots = 5\ntap_bogus = 1\n")
     with pytest.raises(ConfigError, match="tap_bogus"):
         TapSettings.load(Settings(), env={"AIOUWS_CONFIG": str(path)})
-    with pytest.raises(ConfigError, match="tap_slots"):
+    with pytest.raises(ConfigError, match="AIOUWS_TAP_SLOTS"):
         TapSettings.load(Settings(), env={"AIOUWS_TAP_SLOTS": "many"})
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
+from ivoa_xsd import load_schema
 from lxml import etree
 
 from taprunner.adql import features
@@ -15,7 +14,6 @@ from taprunner.web import vosi, xmldoc
 from taprunner.web.capabilities import capabilities_document
 from taprunner.web.examples import examples_document
 
-XSD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "xsd"
 NS = {
     "vosi": xmldoc.NS_VOSI_TABLES,
     "cap": xmldoc.NS_VOSI_CAPABILITIES,
@@ -82,8 +80,7 @@ TABLES = (STARS, OBSERVATIONS, SCHEMA_TABLES)
 
 @pytest.fixture(scope="module")
 def schema() -> etree.XMLSchema:
-    os.environ["XML_CATALOG_FILES"] = str(XSD_DIR / "catalog.xml")
-    return etree.XMLSchema(etree.parse(str(XSD_DIR / "all-ivoa.xsd")))
+    return load_schema()
 
 
 def assert_valid(schema: etree.XMLSchema, document: bytes) -> etree._Element:
