@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aiouws.config import Settings
+from aiouws.errors import UWSError
 from aiouws.http import handlers
+from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.middleware import error_middleware
@@ -29,10 +32,37 @@ from aiouws.storage.schema import init_connection, install_schema, keep_session
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
-__all__ = ["create_app", "uws_context", "uws_subapp"]
+__all__ = ["create_app", "service_middlewares", "uws_context", "uws_subapp"]
 
 log = logging.getLogger(__name__)
 Context = Callable[[web.Application], AsyncIterator[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def owner_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Note the request's owner for the access log (and the query log).
+
+    A request whose credentials are refused is logged without an owner; its
+    handler refuses it again (basic auth caches only accepted credentials).
+    """
+    resolver = request.config_dict.get(RESOLVER)
+    if resolver is not None:
+        try:
+            owner = await resolver(request)
+        except UWSError:
+            owner = None
+        if owner is not None:
+            request[ACCESS_OWNER] = owner
+    return await handler(request)
+
+
+def service_middlewares(settings: Settings) -> list[Middleware]:
+    """The middlewares of a whole service (outermost first): the owner for the
+    logs, then the UWS error mapping."""
+    return [owner_middleware, error_middleware]
 
 
 def uws_subapp(kind: str) -> web.Application:
@@ -98,7 +128,8 @@ def create_app(
 ) -> web.Application:
     """The standalone service: one UWS job list per kind at ``/jobs/{kind}``."""
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+        middlewares=service_middlewares(settings),
+        client_max_size=settings.max_request_bytes,
     )
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:

@@ -16,8 +16,7 @@ from aiohttp import web
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
-from aiouws.http.app import uws_context, uws_subapp
-from aiouws.http.middleware import error_middleware
+from aiouws.http.app import service_middlewares, uws_context, uws_subapp
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import Database
@@ -128,7 +127,8 @@ def create_tap_app(
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+        middlewares=service_middlewares(settings),
+        client_max_size=settings.max_request_bytes,
     )
     database = Database.of(settings)
     tap = tap or TapSettings.for_service(settings)

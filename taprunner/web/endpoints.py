@@ -14,11 +14,13 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from taprunner.errors import TapError, TapQueryError
 from taprunner.query.execute import run_query
+from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
@@ -96,7 +98,11 @@ class _LazyStream:
 
 
 async def _run_sync(
-    state: TapState, tap_request: TapRequest, params: Params, stream: _LazyStream
+    state: TapState,
+    tap_request: TapRequest,
+    params: Params,
+    stream: _LazyStream,
+    tag: QueryTag,
 ) -> None:
     """Run the query on a pooled connection, uploads loaded, into ``stream``."""
     settings = state.settings
@@ -118,6 +124,7 @@ async def _run_sync(
             full_catalog,
             stream.write,
             timeout=state.tap.sync_timeout,
+            tag=tag,
         )
 
 
@@ -142,7 +149,8 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         )
         stream = _LazyStream(request, tap_request.format.media_type)
         async with stream.delivering(state.tap.sync_timeout):
-            await _run_sync(state, tap_request, params, stream)
+            tag = QueryTag(request.get(ACCESS_OWNER), "sync")
+            await _run_sync(state, tap_request, params, stream, tag)
         assert stream.response is not None
         return stream.response
     finally:
