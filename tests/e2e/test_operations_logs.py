@@ -21,7 +21,7 @@ SMALL = "SELECT TOP 3 id, ra FROM demo.stars ORDER BY id"
 BIG = "SELECT id FROM demo.stars"
 
 
-@pytest.fixture(scope="module", params=["text"])
+@pytest.fixture(scope="module", params=["text", "json"])
 def logged_server(
     request: pytest.FixtureRequest,
     e2e_dsn: str,
