@@ -23,6 +23,7 @@ from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
@@ -60,9 +61,9 @@ async def owner_middleware(
 
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
-    """The middlewares of a whole service (outermost first): the owner for the
-    logs, then the UWS error mapping."""
-    return [owner_middleware, error_middleware]
+    """The middlewares of a whole service (outermost first): requests counted
+    for the metrics, the owner for the logs, the UWS error mapping."""
+    return [metrics_middleware, owner_middleware, error_middleware]
 
 
 def uws_subapp(kind: str) -> web.Application:
@@ -113,6 +114,12 @@ def uws_context(
                 # Registered first so that it also runs if start() fails midway.
                 stack.push_async_callback(supervisor.stop)
                 await supervisor.start()
+            metrics = app.get(METRICS)
+            if metrics is not None:
+                metrics.watch_store(store)
+                metrics.watch_pool("uws", pool)
+                if supervisor is not None:
+                    supervisor.on_finished.append(metrics.job_finished)
             app[SETTINGS] = settings
             app[RESOLVER] = make_resolver(settings)
             app[SERVICE] = JobService(
@@ -126,11 +133,13 @@ def uws_context(
 def create_app(
     settings: Settings, kinds: Sequence[JobKind] = (), *, execute: bool = True
 ) -> web.Application:
-    """The standalone service: one UWS job list per kind at ``/jobs/{kind}``."""
+    """The standalone service: one UWS job list per kind at ``/jobs/{kind}``,
+    and ``/metrics`` (:mod:`aiouws.http.metrics`)."""
     app = web.Application(
         middlewares=service_middlewares(settings),
         client_max_size=settings.max_request_bytes,
     )
+    install_metrics(app, settings)
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

@@ -17,6 +17,7 @@ from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
 from aiouws.http.app import service_middlewares, uws_context, uws_subapp
+from aiouws.http.metrics import METRICS, install_metrics
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import Database
@@ -30,6 +31,7 @@ from taprunner.schema.demo import load_demo
 from taprunner.settings import RunnerConfig, TapSettings
 from taprunner.web import endpoints
 from taprunner.web.fastlane import TapInline
+from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["create_tap_app", "prepare_request", "tap_kind"]
@@ -101,6 +103,8 @@ def _tap_context(
             pool=pool, settings=settings, tap=tap, up_since=datetime.now(UTC)
         )
         fast.state = app[TAP]
+        if METRICS in app:
+            app[METRICS].watch_pool("tap", pool)
         try:
             yield
         finally:
@@ -135,6 +139,10 @@ def create_tap_app(
     fast = TapInline(tap, database)
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
+    install_metrics(app, settings)
+    if METRICS in app:
+        app[TAP_METRICS] = TapMetrics(app[METRICS].registry)
+        fast.observe = app[TAP_METRICS].observe
     app.cleanup_ctx.append(context)
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))

@@ -26,6 +26,7 @@ from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
 from taprunner.web.capabilities import capabilities_document
 from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
+from taprunner.web.metrics import TAP_METRICS
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
@@ -149,7 +150,9 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         )
         stream = _LazyStream(request, tap_request.format.media_type)
         async with stream.delivering(state.tap.sync_timeout):
-            tag = QueryTag(request.get(ACCESS_OWNER), "sync")
+            metrics = request.config_dict.get(TAP_METRICS)
+            observe = None if metrics is None else metrics.observe
+            tag = QueryTag(request.get(ACCESS_OWNER), "sync", observe)
             await _run_sync(state, tap_request, params, stream, tag)
         assert stream.response is not None
         return stream.response

@@ -20,8 +20,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """The root logger's handler and level restored after the test."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    for name in LOG_ENV:
-        monkeypatch.delenv(name, raising=False)
+    for name in LOG_ENV:  # restored (or removed) after the test
+        monkeypatch.setenv(name, "")
     stream = io.StringIO()
     yield stream
     root.handlers[:] = handlers
