@@ -22,6 +22,7 @@ from aiouws.errors import UWSError
 from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
+from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
 from aiouws.http.middleware import error_middleware
@@ -33,7 +34,13 @@ from aiouws.storage.schema import init_connection, install_schema, keep_session
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
-__all__ = ["create_app", "service_middlewares", "uws_context", "uws_subapp"]
+__all__ = [
+    "add_operations",
+    "create_app",
+    "service_middlewares",
+    "uws_context",
+    "uws_subapp",
+]
 
 log = logging.getLogger(__name__)
 Context = Callable[[web.Application], AsyncIterator[None]]
@@ -58,6 +65,12 @@ async def owner_middleware(
         if owner is not None:
             request[ACCESS_OWNER] = owner
     return await handler(request)
+
+
+def add_operations(app: web.Application, settings: Settings) -> None:
+    """``/metrics`` and CORS on a whole service's ``app``, as ``settings`` say."""
+    install_metrics(app, settings)
+    install_cors(app, settings)
 
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
@@ -134,12 +147,12 @@ def create_app(
     settings: Settings, kinds: Sequence[JobKind] = (), *, execute: bool = True
 ) -> web.Application:
     """The standalone service: one UWS job list per kind at ``/jobs/{kind}``,
-    and ``/metrics`` (:mod:`aiouws.http.metrics`)."""
+    ``/metrics`` and CORS (:func:`add_operations`)."""
     app = web.Application(
         middlewares=service_middlewares(settings),
         client_max_size=settings.max_request_bytes,
     )
-    install_metrics(app, settings)
+    add_operations(app, settings)
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

@@ -16,8 +16,13 @@ from aiohttp import web
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
-from aiouws.http.app import service_middlewares, uws_context, uws_subapp
-from aiouws.http.metrics import METRICS, install_metrics
+from aiouws.http.app import (
+    add_operations,
+    service_middlewares,
+    uws_context,
+    uws_subapp,
+)
+from aiouws.http.metrics import METRICS
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import Database
@@ -139,7 +144,7 @@ def create_tap_app(
     fast = TapInline(tap, database)
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
-    install_metrics(app, settings)
+    add_operations(app, settings)
     if METRICS in app:
         app[TAP_METRICS] = TapMetrics(app[METRICS].registry)
         fast.observe = app[TAP_METRICS].observe
