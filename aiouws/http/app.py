@@ -22,6 +22,7 @@ from aiouws.errors import UWSError
 from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
+from aiouws.http.compress import compression_middleware
 from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
@@ -75,8 +76,14 @@ def add_operations(app: web.Application, settings: Settings) -> None:
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
     """The middlewares of a whole service (outermost first): requests counted
-    for the metrics, the owner for the logs, the UWS error mapping."""
-    return [metrics_middleware, owner_middleware, error_middleware]
+    for the metrics, documents compressed, the owner for the logs, the UWS error
+    mapping."""
+    return [
+        metrics_middleware,
+        compression_middleware,
+        owner_middleware,
+        error_middleware,
+    ]
 
 
 def uws_subapp(kind: str) -> web.Application:

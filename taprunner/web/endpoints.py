@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
@@ -50,9 +50,12 @@ class _LazyStream:
     response ends where it is.
     """
 
-    def __init__(self, request: web.Request, media_type: str) -> None:
+    def __init__(
+        self, request: web.Request, media_type: str, *, compress: bool = False
+    ) -> None:
         self._request = request
         self._media_type = media_type
+        self._compress = compress
         self.response: web.StreamResponse | None = None
 
     async def write(self, data: bytes) -> None:
@@ -60,6 +63,10 @@ class _LazyStream:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
             )
+            if self._compress:
+                # gzip or deflate if Accept-Encoding asks (the format's choice).
+                self.response.enable_compression()
+                self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
         await self.response.write(data)
 
@@ -148,7 +155,11 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             maxrec_default=state.tap.maxrec_default,
             maxrec_hard=state.tap.maxrec_hard,
         )
-        stream = _LazyStream(request, tap_request.format.media_type)
+        stream = _LazyStream(
+            request,
+            tap_request.format.media_type,
+            compress=tap_request.format.compress,
+        )
         async with stream.delivering(state.tap.sync_timeout):
             metrics = request.config_dict.get(TAP_METRICS)
             observe = None if metrics is None else metrics.observe
