@@ -10,7 +10,9 @@ wrong type are errors naming the key and its section.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -99,6 +101,18 @@ class Settings:
     #: After a server crash its EXECUTING jobs end in ERROR once this expires.
     lease_seconds: float = 30.0
     log_level: str = "INFO"
+    #: "text" (``key=value`` context) or "json" (one object per line).
+    log_format: str = "text"
+    #: Serve Prometheus metrics at ``/metrics``.
+    metrics: bool = True
+    #: Comma-separated networks (CIDR) that may read ``/metrics``; "" any client.
+    metrics_networks: str = ""
+    #: Regular expression (matched in full) of browser origins that get CORS
+    #: with credentials (cookies, Authorization); None: no such origin.
+    cors_origins: str | None = None
+    #: Let any other origin make anonymous cross-origin requests
+    #: (``Access-Control-Allow-Origin: *``, no credentials).
+    cors_any_origin: bool = False
     #: "auto" (uvloop when installed), "uvloop" or "asyncio".
     event_loop: str = "auto"
     #: Server processes sharing the port (SO_REUSEPORT); 0: one per CPU core.
@@ -169,6 +183,9 @@ class Settings:
             raise ConfigError("event_loop must be auto, uvloop or asyncio")
         if self.slots_per_kind < 1:
             raise ConfigError("slots_per_kind must be at least 1")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format must be text or json")
+        _check_operations(self)
         if self.workers < 0:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
 
@@ -210,8 +227,27 @@ SECTIONS: Mapping[str, frozenset[str]] = {
             "lease_seconds",
         }
     ),
-    "logging": frozenset({"log_level"}),
+    "logging": frozenset({"log_level", "log_format"}),
+    "operations": frozenset(
+        {"metrics", "metrics_networks", "cors_origins", "cors_any_origin"}
+    ),
 }
+
+
+def _check_operations(settings: Settings) -> None:
+    """The CORS pattern compiles and the metrics networks parse."""
+    if settings.cors_origins is not None:
+        try:
+            re.compile(settings.cors_origins)
+        except re.error as exc:
+            raise ConfigError(
+                f"cors_origins is not a regular expression: {exc}"
+            ) from None
+    for network in filter(None, settings.metrics_networks.split(",")):
+        try:
+            ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"metrics_networks: {exc}") from None
 
 
 def config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:

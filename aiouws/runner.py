@@ -40,6 +40,7 @@ from aiouws.contract import (
     parse_supervisor_message,
 )
 from aiouws.jobapi import JobCancelled, JobContext
+from aiouws.logs import runner_logging
 
 __all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
 
@@ -319,11 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m aiouws.runner MODULE:FUNCTION [ARGS...]", file=sys.stderr
         )
         return 2
-    logging.basicConfig(
-        level=logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s runner[%(process)d] %(levelname)s %(message)s",
-    )
+    # stderr is the server's: the server's log format, WARNING and the query log.
+    runner_logging()
     proto_in, proto_out = _protocol_fds()
     try:
         function = load_entry_point(args[0])

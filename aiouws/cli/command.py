@@ -143,7 +143,7 @@ def main(
     except ConfigError as exc:
         print(f"aiouws: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if args.command == "passwd":
         from aiouws.http.auth import hash_password
 

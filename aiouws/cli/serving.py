@@ -17,6 +17,7 @@ from aiohttp import web
 from aiouws.cli.plugins import Plugin, load_factory
 from aiouws.cli.workers import WorkerPool, exit_with_parent, worker_count
 from aiouws.config import ENV_PREFIX, ConfigError, Settings
+from aiouws.http.access import AccessLogger
 from aiouws.storage.database import Database
 
 __all__ = ["serve"]
@@ -47,6 +48,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         print=None,
+        # One "request" line per request at INFO (aiouws.logs.AccessLogger).
+        access_log_class=AccessLogger,
         shutdown_timeout=settings.grace + 5,
         reuse_port=options.worker,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiouws.admission import Admission, Queued
 from aiouws.config import Settings
@@ -101,6 +101,8 @@ class QueueSupervisor:
         self._stopping = False
         self._stopped = asyncio.Event()
         self.destruction = DestructionTimer(store, dirs, self)
+        #: Called with each job (as claimed) once this process has run it.
+        self.on_finished: list[Callable[[Job], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -285,6 +287,8 @@ class QueueSupervisor:
     async def _follow(self, run: JobRun) -> None:
         try:
             await run.follow()
+            for callback in self.on_finished:
+                callback(run.job)
         except Exception:
             # A bug here must not leak the slot; the lease resolves the job.
             log.exception("job run failed", extra={"job_id": run.job_id})

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aiouws.config import Settings
+from aiouws.errors import UWSError
 from aiouws.http import handlers
+from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
+from aiouws.http.compress import compression_middleware
+from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
 from aiouws.http.middleware import error_middleware
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
@@ -29,10 +35,55 @@ from aiouws.storage.schema import init_connection, install_schema, keep_session
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
-__all__ = ["create_app", "uws_context", "uws_subapp"]
+__all__ = [
+    "add_operations",
+    "create_app",
+    "service_middlewares",
+    "uws_context",
+    "uws_subapp",
+]
 
 log = logging.getLogger(__name__)
 Context = Callable[[web.Application], AsyncIterator[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def owner_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Note the request's owner for the access log (and the query log).
+
+    A request whose credentials are refused is logged without an owner; its
+    handler refuses it again (basic auth caches only accepted credentials).
+    """
+    resolver = request.config_dict.get(RESOLVER)
+    if resolver is not None:
+        try:
+            owner = await resolver(request)
+        except UWSError:
+            owner = None
+        if owner is not None:
+            request[ACCESS_OWNER] = owner
+    return await handler(request)
+
+
+def add_operations(app: web.Application, settings: Settings) -> None:
+    """``/metrics`` and CORS on a whole service's ``app``, as ``settings`` say."""
+    install_metrics(app, settings)
+    install_cors(app, settings)
+
+
+def service_middlewares(settings: Settings) -> list[Middleware]:
+    """The middlewares of a whole service (outermost first): requests counted
+    for the metrics, documents compressed, the owner for the logs, the UWS error
+    mapping."""
+    return [
+        metrics_middleware,
+        compression_middleware,
+        owner_middleware,
+        error_middleware,
+    ]
 
 
 def uws_subapp(kind: str) -> web.Application:
@@ -83,6 +134,12 @@ def uws_context(
                 # Registered first so that it also runs if start() fails midway.
                 stack.push_async_callback(supervisor.stop)
                 await supervisor.start()
+            metrics = app.get(METRICS)
+            if metrics is not None:
+                metrics.watch_store(store)
+                metrics.watch_pool("uws", pool)
+                if supervisor is not None:
+                    supervisor.on_finished.append(metrics.job_finished)
             app[SETTINGS] = settings
             app[RESOLVER] = make_resolver(settings)
             app[SERVICE] = JobService(
@@ -96,10 +153,13 @@ def uws_context(
 def create_app(
     settings: Settings, kinds: Sequence[JobKind] = (), *, execute: bool = True
 ) -> web.Application:
-    """The standalone service: one UWS job list per kind at ``/jobs/{kind}``."""
+    """The standalone service: one UWS job list per kind at ``/jobs/{kind}``,
+    ``/metrics`` and CORS (:func:`add_operations`)."""
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+        middlewares=service_middlewares(settings),
+        client_max_size=settings.max_request_bytes,
     )
+    add_operations(app, settings)
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

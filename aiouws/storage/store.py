@@ -144,6 +144,13 @@ class JobStore:
         )
         return {Phase(r["phase"]): r["n"] for r in rows}
 
+    async def count_by_kind(self) -> dict[tuple[str, Phase], int]:
+        """How many jobs each (kind, phase) has (for metrics)."""
+        rows = await self._fetch(
+            "SELECT kind, phase, count(*) AS n FROM uws.job GROUP BY kind, phase"
+        )
+        return {(r["kind"], Phase(r["phase"])): r["n"] for r in rows}
+
     async def queue_position(self, job: Job) -> int | None:
         """How many QUEUED jobs of the same kind are ahead of ``job``."""
         if job.phase is not Phase.QUEUED or job.queued_time is None:

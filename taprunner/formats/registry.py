@@ -102,6 +102,10 @@ class OutputFormat:
     """The data paths the query runner may take for it."""
     copy: CopyWriter | None = None
     """PostgreSQL COPY writing the format (the :attr:`DataPath.COPY` path)."""
+    compress: bool = False
+    """Whether a streamed result is worth gzip/deflate when the client accepts
+    it: text formats shrink several times; binary VOTable hardly does (its
+    base64 of packed numbers) and would only cost the server CPU."""
 
     def __post_init__(self) -> None:
         if (DataPath.COPY in self.paths) != (self.copy is not None):
@@ -214,6 +218,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         ),
         encoder=VOTableEncoders("tabledata"),
         paths=_ROWS,
+        compress=True,
     ),
     # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.
     OutputFormat(
@@ -225,6 +230,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         encoder=DelimitedEncoders(","),
         paths=_COPIED,
         copy=DelimitedCopy(","),
+        compress=True,
     ),
     OutputFormat(
         name="tsv",
@@ -235,6 +241,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         encoder=DelimitedEncoders("\t"),
         paths=_COPIED,
         copy=DelimitedCopy("\t"),
+        compress=True,
     ),
 )
 """The output formats in capabilities order; the first one is the default."""

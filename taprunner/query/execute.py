@@ -33,6 +33,7 @@ from taprunner.query.outcome import (
     Sink,
     failure,
 )
+from taprunner.query.querylog import QueryTag, logged
 from taprunner.query.streaming import encoder_for, stream_copied, stream_cursor
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import ColumnInfo, Connection
@@ -112,6 +113,7 @@ async def run_query(
     session: bool = False,
     columnar: Columnar | None = None,
     statement: exp.Expr | None = None,
+    tag: QueryTag | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -126,6 +128,8 @@ async def run_query(
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
     ``conn`` then only prepares the statement, for the FIELDs.
     ``statement``: the query already parsed (the fast lane's), if at hand.
+    ``tag``: whose query it is, for its line in the query log
+    (:mod:`.querylog`; every TAP query passes here); default: anonymous sync.
 
     Raises
     ------
@@ -134,6 +138,38 @@ async def run_query(
     TapQueryError
         The database failed the query (e.g. statement timeout).
     """
+
+    async def run(counted: Sink) -> QueryOutcome:
+        return await _run_query(
+            conn,
+            request,
+            catalog,
+            counted,
+            timeout=timeout,
+            role=role,
+            statements=statements,
+            session=session,
+            columnar=columnar,
+            statement=statement,
+        )
+
+    return await logged(tag or QueryTag(), request, sink, run)
+
+
+async def _run_query(
+    conn: Connection,
+    request: TapRequest,
+    catalog: Catalog,
+    sink: Sink,
+    *,
+    timeout: float,
+    role: str | None,
+    statements: StatementCache | None,
+    session: bool,
+    columnar: Columnar | None,
+    statement: exp.Expr | None,
+) -> QueryOutcome:
+    """:func:`run_query`, unlogged."""
     try:
         translation = _TRANSLATIONS.get(
             request.query, catalog, request.maxrec + 1, statement

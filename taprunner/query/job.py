@@ -13,7 +13,7 @@ the runner (:meth:`taprunner.settings.RunnerConfig.from_env`), never from files.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
+from taprunner.query.querylog import QueryRecord, QueryTag
 from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog
@@ -126,12 +127,15 @@ async def execute(
     columnar: Columnar | None = None,
     request: TapRequest | None = None,
     statement: exp.Expr | None = None,
+    observe: Callable[[QueryRecord], None] | None = None,
 ) -> None:
     """Run the job's query on ``conn`` into the result ``result``, with notes.
 
     ``request``: the job's TAP request if the caller parsed it already (the fast
     lane's, from the prepare hook), else parsed here from the job's parameters;
     ``statement``: its query already parsed, if at hand.
+    ``observe``: gets the query's :class:`~taprunner.query.querylog.QueryRecord`
+    (the server's metrics, for jobs run in the server).
 
     Raises TapError (after writing the DALI error document ``error.vot``) when the
     query fails; other database errors propagate for the caller to handle.
@@ -163,6 +167,7 @@ async def execute(
                     session=session,
                     columnar=columnar,
                     statement=statement,
+                    tag=QueryTag(ctx.owner, ctx.job_id, observe),
                 )
     except TapError as exc:
         write_error(ctx, str(exc))

@@ -16,8 +16,13 @@ from aiohttp import web
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
-from aiouws.http.app import uws_context, uws_subapp
-from aiouws.http.middleware import error_middleware
+from aiouws.http.app import (
+    add_operations,
+    service_middlewares,
+    uws_context,
+    uws_subapp,
+)
+from aiouws.http.metrics import METRICS
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import Database
@@ -31,6 +36,7 @@ from taprunner.schema.demo import load_demo
 from taprunner.settings import RunnerConfig, TapSettings
 from taprunner.web import endpoints
 from taprunner.web.fastlane import TapInline
+from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["create_tap_app", "prepare_request", "tap_kind"]
@@ -102,6 +108,8 @@ def _tap_context(
             pool=pool, settings=settings, tap=tap, up_since=datetime.now(UTC)
         )
         fast.state = app[TAP]
+        if METRICS in app:
+            app[METRICS].watch_pool("tap", pool)
         try:
             yield
         finally:
@@ -128,13 +136,18 @@ def create_tap_app(
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_request_bytes
+        middlewares=service_middlewares(settings),
+        client_max_size=settings.max_request_bytes,
     )
     database = Database.of(settings)
     tap = tap or TapSettings.for_service(settings)
     fast = TapInline(tap, database)
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
+    add_operations(app, settings)
+    if METRICS in app:
+        app[TAP_METRICS] = TapMetrics(app[METRICS].registry)
+        fast.observe = app[TAP_METRICS].observe
     app.cleanup_ctx.append(context)
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))

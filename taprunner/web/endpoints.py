@@ -12,18 +12,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from taprunner.errors import TapError, TapQueryError
 from taprunner.query.execute import run_query
+from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
 from taprunner.web.capabilities import capabilities_document
 from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
+from taprunner.web.metrics import TAP_METRICS
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
@@ -47,9 +50,12 @@ class _LazyStream:
     response ends where it is.
     """
 
-    def __init__(self, request: web.Request, media_type: str) -> None:
+    def __init__(
+        self, request: web.Request, media_type: str, *, compress: bool = False
+    ) -> None:
         self._request = request
         self._media_type = media_type
+        self._compress = compress
         self.response: web.StreamResponse | None = None
 
     async def write(self, data: bytes) -> None:
@@ -57,6 +63,10 @@ class _LazyStream:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
             )
+            if self._compress:
+                # gzip or deflate if Accept-Encoding asks (the format's choice).
+                self.response.enable_compression()
+                self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
         await self.response.write(data)
 
@@ -96,7 +106,11 @@ class _LazyStream:
 
 
 async def _run_sync(
-    state: TapState, tap_request: TapRequest, params: Params, stream: _LazyStream
+    state: TapState,
+    tap_request: TapRequest,
+    params: Params,
+    stream: _LazyStream,
+    tag: QueryTag,
 ) -> None:
     """Run the query on a pooled connection, uploads loaded, into ``stream``."""
     settings = state.settings
@@ -118,6 +132,7 @@ async def _run_sync(
             full_catalog,
             stream.write,
             timeout=state.tap.sync_timeout,
+            tag=tag,
         )
 
 
@@ -140,9 +155,16 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             maxrec_default=state.tap.maxrec_default,
             maxrec_hard=state.tap.maxrec_hard,
         )
-        stream = _LazyStream(request, tap_request.format.media_type)
+        stream = _LazyStream(
+            request,
+            tap_request.format.media_type,
+            compress=tap_request.format.compress,
+        )
         async with stream.delivering(state.tap.sync_timeout):
-            await _run_sync(state, tap_request, params, stream)
+            metrics = request.config_dict.get(TAP_METRICS)
+            observe = None if metrics is None else metrics.observe
+            tag = QueryTag(request.get(ACCESS_OWNER), "sync", observe)
+            await _run_sync(state, tap_request, params, stream, tag)
         assert stream.response is not None
         return stream.response
     finally:

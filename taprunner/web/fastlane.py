@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -34,6 +35,7 @@ from taprunner.errors import TapError
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import timeout_ms
 from taprunner.query.job import execute, job_timeout, unavailable, write_error
+from taprunner.query.querylog import QueryRecord
 from taprunner.request import TapRequest
 from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
@@ -127,6 +129,8 @@ class TapInline:
         #: Cancel requests of stopped jobs still under way.
         self._stopping: set[asyncio.Task[None]] = set()
         self._bounds = _Bounds()
+        #: Gets the query log's record of each query the lane runs (metrics).
+        self.observe: Callable[[QueryRecord], None] | None = None
 
     def lane(self) -> InlineLane | None:
         if self.max_rows <= 0 or self.slots <= 0:
@@ -183,6 +187,7 @@ class TapInline:
                 session=True,
                 request=request,
                 statement=statement,
+                observe=self.observe,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if warm is not None:
