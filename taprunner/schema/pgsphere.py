@@ -1,4 +1,4 @@
-"""pg_sphere in the service's database: ``ensure_pg_sphere``, for every place that needs it.
+"""pg_sphere in the database: :func:`ensure_pg_sphere`, for every place that needs it.
 
 Three outcomes (:class:`Sphere`):
 
@@ -41,7 +41,8 @@ import re
 from dataclasses import dataclass
 
 import asyncpg
-from asyncpg import Connection
+
+from taprunner.schema.catalog import Connection
 
 __all__ = [
     "INSTALL_HINT",
@@ -159,7 +160,7 @@ async def _installed(conn: Connection) -> SphereStatus | None:
         return SphereStatus(Sphere.EXTENSION, version)
     if await conn.fetchval("SELECT to_regclass($1)", MARKER) is None:
         return None
-    marked: str = await conn.fetchval(f"SELECT version FROM {MARKER}")  # noqa: S608
+    marked: str = await conn.fetchval(f"SELECT version FROM {MARKER}")
     available = await conn.fetchval(
         "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_sphere'"
     )
@@ -214,14 +215,14 @@ async def _install_script(conn: Connection, version: str) -> None:
         )
         await conn.execute(patch_script(script, module))
         await conn.execute(
-            f"CREATE TABLE {MARKER} (version text NOT NULL, "  # noqa: S608
+            f"CREATE TABLE {MARKER} (version text NOT NULL, "
             "installed timestamptz NOT NULL DEFAULT now(), left_out text NOT NULL);"
             f"COMMENT ON TABLE {MARKER} IS 'pg_sphere installed from its packaged "
             "script by aiouws (taprunner/schema/pgsphere.py) because PostgreSQL "
             "refused two obsolete operators of it'"
         )
         await conn.execute(
-            f"INSERT INTO {MARKER} (version, left_out) VALUES ($1, $2)",  # noqa: S608
+            f"INSERT INTO {MARKER} (version, left_out) VALUES ($1, $2)",
             version,
             "OPERATOR @(bigint, smoc), OPERATOR @(spoint, smoc)",
         )

@@ -22,7 +22,11 @@ from taprunner.query.execute import run_query
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
-from taprunner.web.capabilities import capabilities_document
+from taprunner.web.capabilities import (
+    DEFAULT_LANGUAGE_FEATURES,
+    NO_GEOMETRY_LANGUAGE_FEATURES,
+    capabilities_document,
+)
 from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
 from taprunner.web.state import TAP, TapState
 
@@ -152,7 +156,8 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
-    tap = request.config_dict[TAP].tap
+    state = request.config_dict[TAP]
+    tap = state.tap
     body = capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
@@ -162,6 +167,9 @@ async def capabilities(request: web.Request) -> web.Response:
         retention_hard_s=int(s.max_destruction_days * 86400),
         execution_default_s=s.default_execution_duration,
         execution_hard_s=s.max_execution_duration,
+        language_features=DEFAULT_LANGUAGE_FEATURES
+        if state.geometry
+        else NO_GEOMETRY_LANGUAGE_FEATURES,
     )
     return web.Response(body=body, content_type=_XML, charset="utf-8")
 
