@@ -60,7 +60,7 @@ REFUSED_COMMUTATOR = "commutator operator @> is already the commutator of operat
 MARKER = "aiouws_pg_sphere"
 INSTALL_HINT = (
     "install it on the database server (Debian: apt-get install "
-    "postgresql-15-pgsphere, with the server's major version) and restart"
+    "postgresql-{major}-pgsphere) and restart the service"
 )
 #: Arbitrary constant key of the advisory lock serialising installs.
 _LOCK_KEY = 0x61696F7573706872
@@ -119,18 +119,20 @@ async def ensure_pg_sphere(conn: Connection) -> SphereStatus:
             "SELECT default_version FROM pg_available_extensions "
             "WHERE name = 'pg_sphere'"
         )
+        major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+        install = INSTALL_HINT.format(major=major)
         if available is None:
-            return _missing("pg_sphere is not installed on the database server")
+            return _missing("not installed on the database server", install)
         try:
             async with conn.transaction():
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
         except asyncpg.InsufficientPrivilegeError as exc:
             return _missing(
-                f"the service's database role may not create pg_sphere ({exc})",
+                f"the service's database role may not create it ({exc})",
                 remedy="a superuser runs CREATE EXTENSION pg_sphere in this database",
             )
         except asyncpg.UndefinedFileError as exc:
-            return _missing(f"pg_sphere is installed incompletely ({exc})")
+            return _missing(f"installed incompletely ({exc})", install)
         except asyncpg.PostgresError as exc:
             if str(exc) != REFUSED_COMMUTATOR:
                 raise
@@ -139,7 +141,7 @@ async def ensure_pg_sphere(conn: Connection) -> SphereStatus:
         return SphereStatus(Sphere.EXTENSION, await _extension_version(conn))
 
 
-def _missing(cause: str, remedy: str = INSTALL_HINT) -> SphereStatus:
+def _missing(cause: str, remedy: str) -> SphereStatus:
     return SphereStatus(
         Sphere.MISSING,
         problem=f"{cause}: TAP runs without ADQL geometry; to have it, {remedy}",

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -186,8 +187,33 @@ async def test_missing_pg_sphere_is_said_with_its_remedy(
     assert status.sphere is Sphere.MISSING
     assert not status.geometry
     assert status.problem is not None
-    assert "pg_sphere is not installed on the database server" in status.problem
+    assert status.problem.startswith("not installed on the database server")
     assert "apt-get install postgresql-15-pgsphere" in status.problem
+
+
+async def test_a_role_that_may_not_create_it_is_told_whom_to_ask(
+    pg_admin_dsn: str,
+) -> None:
+    role, name = "r_" + secrets.token_hex(4), "s_" + secrets.token_hex(6)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        await admin.execute(f"CREATE DATABASE {name} OWNER {role} TEMPLATE template0")
+        parts = urlsplit(with_db(pg_admin_dsn, name))
+        netloc = f"{role}@{parts.netloc.rpartition('@')[2]}"
+        conn = await asyncpg.connect(urlunsplit(parts._replace(netloc=netloc)))
+        try:
+            status = await ensure_pg_sphere(conn)
+        finally:
+            await conn.close()
+        await admin.execute(f"DROP DATABASE {name}")
+        await admin.execute(f"DROP ROLE {role}")
+    finally:
+        await admin.close()
+    assert status.sphere is Sphere.MISSING
+    assert status.problem is not None
+    assert "may not create it" in status.problem
+    assert "a superuser runs CREATE EXTENSION pg_sphere" in status.problem
 
 
 @pytest.fixture
