@@ -144,6 +144,19 @@ async def test_the_script_install_is_the_package_minus_two_operators(
     assert "\\echo" not in patch_script(script, "$libdir/pg_sphere")
 
 
+async def test_a_newer_package_than_the_script_install_is_reported(
+    refusing_db: asyncpg.Connection,
+) -> None:
+    await ensure_pg_sphere(refusing_db)
+    await refusing_db.execute(f"UPDATE {MARKER} SET version = '1.1.5beta4gavo'")
+    status = await ensure_pg_sphere(refusing_db)
+    assert (status.sphere, status.version) == (Sphere.SCRIPT, "1.1.5beta4gavo")
+    assert status.geometry
+    assert status.problem is not None
+    assert "the server now has 1.2.0" in status.problem
+    assert f"drop table {MARKER}" in status.problem
+
+
 async def test_concurrent_starts_install_once(refusing: EmbeddedCluster) -> None:
     dsn = await _fresh(refusing)
     conns = [await asyncpg.connect(dsn) for _ in range(3)]
