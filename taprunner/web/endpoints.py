@@ -27,7 +27,11 @@ from taprunner.web.capabilities import (
     NO_GEOMETRY_LANGUAGE_FEATURES,
     capabilities_document,
 )
-from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
+from taprunner.web.examples import (
+    DEFAULT_EXAMPLES,
+    examples_document,
+    without_geometry,
+)
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["routes"]
@@ -214,7 +218,9 @@ async def one_table(request: web.Request) -> web.Response:
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    body = examples_document(_tap_url(request), DEFAULT_EXAMPLES)
+    geometry = request.config_dict[TAP].geometry
+    examples = DEFAULT_EXAMPLES if geometry else without_geometry(DEFAULT_EXAMPLES)
+    body = examples_document(_tap_url(request), examples)
     return web.Response(
         body=body, content_type="application/xhtml+xml", charset="utf-8"
     )
@@ -224,7 +230,8 @@ async def examples(request: web.Request) -> web.Response:
 @routes.get("/tap")
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
-    published = (await request.config_dict[TAP].catalog()).tables
+    state = request.config_dict[TAP]
+    published = (await state.catalog()).tables
     tap = _tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"
@@ -232,9 +239,10 @@ async def home(request: web.Request) -> web.Response:
         for t in published
         if not t.name.lower().startswith("tap_schema.")
     )
-    example = (
-        "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE "
+    example = "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE " + (
         "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
+        if state.geometry
+        else "mag < 8"
     )
     formats = ", ".join(
         sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")})

@@ -278,6 +278,13 @@ async def test_tap_without_pg_sphere_serves_without_geometry(
     body = await cone.text()
     assert "is not available" in body and "lacks pg_sphere" in body
 
+    examples = await (await client.get("/tap/examples")).text()
+    assert "Brightest stars" in examples
+    assert "CONTAINS" not in examples and "Cone search" not in examples
+
+    home = await (await client.get("/")).text()
+    assert "demo.stars WHERE mag &lt; 8" in home and "CONTAINS" not in home
+
     capabilities = await (await client.get("/tap/capabilities")).text()
     assert FEATURES_GEO not in capabilities
     assert "features-adql-string" in capabilities
