@@ -110,8 +110,12 @@ async def _tap(
             print(f"unpublished {args.table}")
         else:
             from taprunner.schema.demo import load_demo
+            from taprunner.schema.pgsphere import ensure_pg_sphere
 
-            await load_demo(conn, rows=args.rows)
+            sphere = await ensure_pg_sphere(conn)
+            if sphere.problem is not None:
+                print(f"aiouws: warning: pg_sphere: {sphere.problem}", file=sys.stderr)
+            await load_demo(conn, rows=args.rows, geometry=sphere.geometry)
             print("demo catalogue loaded")
     except TapSchemaError as exc:
         print(f"aiouws: {exc}", file=sys.stderr)

@@ -2,8 +2,12 @@
 
 The cluster is a throwaway ``EmbeddedCluster`` in a temporary directory, unless
 ``AIOUWS_TEST_DSN`` names an existing server (a superuser DSN to its ``postgres``
-database). Each test that asks for ``db_dsn`` gets a new database cloned from a
-template that already holds the extensions and the aiouws schema.
+database); ``AIOUWS_TEST_PG_BINDIR`` runs the throwaway cluster with the
+``initdb``/``pg_ctl``/``postgres`` of that directory instead of the newest
+installed server (e.g. a private newer release extracted with ``dpkg -x``, its
+pg_sphere extracted into the same root). Each test that asks for ``db_dsn``
+gets a new database cloned from a template that already holds pg_sphere
+(:func:`taprunner.schema.pgsphere.ensure_pg_sphere`) and the aiouws schema.
 """
 
 from __future__ import annotations
@@ -35,7 +39,16 @@ def pg_admin_dsn() -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="aiouws-test-pg-"))
     os.chmod(root, 0o755)
     port = 20000 + secrets.randbelow(20000)
-    cluster = EmbeddedCluster(root, port=port, fast_unsafe=True, database="postgres")
+    bindir = os.environ.get("AIOUWS_TEST_PG_BINDIR")
+    if bindir and not (Path(bindir) / "initdb").exists():
+        pytest.exit(f"AIOUWS_TEST_PG_BINDIR={bindir} holds no initdb", returncode=4)
+    cluster = EmbeddedCluster(
+        root,
+        port=port,
+        fast_unsafe=True,
+        database="postgres",
+        bindir=Path(bindir) if bindir else None,
+    )
     cluster.ensure_running()
     try:
         yield cluster.dsn("postgres")
@@ -68,7 +81,11 @@ def template_dsn(pg_admin_dsn: str) -> Iterator[str]:
 
 async def prepare_template(conn: asyncpg.Connection) -> None:
     """Install what every test database needs (extensions, schemas)."""
-    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
+    from taprunner.schema.pgsphere import ensure_pg_sphere
+
+    sphere = await ensure_pg_sphere(conn)
+    if not sphere.geometry:
+        raise RuntimeError(f"the tests need pg_sphere: {sphere.problem}")
     try:
         from aiouws.storage.schema import install_schema
     except ImportError:

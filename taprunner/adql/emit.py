@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from taprunner.adql.expr import ExpressionEmitter
 from taprunner.adql.geometry import to_dali
-from taprunner.adql.model import AdqlError, Catalog, NamingCatalog
+from taprunner.adql.model import AdqlError, Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.scope import (
     Scope,
     Source,
@@ -47,6 +47,8 @@ class QueryEmitter(ExpressionEmitter):
     def __init__(self, catalog: Catalog) -> None:
         super().__init__()
         self._catalog = catalog
+        if isinstance(catalog, GeometryCatalog):
+            self.geometry_off = catalog.geometry_off()
         self._ctes: list[dict[str, Columns]] = []
         self.tables: set[str] = set()
 

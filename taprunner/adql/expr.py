@@ -10,7 +10,12 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from taprunner.adql.functions import AGGREGATES, call_function, check_known
+from taprunner.adql.functions import (
+    AGGREGATES,
+    call_function,
+    check_known,
+    is_geometry,
+)
 from taprunner.adql.model import AdqlError
 from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
 from taprunner.adql.sqltext import (
@@ -44,6 +49,9 @@ _Rule = Callable[["ExpressionEmitter", exp.Expr, Scope], Fragment]
 
 class ExpressionEmitter:
     """Value expressions; subclasses provide ``subquery`` for nested queries."""
+
+    geometry_off: str | None = None
+    """Why the geometry functions are refused (the database lacks pg_sphere)."""
 
     def subquery(self, node: exp.Expr, scope: Scope) -> tuple[str, Columns]:
         """SQL and columns of a nested query seeing ``scope``."""
@@ -255,6 +263,8 @@ class ExpressionEmitter:
         if name in AGGREGATES:
             return self._aggregate(name, raw, scope)
         check_known(str(node.this))
+        if self.geometry_off is not None and is_geometry(name):
+            raise AdqlError(f"{name} is not available: {self.geometry_off}")
         args = [self.expression(arg, scope) for arg in raw]
         return call_function(str(node.this), args, raw)
 

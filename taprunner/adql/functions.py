@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from taprunner.adql.features import (
     FEATURE_TYPES,
+    FEATURES_GEO,
     FEATURES_STRING,
     FEATURES_UDF,
     SYNTAX_FEATURES,
@@ -33,6 +34,7 @@ __all__ = [
     "USER_DEFINED_FUNCTIONS",
     "call_function",
     "check_known",
+    "is_geometry",
     "language_features",
 ]
 
@@ -191,6 +193,12 @@ def check_known(written: str) -> None:
     name = written.upper()
     if name not in _BY_NAME and name not in _REFUSED:
         raise AdqlError(f"unknown function {written}")
+
+
+def is_geometry(written: str) -> bool:
+    """Whether ``written`` names one of the geometry functions (pg_sphere's)."""
+    function = _BY_NAME.get(written.upper())
+    return function is not None and function.feature_type == FEATURES_GEO
 
 
 def call_function(

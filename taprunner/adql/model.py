@@ -74,6 +74,19 @@ class NamingCatalog(Catalog, Protocol):
         ...
 
 
+@runtime_checkable
+class GeometryCatalog(Catalog, Protocol):
+    """A catalog that can say its database cannot run ADQL geometry (no pg_sphere).
+
+    The emitter then refuses the geometry functions with that reason; a plain
+    :class:`Catalog` (without the method) has geometry.
+    """
+
+    def geometry_off(self) -> str | None:
+        """Why the geometry functions cannot run here (for the client), else None."""
+        ...
+
+
 class StaticCatalog:
     """A catalog from a fixed mapping ``{"schema.table": [column, ...]}``.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from taprunner.adql.model import Catalog, NamingCatalog
+from taprunner.adql.model import Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import TapUsageError
 from taprunner.query.uploadparse import ParsedUpload, parse_votable
@@ -75,6 +75,12 @@ class UploadCatalog:
             return upload.sql_name
         if isinstance(self.base, NamingCatalog):
             return self.base.sql_name(table)
+        return None
+
+    def geometry_off(self) -> str | None:
+        """``base``'s answer (see :class:`~taprunner.adql.model.GeometryCatalog`)."""
+        if isinstance(self.base, GeometryCatalog):
+            return self.base.geometry_off()
         return None
 
     def table(self, table: str) -> object | None:

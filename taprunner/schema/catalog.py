@@ -19,6 +19,7 @@ __all__ = [
     "Connection",
     "ForeignKeyInfo",
     "TableInfo",
+    "NO_GEOMETRY",
     "TapCatalog",
     "database_name",
     "load_tables",
@@ -173,6 +174,10 @@ def _name_parts(name: str) -> tuple[str, ...]:
     )
 
 
+#: What a client is told when geometry is off (the server's log says more).
+NO_GEOMETRY = "ADQL geometry is off on this service: its database lacks pg_sphere"
+
+
 @dataclass(frozen=True, slots=True)
 class TapCatalog:
     """The published tables as the ADQL translator's catalogue.
@@ -186,6 +191,8 @@ class TapCatalog:
     """
 
     tables: tuple[TableInfo, ...]
+    no_geometry: str | None = None
+    """Why ADQL geometry cannot run in this database (it lacks pg_sphere), or None."""
     _by_name: Mapping[tuple[str, ...], TableInfo] = field(
         init=False, repr=False, compare=False
     )
@@ -207,8 +214,13 @@ class TapCatalog:
 
     @classmethod
     async def load(cls, conn: Connection) -> TapCatalog:
-        """Build the catalogue from TAP_SCHEMA."""
-        return cls(await load_tables(conn))
+        """Build the catalogue from TAP_SCHEMA, noting whether pg_sphere is there."""
+        sphere = await conn.fetchval("SELECT to_regtype('spoint') IS NOT NULL")
+        return cls(await load_tables(conn), None if sphere else NO_GEOMETRY)
+
+    def geometry_off(self) -> str | None:
+        """Why the geometry functions cannot run here, None if they can."""
+        return self.no_geometry
 
     def table(self, table: str) -> TableInfo | None:
         """Return the published table named ``table`` (qualified or unique)."""

@@ -45,7 +45,8 @@ STARS_METADATA = TableMetadata(
 # the content reproducible. asin(2u - 1) makes dec uniform in sin(dec), i.e. the
 # stars uniform on the sphere; magnitudes grow denser towards faint values, as
 # real counts do. Ids follow HEALPix order, so that the heap is clustered on the
-# sky: cone searches then touch few pages and the GiST build is faster.
+# sky: cone searches then touch few pages and the GiST build is faster. Without
+# pg_sphere (TAP without geometry) they follow the draw, and there is no GiST.
 _LOAD_SQL = """
 CREATE SCHEMA IF NOT EXISTS demo;
 DROP TABLE IF EXISTS demo.stars;
@@ -60,7 +61,7 @@ INSERT INTO demo.stars (id, ra, dec, mag, name)
 SELECT id, ra, dec, mag, 'DEMO ' || id
 FROM (
     SELECT row_number() OVER (
-               ORDER BY healpix_nest(10, spoint(radians(ra), radians(dec))), i
+               ORDER BY $ORDER
            ) AS id,
            ra, dec, mag
     FROM (
@@ -73,17 +74,24 @@ FROM (
 ) AS sorted
 ORDER BY id;
 ALTER TABLE demo.stars ADD CONSTRAINT stars_pkey PRIMARY KEY (id);
-CREATE INDEX stars_pos_idx ON demo.stars USING gist (spoint(radians(ra), radians(dec)));
 CREATE INDEX stars_mag_idx ON demo.stars (mag);
 """
+_HEALPIX_ORDER = "healpix_nest(10, spoint(radians(ra), radians(dec))), i"
+_POSITION_INDEX = (
+    "CREATE INDEX IF NOT EXISTS stars_pos_idx ON demo.stars"
+    " USING gist (spoint(radians(ra), radians(dec)))"
+)
 
 
-async def load_demo(conn: Connection, rows: int = 1_000_000) -> None:
+async def load_demo(
+    conn: Connection, rows: int = 1_000_000, *, geometry: bool = True
+) -> None:
     """Create, fill and publish ``demo.stars`` with ``rows`` stars.
 
     Installs TAP_SCHEMA if needed. Skips the load when the table already holds
     exactly ``rows`` rows (it is then only re-published); otherwise the table is
-    rebuilt. Needs pg_sphere in the database.
+    rebuilt. ``geometry``: the database has pg_sphere (HEALPix order and a
+    GiST index on the positions; the index is added once pg_sphere is there).
     """
     if rows < 0:
         raise ValueError("rows must not be negative")
@@ -94,8 +102,14 @@ async def load_demo(conn: Connection, rows: int = 1_000_000) -> None:
                 "SET LOCAL maintenance_work_mem = '256MB'; SET LOCAL work_mem = '256MB'"
             )
             await conn.execute("SELECT setseed($1)", SEED)
-            await conn.execute(_LOAD_SQL.replace("$ROWS", str(int(rows))))
+            order = _HEALPIX_ORDER if geometry else "i"
+            sql = _LOAD_SQL.replace("$ROWS", str(int(rows))).replace("$ORDER", order)
+            await conn.execute(sql)
+            if geometry:
+                await conn.execute(_POSITION_INDEX)
         await conn.execute("ANALYZE demo.stars")
+    elif geometry:
+        await conn.execute(_POSITION_INDEX)
     await tapschema.publish(conn, TABLE, STARS_METADATA)
 
 

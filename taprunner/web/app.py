@@ -8,6 +8,7 @@ the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ from taprunner.query.job import tap_request
 from taprunner.request import TapRequest
 from taprunner.schema import tapschema
 from taprunner.schema.demo import load_demo
+from taprunner.schema.pgsphere import ensure_pg_sphere
 from taprunner.settings import RunnerConfig, TapSettings
 from taprunner.web import endpoints
 from taprunner.web.fastlane import TapInline
@@ -40,6 +42,8 @@ from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["create_tap_app", "prepare_request", "tap_kind"]
+
+log = logging.getLogger(__name__)
 
 
 def tap_kind(
@@ -100,12 +104,18 @@ def _tap_context(
             min_size=1, max_size=pool_size, reset=keep_session
         )
         async with pool.acquire() as conn:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
+            sphere = await ensure_pg_sphere(conn)
+            if sphere.problem is not None:
+                log.warning("pg_sphere: %s", sphere.problem)
             await tapschema.install(conn)
             if demo_rows > 0:
-                await load_demo(conn, rows=demo_rows)
+                await load_demo(conn, rows=demo_rows, geometry=sphere.geometry)
         app[TAP] = TapState(
-            pool=pool, settings=settings, tap=tap, up_since=datetime.now(UTC)
+            pool=pool,
+            settings=settings,
+            tap=tap,
+            up_since=datetime.now(UTC),
+            geometry=sphere.geometry,
         )
         fast.state = app[TAP]
         if METRICS in app:

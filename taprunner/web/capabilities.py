@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from taprunner.adql.features import FEATURES_UDF, TAPREGEXT, LanguageFeature
+from taprunner.adql.features import (
+    FEATURES_GEO,
+    FEATURES_UDF,
+    TAPREGEXT,
+    LanguageFeature,
+)
 from taprunner.adql.functions import language_features
 from taprunner.formats.registry import OUTPUT_FORMATS, TapRegExtFormat
 from taprunner.web.xmldoc import (
@@ -36,6 +41,7 @@ __all__ = [
     "DEFAULT_OUTPUT_FORMATS",
     "DEFAULT_UDFS",
     "DEFAULT_UPLOAD_METHODS",
+    "NO_GEOMETRY_LANGUAGE_FEATURES",
     "capabilities_document",
 ]
 
@@ -45,6 +51,12 @@ DEFAULT_LANGUAGE_FEATURES: Mapping[str, tuple[LanguageFeature, ...]] = {
 }
 """ADQL 2.1 optional features the translator supports, by TAPRegExt feature type
 (from the translator's function table and syntax features)."""
+NO_GEOMETRY_LANGUAGE_FEATURES: Mapping[str, tuple[LanguageFeature, ...]] = {
+    kind: members
+    for kind, members in DEFAULT_LANGUAGE_FEATURES.items()
+    if kind != FEATURES_GEO
+}
+"""The same without the geometry functions: for a database without pg_sphere."""
 DEFAULT_UDFS: tuple[LanguageFeature, ...] = _ADVERTISED.get(FEATURES_UDF, ())
 """The user-defined functions the translator supports, with their signatures."""
 

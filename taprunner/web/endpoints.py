@@ -24,8 +24,16 @@ from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
-from taprunner.web.capabilities import capabilities_document
-from taprunner.web.examples import DEFAULT_EXAMPLES, examples_document
+from taprunner.web.capabilities import (
+    DEFAULT_LANGUAGE_FEATURES,
+    NO_GEOMETRY_LANGUAGE_FEATURES,
+    capabilities_document,
+)
+from taprunner.web.examples import (
+    DEFAULT_EXAMPLES,
+    examples_document,
+    without_geometry,
+)
 from taprunner.web.metrics import TAP_METRICS
 from taprunner.web.state import TAP, TapState
 
@@ -174,7 +182,8 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
     s = request.config_dict[SETTINGS]
-    tap = request.config_dict[TAP].tap
+    state = request.config_dict[TAP]
+    tap = state.tap
     body = capabilities_document(
         _tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
@@ -184,6 +193,9 @@ async def capabilities(request: web.Request) -> web.Response:
         retention_hard_s=int(s.max_destruction_days * 86400),
         execution_default_s=s.default_execution_duration,
         execution_hard_s=s.max_execution_duration,
+        language_features=DEFAULT_LANGUAGE_FEATURES
+        if state.geometry
+        else NO_GEOMETRY_LANGUAGE_FEATURES,
     )
     return web.Response(body=body, content_type=_XML, charset="utf-8")
 
@@ -228,7 +240,9 @@ async def one_table(request: web.Request) -> web.Response:
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    body = examples_document(_tap_url(request), DEFAULT_EXAMPLES)
+    geometry = request.config_dict[TAP].geometry
+    examples = DEFAULT_EXAMPLES if geometry else without_geometry(DEFAULT_EXAMPLES)
+    body = examples_document(_tap_url(request), examples)
     return web.Response(
         body=body, content_type="application/xhtml+xml", charset="utf-8"
     )
@@ -238,7 +252,8 @@ async def examples(request: web.Request) -> web.Response:
 @routes.get("/tap")
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
-    published = (await request.config_dict[TAP].catalog()).tables
+    state = request.config_dict[TAP]
+    published = (await state.catalog()).tables
     tap = _tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"
@@ -246,9 +261,10 @@ async def home(request: web.Request) -> web.Response:
         for t in published
         if not t.name.lower().startswith("tap_schema.")
     )
-    example = (
-        "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE "
+    example = "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE " + (
         "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
+        if state.geometry
+        else "mag < 8"
     )
     formats = ", ".join(
         sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")})

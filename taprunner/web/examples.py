@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
+from sqlglot import exp
 
+from taprunner.adql.functions import is_geometry
+from taprunner.adql.parse import parse_statement
 from taprunner.web.xmldoc import NS_XHTML, sub
 
-__all__ = ["DEFAULT_EXAMPLES", "examples_document"]
+__all__ = ["DEFAULT_EXAMPLES", "examples_document", "without_geometry"]
 
 DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     (
@@ -54,6 +57,21 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 """(name, description, ADQL query) of the default DALI examples."""
+
+
+def without_geometry(
+    examples: Sequence[tuple[str, str, str]],
+) -> tuple[tuple[str, str, str], ...]:
+    """The ``examples`` whose query calls no geometry function (for a database
+    without pg_sphere, where those are refused)."""
+    return tuple(e for e in examples if not _calls_geometry(e[2]))
+
+
+def _calls_geometry(adql: str) -> bool:
+    return any(
+        is_geometry(str(call.this))
+        for call in parse_statement(adql).find_all(exp.Anonymous)
+    )
 
 
 def examples_document(

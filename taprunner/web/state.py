@@ -33,6 +33,9 @@ class TapState:
     settings: Settings
     tap: TapSettings
     up_since: datetime
+    geometry: bool = True
+    """Whether the database has pg_sphere (else geometry is neither advertised
+    nor accepted)."""
     _catalog: TapCatalog | None = None
     _catalog_time: float = 0.0
     _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
