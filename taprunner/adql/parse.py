@@ -51,7 +51,7 @@ class AdqlDialect(Postgres):
             "CASE": PostgresParser.NO_PAREN_FUNCTION_PARSERS["CASE"]
         }
 
-        def _parse_csv(  # type: ignore[override]
+        def _parse_csv(
             self, parse_method: Callable[[], Any], sep: TokenType = TokenType.COMMA
         ) -> list[Any]:
             # sqlglot's own drops an empty item after a separator: "SELECT a, FROM
