@@ -3,7 +3,9 @@
 The dialect keeps only what ADQL's lexical rules allow (plain ``'...'`` strings
 with ``''`` as the only escape, ``"..."`` delimited identifiers) and turns every
 function call into ``exp.Anonymous`` so that the translator sees the name the
-client wrote and decides alone which functions exist.
+client wrote and decides alone which functions exist. Syntax errors are said in
+ADQL terms (line, column, what was expected), never in sqlglot's: its messages
+name its classes and are only read here.
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ _KEYWORDS = (
 def _expected(description: str, near: str) -> str:
     """sqlglot's description of a syntax error, said in ADQL terms."""
     if description == _TRAILING:
-        return "expected an item after ',' (ADQL allows no trailing comma)"
+        why = " (ADQL allows no trailing comma)" if near == "," else ""
+        return f"expected an item after '{near}'{why}"
     missing = _MISSING.match(description)
     if missing:
         need = _NEEDS.get(missing.group(1))
