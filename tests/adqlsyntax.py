@@ -32,6 +32,9 @@ MALFORMED: list[tuple[str, int, int, str]] = [
     ("SELECT CAST(ra AS) FROM gaia.src", 1, 18, "data type"),
     ("SELECT ra FROM", 1, 11, "expected a table name"),
     ("SELECT ra FROM gaia.src UNION", 1, 25, "a SELECT after UNION"),
+    ("SELECT ra FROM gaia.src ORDER", 1, 25, "unexpected ORDER (a reserved word"),
+    ("SELECT ra FROM gaia.src OFFSET", 1, 25, "unexpected OFFSET"),
+    ("SELECT ra FROM gaia.src\nGROUP BY", 2, 1, "expected a column after GROUP BY"),
     # unterminated strings and delimited identifiers
     ("SELECT ra FROM gaia.src WHERE dec = 'abc", 1, 37, "unterminated string"),
     ('SELECT "ra FROM gaia.src', 1, 8, "unterminated string"),

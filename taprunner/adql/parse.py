@@ -108,7 +108,46 @@ def parse_statement(adql: str) -> exp.Expr:
         raise AdqlError("syntax error at line 1, column 1: the query is empty", 1, 1)
     if len(statements) > 1:
         raise AdqlError("only a single SELECT statement is allowed")
+    _check_clauses(adql, statements[0])
     return statements[0]
+
+
+#: Words that begin or join clauses. sqlglot takes a stray one for a name ("FROM t
+#: ORDER" aliases t as "order"); in ADQL they are reserved.
+_CLAUSE_WORDS = frozenset(
+    "SELECT FROM WHERE GROUP ORDER BY HAVING OFFSET JOIN ON USING AS UNION EXCEPT "
+    "INTERSECT TOP AND OR NOT".split()
+)
+
+
+def _check_clauses(adql: str, statement: exp.Expr) -> None:
+    """What sqlglot lets pass and ADQL does not: clause words as names, an empty
+    GROUP BY."""
+    for ident in statement.find_all(exp.Identifier):
+        word = str(ident.this)
+        if not ident.quoted and word.upper() in _CLAUSE_WORDS:
+            meta = ident.meta
+            line = int(meta.get("line", 1))
+            column = int(meta.get("col", 1)) - len(word) + 1
+            raise AdqlError(
+                f"syntax error at line {line}, column {column} near '{word}': "
+                f"unexpected {word.upper()} (a reserved word; as a name write "
+                f'"{word}")',
+                line,
+                column,
+            )
+    for group in statement.find_all(exp.Group):
+        if not group.expressions:
+            found = list(re.finditer(r"\bGROUP\s+BY\b", adql, re.IGNORECASE))
+            offset = found[-1].start() if found else 0
+            line = adql.count("\n", 0, offset) + 1
+            column = offset - (adql.rfind("\n", 0, offset) + 1) + 1
+            raise AdqlError(
+                f"syntax error at line {line}, column {column} near 'GROUP BY': "
+                "expected a column after GROUP BY",
+                line,
+                column,
+            )
 
 
 def _syntax_error(adql: str, exc: ParseError) -> AdqlError:
