@@ -35,6 +35,7 @@ MALFORMED: list[tuple[str, int, int, str]] = [
     ("SELECT ra FROM gaia.src ORDER", 1, 25, "unexpected ORDER (a reserved word"),
     ("SELECT ra FROM gaia.src OFFSET", 1, 25, "unexpected OFFSET"),
     ("SELECT ra FROM gaia.src\nGROUP BY", 2, 1, "expected a column after GROUP BY"),
+    ("SELECT ra FROM gaia.src AS a JOIN gaia.src AS b", 1, 47, "expected ON"),
     # unterminated strings and delimited identifiers
     ("SELECT ra FROM gaia.src WHERE dec = 'abc", 1, 37, "unterminated string"),
     ('SELECT "ra FROM gaia.src', 1, 8, "unterminated string"),

@@ -81,6 +81,9 @@ class AdqlDialect(Postgres):
             join = super()._parse_join(*args, **kwargs)
             if join is None and comma is not None:
                 self.raise_error(_TRAILING, comma)
+            # And "a JOIN b" without a condition, which sqlglot reads as a, b.
+            if join is not None and comma is None and not _conditioned(join):
+                self.raise_error(_NO_JOIN_CONDITION, self._prev)
             return join
 
 
@@ -177,6 +180,7 @@ def _syntax_error(adql: str, exc: ParseError) -> AdqlError:
 
 
 _TRAILING = "ADQL: trailing separator"
+_NO_JOIN_CONDITION = "ADQL: join without a condition"
 _STATEMENT_STARTS = frozenset({"SELECT", "WITH", "("})
 _MISSING = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
 #: What a clause or operator sqlglot found incomplete still needs, in ADQL terms.
@@ -200,8 +204,17 @@ _KEYWORDS = (
 ).split()
 
 
+def _conditioned(join: exp.Join) -> bool:
+    """Whether ``join`` has the condition ADQL needs (none for CROSS, NATURAL)."""
+    if join.args.get("on") is not None or join.args.get("using"):
+        return True
+    return join.args.get("kind") == "CROSS" or join.args.get("method") == "NATURAL"
+
+
 def _expected(description: str, near: str) -> str:
     """sqlglot's description of a syntax error, said in ADQL terms."""
+    if description == _NO_JOIN_CONDITION:
+        return "expected ON with a condition or USING (columns) after the joined table"
     if description == _TRAILING:
         why = " (ADQL allows no trailing comma)" if near == "," else ""
         return f"expected an item after '{near}'{why}"
