@@ -117,6 +117,7 @@ class JobRef:
     """A row of the job list."""
 
     job_id: str
+    kind: str
     phase: Phase
     run_id: str | None
     owner: str | None

@@ -27,6 +27,28 @@ if TYPE_CHECKING:
 __all__ = ["TapPlugin", "main"]
 
 DEMO_ROWS = 1_000_000
+#: The TAP job kind's name and the URL path of its job list (TAP's /async).
+TAP_KIND = "tap"
+TAP_JOBS_PATH = "/tap/async"
+
+
+_PUBLISH_HELP = """\
+Publish SCHEMA.TABLE in TAP_SCHEMA (again: replace its entry). Columns, types
+and indexes come from PostgreSQL; --metadata FILE.toml adds the rest, every key
+optional (README.md, "Publishing your own tables", has the full example):
+
+  description = "Stars of my survey"
+  utype = "..."                 # a data-model utype of the table, if any
+  table_index = 1               # listing order, low first
+  schema_description = "My survey"
+  [columns.ra]                  # one table per column, by its name
+  description = "Right ascension"
+  unit = "deg"
+  ucd = "pos.eq.ra;meta.main"
+  utype = "..."
+  principal = true              # default true
+  std = false                   # default false
+"""
 
 
 class TapPlugin(Plugin):
@@ -41,17 +63,40 @@ class TapPlugin(Plugin):
         actions = tap.add_subparsers(
             dest="tap_command", metavar="ACTION", required=True
         )
-        publish = actions.add_parser("publish", help="publish SCHEMA.TABLE via TAP")
+        publish = actions.add_parser(
+            "publish",
+            help="publish SCHEMA.TABLE via TAP",
+            description=_PUBLISH_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         publish.add_argument(
             "table", help="qualified table name, e.g. myschema.mytable"
         )
         publish.add_argument(
-            "--metadata", type=Path, help="TOML file with descriptions, units and UCDs"
+            "--metadata",
+            type=Path,
+            metavar="FILE.toml",
+            help="TOML file with descriptions, units, UCDs (format above)",
         )
         unpublish = actions.add_parser("unpublish", help="remove a table from TAP")
-        unpublish.add_argument("table")
-        demo = actions.add_parser("demo", help="load the demo catalogue")
-        demo.add_argument("--rows", type=int, default=DEMO_ROWS)
+        unpublish.add_argument(
+            "table", help="qualified table name (the table itself stays)"
+        )
+        demo = actions.add_parser(
+            "demo",
+            help="create and publish the demo catalogue demo.stars (rebuilt "
+            "unless it holds --rows stars already)",
+        )
+        demo.add_argument(
+            "--rows",
+            type=_rows,
+            default=DEMO_ROWS,
+            help=f"stars in the catalogue (default {DEMO_ROWS:,})",
+        )
+
+    def jobs_path(self, kind: str) -> str | None:
+        # Where taprunner.web.app.create_tap_app mounts the TAP job list.
+        return TAP_JOBS_PATH if kind == TAP_KIND else None
 
     def add_serve_options(self, serve: argparse.ArgumentParser) -> None:
         serve.add_argument(
@@ -61,7 +106,7 @@ class TapPlugin(Plugin):
         )
         serve.add_argument(
             "--demo-rows",
-            type=int,
+            type=_rows,
             default=DEMO_ROWS,
             help="rows of the demo catalogue (default 1,000,000)",
         )
@@ -91,6 +136,16 @@ class TapPlugin(Plugin):
         if options.no_demo or index > 0:
             return [*argv, "--no-demo"]
         return [*argv, "--demo-rows", str(options.demo_rows)]
+
+
+def _rows(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of rows: {text!r}")
+    return value
 
 
 async def _tap(

@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from aiouws.cli.plugins import AdminCommand
+from aiouws.cli.problems import connect
 from aiouws.config import Settings
 from aiouws.storage.database import Database
 from aiouws.storage.pgcluster import EmbeddedCluster
@@ -71,7 +74,7 @@ async def run_admin(
     handler: AdminCommand | None,
 ) -> int:
     """Install or upgrade the schema, then run ``handler`` (None: ``db init``)."""
-    conn = await database.connect()
+    conn = await connect(database)
     try:
         await init_connection(conn)
         applied = await install_schema(conn)
@@ -84,32 +87,46 @@ async def run_admin(
 
 
 async def jobs(
-    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+    conn: asyncpg.Connection,
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    jobs_path: Callable[[str], str],
 ) -> int:
+    """``jobs list|show|delete``; ``jobs_path(kind)`` is the URL path of a kind's
+    job list (``/tap/async``, ``/jobs/demo``), for the links of ``show``."""
     from aiouws.errors import JobNotFound
     from aiouws.models import JobFilter
-    from aiouws.phases import Phase
     from aiouws.storage.store import JobStore
     from aiouws.workdir import JobDirs
 
     pool = _SingleConnectionPool(conn)
     store = JobStore(pool)  # type: ignore[arg-type]
     if args.jobs_command == "list":
-        phases = frozenset(Phase(p.upper()) for p in args.phase or ())
         refs = await store.list_jobs(
             JobFilter(
                 owner=args.owner,
                 all_owners=args.owner is None,
-                phases=phases,
+                phases=frozenset(args.phase or ()),
                 last=args.last,
+                kind=args.kind,
                 include_archived=True,
             )
         )
-        for ref in refs:
-            print(
-                f"{ref.job_id}  {ref.phase.value:9}  {ref.creation_time:%Y-%m-%d %H:%M}"
-                f"  {ref.owner or '-'}  {ref.run_id or ''}"
-            )
+        _print_table(
+            ("JOB ID", "KIND", "PHASE", "CREATED (UTC)", "OWNER", "RUN ID"),
+            [
+                (
+                    ref.job_id,
+                    ref.kind,
+                    ref.phase.value,
+                    f"{ref.creation_time.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+                    ref.owner or "-",
+                    ref.run_id or "",
+                )
+                for ref in refs
+            ],
+        )
         return 0
     if args.jobs_command == "show":
         from aiouws.http.render import job_document
@@ -119,7 +136,17 @@ async def jobs(
         except JobNotFound as exc:
             print(f"aiouws: {exc}", file=sys.stderr)
             return 1
-        sys.stdout.write(job_document(job, f"{job.kind}/{job.job_id}").decode())
+        path = f"{jobs_path(job.kind).rstrip('/')}/{job.job_id}"
+        if settings.base_url:
+            url = settings.base_url.rstrip("/") + path
+        else:
+            url = path
+            print(
+                "aiouws: links are relative to the service's address "
+                "(set base_url for absolute ones)",
+                file=sys.stderr,
+            )
+        sys.stdout.write(job_document(job, url).decode())
         return 0
     dirs = JobDirs(settings.resolved_jobs_dir)
     status = 0
@@ -150,6 +177,14 @@ async def cleanup(
     )
     print(f"removed {removed} job(s)")
     return 0
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns as wide as their widest cell, two spaces apart."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip())
 
 
 class _SingleConnectionPool:

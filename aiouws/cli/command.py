@@ -11,15 +11,18 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import asyncpg
 
 from aiouws.cli import admin
 from aiouws.cli.plugins import Plugin
+from aiouws.cli.problems import StartupError, check_database, listen_problem
 from aiouws.config import ConfigError, Settings
 from aiouws.logs import setup_logging
+from aiouws.phases import Phase
 from aiouws.storage.database import Database
 from aiouws.storage.pgcluster import ClusterError, EmbeddedCluster
 
@@ -86,13 +89,25 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
     )
     listing = jobs_commands.add_parser("list", help="list jobs, newest first")
     listing.add_argument("--owner", help="only this owner's jobs")
-    listing.add_argument("--phase", action="append", help="only jobs in this phase")
-    listing.add_argument("--last", type=int, default=50, help="at most this many")
-    show = jobs_commands.add_parser("show", help="show one job as UWS XML")
-    show.add_argument("job_id")
+    listing.add_argument(
+        "--phase",
+        action="append",
+        type=_phase,
+        help="only jobs in this phase (repeat for several): "
+        + ", ".join(p.value for p in Phase),
+    )
+    listing.add_argument("--kind", help="only jobs of this kind (e.g. tap, demo)")
+    listing.add_argument(
+        "--last", type=_positive, default=50, help="at most this many (default 50)"
+    )
+    show = jobs_commands.add_parser(
+        "show",
+        help="show one job as UWS XML (links under base_url, else relative)",
+    )
+    show.add_argument("job_id", help="the job's id (see jobs list)")
     delete = jobs_commands.add_parser("delete", help="delete a job and its files")
-    delete.add_argument("job_id", nargs="+")
-    jobs.set_defaults(admin=admin.jobs)
+    delete.add_argument("job_id", nargs="+", help="ids of the jobs to delete")
+    jobs.set_defaults(admin=partial(admin.jobs, jobs_path=_jobs_path(plugins)))
 
     cleanup = commands.add_parser(
         "cleanup", help="remove expired jobs (and, if asked, more)"
@@ -107,8 +122,14 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
     cleanup.add_argument("--all", action="store_true", help="every job (careful!)")
     cleanup.set_defaults(admin=admin.cleanup)
 
-    passwd = commands.add_parser("passwd", help="print a password-file line for a user")
-    passwd.add_argument("user")
+    passwd = commands.add_parser(
+        "passwd",
+        help="print a password-file line for a user",
+        description="Print USER:HASH for the passwd_file of auth = basic. The "
+        "password is asked twice on a terminal, else read from the first line "
+        "of standard input (echo SECRET | aiouws passwd alice).",
+    )
+    passwd.add_argument("user", help="the user name (no ':')")
     for plugin in plugins:
         plugin.add_serve_options(serve)
         plugin.add_commands(commands)
@@ -145,11 +166,7 @@ def main(
         return 2
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "passwd":
-        from aiouws.http.auth import hash_password
-
-        password = getpass.getpass(f"password for {args.user}: ")
-        print(f"{args.user}:{hash_password(password)}")
-        return 0
+        return _passwd(args.user)
     cluster = None
     try:
         if args.command == "db" and args.db_command in ("start", "dsn", "stop"):
@@ -162,14 +179,86 @@ def main(
         if args.command == "serve":
             from aiouws.cli.serving import serve
 
+            asyncio.run(check_database(database))  # before saying anything
             return serve(settings, database, args, plugins, module)
         return asyncio.run(admin.run_admin(database, settings, args, args.admin))
-    except (ClusterError, ConfigError, OSError, asyncpg.PostgresError) as exc:
+    except ConfigError as exc:
+        print(f"aiouws: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        serving = args.command == "serve"
+        problem = serving and listen_problem(exc, settings.host, settings.port)
+        print(f"aiouws: {problem or exc}", file=sys.stderr)
+        return 1
+    except (ClusterError, StartupError, asyncpg.PostgresError) as exc:
         print(f"aiouws: {exc}", file=sys.stderr)
         return 1
     finally:
         if cluster is not None and args.command == "serve":
             cluster.stop()
+
+
+def _phase(text: str) -> Phase:
+    try:
+        return Phase(text.upper())
+    except ValueError:
+        known = ", ".join(p.value for p in Phase)
+        raise argparse.ArgumentTypeError(
+            f"unknown phase {text!r} (one of {known})"
+        ) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return value
+
+
+def _jobs_path(plugins: Sequence[Plugin]) -> Callable[[str], str]:
+    """The URL path of a kind's job list: a plug-in's, else create_app's."""
+
+    def jobs_path(kind: str) -> str:
+        for plugin in plugins:
+            path = plugin.jobs_path(kind)
+            if path is not None:
+                return path
+        return f"/jobs/{kind}"
+
+    return jobs_path
+
+
+def _passwd(user: str) -> int:
+    """Print ``user:hash``; the password from the terminal or standard input."""
+    from aiouws.http.auth import hash_password
+
+    if not user or ":" in user:
+        print(
+            "aiouws passwd: a user name must be non-empty, without ':'", file=sys.stderr
+        )
+        return 2
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {user}: ")
+            if getpass.getpass("again: ") != password:
+                print("aiouws passwd: the passwords differ", file=sys.stderr)
+                return 1
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    except (EOFError, KeyboardInterrupt):
+        password = ""
+    if not password:
+        print(
+            "aiouws passwd: no password given (type it at the prompt, or pipe it: "
+            f"echo SECRET | aiouws passwd {user})",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{user}:{hash_password(password)}")
+    return 0
 
 
 def _embedded(settings: Settings) -> EmbeddedCluster:

@@ -73,6 +73,12 @@ class Plugin:
             For an invalid setting (the command then exits with status 2).
         """
 
+    def jobs_path(self, kind: str) -> str | None:
+        """The URL path of ``kind``'s job list if the plug-in serves that kind
+        (e.g. TAP's ``/tap/async``); None: not its kind (then ``/jobs/{kind}``,
+        where ``create_app`` mounts it). ``jobs show`` links results with it."""
+        return None
+
     def serve_app(
         self, settings: Settings, options: argparse.Namespace
     ) -> web.Application | None:

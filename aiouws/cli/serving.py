@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -38,7 +38,6 @@ def serve(
     if options.worker:
         app.on_startup.append(exit_with_parent)
     loop = _event_loop(settings.event_loop)
-    print(f"aiouws: serving on http://{settings.host}:{settings.port}/", flush=True)
     web.run_app(
         app,
         loop=loop,
@@ -47,8 +46,9 @@ def serve(
         max_field_size=16384,
         host=settings.host,
         port=settings.port,
-        print=None,
-        # One "request" line per request at INFO (aiouws.logs.AccessLogger).
+        # Called once every site listens; a worker's parent announces the pool.
+        print=None if options.worker else _announce(settings),
+        # One "request" line per request at INFO (aiouws.http.access).
         access_log_class=AccessLogger,
         shutdown_timeout=settings.grace + 5,
         reuse_port=options.worker,
@@ -94,11 +94,6 @@ def _serve_workers(
             argv += plugin.worker_args(options, index)
         return argv
 
-    print(
-        f"aiouws: serving on http://{settings.host}:{settings.port}/"
-        f" with {count} workers",
-        flush=True,
-    )
     pool = WorkerPool(
         command,
         count,
@@ -107,8 +102,19 @@ def _serve_workers(
         grace=settings.grace,
         # The DSN goes by environment, not argv: ps shows argv to every user.
         env={**os.environ, ENV_PREFIX + "DSN": database.dsn},
+        on_listening=_announce(settings, f" with {count} workers"),
     )
     return pool.run()
+
+
+def _announce(settings: Settings, more: str = "") -> Callable[..., None]:
+    """Prints "serving on": aiohttp calls it once the server listens."""
+
+    def announce(_banner: object = None) -> None:
+        url = f"http://{settings.host}:{settings.port}/"
+        print(f"aiouws: serving on {url}{more}", flush=True)
+
+    return announce
 
 
 def _event_loop(choice: str) -> asyncio.AbstractEventLoop:

@@ -51,6 +51,7 @@ class WorkerPool:
     """Starts, watches and stops the worker processes (synchronous, in the parent).
 
     ``command(index)`` is the argv of worker ``index``; its stdin is the parent pipe.
+    ``on_listening()`` is called once the first worker accepts connections.
     """
 
     def __init__(
@@ -63,15 +64,18 @@ class WorkerPool:
         grace: float,
         env: Mapping[str, str] | None = None,
         poll: float = 0.2,
+        on_listening: Callable[[], None] | None = None,
     ) -> None:
         self._command = command
         self._env = None if env is None else dict(env)
         self._count = count
         self._address = (_connectable(host), port)
+        self._listen = (host, port)
         self._grace = grace
         self._poll = poll
         self._workers: list[_Worker] = []
         self._stopping = False
+        self._on_listening = on_listening
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the exit code for the ``aiouws`` command."""
@@ -80,10 +84,13 @@ class WorkerPool:
             for sig in (signal.SIGTERM, signal.SIGINT)
         }
         try:
+            _check_free(*self._listen)
             first = self._spawn(0)
             self._workers.append(first)
             if not self._wait_listening(first):
                 return first.process.returncode or 1
+            if self._on_listening is not None:
+                self._on_listening()
             self._workers += [self._spawn(i) for i in range(1, self._count)]
             log.info("workers started", extra={"pid": os.getpid()})
             self._watch()
@@ -187,6 +194,21 @@ async def exit_with_parent(_app: object) -> None:
 
 
 _parent_pipe: list[asyncio.BaseTransport] = []
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) if something listens on ``host:port`` already.
+
+    The workers bind with SO_REUSEPORT, and the parent's check that the first
+    one listens connects to the port: another program listening there would
+    pass both. A bind without SO_REUSEPORT tells.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
 
 
 def _connectable(host: str) -> str:

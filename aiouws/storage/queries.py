@@ -51,7 +51,7 @@ _SETTABLE: Mapping[str, str] = {
     "lease_until": "timestamptz",
 }
 
-LIST_COLUMNS = "job_id, phase, run_id, owner, creation_time"
+LIST_COLUMNS = "job_id, kind, phase, run_id, owner, creation_time"
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,7 @@ class JobStore:
         return [
             JobRef(
                 job_id=r["job_id"],
+                kind=r["kind"],
                 phase=Phase(r["phase"]),
                 run_id=r["run_id"],
                 owner=r["owner"],

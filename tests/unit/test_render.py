@@ -86,6 +86,7 @@ def test_job_list(assert_valid: Any) -> None:
     refs = [
         JobRef(
             job_id=f"job{i:019d}",
+            kind="tap",
             phase=Phase.PENDING,
             run_id=None,
             owner="alice" if i else None,
@@ -114,6 +115,7 @@ def test_shipped_stylesheet_renders_job_and_list_as_html() -> None:
     refs = [
         JobRef(
             job_id="x" * 22,
+            kind="tap",
             phase=Phase.QUEUED,
             run_id="r",
             owner=None,
