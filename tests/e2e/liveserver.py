@@ -92,6 +92,17 @@ class LiveServer:
         self.process.wait(10)
 
 
+def http_get(url: str) -> tuple[int, bytes]:
+    """Status and body of a GET (0 and nothing when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1."""
     with socket.socket() as sock:

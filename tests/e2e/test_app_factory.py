@@ -10,34 +10,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from liveserver import create_database, drop_database, free_port
+from liveserver import free_port, http_get
 
 REPO = Path(__file__).resolve().parents[2]
 JOBKINDS = REPO / "tests" / "jobkinds"
 
 
-@pytest.fixture
-def app_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
-    dsn = create_database(pg_admin_dsn)
-    yield dsn
-    drop_database(pg_admin_dsn, dsn)
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-def test_serve_app_runs_a_custom_job_kind(app_dsn: str, tmp_path: Path) -> None:
+def test_serve_app_runs_a_custom_job_kind(fresh_dsn: str, tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -47,7 +28,7 @@ def test_serve_app_runs_a_custom_job_kind(app_dsn: str, tmp_path: Path) -> None:
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "aiouws", "--dsn", app_dsn),
+            *(sys.executable, "-m", "aiouws", "--dsn", fresh_dsn),
             *("--data-dir", str(tmp_path), "serve", "--port", str(port)),
             *("--app", "customapp:factory"),
         ],
@@ -60,7 +41,7 @@ def test_serve_app_runs_a_custom_job_kind(app_dsn: str, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}/jobs/shout"
     try:
         deadline = time.monotonic() + 60
-        while _get(base)[0] != 200:
+        while http_get(base)[0] != 200:
             assert server.poll() is None, (tmp_path / "server.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
             time.sleep(0.1)
@@ -70,12 +51,12 @@ def test_serve_app_runs_a_custom_job_kind(app_dsn: str, tmp_path: Path) -> None:
         phase = b""
         while phase not in (b"COMPLETED", b"ERROR"):
             assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            phase = _get(job_url + "/phase")[1].strip()
+            phase = http_get(job_url + "/phase")[1].strip()
             time.sleep(0.1)
         assert phase == b"COMPLETED"
-        assert _get(job_url + "/results/result") == (200, b"HELLO")
+        assert http_get(job_url + "/results/result") == (200, b"HELLO")
         # The generic command serves no TAP.
-        assert _get(f"http://127.0.0.1:{port}/tap/availability")[0] == 404
+        assert http_get(f"http://127.0.0.1:{port}/tap/availability")[0] == 404
     finally:
         server.terminate()
         server.wait(30)

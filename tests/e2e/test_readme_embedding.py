@@ -16,11 +16,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from liveserver import create_database, drop_database, free_port
+from liveserver import free_port, http_get
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Your own job kind"
@@ -44,24 +42,7 @@ def readme_blocks() -> tuple[dict[str, str], str]:
     return files, shell
 
 
-@pytest.fixture
-def app_dsn(pg_admin_dsn: str, template_dsn: str) -> Iterator[str]:
-    dsn = create_database(pg_admin_dsn)
-    yield dsn
-    drop_database(pg_admin_dsn, dsn)
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-def test_readme_embedding_example_runs_a_job(app_dsn: str, tmp_path: Path) -> None:
+def test_readme_embedding_example_runs_a_job(fresh_dsn: str, tmp_path: Path) -> None:
     files, shell = readme_blocks()
     assert set(files) == {"mypackage/jobs.py", "app.py"}
     # The shell lines say where the DSN comes from and put the job module on
@@ -76,7 +57,7 @@ def test_readme_embedding_example_runs_a_job(app_dsn: str, tmp_path: Path) -> No
         **os.environ,
         # $PWD as in the README; this repository after it, for its aiouws.
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
-        "AIOUWS_DSN": app_dsn,
+        "AIOUWS_DSN": fresh_dsn,
         "AIOUWS_PORT": str(port),
         "AIOUWS_DATA_DIR": str(tmp_path / "data"),
         "AIOUWS_GRACE": "1",
@@ -94,7 +75,7 @@ def test_readme_embedding_example_runs_a_job(app_dsn: str, tmp_path: Path) -> No
     base = f"http://127.0.0.1:{port}/render/jobs"
     try:
         deadline = time.monotonic() + 60
-        while _get(base)[0] != 200:  # listening where the settings say
+        while http_get(base)[0] != 200:  # listening where the settings say
             assert app.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
@@ -104,10 +85,10 @@ def test_readme_embedding_example_runs_a_job(app_dsn: str, tmp_path: Path) -> No
         phase = b""
         while phase not in (b"COMPLETED", b"ERROR"):
             assert time.monotonic() < deadline, log_path.read_text()
-            phase = _get(job_url + "/phase")[1].strip()
+            phase = http_get(job_url + "/phase")[1].strip()
             time.sleep(0.1)
         assert phase == b"COMPLETED", log_path.read_text()
-        status, image = _get(job_url + "/results/image")
+        status, image = http_get(job_url + "/results/image")
         assert status == 200
         assert image == b"P5 8 8 255\n" + bytes(range(8)) * 8
     finally:
