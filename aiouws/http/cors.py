@@ -33,7 +33,13 @@ class CorsPolicy:
         self._any = any_origin
 
     def allow(self, origin: str) -> tuple[str, bool] | None:
-        """(Access-Control-Allow-Origin, credentials) for ``origin``, or None."""
+        """(Access-Control-Allow-Origin, credentials) for ``origin``, or None.
+
+        An origin that is not printable ASCII (a serialised origin always is)
+        is never allowed: it would be echoed in a header.
+        """
+        if not _printable(origin):
+            return None
         if self._origins is not None and self._origins.fullmatch(origin):
             return origin, True
         if self._any:
@@ -80,14 +86,20 @@ class CorsPolicy:
             return await handler(request)
         headers = self.headers(origin)
         if not headers:
-            raise web.HTTPForbidden(text=f"origin {origin} is not allowed")
+            shown = origin if _printable(origin) else ascii(origin)
+            raise web.HTTPForbidden(text=f"origin {shown} is not allowed")
         headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = METHODS
         requested = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS)
-        if requested:
+        if requested and _printable(requested):
             headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = requested
         headers[hdrs.ACCESS_CONTROL_MAX_AGE] = MAX_AGE
         headers[hdrs.VARY] = hdrs.ORIGIN
         return web.Response(status=204, headers=headers)
+
+
+def _printable(value: str) -> bool:
+    """Whether ``value`` is printable ASCII (safe to echo in a header or text)."""
+    return value.isascii() and value.isprintable()
 
 
 def install_cors(app: web.Application, settings: Settings) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -127,3 +128,31 @@ async def test_cors_off_by_default(
         headers={"Origin": LISTED, "Access-Control-Request-Method": "POST"},
     )
     assert preflight.status == 405
+
+
+async def _raw(client: Client, head: bytes) -> bytes:
+    """The answer to a request sent as raw bytes (a browser never sends these)."""
+    reader, writer = await asyncio.open_connection(
+        str(client.server.host), int(client.server.port or 0)
+    )
+    writer.write(head + b"Host: x\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+async def test_non_ascii_origin_is_refused_not_a_500(cors_client: Client) -> None:
+    preflight = await _raw(
+        cors_client,
+        b"OPTIONS /tap/sync HTTP/1.1\r\nOrigin: https://\xff.example.org\r\n"
+        b"Access-Control-Request-Method: POST\r\n",
+    )
+    assert preflight.startswith(b"HTTP/1.1 403 "), preflight[:200]
+    assert b"https://\\udcff.example.org" in preflight
+    plain = await _raw(
+        cors_client,
+        b"GET /tap/availability HTTP/1.1\r\nOrigin: https://www.\xffexample.org\r\n",
+    )
+    assert plain.startswith(b"HTTP/1.1 200 "), plain[:200]
+    assert b"access-control-allow-origin" not in plain.lower()
