@@ -143,8 +143,7 @@ def _check_clauses(adql: str, statement: exp.Expr) -> None:
         if not group.expressions:
             found = list(re.finditer(r"\bGROUP\s+BY\b", adql, re.IGNORECASE))
             offset = found[-1].start() if found else 0
-            line = adql.count("\n", 0, offset) + 1
-            column = offset - (adql.rfind("\n", 0, offset) + 1) + 1
+            line, column = _line_column(adql, offset)
             raise AdqlError(
                 f"syntax error at line {line}, column {column} near 'GROUP BY': "
                 "expected a column after GROUP BY",
@@ -266,14 +265,19 @@ def _did_you_mean(adql: str, near: str) -> str:
     return ""
 
 
+def _line_column(adql: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character ``offset`` of ``adql``."""
+    line = adql.count("\n", 0, offset) + 1
+    return line, offset - (adql.rfind("\n", 0, offset) + 1) + 1
+
+
 def _token_error(adql: str, exc: TokenError) -> AdqlError:
     """Locate an unterminated string or identifier, sqlglot's usual TokenError."""
     match = _TOKEN_ERROR.match(str(exc))
     offset = len(match.group("context")) if match else len(adql)
     quote = max(adql.rfind("'", 0, offset), adql.rfind('"', 0, offset))
     offset = quote if quote >= 0 else offset
-    line = adql.count("\n", 0, offset) + 1
-    column = offset - (adql.rfind("\n", 0, offset) + 1) + 1
+    line, column = _line_column(adql, offset)
     return AdqlError(
         f"syntax error at line {line}, column {column}: unterminated string "
         "or delimited identifier",
