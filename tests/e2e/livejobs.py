@@ -12,23 +12,15 @@ import urllib.parse
 import urllib.request
 
 import asyncpg
-from liveserver import LiveServer
+from liveserver import NO_REDIRECT, LiveServer
 
 __all__ = ["job_row", "phase", "submit", "wait_phase"]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def submit(server: LiveServer, **params: str) -> str:
     data = urllib.parse.urlencode({**params, "PHASE": "RUN"}).encode()
     try:
-        _opener.open(server.url + "/jobs/demo", data=data, timeout=30)
+        NO_REDIRECT.open(server.url + "/jobs/demo", data=data, timeout=30)
     except urllib.error.HTTPError as exc:
         assert exc.code == 303, exc.read()
         return exc.headers["Location"].rsplit("/", 1)[1]

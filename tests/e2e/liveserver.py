@@ -28,6 +28,7 @@ import pytest
 import testdb
 
 __all__ = [
+    "NO_REDIRECT",
     "LiveServer",
     "create_database",
     "drop_database",
@@ -90,6 +91,15 @@ class LiveServer:
         except ProcessLookupError:
             pass
         self.process.wait(10)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+#: A urllib opener that does not follow redirects: a 303 raises HTTPError.
+NO_REDIRECT = urllib.request.build_opener(_NoRedirect)
 
 
 def http_get(url: str) -> tuple[int, bytes]:

@@ -17,17 +17,9 @@ import urllib.request
 from collections.abc import Mapping
 from email.message import Message
 
-from liveserver import LiveServer
+from liveserver import NO_REDIRECT, LiveServer
 
 __all__ = ["call", "log_entries", "run_tap_job", "wait_for_entry"]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
 
 
 def call(
@@ -43,7 +35,7 @@ def call(
         url, data=body, headers=dict(headers or {}), method=method
     )
     try:
-        with _opener.open(request, timeout=60) as response:
+        with NO_REDIRECT.open(request, timeout=60) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
