@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from aiouws.cli.plugins import AdminCommand
-from aiouws.cli.problems import connect
+from aiouws.cli.problems import connect, safe_dsn
 from aiouws.config import Settings
 from aiouws.storage.database import Database
 from aiouws.storage.pgcluster import EmbeddedCluster
@@ -47,24 +45,11 @@ def db_server(settings: Settings, cluster: EmbeddedCluster | None, action: str) 
         return 0
     else:
         dsn = cluster.ensure_running()
-    public = _without_password(dsn)
+    public = safe_dsn(dsn, mask=None)
     if action == "dsn" and public != dsn:
         print("aiouws: this DSN holds a password: keep it secret", file=sys.stderr)
     print(dsn if action == "dsn" else public)
     return 0
-
-
-def _without_password(dsn: str) -> str:
-    """``dsn`` (a URI or ``key=value`` string) with any password removed."""
-    if "://" not in dsn:
-        return re.sub(r"\s*\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "", dsn)
-    parts = urlsplit(dsn)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        user = parts.netloc.rpartition("@")[0].partition(":")[0]
-        parts = parts._replace(netloc=f"{user}@{host}")
-    query = re.sub(r"(^|&)password=[^&]*", "", parts.query).lstrip("&")
-    return urlunsplit(parts._replace(query=query))
 
 
 async def run_admin(

@@ -21,6 +21,10 @@ from aiouws.storage.database import Database
 __all__ = ["StartupError", "check_database", "connect", "listen_problem", "safe_dsn"]
 
 _WHERE_DSN = "--dsn, AIOUWS_DSN or dsn in the configuration file"
+#: The secret parameters of a DSN.
+_SECRET_KEYS = ("password", "sslpassword")
+#: A secret ``key=value`` of a libpq connection string, with the blanks before it.
+_KV_SECRET = re.compile(r"(\s*)\b((?:ssl)?password)(\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
 class StartupError(Exception):
@@ -130,15 +134,29 @@ def listen_problem(exc: OSError, host: str, port: int) -> StartupError | None:
     return None
 
 
-def safe_dsn(dsn: str) -> str:
-    """``dsn`` without its password, for messages."""
-    if "://" in dsn:
-        parts = urllib.parse.urlsplit(dsn)
-        if parts.password is not None:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            dsn = parts._replace(netloc=netloc).geturl()
-        return re.sub(r"(password=)[^&]*", r"\1***", dsn)
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+def safe_dsn(dsn: str, mask: str | None = "***") -> str:
+    """``dsn`` (a URI or ``key=value`` string) with its ``password`` and
+    ``sslpassword`` values replaced by ``mask``, or removed when ``mask`` is None
+    (what ``aiouws db start`` prints)."""
+    if "://" not in dsn:
+        if mask is None:
+            return _KV_SECRET.sub("", dsn)
+        return _KV_SECRET.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{mask}", dsn)
+    parts = urllib.parse.urlsplit(dsn)
+    if parts.password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}@{host}" if mask is None else f"{user}:{mask}@{host}"
+        parts = parts._replace(netloc=netloc)
+    query = []
+    for pair in parts.query.split("&"):
+        name, eq, _value = pair.partition("=")
+        if eq and name in _SECRET_KEYS:
+            if mask is None:
+                continue
+            pair = f"{name}={mask}"
+        query.append(pair)
+    return urllib.parse.urlunsplit(parts._replace(query="&".join(query)))
 
 
 def _os_reason(exc: BaseException) -> str:

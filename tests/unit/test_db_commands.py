@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aiouws.cli.admin import _without_password
+from aiouws.cli.problems import safe_dsn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,10 +45,29 @@ def aiouws(*argv: str) -> subprocess.CompletedProcess[str]:
         ),
         ("host=h password='a b' user=u", "host=h user=u"),
         ("host=h user=u", "host=h user=u"),
+        ("host=h sslpassword=k3y user=u", "host=h user=u"),
+        ("postgresql://h/db?sslpassword=k3y", "postgresql://h/db"),
     ],
 )
 def test_passwords_are_removed(dsn: str, public: str) -> None:
-    assert _without_password(dsn) == public
+    assert safe_dsn(dsn, mask=None) == public
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://u:s3cret@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql://u@h/db?password=s3cret&sslmode=require",
+            "postgresql://u@h/db?password=***&sslmode=require",
+        ),
+        ("host=h password='a b' user=u", "host=h password=*** user=u"),
+        ("host=h sslpassword = k3y", "host=h sslpassword = ***"),
+        ("host=h user=u", "host=h user=u"),
+    ],
+)
+def test_passwords_are_masked_in_messages(dsn: str, shown: str) -> None:
+    assert safe_dsn(dsn) == shown
 
 
 def test_db_dsn_prints_a_configured_dsn_and_says_it_is_secret() -> None:
