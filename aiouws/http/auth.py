@@ -8,7 +8,6 @@ file of ``user:pbkdf2_sha256$iterations$salt$hash`` lines).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -98,7 +97,7 @@ def _basic_resolver(passwords: Mapping[str, str]) -> OwnerResolver:
             user, _, password = (
                 base64.b64decode(token, validate=True).decode().partition(":")
             )
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, not ASCII
             raise Unauthorized("malformed basic credentials") from None
         stored = passwords.get(user)
         if stored is None or not _verify(password, stored):

@@ -67,3 +67,30 @@ async def test_basic_auth(
     resp = await client.get("/jobs/echo", headers=bad)
     assert resp.status == 401 and "WWW-Authenticate" in resp.headers
     assert (await client.get(f"/jobs/echo/{job_id}")).status == 403
+
+
+async def test_basic_credentials_not_ascii_are_a_401_not_a_500(
+    settings: Settings, aiohttp_client: MakeClient, tmp_path: Any
+) -> None:
+    import asyncio
+    from dataclasses import replace
+
+    passwd = tmp_path / "passwd"
+    passwd.write_text("")
+    client = await aiohttp_client(
+        create_app(
+            replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False
+        )
+    )
+    # A raw byte a client library would refuse to send; the server must not.
+    reader, writer = await asyncio.open_connection(
+        str(client.server.host), int(client.server.port or 0)
+    )
+    writer.write(
+        b"GET /jobs/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Basic \xffQQ==\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
