@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "create_database",
     "drop_database",
     "free_port",
+    "run_job",
     "start_server",
 ]
 
@@ -111,6 +113,28 @@ def http_get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
+
+
+def run_job(
+    base: str, params: Mapping[str, str], server: subprocess.Popen[bytes], log: Path
+) -> tuple[str, bytes]:
+    """Wait (60 s at most) until the job list ``base`` of ``server`` answers,
+    create a job of ``params`` with PHASE=RUN there and wait for its end: its
+    URL and final phase. A failed wait fails with the server's ``log``."""
+    deadline = time.monotonic() + 60
+    while http_get(base)[0] != 200:
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    form = urllib.parse.urlencode({**params, "PHASE": "RUN"}).encode()
+    with urllib.request.urlopen(base, data=form, timeout=5) as response:
+        job_url: str = response.url
+    phase = b""
+    while phase not in (b"COMPLETED", b"ERROR"):
+        assert time.monotonic() < deadline, log.read_text()
+        phase = http_get(job_url + "/phase")[1].strip()
+        time.sleep(0.1)
+    return job_url, phase
 
 
 def free_port() -> int:

@@ -6,13 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from liveserver import free_port, http_get
+from liveserver import free_port, http_get, run_job
 
 REPO = Path(__file__).resolve().parents[2]
 JOBKINDS = REPO / "tests" / "jobkinds"
@@ -40,19 +36,9 @@ def test_serve_app_runs_a_custom_job_kind(fresh_dsn: str, tmp_path: Path) -> Non
     )
     base = f"http://127.0.0.1:{port}/jobs/shout"
     try:
-        deadline = time.monotonic() + 60
-        while http_get(base)[0] != 200:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
-        form = urllib.parse.urlencode({"word": "hello", "PHASE": "RUN"}).encode()
-        with urllib.request.urlopen(base, data=form, timeout=5) as response:
-            job_url = response.url
-        phase = b""
-        while phase not in (b"COMPLETED", b"ERROR"):
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            phase = http_get(job_url + "/phase")[1].strip()
-            time.sleep(0.1)
+        job_url, phase = run_job(
+            base, {"word": "hello"}, server, tmp_path / "server.log"
+        )
         assert phase == b"COMPLETED"
         assert http_get(job_url + "/results/result") == (200, b"HELLO")
         # The generic command serves no TAP.

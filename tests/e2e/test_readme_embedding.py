@@ -12,13 +12,9 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from liveserver import free_port, http_get
+from liveserver import free_port, http_get, run_job
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Your own job kind"
@@ -74,19 +70,8 @@ def test_readme_embedding_example_runs_a_job(fresh_dsn: str, tmp_path: Path) -> 
         )
     base = f"http://127.0.0.1:{port}/render/jobs"
     try:
-        deadline = time.monotonic() + 60
-        while http_get(base)[0] != 200:  # listening where the settings say
-            assert app.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        form = urllib.parse.urlencode({"size": "8", "PHASE": "RUN"}).encode()
-        with urllib.request.urlopen(base, data=form, timeout=5) as response:
-            job_url = response.url
-        phase = b""
-        while phase not in (b"COMPLETED", b"ERROR"):
-            assert time.monotonic() < deadline, log_path.read_text()
-            phase = http_get(job_url + "/phase")[1].strip()
-            time.sleep(0.1)
+        # run_job waits until it listens where the settings say.
+        job_url, phase = run_job(base, {"size": "8"}, app, log_path)
         assert phase == b"COMPLETED", log_path.read_text()
         status, image = http_get(job_url + "/results/image")
         assert status == 200
