@@ -18,13 +18,17 @@ from pathlib import Path
 from aiohttp import web
 
 from aiouws.config import ConfigError, Settings
-from aiouws.errors import Unauthorized, UsageError
+from aiouws.errors import Unauthorized, UsageError, UWSError
 
 __all__ = ["OwnerResolver", "hash_password", "load_passwords", "make_resolver"]
 
 OwnerResolver = Callable[[web.Request], Awaitable[str | None]]
 _OWNER = re.compile(r"^[\w.@+-]{1,128}$")
 _ITERATIONS = 200_000
+#: A request's owner, or why it has none, once resolved (see :func:`_once`).
+_RESOLVED: web.RequestKey[tuple[str | None, UWSError | None]] = web.RequestKey(
+    "aiouws_resolved", tuple
+)
 
 
 def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
@@ -110,10 +114,30 @@ def _basic_resolver(passwords: Mapping[str, str]) -> OwnerResolver:
 
 
 def make_resolver(settings: Settings) -> OwnerResolver:
-    """The resolver that ``settings.auth`` names."""
+    """The resolver that ``settings.auth`` names, resolving once per request."""
     if settings.auth == "header":
-        return _header_resolver(settings.auth_header)
+        return _once(_header_resolver(settings.auth_header))
     if settings.auth == "basic":
         assert settings.passwd_file is not None
-        return _basic_resolver(load_passwords(settings.passwd_file))
+        return _once(_basic_resolver(load_passwords(settings.passwd_file)))
     return _anonymous
+
+
+def _once(resolve: OwnerResolver) -> OwnerResolver:
+    """``resolve``, asked once per request: the owner middleware (for the logs)
+    and the handler both ask, and refused credentials must not be hashed twice."""
+
+    async def once(request: web.Request) -> str | None:
+        resolved = request.get(_RESOLVED)
+        if resolved is None:
+            try:
+                resolved = (await resolve(request), None)
+            except UWSError as exc:
+                resolved = (None, exc)
+            request[_RESOLVED] = resolved
+        owner, refused = resolved
+        if refused is not None:
+            raise refused
+        return owner
+
+    return once

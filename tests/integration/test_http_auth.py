@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
 from testkit import MakeClient
 from uwskit import ECHO
 
@@ -94,3 +95,37 @@ async def test_basic_credentials_not_ascii_are_a_401_not_a_500(
     answer = await reader.read()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+
+
+async def test_refused_credentials_are_hashed_once_per_request(
+    settings: Settings,
+    aiohttp_client: MakeClient,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The owner middleware (for the access log) and the handler both ask who
+    the owner is: a wrong password costs one PBKDF2, not two."""
+    import hashlib
+    from dataclasses import replace
+
+    from aiouws.http.auth import hash_password
+
+    passwd = tmp_path / "passwd"
+    passwd.write_text(f"carol:{hash_password('s3cret')}\n")
+    client = await aiohttp_client(
+        create_app(
+            replace(settings, auth="basic", passwd_file=passwd), [ECHO], execute=False
+        )
+    )
+    real = hashlib.pbkdf2_hmac
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counted)
+    bad = {"Authorization": "Basic " + base64.b64encode(b"carol:nope").decode()}
+    resp = await client.get("/jobs/echo", headers=bad)
+    assert resp.status == 401
+    assert len(calls) == 1
