@@ -55,7 +55,8 @@ async def owner_middleware(
     """Note the request's owner for the access log (and the query log).
 
     A request whose credentials are refused is logged without an owner; its
-    handler refuses it again (basic auth caches only accepted credentials).
+    handler is refused with the same error (the resolver answers once per
+    request, :func:`aiouws.http.auth.make_resolver`).
     """
     resolver = request.config_dict.get(RESOLVER)
     if resolver is not None:
