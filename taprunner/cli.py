@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["TapPlugin", "main"]
 
 DEMO_ROWS = 1_000_000
-#: The TAP job kind's name and the URL path of its job list (TAP's /async).
-TAP_KIND = "tap"
-TAP_JOBS_PATH = "/tap/async"
 
 
 _PUBLISH_HELP = """\
@@ -95,7 +92,10 @@ class TapPlugin(Plugin):
         )
 
     def jobs_path(self, kind: str) -> str | None:
-        # Where taprunner.web.app.create_tap_app mounts the TAP job list.
+        # Where create_tap_app mounts the TAP job list (imported late, as the
+        # rest of the web app: the commands that do not serve need none of it).
+        from taprunner.web.app import TAP_JOBS_PATH, TAP_KIND
+
         return TAP_JOBS_PATH if kind == TAP_KIND else None
 
     def add_serve_options(self, serve: argparse.ArgumentParser) -> None:

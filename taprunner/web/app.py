@@ -41,9 +41,12 @@ from taprunner.web.fastlane import TapInline
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
-__all__ = ["create_tap_app", "prepare_request", "tap_kind"]
+__all__ = ["TAP_JOBS_PATH", "TAP_KIND", "create_tap_app", "prepare_request", "tap_kind"]
 
 log = logging.getLogger(__name__)
+#: The TAP job kind's name and the URL path of its job list (TAP's /async).
+TAP_KIND = "tap"
+TAP_JOBS_PATH = "/tap/async"
 
 
 def tap_kind(
@@ -57,7 +60,7 @@ def tap_kind(
     the lane's test gets the parsed :class:`~taprunner.request.TapRequest`.
     """
     return JobKind(
-        name="tap",
+        name=TAP_KIND,
         entry_point="taprunner.query.job:run",
         slots=tap.slots,
         inline=inline,
@@ -162,7 +165,7 @@ def create_tap_app(
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
-    app.add_subapp("/tap/async", uws_subapp("tap"))
+    app.add_subapp(TAP_JOBS_PATH, uws_subapp(TAP_KIND))
     for kind in extra_kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))
     return app
