@@ -125,6 +125,13 @@ async def ensure_pg_sphere(conn: Connection) -> SphereStatus:
             return _missing("not installed on the database server", install)
         try:
             async with conn.transaction():
+                # The refusal is recognised by its text: have it in English
+                # whatever the server's lc_messages (only a superuser may set
+                # it, and only a superuser may create pg_sphere).
+                await conn.execute(
+                    "SELECT set_config('lc_messages', 'C', true) FROM pg_roles"
+                    " WHERE rolname = current_user AND rolsuper"
+                )
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_sphere")
         except asyncpg.InsufficientPrivilegeError as exc:
             return _missing(
