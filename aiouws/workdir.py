@@ -17,8 +17,12 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def new_job_id() -> str:
-    """A fresh unguessable job id (128 random bits)."""
-    return secrets.token_urlsafe(16)
+    """A fresh unguessable job id (128 random bits), never starting with ``-``:
+    command lines (``aiouws jobs show ID``, shells) would read it as an option."""
+    while True:
+        job_id = secrets.token_urlsafe(16)
+        if not job_id.startswith("-"):
+            return job_id
 
 
 def safe_file_name(name: str) -> str:

@@ -104,9 +104,13 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
         "show",
         help="show one job as UWS XML (links under base_url, else relative)",
     )
-    show.add_argument("job_id", help="the job's id (see jobs list)")
+    show.add_argument(
+        "job_id", help="the job's id (see jobs list; an id starting with - after --)"
+    )
     delete = jobs_commands.add_parser("delete", help="delete a job and its files")
-    delete.add_argument("job_id", nargs="+", help="ids of the jobs to delete")
+    delete.add_argument(
+        "job_id", nargs="+", help="ids of the jobs to delete (after --)"
+    )
     jobs.set_defaults(admin=partial(admin.jobs, jobs_path=_jobs_path(plugins)))
 
     cleanup = commands.add_parser(
