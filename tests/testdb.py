@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-__all__ = ["TEMPLATE_DB", "create_database", "drop_database", "with_db"]
+__all__ = ["TEMPLATE_DB", "create_database", "drop_database", "job_row", "with_db"]
 
 #: The template database with the extensions and the application schema.
 TEMPLATE_DB = "aiouws_test_template"
@@ -44,3 +44,16 @@ async def drop_database(admin_dsn: str, dsn: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def job_row(dsn: str, job_id: str, *, columns: str) -> asyncpg.Record:
+    """The job table's ``columns`` (SQL select list) of one job, which must exist."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            f"SELECT {columns} FROM uws.job WHERE job_id = $1", job_id
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row

@@ -10,8 +10,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from functools import partial
 
-import asyncpg
+import testdb
 from liveserver import NO_REDIRECT, LiveServer
 
 __all__ = ["job_row", "phase", "submit", "wait_phase"]
@@ -43,15 +44,7 @@ def wait_phase(server: LiveServer, job_id: str, wanted: set[str]) -> str:
     raise AssertionError(f"job {job_id} stayed {phase(server, job_id)}\n{server.log()}")
 
 
-async def job_row(dsn: str, job_id: str) -> asyncpg.Record:
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            "SELECT phase::text, error_message, start_time, results::text"
-            " FROM uws.job WHERE job_id = $1",
-            job_id,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return row
+#: A job's row as the crash and worker tests read it.
+job_row = partial(
+    testdb.job_row, columns="phase::text, error_message, start_time, results::text"
+)

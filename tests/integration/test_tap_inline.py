@@ -11,9 +11,11 @@ import asyncio
 import io
 import os
 from dataclasses import replace
+from functools import partial
 
 import asyncpg
 import pytest
+import testdb
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from querywatch import eventually, final, submit, until_running
 from testkit import Client, MakeClient
@@ -33,19 +35,11 @@ def app_tap(settings: Settings) -> TapSettings:
     return TapSettings.for_service(settings, slots=1)
 
 
-async def job_row(dsn: str, job: str) -> asyncpg.Record:
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            "SELECT runner_pid, error_message, job_info, queued_time, start_time,"
-            " end_time"
-            " FROM uws.job WHERE job_id = $1",
-            job,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return row
+#: A job's row: who ran it and when.
+job_row = partial(
+    testdb.job_row,
+    columns="runner_pid, error_message, job_info, queued_time, start_time, end_time",
+)
 
 
 async def test_a_small_query_runs_in_the_server_and_a_big_one_in_a_runner(

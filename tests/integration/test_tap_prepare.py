@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
 import pytest
+import testdb
 from querywatch import final, submit
 from testkit import Client, MakeClient
 
@@ -44,18 +46,10 @@ def app_tap(settings: Settings) -> TapSettings:
     return TapSettings.for_service(settings, slots=1)
 
 
-async def job_row(dsn: str, job: str) -> asyncpg.Record:
-    conn = await asyncpg.connect(dsn)
-    try:
-        row = await conn.fetchrow(
-            "SELECT phase, queued_time, claimed_by, runner_pid, error_message"
-            " FROM uws.job WHERE job_id = $1",
-            job,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    return row
+#: A job's row: its phase, whether it was queued, who claimed it.
+job_row = partial(
+    testdb.job_row, columns="phase, queued_time, claimed_by, runner_pid, error_message"
+)
 
 
 async def phases_of(events: list[PhaseEvent], job: str) -> list[Phase | None]:
