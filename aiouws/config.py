@@ -122,6 +122,13 @@ class Settings:
     #: newest installed server.
     pg_bindir: Path | None = None
 
+    # -- the query role's login (privilege boundary of user queries) ----------
+    #: DSN user queries log in with: a non-superuser role that may read only
+    #: what is published (``aiouws_query`` or a member of it). None: the service
+    #: DSN with its user replaced by ``aiouws_query`` and no password (peer auth
+    #: on the embedded cluster; ``~/.pgpass`` or a passfile for another server).
+    query_dsn: str | None = field(default=None, repr=False)
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
@@ -196,7 +203,16 @@ class Settings:
 #: ``Settings`` goes in one section here (``test_config_sections`` checks).
 SECTIONS: Mapping[str, frozenset[str]] = {
     "database": frozenset(
-        {"dsn", "data_dir", "jobs_dir", "embedded_port", "embedded_user", "pg_bindir"}
+        {
+            "dsn",
+            "data_dir",
+            "jobs_dir",
+            "embedded_port",
+            "embedded_user",
+            "pg_bindir",
+            # the query role's login (privilege boundary of user queries)
+            "query_dsn",
+        }
     ),
     "http": frozenset(
         {

@@ -151,17 +151,18 @@ def _rows(text: str) -> int:
 async def _tap(
     conn: asyncpg.Connection, _settings: Settings, args: argparse.Namespace
 ) -> int:
+    from aiouws.storage.queryrole import missing_message
     from taprunner.schema import tapschema
     from taprunner.schema.metadata import TapSchemaError, load_metadata
 
-    await tapschema.install(conn)
+    missing = await tapschema.install(conn)
     try:
         if args.tap_command == "publish":
             metadata = load_metadata(args.metadata) if args.metadata else None
-            await tapschema.publish(conn, args.table, metadata)
+            missing += await tapschema.publish(conn, args.table, metadata)
             print(f"published {args.table}")
         elif args.tap_command == "unpublish":
-            await tapschema.unpublish(conn, args.table)
+            missing += await tapschema.unpublish(conn, args.table)
             print(f"unpublished {args.table}")
         else:
             from taprunner.schema.demo import load_demo
@@ -174,6 +175,9 @@ async def _tap(
             print("demo catalogue loaded")
     except TapSchemaError as exc:
         print(f"aiouws: {exc}", file=sys.stderr)
+        return 1
+    if missing:
+        print(f"aiouws: {missing_message(missing)}", file=sys.stderr)
         return 1
     return 0
 

@@ -16,8 +16,9 @@ import asyncpg
 from aiouws.cli.plugins import AdminCommand
 from aiouws.cli.problems import connect, safe_dsn
 from aiouws.config import Settings
-from aiouws.storage.database import Database
+from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.pgcluster import EmbeddedCluster
+from aiouws.storage.queryrole import ensure_query_role, missing_message
 from aiouws.storage.schema import init_connection, install_schema
 
 __all__ = ["cleanup", "db_server", "jobs", "run_admin"]
@@ -58,13 +59,20 @@ async def run_admin(
     options: argparse.Namespace,
     handler: AdminCommand | None,
 ) -> int:
-    """Install or upgrade the schema, then run ``handler`` (None: ``db init``)."""
+    """Install or upgrade the schema, then run ``handler`` (None: ``db init``,
+    which also creates the query role, or prints the SQL an administrator must
+    run when this DSN's user may not)."""
     conn = await connect(database)
     try:
         await init_connection(conn)
         applied = await install_schema(conn)
         if handler is None:  # db init
             print(f"schema up to date ({applied} migration(s) applied)")
+            missing = await ensure_query_role(conn)
+            if missing:
+                print(f"aiouws: {missing_message(missing)}", file=sys.stderr)
+                return 1
+            print(f"query role {QUERY_ROLE} ready")
             return 0
         return await handler(conn, settings, options)
     finally:

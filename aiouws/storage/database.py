@@ -5,6 +5,13 @@ command line resolves it once (``Settings.with_dsn``) and the composition roots
 turn it into a :class:`Database` with :meth:`Database.of`. Everything below takes
 that value: pools, single connections, the phase listener's connection, TAP's
 fast-lane and runner connections, and the ADBC session's database handle.
+
+User queries never run on the service's own login: :meth:`Database.for_queries`
+is the same database as the login role :data:`QUERY_ROLE` (a non-superuser that
+may read only what is published; :mod:`.queryrole` creates it and its grants).
+Its DSN is the ``query_dsn`` setting, else the service DSN with its user
+replaced by that role and no password (peer authentication on the embedded
+cluster's socket, or a ``~/.pgpass`` entry for an external server).
 """
 
 from __future__ import annotations
@@ -12,12 +19,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from aiouws.config import ConfigError, Settings
 
-__all__ = ["Database"]
+__all__ = ["QUERY_ROLE", "Database", "query_login_dsn"]
+
+#: The login role user queries run as (:mod:`.queryrole`): no superuser, no
+#: membership in other roles, SELECT only on what is published.
+QUERY_ROLE = "aiouws_query"
 
 
 class InitHook(Protocol):
@@ -35,6 +47,8 @@ class Database:
     password)."""
 
     dsn: str = field(repr=False)
+    #: DSN of the query role's login (None: derived, see :meth:`for_queries`).
+    query_dsn: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, settings: Settings) -> Database:
@@ -50,7 +64,17 @@ class Database:
             raise ConfigError(
                 "settings.dsn must be set (the CLI starts the embedded database)"
             )
-        return cls(settings.dsn)
+        return cls(settings.dsn, settings.query_dsn)
+
+    def for_queries(self) -> Database:
+        """This database as the query role logs into it: where user queries run.
+
+        The ``query_dsn`` setting, else the service DSN with its user replaced by
+        :data:`QUERY_ROLE` and without a password (:func:`query_login_dsn`).
+        Calling it again on the result gives the same database.
+        """
+        dsn = self.query_dsn or query_login_dsn(self.dsn)
+        return Database(dsn, dsn)
 
     @property
     def uri(self) -> str:
@@ -89,3 +113,32 @@ class Database:
         if pool is None:  # only for pools created without awaiting
             raise RuntimeError("asyncpg returned no pool")
         return pool
+
+
+def query_login_dsn(dsn: str, role: str = QUERY_ROLE) -> str:
+    """``dsn`` (a libpq URI) logging in as ``role``: its user and any password
+    replaced (a password of the service's login is never the query role's).
+
+    Raises
+    ------
+    ConfigError
+        ``dsn`` is not a ``postgresql://`` URI (set ``query_dsn`` then).
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(
+            "the DSN is not a postgresql:// URI: set query_dsn (AIOUWS_QUERY_DSN) "
+            f"to the DSN of the query role {role!r}"
+        )
+    host = parts.netloc.rpartition("@")[2]
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in ("user", "password")
+    ]
+    return urlunsplit(
+        parts._replace(
+            netloc=f"{quote(role, safe='')}@{host}",
+            query=urlencode(query, safe="/"),
+        )
+    )

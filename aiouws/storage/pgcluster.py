@@ -8,7 +8,9 @@ root, so when we are root the cluster is owned by and run as an unprivileged use
 Only that user and root may connect: the socket directory is 0700 and owned by
 the cluster's user, the socket itself 0700, and ``pg_hba.conf`` admits nothing
 but peer authentication on the socket, mapping root and the cluster's user to the
-superuser (no password exists, so none can leak). A cluster made by an older
+superuser (no password exists, so none can leak), and to the query role
+(:data:`~aiouws.storage.database.QUERY_ROLE`): the same OS user logs in as that
+unprivileged role for user queries, still without a password. A cluster made by an older
 version (trust authentication, open socket, server in the root group) is brought
 to this state, and its server restarted, by :meth:`EmbeddedCluster.ensure_running`.
 """
@@ -24,6 +26,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiouws.storage.database import QUERY_ROLE
+
 __all__ = ["ClusterError", "EmbeddedCluster", "find_bindir"]
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,8 @@ log = logging.getLogger(__name__)
 _PG_HBA = """\
 # Written by aiouws (do not edit: rewritten at every start). Only the cluster's
 # own OS user and root may connect, through the Unix socket, identified by the
-# kernel (peer); pg_ident.conf maps them to the database superuser.
+# kernel (peer); pg_ident.conf maps them to the database superuser and to the
+# unprivileged role user queries log in as.
 local all all peer map=aiouws
 """
 #: Settings enforced at every start (a cluster of an older version is upgraded).
@@ -194,8 +199,10 @@ class EmbeddedCluster:
         of them changed (a running server then needs a restart)."""
         user = self._owner().pw_name
         ident = (
-            "# Written by aiouws: OS user -> database superuser (peer auth).\n"
+            "# Written by aiouws: OS user -> database superuser and query role"
+            " (peer auth).\n"
             f"aiouws root {self.superuser}\naiouws {user} {self.superuser}\n"
+            f"aiouws root {QUERY_ROLE}\naiouws {user} {QUERY_ROLE}\n"
         )
         locked = {
             **_LOCKED_SETTINGS,

@@ -18,6 +18,9 @@ from importlib import resources
 
 import asyncpg
 
+from aiouws.storage import queryrole
+from aiouws.storage.database import QUERY_ROLE
+from aiouws.storage.queryrole import Grant
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TableMetadata, TapSchemaError
 
@@ -26,12 +29,11 @@ __all__ = [
     "adql_name",
     "install",
     "publish",
+    "query_role_problems",
     "unpublish",
     "votable_type",
 ]
 
-QUERY_ROLE = "aiouws_query"
-"""NOLOGIN role that user queries run as (``SET ROLE``); it may only SELECT."""
 
 TAP_SCHEMA = "tap_schema"
 TAP_UPLOAD = "tap_upload"
@@ -103,12 +105,14 @@ def adql_name(identifier: str) -> str:
 # Installation
 
 
-async def install(conn: Connection) -> None:
-    """Create TAP_SCHEMA, TAP_UPLOAD and the read-only query role; idempotent.
+async def install(conn: Connection) -> list[str]:
+    """Create TAP_SCHEMA, TAP_UPLOAD and the query role's grants; idempotent.
 
-    The role :data:`QUERY_ROLE` is cluster-wide and NOLOGIN. It is granted to
-    the current user so that the runner may ``SET ROLE`` to it, and it gets
-    USAGE and SELECT on TAP_SCHEMA and every table already published.
+    The login role :data:`QUERY_ROLE` (:mod:`aiouws.storage.queryrole`: created
+    if missing, CONNECT and TEMPORARY on this database) gets USAGE on TAP_SCHEMA
+    and TAP_UPLOAD, SELECT on TAP_SCHEMA's tables and on every table already
+    published. Returns the statements the current user may not run (see
+    :func:`aiouws.storage.queryrole.apply`), for an administrator.
     """
     sql = (
         resources.files("taprunner.schema")
@@ -117,49 +121,49 @@ async def install(conn: Connection) -> None:
     )
     async with conn.transaction():
         await conn.execute(sql)
-        await _ensure_role(conn)
-        await conn.execute(
-            f"GRANT USAGE ON SCHEMA {TAP_SCHEMA}, {TAP_UPLOAD} TO {QUERY_ROLE};"
-            f"GRANT SELECT ON ALL TABLES IN SCHEMA {TAP_SCHEMA} TO {QUERY_ROLE};"
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {TAP_UPLOAD}"
-            f" GRANT SELECT ON TABLES TO {QUERY_ROLE}"
-        )
+        missing = await queryrole.ensure_query_role(conn)
+        grants = [_usage(TAP_SCHEMA), _usage(TAP_UPLOAD)]
+        grants += [
+            _select(TAP_SCHEMA, r["tablename"])
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = $1", TAP_SCHEMA
+            )
+        ]
         names = await conn.fetch("SELECT table_name FROM tap_schema.tables")
         for row in names:
             schema, table = _split(row["table_name"])
-            if await _relation_oid(conn, schema, table) is not None:
-                await _grant(conn, schema, table)
+            if schema != TAP_SCHEMA and await _relation_oid(conn, schema, table):
+                grants += [_usage(schema), _select(schema, table)]
+        return missing + await queryrole.apply(conn, grants)
 
 
-async def _ensure_role(conn: Connection) -> None:
-    # Roles are cluster-wide: several databases (or concurrent installs) may race
-    # to create it, hence the exception handler rather than a plain check.
-    await conn.execute(
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{QUERY_ROLE}') THEN
-                CREATE ROLE {QUERY_ROLE} NOLOGIN;
-            END IF;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL;
-        END
-        $$;
-        """
+def _usage(schema: str) -> Grant:
+    return Grant(
+        f"SELECT has_schema_privilege('{QUERY_ROLE}', {_literal(schema)}, 'USAGE')",
+        f"GRANT USAGE ON SCHEMA {_quote(schema)} TO {queryrole.ROLE_SQL}",
     )
-    is_member = await conn.fetchval(
-        "SELECT pg_has_role(current_user, $1, 'MEMBER')", QUERY_ROLE
-    )
-    if not is_member:
-        await conn.execute(f"GRANT {QUERY_ROLE} TO CURRENT_USER")
 
 
-async def _grant(conn: Connection, schema: str, table: str) -> None:
+def _select(schema: str, table: str) -> Grant:
     target = f"{_quote(schema)}.{_quote(table)}"
-    await conn.execute(
-        f"GRANT USAGE ON SCHEMA {_quote(schema)} TO {QUERY_ROLE};"
-        f"GRANT SELECT ON {target} TO {QUERY_ROLE}"
+    return Grant(
+        f"SELECT has_table_privilege('{QUERY_ROLE}', {_literal(target)}, 'SELECT')",
+        f"GRANT SELECT ON {target} TO {queryrole.ROLE_SQL}",
     )
+
+
+async def query_role_problems(conn: Connection) -> list[str]:
+    """What makes the session of ``conn`` (a query connection) no privilege
+    boundary (:func:`aiouws.storage.queryrole.login_problems`), and published
+    tables it may write."""
+    problems = await queryrole.login_problems(conn)
+    writable = await conn.fetch(
+        "SELECT table_name FROM tap_schema.tables"
+        " WHERE to_regclass(table_name) IS NOT NULL AND has_table_privilege("
+        "to_regclass(table_name), 'INSERT, UPDATE, DELETE, TRUNCATE')"
+    )
+    problems += [f"it may write the published table {r[0]}" for r in writable]
+    return problems
 
 
 # --------------------------------------------------------------------------------
@@ -218,8 +222,11 @@ async def publish(
     conn: Connection,
     qualified_table: str,
     metadata: TableMetadata | None = None,
-) -> None:
+) -> list[str]:
     """Publish ``schema.table`` in TAP_SCHEMA and let the query role read it.
+
+    Returns the GRANTs the current user may not run (not the table's owner), for
+    an administrator (see :func:`aiouws.storage.queryrole.apply`).
 
     Column names, datatypes and ``indexed`` come from the PostgreSQL catalog,
     the rest from ``metadata``. Rows of an earlier publication of the same
@@ -263,7 +270,7 @@ async def publish(
             _INSERT_COLUMN_SQL, [_column_row(name, r, metadata) for r in columns]
         )
         await _publish_keys(conn, oid)
-        await _grant(conn, schema, table)
+        return await queryrole.apply(conn, [_usage(schema), _select(schema, table)])
 
 
 def _column_row(
@@ -322,10 +329,11 @@ async def _publish_keys(conn: Connection, oid: int) -> None:
         )
 
 
-async def unpublish(conn: Connection, qualified_table: str) -> None:
+async def unpublish(conn: Connection, qualified_table: str) -> list[str]:
     """Remove ``schema.table`` from TAP_SCHEMA and revoke the query role's SELECT.
 
-    The schema row goes too once it holds no published table.
+    The schema row goes too once it holds no published table. Returns the REVOKE
+    if the current user may not run it (see :func:`publish`).
 
     Raises
     ------
@@ -344,10 +352,15 @@ async def unpublish(conn: Connection, qualified_table: str) -> None:
             " WHERE t.schema_name = s.schema_name)",
             adql_name(schema),
         )
-        if await _relation_oid(conn, schema, table) is not None:
-            await conn.execute(
-                f"REVOKE SELECT ON {_quote(schema)}.{_quote(table)} FROM {QUERY_ROLE}"
-            )
+        if await _relation_oid(conn, schema, table) is None:
+            return []
+        target = f"{_quote(schema)}.{_quote(table)}"
+        revoke = Grant(
+            f"SELECT NOT has_table_privilege('{QUERY_ROLE}', {_literal(target)},"
+            " 'SELECT')",
+            f"REVOKE SELECT ON {target} FROM {queryrole.ROLE_SQL}",
+        )
+        return await queryrole.apply(conn, [revoke])
 
 
 async def _delete_rows(conn: Connection, table_name: str) -> bool:
@@ -411,3 +424,7 @@ def _table_name(schema: str, table: str) -> str:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

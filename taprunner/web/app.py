@@ -12,8 +12,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import web
 
+from aiouws.cli.problems import StartupError, safe_dsn
 from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
@@ -26,7 +28,8 @@ from aiouws.http.app import (
 from aiouws.http.metrics import METRICS
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
-from aiouws.storage.database import Database
+from aiouws.storage.database import QUERY_ROLE, Database
+from aiouws.storage.queryrole import missing_message
 from aiouws.storage.schema import keep_session
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
@@ -52,8 +55,8 @@ TAP_JOBS_PATH = "/tap/async"
 def tap_kind(
     tap: TapSettings, database: Database, inline: InlineLane | None = None
 ) -> JobKind:
-    """The async TAP job kind; its runners get ``tap`` and the database by
-    environment (:class:`taprunner.settings.RunnerConfig`).
+    """The async TAP job kind; its runners get ``tap`` and the database, as the
+    query role logs into it, by environment (:class:`taprunner.settings.RunnerConfig`).
 
     ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
     Its prepare hook parses the TAP parameters once, before the job is queued;
@@ -76,7 +79,8 @@ def tap_kind(
             ParameterSpec(name="upload"),
             ParameterSpec(name="request"),
         ),
-        runner_env=RunnerConfig(tap, database).to_env(),
+        # Runners get the query role's login only, never the service's.
+        runner_env=RunnerConfig(tap, database.for_queries()).to_env(),
     )
 
 
@@ -103,16 +107,19 @@ def _tap_context(
     fast: TapInline,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        pool = await database.create_pool(
-            min_size=1, max_size=pool_size, reset=keep_session
-        )
-        async with pool.acquire() as conn:
+        conn = await database.connect()  # the service's login: installs, grants
+        try:
             sphere = await ensure_pg_sphere(conn)
             if sphere.problem is not None:
                 log.warning("pg_sphere: %s", sphere.problem)
-            await tapschema.install(conn)
+            missing = await tapschema.install(conn)
             if demo_rows > 0:
                 await load_demo(conn, rows=demo_rows, geometry=sphere.geometry)
+        finally:
+            await conn.close()
+        if missing:
+            log.warning("%s", missing_message(missing))
+        pool = await query_pool(database.for_queries(), pool_size, missing)
         app[TAP] = TapState(
             pool=pool,
             settings=settings,
@@ -131,6 +138,43 @@ def _tap_context(
             await pool.close()
 
     return context
+
+
+async def query_pool(
+    queries: Database, size: int, missing: Sequence[str] = ()
+) -> asyncpg.Pool:
+    """The pool of sync queries and VOSI, logged in as the query role, checked
+    to be a privilege boundary (:func:`tapschema.query_role_problems`).
+
+    Raises
+    ------
+    StartupError
+        The role cannot log in (``missing``: the statements an administrator
+        must run first) or its session is no boundary (a superuser, ...).
+    """
+    try:
+        pool = await queries.create_pool(min_size=1, max_size=size, reset=keep_session)
+    except (asyncpg.PostgresError, OSError) as exc:
+        remedy = (
+            missing_message(missing)
+            if missing
+            else "let the query role log in (a ~/.pgpass entry or query_dsn, "
+            "AIOUWS_QUERY_DSN; see README, Configuration)"
+        )
+        raise StartupError(
+            f"user queries cannot log in as {safe_dsn(queries.dsn)}: {exc}", remedy
+        ) from None
+    async with pool.acquire() as conn:
+        problems = await tapschema.query_role_problems(conn)
+    if problems:
+        await pool.close()
+        raise StartupError(
+            f"the query login {safe_dsn(queries.dsn)} is no privilege boundary: "
+            + "; ".join(problems),
+            f"log user queries in as the unprivileged role {QUERY_ROLE} "
+            "(query_dsn, AIOUWS_QUERY_DSN), never as a superuser or the service",
+        )
+    return pool
 
 
 def create_tap_app(
@@ -154,7 +198,7 @@ def create_tap_app(
     )
     database = Database.of(settings)
     tap = tap or TapSettings.for_service(settings)
-    fast = TapInline(tap, database)
+    fast = TapInline(tap, database.for_queries())
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
     add_operations(app, settings)

@@ -62,14 +62,18 @@ async def test_install_is_idempotent_and_self_describing(
     )
 
 
-async def test_install_creates_nologin_query_role(conn: asyncpg.Connection) -> None:
-    await tapschema.install(conn)
+async def test_install_creates_unprivileged_login_query_role(
+    conn: asyncpg.Connection,
+) -> None:
+    assert await tapschema.install(conn) == []  # a superuser may run everything
     role = await conn.fetchrow(
-        "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1",
+        "SELECT rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb,"
+        " (SELECT count(*) FROM pg_auth_members WHERE member = r.oid) AS member_of"
+        " FROM pg_roles r WHERE rolname = $1",
         tapschema.QUERY_ROLE,
     )
     assert role is not None
-    assert not role["rolcanlogin"] and not role["rolsuper"]
+    assert tuple(role) == (True, False, False, False, False, 0)
 
 
 # ------------------------------------------------------------------ publish
