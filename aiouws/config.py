@@ -123,10 +123,8 @@ class Settings:
     pg_bindir: Path | None = None
 
     # -- the query role's login (privilege boundary of user queries) ----------
-    #: DSN user queries log in with: a non-superuser role that may read only
-    #: what is published (``aiouws_query`` or a member of it). None: the service
-    #: DSN with its user replaced by ``aiouws_query`` and no password (peer auth
-    #: on the embedded cluster; ``~/.pgpass`` or a passfile for another server).
+    #: DSN user queries log in with (``aiouws_query`` or a member of it, no
+    #: superuser). None: ``dsn`` with user ``aiouws_query`` and no password.
     query_dsn: str | None = field(default=None, repr=False)
 
     @property
@@ -203,17 +201,10 @@ class Settings:
 #: ``Settings`` goes in one section here (``test_config_sections`` checks).
 SECTIONS: Mapping[str, frozenset[str]] = {
     "database": frozenset(
-        {
-            "dsn",
-            "data_dir",
-            "jobs_dir",
-            "embedded_port",
-            "embedded_user",
-            "pg_bindir",
-            # the query role's login (privilege boundary of user queries)
-            "query_dsn",
-        }
-    ),
+        {"dsn", "data_dir", "jobs_dir", "embedded_port", "embedded_user", "pg_bindir"}
+    )
+    # the query role's login (privilege boundary of user queries)
+    | {"query_dsn"},
     "http": frozenset(
         {
             "host",

@@ -109,8 +109,9 @@ class JobKind:
     slots: int | None = None
     #: Extra argv for the runner (e.g. a DSN for a TAP runner); never secrets in logs.
     runner_args: tuple[str, ...] = ()
-    #: Environment variables for the runner processes.
-    runner_env: Mapping[str, str] = field(default_factory=dict)
+    #: Environment variables for the runner processes (kept out of ``repr``: TAP's
+    #: hold the query role's DSN, which may carry a password).
+    runner_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: Optional fast lane for small jobs, run in the server process.
     inline: InlineLane | None = None
     #: Optional: parses and checks a job's parameters (with defaults) when the

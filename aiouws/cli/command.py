@@ -74,7 +74,11 @@ def _parser(plugins: Sequence[Plugin]) -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_commands.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db_commands.add_parser(
+        "init",
+        help="create or upgrade the schema and the query role (idempotent; "
+        "prints the SQL an administrator must run if this DSN may not)",
+    )
     db_commands.add_parser(
         "start", help="start the embedded database (create it if needed); print its DSN"
     )

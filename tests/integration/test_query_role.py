@@ -15,6 +15,7 @@ import asyncio
 import io
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,14 +23,16 @@ import asyncpg
 import pytest
 from astropy.io.votable import parse
 from testdb import with_db
-from testkit import Client
+from testkit import Client, MakeClient
 
+from aiouws.cli.problems import StartupError
 from aiouws.config import Settings
 from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.queryrole import ensure_query_role
 from taprunner.query.columnar import APPLICATION_NAME
 from taprunner.schema import tapschema
 from taprunner.settings import TapSettings
+from taprunner.web.app import create_tap_app
 from taprunner.web.state import TAP
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -240,3 +243,13 @@ async def test_non_superuser_operator_gets_the_missing_sql(db_dsn: str) -> None:
             f'DROP ROLE "{operator}"'
         )
         await admin.close()
+
+
+async def test_serve_refuses_a_superuser_query_login(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """``query_dsn`` naming the service's superuser: no start, and why."""
+    assert settings.dsn is not None
+    app = create_tap_app(replace(settings, query_dsn=settings.dsn))
+    with pytest.raises(StartupError, match="no privilege boundary: .* is a superuser"):
+        await aiohttp_client(app)
