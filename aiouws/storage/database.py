@@ -17,7 +17,12 @@ import asyncpg
 
 from aiouws.config import ConfigError, Settings
 
-__all__ = ["Database"]
+__all__ = ["SESSION_SETTINGS", "Database"]
+
+#: Settings of every session: a backend whose client vanished (a killed runner
+#: or server) stops its statement within 2 s, instead of running on until it
+#: next writes to the socket (PostgreSQL 14+; see aiouws.storage.backends).
+SESSION_SETTINGS = {"client_connection_check_interval": "2s"}
 
 
 class InitHook(Protocol):
@@ -69,7 +74,9 @@ class Database:
 
     async def connect(self, *, timeout: float = 60.0) -> asyncpg.Connection:
         """One new connection (the caller closes it)."""
-        return await asyncpg.connect(self.dsn, timeout=timeout)
+        return await asyncpg.connect(
+            self.dsn, timeout=timeout, server_settings=SESSION_SETTINGS
+        )
 
     async def create_pool(
         self,
@@ -84,7 +91,12 @@ class Database:
         ``init`` runs on each new connection, ``reset`` when one is released.
         """
         pool = await asyncpg.create_pool(
-            self.dsn, min_size=min_size, max_size=max_size, init=init, reset=reset
+            self.dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=init,
+            reset=reset,
+            server_settings=SESSION_SETTINGS,
         )
         if pool is None:  # only for pools created without awaiting
             raise RuntimeError("asyncpg returned no pool")

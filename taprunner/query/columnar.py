@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import adbc_driver_manager as adbc
 import nanoarrow
 
-from aiouws.storage.database import Database
+from aiouws.storage.database import SESSION_SETTINGS, Database
 from taprunner.errors import TapError, TapQueryError
 from taprunner.formats.arrow import (
     ARROW_FORMATS,
@@ -222,6 +222,7 @@ class ColumnarSession:
             f"SET application_name = '{APPLICATION_NAME}'",
             "SET default_transaction_read_only = on",
             f"SET statement_timeout = {timeout_ms(timeout)}",
+            *(f"SET {name} = '{value}'" for name, value in SESSION_SETTINGS.items()),
         ]
         if self._role is not None:
             settings.append(f'SET ROLE "{self._role}"')

@@ -56,6 +56,8 @@ class _Warm:
     catalog: TapCatalog | None = None
     catalog_time: float = 0.0
     columnar_session: Columnar | None = None
+    #: ``conn``'s backend: its pid and ``backend_start`` (ISO), for the supervisor.
+    backend: tuple[int, str] | None = None
     _config: RunnerConfig | None = None
 
     @property
@@ -82,6 +84,7 @@ class _Warm:
         if self.conn is None or self.conn.is_closed():
             self.conn = await self.config.database.connect()
             self.statements = StatementCache()
+            self.backend = await backend_identity(self.conn)
         return self.conn
 
     async def tap_catalog(self, conn: asyncpg.Connection) -> TapCatalog:
@@ -93,6 +96,17 @@ class _Warm:
 
 
 _warm = _Warm()
+
+
+async def backend_identity(conn: asyncpg.Connection) -> tuple[int, str] | None:
+    """``conn``'s backend pid and start time (ISO), which the supervisor uses to
+    terminate the query should this runner die (None if it cannot be read)."""
+    row = await conn.fetchrow(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    if row is None or row["backend_start"] is None:
+        return None
+    return int(row["pid"]), row["backend_start"].isoformat()
 
 
 def job_timeout(ctx: JobContext, tap: TapSettings) -> float:
@@ -193,6 +207,8 @@ async def run(ctx: JobContext) -> None:
     """Run one async TAP query job (the runner's entry point)."""
     try:
         conn = await _warm.connection()
+        if _warm.backend is not None:
+            ctx.report_backend(*_warm.backend)
         catalog = await _warm.tap_catalog(conn)
         await execute(
             ctx,
