@@ -69,8 +69,8 @@ class JobRun:
         self._info_task: asyncio.Task[None] | None = None
         #: Set once the outcome is being written; later stop requests are moot.
         self._settled = False
-        #: The database backend running the job's query, as the runner reported.
-        self._backend: tuple[int, datetime] | None = None
+        #: The database backends of the job's query, as the runner reported them.
+        self._backends: list[tuple[int, datetime]] = []
 
     @property
     def job_id(self) -> str:
@@ -253,23 +253,25 @@ class JobRun:
     # -- the database backend -------------------------------------------------------
 
     def _use_backend(self, event: Backend) -> None:
-        """Remember the job's backend; record it (for lease recovery) with notes."""
+        """Remember a backend of the job; record it (for lease recovery) with notes."""
         try:
-            started = datetime.fromisoformat(event.started)
+            backend = (event.pid, datetime.fromisoformat(event.started))
         except ValueError:
             log.warning("bad backend start %r", event.started, extra=self._extra())
             return
-        self._backend = (event.pid, started)
+        if backend in self._backends:
+            return
+        self._backends.append(backend)
         self._info_dirty = True
         if self._info_task is None or self._info_task.done():
             self._info_task = asyncio.create_task(self._write_info())
 
     async def _end_backend(self) -> None:
-        """Terminate the job's backend: its runner is gone, its query must go too."""
-        if self._backend is None:
+        """Terminate the job's backends: its runner is gone, its query must go too."""
+        if not self._backends:
             return
         try:
-            ended = await self._store.terminate_backends([self._backend])
+            ended = await self._store.terminate_backends(self._backends)
         except StoreError as exc:
             log.warning("cannot end the job's query: %s", exc, extra=self._extra())
             return
@@ -293,14 +295,13 @@ class JobRun:
         await asyncio.sleep(NOTE_DELAY)
         while self._info_dirty and not self._settled:
             self._info_dirty = False
-            backend: dict[str, Any] = (
-                {}
-                if self._backend is None
-                else {
-                    "backend_pid": self._backend[0],
-                    "backend_start": self._backend[1],
+            backend: dict[str, Any] = {}
+            if self._backends:
+                backend = {
+                    "backend_pid": self._backends[0][0],
+                    "backend_pids": [pid for pid, _ in self._backends],
+                    "backend_starts": [started for _, started in self._backends],
                 }
-            )
             try:
                 await self._store.update(
                     self.job_id,

@@ -20,12 +20,27 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["Backend", "TERMINATE_BACKENDS", "recorded_backends", "terminate_backends"]
+__all__ = [
+    "IDENTITY_SQL",
+    "TERMINATE_BACKENDS",
+    "Backend",
+    "parse_identity",
+    "recorded_backends",
+    "terminate_backends",
+]
 
 log = logging.getLogger(__name__)
 
 #: A database backend by pid and ``pg_stat_activity.backend_start``.
 Backend = tuple[int, datetime]
+
+#: One text value, ``"<pid> <backend_start, ISO 8601 in UTC>"``: the identity of
+#: the session's own backend, as job code reports it (any driver can read text).
+IDENTITY_SQL = (
+    "SELECT pid::text || ' ' || to_char(backend_start AT TIME ZONE 'UTC',"
+    ' \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') AS identity'
+    " FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+)
 
 #: Terminate the backends ``$1[i]`` started at ``$2[i]`` in this database: one
 #: row per backend signalled. The call is in the select list, which only the
@@ -38,12 +53,20 @@ TERMINATE_BACKENDS = (
 )
 
 
+def parse_identity(text: object) -> tuple[int, str] | None:
+    """``(pid, started)`` of an :data:`IDENTITY_SQL` value (None if malformed)."""
+    pid, _, started = str(text or "").partition(" ")
+    return (int(pid), started) if pid.isdigit() and started else None
+
+
 def recorded_backends(rows: Iterable[Any]) -> list[Backend]:
-    """The backends recorded in job rows (``backend_pid``, ``backend_start``)."""
+    """The backends recorded in job rows (``backend_pids``, ``backend_starts``)."""
     return [
-        (row["backend_pid"], row["backend_start"])
+        (pid, started)
         for row in rows
-        if row["backend_pid"] is not None and row["backend_start"] is not None
+        for pid, started in zip(
+            row["backend_pids"] or (), row["backend_starts"] or (), strict=False
+        )
     ]
 
 

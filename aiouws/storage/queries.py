@@ -47,7 +47,8 @@ _SETTABLE: Mapping[str, str] = {
     "error_has_detail": "boolean",
     "runner_pid": "integer",
     "backend_pid": "integer",
-    "backend_start": "timestamptz",
+    "backend_pids": "integer[]",
+    "backend_starts": "timestamptz[]",
     "claimed_by": "text",
     "lease_until": "timestamptz",
 }
@@ -105,7 +106,7 @@ def fail_executing_sql(condition: str) -> str:
         " end_time = greatest(now(), start_time),"
         " error_type = 'fatal', error_message = $1, error_has_detail = false"
         f" WHERE phase = 'EXECUTING' AND {condition}"
-        " RETURNING job_id, backend_pid, backend_start"
+        " RETURNING job_id, backend_pids, backend_starts"
     )
 
 

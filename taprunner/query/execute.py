@@ -12,7 +12,7 @@ error types in :mod:`.outcome`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
@@ -57,6 +57,8 @@ class Columnar(Protocol):
         timeout: float,
         sink: Sink,
     ) -> QueryOutcome: ...
+
+    def report_backend(self, report: Callable[[int, str], None]) -> None: ...
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from aiouws.jobapi import JobContext
+from aiouws.storage.backends import IDENTITY_SQL, parse_identity
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.caches import StatementCache
@@ -101,12 +102,7 @@ _warm = _Warm()
 async def backend_identity(conn: asyncpg.Connection) -> tuple[int, str] | None:
     """``conn``'s backend pid and start time (ISO), which the supervisor uses to
     terminate the query should this runner die (None if it cannot be read)."""
-    row = await conn.fetchrow(
-        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
-    )
-    if row is None or row["backend_start"] is None:
-        return None
-    return int(row["pid"]), row["backend_start"].isoformat()
+    return parse_identity(await conn.fetchval(IDENTITY_SQL))
 
 
 def job_timeout(ctx: JobContext, tap: TapSettings) -> float:
@@ -210,13 +206,16 @@ async def run(ctx: JobContext) -> None:
         if _warm.backend is not None:
             ctx.report_backend(*_warm.backend)
         catalog = await _warm.tap_catalog(conn)
+        columnar = _warm.columnar()
+        if columnar is not None:  # its backend, now or once it connects
+            columnar.report_backend(ctx.report_backend)
         await execute(
             ctx,
             conn,
             catalog,
             _warm.config.tap,
             statements=_warm.statements,
-            columnar=_warm.columnar(),
+            columnar=columnar,
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if _warm.conn is not None:
