@@ -15,7 +15,20 @@ import socket
 
 import asyncpg
 
-__all__ = ["UNAVAILABLE_SQLSTATES", "unavailable_cause", "unavailable_message"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "UNAVAILABLE_SQLSTATES",
+    "unavailable_cause",
+    "unavailable_message",
+]
+
+#: What talking to the database may raise (classify with :func:`unavailable_cause`).
+DRIVER_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 #: SQLSTATEs of a server that cannot serve now (class 08 counts as a whole):
 #: admin shutdown, crash shutdown, cannot connect now (starting up, shutting
@@ -39,6 +52,10 @@ def _is_unavailable(exc: BaseException, *, connecting: bool) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         return state.startswith("08") or state in UNAVAILABLE_SQLSTATES
+    if isinstance(exc, asyncpg.InternalClientError):
+        # A pooled connection that received the server's FATAL (57P01) while
+        # idle is stuck consuming that error until its socket closes.
+        return "cannot switch to state" in str(exc)
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
         return "closed" in text or "closing" in text  # connection or pool

@@ -27,7 +27,7 @@ from aiouws.phases import (
     allowed_sources,
 )
 from aiouws.storage.backends import Backend, recorded_backends, terminate_backends
-from aiouws.storage.outage import unavailable_cause, unavailable_message
+from aiouws.storage.outage import DRIVER_ERRORS, unavailable_cause, unavailable_message
 from aiouws.storage.queries import (
     CLAIM_FOR_RUNNERS,
     CLAIM_JOB,
@@ -56,7 +56,7 @@ def _unavailable() -> Iterator[None]:
         yield
     except asyncpg.DataError as exc:  # e.g. text the database cannot store
         raise UsageError(f"invalid value: {exc}") from exc
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DRIVER_ERRORS as exc:
         cause = unavailable_cause(exc, connecting=True)
         if cause is None:
             raise

@@ -21,6 +21,7 @@ import asyncpg
 
 from aiouws.jobapi import JobContext
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
+from aiouws.storage.outage import DRIVER_ERRORS
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.caches import StatementCache
@@ -217,7 +218,7 @@ async def run(ctx: JobContext) -> None:
             statements=_warm.statements,
             columnar=columnar,
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DRIVER_ERRORS as exc:
         if _warm.conn is not None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
