@@ -57,8 +57,8 @@ def _is_unavailable(exc: BaseException, *, connecting: bool) -> bool:
         # idle is stuck consuming that error until its socket closes.
         return "cannot switch to state" in str(exc)
     if isinstance(exc, asyncpg.InterfaceError):
-        text = str(exc)
-        return "closed" in text or "closing" in text  # connection or pool
+        text = str(exc)  # a closed connection or pool ("connection is closed")
+        return connecting or "closed" in text or "closing" in text
     if isinstance(exc, OSError):
         # Talking to the database, any OSError is its absence (a missing Unix
         # socket is FileNotFoundError); elsewhere only socket failures are.
@@ -76,8 +76,9 @@ def unavailable_cause(
     the database is unavailable, or None.
 
     ``connecting``: ``exc`` came from connecting to or talking with the database,
-    so that any ``OSError`` (timeouts included) counts; otherwise only socket
-    errors do (a full disk is not an outage).
+    so that any ``OSError`` (timeouts included) and any asyncpg interface error
+    counts; otherwise only socket errors and closed connections do (a full disk
+    is not an outage).
     """
     seen: set[int] = set()
     current: BaseException | None = exc
