@@ -29,11 +29,16 @@ from liveserver import NO_REDIRECT, LiveServer, start_server
 from aiouws.storage.pgcluster import EmbeddedCluster
 
 #: Short lease: a 5 s outage outlasts it, and the job must still keep its error.
-ENV = {"AIOUWS_LEASE_SECONDS": "2", "AIOUWS_SLOTS_PER_KIND": "1"}
+ENV = {
+    "AIOUWS_LEASE_SECONDS": "2",
+    "AIOUWS_SLOTS_PER_KIND": "1",
+    "AIOUWS_TAP_SLOTS": "1",
+}
 OUTAGE = 5.0
 SYNC = "/tap/sync?" + urllib.parse.urlencode(
     {"LANG": "ADQL", "QUERY": "SELECT TOP 3 id FROM demo.stars"}
 )
+SMALL_QUERY = "SELECT id FROM demo.stars WHERE id < 3"
 SLOW_QUERY = (
     "SELECT a.id FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
     " WHERE a.ra + b.ra + c.ra < -12345.5"
@@ -202,6 +207,11 @@ def test_an_outage_keeps_waits_waiting_and_jobs_their_errors(
     waited = submit(server, "/jobs/demo", seconds="600")
     slow = submit(server, "/tap/async", LANG="ADQL", QUERY=SLOW_QUERY, MAXREC="99999")
     assert wait_phase(server, "/tap/async", slow, {"EXECUTING"}) == "EXECUTING"
+    # Unbounded (no TOP, MAXREC above the inline lane's): waits for the runner.
+    queued = submit(
+        server, "/tap/async", LANG="ADQL", QUERY=SMALL_QUERY, MAXREC="99999"
+    )
+    assert phase(server, "/tap/async", queued) == "QUEUED"
     time.sleep(1.0)  # the query runs
     sent: Counter[int] = Counter()
     stop = threading.Event()
@@ -229,15 +239,8 @@ def test_an_outage_keeps_waits_waiting_and_jobs_their_errors(
     message = row["error_message"]
     assert "lease" not in message and "server stopped" not in message, message
     assert "terminating connection" in message or "unavailable" in message, message
-    # Queued work runs again, on runners and listener that found the database.
-    again = submit(
-        server,
-        "/tap/async",
-        LANG="ADQL",
-        QUERY="SELECT TOP 2 id FROM demo.stars",
-        MAXREC="99999",
-    )
-    assert wait_phase(server, "/tap/async", again, {"COMPLETED", "ERROR"}) == (
+    # The job queued behind it runs, on a runner that found the database again.
+    assert wait_phase(server, "/tap/async", queued, {"COMPLETED", "ERROR"}) == (
         "COMPLETED"
     ), server.log()[-3000:]
     assert "Task exception was never retrieved" not in server.log()

@@ -43,7 +43,8 @@ async def _backends(dsn: str, leaders: bool) -> list[int]:
     try:
         rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE query LIKE $1"
-            " AND pid <> pg_backend_pid() AND (NOT $2 OR backend_type = $3)",
+            " AND pid <> pg_backend_pid()"
+            " AND (NOT $2 OR (backend_type = $3 AND state = 'active'))",
             f"%{MARK}%",
             leaders,
             "client backend",
@@ -54,7 +55,8 @@ async def _backends(dsn: str, leaders: bool) -> list[int]:
 
 
 def backends(dsn: str, *, leaders: bool = False) -> list[int]:
-    """The backends running the slow query (``leaders``: not parallel workers)."""
+    """The backends of the slow query (``leaders``: only those running it, not
+    parallel workers)."""
     return asyncio.run(_backends(dsn, leaders))
 
 
@@ -144,7 +146,10 @@ def test_a_dead_servers_query_ends_when_its_lease_is_recovered(
         runner = row["runner_pid"]
         os.kill(runner, signal.SIGSTOP)
         first.kill()
-        assert backends(fresh_dsn), "the frozen runner's query stopped by itself"
+        time.sleep(1.0)
+        assert backends(fresh_dsn, leaders=True), (
+            "the frozen runner's query stopped by itself\n" + first.log()[-5000:]
+        )
         second = start_server(fresh_dsn, tmp_path, env=ENV, demo_rows=0)
         try:
             wait_until(
