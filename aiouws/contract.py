@@ -17,6 +17,9 @@ Runner → supervisor (the runner's stdout, which job code never writes to)::
 
     {"type": "ready", "pid": int}              once, after importing the entry point
     {"type": "started", "job_id": str}
+    {"type": "backend", "job_id": str, "pid": int, "started": str}
+        the database backend running the job's query (pg_stat_activity's pid
+        and ISO backend_start): terminated if the runner dies under the job
     {"type": "info", "job_id": str, "key": str, "value": str}   → the job's jobInfo
     {"type": "result", "job_id": str, "id": str, "file_name": str,
      "media_type": str, "size": int, "rows": int | null}
@@ -41,6 +44,7 @@ from typing import Any
 __all__ = [
     "ERROR_TEXT",
     "ERROR_VOTABLE",
+    "Backend",
     "Cancel",
     "Done",
     "DoneStatus",
@@ -115,6 +119,19 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """The PostgreSQL backend that runs the job's query: its ``pid`` and its
+    ``backend_start`` (ISO 8601), which tells it from a later backend that got
+    the same pid."""
+
+    job_id: str
+    pid: int
+    started: str
+
+    type = "backend"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Info:
     """A progress note for the job's jobInfo."""
 
@@ -152,7 +169,7 @@ class Done:
 
 
 SupervisorMessage = Run | Cancel
-RunnerMessage = Ready | Started | Info | Result | Done
+RunnerMessage = Ready | Started | Backend | Info | Result | Done
 
 
 def encode(message: SupervisorMessage | RunnerMessage) -> bytes:
@@ -192,6 +209,12 @@ def parse_runner_message(line: bytes | str) -> RunnerMessage:
             return Ready(pid=int(body["pid"]))
         if kind == "started":
             return Started(job_id=str(body["job_id"]))
+        if kind == "backend":
+            return Backend(
+                job_id=str(body["job_id"]),
+                pid=int(body["pid"]),
+                started=str(body["started"]),
+            )
         if kind == "info":
             return Info(
                 job_id=str(body["job_id"]),

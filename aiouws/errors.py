@@ -11,6 +11,8 @@ from enum import StrEnum
 from typing import ClassVar
 
 __all__ = [
+    "DATABASE_RETRY_AFTER",
+    "DatabaseUnavailable",
     "ErrorCode",
     "error_body",
     "InvalidPhaseError",
@@ -138,12 +140,31 @@ class TooManyJobs(UWSError):
         return {"Retry-After": str(self.retry_after)}
 
 
+#: Seconds a client is told to wait (``Retry-After``) while the database is away.
+DATABASE_RETRY_AFTER = 5
+
+
 class ServiceUnavailable(UWSError):
-    """The service cannot answer now (database down, shutting down)."""
+    """The service cannot answer now (database down, shutting down); the client
+    is told when to retry (``Retry-After``)."""
 
     status = 503
     error_code = ErrorCode.SERVICE_UNAVAILABLE
+    retry_after: ClassVar[int] = DATABASE_RETRY_AFTER
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
-class StoreError(ServiceUnavailable):
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be used now: connection refused, starting up or shutting
+    down (SQLSTATE 57P01/57P03), connection lost mid-query, pool closed.
+
+    Which low-level failures mean this is decided in one place,
+    ``aiouws.storage.outage``; ``http/middleware.py`` answers every one of them
+    with this error (a job kind's own form where it registered one).
+    """
+
+
+class StoreError(DatabaseUnavailable):
     """The job database failed in a way the client cannot fix."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
-from aiouws.contract import Info, Result, RunnerMessage
+from aiouws.contract import Backend, Info, Result, RunnerMessage
 
 __all__ = ["JobCancelled", "JobContext"]
 
@@ -81,6 +81,12 @@ class JobContext:
         """Raise :class:`JobCancelled` if the job was aborted."""
         if self.cancelled.is_set():
             raise JobCancelled(self.job_id)
+
+    def report_backend(self, pid: int, started: str) -> None:
+        """Say which PostgreSQL backend runs this job's query (``pg_backend_pid()``
+        and its ``pg_stat_activity.backend_start`` as ISO text): should the runner
+        die, or its server, the supervisor or lease recovery terminates it."""
+        self._emit(Backend(job_id=self.job_id, pid=int(pid), started=started))
 
     def note(self, key: str, value: object) -> None:
         """Publish a progress note in the job's jobInfo (the latest per key wins)."""

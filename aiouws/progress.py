@@ -1,8 +1,10 @@
 """How a client follows a job: the UWS 1.1 blocking WAIT and the quote.
 
 A WAIT sleeps on the :class:`~aiouws.storage.notify.PhaseListener` (never polling the
-table, but for a slow safety re-read); a quote is estimated from the queue and
-the kind's recent run times.
+table, but for a slow safety re-read); while the database is unavailable it
+keeps waiting (:func:`wait_through_outage`) rather than answering at once, so that
+polling clients do not spin. A quote is estimated from the queue and the kind's
+recent run times.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from aiouws.errors import DatabaseUnavailable
 from aiouws.models import Job
 from aiouws.phases import Phase
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 
-__all__ = ["WAITABLE", "estimate_quote", "wait_for_change"]
+__all__ = ["WAITABLE", "estimate_quote", "wait_for_change", "wait_through_outage"]
 
 #: The phases a WAIT waits in (a job in any other phase is returned at once).
 WAITABLE = frozenset(
@@ -27,6 +30,31 @@ WAITABLE = frozenset(
 )
 #: How often a WAIT re-reads the job even without a notification (safety net).
 _WAIT_POLL = 5.0
+#: How often a WAIT tries the database again while it is unavailable.
+OUTAGE_POLL = 1.0
+
+
+async def wait_through_outage(
+    wait: Callable[[float], Awaitable[Job]], timeout: float
+) -> Job:
+    """``wait(seconds_left)``, tried again every :data:`OUTAGE_POLL` seconds while
+    the database is unavailable, until ``timeout`` has passed.
+
+    Raises
+    ------
+    DatabaseUnavailable
+        The database stayed unavailable for the whole ``timeout`` (503 with
+        ``Retry-After``: the client has waited what it asked for).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await wait(max(deadline - time.monotonic(), 0.0))
+        except DatabaseUnavailable:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            await asyncio.sleep(min(left, OUTAGE_POLL))
 
 
 async def wait_for_change(

@@ -30,7 +30,7 @@ from aiouws.kinds import JobKind
 from aiouws.limits import clamp_destruction, clamp_duration, too_many
 from aiouws.models import Job, JobFilter, JobParameter, JobRef, NewJob
 from aiouws.phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
-from aiouws.progress import estimate_quote, wait_for_change
+from aiouws.progress import estimate_quote, wait_for_change, wait_through_outage
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.uploads import Upload, place_uploads, upload_parameters
@@ -139,16 +139,20 @@ class JobService:
         :func:`aiouws.progress.wait_for_change`).
         """
         timeout = min(timeout, self.settings.wait_cap)
-        if self.listener is None or timeout <= 0:
+        listener = self.listener
+        if listener is None or timeout <= 0:
             return await self.get_of_kind(job_id, owner, kind)
-        return await wait_for_change(
-            self.listener,
-            self.store,
-            job_id,
-            timeout=timeout,
-            phase=phase,
-            read=lambda: self.get_of_kind(job_id, owner, kind),
-            check=lambda job: _visible(job, owner, kind),
+        return await wait_through_outage(
+            lambda left: wait_for_change(
+                listener,
+                self.store,
+                job_id,
+                timeout=left,
+                phase=phase,
+                read=lambda: self.get_of_kind(job_id, owner, kind),
+                check=lambda job: _visible(job, owner, kind),
+            ),
+            timeout,
         )
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:

@@ -8,13 +8,14 @@ side imports this module too (no web stack here).
 
 from __future__ import annotations
 
-from aiouws.errors import ErrorCode, UWSError
+from aiouws.errors import DatabaseUnavailable, ErrorCode, UWSError
 from taprunner.formats.votable import error_document
 
 __all__ = [
     "VOTABLE_MEDIA_TYPE",
     "ServiceBusy",
     "TapError",
+    "TapUnavailable",
     "TapQueryError",
     "TapUsageError",
 ]
@@ -59,3 +60,11 @@ class ServiceBusy(TapError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class TapUnavailable(TapError, DatabaseUnavailable):
+    """The database is unavailable (refused, restarting, lost): a DALI error
+    document with 503 and ``Retry-After`` (the TAP app's ``UNAVAILABLE_ERROR``)."""
+
+    status = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE

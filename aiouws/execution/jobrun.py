@@ -5,7 +5,11 @@ the final phase with a guarded ``EXECUTING → COMPLETED/ERROR/ABORTED`` update:
 whatever another writer (an ABORT, a lease expiry, a deletion) put there first
 wins. Stopping a job (abort, execution duration, shutdown) sends ``cancel``,
 waits ``grace`` seconds, then kills the runner's process group and has the slot
-refilled.
+refilled. A runner that dies (or is killed) under its job has the job's database
+backend, if it reported one, terminated (:mod:`aiouws.storage.backends`). While
+the database is unavailable the outcome is written again until it is back
+(within :data:`OUTCOME_PATIENCE`): the job keeps its real error, and the
+heartbeat keeps its lease.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
-from aiouws.contract import Cancel, Done, DoneStatus, Info, Result
+from aiouws.contract import Backend, Cancel, Done, DoneStatus, Info, Result
 from aiouws.errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from aiouws.execution.runnerpool import (
     Runner,
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 _EXECUTING = (Phase.EXECUTING,)
 #: Seconds a runner's note waits before it is written (see JobRun._note).
 NOTE_DELAY = 0.1
+#: Seconds a job's outcome is retried while the database is unavailable.
+OUTCOME_PATIENCE = 300.0
 
 
 class JobRun:
@@ -62,6 +69,8 @@ class JobRun:
         self._info_task: asyncio.Task[None] | None = None
         #: Set once the outcome is being written; later stop requests are moot.
         self._settled = False
+        #: The database backends of the job's query, as the runner reported them.
+        self._backends: list[tuple[int, datetime]] = []
 
     @property
     def job_id(self) -> str:
@@ -109,7 +118,9 @@ class JobRun:
             log.info("stopping job", extra=self._extra(reason=event.reason))
             await self._stop()
             return True
-        if isinstance(event, Info):
+        if isinstance(event, Backend):
+            self._use_backend(event)
+        elif isinstance(event, Info):
             self._note(event.key, event.value)
         elif isinstance(event, Result):
             self._results.append(
@@ -146,6 +157,7 @@ class JobRun:
         self._settled = True
         message = f"runner died ({exit_description(returncode)})"
         log.error("runner died", extra=self._extra(returncode=returncode))
+        await self._end_backend()
         await self._finish(
             Phase.ERROR,
             error_type=ErrorType.FATAL,
@@ -186,13 +198,12 @@ class JobRun:
             )
             self._runner.kill()
             await self._runner.exited
+            await self._end_backend()
         await self._refill(self.slot)
 
     async def _finish(self, phase: Phase, **columns: Any) -> None:
         try:
-            await self._store.change_phase(
-                self.job_id, phase, allowed=_EXECUTING, set_now=("end_time",), **columns
-            )
+            await self._write_outcome(phase, columns)
         except (InvalidPhaseError, JobNotFound):
             return  # aborted, expired or deleted meanwhile: that phase stands
         except StoreError:
@@ -209,6 +220,63 @@ class JobRun:
             )
             return
         log.info("job finished", extra=self._extra(phase=phase))
+
+    async def _write_outcome(self, phase: Phase, columns: dict[str, Any]) -> None:
+        """The guarded final write, tried again while the database is unavailable
+        (for :data:`OUTCOME_PATIENCE` s): the job stays in this process's running
+        set meanwhile, so the heartbeat renews its lease once the database is back.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + OUTCOME_PATIENCE
+        delay = 0.5
+        while True:
+            try:
+                await self._store.change_phase(
+                    self.job_id,
+                    phase,
+                    allowed=_EXECUTING,
+                    set_now=("end_time",),
+                    **columns,
+                )
+                return
+            except StoreError as exc:
+                if loop.time() + delay > give_up:
+                    raise
+                log.warning(
+                    "job outcome not recorded yet, retrying: %s",
+                    exc,
+                    extra=self._extra(phase=phase),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- the database backend -------------------------------------------------------
+
+    def _use_backend(self, event: Backend) -> None:
+        """Remember a backend of the job; record it (for lease recovery) with notes."""
+        try:
+            backend = (event.pid, datetime.fromisoformat(event.started))
+        except ValueError:
+            log.warning("bad backend start %r", event.started, extra=self._extra())
+            return
+        if backend in self._backends:
+            return
+        self._backends.append(backend)
+        self._info_dirty = True
+        if self._info_task is None or self._info_task.done():
+            self._info_task = asyncio.create_task(self._write_info())
+
+    async def _end_backend(self) -> None:
+        """Terminate the job's backends: its runner is gone, its query must go too."""
+        if not self._backends:
+            return
+        try:
+            ended = await self._store.terminate_backends(self._backends)
+        except StoreError as exc:
+            log.warning("cannot end the job's query: %s", exc, extra=self._extra())
+            return
+        if ended:
+            log.info("terminated the dead runner's query", extra=self._extra())
 
     # -- jobInfo ------------------------------------------------------------------
 
@@ -227,12 +295,20 @@ class JobRun:
         await asyncio.sleep(NOTE_DELAY)
         while self._info_dirty and not self._settled:
             self._info_dirty = False
+            backend: dict[str, Any] = {}
+            if self._backends:
+                backend = {
+                    "backend_pid": self._backends[0][0],
+                    "backend_pids": [pid for pid, _ in self._backends],
+                    "backend_starts": [started for _, started in self._backends],
+                }
             try:
                 await self._store.update(
                     self.job_id,
                     allowed=_EXECUTING,
                     what="record progress",
                     job_info=tuple(self._info.items()),
+                    **backend,
                 )
             except (InvalidPhaseError, JobNotFound):
                 return

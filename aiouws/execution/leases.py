@@ -59,7 +59,14 @@ class Leases:
         return Claim(self.instance_id, self.lease_seconds, runner_pid)
 
     async def heartbeat(self, running: Callable[[], Collection[str]]) -> None:
-        """Forever: renew the leases of the ``running`` jobs, resolve lost ones."""
+        """Forever: renew the leases of the ``running`` jobs, resolve lost ones.
+
+        After a failed beat (the database was away, and every server's leases
+        may have run out meanwhile) lost jobs are resolved only once a whole
+        lease has passed, so that the servers still alive renew theirs first.
+        """
+        loop = asyncio.get_running_loop()
+        quiet_until = 0.0
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
@@ -68,9 +75,11 @@ class Leases:
                     await self.store.renew_leases(
                         self.instance_id, self.lease_seconds, list(jobs)
                     )
-                await self.recover(at_start=False)
+                if loop.time() >= quiet_until:
+                    await self.recover(at_start=False)
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)
+                quiet_until = loop.time() + self.lease_seconds
 
     async def recover(self, *, at_start: bool) -> None:
         """Resolve EXECUTING jobs no live server runs any more to ERROR."""

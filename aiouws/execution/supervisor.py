@@ -144,9 +144,13 @@ class QueueSupervisor:
         for run, _task in list(self._running.values()):
             await self.leases.mark_aborted(run.job_id, SHUTDOWN_MESSAGE)
             run.request_stop(SHUTDOWN_MESSAGE)
-        await asyncio.gather(
-            *(task for _, task in list(self._running.values())), return_exceptions=True
-        )
+        left = [task for _, task in self._running.values()]
+        if left:
+            # e.g. an outcome retried while the database is away: not for ever
+            _, pending = await asyncio.wait(left, timeout=max(grace, 1.0) + 5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
         await self._tasks.cancel_all()
         await self.slots.close(max(grace, 1.0))
         self._stopped.set()

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from aiouws.config import Settings
-from aiouws.errors import UWSError
+from aiouws.errors import DatabaseUnavailable, UWSError
 from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
@@ -26,7 +26,7 @@ from aiouws.http.compress import compression_middleware
 from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
-from aiouws.http.middleware import error_middleware
+from aiouws.http.middleware import UNAVAILABLE_ERROR, error_middleware
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
 from aiouws.storage.database import Database
@@ -91,6 +91,7 @@ def uws_subapp(kind: str) -> web.Application:
     """The UWS REST resources for jobs of ``kind``, to mount under any prefix."""
     sub = web.Application(middlewares=[error_middleware])
     sub[KIND] = kind
+    sub[UNAVAILABLE_ERROR] = DatabaseUnavailable  # UWS form, whatever the parent's
     sub.add_routes(handlers.routes)
     return sub
 

@@ -2,7 +2,10 @@
 
 A :class:`~aiouws.errors.UWSError` (a job kind's own errors included) answers
 with its status, its rendered body and its headers; an ``HTTPException`` with a
-``text/plain`` body; anything else with a logged 500.
+``text/plain`` body; an unavailable database (whatever raised it, as
+:mod:`aiouws.storage.outage` decides) with a 503 and ``Retry-After``, in the form
+the application registered under :data:`UNAVAILABLE_ERROR` (TAP: a DALI error
+document); anything else with a logged 500.
 """
 
 from __future__ import annotations
@@ -12,13 +15,25 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from aiouws.errors import ErrorCode, UWSError, error_body
+from aiouws.errors import DatabaseUnavailable, ErrorCode, UWSError, error_body
 from aiouws.http.keys import SETTINGS
+from aiouws.storage.outage import unavailable_cause, unavailable_message
 
-__all__ = ["error_middleware", "error_response"]
+__all__ = ["UNAVAILABLE_ERROR", "error_middleware", "error_response"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The error an application answers with while the database is unavailable,
+#: made from its message (default :class:`DatabaseUnavailable`, ``text/plain``).
+UNAVAILABLE_ERROR: web.AppKey[Callable[[str], UWSError]] = web.AppKey(
+    "aiouws_unavailable_error"
+)
+
+
+def _unavailable(request: web.Request, message: str) -> web.Response:
+    make = request.config_dict.get(UNAVAILABLE_ERROR, DatabaseUnavailable)
+    log.warning("request failed: %s", message, extra={"path": request.path})
+    return error_response(make(message))
 
 
 def error_response(exc: UWSError) -> web.Response:
@@ -46,6 +61,8 @@ async def error_middleware(
         return web.Response(status=414, text=text, content_type="text/plain")
     try:
         return await handler(request)
+    except DatabaseUnavailable as exc:
+        return _unavailable(request, exc.message)
     except UWSError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc, extra={"path": request.path})
@@ -65,7 +82,10 @@ async def error_middleware(
             content_type="text/plain",
             charset="utf-8",
         )
-    except Exception:
+    except Exception as exc:
+        cause = unavailable_cause(exc)
+        if cause is not None:
+            return _unavailable(request, unavailable_message(cause))
         log.exception("unexpected error", extra={"path": request.path})
         return web.Response(
             status=500,

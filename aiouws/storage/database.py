@@ -25,11 +25,16 @@ import asyncpg
 
 from aiouws.config import ConfigError, Settings
 
-__all__ = ["QUERY_ROLE", "Database", "query_login_dsn"]
+__all__ = ["QUERY_ROLE", "SESSION_SETTINGS", "Database", "query_login_dsn"]
 
 #: The login role user queries run as (:mod:`.queryrole`): no superuser, no
 #: membership in other roles, SELECT only on what is published.
 QUERY_ROLE = "aiouws_query"
+
+#: Settings of every session: a backend whose client vanished (a killed runner
+#: or server) stops its statement within 2 s, instead of running on until it
+#: next writes to the socket (PostgreSQL 14+; see aiouws.storage.backends).
+SESSION_SETTINGS = {"client_connection_check_interval": "2s"}
 
 
 class InitHook(Protocol):
@@ -93,7 +98,9 @@ class Database:
 
     async def connect(self, *, timeout: float = 60.0) -> asyncpg.Connection:
         """One new connection (the caller closes it)."""
-        return await asyncpg.connect(self.dsn, timeout=timeout)
+        return await asyncpg.connect(
+            self.dsn, timeout=timeout, server_settings=SESSION_SETTINGS
+        )
 
     async def create_pool(
         self,
@@ -108,7 +115,12 @@ class Database:
         ``init`` runs on each new connection, ``reset`` when one is released.
         """
         pool = await asyncpg.create_pool(
-            self.dsn, min_size=min_size, max_size=max_size, init=init, reset=reset
+            self.dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=init,
+            reset=reset,
+            server_settings=SESSION_SETTINGS,
         )
         if pool is None:  # only for pools created without awaiting
             raise RuntimeError("asyncpg returned no pool")

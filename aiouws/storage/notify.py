@@ -169,7 +169,7 @@ class PhaseListener:
                 log.info("listener reconnected")
                 self._wake_all()
                 return
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever it is, keep trying: never die
                 log.warning("listener reconnect failed: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -47,6 +47,8 @@ _SETTABLE: Mapping[str, str] = {
     "error_has_detail": "boolean",
     "runner_pid": "integer",
     "backend_pid": "integer",
+    "backend_pids": "integer[]",
+    "backend_starts": "timestamptz[]",
     "claimed_by": "text",
     "lease_until": "timestamptz",
 }
@@ -97,12 +99,14 @@ RENEW_LEASES = (
 
 
 def fail_executing_sql(condition: str) -> str:
-    """EXECUTING jobs matching ``condition`` → ERROR with message ``$1``."""
+    """EXECUTING jobs matching ``condition`` → ERROR with message ``$1``; returns
+    their ids and recorded backends."""
     return (
         "UPDATE uws.job SET phase = 'ERROR',"
         " end_time = greatest(now(), start_time),"
         " error_type = 'fatal', error_message = $1, error_has_detail = false"
-        f" WHERE phase = 'EXECUTING' AND {condition} RETURNING job_id"
+        f" WHERE phase = 'EXECUTING' AND {condition}"
+        " RETURNING job_id, backend_pids, backend_starts"
     )
 
 

@@ -26,6 +26,8 @@ from aiouws.phases import (
     PhaseChangeError,
     allowed_sources,
 )
+from aiouws.storage.backends import Backend, recorded_backends, terminate_backends
+from aiouws.storage.outage import DRIVER_ERRORS, unavailable_cause, unavailable_message
 from aiouws.storage.queries import (
     CLAIM_FOR_RUNNERS,
     CLAIM_JOB,
@@ -49,13 +51,16 @@ _WRITTEN_PARAMS_MAX = 64 * 1024
 
 @contextmanager
 def _unavailable() -> Iterator[None]:
-    """Translate a lost or refused database connection into StoreError (503)."""
+    """Translate an unavailable database (:mod:`.outage`) into StoreError (503)."""
     try:
         yield
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        raise StoreError(f"job database unavailable: {exc}") from exc
     except asyncpg.DataError as exc:  # e.g. text the database cannot store
         raise UsageError(f"invalid value: {exc}") from exc
+    except DRIVER_ERRORS as exc:
+        cause = unavailable_cause(exc, connecting=True)
+        if cause is None:
+            raise
+        raise StoreError(f"job {unavailable_message(cause)}") from exc
 
 
 class JobStore:
@@ -388,12 +393,19 @@ class JobStore:
         )
         return [r["job_id"] for r in rows]
 
+    async def terminate_backends(self, backends: Sequence[Backend]) -> int:
+        """Terminate the given database backends (see :mod:`.backends`)."""
+        with _unavailable():
+            return await terminate_backends(self._pool, backends)
+
     async def _fail_executing(
         self, condition: str, message: str, *args: Any
     ) -> list[str]:
+        """End matching EXECUTING jobs in ERROR and terminate their queries."""
         rows = await self._fetch(fail_executing_sql(condition), message, *args)
         for row in rows:
             self._written.pop(row["job_id"], None)
+        await self.terminate_backends(recorded_backends(rows))
         return [r["job_id"] for r in rows]
 
     # -- internals ----------------------------------------------------------------

@@ -32,7 +32,8 @@ from typing import Any, TypeVar
 import adbc_driver_manager as adbc
 import nanoarrow
 
-from aiouws.storage.database import Database
+from aiouws.storage.backends import IDENTITY_SQL, parse_identity
+from aiouws.storage.database import SESSION_SETTINGS, Database
 from taprunner.errors import TapError, TapQueryError
 from taprunner.formats.arrow import (
     ARROW_FORMATS,
@@ -86,6 +87,10 @@ class ColumnarSession:
         self._off_until = 0.0
         self._limit = 0.0
         self._lock = threading.Lock()  # the connection handle: closing vs cancelling
+        #: The backend of the connection, ``(pid, backend_start ISO)``, and who
+        #: is told about it (the job's ``report_backend``).
+        self._identity: tuple[int, str] | None = None
+        self._report: Callable[[int, str], None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="columnar")
 
     async def run(
@@ -163,6 +168,14 @@ class ColumnarSession:
             part = await self._call(self._encode, batches, encoder, maxrec - rows)
         return rows, False
 
+    def report_backend(self, report: Callable[[int, str], None]) -> None:
+        """Tell ``report`` (thread-safe) this session's backend: at once if it is
+        connected, else once it connects; the runner's supervisor terminates it
+        should the runner die."""
+        self._report = report
+        if self._identity is not None:
+            report(*self._identity)
+
     def close(self) -> None:
         """Close the connection (in the calling thread) and the worker thread."""
         self._disconnect()
@@ -218,10 +231,15 @@ class ColumnarSession:
                 raise
             with self._lock:
                 self._conn = conn
+            # Before SET ROLE: the query role may not see its session's start.
+            self._identity = self._read_identity(conn)
+            if self._identity is not None and self._report is not None:
+                self._report(*self._identity)
         settings = [
             f"SET application_name = '{APPLICATION_NAME}'",
             "SET default_transaction_read_only = on",
             f"SET statement_timeout = {timeout_ms(timeout)}",
+            *(f"SET {name} = '{value}'" for name, value in SESSION_SETTINGS.items()),
         ]
         if self._role is not None:
             settings.append(f'SET ROLE "{self._role}"')
@@ -233,11 +251,26 @@ class ColumnarSession:
             statement.close()
         return self._conn
 
+    @staticmethod
+    def _read_identity(conn: adbc.AdbcConnection) -> tuple[int, str] | None:
+        statement = adbc.AdbcStatement(conn)
+        try:
+            statement.set_sql_query(IDENTITY_SQL)
+            handle, _ = statement.execute_query()
+            rows = nanoarrow.Array(nanoarrow.c_array_stream(handle)).to_pylist()
+        except (adbc.Error, RuntimeError) as exc:
+            log.warning("cannot read the columnar session's backend: %s", exc)
+            return None
+        finally:
+            statement.close()
+        return parse_identity(rows[0]["identity"]) if rows else None
+
     def _disconnect(self) -> None:
         self._close_statement()
         with self._lock:
             handles = (self._conn, self._database)
             self._conn = self._database = None
+            self._identity = None
             for handle in handles:
                 if handle is not None:
                     with contextlib.suppress(adbc.Error, RuntimeError):

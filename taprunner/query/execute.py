@@ -12,7 +12,7 @@ error types in :mod:`.outcome`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 import asyncpg
 from sqlglot import exp
 
+from aiouws.storage.outage import unavailable_cause
 from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
@@ -56,6 +57,8 @@ class Columnar(Protocol):
         timeout: float,
         sink: Sink,
     ) -> QueryOutcome: ...
+
+    def report_backend(self, report: Callable[[int, str], None]) -> None: ...
 
 
 @runtime_checkable
@@ -267,7 +270,7 @@ async def _run(
             conn, request, translation, catalog, sink, timeout, role, statements
         )
     except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.PostgresConnectionError) or (
+        if unavailable_cause(exc) is not None or (
             statements is not None
             and isinstance(exc, asyncpg.InvalidCachedStatementError)
         ):
@@ -299,8 +302,8 @@ async def _run_in_session(
             conn, request, translation, catalog, sink, timeout, None
         )
     except asyncpg.PostgresError as exc:
-        if isinstance(exc, asyncpg.PostgresConnectionError):
-            raise
+        if unavailable_cause(exc) is not None:
+            raise  # not the query's fault: the caller's 503 or job error
         raise failure(exc, timeout) from exc
     encoder = encoder_for(request, fields)
     overflow = len(rows) > request.maxrec

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from aiouws.jobapi import JobContext
+from aiouws.storage.backends import IDENTITY_SQL, parse_identity
+from aiouws.storage.outage import DRIVER_ERRORS
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.caches import StatementCache
@@ -56,6 +58,8 @@ class _Warm:
     catalog: TapCatalog | None = None
     catalog_time: float = 0.0
     columnar_session: Columnar | None = None
+    #: ``conn``'s backend: its pid and ``backend_start`` (ISO), for the supervisor.
+    backend: tuple[int, str] | None = None
     _config: RunnerConfig | None = None
 
     @property
@@ -82,6 +86,7 @@ class _Warm:
         if self.conn is None or self.conn.is_closed():
             self.conn = await self.config.database.connect()
             self.statements = StatementCache()
+            self.backend = await backend_identity(self.conn)
         return self.conn
 
     async def tap_catalog(self, conn: asyncpg.Connection) -> TapCatalog:
@@ -93,6 +98,12 @@ class _Warm:
 
 
 _warm = _Warm()
+
+
+async def backend_identity(conn: asyncpg.Connection) -> tuple[int, str] | None:
+    """``conn``'s backend pid and start time (ISO), which the supervisor uses to
+    terminate the query should this runner die (None if it cannot be read)."""
+    return parse_identity(await conn.fetchval(IDENTITY_SQL))
 
 
 def job_timeout(ctx: JobContext, tap: TapSettings) -> float:
@@ -193,16 +204,21 @@ async def run(ctx: JobContext) -> None:
     """Run one async TAP query job (the runner's entry point)."""
     try:
         conn = await _warm.connection()
+        if _warm.backend is not None:
+            ctx.report_backend(*_warm.backend)
         catalog = await _warm.tap_catalog(conn)
+        columnar = _warm.columnar()
+        if columnar is not None:  # its backend, now or once it connects
+            columnar.report_backend(ctx.report_backend)
         await execute(
             ctx,
             conn,
             catalog,
             _warm.config.tap,
             statements=_warm.statements,
-            columnar=_warm.columnar(),
+            columnar=columnar,
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DRIVER_ERRORS as exc:
         if _warm.conn is not None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None

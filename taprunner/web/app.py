@@ -26,12 +26,13 @@ from aiouws.http.app import (
     uws_subapp,
 )
 from aiouws.http.metrics import METRICS
+from aiouws.http.middleware import UNAVAILABLE_ERROR
 from aiouws.kinds import InlineLane, JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.queryrole import missing_message
 from aiouws.storage.schema import keep_session
-from taprunner.errors import TapError
+from taprunner.errors import TapError, TapUnavailable
 from taprunner.formats.votable import error_document
 from taprunner.query.job import tap_request
 from taprunner.request import TapRequest
@@ -202,6 +203,7 @@ def create_tap_app(
     lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
     add_operations(app, settings)
+    app[UNAVAILABLE_ERROR] = TapUnavailable  # a DALI error document
     if METRICS in app:
         app[TAP_METRICS] = TapMetrics(app[METRICS].registry)
         fast.observe = app[TAP_METRICS].observe

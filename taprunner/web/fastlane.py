@@ -28,6 +28,7 @@ from sqlglot import exp
 from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
 from aiouws.storage.database import Database
+from aiouws.storage.outage import DRIVER_ERRORS
 from taprunner.adql.model import AdqlError
 from taprunner.adql.parse import parse_statement
 from taprunner.adql.translate import row_bound
@@ -189,7 +190,7 @@ class TapInline:
                 statement=statement,
                 observe=self.observe,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             if warm is not None:
                 warm.conn.terminate()  # broken or not, start afresh next time
                 warm = None

@@ -14,7 +14,8 @@ import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
-from taprunner.errors import ServiceBusy
+from aiouws.storage.outage import unavailable_cause, unavailable_message
+from taprunner.errors import ServiceBusy, TapUnavailable
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
 
@@ -48,11 +49,18 @@ class TapState:
         ------
         ServiceBusy
             No connection became free in time.
+        TapUnavailable
+            The database cannot be reached (refused, restarting, pool closed).
         """
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
         except TimeoutError:
             raise ServiceBusy() from None
+        except Exception as exc:
+            cause = unavailable_cause(exc, connecting=True)
+            if cause is None:
+                raise
+            raise TapUnavailable(unavailable_message(cause)) from exc
         try:
             yield conn
         finally:
@@ -66,8 +74,9 @@ class TapState:
 
         Raises
         ------
-        ServiceBusy
-            No catalogue was loaded yet and no connection became free in time.
+        ServiceBusy, TapUnavailable
+            No catalogue was loaded yet and no connection became free in time
+            (or the database is unavailable).
         """
         async with self._catalog_lock:
             now = time.monotonic()
@@ -76,7 +85,7 @@ class TapState:
             try:
                 async with self.connection() as conn:
                     self._catalog = await TapCatalog.load(conn)
-            except ServiceBusy:
+            except (ServiceBusy, TapUnavailable):
                 if self._catalog is None:
                     raise
                 return self._catalog
