@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiouws.trust import parse_trust
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -87,6 +89,14 @@ class Settings:
     auth_header: str = "X-Remote-User"
     #: File of ``user:sha256-or-pbkdf2-hash`` lines for basic auth.
     passwd_file: Path | None = None
+
+    # -- whom to believe (issue 10): see aiouws/trust.py, aiouws.example.toml --
+    #: Refuse anonymous requests (401) except to the public paths.
+    require_auth: bool = False
+    #: Hosts generated URLs may name (else the listening address).
+    allowed_hosts: str = ""
+    #: Networks of reverse proxies whose X-Forwarded-* headers are believed.
+    trusted_proxies: str = "127.0.0.0/8,::1/128"
 
     #: Prepend an xml-stylesheet instruction to job and job-list documents.
     stylesheet: bool = True
@@ -171,6 +181,12 @@ class Settings:
             raise ConfigError("auth must be one of none, header, basic")
         if self.auth == "basic" and self.passwd_file is None:
             raise ConfigError("auth = basic needs passwd_file")
+        if self.require_auth and self.auth == "none":
+            raise ConfigError("require_auth needs auth = header or basic")
+        try:
+            parse_trust(self.trusted_proxies, self.allowed_hosts)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.default_execution_duration > self.max_execution_duration:
             raise ConfigError(
                 "default_execution_duration exceeds max_execution_duration"
@@ -211,7 +227,10 @@ SECTIONS: Mapping[str, frozenset[str]] = {
             "event_loop",
         }
     ),
-    "auth": frozenset({"auth", "auth_header", "passwd_file"}),
+    "auth": frozenset(
+        {"auth", "auth_header", "passwd_file"}
+        | {"require_auth", "allowed_hosts", "trusted_proxies"}  # whom to believe
+    ),
     "limits": frozenset(
         {
             "default_execution_duration",
