@@ -11,8 +11,9 @@ measures, with passwords hashed at the default PBKDF2 cost:
   ``--n`` each. Similar times: user names cannot be told by timing.
 - the valid user's latency (``GET /tap/async?LAST=1``, credentials already
   verified once) alone, then while ``--flood`` clients send wrong passwords as
-  fast as they are answered: from one address, and from one address each
-  (X-Forwarded-For through the trusted loopback proxy) with random user names.
+  fast as they are answered: for one known user from one address; for known
+  users from one address each (X-Forwarded-For through the trusted loopback
+  proxy); for a new unknown name each time from one address each.
 """
 
 from __future__ import annotations
@@ -75,12 +76,16 @@ async def _flood(
     stop: asyncio.Event,
     statuses: collections.Counter[int],
     *,
-    spread: bool,
+    spread: str,
 ) -> None:
     async def one(index: int) -> None:
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
-                user = f"rnd{secrets.token_hex(4)}" if spread else "user0"
+                user = {
+                    "": "user0",
+                    "known": f"user{index % USERS}",
+                    "unknown": f"rnd{secrets.token_hex(4)}",
+                }[spread]
                 headers = _basic(user, secrets.token_hex(4))
                 if spread:
                     headers["X-Forwarded-For"] = f"10.2.0.{index}"
@@ -95,7 +100,7 @@ async def _flood(
 
 
 async def valid_latency(
-    url: str, n: int, flood: int, *, spread: bool
+    url: str, n: int, flood: int, *, spread: str
 ) -> dict[str, object]:
     good = _basic("valid", "correct horse")
     stop = asyncio.Event()
@@ -147,15 +152,16 @@ async def main() -> None:
         url = f"{server.tap}/async?LAST=1"
         print("tree", live.ROOT)
         print("enumeration", await enumeration(url, args.n))
-        print("valid alone", await valid_latency(url, args.n, 0, spread=False))
-        print(
-            f"valid, {args.flood} clients, one address",
-            await valid_latency(url, args.n, args.flood, spread=False),
-        )
-        print(
-            f"valid, {args.flood} clients, one address each",
-            await valid_latency(url, args.n, args.flood, spread=True),
-        )
+        print("valid alone", await valid_latency(url, args.n, 0, spread=""))
+        for spread, what in (
+            ("", "one known user, one address"),
+            ("known", "known users, one address each"),
+            ("unknown", "new unknown names, one address each"),
+        ):
+            print(
+                f"valid, {args.flood} clients, {what}",
+                await valid_latency(url, args.n, args.flood, spread=spread),
+            )
     finally:
         server.stop()
 

@@ -1,8 +1,9 @@
 """Passwords for HTTP basic authentication, checked so that guessing them costs
 the guesser, not everybody else.
 
-- PBKDF2 runs in a few threads of its own, never on the event loop, and at most
-  :data:`HASH_QUEUE` checks wait or run at once (more: 503 with Retry-After).
+- PBKDF2 runs in :data:`HASH_THREADS` threads of its own, never on the event
+  loop; a check waits at most :data:`SLOT_WAIT` s for a thread, then gets 503
+  with Retry-After.
 - An unknown user name costs the same hash as a known one (against a dummy
   hash of the file's usual cost): the time of a refusal does not tell names.
 - A verified user name and password are remembered for :data:`CACHE_SECONDS`
@@ -11,8 +12,9 @@ the guesser, not everybody else.
 - After :data:`FREE_FAILURES` wrong passwords from one client address, or for
   one user name, each further failure doubles a wait (from
   :data:`FIRST_WAIT` s up to :data:`LONGEST_WAIT` s) during which that address
-  or name gets 429 with Retry-After without any hashing. Remembered
-  credentials still pass.
+  or name gets 429 with Retry-After without any hashing, answered only after
+  up to :data:`SLOT_WAIT` s (a client in a loop is slowed down, at no cost).
+  Remembered credentials still pass.
 
 All of it is per server process (``--workers`` each have their own).
 """
@@ -45,8 +47,9 @@ __all__ = [
 ITERATIONS = 200_000
 #: Threads hashing passwords (PBKDF2 releases the GIL: the loop runs on).
 HASH_THREADS = 2
-#: Password checks waiting or running at once; beyond, 503 with Retry-After.
-HASH_QUEUE = 8
+#: Seconds a check waits for a hashing thread (then 503), and the longest a
+#: refusal during a back-off is held before it is answered.
+SLOT_WAIT = 1.0
 CACHE_SIZE = 4096
 CACHE_SECONDS = 300.0
 FREE_FAILURES = 5
@@ -162,7 +165,7 @@ class PasswordChecker:
         )
         self._addresses = Backoff()
         self._names = Backoff()
-        self._pending = 0
+        self._slots = asyncio.Semaphore(HASH_THREADS)
         # Idle threads end when the checker (and its application) is collected.
         self._threads = ThreadPoolExecutor(HASH_THREADS, "aiouws-passwords")
 
@@ -191,19 +194,25 @@ class PasswordChecker:
         name = user if len(user) <= _NAME else ""
         wait = max(self._addresses.wait(address), self._names.wait(name))
         if wait > 0:
+            await asyncio.sleep(min(wait, SLOT_WAIT))
             raise TooManyFailures(
-                "too many wrong passwords; try again later", math.ceil(wait)
+                "too many wrong passwords; try again later",
+                max(1, math.ceil(wait - SLOT_WAIT)),
             )
-        if self._pending >= HASH_QUEUE:
-            raise CredentialsBusy("too many logins at once; try again shortly")
         stored = self._passwords.get(user)
-        self._pending += 1
+        try:
+            async with asyncio.timeout(SLOT_WAIT):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise CredentialsBusy(
+                "too many logins at once; try again shortly"
+            ) from None
         try:
             right = await asyncio.get_running_loop().run_in_executor(
                 self._threads, verify_password, password, stored or self._dummy
             )
         finally:
-            self._pending -= 1
+            self._slots.release()
         if not right or stored is None:
             self._addresses.failed(address)
             self._names.failed(name)
