@@ -1,10 +1,11 @@
 """Owner resolution: a pluggable hook that turns a request into an owner or None.
 
-Built in: ``none`` (everybody anonymous), ``header`` (a trusted reverse proxy sets
-the user name in a header) and ``basic`` (HTTP basic authentication against a
-file of ``user:pbkdf2_sha256$iterations$salt$hash`` lines, checked by
-:class:`~aiouws.http.passwords.PasswordChecker`). With ``require_auth`` an
-anonymous request is refused (:class:`~aiouws.errors.AuthenticationRequired`).
+Built in: ``none`` (everybody anonymous), ``header`` (a trusted reverse proxy, one
+of ``trusted_proxies``, sets the user name in a header) and ``basic`` (HTTP basic
+authentication against a file of ``user:pbkdf2_sha256$iterations$salt$hash``
+lines, checked by :class:`~aiouws.http.passwords.PasswordChecker`). With
+``require_auth`` an anonymous request is refused
+(:class:`~aiouws.errors.AuthenticationRequired`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ from pathlib import Path
 from aiohttp import web
 
 from aiouws.config import Settings
-from aiouws.errors import AuthenticationRequired, Unauthorized, UsageError, UWSError
+from aiouws.errors import (
+    AuthenticationRequired,
+    PermissionDenied,
+    Unauthorized,
+    UsageError,
+    UWSError,
+)
 from aiouws.http.passwords import PasswordChecker, hash_password
 from aiouws.http.passwords import load_passwords as _load_passwords
-from aiouws.http.proxies import client_address
+from aiouws.http.proxies import client_address, trust_of
 
 __all__ = ["OwnerResolver", "hash_password", "load_passwords", "make_resolver"]
 
@@ -41,11 +48,19 @@ async def _anonymous(_request: web.Request) -> str | None:
     return None
 
 
-def _header_resolver(header: str) -> OwnerResolver:
+def _header_resolver(header: str, settings: Settings) -> OwnerResolver:
+    """The user the proxy names in ``header``; believed only from a trusted
+    proxy (``trusted_proxies``): from anyone else it is refused (403)."""
+    trust = trust_of(settings)
+
     async def resolve(request: web.Request) -> str | None:
         value = request.headers.get(header, "").strip()
         if not value:
             return None
+        if not trust.trusts(request.remote):
+            raise PermissionDenied(
+                f"{header} is only believed from a trusted proxy (trusted_proxies)"
+            )
         if not _OWNER.match(value):
             raise UsageError(f"invalid user name in {header}")
         return value
@@ -89,7 +104,7 @@ def make_resolver(settings: Settings) -> OwnerResolver:
     with ``settings.require_auth`` it refuses anonymous requests."""
     resolve: OwnerResolver = _anonymous
     if settings.auth == "header":
-        resolve = _header_resolver(settings.auth_header)
+        resolve = _header_resolver(settings.auth_header, settings)
     elif settings.auth == "basic":
         assert settings.passwd_file is not None
         checker = PasswordChecker(load_passwords(settings.passwd_file))

@@ -130,3 +130,15 @@ async def test_users_list_only_their_own_jobs(
         ).text()
         assert {u for u, i in ids.items() if i in listing} == {user}
     assert "uws:jobref" not in await (await client.get("/jobs/echo")).text()
+
+
+async def test_the_user_header_is_believed_only_from_trusted_proxies(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """Before: any client that reached the port could name any user."""
+    untrusted = replace(settings, auth="header", trusted_proxies="192.0.2.0/24")
+    client = await aiohttp_client(create_app(untrusted, [ECHO], execute=False))
+    resp = await client.get("/jobs/echo", headers={"X-Remote-User": "alice"})
+    assert resp.status == 403
+    assert "trusted_proxies" in await resp.text()
+    assert (await client.get("/jobs/echo")).status == 200  # anonymous still is
