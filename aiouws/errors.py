@@ -13,6 +13,9 @@ from typing import ClassVar
 __all__ = [
     "DATABASE_RETRY_AFTER",
     "DatabaseUnavailable",
+    "AuthenticationRequired",
+    "CredentialsBusy",
+    "TooManyFailures",
     "ErrorCode",
     "error_body",
     "InvalidPhaseError",
@@ -168,3 +171,31 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class StoreError(DatabaseUnavailable):
     """The job database failed in a way the client cannot fix."""
+
+
+# -- credentials under attack (issue 10: password floods, anonymous refused) --
+
+
+class AuthenticationRequired(Unauthorized):
+    """An anonymous request to a service that requires authentication."""
+
+
+class TooManyFailures(UWSError):
+    """Too many wrong passwords from this client or for this user: wait."""
+
+    status = 429
+    error_code = ErrorCode.UNAUTHORIZED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class CredentialsBusy(ServiceUnavailable):
+    """Too many passwords are being checked at once; try again shortly."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}

@@ -111,6 +111,14 @@ class JobService:
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner, kind)
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
+        """The jobs of ``flt.owner`` that ``flt`` selects, newest first.
+
+        Anonymous requests list no jobs: anonymous users cannot be told apart,
+        so a job created anonymously belongs to no one and is reached only by
+        its URL (its unguessable id), never found in a list.
+        """
+        if flt.owner is None:
+            return []
         if flt.last is not None and flt.last > self.settings.max_list_jobs:
             flt = replace(flt, last=self.settings.max_list_jobs)
         return await self.store.list_jobs(flt)

@@ -8,10 +8,13 @@ import re
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-__all__ = ["ACCESS_OWNER", "AccessLogger", "redact_query"]
+__all__ = ["ACCESS_OWNER", "ACCESS_REMOTE", "AccessLogger", "redact_query"]
 
 #: The owner a request was made for, set by the owner middleware for the logs.
 ACCESS_OWNER = web.RequestKey("aiouws_access_owner", str)
+#: The client's address (trusted proxies' X-Forwarded-For believed), set by the
+#: owner middleware.
+ACCESS_REMOTE = web.RequestKey("aiouws_access_remote", str)
 
 _SECRET = re.compile(r"(?i)(passw(or)?d|pwd|secret|token|api_?key|auth\w*)")
 
@@ -32,7 +35,8 @@ class AccessLogger(AbstractAccessLogger):
     """One ``request`` line per HTTP request (``web.run_app(access_log_class=…)``):
     method, path with query string (secrets redacted), status, bytes (sent on
     the wire, headers included, as aiohttp's ``%b``), seconds, owner and remote
-    address. Headers (Authorization) are never logged."""
+    address (the client's, as trusted proxies forward it). Headers
+    (Authorization) are never logged."""
 
     def log(
         self, request: web.BaseRequest, response: web.StreamResponse, time: float
@@ -46,7 +50,7 @@ class AccessLogger(AbstractAccessLogger):
                 "bytes": response.body_length,
                 "seconds": round(time, 6),
                 "owner": request.get(ACCESS_OWNER) or "-",
-                "remote": request.remote,
+                "remote": request.get(ACCESS_REMOTE) or request.remote,
             },
         )
 

@@ -18,15 +18,16 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from aiouws.config import Settings
-from aiouws.errors import DatabaseUnavailable, UWSError
+from aiouws.errors import AuthenticationRequired, DatabaseUnavailable, UWSError
 from aiouws.http import handlers
-from aiouws.http.access import ACCESS_OWNER
+from aiouws.http.access import ACCESS_OWNER, ACCESS_REMOTE
 from aiouws.http.auth import make_resolver
 from aiouws.http.compress import compression_middleware
 from aiouws.http.cors import install_cors
-from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.keys import KIND, PUBLIC_PATHS, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
-from aiouws.http.middleware import UNAVAILABLE_ERROR, error_middleware
+from aiouws.http.middleware import UNAVAILABLE_ERROR, error_middleware, error_response
+from aiouws.http.proxies import client_address
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
 from aiouws.storage.database import Database
@@ -38,6 +39,7 @@ from aiouws.workdir import JobDirs
 __all__ = [
     "add_operations",
     "create_app",
+    "make_public",
     "service_middlewares",
     "uws_context",
     "uws_subapp",
@@ -52,26 +54,45 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def owner_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    """Note the request's owner for the access log (and the query log).
+    """Resolve every request's owner, the same way for every endpoint.
 
-    A request whose credentials are refused is logged without an owner; its
-    handler is refused with the same error (the resolver answers once per
-    request, :func:`aiouws.http.auth.make_resolver`).
+    Refused credentials are answered here (401 with ``WWW-Authenticate``, or
+    429 while the client is backed off), whatever the path; an anonymous
+    request that ``require_auth`` refuses passes only to the public paths
+    (:func:`make_public`). The owner and the client's address are noted for
+    the access log (and the query log); the handler asking again gets the same
+    answer (the resolver answers once per request,
+    :func:`aiouws.http.auth.make_resolver`).
     """
+    settings = request.config_dict.get(SETTINGS)
+    if settings is not None:
+        request[ACCESS_REMOTE] = client_address(request, settings)
     resolver = request.config_dict.get(RESOLVER)
     if resolver is not None:
         try:
             owner = await resolver(request)
-        except UWSError:
+        except AuthenticationRequired as exc:
+            if request.path not in request.config_dict.get(PUBLIC_PATHS, ()):
+                return error_response(exc)
             owner = None
+        except UWSError as exc:
+            return error_response(exc)
         if owner is not None:
             request[ACCESS_OWNER] = owner
     return await handler(request)
 
 
+def make_public(app: web.Application, *paths: str) -> None:
+    """Answer ``paths`` of ``app`` to anonymous requests even with
+    ``require_auth`` (credentials sent there are still checked)."""
+    app[PUBLIC_PATHS] = app.get(PUBLIC_PATHS, frozenset()) | frozenset(paths)
+
+
 def add_operations(app: web.Application, settings: Settings) -> None:
     """``/metrics`` and CORS on a whole service's ``app``, as ``settings`` say."""
     install_metrics(app, settings)
+    if settings.metrics:
+        make_public(app, "/metrics")  # guarded by metrics_networks
     install_cors(app, settings)
 
 

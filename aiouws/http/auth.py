@@ -1,83 +1,66 @@
 """Owner resolution: a pluggable hook that turns a request into an owner or None.
 
-Built in: ``none`` (everybody anonymous), ``header`` (a trusted reverse proxy sets
-the user name in a header) and ``basic`` (HTTP basic authentication against a
-file of ``user:pbkdf2_sha256$iterations$salt$hash`` lines).
+Built in: ``none`` (everybody anonymous), ``header`` (a trusted reverse proxy, one
+of ``trusted_proxies``, sets the user name in a header) and ``basic`` (HTTP basic
+authentication against a file of ``user:pbkdf2_sha256$iterations$salt$hash``
+lines, checked by :class:`~aiouws.http.passwords.PasswordChecker`). With
+``require_auth`` an anonymous request is refused
+(:class:`~aiouws.errors.AuthenticationRequired`).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
-import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from aiouws.config import ConfigError, Settings
-from aiouws.errors import Unauthorized, UsageError, UWSError
+from aiouws.config import Settings
+from aiouws.errors import (
+    AuthenticationRequired,
+    PermissionDenied,
+    Unauthorized,
+    UsageError,
+    UWSError,
+)
+from aiouws.http.passwords import PasswordChecker, hash_password
+from aiouws.http.passwords import load_passwords as _load_passwords
+from aiouws.http.proxies import client_address, trust_of
 
 __all__ = ["OwnerResolver", "hash_password", "load_passwords", "make_resolver"]
 
 OwnerResolver = Callable[[web.Request], Awaitable[str | None]]
 _OWNER = re.compile(r"^[\w.@+-]{1,128}$")
-_ITERATIONS = 200_000
 #: A request's owner, or why it has none, once resolved (see :func:`_once`).
 _RESOLVED: web.RequestKey[tuple[str | None, UWSError | None]] = web.RequestKey(
     "aiouws_resolved", tuple
 )
 
 
-def hash_password(password: str, *, iterations: int = _ITERATIONS) -> str:
-    """A ``pbkdf2_sha256$iterations$salt$hash`` line for the password file."""
-    salt = secrets.token_hex(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
-    return f"pbkdf2_sha256${iterations}${salt}${digest.hex()}"
-
-
-def _verify(password: str, stored: str) -> bool:
-    try:
-        scheme, iterations, salt, expected = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "pbkdf2_sha256":
-        return False
-    digest = hashlib.pbkdf2_hmac(
-        "sha256", password.encode(), salt.encode(), int(iterations)
-    )
-    return hmac.compare_digest(digest.hex(), expected)
-
-
 def load_passwords(path: Path) -> dict[str, str]:
     """Read ``user:hash`` lines (``#`` comments allowed)."""
-    table: dict[str, str] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read password file {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, stored = line.partition(":")
-        if not sep or not _OWNER.match(user):
-            raise ConfigError(f"{path}:{number}: expected user:hash")
-        table[user] = stored
-    return table
+    return _load_passwords(path, _OWNER.match)
 
 
 async def _anonymous(_request: web.Request) -> str | None:
     return None
 
 
-def _header_resolver(header: str) -> OwnerResolver:
+def _header_resolver(header: str, settings: Settings) -> OwnerResolver:
+    """The user the proxy names in ``header``; believed only from a trusted
+    proxy (``trusted_proxies``): from anyone else it is refused (403)."""
+    trust = trust_of(settings)
+
     async def resolve(request: web.Request) -> str | None:
         value = request.headers.get(header, "").strip()
         if not value:
             return None
+        if not trust.trusts(request.remote):
+            raise PermissionDenied(
+                f"{header} is only believed from a trusted proxy (trusted_proxies)"
+            )
         if not _OWNER.match(value):
             raise UsageError(f"invalid user name in {header}")
         return value
@@ -85,15 +68,11 @@ def _header_resolver(header: str) -> OwnerResolver:
     return resolve
 
 
-def _basic_resolver(passwords: Mapping[str, str]) -> OwnerResolver:
-    cache: dict[str, str] = {}  # Authorization header -> user, avoids re-hashing
-
+def _basic_resolver(checker: PasswordChecker, settings: Settings) -> OwnerResolver:
     async def resolve(request: web.Request) -> str | None:
         header = request.headers.get("Authorization")
         if header is None:
             return None
-        if header in cache:
-            return cache[header]
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic":
             raise Unauthorized("only HTTP basic authentication is supported")
@@ -103,24 +82,36 @@ def _basic_resolver(passwords: Mapping[str, str]) -> OwnerResolver:
             )
         except ValueError:  # binascii.Error, UnicodeDecodeError, not ASCII
             raise Unauthorized("malformed basic credentials") from None
-        stored = passwords.get(user)
-        if stored is None or not _verify(password, stored):
-            raise Unauthorized("wrong user name or password")
-        if len(cache) < 10_000:
-            cache[header] = user
-        return user
+        return await checker.check(user, password, client_address(request, settings))
 
     return resolve
 
 
+def _required(resolve: OwnerResolver) -> OwnerResolver:
+    """``resolve``, refusing anonymous requests."""
+
+    async def required(request: web.Request) -> str | None:
+        owner = await resolve(request)
+        if owner is None:
+            raise AuthenticationRequired("this service requires authentication")
+        return owner
+
+    return required
+
+
 def make_resolver(settings: Settings) -> OwnerResolver:
-    """The resolver that ``settings.auth`` names, resolving once per request."""
+    """The resolver that ``settings.auth`` names, resolving once per request;
+    with ``settings.require_auth`` it refuses anonymous requests."""
+    resolve: OwnerResolver = _anonymous
     if settings.auth == "header":
-        return _once(_header_resolver(settings.auth_header))
-    if settings.auth == "basic":
+        resolve = _header_resolver(settings.auth_header, settings)
+    elif settings.auth == "basic":
         assert settings.passwd_file is not None
-        return _once(_basic_resolver(load_passwords(settings.passwd_file)))
-    return _anonymous
+        checker = PasswordChecker(load_passwords(settings.passwd_file))
+        resolve = _basic_resolver(checker, settings)
+    if settings.require_auth:
+        resolve = _required(resolve)
+    return resolve if resolve is _anonymous else _once(resolve)
 
 
 def _once(resolve: OwnerResolver) -> OwnerResolver:

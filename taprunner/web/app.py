@@ -21,6 +21,7 @@ from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
 from aiouws.http.app import (
     add_operations,
+    make_public,
     service_middlewares,
     uws_context,
     uws_subapp,
@@ -211,6 +212,8 @@ def create_tap_app(
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
+    # Registries and monitors read these without credentials (require_auth).
+    make_public(app, "/tap/availability", "/tap/capabilities")
     app.add_subapp(TAP_JOBS_PATH, uws_subapp(TAP_KIND))
     for kind in extra_kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import hdrs, web
 
-from aiouws.http.access import ACCESS_OWNER
-from aiouws.http.keys import SETTINGS
+from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from taprunner.errors import TapError, TapQueryError
@@ -149,6 +148,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
     """Run a query and stream the result as it comes out of the database."""
     if request.method not in ("GET", "POST"):
         raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+    owner = await request_owner(request)  # as the UWS endpoints: 401 if refused
     state = request.config_dict[TAP]
     settings = state.settings
     params = await read_params(
@@ -171,7 +171,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         async with stream.delivering(state.tap.sync_timeout):
             metrics = request.config_dict.get(TAP_METRICS)
             observe = None if metrics is None else metrics.observe
-            tag = QueryTag(request.get(ACCESS_OWNER), "sync", observe)
+            tag = QueryTag(owner, "sync", observe)
             await _run_sync(state, tap_request, params, stream, tag)
         assert stream.response is not None
         return stream.response

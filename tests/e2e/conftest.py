@@ -108,7 +108,9 @@ def pyvo_server(
     server = start_server(
         pyvo_dsn,
         tmp_path_factory.mktemp("pyvo-server"),
-        env={"AIOUWS_TAP_MAXREC_DEFAULT": str(MAXREC_DEFAULT)},
+        # Header auth: pyvo's default sessions stay anonymous; a session that
+        # names a user (X-Remote-User) lists that user's jobs.
+        env={"AIOUWS_TAP_MAXREC_DEFAULT": str(MAXREC_DEFAULT), "AIOUWS_AUTH": "header"},
     )
     yield server
     server.stop()

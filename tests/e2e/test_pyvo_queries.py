@@ -53,7 +53,10 @@ def test_run_async(tap: pyvo.dal.TAPService) -> None:
     assert result.to_table()["n"][0] == 5000
 
 
-def test_job_lifecycle(tap: pyvo.dal.TAPService, pyvo_server: LiveServer) -> None:
+def test_job_lifecycle(pyvo_server: LiveServer) -> None:
+    session = requests.Session()
+    session.headers["X-Remote-User"] = "lifecycle"  # job lists are per user
+    tap = pyvo.dal.TAPService(pyvo_server.tap_url, session=session)
     job = tap.submit_job(
         "SELECT TOP 7 id FROM demo.stars ORDER BY id DESC", runid="e2e-lifecycle"
     )
@@ -71,6 +74,15 @@ def test_job_lifecycle(tap: pyvo.dal.TAPService, pyvo_server: LiveServer) -> Non
     gone = requests.get(url, timeout=10, allow_redirects=False)
     assert gone.status_code == 404
     assert job.job_id not in {j.jobid for j in tap.get_job_list()}
+
+
+def test_anonymous_job_list_is_empty_but_the_job_url_works(
+    tap: pyvo.dal.TAPService,
+) -> None:
+    job = tap.submit_job("SELECT TOP 1 id FROM demo.stars")
+    assert tap.get_job_list() == []
+    assert job.phase == "PENDING"  # reached by its URL
+    job.delete()
 
 
 def test_async_error_is_reported(tap: pyvo.dal.TAPService) -> None:

@@ -211,7 +211,14 @@ async def test_job_output_with_nul_characters_still_ends_in_error(
     assert "\ufffd" in tree.findtext(f"{UWS}errorSummary/{UWS}message")
 
 
-async def test_archive_deletes_results_but_keeps_the_job(client: Client) -> None:
+async def test_archive_deletes_results_but_keeps_the_job(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    # Job lists are per owner: an anonymous request lists none (test_http_auth).
+    client = await aiohttp_client(
+        create_app(replace(settings, auth="header"), [DEMO_KIND]),
+        headers={"X-Remote-User": "al"},
+    )
     job_id = await submit(client, "demo", seconds="0", PHASE="RUN")
     assert await wait_final(client, "demo", job_id) == "COMPLETED"
     assert (await client.get(f"/jobs/demo/{job_id}/results/result")).status == 200

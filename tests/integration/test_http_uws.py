@@ -187,7 +187,15 @@ async def test_update_parameters_while_pending(
     assert {p.get("id"): p.text for p in tree} == {"needed": "2", "extra": "e"}
 
 
-async def test_job_list_filters(client: Client, assert_valid: Any) -> None:
+async def test_job_list_filters(
+    settings: Settings, aiohttp_client: MakeClient, assert_valid: Any
+) -> None:
+    from dataclasses import replace
+
+    # Job lists are per owner: an anonymous request lists none (test_http_auth).
+    client = await aiohttp_client(
+        echo_app(replace(settings, auth="header")), headers={"X-Remote-User": "al"}
+    )
     ids = [await create(client, needed="1") for _ in range(4)]
     await client.post(f"/jobs/echo/{ids[0]}/phase", data={"PHASE": "RUN"})
     await client.post(f"/jobs/echo/{ids[1]}/phase", data={"PHASE": "ABORT"})
