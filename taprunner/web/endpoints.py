@@ -165,7 +165,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         )
         stream = _LazyStream(
             request,
-            tap_request.format.media_type,
+            tap_request.media_type,
             compress=tap_request.format.compress,
         )
         async with stream.delivering(state.tap.sync_timeout):
