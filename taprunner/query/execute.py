@@ -64,6 +64,10 @@ class DescribingCatalog(Protocol):
     def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
 
 
+#: PostgreSQL text types, given as unicodeChar unless the column is declared char.
+_TEXT = frozenset({"text", "varchar", "bpchar"})
+
+
 def _fields(
     columns: Sequence[OutputColumn], attributes: Sequence[object], catalog: Catalog
 ) -> list[FieldSpec]:
@@ -85,6 +89,8 @@ def _fields(
                 }
                 if info.xtype and pg_type not in ("float8", "_float8"):
                     meta["xtype"] = info.xtype
+                if info.datatype == "char" and pg_type in _TEXT:
+                    meta["datatype"] = "char"  # declared so: ASCII (uploads)
         field = field_for_pg_type(column.name, pg_type, **meta)
         if column.xtype is not None:
             size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
