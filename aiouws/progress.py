@@ -22,7 +22,13 @@ from aiouws.phases import Phase
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 
-__all__ = ["WAITABLE", "estimate_quote", "wait_for_change", "wait_through_outage"]
+__all__ = [
+    "QUOTE_STEP",
+    "WAITABLE",
+    "estimate_quote",
+    "wait_for_change",
+    "wait_through_outage",
+]
 
 #: The phases a WAIT waits in (a job in any other phase is returned at once).
 WAITABLE = frozenset(
@@ -97,24 +103,39 @@ async def wait_for_change(
     return job
 
 
+#: The least step by which a quote that has passed moves on (see estimate_quote).
+QUOTE_STEP = timedelta(minutes=1)
+
+
 async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | None:
     """When the job will likely be done, from the queue and recent run times,
     with ``slots`` jobs of its kind running at a time.
 
-    None when there is no history for the kind or the job is final.
+    The estimate is anchored on the job's stored times (a QUEUED job's
+    queued_time, else its creation_time), never on the time of the read, so two
+    reads give the same quote while the job's queue position (and the kind's
+    run-time history) is unchanged. One that has passed moves on in whole steps
+    of the typical run time (at least :data:`QUOTE_STEP`) from the anchor: it is
+    never in the past and still stands still between reads.
+
+    None when there is no history for the kind or the job does not wait.
     """
     runs = await store.recent_run_seconds(job.kind)
     if not runs:
         return None
     typical = timedelta(seconds=statistics.median(runs))
-    now = datetime.now(UTC)
-    if job.phase is Phase.EXECUTING and job.start_time is not None:
-        return max(job.start_time + typical, now)
-    if job.phase is Phase.QUEUED:
+    if job.phase is Phase.QUEUED and job.queued_time is not None:
         ahead = await store.queue_position(job) or 0
+        anchor = job.queued_time
     elif job.phase in (Phase.PENDING, Phase.HELD):
         ahead = await store.count_queued(job.kind)
+        anchor = job.creation_time
     else:
         return None
     # Jobs run in rounds of ``slots``; the running round is half done on average.
-    return now + typical * (ahead // slots + 1) + typical / 2
+    quote = anchor + typical * (ahead // slots + 1) + typical / 2
+    now = datetime.now(UTC)
+    if quote < now:
+        step = max(typical, QUOTE_STEP)
+        quote += step * -((quote - now) // step)  # whole steps, rounded up
+    return quote

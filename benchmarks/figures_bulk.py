@@ -1,5 +1,6 @@
-"""Bulk figures: large results against the psql COPY floor, memory of the server
-and its runners meanwhile, and 1,000 simultaneous WAITing clients.
+"""Bulk figures: large results (BINARY2, CSV, TABLEDATA, VOParquet) against the
+psql COPY floor, memory of the server and its runners meanwhile, and 1,000
+simultaneous WAITing clients.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ FORMATS = (
     ("votable", "BINARY2", 2.5),
     ("csv", "CSV", 2.0),
     ("votable/td", "TABLEDATA", None),
+    # VOParquet (the parquet extra): from the same columnar path as BINARY2.
+    ("parquet", "VOParquet", None),
 )
+#: The formats whose runner and server memory is a figure of its own.
+MEMORY_FIGURES = ("BINARY2", "VOParquet")
 
 
 def copy_seconds(dsn: str, table: str) -> float:
@@ -132,9 +137,9 @@ async def _format_runs(
                 details={k: summary([r[k] for r in runs]) for k in runs[0]},
             )
         )
-        if label == "BINARY2":
+        if label in MEMORY_FIGURES:
             figures += _memory_figures(
-                f"{rows:,} rows BINARY2", sampler, baseline, idle
+                f"{rows:,} rows {label}", sampler, baseline, idle
             )
     copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
     return figures, copies

@@ -16,6 +16,7 @@ __all__ = [
     "FORMATS",
     "TapRequest",
     "Upload",
+    "media_type_of",
     "parse_request",
     "parse_uploads",
 ]
@@ -27,6 +28,24 @@ FORMATS: Mapping[str, OutputFormat] = {
 _SHORT_NAMES = [f.capability.aliases[0] for f in OUTPUT_FORMATS]
 _FORMAT_NAMES = f"{', '.join(_SHORT_NAMES[:-1])} or {_SHORT_NAMES[-1]}"
 _LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
+#: The IANA top-level media types: a RESPONSEFORMAT value ``type/subtype`` with
+#: one of these is a media type (``text/xml``), others are short names
+#: (``votable/td``).
+_MEDIA_TOP_LEVEL = frozenset(
+    {"application", "audio", "font", "image", "message", "model", "multipart"}
+    | {"text", "video"}
+)
+
+
+def media_type_of(value: str, fmt: OutputFormat) -> str:
+    """The Content-Type of a result asked for as RESPONSEFORMAT ``value``.
+
+    DALI: a client that names a media type gets that type back (``text/xml``
+    gives ``text/xml``, with its parameters); a short name (``votable``,
+    ``csv``, ``votable/td``) gives the format's own media type.
+    """
+    top, slash, _ = value.partition("/")
+    return value if slash and top in _MEDIA_TOP_LEVEL else fmt.media_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,14 @@ class TapRequest:
     uploads: tuple[Upload, ...] = ()
     #: True when the client asked for a MAXREC above the hard limit.
     maxrec_clamped: bool = False
+    #: The Content-Type of the result: the requested media type when the
+    #: client named one (:func:`media_type_of`), else the format's.
+    requested_type: str | None = None
+
+    @property
+    def media_type(self) -> str:
+        """The Content-Type of the result (sync response, async result file)."""
+        return self.requested_type or self.format.media_type
 
 
 def parse_uploads(value: str | None) -> tuple[Upload, ...]:
@@ -101,13 +128,16 @@ def parse_request(
         raise TapUsageError("QUERY parameter missing or empty")
     fmt_name = first("responseformat") or first("format")
     fmt = OUTPUT_FORMATS[0]  # the default
+    media_type = None
     if fmt_name:
-        found = FORMATS.get(fmt_name.strip().lower().replace(" ", ""))
+        key = fmt_name.strip().lower().replace(" ", "")
+        found = FORMATS.get(key)
         if found is None:
             raise TapUsageError(
                 f"RESPONSEFORMAT={fmt_name} is not supported; use {_FORMAT_NAMES}"
             )
         fmt = found
+        media_type = media_type_of(key, fmt)
     maxrec_text = first("maxrec")
     maxrec = maxrec_default
     if maxrec_text is not None:
@@ -124,4 +154,5 @@ def parse_request(
         format=fmt,
         uploads=parse_uploads(";".join(v for v in params.get("upload", ()) if v)),
         maxrec_clamped=clamped,
+        requested_type=media_type,
     )

@@ -12,6 +12,7 @@ variables.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
 #: ``AIOUWS_TAP_<NAME>``.
 PREFIX = "tap_"
 _DSN_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}DSN"
+#: An IVOA identifier: ivo://, an authority of at least 3 characters, a path.
+_IVOID = re.compile(r"^ivo://[\w\-.~*'()]{3,}(/[^\s?#]*)?$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +63,39 @@ class TapSettings:
     #: Seconds an async query may run when its job has no execution duration
     #: (default: the service's max_execution_duration).
     timeout: float = float(Settings().max_execution_duration)
+
+    # -- Service metadata (the home page, /tap/examples, the VOResource record
+    # at /tap/resource that registries harvest).
+    #: The service's name and what it offers (VOResource title, description).
+    title: str = "aiouws TAP service"
+    description: str = "A TAP 1.1 service answering ADQL queries."
+    #: Who runs it: the publisher (organisation) and a contact person.
+    publisher: str = ""
+    contact_name: str = ""
+    contact_email: str = ""
+    #: The service's IVOA identifier (``ivo://authority/path``) once registered.
+    ivoid: str = ""
+    #: The DALI examples: a file of the operator's, either a DALI examples
+    #: document (XHTML with RDFa, served as it is) or a TOML file of
+    #: ``[[example]]`` tables (name, description, query); empty: examples
+    #: generated from the published tables.
+    examples: str = ""
+
+    def __post_init__(self) -> None:
+        if self.ivoid and not _IVOID.match(self.ivoid):
+            raise ConfigError(
+                f"tap_ivoid {self.ivoid!r} is not an IVOA identifier"
+                " (ivo://authority/path)"
+            )
+        if self.contact_email and "@" not in self.contact_email:
+            raise ConfigError(f"tap_contact_email {self.contact_email!r} has no @")
+        if self.examples:
+            path = Path(self.examples)
+            if path.suffix.lower() not in (".toml", ".html", ".xhtml", ".xml"):
+                raise ConfigError(
+                    f"tap_examples {self.examples!r}: a .toml list or an XHTML"
+                    " examples document (.html, .xhtml)"
+                )
 
     @classmethod
     def for_service(cls, service: Settings, **values: object) -> TapSettings:

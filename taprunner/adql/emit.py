@@ -15,7 +15,13 @@ from sqlglot import exp
 
 from taprunner.adql.expr import ExpressionEmitter
 from taprunner.adql.geometry import to_dali
-from taprunner.adql.model import AdqlError, Catalog, GeometryCatalog, NamingCatalog
+from taprunner.adql.model import (
+    AdqlError,
+    Catalog,
+    GeometryCatalog,
+    GeometryColumnsCatalog,
+    NamingCatalog,
+)
 from taprunner.adql.scope import (
     Scope,
     Source,
@@ -292,7 +298,10 @@ class QueryEmitter(ExpressionEmitter):
             if known is None:
                 raise located_error(f"unknown table {node.sql()}", name_ident)
             self.tables.add(qualified)
-            columns = tuple(SourceColumn(c, qualified, c) for c in known)
+            columns = tuple(
+                SourceColumn(c, qualified, c, self._column_xtype(qualified, c))
+                for c in known
+            )
             # The relation the catalogue checked, whatever search_path says.
             physical = self._sql_name(qualified)
             if physical not in (None, table_sql) and node.args.get("alias") is None:
@@ -319,6 +328,11 @@ class QueryEmitter(ExpressionEmitter):
     def _sql_name(self, qualified: str) -> str | None:
         if isinstance(self._catalog, NamingCatalog):
             return self._catalog.sql_name(qualified)
+        return None
+
+    def _column_xtype(self, qualified: str, column: str) -> str | None:
+        if isinstance(self._catalog, GeometryColumnsCatalog):
+            return self._catalog.column_xtype(qualified, column)
         return None
 
     def _cte_columns(self, name: str) -> Columns | None:

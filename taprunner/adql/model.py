@@ -87,6 +87,20 @@ class GeometryCatalog(Catalog, Protocol):
         ...
 
 
+@runtime_checkable
+class GeometryColumnsCatalog(Catalog, Protocol):
+    """A catalog some of whose columns hold pg_sphere geometry (TAP uploads).
+
+    The emitter asks :meth:`column_xtype` for every column of a catalog table,
+    so that the geometry functions take such a column and a result gives it as
+    a DALI array; a plain :class:`Catalog` has no geometry columns.
+    """
+
+    def column_xtype(self, table: str, column: str) -> str | None:
+        """``point``/``circle``/``polygon`` for a geometry column, else None."""
+        ...
+
+
 class StaticCatalog:
     """A catalog from a fixed mapping ``{"schema.table": [column, ...]}``.
 

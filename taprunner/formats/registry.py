@@ -11,10 +11,11 @@ format is adding an entry here (and its encoder).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from taprunner.formats.fields import FieldSpec, Row
 from taprunner.formats.pgcopy import Connection, copy_csv
@@ -23,6 +24,8 @@ from taprunner.formats.votable import VOTableEncoder
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "PARQUET_AVAILABLE",
+    "ArrowEncoder",
     "DataPath",
     "EncoderFactory",
     "OutputFormat",
@@ -48,7 +51,7 @@ class DataPath(StrEnum):
     #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.
     COPY = "copy"
     #: Arrow batches from the columnar (ADBC) session, packed without Python
-    #: rows; the encoder must be a binary :class:`VOTableEncoder`.
+    #: rows; the encoder must be an :class:`ArrowEncoder` (binary VOTable, Parquet).
     ARROW = "arrow"
 
 
@@ -58,6 +61,22 @@ class RowEncoder(Protocol):
     def header(self) -> bytes: ...
 
     def encode(self, rows: Sequence[Row]) -> bytes: ...
+
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+
+
+@runtime_checkable
+class ArrowEncoder(Protocol):
+    """A :class:`RowEncoder` that also takes Arrow batches (the ARROW path)."""
+
+    def header(self) -> bytes: ...
+
+    def encode(self, rows: Sequence[Row]) -> bytes: ...
+
+    def encode_arrow(self, batch: Any, count: int) -> bytes:
+        """Bytes of the first ``count`` rows of an Arrow struct array (one child
+        per FIELD; a nanoarrow ``CArray``)."""
+        ...
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
 
@@ -116,6 +135,16 @@ class OutputFormat:
         return path in self.paths
 
 
+def _infos(query: str, maxrec_clamped: bool) -> list[tuple[str, str, str | None]]:
+    """The INFOs of a VOTable result (and of a VOParquet result's header)."""
+    infos: list[tuple[str, str, str | None]] = [("QUERY", query, None)]
+    if maxrec_clamped:
+        infos.append(
+            ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
+        )
+    return infos
+
+
 @dataclass(frozen=True, slots=True)
 class VOTableEncoders:
     """Encoder factory of one VOTable serialization; QUERY and MAXREC as INFOs."""
@@ -125,17 +154,25 @@ class VOTableEncoders:
     def __call__(
         self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
     ) -> VOTableEncoder:
-        infos: list[tuple[str, str, str | None]] = [("QUERY", query, None)]
-        if maxrec_clamped:
-            infos.append(
-                ("WARNING", "MAXREC", "MAXREC lowered to the service's hard limit")
-            )
         return VOTableEncoder(
             fields,
             serialization=self.serialization,
             version=VOTABLE_VERSION,
-            infos=infos,
+            infos=_infos(query, maxrec_clamped),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetEncoders:
+    """Encoder factory of VOParquet; pyarrow is imported only here, when a
+    Parquet result is asked for (not when a runner starts: about 45 MB)."""
+
+    def __call__(
+        self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
+    ) -> RowEncoder:
+        from taprunner.formats.parquet import ParquetEncoder
+
+        return ParquetEncoder(fields, infos=_infos(query, maxrec_clamped))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +198,10 @@ class DelimitedCopy:
 
 
 _VOT = "application/x-votable+xml"
+_PARQUET = "application/vnd.apache.parquet"
+#: VOParquet needs pyarrow (the optional ``parquet`` extra): without it the
+#: format is neither accepted nor advertised. Looked up, not imported.
+PARQUET_AVAILABLE = importlib.util.find_spec("pyarrow") is not None
 _ROWS = frozenset({DataPath.CURSOR, DataPath.FETCH})
 _BINARY_ROWS = _ROWS | {DataPath.ARROW}
 _COPIED = frozenset({DataPath.CURSOR, DataPath.COPY})
@@ -242,6 +283,21 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         paths=_COPIED,
         copy=DelimitedCopy("\t"),
         compress=True,
+    ),
+    *(
+        [
+            OutputFormat(
+                name="parquet",
+                media_type=_PARQUET,
+                extension="parquet",
+                accepts=("parquet", _PARQUET, "application/x-parquet"),
+                capability=TapRegExtFormat(_PARQUET, ("parquet",)),
+                encoder=ParquetEncoders(),
+                paths=_BINARY_ROWS,
+            )
+        ]
+        if PARQUET_AVAILABLE
+        else []
     ),
 )
 """The output formats in capabilities order; the first one is the default."""

@@ -15,6 +15,7 @@ import binascii
 from collections.abc import Sequence
 from typing import Literal
 
+from taprunner.formats.arrow import ArrowBatch, pack_batch
 from taprunner.formats.binpack import BinaryPacker
 from taprunner.formats.cells import tabledata, xml_attr, xml_text
 from taprunner.formats.fields import INT_NULL, FieldSpec, Row
@@ -124,6 +125,15 @@ class VOTableEncoder:
         if self._packer is None:
             raise ValueError("encode_raw needs a BINARY or BINARY2 serialization")
         return self._base64(memoryview(row_bytes))
+
+    def encode_arrow(self, batch: ArrowBatch, count: int) -> bytes:
+        """Base64 text of the first ``count`` rows of an Arrow batch, packed with
+        numpy (:func:`taprunner.formats.arrow.pack_batch`).
+
+        Raises UnsupportedArrow for a column it cannot pack."""
+        if self._packer is None:
+            raise ValueError("encode_arrow needs a BINARY or BINARY2 serialization")
+        return self._base64(memoryview(pack_batch(self._packer, batch, count).data))
 
     def _base64(self, row_bytes: memoryview) -> bytes:
         data = row_bytes.cast("B")

@@ -8,9 +8,10 @@ into Arrow arrays, whose buffers :mod:`taprunner.formats.arrow` packs with numpy
 Python object per value (about 40 % less runner CPU per row, measured).
 
 It serves a query when :func:`taprunner.formats.arrow.columnar_fields` accepts its
-columns (numbers, booleans, text) and the format is BINARY or BINARY2; everything
-else keeps the asyncpg path. The ADBC calls block, so they run in one worker
-thread; the event loop stays free for the runner's protocol (heartbeats, ABORT).
+columns (numbers, booleans, text) and the format takes Arrow batches (BINARY,
+BINARY2, VOParquet); everything else keeps the asyncpg path. The ADBC calls
+block, so they run in one worker thread; the event loop stays free for the
+runner's protocol (heartbeats, ABORT).
 
 Safety is the asyncpg path's: the session is read-only (``default_transaction_
 read_only``) as the query role, with the job's statement timeout; a cancelled
@@ -40,9 +41,8 @@ from taprunner.formats.arrow import (
     ArrowBatch,
     ColumnsChanged,
     UnsupportedArrow,
-    pack_batch,
 )
-from taprunner.formats.votable import VOTableEncoder
+from taprunner.formats.registry import ArrowEncoder
 from taprunner.query.execute import timeout_ms
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import (
@@ -96,7 +96,7 @@ class ColumnarSession:
     async def run(
         self,
         sql: str,
-        encoder: VOTableEncoder,
+        encoder: ArrowEncoder,
         pg_types: Sequence[str],
         maxrec: int,
         timeout: float,
@@ -119,8 +119,6 @@ class ColumnarSession:
         TapUsageError
             The query role may not read a table.
         """
-        if encoder.packer is None:
-            raise ValueError("the columnar path writes BINARY or BINARY2 only")
         if time.monotonic() < self._off_until:
             raise ColumnarUnavailable("the columnar session could not connect")
         formats = [ARROW_FORMATS[pg_type] for pg_type in pg_types]
@@ -152,7 +150,7 @@ class ColumnarSession:
         self,
         first: tuple[bytes, int, bool] | None,
         batches: Iterator[ArrowBatch],
-        encoder: VOTableEncoder,
+        encoder: ArrowEncoder,
         maxrec: int,
         sink: Sink,
     ) -> tuple[int, bool]:
@@ -321,11 +319,12 @@ class ColumnarSession:
     def _encode(
         self,
         batches: Iterator[ArrowBatch],
-        encoder: VOTableEncoder,
+        encoder: ArrowEncoder,
         room: int,
     ) -> tuple[bytes, int, bool] | None:
         """The next non-empty batch, encoded: (base64 text, rows, overflow) or
-        None at the end. Overflow: the batch held more rows than ``room``."""
+        None at the end. Overflow: the batch held more rows than ``room``.
+        The bytes may be empty (an encoder that gathers a row group first)."""
         try:
             batch = next(batches, None)
             while batch is not None and batch.length == 0:
@@ -338,9 +337,7 @@ class ColumnarSession:
             keep_heap_pad()
         count = min(batch.length, room)
         try:
-            packer = encoder.packer
-            assert packer is not None  # checked by run()
-            data = encoder.encode_raw(pack_batch(packer, batch, count).data)
+            data = encoder.encode_arrow(batch, count)
         except UnsupportedArrow as exc:
             raise TapQueryError(f"query failed: {exc}") from exc
         return data, count, batch.length > room

@@ -25,8 +25,7 @@ from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, field_for_pg_type
-from taprunner.formats.registry import DataPath
-from taprunner.formats.votable import VOTableEncoder
+from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
     ColumnarUnavailable,
@@ -46,12 +45,12 @@ _TRANSLATIONS = TranslationCache()
 
 
 class Columnar(Protocol):
-    """Runs a binary VOTable result outside asyncpg (:mod:`.columnar`)."""
+    """Runs a result from Arrow batches outside asyncpg (:mod:`.columnar`)."""
 
     async def run(
         self,
         sql: str,
-        encoder: VOTableEncoder,
+        encoder: ArrowEncoder,
         pg_types: Sequence[str],
         maxrec: int,
         timeout: float,
@@ -66,6 +65,10 @@ class DescribingCatalog(Protocol):
     """A catalogue that also knows units, UCDs and descriptions (TAP_SCHEMA)."""
 
     def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
+
+
+#: PostgreSQL text types, given as unicodeChar unless the column is declared char.
+_TEXT = frozenset({"text", "varchar", "bpchar"})
 
 
 def _fields(
@@ -89,6 +92,8 @@ def _fields(
                 }
                 if info.xtype and pg_type not in ("float8", "_float8"):
                     meta["xtype"] = info.xtype
+                if info.datatype == "char" and pg_type in _TEXT:
+                    meta["datatype"] = "char"  # declared so: ASCII (uploads)
         field = field_for_pg_type(column.name, pg_type, **meta)
         if column.xtype is not None:
             size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
@@ -252,8 +257,8 @@ async def _run(
             if columnar is None or not columnar_fields(fields, pg_types):
                 return await stream_cursor(statement, request, fields, sink, timeout)
         encoder = encoder_for(request, fields)
-        if not isinstance(encoder, VOTableEncoder):
-            raise TypeError(f"{request.format.name}: the Arrow path needs a VOTable")
+        if not isinstance(encoder, ArrowEncoder):
+            raise TypeError(f"{request.format.name}: no encoder of Arrow batches")
         try:
             return await columnar.run(
                 translation.sql, encoder, pg_types, request.maxrec, timeout, sink

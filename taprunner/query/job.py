@@ -163,7 +163,7 @@ async def execute(
             max_bytes=tap.upload_bytes,
         ) as full_catalog:
             name = f"result.{request.format.extension}"
-            with ctx.open_result("result", request.format.media_type, name) as out:
+            with ctx.open_result("result", request.media_type, name) as out:
 
                 async def sink(data: bytes) -> None:
                     out.write(data)

@@ -2,6 +2,12 @@
 
 :func:`parse_votable` is CPU-bound: the loader (:mod:`.uploads`) runs it in a
 worker thread. Every problem with the client's document is a TapUsageError.
+
+What a query gives back of an uploaded column keeps its FIELD where the values
+allow: a ``char`` column whose values are all ASCII stays ``char`` (else
+``unicodeChar``), and a DALI geometry (``double`` array with xtype ``point``,
+``circle`` or ``polygon``) is marked for the loader, which makes it a pg_sphere
+value the ADQL geometry functions take.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ _ARRAY_TYPES = {
     "float": "double precision[]", "double": "double precision[]",
 }  # fmt: skip
 _TEXT_TYPES = frozenset({"char", "unicodeChar"})
+#: DALI geometry xtypes (double arrays) and the numbers of values they take:
+#: the fixed size, or the least and a multiple (a polygon's vertex pairs).
+GEOMETRY_SIZES = {"point": (2, 2), "circle": (3, 3), "polygon": (6, 2)}
 _MAX_IDENTIFIER_BYTES = 63
 
 
@@ -39,6 +48,12 @@ class ParsedUpload:
     columns: tuple[str, ...]
     sql_types: tuple[str, ...]
     records: list[tuple[object, ...]]
+    #: Per column: ``char`` for a char column of ASCII values (results keep it
+    #: char), else None.
+    kept_char: tuple[bool, ...] = ()
+    #: Per column: the DALI geometry xtype (point, circle, polygon) of a
+    #: double array column that holds one, else None.
+    geometry: tuple[str | None, ...] = ()
 
 
 def parse_votable(name: str, data: bytes, max_rows: int) -> ParsedUpload:
@@ -61,12 +76,45 @@ def parse_votable(name: str, data: bytes, max_rows: int) -> ParsedUpload:
     _check_names(name, columns)
     types: list[str] = []
     values: list[list[object]] = []
+    kept: list[bool] = []
+    geometry: list[str | None] = []
     for field, key in zip(table.fields, array.dtype.names, strict=True):
         sql_type, column = _convert(name, field, array[key])
         types.append(sql_type)
         values.append(column)
+        kept.append(sql_type == "text" and _ascii_char(field, column))
+        geometry.append(_geometry(name, field, sql_type, column))
     records = list(zip(*values, strict=True)) if values else []
-    return ParsedUpload(columns, tuple(types), records)
+    return ParsedUpload(columns, tuple(types), records, tuple(kept), tuple(geometry))
+
+
+def _ascii_char(field: Any, column: list[object]) -> bool:
+    """A ``char`` FIELD whose values are all ASCII (VOTable 1.4's char)."""
+    return str(field.datatype) == "char" and all(
+        v is None or str(v).isascii() for v in column
+    )
+
+
+def _geometry(name: str, field: Any, sql_type: str, column: list[object]) -> str | None:
+    """The DALI geometry xtype of a double array column, its sizes checked."""
+    xtype = str(field.xtype or "").lower()
+    if xtype not in GEOMETRY_SIZES or sql_type != "double precision[]":
+        return None
+    least, step = GEOMETRY_SIZES[xtype]
+    for value in column:
+        if value is None:
+            continue
+        size = len(value)  # type: ignore[arg-type]
+        if size < least or size % step or (least == step and size != least):
+            raise TapUsageError(
+                f"upload {name!r}: column {field.name!r}: a {xtype} of {size}"
+                " values (DALI: point 2, circle 3, polygon 6 or more, even)"
+            )
+        if any(v is None for v in value):  # type: ignore[attr-defined]
+            raise TapUsageError(
+                f"upload {name!r}: column {field.name!r}: a {xtype} with NULL values"
+            )
+    return xtype
 
 
 def _check_names(name: str, columns: Sequence[str]) -> None:

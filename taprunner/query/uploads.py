@@ -5,6 +5,12 @@ parses it (:mod:`.uploadparse`), creates and fills a temporary table outside the
 query's read-only transaction, lets the query role read it, and yields a
 catalogue in which ``TAP_UPLOAD.name`` means that table. The tables are dropped
 when the block ends, however it ends.
+
+Geometry columns (DALI point, circle, polygon) become pg_sphere ``spoint``,
+``scircle`` and ``spoly`` values where pg_sphere is installed, which the ADQL
+geometry functions take (a crossmatch of an uploaded list with a table); the
+catalogue tells the translator their xtypes, and a result FIELD keeps an
+uploaded ``char`` column char (its values are ASCII).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -22,9 +28,10 @@ import asyncpg
 from taprunner.adql.model import Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import TapUsageError
+from taprunner.query.uploadgeom import loaded_infos
 from taprunner.query.uploadparse import ParsedUpload, parse_votable
 from taprunner.request import Upload
-from taprunner.schema.catalog import Connection
+from taprunner.schema.catalog import ColumnInfo, Connection
 from taprunner.schema.tapschema import QUERY_ROLE
 
 __all__ = ["MAX_ROWS", "PartSource", "UploadCatalog", "job_parts", "load_uploads"]
@@ -48,6 +55,9 @@ class UploadTable:
     sql_name: str
     columns: tuple[str, ...]
     rows: int
+    #: What a result says of a column beyond its PostgreSQL type: ``char`` kept,
+    #: the geometry xtype of a pg_sphere column (:mod:`.uploadgeom`).
+    infos: dict[str, ColumnInfo] = field(default_factory=dict)
 
 
 class UploadCatalog:
@@ -83,6 +93,13 @@ class UploadCatalog:
             return self.base.geometry_off()
         return None
 
+    def column_xtype(self, table: str, column: str) -> str | None:
+        """The geometry xtype (point, circle, polygon) of an uploaded pg_sphere
+        column, for the translator; None for any other column."""
+        upload = self.uploads.get(table.lower())
+        info = None if upload is None else upload.infos.get(column)
+        return None if info is None else info.xtype
+
     def table(self, table: str) -> object | None:
         """``base.table(table)`` when ``base`` has it (uploads have no metadata)."""
         lookup = getattr(self.base, "table", None)
@@ -92,9 +109,13 @@ class UploadCatalog:
         return result
 
     def column_info(self, table: str, column: str) -> object | None:
-        """``base.column_info(table, column)`` when ``base`` has it."""
+        """An upload's column as loaded (char kept, geometry), else
+        ``base.column_info(table, column)`` when ``base`` has it."""
+        upload = self.uploads.get(table.lower())
+        if upload is not None:
+            return upload.infos.get(column)
         lookup = getattr(self.base, "column_info", None)
-        if lookup is None or table.lower() in self.uploads:
+        if lookup is None:
             return None
         result: object | None = lookup(table, column)
         return result
@@ -197,6 +218,7 @@ async def _load_one(
     table = UploadTable(upload.name, physical, parsed.columns, len(parsed.records))
     loaded.append(table)  # before creating it: dropped even if cancelled
     await _create_table(conn, table, parsed, role)
+    table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
 
 
 # --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The standalone TAP service: ``create_tap_app`` composes UWS, sync and VOSI.
 
 Layout (TAP 1.1 §2): ``/tap/sync``, ``/tap/async`` (UWS job list of kind ``tap``),
-``/tap/capabilities``, ``/tap/availability``, ``/tap/tables``, ``/tap/examples``;
+``/tap/capabilities``, ``/tap/availability``, ``/tap/tables``, ``/tap/examples``,
+the VOResource record ``/tap/resource``;
 the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
 """
 
@@ -41,7 +42,8 @@ from taprunner.schema import tapschema
 from taprunner.schema.demo import load_demo
 from taprunner.schema.pgsphere import ensure_pg_sphere
 from taprunner.settings import RunnerConfig, TapSettings
-from taprunner.web import endpoints
+from taprunner.web import endpoints, registration
+from taprunner.web.examples import load_examples
 from taprunner.web.fastlane import TapInline
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
@@ -109,6 +111,7 @@ def _tap_context(
     fast: TapInline,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
+        examples = load_examples(tap.examples)  # a bad file stops the start
         conn = await database.connect()  # the service's login: installs, grants
         try:
             sphere = await ensure_pg_sphere(conn)
@@ -128,6 +131,7 @@ def _tap_context(
             tap=tap,
             up_since=datetime.now(UTC),
             geometry=sphere.geometry,
+            examples=examples,
         )
         fast.state = app[TAP]
         if METRICS in app:
@@ -212,8 +216,9 @@ def create_tap_app(
     kinds = [tap_kind(tap, database, lane), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
+    app.add_routes(registration.routes)
     # Registries and monitors read these without credentials (require_auth).
-    make_public(app, "/tap/availability", "/tap/capabilities")
+    make_public(app, "/tap/availability", "/tap/capabilities", "/tap/resource")
     app.add_subapp(TAP_JOBS_PATH, uws_subapp(TAP_KIND))
     for kind in extra_kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

@@ -22,21 +22,17 @@ from taprunner.query.execute import run_query
 from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
+from taprunner.settings import TapSettings
 from taprunner.web import vosi
 from taprunner.web.capabilities import (
     DEFAULT_LANGUAGE_FEATURES,
     NO_GEOMETRY_LANGUAGE_FEATURES,
     capabilities_document,
 )
-from taprunner.web.examples import (
-    DEFAULT_EXAMPLES,
-    examples_document,
-    without_geometry,
-)
 from taprunner.web.metrics import TAP_METRICS
 from taprunner.web.state import TAP, TapState
 
-__all__ = ["routes"]
+__all__ = ["capabilities_body", "routes", "tap_url"]
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -45,7 +41,8 @@ _XML = "text/xml"
 SYNC_MARGIN = 5.0
 
 
-def _tap_url(request: web.Request) -> str:
+def tap_url(request: web.Request) -> str:
+    """The TAP base URL as the client reaches it (behind a proxy too)."""
     return public_origin(request) + "/tap"
 
 
@@ -165,7 +162,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         )
         stream = _LazyStream(
             request,
-            tap_request.format.media_type,
+            tap_request.media_type,
             compress=tap_request.format.compress,
         )
         async with stream.delivering(state.tap.sync_timeout):
@@ -181,11 +178,17 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
+    body = capabilities_body(request)
+    return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+def capabilities_body(request: web.Request) -> bytes:
+    """The VOSI capabilities document (also the VOResource record's)."""
     s = request.config_dict[SETTINGS]
     state = request.config_dict[TAP]
     tap = state.tap
-    body = capabilities_document(
-        _tap_url(request),
+    return capabilities_document(
+        tap_url(request),
         upload_limit_bytes=s.max_upload_bytes,
         max_rec_default=tap.maxrec_default,
         max_rec_hard=tap.maxrec_hard,
@@ -197,7 +200,6 @@ async def capabilities(request: web.Request) -> web.Response:
         if state.geometry
         else NO_GEOMETRY_LANGUAGE_FEATURES,
     )
-    return web.Response(body=body, content_type=_XML, charset="utf-8")
 
 
 @routes.get("/tap/availability")
@@ -238,23 +240,13 @@ async def one_table(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/tap/examples")
-async def examples(request: web.Request) -> web.Response:
-    geometry = request.config_dict[TAP].geometry
-    examples = DEFAULT_EXAMPLES if geometry else without_geometry(DEFAULT_EXAMPLES)
-    body = examples_document(_tap_url(request), examples)
-    return web.Response(
-        body=body, content_type="application/xhtml+xml", charset="utf-8"
-    )
-
-
 @routes.get("/")
 @routes.get("/tap")
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
     state = request.config_dict[TAP]
     published = (await state.catalog()).tables
-    tap = _tap_url(request)
+    tap = tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"
         f"<td>{html.escape(t.description or '')}</td><td>{len(t.columns)}</td></tr>"
@@ -269,11 +261,14 @@ async def home(request: web.Request) -> web.Response:
     formats = ", ".join(
         sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")})
     )
+    meta = state.tap
+    title = html.escape(meta.title)
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>aiouws TAP service</title>
+<html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
 td,th{{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}}</style></head>
-<body><h1>aiouws TAP service</h1>
+<body><h1>{title}</h1>
+<p>{html.escape(meta.description)}</p>{_curation(meta)}
 <p>A TAP 1.1 service at <code>{html.escape(tap)}</code>. Point TOPCAT or pyvo at it:</p>
 <pre>import pyvo
 service = pyvo.dal.TAPService("{html.escape(tap)}")
@@ -286,6 +281,28 @@ sync</a> (GET or POST: LANG, QUERY, MAXREC, RESPONSEFORMAT: {html.escape(formats
 <li><a href="{tap}/async">async</a> (UWS 1.1 job list)</li>
 <li><a href="{tap}/tables">tables</a>, <a href="{tap}/capabilities">capabilities</a>,
 <a href="{tap}/availability">availability</a>,
-<a href="{tap}/examples">examples</a></li>
+<a href="{tap}/examples">examples</a>,
+<a href="{tap}/resource">VOResource record</a> (for registration)</li>
 </ul></body></html>"""
     return web.Response(text=page, content_type="text/html")
+
+
+def _curation(meta: TapSettings) -> str:
+    """Publisher, contact and identifier of the home page, those that are set."""
+    items = [
+        (label, value)
+        for label, value in (
+            ("Publisher", meta.publisher),
+            ("Contact", meta.contact_name),
+            ("IVOA identifier", meta.ivoid),
+        )
+        if value
+    ]
+    if meta.contact_email:
+        email = html.escape(meta.contact_email)
+        items.append(("E-mail", f'<a href="mailto:{email}">{email}</a>'))
+    rows = "".join(
+        f"<li>{label}: {value if label == 'E-mail' else html.escape(value)}</li>"
+        for label, value in items
+    )
+    return f"<ul>{rows}</ul>" if rows else ""

@@ -1,17 +1,43 @@
-"""The DALI 1.1 examples page of the TAP service: XHTML with RDFa."""
+"""The DALI 1.1 examples page of the TAP service: XHTML with RDFa.
+
+The examples are the operator's (``tap_examples``: a DALI examples document
+served as it is, or a TOML list of ``[[example]]`` tables) or generated from
+the published tables: the demo catalogue's own examples only when
+``demo.stars`` is published, a look at each other table, and TAP_SCHEMA.
+"""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
+from pathlib import Path
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from sqlglot import exp
 
+from aiouws.config import ConfigError
 from taprunner.adql.functions import is_geometry
 from taprunner.adql.parse import parse_statement
+from taprunner.schema.catalog import TableInfo
 from taprunner.web.xmldoc import NS_XHTML, sub
 
-__all__ = ["DEFAULT_EXAMPLES", "examples_document", "without_geometry"]
+__all__ = [
+    "DEFAULT_EXAMPLES",
+    "Example",
+    "OperatorExamples",
+    "examples_document",
+    "generated_examples",
+    "load_examples",
+    "without_geometry",
+]
+
+Example = tuple[str, str, str]
+"""(name, description, ADQL query) of one example."""
+#: The operator's examples: a whole document (bytes) or a list to render.
+OperatorExamples = bytes | tuple[Example, ...]
+#: Tables of the service's own that get a generated example at most.
+MAX_TABLE_EXAMPLES = 10
+DEMO_TABLE = "demo.stars"
 
 DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
     (
@@ -56,7 +82,79 @@ DEFAULT_EXAMPLES: tuple[tuple[str, str, str], ...] = (
         "ORDER BY column_index",
     ),
 )
-"""(name, description, ADQL query) of the default DALI examples."""
+"""The demo catalogue's examples (offered when ``demo.stars`` is published)."""
+
+
+def generated_examples(
+    tables: Sequence[TableInfo], *, geometry: bool
+) -> tuple[Example, ...]:
+    """Examples for the published ``tables``: the demo's when ``demo.stars`` is
+    published (its geometry ones only with pg_sphere), ten rows of each other
+    table, and TAP_SCHEMA's tables and columns."""
+    names = [t.name for t in tables if not t.name.lower().startswith("tap_schema.")]
+    examples: list[Example] = []
+    if DEMO_TABLE in names:
+        demo = DEFAULT_EXAMPLES if geometry else without_geometry(DEFAULT_EXAMPLES)
+        examples.extend(e for e in demo if "TAP_SCHEMA" not in e[2])
+    for table in [n for n in names if n != DEMO_TABLE][:MAX_TABLE_EXAMPLES]:
+        examples.append(
+            (
+                f"Rows of {table}",
+                f"Ten rows of {table}, every column.",
+                f"SELECT TOP 10 * FROM {table}",
+            )
+        )
+    described = names[0] if names else "tap_schema.tables"
+    examples.append(DEFAULT_EXAMPLES[4])
+    examples.append(
+        (
+            "Columns of a table",
+            f"The columns of {described} with their types, units and UCDs.",
+            "SELECT column_name, datatype, arraysize, unit, ucd, description\n"
+            f"FROM TAP_SCHEMA.columns WHERE table_name = '{described}'\n"
+            "ORDER BY column_index",
+        )
+    )
+    return tuple(examples)
+
+
+def load_examples(path: str) -> OperatorExamples | None:
+    """The operator's examples file (``tap_examples``), None if not set.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, is not well-formed XHTML, or its TOML has no
+        ``[[example]]`` list of tables with string ``name`` and ``query``.
+    """
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"tap_examples: cannot read {path}: {exc}") from exc
+    if not path.lower().endswith(".toml"):
+        try:
+            etree.fromstring(data)
+        except etree.XMLSyntaxError as exc:
+            raise ConfigError(f"tap_examples: {path} is not XHTML: {exc}") from exc
+        return data
+    try:
+        items = tomllib.loads(data.decode("utf-8")).get("example")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"tap_examples: {path}: {exc}") from exc
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"tap_examples: {path} has no [[example]] tables")
+    examples = []
+    for n, item in enumerate(items, start=1):
+        name, query = item.get("name"), item.get("query")
+        description = item.get("description", "")
+        if not all(isinstance(v, str) for v in (name, query, description)):
+            raise ConfigError(
+                f"tap_examples: {path}: example {n} needs name and query strings"
+            )
+        examples.append((name, description, query))
+    return tuple(examples)
 
 
 def without_geometry(

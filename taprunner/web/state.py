@@ -18,6 +18,7 @@ from aiouws.storage.outage import unavailable_cause, unavailable_message
 from taprunner.errors import ServiceBusy, TapUnavailable
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
+from taprunner.web.examples import OperatorExamples
 
 __all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState"]
 
@@ -37,6 +38,9 @@ class TapState:
     geometry: bool = True
     """Whether the database has pg_sphere (else geometry is neither advertised
     nor accepted)."""
+    examples: OperatorExamples | None = None
+    """The operator's examples (``tap_examples``), read at start; None:
+    generated from the published tables."""
     _catalog: TapCatalog | None = None
     _catalog_time: float = 0.0
     _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

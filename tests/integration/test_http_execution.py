@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiouws.config import Settings
 from aiouws.demo import DEMO_KIND
 from aiouws.http.app import create_app
 from aiouws.kinds import JobKind
+from aiouws.timefmt import parse_iso
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "jobkinds")])}
@@ -118,6 +120,32 @@ async def test_queue_order_with_one_slot(client: Client) -> None:
     await client.post(f"/jobs/scripted/{first}/phase", data={"PHASE": "ABORT"})
     for job_id in queued:
         assert await wait_final(client, "scripted", job_id) == "COMPLETED"
+
+
+async def test_quote_of_queued_job_is_the_same_in_every_read(
+    client: Client,
+) -> None:
+    """/quote and the job document's <uws:quote> agree, read after read."""
+    history = await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
+    assert await wait_final(client, "scripted", history) == "COMPLETED"
+    first = await submit(client, "scripted", action="sleep", seconds="60", PHASE="RUN")
+    waiting = await submit(client, "scripted", action="sleep", seconds="0", PHASE="RUN")
+    assert await phase(client, "scripted", waiting) == "QUEUED"
+    # The first estimate (1.5 runs of the history's job after queueing) may
+    # still lie ahead: once it passes the quote steps on (a minute) and stays.
+    raw = await (await client.get(f"/jobs/scripted/{waiting}/quote")).text()
+    left = (parse_iso(raw) - datetime.now(UTC)).total_seconds()
+    if left < 30:
+        await asyncio.sleep(max(left, 0) + 0.1)
+    seen = set()
+    for _ in range(3):
+        seen.add(await (await client.get(f"/jobs/scripted/{waiting}/quote")).text())
+        document = await (await client.get(f"/jobs/scripted/{waiting}")).text()
+        seen.add(document.split("<uws:quote>")[1].split("<")[0])
+        await asyncio.sleep(0.3)
+    assert len(seen) == 1 and seen.pop().endswith("Z"), seen
+    await client.post(f"/jobs/scripted/{first}/phase", data={"PHASE": "ABORT"})
+    assert await wait_final(client, "scripted", waiting) == "COMPLETED"
 
 
 async def test_abort_queued_job_is_immediate(client: Client) -> None:

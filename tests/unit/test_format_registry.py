@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from taprunner.errors import TapUsageError
 from taprunner.formats.fields import field_for_pg_type
-from taprunner.formats.registry import OUTPUT_FORMATS, DataPath
+from taprunner.formats.registry import OUTPUT_FORMATS, ArrowEncoder, DataPath
 from taprunner.formats.votable import VOTableEncoder
 from taprunner.request import FORMATS, parse_request
 from taprunner.web.capabilities import DEFAULT_OUTPUT_FORMATS
@@ -55,8 +58,46 @@ def test_data_paths_fit_the_encoders() -> None:
         encoder = fmt.encoder(FIELDS, query="SELECT 1", maxrec_clamped=True)
         assert encoder.header()
         if fmt.takes(DataPath.ARROW):
-            assert isinstance(encoder, VOTableEncoder)
-            assert encoder.packer is not None
+            assert isinstance(encoder, ArrowEncoder)
         if isinstance(encoder, VOTableEncoder):
+            assert fmt.takes(DataPath.ARROW) == (encoder.packer is not None)
             assert b"MAXREC lowered" in encoder.header()
             assert fmt.media_type == "application/x-votable+xml"
+
+
+def _python(code: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_pyarrow_is_imported_only_for_a_parquet_result() -> None:
+    """A runner and the server start without pyarrow's 45 MB of imports."""
+    code = (
+        "import sys\n"
+        "import taprunner.query.job, taprunner.web.app\n"
+        "from taprunner.formats.fields import field_for_pg_type\n"
+        "from taprunner.request import FORMATS\n"
+        "print('pyarrow' in sys.modules)\n"
+        "f = [field_for_pg_type('id', 'int8')]\n"
+        "FORMATS['parquet'].encoder(f, query='q', maxrec_clamped=False)\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    assert _python(code).split() == ["False", "True"]
+
+
+def test_without_pyarrow_parquet_is_neither_accepted_nor_advertised() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['pyarrow'] = None  # as if not installed\n"
+        "from taprunner.formats.registry import OUTPUT_FORMATS\n"
+        "from taprunner.request import FORMATS\n"
+        "from taprunner.web.capabilities import DEFAULT_OUTPUT_FORMATS\n"
+        "print([f.name for f in OUTPUT_FORMATS], 'parquet' in FORMATS,\n"
+        "      any('parquet' in f.mime for f in DEFAULT_OUTPUT_FORMATS))\n"
+    )
+    out = _python(code)
+    assert out == "['binary2', 'binary', 'tabledata', 'csv', 'tsv'] False False"
+    assert "parquet" in FORMATS  # here, pyarrow is installed (the test extra)
+    assert FORMATS["application/vnd.apache.parquet"].extension == "parquet"

@@ -28,6 +28,14 @@ RUNTIME = [Requirement(text) for text in PROJECT["project"]["dependencies"]]
 TEST = [
     Requirement(text) for text in PROJECT["project"]["optional-dependencies"]["test"]
 ]
+#: The optional features' extras (all but ``test``): imported only by the module
+#: of their feature, which the service leaves out when they are not installed.
+FEATURES = [
+    Requirement(text)
+    for extra, texts in PROJECT["project"]["optional-dependencies"].items()
+    if extra != "test"
+    for text in texts
+]
 
 
 def _runtime_imports(node: ast.AST) -> Iterator[str]:
@@ -66,13 +74,13 @@ def test_every_import_is_declared_and_every_dependency_imported() -> None:
         for name in imports
         for dist in distributions[name]
     }
-    declared = {canonicalize_name(req.name) for req in RUNTIME}
+    declared = {canonicalize_name(req.name) for req in [*RUNTIME, *FEATURES]}
     undeclared = {
         dist: sorted(imports[name])
         for dist, name in imported.items()
         if dist not in declared
     }
-    assert undeclared == {}, "imported, not in [project] dependencies"
+    assert undeclared == {}, "imported, not in [project] dependencies or an extra"
     assert sorted(declared - set(imported)) == [], "declared, never imported"
 
 
@@ -87,6 +95,14 @@ def test_runtime_dependencies_are_ranges_the_installed_versions_meet() -> None:
         assert req.specifier.contains(installed, prereleases=True), (
             f"{req.name} {installed} installed, pyproject asks {req.specifier}"
         )
+
+
+def test_optional_features_are_tested() -> None:
+    """CI installs the test extra: it must bring every optional feature's
+    dependencies, or their tests would be skipped unseen."""
+    tested = {canonicalize_name(req.name) for req in TEST}
+    assert {canonicalize_name(req.name) for req in FEATURES} <= tested
+    assert "pyarrow" in {canonicalize_name(req.name) for req in FEATURES}
 
 
 def test_linters_are_pinned() -> None:

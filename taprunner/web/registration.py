@@ -1,0 +1,50 @@
+"""What registries and clients read about the service: the DALI examples
+(``/tap/examples``) and the VOResource record (``/tap/resource``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from taprunner.web import vosi
+from taprunner.web.endpoints import capabilities_body, tap_url
+from taprunner.web.examples import examples_document, generated_examples
+from taprunner.web.resource import ResourceRecord, resource_document
+from taprunner.web.state import TAP
+
+__all__ = ["RESOURCE_PATH", "routes"]
+
+routes = web.RouteTableDef()
+#: Where the VOResource record is served (a stable URL for registries).
+RESOURCE_PATH = "/tap/resource"
+_XHTML = "application/xhtml+xml"
+
+
+@routes.get("/tap/examples")
+async def examples(request: web.Request) -> web.Response:
+    """The operator's examples, else examples of the published tables."""
+    state = request.config_dict[TAP]
+    given = state.examples
+    if isinstance(given, bytes):
+        return web.Response(body=given, content_type=_XHTML, charset="utf-8")
+    if given is None:
+        tables = (await state.catalog()).tables
+        given = generated_examples(tables, geometry=state.geometry)
+    body = examples_document(tap_url(request), given)
+    return web.Response(body=body, content_type=_XHTML, charset="utf-8")
+
+
+@routes.get(RESOURCE_PATH)
+async def resource(request: web.Request) -> web.Response:
+    """The service's VOResource record (VODataService CatalogService)."""
+    state = request.config_dict[TAP]
+    catalog = await state.catalog()
+    record = ResourceRecord(
+        tap_url=tap_url(request), created=state.up_since, updated=state.up_since
+    )
+    body = resource_document(
+        state.tap,
+        record,
+        capabilities_body(request),
+        vosi.tables_document(catalog.tables),
+    )
+    return web.Response(body=body, content_type="text/xml", charset="utf-8")
