@@ -42,30 +42,46 @@ class StatementCache:
     query's cost. A long-lived connection (a warm runner's) keeps its statements
     here instead. PostgreSQL re-plans a statement itself when a table it uses
     changes; when the result's columns changed, the statement is dropped and
-    prepared again (see :func:`run_query`).
+    prepared again (see :func:`run_query`). Bounded in count and in bytes of
+    SQL text: a statement holds its text, a big query's is not worth keeping.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, max_bytes: int = 4 * 1024 * 1024) -> None:
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[str, asyncpg.prepared_stmt.PreparedStatement] = (
             OrderedDict()
         )
 
+    @property
+    def retained_bytes(self) -> int:
+        """The bytes of SQL text the kept statements hold."""
+        return self._bytes
+
     async def prepare(
         self, conn: Connection, sql: str
     ) -> asyncpg.prepared_stmt.PreparedStatement:
+        """``sql`` prepared on ``conn``: the kept statement, or a new one (kept
+        unless its text is over a quarter of ``max_bytes``; the oldest go
+        beyond ``size`` statements or ``max_bytes`` of text)."""
         statement = self._entries.get(sql)
         if statement is not None:
             self._entries.move_to_end(sql)
             return statement
         statement = await conn.prepare(sql)
+        if len(sql) > self._max_bytes // 4:
+            return statement
         self._entries[sql] = statement
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._bytes += len(sql)
+        while len(self._entries) > self._size or self._bytes > self._max_bytes:
+            dropped, _ = self._entries.popitem(last=False)
+            self._bytes -= len(dropped)
         return statement
 
     def discard(self, sql: str) -> None:
-        self._entries.pop(sql, None)
+        if self._entries.pop(sql, None) is not None:
+            self._bytes -= len(sql)
 
     def __len__(self) -> int:
         return len(self._entries)
