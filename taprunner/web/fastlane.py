@@ -77,7 +77,7 @@ CANCEL_INTERVAL = 0.25
 STOP_WAIT = 1.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LaneQuery:
     """What the TAP kind's prepare hook makes of a job: the lane's test gets it,
     and its run as ``ctx.prepared``.
@@ -91,6 +91,12 @@ class LaneQuery:
     request: TapRequest
     bound: int | None = None
     statement: exp.Expr | None = None
+
+    def take_statement(self) -> exp.Expr | None:
+        """The statement, once: the run takes it, and nothing that outlives the
+        job (e.g. its context, kept by its inline slot) holds the parse tree."""
+        statement, self.statement = self.statement, None
+        return statement
 
 
 class _Bounds:
@@ -207,7 +213,7 @@ class TapInline:
         assert state is not None
         prepared = ctx.prepared if isinstance(ctx.prepared, LaneQuery) else None
         request = None if prepared is None else prepared.request
-        statement = None if prepared is None else prepared.statement
+        statement = None if prepared is None else prepared.take_statement()
         warm = None
         try:
             warm = self._take_idle() or await self._connect()
