@@ -121,6 +121,9 @@ async def test_the_lane_keeps_the_statement_only_for_the_jobs_it_takes() -> None
 
     small = await fast.prepare(request("SELECT TOP 5 id FROM t"))
     assert small.bound == 5 and small.statement is not None
+    statement = small.statement
+    assert small.take_statement() is statement  # the run takes it, once
+    assert small.take_statement() is None and small.statement is None
     again = await fast.prepare(request("SELECT TOP 5 id FROM t"))
     assert again.bound == 5 and again.statement is None  # remembered, not parsed
     big = await fast.prepare(request("SELECT TOP 50 id FROM t"))
