@@ -28,7 +28,8 @@ Runner → supervisor (the runner's stdout, which job code never writes to)::
 
 A runner handles one job at a time and sends exactly one ``done`` per ``run``.
 Error details: on ``status: error`` the runner has written :data:`ERROR_TEXT`
-(``text/plain``, the traceback) in the job directory, unless the job code wrote
+(``text/plain``: the exception's type and message, never its
+traceback, which goes to the log) in the job directory, unless the job code wrote
 :data:`ERROR_VOTABLE` (a DALI VOTable error document) itself; ``detail_file``
 names the one that exists, or is null.
 """
@@ -61,7 +62,7 @@ __all__ = [
     "parse_supervisor_message",
 ]
 
-#: Plain-text error detail (a traceback) written by the runner.
+#: Plain-text error detail (the failure's type and message) written by the runner.
 ERROR_TEXT = "error.txt"
 #: A DALI VOTable error document a job kind may write instead.
 ERROR_VOTABLE = "error.vot"

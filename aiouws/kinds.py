@@ -118,7 +118,8 @@ class JobKind:
     #: job is created with RUN or run, before it is queued; raises
     #: :class:`aiouws.errors.UsageError` for bad ones (the job then ends in ERROR,
     #: never queued). What it returns is what the inline lane's ``accepts`` gets,
-    #: and its ``run`` as ``ctx.prepared`` (a runner process parses anew).
+    #: and its ``run`` as ``ctx.prepared`` (a runner process parses anew). It may
+    #: be a coroutine function (awaited), e.g. to parse off the event loop.
     prepare: Callable[[Sequence[JobParameter]], object] | None = None
     #: Optional: the DALI VOTable error document for a message, served as the
     #: error of a job refused at RUN (missing or bad parameters); without one,
@@ -156,7 +157,7 @@ class JobKind:
                     problems.append(message)
         return problems
 
-    def check(
+    async def check(
         self, params: Sequence[JobParameter], files: Sequence[JobParameter] = ()
     ) -> tuple[list[str], object]:
         """What keeps a job from running: :meth:`problems`, else what the
@@ -170,7 +171,10 @@ class JobKind:
         if self.prepare is None:
             return [], full
         try:
-            return [], self.prepare(full)
+            prepared = self.prepare(full)
+            if inspect.isawaitable(prepared):
+                prepared = await prepared
+            return [], prepared
         except UsageError as exc:
             return [exc.message], None
 

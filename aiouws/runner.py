@@ -19,7 +19,6 @@ import stat
 import sys
 import tempfile
 import threading
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,7 +276,10 @@ def _in_thread(function: JobFunction, ctx: JobContext) -> asyncio.Future[Any]:
 
 
 def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
-    """Write the error detail (unless the job wrote a VOTable one) and say so."""
+    """Write the error detail (unless the job wrote a VOTable one) and say so.
+
+    The detail is the exception's type and message; its traceback is logged.
+    """
     message = str(exc) or type(exc).__name__
     if (ctx.workdir / ERROR_VOTABLE).exists():
         return Done(
@@ -286,7 +288,15 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
             message=message,
             detail_file=ERROR_VOTABLE,
         )
-    text = "".join(traceback.format_exception(exc))
+    # The client reads the error document: it gets what failed, never the
+    # traceback, which goes to the log (the server's, for runners and inline).
+    log.error(
+        "job failed: %s",
+        message,
+        exc_info=exc,
+        extra={"job_id": ctx.job_id},
+    )
+    text = f"{type(exc).__name__}: {message}\n"
     try:
         fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -218,7 +218,7 @@ class JobService:
         kind = self._kind(kind_name)
         job_id = new_job_id()
         files = upload_parameters(job_id, uploads, upload_url)
-        problems, prepared = kind.check(params, files) if run else ([], None)
+        problems, prepared = await kind.check(params, files) if run else ([], None)
         queue_now = run and not problems
         stored = tuple(kind.with_defaults(params) if queue_now else params) + files
         try:
@@ -374,7 +374,7 @@ class JobService:
         return job
 
     async def _run(self, job: Job, kind: JobKind) -> Job:
-        problems, prepared = kind.check(job.parameters)
+        problems, prepared = await kind.check(job.parameters)
         if problems:
             return await self._reject(job, kind, problems)
         job_id, parameters = job.job_id, kind.with_defaults(job.parameters)

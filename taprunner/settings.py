@@ -26,6 +26,7 @@ from aiouws.config import (
     read_config_file,
 )
 from aiouws.storage.database import Database
+from taprunner.adql.limits import QueryLimits
 
 __all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
 
@@ -81,7 +82,20 @@ class TapSettings:
     #: generated from the published tables.
     examples: str = ""
 
+    # -- Query-text limits: what one query may cost to translate (issue 10) --
+    #: Longest query text accepted, in bytes (UTF-8), checked before parsing;
+    #: 1 MiB holds an IN list of 100,000 ids.
+    max_query_bytes: int = QueryLimits().max_bytes
+    #: Deepest nesting of parentheses (subqueries, function calls, grouped
+    #: expressions); the parser's recursion allows about 45.
+    max_query_depth: int = QueryLimits().max_depth
+    #: Most values in one IN (...) list.
+    max_in_list: int = QueryLimits().max_in_list
+
     def __post_init__(self) -> None:
+        for name in ("max_query_bytes", "max_query_depth", "max_in_list"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"tap_{name} must be at least 1")
         if self.ivoid and not _IVOID.match(self.ivoid):
             raise ConfigError(
                 f"tap_ivoid {self.ivoid!r} is not an IVOA identifier"
@@ -96,6 +110,14 @@ class TapSettings:
                     f"tap_examples {self.examples!r}: a .toml list or an XHTML"
                     " examples document (.html, .xhtml)"
                 )
+
+    def query_limits(self) -> QueryLimits:
+        """The bounds of one query's text and tree (:mod:`taprunner.adql.limits`)."""
+        return QueryLimits(
+            max_bytes=self.max_query_bytes,
+            max_depth=self.max_query_depth,
+            max_in_list=self.max_in_list,
+        )
 
     @classmethod
     def for_service(cls, service: Settings, **values: object) -> TapSettings:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from taprunner.adql.emit import QueryEmitter, clause_count
+from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits, parse_limited, too_deep
 from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
-from taprunner.adql.parse import parse_statement
 
 __all__ = ["row_bound", "translate"]
 
@@ -23,6 +23,7 @@ def translate(
     *,
     limit: int | None = None,
     statement: exp.Expr | None = None,
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> Translation:
     """Translate one ADQL query into a PostgreSQL SELECT.
 
@@ -38,18 +39,25 @@ def translate(
     statement
         ``adql`` as :func:`~taprunner.adql.parse.parse_statement` parsed it, if
         the caller has it already (it is read, never changed); else parsed here.
+    limits
+        The bounds of the query's text and tree (:mod:`.limits`), checked when
+        it is parsed here.
 
     Raises
     ------
     AdqlError
         If the query is not valid ADQL or uses tables, columns or functions that
-        are not allowed.
+        are not allowed; a :class:`~taprunner.adql.limits.QueryLimitError` if
+        it exceeds ``limits``.
     """
     if limit is not None and limit < 0:
         raise ValueError("limit must not be negative")
-    tree = parse_statement(adql) if statement is None else statement
+    tree = parse_limited(adql, limits) if statement is None else statement
     emitter = QueryEmitter(catalog)
-    sql, columns = emitter.query(tree, None, dali=True, cap=limit)
+    try:
+        sql, columns = emitter.query(tree, None, dali=True, cap=limit)
+    except RecursionError:
+        raise too_deep() from None
     return Translation(
         sql=sql,
         columns=tuple(
@@ -67,7 +75,7 @@ def row_bound(adql: str | exp.Expr) -> int | None:
     known). Cheap enough to ask before running a query.
     """
     try:
-        tree = parse_statement(adql) if isinstance(adql, str) else adql
+        tree = parse_limited(adql) if isinstance(adql, str) else adql
         if not isinstance(tree, exp.Select):
             return None
         return clause_count(tree.args.get("limit"), "TOP")

@@ -21,6 +21,7 @@ import asyncpg
 from sqlglot import exp
 
 from aiouws.storage.outage import unavailable_cause
+from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits
 from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
@@ -122,6 +123,7 @@ async def run_query(
     columnar: Columnar | None = None,
     statement: exp.Expr | None = None,
     tag: QueryTag | None = None,
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -138,6 +140,8 @@ async def run_query(
     ``statement``: the query already parsed (the fast lane's), if at hand.
     ``tag``: whose query it is, for its line in the query log
     (:mod:`.querylog`; every TAP query passes here); default: anonymous sync.
+    ``limits``: the bounds of the query (:mod:`taprunner.adql.limits`); it is
+    translated off the event loop (:meth:`TranslationCache.translate`).
 
     Raises
     ------
@@ -159,6 +163,7 @@ async def run_query(
             session=session,
             columnar=columnar,
             statement=statement,
+            limits=limits,
         )
 
     return await logged(tag or QueryTag(), request, sink, run)
@@ -176,11 +181,12 @@ async def _run_query(
     session: bool,
     columnar: Columnar | None,
     statement: exp.Expr | None,
+    limits: QueryLimits,
 ) -> QueryOutcome:
     """:func:`run_query`, unlogged."""
     try:
-        translation = _TRANSLATIONS.get(
-            request.query, catalog, request.maxrec + 1, statement
+        translation = await _TRANSLATIONS.translate(
+            request.query, catalog, request.maxrec + 1, statement, limits
         )
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc

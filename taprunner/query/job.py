@@ -179,6 +179,7 @@ async def execute(
                     columnar=columnar,
                     statement=statement,
                     tag=QueryTag(ctx.owner, ctx.job_id, observe),
+                    limits=tap.query_limits(),
                 )
     except TapError as exc:
         write_error(ctx, str(exc))

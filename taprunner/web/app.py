@@ -29,11 +29,13 @@ from aiouws.http.app import (
 )
 from aiouws.http.metrics import METRICS
 from aiouws.http.middleware import UNAVAILABLE_ERROR
-from aiouws.kinds import InlineLane, JobKind, ParameterSpec
+from aiouws.kinds import JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.queryrole import missing_message
 from aiouws.storage.schema import keep_session
+from taprunner.adql.limits import QueryLimitError, check_length
+from taprunner.adql.model import AdqlError
 from taprunner.errors import TapError, TapUnavailable
 from taprunner.formats.votable import error_document
 from taprunner.query.job import tap_request
@@ -44,11 +46,18 @@ from taprunner.schema.pgsphere import ensure_pg_sphere
 from taprunner.settings import RunnerConfig, TapSettings
 from taprunner.web import endpoints, registration
 from taprunner.web.examples import load_examples
-from taprunner.web.fastlane import TapInline
+from taprunner.web.fastlane import LaneQuery, TapInline
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
-__all__ = ["TAP_JOBS_PATH", "TAP_KIND", "create_tap_app", "prepare_request", "tap_kind"]
+__all__ = [
+    "TAP_JOBS_PATH",
+    "TAP_KIND",
+    "create_tap_app",
+    "prepare_job",
+    "prepare_request",
+    "tap_kind",
+]
 
 log = logging.getLogger(__name__)
 #: The TAP job kind's name and the URL path of its job list (TAP's /async).
@@ -57,21 +66,21 @@ TAP_JOBS_PATH = "/tap/async"
 
 
 def tap_kind(
-    tap: TapSettings, database: Database, inline: InlineLane | None = None
+    tap: TapSettings, database: Database, fast: TapInline | None = None
 ) -> JobKind:
     """The async TAP job kind; its runners get ``tap`` and the database, as the
     query role logs into it, by environment (:class:`taprunner.settings.RunnerConfig`).
 
-    ``inline``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
-    Its prepare hook parses the TAP parameters once, before the job is queued;
-    the lane's test gets the parsed :class:`~taprunner.request.TapRequest`.
+    ``fast``: the fast lane for small queries (see :mod:`taprunner.web.fastlane`).
+    Its prepare hook (:func:`prepare_job`) parses the TAP parameters once,
+    before the job is queued; the lane's test gets what it made.
     """
     return JobKind(
         name=TAP_KIND,
         entry_point="taprunner.query.job:run",
         slots=tap.slots,
-        inline=inline,
-        prepare=functools.partial(prepare_request, tap),
+        inline=None if fast is None else fast.lane(),
+        prepare=functools.partial(prepare_job, tap, fast),
         error_votable=error_document,
         description="TAP 1.1 asynchronous ADQL query",
         parameters=(
@@ -89,17 +98,43 @@ def tap_kind(
 
 
 def prepare_request(tap: TapSettings, parameters: Sequence[JobParameter]) -> TapRequest:
-    """The TAP kind's prepare hook: the job's TAP request.
+    """The job's TAP request, its query's length checked (nothing parsed yet).
 
     Raises
     ------
     UsageError
-        A bad parameter (e.g. an unknown RESPONSEFORMAT): the job ends in ERROR.
+        A bad parameter (e.g. an unknown RESPONSEFORMAT) or a query longer than
+        ``tap.max_query_bytes``: the job ends in ERROR.
     """
     try:
-        return tap_request(((p.name, p.value) for p in parameters), tap)
+        request = tap_request(((p.name, p.value) for p in parameters), tap)
+        check_length(request.query, tap.query_limits())
     except TapError as exc:
         raise UsageError(exc.message) from exc
+    except AdqlError as exc:
+        raise UsageError(str(exc)) from exc
+    return request
+
+
+async def prepare_job(
+    tap: TapSettings, fast: TapInline | None, parameters: Sequence[JobParameter]
+) -> LaneQuery:
+    """The TAP kind's prepare hook: :func:`prepare_request`, and what the fast
+    lane needs to know of the query (:meth:`TapInline.prepare`, off the loop).
+
+    Raises
+    ------
+    UsageError
+        A bad parameter, or a query beyond one of the service's limits: the job
+        ends in ERROR, its error document naming the limit.
+    """
+    request = prepare_request(tap, parameters)
+    if fast is None:
+        return LaneQuery(request)
+    try:
+        return await fast.prepare(request)
+    except QueryLimitError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _tap_context(
@@ -205,7 +240,6 @@ def create_tap_app(
     database = Database.of(settings)
     tap = tap or TapSettings.for_service(settings)
     fast = TapInline(tap, database.for_queries())
-    lane = fast.lane()
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)
     add_operations(app, settings)
     app[UNAVAILABLE_ERROR] = TapUnavailable  # a DALI error document
@@ -213,7 +247,7 @@ def create_tap_app(
         app[TAP_METRICS] = TapMetrics(app[METRICS].registry)
         fast.observe = app[TAP_METRICS].observe
     app.cleanup_ctx.append(context)
-    kinds = [tap_kind(tap, database, lane), *extra_kinds]
+    kinds = [tap_kind(tap, database, fast), *extra_kinds]
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
     app.add_routes(registration.routes)

@@ -17,7 +17,9 @@ from aiohttp import hdrs, web
 from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
-from taprunner.errors import TapError, TapQueryError
+from taprunner.adql.limits import check_length
+from taprunner.adql.model import AdqlError
+from taprunner.errors import TapError, TapQueryError, TapUsageError
 from taprunner.query.execute import run_query
 from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
@@ -137,6 +139,7 @@ async def _run_sync(
             stream.write,
             timeout=state.tap.sync_timeout,
             tag=tag,
+            limits=state.tap.query_limits(),
         )
 
 
@@ -160,6 +163,10 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             maxrec_default=state.tap.maxrec_default,
             maxrec_hard=state.tap.maxrec_hard,
         )
+        try:  # before anything else is done for it (the uploads loaded)
+            check_length(tap_request.query, state.tap.query_limits())
+        except AdqlError as exc:
+            raise TapUsageError(str(exc)) from exc
         stream = _LazyStream(
             request,
             tap_request.media_type,

@@ -9,15 +9,19 @@ few connections (with prepared statements). Everything else about the job
 (phases, ABORT, execution duration, leases, result files, error documents) is
 as in a runner.
 
-Each job's parameters and query are parsed once in the server: the run gets the
-TapRequest of the kind's prepare hook (``ctx.prepared``), and the statement the
-lane's test parsed for the row bound goes on to the translator (:class:`_Bounds`).
+Each job's parameters and query are parsed once in the server, off the event
+loop: the kind's prepare hook makes a :class:`LaneQuery` (the TapRequest and,
+when the lane must read the query's TOP, the row bound and the statement parsed
+for it); the lane's test reads it and the run gets it (``ctx.prepared``), the
+statement going on to the translator. Row bounds of recent queries are kept by
+digest (:class:`_Bounds`), never by text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +33,11 @@ from aiouws.jobapi import JobContext
 from aiouws.kinds import InlineLane
 from aiouws.storage.database import Database
 from aiouws.storage.outage import DRIVER_ERRORS
+from taprunner.adql.limits import QueryLimitError, parse_limited
 from taprunner.adql.model import AdqlError
-from taprunner.adql.parse import parse_statement
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
-from taprunner.query.caches import StatementCache
+from taprunner.query.caches import TRANSLATORS, StatementCache, digest
 from taprunner.query.execute import timeout_ms
 from taprunner.query.job import execute, job_timeout, unavailable, write_error
 from taprunner.query.querylog import QueryRecord
@@ -42,7 +46,7 @@ from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.state import TapState
 
-__all__ = ["TapInline"]
+__all__ = ["LaneQuery", "TapInline"]
 
 
 @dataclass
@@ -74,46 +78,54 @@ CANCEL_INTERVAL = 0.25
 STOP_WAIT = 1.5
 
 
-class _Bounds:
-    """Row bounds (:func:`row_bound`) of recent queries, and the statements parsed
-    for them that a job the lane took has yet to run.
+@dataclass(slots=True)
+class LaneQuery:
+    """What the TAP kind's prepare hook makes of a job: the lane's test gets it,
+    and its run as ``ctx.prepared``.
 
-    Clients repeat queries: a bound is remembered by query text (``size`` of
-    them). A statement is kept only for a job the lane took (``keep``), until its
-    run takes it (at most ``pending``: a job whose creation failed leaves one).
+    ``request``: the job's TapRequest. ``bound``: the most rows its query can
+    return by its own TOP, when the lane had to read it (MAXREC above the lane's
+    rows) and could; ``statement``: the query as parsed for that, kept only when
+    the lane will take the job, for the translator.
     """
 
-    def __init__(self, size: int = 256, pending: int = 32) -> None:
+    request: TapRequest
+    bound: int | None = None
+    statement: exp.Expr | None = None
+
+    def take_statement(self) -> exp.Expr | None:
+        """The statement, once: the run takes it, and nothing that outlives the
+        job (e.g. its context, kept by its inline slot) holds the parse tree."""
+        statement, self.statement = self.statement, None
+        return statement
+
+
+class _Bounds:
+    """Row bounds (:func:`row_bound`) of recent queries (``size`` of them), by
+    a digest of the text: clients repeat queries, and the texts stay theirs.
+    Used from the translator threads (hence the lock)."""
+
+    def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._pending = pending
-        self._bounds: OrderedDict[str, int | None] = OrderedDict()
-        self._parsed: dict[str, exp.Expr] = {}
+        self._bounds: OrderedDict[bytes, int | None] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def bound(self, query: str) -> tuple[int | None, exp.Expr | None]:
-        """``query``'s row bound (None: not known, e.g. invalid ADQL), and its
-        statement if it was parsed for this answer."""
-        if query in self._bounds:
-            self._bounds.move_to_end(query)
-            return self._bounds[query], None
-        try:
-            statement: exp.Expr | None = parse_statement(query)
-        except AdqlError:
-            statement = None
-        bound = None if statement is None else row_bound(statement)
-        self._bounds[query] = bound
-        if len(self._bounds) > self._size:
-            self._bounds.popitem(last=False)
-        return bound, statement
+    def get(self, key: bytes) -> tuple[bool, int | None]:
+        """Whether ``key``'s bound is known, and that bound."""
+        with self._lock:
+            if key not in self._bounds:
+                return False, None
+            self._bounds.move_to_end(key)
+            return True, self._bounds[key]
 
-    def keep(self, query: str, statement: exp.Expr) -> None:
-        """Keep ``query``'s statement for the run of the job the lane took."""
-        self._parsed[query] = statement
-        if len(self._parsed) > self._pending:
-            del self._parsed[next(iter(self._parsed))]
+    def put(self, key: bytes, bound: int | None) -> None:
+        with self._lock:
+            self._bounds[key] = bound
+            if len(self._bounds) > self._size:
+                self._bounds.popitem(last=False)
 
-    def take(self, query: str) -> exp.Expr | None:
-        """The statement kept for ``query``, if any (once)."""
-        return self._parsed.pop(query, None)
+    def __len__(self) -> int:
+        return len(self._bounds)
 
 
 class TapInline:
@@ -130,6 +142,7 @@ class TapInline:
         #: Cancel requests of stopped jobs still under way.
         self._stopping: set[asyncio.Task[None]] = set()
         self._bounds = _Bounds()
+        self.limits = tap.query_limits()
         #: Gets the query log's record of each query the lane runs (metrics).
         self.observe: Callable[[QueryRecord], None] | None = None
 
@@ -138,38 +151,70 @@ class TapInline:
             return None
         return InlineLane(accepts=self.accepts, run=self.run, slots=self.slots)
 
-    def accepts(self, request: object) -> bool:
+    async def prepare(self, request: TapRequest) -> LaneQuery:
+        """The job's :class:`LaneQuery`: with its query's row bound, read off
+        the event loop, when the lane needs it (MAXREC above the lane's rows
+        and no upload).
+
+        Raises
+        ------
+        QueryLimitError
+            The query exceeds one of the service's limits (see
+            :mod:`taprunner.adql.limits`).
+        """
+        if (
+            self.max_rows <= 0
+            or self.slots <= 0
+            or request.uploads
+            or request.maxrec <= self.max_rows
+        ):
+            return LaneQuery(request)
+        return await TRANSLATORS.run(request.query, self._bound, request)
+
+    def _bound(self, request: TapRequest) -> LaneQuery:
+        """(On a translator thread.) :meth:`prepare`'s parse, if not known."""
+        key = digest(request.query)
+        known, bound = self._bounds.get(key)
+        if known:
+            return LaneQuery(request, bound)
+        try:
+            statement: exp.Expr | None = parse_limited(request.query, self.limits)
+        except QueryLimitError:
+            raise
+        except AdqlError:
+            statement = None  # the translator says what is wrong with it
+        bound = None if statement is None else row_bound(statement)
+        self._bounds.put(key, bound)
+        if bound is None or bound > self.max_rows:
+            statement = None  # not the lane's: nothing to keep
+        return LaneQuery(request, bound, statement)
+
+    def accepts(self, prepared: object) -> bool:
         """Whether the job's result is bounded to ``max_rows`` and has no upload.
 
-        ``request``: the job's :class:`TapRequest`, parsed by the TAP kind's
-        prepare hook (:func:`taprunner.web.app.prepare_request`).
+        ``prepared``: the job's :class:`LaneQuery`, made by the TAP kind's
+        prepare hook (:func:`taprunner.web.app.prepare_job`).
         """
-        if self.state is None or not isinstance(request, TapRequest):
+        if self.state is None or not isinstance(prepared, LaneQuery):
             return False
+        request = prepared.request
         if request.uploads:
             return False
         if request.maxrec <= self.max_rows:
             return True
-        try:
-            bound, statement = self._bounds.bound(request.query)
-        except Exception:  # e.g. RecursionError on absurd nesting: not small
-            return False
-        if bound is None or bound > self.max_rows:
-            return False
-        if statement is not None:
-            self._bounds.keep(request.query, statement)
-        return True
+        return prepared.bound is not None and prepared.bound <= self.max_rows
 
     async def run(self, ctx: JobContext) -> None:
         """The job, on one of the lane's warm connections.
 
-        ``ctx.prepared``: the job's TapRequest, as the lane's test got it (its
+        ``ctx.prepared``: the job's LaneQuery, as the lane's test got it (its
         parameters are parsed again only without one).
         """
         state = self.state
         assert state is not None
-        request = ctx.prepared if isinstance(ctx.prepared, TapRequest) else None
-        statement = None if request is None else self._bounds.take(request.query)
+        prepared = ctx.prepared if isinstance(ctx.prepared, LaneQuery) else None
+        request = None if prepared is None else prepared.request
+        statement = None if prepared is None else prepared.take_statement()
         warm = None
         try:
             warm = self._take_idle() or await self._connect()

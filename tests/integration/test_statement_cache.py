@@ -79,6 +79,24 @@ async def test_the_cache_keeps_only_the_most_recent_statements(
     assert len(cache) == 2
 
 
+async def test_the_cache_is_bounded_in_bytes_of_sql(conn: asyncpg.Connection) -> None:
+    """Big queries' statements hold their text: the cache keeps what fits in
+    its bytes, and none over a quarter of them."""
+    cache = StatementCache(max_bytes=40_000)
+    for i in range(6):
+        padding = "x" * 8_000
+        adql = f"SELECT id FROM tst.stars WHERE id <> {i + 100} OR '{padding}' = ''"
+        _, rows = await query(conn, cache, adql)
+        assert len(rows) == 2
+        assert 0 < cache.retained_bytes <= 40_000
+    assert len(cache) == 4  # of about 8,100 bytes each: the first two dropped
+    await query(
+        conn, cache, "SELECT id FROM tst.stars WHERE '" + "x" * 11_000 + "' = ''"
+    )
+    assert len(cache) == 4  # over a quarter: prepared, run, not kept
+    assert cache.retained_bytes <= 40_000
+
+
 async def test_a_table_that_changed_shape_gets_a_fresh_statement(
     conn: asyncpg.Connection,
 ) -> None:

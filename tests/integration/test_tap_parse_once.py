@@ -19,11 +19,10 @@ from querywatch import final, submit
 from testkit import MakeClient
 
 from aiouws.config import Settings
-from taprunner.adql import translate as adql_translate
+from taprunner.adql import limits as adql_limits
 from taprunner.query import job as tap_job
 from taprunner.settings import TapSettings
 from taprunner.web import app as tap_app
-from taprunner.web import fastlane as tap_fastlane
 
 _fresh = itertools.count(int.from_bytes(os.urandom(3)))
 
@@ -40,8 +39,7 @@ class Parses:
         self.params: list[Any] = []
         self.adql: list[str] = []
         self._spy(monkeypatch, tap_job, "parse_request", self.params)
-        for module in (adql_translate, tap_fastlane):
-            self._spy(monkeypatch, module, "parse_statement", self.adql)
+        self._spy(monkeypatch, adql_limits, "parse_statement", self.adql)
 
     @staticmethod
     def _spy(

@@ -27,7 +27,7 @@ from aiouws.storage.notify import PhaseEvent, PhaseListener
 from taprunner.request import TapRequest
 from taprunner.settings import TapSettings
 from taprunner.web import app as tap_app
-from taprunner.web.fastlane import TapInline
+from taprunner.web.fastlane import LaneQuery, TapInline
 
 
 @pytest.fixture
@@ -125,16 +125,19 @@ async def test_the_lane_gets_the_request_the_hook_parsed(
     assert await final(client, job) == "COMPLETED"
     assert (await job_row(settings.dsn, job))["runner_pid"] == os.getpid()
     assert len(parsed) == 1
-    assert len(tested) == 1 and tested[0] is parsed[0]
+    assert len(tested) == 1
+    assert isinstance(tested[0], LaneQuery) and tested[0].request is parsed[0]
 
 
-def test_the_hook_sees_the_kinds_defaults_and_refuses_bad_values() -> None:
+async def test_the_hook_sees_the_kinds_defaults_and_refuses_bad_values() -> None:
     kind = tap_app.tap_kind(TapSettings(), Database("postgresql://localhost/x"))
     assert kind.prepare is not None
     given: Sequence[JobParameter] = [JobParameter(name="query", value="SELECT 1")]
-    problems, request = kind.check(given)
+    problems, prepared = await kind.check(given)
     assert problems == []
-    assert isinstance(request, TapRequest) and request.query == "SELECT 1"
+    assert isinstance(prepared, LaneQuery)
+    assert isinstance(prepared.request, TapRequest)
+    assert prepared.request.query == "SELECT 1"
     bad = [*given, JobParameter(name="responseformat", value="fits")]
-    problems, request = kind.check(bad)
-    assert request is None and "RESPONSEFORMAT" in problems[0]
+    problems, prepared = await kind.check(bad)
+    assert prepared is None and "RESPONSEFORMAT" in problems[0]

@@ -153,7 +153,7 @@ def test_no_import_circle() -> None:
 def test_the_checker_sees_circles_and_leaks() -> None:
     """The graph is real: known edges are found (else the tests above prove nothing)."""
     assert "aiouws.phases" in GRAPH["aiouws.models"]
-    assert "taprunner.adql.parse" in GRAPH["taprunner.adql.translate"]
+    assert "taprunner.adql.parse" in GRAPH["taprunner.adql.limits"]
     assert any(t.startswith("aiouws") for t in GRAPH["taprunner.query.job"])
 
 

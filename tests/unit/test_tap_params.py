@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taprunner.errors import TapUsageError
-from taprunner.request import Upload, parse_request
+from taprunner.request import TapRequest, Upload, parse_request
 
 
 def _request(uploads: list[str]) -> tuple[Upload, ...]:
@@ -40,47 +40,50 @@ def test_row_bound_is_the_top_of_a_plain_select() -> None:
     assert row_bound("SELEC nonsense") is None
 
 
-def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
+async def test_the_fast_lane_takes_bounded_queries_without_uploads() -> None:
     from typing import Any, cast
 
     from aiouws.errors import UsageError
     from aiouws.models import JobParameter
     from aiouws.storage.database import Database
     from taprunner.settings import TapSettings
-    from taprunner.web.app import prepare_request
+    from taprunner.web.app import prepare_job
     from taprunner.web.fastlane import TapInline
 
     db = Database("postgresql:///none")
     tap = TapSettings(inline_rows=1000)
+    fast = TapInline(tap, db)
 
-    def params(**given: str) -> object:
-        """The TapRequest the TAP kind's prepare hook makes (the lane's input)."""
-        return prepare_request(
+    async def params(**given: str) -> object:
+        """What the TAP kind's prepare hook makes (the lane's input)."""
+        return await prepare_job(
             tap,
+            fast,
             [
                 JobParameter(name=k, value=v)
                 for k, v in {"lang": "ADQL", **given}.items()
             ],
         )
 
-    fast = TapInline(tap, db)
-    assert not fast.accepts(params(query="SELECT TOP 1 id FROM t"))  # not started
-    fast.state = cast(Any, object())
-    assert fast.accepts(params(query="SELECT TOP 1000 id FROM t"))
-    assert not fast.accepts(params(query="SELECT TOP 1001 id FROM t"))
-    assert fast.accepts(params(query="SELECT id FROM t", maxrec="10"))
-    assert not fast.accepts(params(query="SELECT id FROM t"))
+    assert not fast.accepts(await params(query="SELECT TOP 1 id FROM t"))
+    fast.state = cast(Any, object())  # started
+    assert fast.accepts(await params(query="SELECT TOP 1000 id FROM t"))
+    assert not fast.accepts(await params(query="SELECT TOP 1001 id FROM t"))
+    assert fast.accepts(await params(query="SELECT id FROM t", maxrec="10"))
+    assert not fast.accepts(await params(query="SELECT id FROM t"))
     assert not fast.accepts(
-        params(query="SELECT TOP 1 id FROM t", upload="t,http://example.org/t.xml")
+        await params(
+            query="SELECT TOP 1 id FROM t", upload="t,http://example.org/t.xml"
+        )
     )
     # A bad parameter never reaches the lane: the hook refuses it (job ERROR).
     with pytest.raises(UsageError, match="MAXREC"):
-        params(query="SELECT TOP 1 id FROM t", maxrec="-3")
+        await params(query="SELECT TOP 1 id FROM t", maxrec="-3")
     assert not fast.accepts(None)  # nothing parsed: not the lane's
     assert TapInline(TapSettings(inline_rows=0), db).lane() is None
 
 
-def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
+async def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     from typing import Any, cast
 
     from aiouws.storage.database import Database
@@ -90,31 +93,38 @@ def test_the_fast_lane_declines_a_query_it_cannot_bound() -> None:
     tap = TapSettings()
     fast = TapInline(tap, Database("postgresql:///none"))
     fast.state = cast(Any, object())
-    nested = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x FROM t"
-    request = parse_request(
-        {"lang": ["ADQL"], "query": [nested]},
-        maxrec_default=tap.maxrec_default,
-        maxrec_hard=tap.maxrec_hard,
-    )
-    assert fast.accepts(request) is False
+    for query in ("SELECT FROM WHERE", "SELECT a FROM t UNION SELECT a FROM t"):
+        request = parse_request(
+            {"lang": ["ADQL"], "query": [query]},
+            maxrec_default=tap.maxrec_default,
+            maxrec_hard=tap.maxrec_hard,
+        )
+        prepared = await fast.prepare(request)
+        assert prepared.bound is None and prepared.statement is None
+        assert fast.accepts(prepared) is False
 
 
-def test_the_lane_keeps_the_statement_it_parsed_for_the_jobs_it_takes() -> None:
-    from taprunner.web.fastlane import _Bounds
+async def test_the_lane_keeps_the_statement_only_for_the_jobs_it_takes() -> None:
+    from aiouws.storage.database import Database
+    from taprunner.settings import TapSettings
+    from taprunner.web.fastlane import TapInline
 
-    bounds = _Bounds(size=2, pending=1)
-    bound, statement = bounds.bound("SELECT TOP 5 id FROM t")
-    assert bound == 5 and statement is not None
-    assert bounds.bound("SELECT TOP 5 id FROM t") == (5, None)  # remembered
-    assert bounds.bound("SELECT FROM WHERE") == (None, None)  # invalid ADQL
-    assert bounds.take("SELECT TOP 5 id FROM t") is None  # not kept: not taken
-    bounds.keep("SELECT TOP 5 id FROM t", statement)
-    assert bounds.take("SELECT TOP 5 id FROM t") is statement
-    assert bounds.take("SELECT TOP 5 id FROM t") is None  # once
-    _, first = bounds.bound("SELECT TOP 1 a FROM t")
-    _, second = bounds.bound("SELECT TOP 2 a FROM t")
-    assert first is not None and second is not None
-    bounds.keep("SELECT TOP 1 a FROM t", first)
-    bounds.keep("SELECT TOP 2 a FROM t", second)  # at most one pending
-    assert bounds.take("SELECT TOP 1 a FROM t") is None
-    assert bounds.take("SELECT TOP 2 a FROM t") is second
+    tap = TapSettings(inline_rows=10)
+    fast = TapInline(tap, Database("postgresql:///none"))
+
+    def request(query: str) -> TapRequest:
+        return parse_request(
+            {"lang": ["ADQL"], "query": [query]},
+            maxrec_default=tap.maxrec_default,
+            maxrec_hard=tap.maxrec_hard,
+        )
+
+    small = await fast.prepare(request("SELECT TOP 5 id FROM t"))
+    assert small.bound == 5 and small.statement is not None
+    statement = small.statement
+    assert small.take_statement() is statement  # the run takes it, once
+    assert small.take_statement() is None and small.statement is None
+    again = await fast.prepare(request("SELECT TOP 5 id FROM t"))
+    assert again.bound == 5 and again.statement is None  # remembered, not parsed
+    big = await fast.prepare(request("SELECT TOP 50 id FROM t"))
+    assert big.bound == 50 and big.statement is None  # not the lane's: not kept
