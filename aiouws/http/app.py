@@ -26,7 +26,7 @@ from aiouws.http.compress import compression_middleware
 from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
-from aiouws.http.middleware import error_middleware
+from aiouws.http.middleware import error_middleware, started_guard
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
 from aiouws.storage.database import Database
@@ -77,12 +77,13 @@ def add_operations(app: web.Application, settings: Settings) -> None:
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
     """The middlewares of a whole service (outermost first): requests counted
-    for the metrics, documents compressed, the owner for the logs, the UWS error
-    mapping."""
+    for the metrics, documents compressed, the owner for the logs, no second
+    response after a started one, the UWS error mapping."""
     return [
         metrics_middleware,
         compression_middleware,
         owner_middleware,
+        started_guard,
         error_middleware,
     ]
 

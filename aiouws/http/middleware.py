@@ -2,7 +2,8 @@
 
 A :class:`~aiouws.errors.UWSError` (a job kind's own errors included) answers
 with its status, its rendered body and its headers; an ``HTTPException`` with a
-``text/plain`` body; anything else with a logged 500.
+``text/plain`` body; anything else with a logged 500. :func:`started_guard`
+keeps such an answer from going out after a response already started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiouws.errors import ErrorCode, UWSError, error_body
 from aiouws.http.keys import SETTINGS
 
-__all__ = ["error_middleware", "error_response"]
+__all__ = ["error_middleware", "error_response", "started_guard"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,3 +76,23 @@ async def error_middleware(
             content_type="text/plain",
             charset="utf-8",
         )
+
+
+@web.middleware
+async def started_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No second response once a first one started (outside the error mapping).
+
+    A handler that fails after its streamed response sent bytes (e.g. a result
+    that cannot be encoded) gets an error answer from the mapping, which would
+    go out *inside* the first response's body. Instead the failure is logged
+    and the connection aborted: the client sees an incomplete response.
+    """
+    response = await handler(request)
+    if not response.prepared and request.writer.output_size > 0:
+        log.error(
+            "request failed after its response started; connection cut off",
+            extra={"path": request.path, "status": response.status},
+        )
+        if request.transport is not None:
+            request.transport.abort()  # the answer below goes nowhere
+    return response

@@ -50,23 +50,39 @@ def _tap_url(request: web.Request) -> str:
     return public_origin(request) + "/tap"
 
 
+class _ClientStalled(Exception):
+    """The client did not take a chunk of the response within the write timeout."""
+
+
 class _LazyStream:
     """The sync response, prepared only when the first bytes are ready.
 
     Until then a failure is raised to the error middleware, which answers with
-    the DALI error document; once bytes are out it can only be logged, and the
-    response ends where it is.
+    the DALI error document. Once bytes are out no second response can follow:
+    a VOTable whose query failed ends with its error status (the query code
+    wrote it after the TABLE, DALI's trailing QUERY_STATUS) and the connection
+    closes; any other failure, and any failure of a format without a trailer
+    (CSV, TSV), cuts the connection off, so that the client sees an incomplete
+    body rather than a complete-looking one.
     """
 
     def __init__(
-        self, request: web.Request, media_type: str, *, compress: bool = False
+        self,
+        request: web.Request,
+        media_type: str,
+        *,
+        compress: bool = False,
+        write_timeout: float = 10.0,
     ) -> None:
         self._request = request
         self._media_type = media_type
         self._compress = compress
+        self._write_timeout = write_timeout
         self.response: web.StreamResponse | None = None
 
     async def write(self, data: bytes) -> None:
+        """Send ``data``; raise _ClientStalled when the client does not take it
+        within the write timeout (its pooled connection is then given back)."""
         if self.response is None:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
@@ -76,7 +92,11 @@ class _LazyStream:
                 self.response.enable_compression()
                 self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
-        await self.response.write(data)
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await self.response.write(data)
+        except TimeoutError:
+            raise _ClientStalled() from None
 
     @asynccontextmanager
     async def delivering(self, limit: float) -> AsyncIterator[None]:
@@ -97,10 +117,12 @@ class _LazyStream:
                 yield
                 assert self.response is not None
                 await self.response.write_eof()
-        except TapError as exc:
-            if self.response is None:
-                raise
-            log.warning("sync query failed while streaming: %s", exc)
+        except _ClientStalled:
+            log.warning(
+                "sync response cut off: the client took nothing for %g s",
+                self._write_timeout,
+            )
+            self._cut_off()
         except TimeoutError:
             if self.response is None:
                 raise TapQueryError(
@@ -109,8 +131,43 @@ class _LazyStream:
             log.warning(
                 "sync response not delivered within %g s: client dropped", limit
             )
-            if self._request.transport is not None:
-                self._request.transport.abort()
+            self._cut_off()
+        except Exception as exc:
+            if self.response is None:
+                raise
+            await self._failed_after_start(exc)
+
+    async def _failed_after_start(self, exc: Exception) -> None:
+        """End a response whose query failed after its first bytes went out."""
+        assert self.response is not None
+        trailer = isinstance(exc, TapError) and "votable" in self._media_type
+        if trailer:
+            log.warning(
+                "sync query failed after its response started; the VOTable ends"
+                " with its error status and the connection closes: %s",
+                exc,
+            )
+            self.response.force_close()
+            try:
+                async with asyncio.timeout(self._write_timeout):
+                    await self.response.write_eof()
+                return
+            except (TimeoutError, ConnectionError):
+                pass
+        else:
+            log.error(
+                "sync query failed after its response started; connection cut off: %s",
+                exc,
+                exc_info=not isinstance(exc, TapError),
+            )
+        self._cut_off()
+
+    def _cut_off(self) -> None:
+        """Abort the connection: the client sees an incomplete response."""
+        if self.response is not None:
+            self.response.force_close()
+        if self._request.transport is not None:
+            self._request.transport.abort()
 
 
 async def _run_sync(
@@ -167,6 +224,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             request,
             tap_request.format.media_type,
             compress=tap_request.format.compress,
+            write_timeout=settings.write_timeout,
         )
         async with stream.delivering(state.tap.sync_timeout):
             metrics = request.config_dict.get(TAP_METRICS)
