@@ -39,7 +39,7 @@ from aiouws.contract import (
     encode,
     parse_supervisor_message,
 )
-from aiouws.jobapi import JobCancelled, JobContext
+from aiouws.jobapi import NO_SPACE, JobCancelled, JobContext, is_disk_full
 from aiouws.logs import runner_logging
 
 __all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
@@ -277,9 +277,14 @@ def _in_thread(function: JobFunction, ctx: JobContext) -> asyncio.Future[Any]:
 
 
 def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
-    """Write the error detail (unless the job wrote a VOTable one) and say so."""
-    message = str(exc) or type(exc).__name__
-    if (ctx.workdir / ERROR_VOTABLE).exists():
+    """Write the error detail (unless the job wrote a VOTable one) and say so.
+
+    A full disk is said as such (:data:`NO_SPACE`); a detail that cannot be
+    written leaves no file at all (``{job}/error`` then serves the message).
+    """
+    message = NO_SPACE if is_disk_full(exc) else str(exc) or type(exc).__name__
+    votable = ctx.workdir / ERROR_VOTABLE
+    if votable.is_file() and votable.stat().st_size > 0:
         return Done(
             job_id=ctx.job_id,
             status=DoneStatus.ERROR,
@@ -287,6 +292,7 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
             detail_file=ERROR_VOTABLE,
         )
     text = "".join(traceback.format_exception(exc))
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -294,6 +300,8 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
         os.replace(tmp, ctx.workdir / ERROR_TEXT)
     except OSError as write_error:
         log.error("cannot write error detail: %s", write_error)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message)
     return Done(
         job_id=ctx.job_id,

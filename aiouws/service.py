@@ -152,7 +152,8 @@ class JobService:
         )
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:
-        """The job's error detail file and media type, if there is one."""
+        """The job's error detail file and media type, if there is one (an
+        empty file, e.g. left by a full disk, is none)."""
         if job.error is None or not job.error.has_detail:
             return None
         for name, media in (
@@ -160,9 +161,20 @@ class JobService:
             ("error.txt", "text/plain; charset=utf-8"),
         ):
             path = self.dirs.path(job.job_id) / name
-            if path.is_file():
-                return path, media
+            try:
+                if path.is_file() and path.stat().st_size > 0:
+                    return path, media
+            except OSError:
+                continue
         return None
+
+    def error_summary(self, job: Job) -> tuple[bytes, str] | None:
+        """The job's error message as its kind's error document (TAP: a DALI
+        VOTable), for a job without a detail file; None: the kind has none."""
+        kind = self.kinds.get(job.kind)
+        if job.error is None or kind is None or kind.error_votable is None:
+            return None
+        return kind.error_votable(job.error.message), "application/x-votable+xml"
 
     def result_file(
         self, job: Job, result_id: str

@@ -13,6 +13,7 @@ from taprunner.formats.votable import error_document
 
 __all__ = [
     "VOTABLE_MEDIA_TYPE",
+    "DiskFull",
     "ServiceBusy",
     "TapError",
     "TapQueryError",
@@ -59,3 +60,11 @@ class ServiceBusy(TapError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class DiskFull(TapError):
+    """A job's result (or its other files) did not fit on the jobs directory's
+    disk."""
+
+    status = 507
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
