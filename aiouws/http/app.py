@@ -23,6 +23,7 @@ from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.auth import make_resolver
 from aiouws.http.compress import compression_middleware
+from aiouws.http.connections import connection_middleware
 from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
@@ -76,10 +77,12 @@ def add_operations(app: web.Application, settings: Settings) -> None:
 
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
-    """The middlewares of a whole service (outermost first): requests counted
+    """The middlewares of a whole service (outermost first): the connection's
+    guard told of each request (slow clients), requests counted
     for the metrics, documents compressed, the owner for the logs, no second
     response after a started one, the UWS error mapping."""
     return [
+        connection_middleware,
         metrics_middleware,
         compression_middleware,
         owner_middleware,

@@ -18,6 +18,7 @@ from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
+from aiouws.storage.database import Database
 from taprunner.errors import TapError, TapQueryError
 from taprunner.query.execute import run_query
 from taprunner.query.querylog import QueryTag
@@ -44,6 +45,8 @@ routes = web.RouteTableDef()
 _XML = "text/xml"
 #: Seconds a sync query may take beyond TapSettings.sync_timeout to reach the client.
 SYNC_MARGIN = 5.0
+#: Seconds the availability probe waits for the database.
+PROBE_TIMEOUT = 5.0
 
 
 def _tap_url(request: web.Request) -> str:
@@ -261,16 +264,36 @@ async def capabilities(request: web.Request) -> web.Response:
 @routes.get("/tap/availability")
 async def availability(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
-    try:
-        async with state.pool.acquire(timeout=5) as conn:
-            await conn.fetchval("SELECT 1", timeout=5)
-        up, note = True, "service is accepting queries"
-    except (OSError, TimeoutError) as exc:
-        up, note = False, f"database unreachable: {exc}"
-    except Exception as exc:  # any database failure means: not available
-        up, note = False, f"database error: {exc}"
+    up, note = await _database_state(state)
     body = vosi.availability_document(up, note, state.up_since if up else None)
     return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+async def _database_state(state: TapState) -> tuple[bool, str]:
+    """Whether the database answers, and the note saying so.
+
+    A pooled connection if one is free within a second; else (every pooled
+    connection busy, e.g. with slow clients' queries) a connection of its own:
+    a busy pool is not an unreachable database.
+    """
+    try:
+        try:
+            async with state.pool.acquire(timeout=1) as pooled:
+                await pooled.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+            return True, "service is accepting queries"
+        except TimeoutError:
+            if state.pool.get_idle_size() > 0:
+                raise  # a free connection that did not answer: not available
+        conn = await Database.of(state.settings).connect(timeout=PROBE_TIMEOUT)
+        try:
+            await conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+        finally:
+            await conn.close()
+        return True, "service is accepting queries (every pooled connection busy)"
+    except (OSError, TimeoutError) as exc:
+        return False, f"database unreachable: {exc or type(exc).__name__}"
+    except Exception as exc:  # any database failure means: not available
+        return False, f"database error: {exc}"
 
 
 @routes.get("/tap/tables")
