@@ -9,7 +9,9 @@ cap per client. :class:`ConnectionGuard` wraps each connection's protocol (the
   or after the first byte of a next request (answered 408 first);
 - pauses a request body for ``body_timeout`` seconds;
 - is one too many of its client address (``max_connections_per_address``):
-  closed as it comes.
+  closed as it comes. Loopback addresses are not capped: a reverse proxy on
+  the same host (deploy/nginx.conf) brings every client from there, and local
+  tools and benchmarks open many connections.
 
 A request's head is complete when the application sees the request: the
 outermost middleware (:func:`connection_middleware`) tells the guard, which is
@@ -20,6 +22,7 @@ serve the application otherwise).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -44,11 +47,17 @@ class ConnectionGuard:
     """Counts connections per address and times their request heads and bodies."""
 
     def __init__(
-        self, *, header_timeout: float, body_timeout: float, max_per_address: int
+        self,
+        *,
+        header_timeout: float,
+        body_timeout: float,
+        max_per_address: int,
+        cap_loopback: bool = False,
     ) -> None:
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.max_per_address = max_per_address
+        self.cap_loopback = cap_loopback
         self.open: Counter[str] = Counter()
         self._by_handler: dict[object, _Guarded] = {}
         self._warned: set[str] = set()
@@ -70,7 +79,11 @@ class ConnectionGuard:
 
     def admit(self, address: str, guarded: _Guarded) -> bool:
         """Count a new connection of ``address``; False if it is one too many."""
-        if self.max_per_address and self.open[address] >= self.max_per_address:
+        if (
+            self.max_per_address
+            and self.open[address] >= self.max_per_address
+            and (self.cap_loopback or not _is_loopback(address))
+        ):
             if address not in self._warned:
                 self._warned.add(address)
                 log.warning(
@@ -95,6 +108,13 @@ class ConnectionGuard:
         if guarded is not None:
             guarded.request_started(request)
         return guarded
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class _Guarded(asyncio.Protocol):

@@ -61,6 +61,7 @@ async def served(settings: Settings, limits: dict[str, float]) -> AsyncIterator[
         demo_rows=2000,
     )
     guard = ConnectionGuard.of(configured)
+    guard.cap_loopback = True  # the test's clients are local
     app[CONNECTIONS] = guard
     runner = web.AppRunner(app)
     await runner.setup()
