@@ -134,6 +134,16 @@ class Settings:
     #: superuser). None: ``dsn`` with user ``aiouws_query`` and no password.
     query_dsn: str | None = field(default=None, repr=False)
 
+    # -- slow and hostile clients ([clients]); see the README's Configuration --
+    #: Seconds to send a request's line and headers (from the connection's
+    #: opening or a next request's first byte); body pause limit; seconds a
+    #: streamed response waits for a client that reads nothing.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    write_timeout: float = 10.0
+    #: Open connections per client address; more are closed at once (0: no cap).
+    max_connections_per_address: int = 64
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
@@ -204,6 +214,10 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         _check_operations(self)
+        if min(self.header_timeout, self.body_timeout, self.write_timeout) <= 0:
+            raise ConfigError("header, body and write timeouts must be positive")
+        if self.max_connections_per_address < 0:
+            raise ConfigError("max_connections_per_address must not be negative")
         if self.workers < 0:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
 
@@ -251,6 +265,10 @@ SECTIONS: Mapping[str, frozenset[str]] = {
         }
     ),
     "logging": frozenset({"log_level", "log_format"}),
+    "clients": frozenset(
+        {"header_timeout", "body_timeout", "write_timeout"}
+        | {"max_connections_per_address"}
+    ),
     "operations": frozenset(
         {"metrics", "metrics_networks", "cors_origins", "cors_any_origin"}
     ),

@@ -9,6 +9,7 @@ file is complete, and results become visible with the job's final phase.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -20,9 +21,17 @@ from typing import BinaryIO
 
 from aiouws.contract import Backend, Info, Result, RunnerMessage
 
-__all__ = ["JobCancelled", "JobContext"]
+__all__ = ["NO_SPACE", "JobCancelled", "JobContext", "is_disk_full"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+#: The error of a job whose files did not fit on the jobs directory's disk.
+NO_SPACE = "no space left on device (jobs directory)"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says a file system is full (or the owner's quota is)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class JobCancelled(Exception):  # noqa: N818 -- the name job code expects

@@ -38,7 +38,7 @@ from aiouws.contract import (
     encode,
     parse_supervisor_message,
 )
-from aiouws.jobapi import JobCancelled, JobContext
+from aiouws.jobapi import NO_SPACE, JobCancelled, JobContext, is_disk_full
 from aiouws.logs import runner_logging
 
 __all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
@@ -279,9 +279,12 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
     """Write the error detail (unless the job wrote a VOTable one) and say so.
 
     The detail is the exception's type and message; its traceback is logged.
+    A full disk is said as such (:data:`NO_SPACE`); a detail that cannot be
+    written leaves no file at all (``{job}/error`` then serves the message).
     """
-    message = str(exc) or type(exc).__name__
-    if (ctx.workdir / ERROR_VOTABLE).exists():
+    message = NO_SPACE if is_disk_full(exc) else str(exc) or type(exc).__name__
+    votable = ctx.workdir / ERROR_VOTABLE
+    if votable.is_file() and votable.stat().st_size > 0:
         return Done(
             job_id=ctx.job_id,
             status=DoneStatus.ERROR,
@@ -297,6 +300,7 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
         extra={"job_id": ctx.job_id},
     )
     text = f"{type(exc).__name__}: {message}\n"
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -304,6 +308,8 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
         os.replace(tmp, ctx.workdir / ERROR_TEXT)
     except OSError as write_error:
         log.error("cannot write error detail: %s", write_error)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message)
     return Done(
         job_id=ctx.job_id,

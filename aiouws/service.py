@@ -164,7 +164,8 @@ class JobService:
         )
 
     def error_detail(self, job: Job) -> tuple[Path, str] | None:
-        """The job's error detail file and media type, if there is one."""
+        """The job's error detail file and media type, if there is one (an
+        empty file, e.g. left by a full disk, is none)."""
         if job.error is None or not job.error.has_detail:
             return None
         for name, media in (
@@ -172,9 +173,20 @@ class JobService:
             ("error.txt", "text/plain; charset=utf-8"),
         ):
             path = self.dirs.path(job.job_id) / name
-            if path.is_file():
-                return path, media
+            try:
+                if path.is_file() and path.stat().st_size > 0:
+                    return path, media
+            except OSError:
+                continue
         return None
+
+    def error_summary(self, job: Job) -> tuple[bytes, str] | None:
+        """The job's error message as its kind's error document (TAP: a DALI
+        VOTable), for a job without a detail file; None: the kind has none."""
+        kind = self.kinds.get(job.kind)
+        if job.error is None or kind is None or kind.error_votable is None:
+            return None
+        return kind.error_votable(job.error.message), "application/x-votable+xml"
 
     def result_file(
         self, job: Job, result_id: str
@@ -268,7 +280,6 @@ class JobService:
             )
             return job
         if action is Action.RUN:
-            await self._check_caps(owner)
             return await self._run(job, self._kind(job.kind))
         if action is Action.ABORT:
             return await self._abort(job)
@@ -344,12 +355,6 @@ class JobService:
             raise NotFound(f"no job kind {name!r}")
         return kind
 
-    async def _check_caps(self, owner: str | None) -> None:
-        """Raise TooManyJobs when ``owner`` is at a cap (for RUN of a PENDING job)."""
-        error = await too_many(self.store, self.settings, owner)
-        if error is not None:
-            raise error
-
     async def _reject(self, job: Job, kind: JobKind, problems: Sequence[str]) -> Job:
         """End a job that cannot run (missing or bad parameters) in ERROR, with
         the kind's error document if it has one.
@@ -379,15 +384,21 @@ class JobService:
             return await self._reject(job, kind, problems)
         job_id, parameters = job.job_id, kind.with_defaults(job.parameters)
         admission = self._admit(kind, job_id, prepared, True, new_job=False)
-        job = await admission.store(
-            lambda _claim: self.store.change_phase(
+        queued = await admission.store(
+            lambda _claim: self.store.queue_capped(
                 job_id,
-                Phase.QUEUED,
+                job.owner,
                 allowed=_EDITABLE,
-                set_now=["queued_time"],
+                max_queued=self.settings.max_queued_per_owner,
+                max_executing=self.settings.max_executing_per_owner,
                 parameters=parameters,
             )
         )
+        if queued is None:
+            raise await too_many(self.store, self.settings, job.owner) or TooManyJobs(
+                "too many active jobs; retry later"
+            )
+        job = queued
         log.info("job queued", extra=log_context(job))
         # Returns once the job is handed to a runner if a slot was free; the job
         # returned here is as queued (callers only redirect to it).

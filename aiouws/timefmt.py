@@ -8,9 +8,19 @@ __all__ = ["format_iso", "parse_iso"]
 
 
 def format_iso(dt: datetime) -> str:
-    """``2026-11-25T23:50:36.123Z`` (milliseconds, UTC; pyvo reads this form)."""
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """``2026-11-25T23:50:36.123Z`` (milliseconds, UTC; pyvo reads this form).
+
+    Any value formats, even at the ends of ``datetime``'s range (a stored year
+    1 whose conversion would leave it): such a time is shown as that end.
+    """
+    try:
+        dt = dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        dt = (datetime.min if dt.year < 5000 else datetime.max).replace(tzinfo=UTC)
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}"
+        f":{dt.second:02d}.{dt.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_iso(text: str) -> datetime:

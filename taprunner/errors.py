@@ -13,6 +13,7 @@ from taprunner.formats.votable import error_document
 
 __all__ = [
     "VOTABLE_MEDIA_TYPE",
+    "DiskFull",
     "ServiceBusy",
     "TapError",
     "TapUnavailable",
@@ -67,4 +68,12 @@ class TapUnavailable(TapError, DatabaseUnavailable):
     document with 503 and ``Retry-After`` (the TAP app's ``UNAVAILABLE_ERROR``)."""
 
     status = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class DiskFull(TapError):
+    """A job's result (or its other files) did not fit on the jobs directory's
+    disk."""
+
+    status = 507
     error_code = ErrorCode.SERVICE_UNAVAILABLE

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from aiouws.cli.plugins import Plugin, load_factory
 from aiouws.cli.workers import WorkerPool, exit_with_parent, worker_count
 from aiouws.config import ENV_PREFIX, ConfigError, Settings
 from aiouws.http.access import AccessLogger
+from aiouws.http.connections import CONNECTIONS, ConnectionGuard, GuardedSite
 from aiouws.storage.database import Database
 
 __all__ = ["serve"]
@@ -37,23 +39,69 @@ def serve(
     app = _application(settings, options, plugins)
     if options.worker:
         app.on_startup.append(exit_with_parent)
+    app[CONNECTIONS] = ConnectionGuard.of(settings)
     loop = _event_loop(settings.event_loop)
-    web.run_app(
+    announce = None if options.worker else _announce(settings)
+    main = loop.create_task(_run(app, settings, announce, reuse_port=options.worker))
+    # As aiohttp's run_app, with the guarded site (aiouws.http.connections).
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main)
+        _cancel_all(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+    return 0
+
+
+async def _run(
+    app: web.Application,
+    settings: Settings,
+    announce: Callable[..., None] | None,
+    *,
+    reuse_port: bool,
+) -> None:
+    """Serve ``app`` until cancelled (SIGINT/SIGTERM raise GracefulExit)."""
+    runner = web.AppRunner(
         app,
-        loop=loop,
-        # Passed through AppRunner to each connection's RequestHandler.
+        handle_signals=True,
+        # Passed through to each connection's RequestHandler.
         max_line_size=2 * settings.max_url_bytes,
         max_field_size=16384,
-        host=settings.host,
-        port=settings.port,
-        # Called once every site listens; a worker's parent announces the pool.
-        print=None if options.worker else _announce(settings),
+        keepalive_timeout=75.0,
         # One "request" line per request at INFO (aiouws.http.access).
         access_log_class=AccessLogger,
         shutdown_timeout=settings.grace + 5,
-        reuse_port=options.worker,
     )
-    return 0
+    await runner.setup()
+    try:
+        site = GuardedSite(
+            runner,
+            app[CONNECTIONS],
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port,
+        )
+        await site.start()
+        if announce is not None:  # a worker's parent announces the pool
+            announce()
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        await runner.cleanup()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks left at shutdown and let them end."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def _application(

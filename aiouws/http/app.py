@@ -23,10 +23,16 @@ from aiouws.http import handlers
 from aiouws.http.access import ACCESS_OWNER, ACCESS_REMOTE
 from aiouws.http.auth import make_resolver
 from aiouws.http.compress import compression_middleware
+from aiouws.http.connections import connection_middleware
 from aiouws.http.cors import install_cors
 from aiouws.http.keys import KIND, PUBLIC_PATHS, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
-from aiouws.http.middleware import UNAVAILABLE_ERROR, error_middleware, error_response
+from aiouws.http.middleware import (
+    UNAVAILABLE_ERROR,
+    error_middleware,
+    error_response,
+    started_guard,
+)
 from aiouws.http.proxies import client_address
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
@@ -97,13 +103,16 @@ def add_operations(app: web.Application, settings: Settings) -> None:
 
 
 def service_middlewares(settings: Settings) -> list[Middleware]:
-    """The middlewares of a whole service (outermost first): requests counted
-    for the metrics, documents compressed, the owner for the logs, the UWS error
-    mapping."""
+    """The middlewares of a whole service (outermost first): the connection's
+    guard told of each request (slow clients), requests counted
+    for the metrics, documents compressed, the owner for the logs, no second
+    response after a started one, the UWS error mapping."""
     return [
+        connection_middleware,
         metrics_middleware,
         compression_middleware,
         owner_middleware,
+        started_guard,
         error_middleware,
     ]
 

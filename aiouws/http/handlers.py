@@ -259,9 +259,14 @@ async def get_error(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     if job.error is None:
         raise NotFound(f"job {job.job_id} has no error ({job.phase.value})")
-    detail = request.config_dict[SERVICE].error_detail(job)
+    service = request.config_dict[SERVICE]
+    detail = service.error_detail(job)
     if detail is None:
-        return _text(job.error.message)
+        summary = service.error_summary(job)
+        if summary is None:
+            return _text(job.error.message)
+        body, media_type = summary
+        return web.Response(body=body, headers={"Content-Type": media_type})
     path, media_type = detail
     return web.FileResponse(path, headers={"Content-Type": media_type})
 

@@ -5,7 +5,8 @@ with its status, its rendered body and its headers; an ``HTTPException`` with a
 ``text/plain`` body; an unavailable database (whatever raised it, as
 :mod:`aiouws.storage.outage` decides) with a 503 and ``Retry-After``, in the form
 the application registered under :data:`UNAVAILABLE_ERROR` (TAP: a DALI error
-document); anything else with a logged 500.
+document); anything else with a logged 500. :func:`started_guard` keeps such an
+answer from going out after a response already started.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiouws.errors import DatabaseUnavailable, ErrorCode, UWSError, error_body
 from aiouws.http.keys import SETTINGS
 from aiouws.storage.outage import unavailable_cause, unavailable_message
 
-__all__ = ["UNAVAILABLE_ERROR", "error_middleware", "error_response"]
+__all__ = ["UNAVAILABLE_ERROR", "error_middleware", "error_response", "started_guard"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,3 +96,23 @@ async def error_middleware(
             content_type="text/plain",
             charset="utf-8",
         )
+
+
+@web.middleware
+async def started_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No second response once a first one started (outside the error mapping).
+
+    A handler that fails after its streamed response sent bytes (e.g. a result
+    that cannot be encoded) gets an error answer from the mapping, which would
+    go out *inside* the first response's body. Instead the failure is logged
+    and the connection aborted: the client sees an incomplete response.
+    """
+    response = await handler(request)
+    if not response.prepared and request.writer.output_size > 0:
+        log.error(
+            "request failed after its response started; connection cut off",
+            extra={"path": request.path, "status": response.status},
+        )
+        if request.transport is not None:
+            request.transport.abort()  # the answer below goes nowhere
+    return response

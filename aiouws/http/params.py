@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
@@ -265,10 +265,19 @@ def parse_duration(value: str | None) -> int | None:
     return math.ceil(seconds)  # 0.5 s is half a second, not "unlimited"
 
 
+#: The earliest destruction time taken (an earlier one is no job's: a mistake).
+_EARLIEST_DESTRUCTION = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_destruction(value: str | None) -> datetime | None:
+    """The DESTRUCTION asked; 400 for malformed or impossible times (before
+    1970). A later one is clamped to the service's maximum lifetime."""
     if value is None:
         return None
     try:
-        return parse_iso(value)
+        when = parse_iso(value)
     except ValueError as exc:
         raise UsageError(f"DESTRUCTION: {exc}") from None
+    if when < _EARLIEST_DESTRUCTION:
+        raise UsageError(f"DESTRUCTION: {value!r} is before 1970, not a job's time")
+    return when

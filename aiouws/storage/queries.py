@@ -20,6 +20,8 @@ __all__ = [
     "CLAIM_JOB",
     "LIST_COLUMNS",
     "NO_CAP",
+    "OWNER_ACTIVE",
+    "OWNER_LOCK",
     "RENEW_LEASES",
     "Claim",
     "fail_executing_sql",
@@ -54,6 +56,22 @@ _SETTABLE: Mapping[str, str] = {
 }
 
 LIST_COLUMNS = "job_id, kind, phase, run_id, owner, creation_time"
+
+#: Serialises the admissions of owner ``$1`` (NULL: anonymous) until the end of
+#: the transaction: the owner's jobs are counted and the new one stored while
+#: no other admission of that owner runs, so per-owner caps hold exactly. The
+#: two-key form keeps these locks apart from the single-key ones (migrations).
+OWNER_LOCK = (
+    "SELECT pg_advisory_xact_lock(1970763891, hashtext(coalesce($1::text, '')))"
+)
+
+#: Owner ``$1``'s (NULL: anonymous) QUEUED/HELD and EXECUTING job counts.
+OWNER_ACTIVE = (
+    "SELECT count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
+    " count(*) FILTER (WHERE phase = 'EXECUTING') AS executing"
+    " FROM uws.job WHERE owner IS NOT DISTINCT FROM $1"
+    " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +137,10 @@ def insert_sql(
 ) -> tuple[str, list[Any]]:
     """The INSERT of a job unless its owner is at a cap (then no row returns).
 
-    The owner's QUEUED/HELD and EXECUTING jobs are counted in the same statement.
-    With ``claim`` the job is created EXECUTING, claimed as given, and not
-    counted against the queue cap.
+    The owner's QUEUED/HELD and EXECUTING jobs are counted in the same statement
+    (run it under :data:`OWNER_LOCK`: concurrent statements do not see each
+    other's rows). With ``claim`` the job is created EXECUTING, claimed as
+    given, and not counted against the queue cap.
     """
     owner = "owner IS NULL" if new.owner is None else "owner = $3"
     extra: list[Any] = []

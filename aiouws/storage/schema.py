@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import asyncpg
@@ -25,11 +26,42 @@ _MIGRATION_LOCK = 0x61696F757773  # "aiouws"
 
 
 async def init_connection(conn: Connection) -> None:
-    """Per-connection setup: JSON codecs for jsonb, UTC session time zone."""
+    """Per-connection setup: JSON codecs for jsonb, timestamps that always
+    decode (:func:`_decode_time`), UTC session time zone."""
     await conn.set_type_codec(
         "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
     )
+    await conn.set_type_codec(
+        "timestamptz",
+        encoder=_encode_time,
+        decoder=_decode_time,
+        schema="pg_catalog",
+        format="tuple",
+    )
     await conn.execute("SET TIME ZONE 'UTC'")
+
+
+#: PostgreSQL's epoch: its binary timestamps count microseconds from here.
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _decode_time(value: tuple[int]) -> datetime:
+    """A stored time, clamped to Python's range: a year before 1 or after 9999
+    (BC dates, ``infinity``, written by hand) reads as the nearest end instead
+    of failing every read of its row."""
+    try:
+        return _PG_EPOCH + timedelta(microseconds=value[0])
+    except OverflowError:
+        return _EARLIEST if value[0] < 0 else _LATEST
+
+
+def _encode_time(value: datetime) -> tuple[int]:
+    """A time to store; a naive one is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return ((value - _PG_EPOCH) // timedelta(microseconds=1),)
 
 
 async def keep_session(conn: Connection) -> None:

@@ -10,8 +10,8 @@ record leaves this module. The statements it runs are built in
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ from aiouws.storage.queries import (
     CLAIM_FOR_RUNNERS,
     CLAIM_JOB,
     NO_CAP,
+    OWNER_ACTIVE,
+    OWNER_LOCK,
     RENEW_LEASES,
     Claim,
     fail_executing_sql,
@@ -39,6 +41,7 @@ from aiouws.storage.queries import (
     list_sql,
     update_sql,
 )
+from aiouws.storage.reads import JobCounts
 from aiouws.storage.rows import job_from_row
 
 __all__ = ["JobStore"]
@@ -63,7 +66,7 @@ def _unavailable() -> Iterator[None]:
         raise StoreError(f"job {unavailable_message(cause)}") from exc
 
 
-class JobStore:
+class JobStore(JobCounts):
     """The job table. All methods are safe to call concurrently from many tasks."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -140,60 +143,6 @@ class JobStore:
             for r in rows
         ]
 
-    async def count_active(self, owner: str | None) -> dict[Phase, int]:
-        """How many of ``owner``'s jobs are QUEUED, EXECUTING, HELD or SUSPENDED."""
-        rows = await self._fetch(
-            "SELECT phase, count(*) AS n FROM uws.job"
-            " WHERE owner IS NOT DISTINCT FROM $1"
-            " AND phase IN ('QUEUED', 'EXECUTING', 'HELD', 'SUSPENDED') GROUP BY phase",
-            owner,
-        )
-        return {Phase(r["phase"]): r["n"] for r in rows}
-
-    async def count_by_kind(self) -> dict[tuple[str, Phase], int]:
-        """How many jobs each (kind, phase) has (for metrics)."""
-        rows = await self._fetch(
-            "SELECT kind, phase, count(*) AS n FROM uws.job GROUP BY kind, phase"
-        )
-        return {(r["kind"], Phase(r["phase"])): r["n"] for r in rows}
-
-    async def queue_position(self, job: Job) -> int | None:
-        """How many QUEUED jobs of the same kind are ahead of ``job``."""
-        if job.phase is not Phase.QUEUED or job.queued_time is None:
-            return None
-        value = await self._fetchval(
-            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1"
-            " AND (queued_time, job_id) < ($2, $3)",
-            job.kind,
-            job.queued_time,
-            job.job_id,
-        )
-        return int(value or 0)
-
-    async def recent_run_seconds(self, kind: str, sample: int = 20) -> list[float]:
-        """Wall-clock run times of the kind's most recently completed jobs."""
-        rows = await self._fetch(
-            "SELECT extract(epoch FROM end_time - start_time) AS s FROM uws.job"
-            " WHERE kind = $1 AND phase = 'COMPLETED' AND end_time IS NOT NULL"
-            " AND start_time IS NOT NULL ORDER BY end_time DESC LIMIT $2",
-            kind,
-            sample,
-        )
-        return [float(r["s"]) for r in rows]
-
-    async def due_for_destruction(self, now: datetime, limit: int = 500) -> list[str]:
-        rows = await self._fetch(
-            "SELECT job_id FROM uws.job WHERE destruction_time <= $1"
-            " ORDER BY destruction_time LIMIT $2",
-            now,
-            limit,
-        )
-        return [r["job_id"] for r in rows]
-
-    async def next_destruction_time(self) -> datetime | None:
-        value = await self._fetchval("SELECT min(destruction_time) FROM uws.job")
-        return value if isinstance(value, datetime) else None
-
     async def executing(
         self,
         *,
@@ -229,11 +178,12 @@ class JobStore:
 
         ``phase=QUEUED`` creates it already queued; with ``claim`` it is created
         EXECUTING, claimed as given (an inline lane's job). The owner's
-        QUEUED/HELD and EXECUTING jobs are counted in the same statement (one
-        round trip).
+        QUEUED/HELD and EXECUTING jobs are counted in the insert itself, under
+        the owner's lock (:meth:`_owner_locked`): caps hold under concurrency.
         """
         sql, args = insert_sql(new, phase, max_queued, max_executing, claim)
-        row = await self._fetchrow(sql, *args)
+        async with self._owner_locked(new.owner) as conn:
+            row = await conn.fetchrow(sql, *args)
         if row is None:
             return None
         job = job_from_row(row)
@@ -265,6 +215,39 @@ class JobStore:
         return await self._guarded_update(
             job_id, sources, f"change to {new.value}", set_now, phase=new, **columns
         )
+
+    async def queue_capped(
+        self,
+        job_id: str,
+        owner: str | None,
+        *,
+        allowed: Iterable[Phase],
+        max_queued: int,
+        max_executing: int,
+        **columns: Any,
+    ) -> Job | None:
+        """Move a job whose phase is in ``allowed`` to QUEUED (``queued_time``
+        now, other columns set), unless ``owner`` is at a cap: then None.
+
+        Counted and changed under the owner's lock, as :meth:`create` does.
+        Raises :class:`JobNotFound` or :class:`InvalidPhaseError` as
+        :meth:`change_phase` does.
+        """
+        sources = frozenset(allowed)
+        async with self._owner_locked(owner) as conn:
+            counts = await conn.fetchrow(OWNER_ACTIVE, owner)
+            assert counts is not None  # an aggregate always has a row
+            if counts["queued"] >= max_queued or counts["executing"] >= max_executing:
+                return None
+            return await self._guarded_update(
+                job_id,
+                sources,
+                "change to QUEUED",
+                ("queued_time",),
+                conn=conn,
+                phase=Phase.QUEUED,
+                **columns,
+            )
 
     async def update(
         self,
@@ -359,12 +342,6 @@ class JobStore:
         """Move every EXECUTING job of ``claimed_by`` to ERROR; return their ids."""
         return await self._fail_executing("claimed_by = $2", message, claimed_by)
 
-    async def count_queued(self, kind: str) -> int:
-        value = await self._fetchval(
-            "SELECT count(*) FROM uws.job WHERE phase = 'QUEUED' AND kind = $1", kind
-        )
-        return int(value or 0)
-
     async def job_ids_for_cleanup(
         self,
         *,
@@ -410,21 +387,34 @@ class JobStore:
 
     # -- internals ----------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _owner_locked(self, owner: str | None) -> AsyncIterator[Any]:
+        """A pooled connection in a transaction that holds ``owner``'s admission
+        lock (:data:`OWNER_LOCK`) until it ends: count and write there."""
+        with _unavailable():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(OWNER_LOCK, owner)
+                yield conn
+
     async def _guarded_update(
         self,
         job_id: str,
         sources: frozenset[Phase],
         what: str,
         set_now: Sequence[str],
+        *,
+        conn: Any = None,
         **columns: Any,
     ) -> Job:
         sql, args = update_sql(job_id, sources, set_now, columns)
-        row = await self._fetchrow(sql, *args)
-        if row is not None:
-            return self._wrote(job_from_row(row))
-        current = await self._fetchval(
-            "SELECT phase FROM uws.job WHERE job_id = $1", job_id
-        )
+        db = self._pool if conn is None else conn
+        with _unavailable():
+            row = await db.fetchrow(sql, *args)
+            if row is not None:
+                return self._wrote(job_from_row(row))
+            current = await db.fetchval(
+                "SELECT phase FROM uws.job WHERE job_id = $1", job_id
+            )
         if current is None:
             raise JobNotFound(job_id)
         error = PhaseChangeError(Phase(current), what)

@@ -12,6 +12,8 @@ the runner (:meth:`taprunner.settings.RunnerConfig.from_env`), never from files.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,10 +21,10 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from aiouws.jobapi import JobContext
+from aiouws.jobapi import NO_SPACE, JobContext, is_disk_full
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
 from aiouws.storage.outage import DRIVER_ERRORS
-from taprunner.errors import TapError
+from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
@@ -44,6 +46,8 @@ __all__ = [
     "unavailable",
     "write_error",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
@@ -184,6 +188,11 @@ async def execute(
     except TapError as exc:
         write_error(ctx, str(exc))
         raise
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise  # e.g. the database connection: the caller's to handle
+        write_error(ctx, NO_SPACE)
+        raise DiskFull(NO_SPACE) from exc
     ctx.note("rows", outcome.rows)
     if outcome.overflow:
         ctx.note("overflow", "true")
@@ -197,8 +206,17 @@ def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
 
 
 def write_error(ctx: JobContext, message: str) -> None:
-    """The DALI error document that ``{job}/error`` serves."""
-    (ctx.workdir / "error.vot").write_bytes(error_document(message))
+    """The DALI error document that ``{job}/error`` serves: complete or not at
+    all (written aside, then renamed). On a full disk there is none, and
+    ``{job}/error`` serves the job's error message instead."""
+    target = ctx.workdir / "error.vot"
+    aside = ctx.workdir / ".error.vot.tmp"
+    try:
+        aside.write_bytes(error_document(message))
+        os.replace(aside, target)
+    except OSError as exc:
+        log.warning("cannot write the error document of job %s: %s", ctx.job_id, exc)
+        aside.unlink(missing_ok=True)
 
 
 async def run(ctx: JobContext) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from taprunner.errors import TapQueryError
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.pgcopy import copy_matches
 from taprunner.formats.registry import RowEncoder
@@ -55,6 +56,13 @@ async def stream_cursor(
             # Rows went out already: end the document with the error status.
             await sink(encoder.footer(error=str(failure(exc, timeout))))
         raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A value the format cannot hold (e.g. a column mixing geometry types),
+        # found after the header went out: end the document with the error.
+        message = f"query failed: a value cannot be written as {request.format.name}"
+        error = TapQueryError(f"{message}: {exc}")
+        await sink(encoder.footer(error=error.message))
+        raise error from exc
     await sink(encoder.footer(overflow=overflow))
     return QueryOutcome(rows, overflow)
 

@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
+from aiouws.storage.database import Database
 from taprunner.adql.limits import check_length
 from taprunner.adql.model import AdqlError
 from taprunner.errors import TapError, TapQueryError, TapUsageError
@@ -41,6 +42,8 @@ routes = web.RouteTableDef()
 _XML = "text/xml"
 #: Seconds a sync query may take beyond TapSettings.sync_timeout to reach the client.
 SYNC_MARGIN = 5.0
+#: Seconds the availability probe waits for the database.
+PROBE_TIMEOUT = 5.0
 
 
 def tap_url(request: web.Request) -> str:
@@ -48,23 +51,39 @@ def tap_url(request: web.Request) -> str:
     return public_origin(request) + "/tap"
 
 
+class _ClientStalled(Exception):
+    """The client did not take a chunk of the response within the write timeout."""
+
+
 class _LazyStream:
     """The sync response, prepared only when the first bytes are ready.
 
     Until then a failure is raised to the error middleware, which answers with
-    the DALI error document; once bytes are out it can only be logged, and the
-    response ends where it is.
+    the DALI error document. Once bytes are out no second response can follow:
+    a VOTable whose query failed ends with its error status (the query code
+    wrote it after the TABLE, DALI's trailing QUERY_STATUS) and the connection
+    closes; any other failure, and any failure of a format without a trailer
+    (CSV, TSV), cuts the connection off, so that the client sees an incomplete
+    body rather than a complete-looking one.
     """
 
     def __init__(
-        self, request: web.Request, media_type: str, *, compress: bool = False
+        self,
+        request: web.Request,
+        media_type: str,
+        *,
+        compress: bool = False,
+        write_timeout: float = 10.0,
     ) -> None:
         self._request = request
         self._media_type = media_type
         self._compress = compress
+        self._write_timeout = write_timeout
         self.response: web.StreamResponse | None = None
 
     async def write(self, data: bytes) -> None:
+        """Send ``data``; raise _ClientStalled when the client does not take it
+        within the write timeout (its pooled connection is then given back)."""
         if self.response is None:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
@@ -74,7 +93,11 @@ class _LazyStream:
                 self.response.enable_compression()
                 self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
-        await self.response.write(data)
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await self.response.write(data)
+        except TimeoutError:
+            raise _ClientStalled() from None
 
     @asynccontextmanager
     async def delivering(self, limit: float) -> AsyncIterator[None]:
@@ -95,10 +118,12 @@ class _LazyStream:
                 yield
                 assert self.response is not None
                 await self.response.write_eof()
-        except TapError as exc:
-            if self.response is None:
-                raise
-            log.warning("sync query failed while streaming: %s", exc)
+        except _ClientStalled:
+            log.warning(
+                "sync response cut off: the client took nothing for %g s",
+                self._write_timeout,
+            )
+            self._cut_off()
         except TimeoutError:
             if self.response is None:
                 raise TapQueryError(
@@ -107,8 +132,43 @@ class _LazyStream:
             log.warning(
                 "sync response not delivered within %g s: client dropped", limit
             )
-            if self._request.transport is not None:
-                self._request.transport.abort()
+            self._cut_off()
+        except Exception as exc:
+            if self.response is None:
+                raise
+            await self._failed_after_start(exc)
+
+    async def _failed_after_start(self, exc: Exception) -> None:
+        """End a response whose query failed after its first bytes went out."""
+        assert self.response is not None
+        trailer = isinstance(exc, TapError) and "votable" in self._media_type
+        if trailer:
+            log.warning(
+                "sync query failed after its response started; the VOTable ends"
+                " with its error status and the connection closes: %s",
+                exc,
+            )
+            self.response.force_close()
+            try:
+                async with asyncio.timeout(self._write_timeout):
+                    await self.response.write_eof()
+                return
+            except (TimeoutError, ConnectionError):
+                pass
+        else:
+            log.error(
+                "sync query failed after its response started; connection cut off: %s",
+                exc,
+                exc_info=not isinstance(exc, TapError),
+            )
+        self._cut_off()
+
+    def _cut_off(self) -> None:
+        """Abort the connection: the client sees an incomplete response."""
+        if self.response is not None:
+            self.response.force_close()
+        if self._request.transport is not None:
+            self._request.transport.abort()
 
 
 async def _run_sync(
@@ -171,6 +231,7 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             request,
             tap_request.media_type,
             compress=tap_request.format.compress,
+            write_timeout=settings.write_timeout,
         )
         async with stream.delivering(state.tap.sync_timeout):
             metrics = request.config_dict.get(TAP_METRICS)
@@ -212,16 +273,36 @@ def capabilities_body(request: web.Request) -> bytes:
 @routes.get("/tap/availability")
 async def availability(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
-    try:
-        async with state.pool.acquire(timeout=5) as conn:
-            await conn.fetchval("SELECT 1", timeout=5)
-        up, note = True, "service is accepting queries"
-    except (OSError, TimeoutError) as exc:
-        up, note = False, f"database unreachable: {exc}"
-    except Exception as exc:  # any database failure means: not available
-        up, note = False, f"database error: {exc}"
+    up, note = await _database_state(state)
     body = vosi.availability_document(up, note, state.up_since if up else None)
     return web.Response(body=body, content_type=_XML, charset="utf-8")
+
+
+async def _database_state(state: TapState) -> tuple[bool, str]:
+    """Whether the database answers, and the note saying so.
+
+    A pooled connection if one is free within a second; else (every pooled
+    connection busy, e.g. with slow clients' queries) a connection of its own:
+    a busy pool is not an unreachable database.
+    """
+    try:
+        try:
+            async with state.pool.acquire(timeout=1) as pooled:
+                await pooled.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+            return True, "service is accepting queries"
+        except TimeoutError:
+            if state.pool.get_idle_size() > 0:
+                raise  # a free connection that did not answer: not available
+        conn = await Database.of(state.settings).connect(timeout=PROBE_TIMEOUT)
+        try:
+            await conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
+        finally:
+            await conn.close()
+        return True, "service is accepting queries (every pooled connection busy)"
+    except (OSError, TimeoutError) as exc:
+        return False, f"database unreachable: {exc or type(exc).__name__}"
+    except Exception as exc:  # any database failure means: not available
+        return False, f"database error: {exc}"
 
 
 @routes.get("/tap/tables")

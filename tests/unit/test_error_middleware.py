@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -180,4 +181,31 @@ async def test_sync_error_after_the_first_bytes_ends_the_stream(
     resp = await client.get("/")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "text/csv"
-    assert await resp.read() == b"a,b\n"
+    # CSV has no trailer: the body is cut off, never complete-looking.
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
+
+
+async def test_no_second_response_after_a_started_one(
+    aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler failing after its streamed response sent bytes: the error
+    mapping's answer never goes out inside the body; the connection is cut."""
+    from aiouws.http.middleware import started_guard
+
+    async def half_then_fail(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"first rows\n")
+        raise RuntimeError("encoder broke")
+
+    app = web.Application(middlewares=[started_guard, error_middleware])
+    app.router.add_get("/half", half_then_fail)
+    client = await aiohttp_client(app)
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(b"GET /half HTTP/1.1\r\nHost: t\r\n\r\n")
+    raw = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+    writer.close()
+    assert raw.count(b"HTTP/1.1") == 1, raw  # before: a 500 inside the body
+    assert b"first rows" in raw and not raw.endswith(b"0\r\n\r\n")
+    assert "failed after its response started" in caplog.text
