@@ -59,7 +59,16 @@ class RowEncoder(Protocol):
 
     def encode(self, rows: Sequence[Row]) -> bytes: ...
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes:
+        """The end of the document; ``overflow``: more rows were there (MAXREC);
+        ``cut``: why a byte limit cut the result short (the overflow's text)."""
+        ...
 
 
 class EncoderFactory(Protocol):

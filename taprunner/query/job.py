@@ -22,6 +22,7 @@ import asyncpg
 from aiouws.jobapi import JobContext
 from taprunner.errors import TapError
 from taprunner.formats.votable import error_document
+from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
 from taprunner.query.querylog import QueryRecord, QueryTag
@@ -168,13 +169,16 @@ async def execute(
                     columnar=columnar,
                     statement=statement,
                     tag=QueryTag(ctx.owner, ctx.job_id, observe),
+                    limits=ResultLimits.for_file(tap),
                 )
     except TapError as exc:
         write_error(ctx, str(exc))
         raise
     ctx.note("rows", outcome.rows)
-    if outcome.overflow:
+    if outcome.overflow or outcome.cut is not None:
         ctx.note("overflow", "true")
+    if outcome.cut is not None:
+        ctx.note("truncated", outcome.cut)
 
 
 def unavailable(ctx: JobContext, exc: BaseException) -> TapError:

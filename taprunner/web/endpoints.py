@@ -18,8 +18,11 @@ from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
+from taprunner.errors import VOTABLE_MEDIA_TYPE as _VOTABLE
 from taprunner.errors import TapError, TapQueryError
+from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.execute import run_query
+from taprunner.query.outcome import QueryOutcome
 from taprunner.query.querylog import QueryTag
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
@@ -119,7 +122,7 @@ async def _run_sync(
     params: Params,
     stream: _LazyStream,
     tag: QueryTag,
-) -> None:
+) -> QueryOutcome:
     """Run the query on a pooled connection, uploads loaded, into ``stream``."""
     settings = state.settings
     catalog = await state.catalog()
@@ -134,13 +137,14 @@ async def _run_sync(
             max_bytes=settings.max_upload_bytes,
         ) as full_catalog,
     ):
-        await run_query(
+        return await run_query(
             conn,
             tap_request,
             full_catalog,
             stream.write,
             timeout=state.tap.sync_timeout,
             tag=tag,
+            limits=ResultLimits.for_sync(state.tap),
         )
 
 
@@ -172,7 +176,13 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             metrics = request.config_dict.get(TAP_METRICS)
             observe = None if metrics is None else metrics.observe
             tag = QueryTag(request.get(ACCESS_OWNER), "sync", observe)
-            await _run_sync(state, tap_request, params, stream, tag)
+            outcome = await _run_sync(state, tap_request, params, stream, tag)
+            if outcome.cut is not None and tap_request.format.media_type != _VOTABLE:
+                # CSV/TSV have no trailer to say so: end the response without
+                # its last chunk, so that it cannot pass for a complete result.
+                if request.transport is not None:
+                    request.transport.abort()
+                raise TapQueryError(outcome.cut)
         assert stream.response is not None
         return stream.response
     finally:
