@@ -102,7 +102,8 @@ class ByteGate:
     def admit(self, batch: Sequence[Row]) -> tuple[Sequence[Row], int]:
         """The rows of ``batch`` before the first one holding a value over the
         value limit (then :attr:`cut` says so), and their estimated bytes. Sizes
-        the next fetch by the bytes seen per row."""
+        the next fetch by the bytes seen per row (and the bytes the result may
+        still take, so that a cut result overshoots its limit little)."""
         if not batch:
             return batch, 0
         total = self._fixed * len(batch)
@@ -116,7 +117,9 @@ class ByteGate:
                 first_over = min(first_over, over)
             total += sum(sizes)
         per_row = max(1, total // len(batch))
-        self.rows = max(1, min(MAX_ROWS, BATCH_BYTES // per_row))
+        # About BATCH_BYTES, and not much more than the result may still take.
+        room = (self.limits.result_bytes - self.written - total) // per_row + 1
+        self.rows = max(1, min(MAX_ROWS, BATCH_BYTES // per_row, room))
         if first_over < len(batch):
             self.cut = value_cut(self.limits)
             return batch[:first_over], per_row * first_over

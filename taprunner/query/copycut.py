@@ -28,10 +28,6 @@ from taprunner.schema.catalog import Connection
 __all__ = ["RowCutter", "copy_limited"]
 
 
-class _Stop(Exception):
-    """Raised by the cutter's sink: enough bytes, stop the COPY."""
-
-
 class RowCutter:
     """A sink in front of ``sink`` that passes whole rows within the limits.
 
@@ -57,7 +53,9 @@ class RowCutter:
         self.cut: str | None = None
 
     async def write(self, chunk: bytes) -> None:
-        """Pass the whole rows of ``chunk`` that fit; raise _Stop past a limit."""
+        """Pass the whole rows of ``chunk`` that fit (nothing once cut)."""
+        if self.cut is not None:
+            return
         if self._lines_left <= 0:
             self.overflow = self.overflow or bool(chunk)  # a row past MAXREC
             return
@@ -85,9 +83,7 @@ class RowCutter:
         if keep:
             await self._sink(data[:keep] if keep < len(data) else data)
             self.written += keep
-        self._pending = data[keep:]
-        if self.cut is not None:
-            raise _Stop()
+        self._pending = b"" if self.cut is not None else data[keep:]
         if self.overflow:
             self._lines_left = 0
 
@@ -135,8 +131,9 @@ async def copy_limited(
 ) -> QueryOutcome:
     """``sql`` written by ``copy`` into ``sink``, within MAXREC and ``limits``.
 
-    Runs in the caller's transaction: a COPY stopped by a limit is cancelled on
-    the server, and the caller's ROLLBACK or COMMIT waits for that.
+    A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows, within
+    the statement timeout), its further bytes dropped: asyncpg cancels a COPY
+    whose sink fails only by a cancel request that may close the connection.
     """
     capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec + 1}"
     cutter = RowCutter(
@@ -146,11 +143,8 @@ async def copy_limited(
         max_row=limits.value_bytes * max(1, len(fields)),
         csv=request.format.name == "csv",
     )
-    try:
-        await copy(conn, capped, cutter.write)
-        await cutter.finish()
-    except _Stop:
-        pass
+    await copy(conn, capped, cutter.write)
+    await cutter.finish()
     cut = None
     if cutter.cut is not None:
         setting = "tap_value_bytes" if "row" in cutter.cut else limits.setting
