@@ -26,6 +26,7 @@ from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
 from taprunner.query.querylog import QueryRecord, QueryTag
+from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog
@@ -151,6 +152,7 @@ async def execute(
             job_parts(ctx.workdir),
             catalog,
             max_bytes=tap.upload_bytes,
+            limits=UploadLimits.of(tap),
         ) as full_catalog:
             name = f"result.{request.format.extension}"
             with ctx.open_result("result", request.format.media_type, name) as out:

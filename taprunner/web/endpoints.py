@@ -24,6 +24,7 @@ from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.execute import run_query
 from taprunner.query.outcome import QueryOutcome
 from taprunner.query.querylog import QueryTag
+from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
@@ -135,6 +136,7 @@ async def _run_sync(
             parts,
             catalog,
             max_bytes=settings.max_upload_bytes,
+            limits=UploadLimits.of(state.tap),
         ) as full_catalog,
     ):
         return await run_query(
