@@ -133,8 +133,9 @@ def _scan(data: bytes) -> _Scan | None:
                 else:
                     scan.stream_bytes += _decoded(element.text or "")
                     parent = element.getparent()
-                    scan.binary2 |= parent is not None and parent.tag.endswith(
-                        "BINARY2"
+                    scan.binary2 |= (
+                        parent is not None
+                        and etree.QName(parent).localname == "BINARY2"
                     )
                 element.clear()
                 parent = element.getparent()
