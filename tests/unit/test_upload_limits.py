@@ -67,3 +67,16 @@ def test_bytes_at_declared_sizes_over_the_limit_are_refused() -> None:
 def test_what_lxml_cannot_read_is_left_to_the_parser() -> None:
     check_upload("t", b"<VOTABLE>", DEFAULTS)
     check_upload("t", b"not xml at all", DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["value_bytes", "sync_bytes", "result_bytes", "upload_cells", "upload_data_bytes"],
+)
+def test_size_limits_must_be_positive(name: str) -> None:
+    from aiouws.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match=f"tap_{name} must be positive"):
+        TapSettings.for_service(Settings(), **{name: 0})
+    env = {f"AIOUWS_TAP_{name.upper()}": "12345"}
+    assert getattr(TapSettings.load(Settings(), None, env), name) == 12345
