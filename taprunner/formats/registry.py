@@ -41,8 +41,9 @@ class DataPath(StrEnum):
 
     #: asyncpg rows from a server-side cursor, batch by batch (every format).
     CURSOR = "cursor"
-    #: A small result fetched in one round trip on a prepared read-only session
-    #: (the fast lane's), without a transaction and a cursor.
+    #: A small result fetched in one round trip on a prepared read-only session,
+    #: without a transaction and a cursor. Not taken at present: few rows may
+    #: still be many bytes, so the fast lane uses the cursor too (bytelimits).
     FETCH = "fetch"
     #: PostgreSQL writes the bytes itself with ``COPY ... TO STDOUT`` (the
     #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.

@@ -1,9 +1,11 @@
 """Streaming a result through its format's encoder: the CURSOR and COPY data paths.
 
 :func:`stream_cursor` encodes the rows of a server-side cursor batch by batch
-(the next batch fetched while one is encoded, the garbage collector kept off the
-warm heap); :func:`stream_copied` lets PostgreSQL's COPY write a format that it
-can (CSV, TSV), falling back to the cursor. Memory does not grow with the result.
+(the next batch fetched while one is encoded, large ones in a worker thread, the
+garbage collector kept off the warm heap), batches and the result bounded in
+bytes by :mod:`.bytelimits`; :func:`stream_copied` lets PostgreSQL's COPY write a
+format that it can (CSV, TSV; :mod:`.copycut`), falling back to the cursor.
+Memory does not grow with the result, nor with the size of its values.
 """
 
 from __future__ import annotations

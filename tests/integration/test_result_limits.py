@@ -135,3 +135,17 @@ async def test_the_copy_path_reports_maxrec_overflow(client: Client) -> None:
         )
         assert "overflow" not in document
         assert '<note key="rows">7</note>' in document
+
+
+async def test_a_runner_cuts_before_a_value_over_the_limit(client: Client) -> None:
+    # Not the fast lane (MAXREC over tap_inline_rows, no TOP outside): a runner,
+    # which fetches this BINARY2 result of integers and text by the columnar path.
+    url, document = await _job(client, QUERY=BIG.format(rows=3), MAXREC="5000")
+    assert '<note key="rows">0</note>' in document
+    assert (
+        '<note key="truncated">result cut before a value larger than 50000 bytes'
+        " (tap_value_bytes)</note>"
+    ) in document
+    body = await (await client.get(url + "/results/result")).read()
+    assert _rows(body) == 0
+    assert _status(body)[0] == "OVERFLOW"
