@@ -171,8 +171,11 @@ def _sizes(values: list[object], element: int) -> list[int]:
     per element of an array; 0 for NULL."""
     try:
         sizes = list(map(len, values))  # type: ignore[arg-type]
-    except TypeError:  # NULLs or values without a length
-        sizes = [len(v) if hasattr(v, "__len__") else 0 for v in values]
+    except TypeError:  # NULLs, or values without a length (dates, UUIDs)
+        try:
+            sizes = [0 if v is None else len(v) for v in values]  # type: ignore[arg-type]
+        except TypeError:
+            sizes = [len(v) if hasattr(v, "__len__") else 0 for v in values]
     if element != 1:
         return [s * element for s in sizes]
     return sizes
