@@ -6,6 +6,7 @@ COPY path (CSV, TSV) reports MAXREC overflow too."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 
 import aiohttp
@@ -60,7 +61,10 @@ async def test_a_value_over_the_limit_cuts_the_result_before_its_row(
     )
 
 
-async def test_a_sync_result_over_its_bytes_is_cut_and_marked(client: Client) -> None:
+async def test_a_sync_result_over_its_bytes_is_cut_and_marked(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "taprunner.query.querylog")
     for fmt in ("votable", "votable/td"):
         resp = await client.post(
             "/tap/sync",
@@ -75,6 +79,8 @@ async def test_a_sync_result_over_its_bytes_is_cut_and_marked(client: Client) ->
         assert "tap_sync_bytes (30000 bytes)" in text
         # Cut after the batch that reached the limit: a few batches at most.
         assert len(body) < 30_000 + 300_000
+    outcomes = [getattr(r, "outcome", None) for r in caplog.records]
+    assert outcomes == ["truncated", "truncated"]
 
 
 async def test_a_small_result_is_neither_cut_nor_marked(client: Client) -> None:
