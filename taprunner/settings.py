@@ -36,6 +36,14 @@ PREFIX = "tap_"
 _DSN_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}DSN"
 #: An IVOA identifier: ivo://, an authority of at least 3 characters, a path.
 _IVOID = re.compile(r"^ivo://[\w\-.~*'()]{3,}(/[^\s?#]*)?$")
+#: Size limits that must be positive.
+_POSITIVE = (
+    "value_bytes",
+    "sync_bytes",
+    "result_bytes",
+    "upload_cells",
+    "upload_data_bytes",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +72,21 @@ class TapSettings:
     #: Seconds an async query may run when its job has no execution duration
     #: (default: the service's max_execution_duration).
     timeout: float = float(Settings().max_execution_duration)
+    # Sizes of results and uploads (bounded work per request, whatever the input;
+    # taprunner/query/bytelimits.py and uploadlimits.py).
+    #: Bytes of one value: a text's characters, a bytea's bytes, 8 per array
+    #: element. A result ends before the first row holding a larger value (marked
+    #: as cut: QUERY_STATUS OVERFLOW); an upload declaring one is refused (400).
+    value_bytes: int = 4 * 1024 * 1024
+    #: Bytes of a /tap/sync response, and of an async job's result file: the
+    #: result ends (marked as cut) after the batch that reaches it.
+    sync_bytes: int = 2 * 1024**3
+    result_bytes: int = 16 * 1024**3
+    #: Values (rows x FIELDs) of one uploaded table, and the bytes its values take
+    #: at their declared sizes (arrays expanded to their arraysize); checked
+    #: before the upload is parsed, a larger one is refused (400).
+    upload_cells: int = 10_000_000
+    upload_data_bytes: int = 256 * 1024 * 1024
 
     # -- Service metadata (the home page, /tap/examples, the VOResource record
     # at /tap/resource that registries harvest).
@@ -93,6 +116,9 @@ class TapSettings:
     max_in_list: int = QueryLimits().max_in_list
 
     def __post_init__(self) -> None:
+        for name in _POSITIVE:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"tap_{name} must be positive")
         for name in ("max_query_bytes", "max_query_depth", "max_in_list"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"tap_{name} must be at least 1")

@@ -165,12 +165,18 @@ class ParquetEncoder:
             record = record.cast(self.schema)
         return self._add(record)
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
-        """The last row group, the VOTable header (with the query's status) and
-        Parquet's footer."""
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes:
+        """The last row group, the VOTable header (with the query's status:
+        ``cut`` says why a byte limit cut the result short) and Parquet's footer."""
         self._flush()
         assert self._writer is not None, "header() first"
-        document = self._header(overflow=overflow, error=error)
+        document = self._header(overflow=overflow, error=error, cut=cut)
         lengths = {
             f"table::len::{self.fields[i].name}": str(n)
             for i, n in self._longest.items()
@@ -188,7 +194,7 @@ class ParquetEncoder:
         self._writer.close()
         return self._out.take()
 
-    def _header(self, *, overflow: bool, error: str | None) -> bytes:
+    def _header(self, *, overflow: bool, error: str | None, cut: str | None) -> bytes:
         """The VOTable document of the metadata: the FIELDs of the VOTable
         result, but a text column's arraysize ``*`` says its longest string
         (``12*``): astropy reads a ``*`` text FIELD as objects, the Parquet
@@ -200,7 +206,8 @@ class ParquetEncoder:
         votable = VOTableEncoder(
             fields, serialization="tabledata", infos=self._votable.infos
         )
-        return votable.header() + votable.footer(overflow=overflow, error=error)
+        footer = votable.footer(overflow=overflow, error=error, cut=cut)
+        return votable.header() + footer
 
     def _add(self, record: pa.RecordBatch) -> bytes:
         for i in self._strings:

@@ -44,8 +44,9 @@ class DataPath(StrEnum):
 
     #: asyncpg rows from a server-side cursor, batch by batch (every format).
     CURSOR = "cursor"
-    #: A small result fetched in one round trip on a prepared read-only session
-    #: (the fast lane's), without a transaction and a cursor.
+    #: A small result fetched in one round trip on a prepared read-only session,
+    #: without a transaction and a cursor. Not taken at present: few rows may
+    #: still be many bytes, so the fast lane uses the cursor too (bytelimits).
     FETCH = "fetch"
     #: PostgreSQL writes the bytes itself with ``COPY ... TO STDOUT`` (the
     #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.
@@ -62,7 +63,16 @@ class RowEncoder(Protocol):
 
     def encode(self, rows: Sequence[Row]) -> bytes: ...
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes:
+        """The end of the document; ``overflow``: more rows were there (MAXREC);
+        ``cut``: why a byte limit cut the result short (the overflow's text)."""
+        ...
 
 
 @runtime_checkable
@@ -78,7 +88,13 @@ class ArrowEncoder(Protocol):
         per FIELD; a nanoarrow ``CArray``)."""
         ...
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes: ...
 
 
 class EncoderFactory(Protocol):
@@ -125,6 +141,10 @@ class OutputFormat:
     """Whether a streamed result is worth gzip/deflate when the client accepts
     it: text formats shrink several times; binary VOTable hardly does (its
     base64 of packed numbers) and would only cost the server CPU."""
+    trailer: bool = True
+    """Whether the document can say at its end that it is incomplete (a trailing
+    QUERY_STATUS): a streamed result cut short in a format that cannot (CSV,
+    TSV) ends without its last chunk instead, so it cannot pass for complete."""
 
     def __post_init__(self) -> None:
         if (DataPath.COPY in self.paths) != (self.copy is not None):
@@ -272,6 +292,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         paths=_COPIED,
         copy=DelimitedCopy(","),
         compress=True,
+        trailer=False,
     ),
     OutputFormat(
         name="tsv",
@@ -283,6 +304,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         paths=_COPIED,
         copy=DelimitedCopy("\t"),
         compress=True,
+        trailer=False,
     ),
     *(
         [

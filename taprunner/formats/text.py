@@ -48,9 +48,15 @@ class DelimitedEncoder:
         texts = [_field_texts(f, c) for f, c in zip(self.fields, columns, strict=True)]
         return self._lines(list(zip(*texts, strict=True)))
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
-        """Nothing: delimited formats have no trailer (neither an overflow nor an
-        error can be signalled)."""
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes:
+        """Nothing: delimited formats have no trailer (neither an overflow, a cut
+        nor an error can be signalled)."""
         return b""
 
     def _lines(self, rows: Sequence[Sequence[str | None]]) -> bytes:

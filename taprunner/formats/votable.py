@@ -145,12 +145,19 @@ class VOTableEncoder:
             return b""
         return binascii.b2a_base64(data[:cut])
 
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+    def footer(
+        self,
+        *,
+        overflow: bool = False,
+        error: str | None = None,
+        cut: str | None = None,
+    ) -> bytes:
         """Close the data, the TABLE and the document.
 
         After the TABLE comes a trailing QUERY_STATUS: ERROR with ``error`` as its
         text when the query failed after rows were sent (DALI 1.1 section 4.4.1;
-        clients take the last status), else OVERFLOW if ``overflow``.
+        clients take the last status), else OVERFLOW if ``overflow`` or ``cut``
+        (a byte limit cut the result short; ``cut`` says how, as its text).
         """
         if self._packer is None:
             parts = ["</TABLEDATA></DATA>\n"]
@@ -162,8 +169,8 @@ class VOTableEncoder:
         parts.append("</TABLE>\n")
         if error is not None:
             parts.append(_info("QUERY_STATUS", "ERROR", error))
-        elif overflow:
-            parts.append(_info("QUERY_STATUS", "OVERFLOW", None))
+        elif overflow or cut is not None:
+            parts.append(_info("QUERY_STATUS", "OVERFLOW", cut))
         parts.append("</RESOURCE>\n</VOTABLE>\n")
         return "".join(parts).encode("utf-8")
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import adbc_driver_manager as adbc
 import nanoarrow
+import numpy as np
 
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
 from aiouws.storage.database import SESSION_SETTINGS, Database
@@ -43,6 +44,7 @@ from taprunner.formats.arrow import (
     UnsupportedArrow,
 )
 from taprunner.formats.registry import ArrowEncoder
+from taprunner.query.bytelimits import ByteGate, ResultLimits, value_cut
 from taprunner.query.execute import timeout_ms
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import (
@@ -54,6 +56,7 @@ from taprunner.query.outcome import (
     query_error,
 )
 from taprunner.schema.tapschema import QUERY_ROLE
+from taprunner.settings import TapSettings
 
 __all__ = ["APPLICATION_NAME", "ColumnarSession"]
 
@@ -101,10 +104,14 @@ class ColumnarSession:
         maxrec: int,
         timeout: float,
         sink: Sink,
+        limits: ResultLimits | None = None,
     ) -> QueryOutcome:
         """Run ``sql`` (read-only, ``timeout`` seconds at most) into ``sink`` as
-        ``encoder``'s document, with at most ``maxrec`` rows. ``pg_types``: the
-        PostgreSQL types of its columns, as described when the FIELDs were made.
+        ``encoder``'s document, with at most ``maxrec`` rows and within
+        ``limits`` (the driver's batches are bounded in bytes already; default:
+        an async result file's of the default settings).
+        ``pg_types``: the PostgreSQL types of its columns, as described when the
+        FIELDs were made.
 
         Raises
         ------
@@ -123,17 +130,20 @@ class ColumnarSession:
             raise ColumnarUnavailable("the columnar session could not connect")
         formats = [ARROW_FORMATS[pg_type] for pg_type in pg_types]
         self._limit = timeout
+        gate = _Gate(limits or ResultLimits.for_file(TapSettings()))
         interrupted = True
         header_sent = False
         try:
             await self._call(self._prepare, sql, timeout)
             batches = await self._call(self._execute, formats)
             # The first batch before the header: most failures surface there.
-            first = await self._call(self._encode, batches, encoder, maxrec)
+            first = await self._call(self._encode, batches, encoder, maxrec, gate)
             await sink(encoder.header())
             header_sent = True
-            rows, overflow = await self._stream(first, batches, encoder, maxrec, sink)
-            interrupted = False
+            rows, overflow = await self._stream(
+                first, batches, encoder, maxrec, sink, gate
+            )
+            interrupted = gate.cut is not None  # rows left: stop the COPY
         except TapError as exc:
             interrupted = False  # the server ended the statement itself
             if header_sent:  # rows went out: end the document with the error
@@ -143,8 +153,9 @@ class ColumnarSession:
             if interrupted:  # cancelled, sink failed, ...: stop the COPY
                 self._cancel()
             await self._call(self._close_statement)
-        await sink(encoder.footer(overflow=overflow))
-        return QueryOutcome(rows, overflow)
+        cut = gate.cut
+        await sink(encoder.footer(overflow=overflow or cut is not None, cut=cut))
+        return QueryOutcome(rows, overflow, cut)
 
     async def _stream(
         self,
@@ -153,6 +164,7 @@ class ColumnarSession:
         encoder: ArrowEncoder,
         maxrec: int,
         sink: Sink,
+        gate: _Gate,
     ) -> tuple[int, bool]:
         rows = 0
         part = first
@@ -163,7 +175,13 @@ class ColumnarSession:
             if overflow:  # the rest is the one row over MAXREC (the SQL's LIMIT)
                 await self._call(self._drain, batches)
                 return rows, True
-            part = await self._call(self._encode, batches, encoder, maxrec - rows)
+            if gate.cut is not None:
+                return rows, False
+            if gate.wrote(len(data)):
+                if await self._call(self._more, batches):
+                    gate.stop()  # rows are left beyond the limit
+                return rows, False
+            part = await self._call(self._encode, batches, encoder, maxrec - rows, gate)
         return rows, False
 
     def report_backend(self, report: Callable[[int, str], None]) -> None:
@@ -321,9 +339,11 @@ class ColumnarSession:
         batches: Iterator[ArrowBatch],
         encoder: ArrowEncoder,
         room: int,
+        gate: _Gate,
     ) -> tuple[bytes, int, bool] | None:
         """The next non-empty batch, encoded: (base64 text, rows, overflow) or
-        None at the end. Overflow: the batch held more rows than ``room``.
+        None at the end. Overflow: the batch held more rows than ``room``. Rows
+        from the first with a value over the gate's limit on are left out.
         The bytes may be empty (an encoder that gathers a row group first)."""
         try:
             batch = next(batches, None)
@@ -335,12 +355,21 @@ class ColumnarSession:
             return None
         if batch.length >= 10_000:  # a large result: stop the heap's page churn
             keep_heap_pad()
-        count = min(batch.length, room)
+        count = min(batch.length, room, gate.fitting(batch))
+        if count == 0 and gate.cut is not None:
+            return None
         try:
             data = encoder.encode_arrow(batch, count)
         except UnsupportedArrow as exc:
             raise TapQueryError(f"query failed: {exc}") from exc
-        return data, count, batch.length > room
+        return data, count, batch.length > room and gate.cut is None
+
+    def _more(self, batches: Iterator[ArrowBatch]) -> bool:
+        """Whether the stream holds more rows (read up to the next batch)."""
+        try:
+            return any(batch.length for batch in batches)
+        except RuntimeError as exc:
+            raise self._failure(exc, None) from exc
 
     def _drain(self, batches: Iterator[ArrowBatch]) -> None:
         """Read the rest of the stream (the row past MAXREC); an error there
@@ -361,6 +390,33 @@ class ColumnarSession:
         if sqlstate in (None, QUERY_CANCELED) or sqlstate.startswith("08"):
             self._stale = True  # cancelled, lost or unknown: start afresh
         return query_error(sqlstate, message, self._limit)
+
+
+class _Gate(ByteGate):
+    """:class:`ByteGate` for Arrow batches: text lengths from their offsets."""
+
+    def __init__(self, limits: ResultLimits) -> None:
+        super().__init__((), limits)
+
+    def fitting(self, batch: ArrowBatch) -> int:
+        """Rows of ``batch`` before the first with a text over the value limit
+        (then :attr:`cut` says so)."""
+        first = batch.length
+        for index in range(batch.n_children):
+            child = batch.child(index)
+            fmt = child.schema.format
+            if fmt not in ("u", "U"):
+                continue
+            start = batch.offset + child.offset
+            offsets = np.frombuffer(
+                child.view().buffer(1), "<i4" if fmt == "u" else "<i8"
+            )[start : start + batch.length + 1]
+            over = np.flatnonzero(np.diff(offsets) > self.limits.value_bytes)
+            if over.size:
+                first = min(first, int(over[0]))
+        if first < batch.length:
+            self.cut = value_cut(self.limits)
+        return first
 
 
 _SERVER_ERROR = re.compile(

@@ -27,6 +27,7 @@ from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
+from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
     ColumnarUnavailable,
@@ -39,6 +40,7 @@ from taprunner.query.streaming import encoder_for, stream_copied, stream_cursor
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import ColumnInfo, Connection
 from taprunner.schema.tapschema import QUERY_ROLE
+from taprunner.settings import TapSettings
 
 __all__ = ["Columnar", "run_query", "timeout_ms"]
 
@@ -56,6 +58,7 @@ class Columnar(Protocol):
         maxrec: int,
         timeout: float,
         sink: Sink,
+        limits: ResultLimits,
     ) -> QueryOutcome: ...
 
     def report_backend(self, report: Callable[[int, str], None]) -> None: ...
@@ -124,15 +127,16 @@ async def run_query(
     statement: exp.Expr | None = None,
     tag: QueryTag | None = None,
     limits: QueryLimits = DEFAULT_LIMITS,
+    result_limits: ResultLimits | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
     With ``statements`` (the cache of ``conn``), a repeated query without uploads
     in a format that does not take the COPY path reuses its prepared statement.
     ``session``: ``conn`` is already a read-only session as the query role with
-    ``timeout`` as its statement timeout, and the result is known to be small
-    (the fast lane's); a format taking the FETCH path (the VOTables) is then
-    fetched in one round trip, without a transaction and a cursor.
+    ``timeout`` as its statement timeout (the fast lane's): the query runs in a
+    transaction without a role change. Its rows come through a cursor like any
+    others (bounded in bytes: few rows may still be many bytes).
     ``columnar``: runs a result in a format taking the ARROW path (BINARY,
     BINARY2) whose columns it can take
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
@@ -142,6 +146,9 @@ async def run_query(
     (:mod:`.querylog`; every TAP query passes here); default: anonymous sync.
     ``limits``: the bounds of the query (:mod:`taprunner.adql.limits`); it is
     translated off the event loop (:meth:`TranslationCache.translate`).
+    ``result_limits``: bytes per value and per result (:mod:`.bytelimits`;
+    default: an async result file's of the default settings); a result they cut
+    short ends marked as such (``QueryOutcome.cut``).
 
     Raises
     ------
@@ -164,6 +171,7 @@ async def run_query(
             columnar=columnar,
             statement=statement,
             limits=limits,
+            result_limits=result_limits or ResultLimits.for_file(TapSettings()),
         )
 
     return await logged(tag or QueryTag(), request, sink, run)
@@ -182,6 +190,7 @@ async def _run_query(
     columnar: Columnar | None,
     statement: exp.Expr | None,
     limits: QueryLimits,
+    result_limits: ResultLimits,
 ) -> QueryOutcome:
     """:func:`run_query`, unlogged."""
     try:
@@ -197,13 +206,20 @@ async def _run_query(
         statements = None
     if request.uploads or not fmt.takes(DataPath.ARROW):
         columnar = None  # another session does not see the uploaded tables
-    if session and fmt.takes(DataPath.FETCH):
-        return await _run_in_session(
-            conn, request, translation, catalog, sink, timeout, statements
-        )
+    if session:
+        role = None  # the session is the query role's already
     if statements is None:
         return await _run(
-            conn, request, translation, catalog, sink, timeout, role, None, columnar
+            conn,
+            request,
+            translation,
+            catalog,
+            sink,
+            timeout,
+            role,
+            result_limits,
+            None,
+            columnar,
         )
     written = False
 
@@ -222,6 +238,7 @@ async def _run_query(
                 tracked,
                 timeout,
                 role,
+                result_limits,
                 statements,
                 columnar,
             )
@@ -244,6 +261,7 @@ async def _run(
     sink: Sink,
     timeout: float,
     role: str | None,
+    limits: ResultLimits,
     statements: StatementCache | None = None,
     columnar: Columnar | None = None,
 ) -> QueryOutcome:
@@ -257,17 +275,32 @@ async def _run(
             fields = _fields(translation.columns, attributes, catalog)
             if request.format.takes(DataPath.COPY):
                 return await stream_copied(
-                    conn, statement, translation.sql, request, fields, sink
+                    conn,
+                    statement,
+                    translation.sql,
+                    request,
+                    fields,
+                    sink,
+                    timeout,
+                    limits,
                 )
             pg_types = [attribute.type.name for attribute in attributes]
             if columnar is None or not columnar_fields(fields, pg_types):
-                return await stream_cursor(statement, request, fields, sink, timeout)
+                return await stream_cursor(
+                    statement, request, fields, sink, timeout, limits
+                )
         encoder = encoder_for(request, fields)
         if not isinstance(encoder, ArrowEncoder):
             raise TypeError(f"{request.format.name}: no encoder of Arrow batches")
         try:
             return await columnar.run(
-                translation.sql, encoder, pg_types, request.maxrec, timeout, sink
+                translation.sql,
+                encoder,
+                pg_types,
+                request.maxrec,
+                timeout,
+                sink,
+                limits,
             )
         except ColumnarUnavailable:
             pass  # nothing was written: asyncpg serves it
@@ -278,7 +311,7 @@ async def _run(
                 "query failed: the tables changed while it ran; please retry"
             ) from exc
         return await _run(
-            conn, request, translation, catalog, sink, timeout, role, statements
+            conn, request, translation, catalog, sink, timeout, role, limits, statements
         )
     except asyncpg.PostgresError as exc:
         if unavailable_cause(exc) is not None or (
@@ -287,43 +320,6 @@ async def _run(
         ):
             raise
         raise failure(exc, timeout) from exc
-
-
-async def _run_in_session(
-    conn: Connection,
-    request: TapRequest,
-    translation: Translation,
-    catalog: Catalog,
-    sink: Sink,
-    timeout: float,
-    statements: StatementCache | None,
-) -> QueryOutcome:
-    """A small result on a prepared session (the FETCH path): prepare (or
-    reuse), then one Bind/Execute; PostgreSQL runs it in its own read-only
-    transaction."""
-    try:
-        statement = await prepare(conn, translation.sql, statements)
-        fields = _fields(translation.columns, statement.get_attributes(), catalog)
-        rows = await statement.fetch()
-    except asyncpg.InvalidCachedStatementError:
-        if statements is None:
-            raise
-        statements.discard(translation.sql)  # the table changed: prepare afresh
-        return await _run_in_session(
-            conn, request, translation, catalog, sink, timeout, None
-        )
-    except asyncpg.PostgresError as exc:
-        if unavailable_cause(exc) is not None:
-            raise  # not the query's fault: the caller's 503 or job error
-        raise failure(exc, timeout) from exc
-    encoder = encoder_for(request, fields)
-    overflow = len(rows) > request.maxrec
-    rows = rows[: request.maxrec]
-    await sink(encoder.header())
-    if rows:
-        await sink(encoder.encode(rows))
-    await sink(encoder.footer(overflow=overflow))
-    return QueryOutcome(len(rows), overflow)
 
 
 @asynccontextmanager

@@ -26,9 +26,11 @@ from aiouws.storage.backends import IDENTITY_SQL, parse_identity
 from aiouws.storage.outage import DRIVER_ERRORS
 from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
+from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
 from taprunner.query.querylog import QueryRecord, QueryTag
+from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import job_parts, load_uploads
 from taprunner.request import TapRequest, parse_request
 from taprunner.schema.catalog import Connection, TapCatalog
@@ -165,6 +167,7 @@ async def execute(
             job_parts(ctx.workdir),
             catalog,
             max_bytes=tap.upload_bytes,
+            limits=UploadLimits.of(tap),
         ) as full_catalog:
             name = f"result.{request.format.extension}"
             with ctx.open_result("result", request.media_type, name) as out:
@@ -184,6 +187,7 @@ async def execute(
                     statement=statement,
                     tag=QueryTag(ctx.owner, ctx.job_id, observe),
                     limits=tap.query_limits(),
+                    result_limits=ResultLimits.for_file(tap),
                 )
     except TapError as exc:
         write_error(ctx, str(exc))
@@ -194,8 +198,10 @@ async def execute(
         write_error(ctx, NO_SPACE)
         raise DiskFull(NO_SPACE) from exc
     ctx.note("rows", outcome.rows)
-    if outcome.overflow:
+    if outcome.overflow or outcome.cut is not None:
         ctx.note("overflow", "true")
+    if outcome.cut is not None:
+        ctx.note("truncated", outcome.cut)
 
 
 def unavailable(ctx: JobContext, exc: BaseException) -> TapError:

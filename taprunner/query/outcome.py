@@ -31,8 +31,12 @@ Sink = Callable[[bytes], Coroutine[Any, Any, None]]
 
 @dataclass(frozen=True, slots=True)
 class QueryOutcome:
+    """Rows written; whether more than MAXREC were there; why the result was cut
+    short by a byte limit (:mod:`.bytelimits`), if it was."""
+
     rows: int
     overflow: bool
+    cut: str | None = None
 
 
 class ColumnarUnavailable(Exception):

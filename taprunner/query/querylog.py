@@ -3,7 +3,8 @@
 :func:`logged` wraps every query of :func:`taprunner.query.execute.run_query`
 (sync, async in a runner, async in the server's fast lane): owner, job id (or
 ``sync``), an ADQL digest, rows, bytes, seconds, format and outcome (``ok``,
-``overflow``, ``error:<class>``, ``cancelled``). A :class:`QueryTag` says whose
+``overflow``, ``truncated`` (cut by a byte limit), ``error:<class>``,
+``cancelled``). A :class:`QueryTag` says whose
 query it is and may pass the :class:`QueryRecord` on (e.g. to metrics).
 """
 
@@ -75,7 +76,13 @@ async def logged(
     result = "cancelled"
     try:
         outcome = await run(counted)
-        result = "overflow" if outcome.overflow else "ok"
+        result = (
+            "truncated"
+            if outcome.cut is not None
+            else "overflow"
+            if outcome.overflow
+            else "ok"
+        )
         return outcome
     except Exception as exc:
         result = f"error:{type(exc).__name__}"

@@ -1,9 +1,11 @@
 """Streaming a result through its format's encoder: the CURSOR and COPY data paths.
 
 :func:`stream_cursor` encodes the rows of a server-side cursor batch by batch
-(the next batch fetched while one is encoded, the garbage collector kept off the
-warm heap); :func:`stream_copied` lets PostgreSQL's COPY write a format that it
-can (CSV, TSV), falling back to the cursor. Memory does not grow with the result.
+(the next batch fetched while one is encoded, large ones in a worker thread, the
+garbage collector kept off the warm heap), batches and the result bounded in
+bytes by :mod:`.bytelimits`; :func:`stream_copied` lets PostgreSQL's COPY write a
+format that it can (CSV, TSV; :mod:`.copycut`), falling back to the cursor.
+Memory does not grow with the result, nor with the size of its values.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ from taprunner.errors import TapQueryError
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.pgcopy import copy_matches
 from taprunner.formats.registry import RowEncoder
+from taprunner.query.bytelimits import (
+    MAX_ROWS,
+    ByteGate,
+    ResultLimits,
+    encode_off_loop,
+)
+from taprunner.query.copycut import copy_limited
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import QueryOutcome, Sink, failure
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
-__all__ = ["BATCH", "encoder_for", "stream_copied", "stream_cursor"]
-
-#: Rows fetched from the cursor per round trip.
-BATCH = 10_000
+__all__ = ["encoder_for", "stream_copied", "stream_cursor"]
 
 
 async def stream_cursor(
@@ -37,20 +43,21 @@ async def stream_cursor(
     fields: list[FieldSpec],
     sink: Sink,
     timeout: float,
+    limits: ResultLimits,
 ) -> QueryOutcome:
     """The CURSOR path: rows from a cursor, streamed through the format's encoder,
-    with an overflow or error status in the footer."""
+    with an overflow (MAXREC, or a byte limit: ``limits``) or error status in the
+    footer."""
     encoder = encoder_for(request, fields)
+    gate = ByteGate(fields, limits)
     cursor = await statement.cursor()
     # Fetch before the header goes out: most query failures surface in the first
     # batch, and then the sync client still gets a plain error document.
-    batch = await cursor.fetch(BATCH)
+    batch = await cursor.fetch(gate.rows)
     await sink(encoder.header())
-    if len(batch) == BATCH:  # a large result: stop the heap's page churn
-        keep_heap_pad()
     try:
         with _batch_friendly_gc():
-            rows, overflow = await _stream(cursor, batch, encoder, sink, request.maxrec)
+            rows, overflow = await _stream(cursor, batch, encoder, sink, request, gate)
     except asyncpg.PostgresError as exc:
         if not isinstance(exc, asyncpg.PostgresConnectionError):
             # Rows went out already: end the document with the error status.
@@ -63,8 +70,8 @@ async def stream_cursor(
         error = TapQueryError(f"{message}: {exc}")
         await sink(encoder.footer(error=error.message))
         raise error from exc
-    await sink(encoder.footer(overflow=overflow))
-    return QueryOutcome(rows, overflow)
+    await sink(encoder.footer(overflow=overflow or gate.cut is not None, cut=gate.cut))
+    return QueryOutcome(rows, overflow, gate.cut)
 
 
 def encoder_for(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
@@ -79,34 +86,56 @@ async def _stream(
     batch: list[asyncpg.Record],
     encoder: RowEncoder,
     sink: Sink,
-    maxrec: int,
+    request: TapRequest,
+    gate: ByteGate,
 ) -> tuple[int, bool]:
-    """Encode ``batch`` and the cursor's further rows into ``sink``, up to ``maxrec``.
+    """Encode ``batch`` and the cursor's further rows into ``sink``, up to MAXREC
+    and the limits of ``gate``.
 
-    The next batch is fetched while the current one is encoded (PostgreSQL works on
-    the other CPU meanwhile). Returns the number of rows written and whether more
-    than ``maxrec`` were there.
+    The next batch (sized by ``gate``) is fetched while the current one is
+    encoded (PostgreSQL works on the other CPU meanwhile); a large batch is
+    encoded in a worker thread. Returns the number of rows written and whether
+    more than MAXREC were there.
     """
     rows = 0
     overflow = False
+    asked = gate.rows
     pending: asyncio.Future[list[asyncpg.Record]] | None = None
     try:
         while batch:
-            room = maxrec - rows
+            full = len(batch) == asked  # a short batch was the last one
+            room = request.maxrec - rows
             if len(batch) > room:
-                overflow = True
+                overflow, full = True, False
                 batch = batch[:room]
-            elif len(batch) == BATCH:  # a short batch was the last one
-                pending = asyncio.ensure_future(cursor.fetch(BATCH))
-            if batch:
-                await sink(encoder.encode(batch))
-                rows += len(batch)
+            admitted, estimated = gate.admit(batch)
+            if gate.cut is not None:
+                full = False
+            if full:
+                asked = gate.rows
+                if asked == MAX_ROWS:  # a large result: stop the heap's page churn
+                    keep_heap_pad()
+                pending = asyncio.ensure_future(cursor.fetch(asked))
+            if admitted:
+                data = await encode_off_loop(encoder, admitted, estimated)
+                await sink(data)
+                rows += len(admitted)
+                if gate.wrote(len(data)) and full:
+                    more, pending = await _take(pending), None
+                    if more:
+                        gate.stop()
+                    break
             if pending is None:
                 break
             batch, pending = await pending, None
     finally:
         await _settle(pending)
     return rows, overflow
+
+
+async def _take(pending: asyncio.Future[list[asyncpg.Record]] | None) -> bool:
+    """Whether the prefetched batch holds rows (the result goes on)."""
+    return pending is not None and bool(await pending)
 
 
 async def _settle(pending: asyncio.Future[Any] | None) -> None:
@@ -143,7 +172,7 @@ def _batch_friendly_gc() -> Iterator[None]:
         return
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(max(thresholds[0], 5 * BATCH), *thresholds[1:])
+    gc.set_threshold(max(thresholds[0], 5 * MAX_ROWS), *thresholds[1:])
     try:
         yield
     finally:
@@ -158,24 +187,13 @@ async def stream_copied(
     request: TapRequest,
     fields: list[FieldSpec],
     sink: Sink,
+    timeout: float,
+    limits: ResultLimits,
 ) -> QueryOutcome:
-    """A format COPY can write: by COPY when the columns allow, else by the cursor
-    through the encoder (no overflow is signalled: such formats have no trailer)."""
+    """A format COPY can write: by COPY when the columns allow
+    (:mod:`.copycut`), else by the cursor through the encoder."""
     copy = request.format.copy
     if copy is not None and copy_matches(fields):
-        # PostgreSQL writes the bytes itself (the fastest path); cap at MAXREC rows.
-        capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec}"
-        count = await copy(conn, capped, sink)
-        return QueryOutcome(count, False)
-    encoder = encoder_for(request, fields)
-    await sink(encoder.header())
-    rows = 0
-    cursor = await statement.cursor()
-    while batch := await cursor.fetch(BATCH):
-        batch = batch[: request.maxrec - rows]
-        if not batch:
-            break
-        await sink(encoder.encode(batch))
-        rows += len(batch)
-    await sink(encoder.footer())
-    return QueryOutcome(rows, False)
+        # PostgreSQL writes the bytes itself (the fastest path).
+        return await copy_limited(conn, sql, copy, request, fields, sink, limits)
+    return await stream_cursor(statement, request, fields, sink, timeout, limits)

@@ -29,10 +29,12 @@ from taprunner.adql.model import Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import TapUsageError
 from taprunner.query.uploadgeom import loaded_infos
+from taprunner.query.uploadlimits import UploadLimits, check_upload
 from taprunner.query.uploadparse import ParsedUpload, parse_votable
 from taprunner.request import Upload
 from taprunner.schema.catalog import ColumnInfo, Connection
 from taprunner.schema.tapschema import QUERY_ROLE
+from taprunner.settings import TapSettings
 
 __all__ = ["MAX_ROWS", "PartSource", "UploadCatalog", "job_parts", "load_uploads"]
 
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Default limit on the rows of one uploaded table.
 MAX_ROWS = 1_000_000
+#: Upload rows encoded for COPY between two turns of the event loop.
+RECORDS_PER_TURN = 2000
 #: Seconds allowed for fetching one upload given by URL.
 FETCH_TIMEOUT = 30.0
 #: Where ``param:name`` uploads are found: a mapping or a lookup function.
@@ -144,6 +148,7 @@ async def load_uploads(
     max_rows: int = MAX_ROWS,
     role: str | None = QUERY_ROLE,
     allow_private_urls: bool = False,
+    limits: UploadLimits | None = None,
 ) -> AsyncIterator[Catalog]:
     """Load ``uploads`` for the duration of the block; yield the extended catalogue.
 
@@ -166,6 +171,10 @@ async def load_uploads(
     allow_private_urls
         Also fetch URLs on loopback, private and other non-public addresses
         (tests only: otherwise a client could reach the service's own network).
+    limits
+        Declared value sizes, values and bytes per uploaded table, checked
+        before it is parsed (:mod:`.uploadlimits`; default: the default
+        settings').
 
     Raises
     ------
@@ -189,6 +198,7 @@ async def load_uploads(
                 max_rows=max_rows,
                 role=role,
                 allow_private_urls=allow_private_urls,
+                limits=limits or UploadLimits.of(TapSettings()),
             )
         yield UploadCatalog(catalog, loaded)
     finally:
@@ -205,20 +215,28 @@ async def _load_one(
     max_rows: int,
     role: str | None,
     allow_private_urls: bool,
+    limits: UploadLimits,
 ) -> None:
-    """Read, parse and load one upload, adding it to ``loaded``.
+    """Read, check, parse and load one upload, adding it to ``loaded``.
 
     A function of its own so that the bytes and rows are freed before the
-    query runs, rather than kept alive by the context manager's frame.
+    query runs, rather than kept alive by the context manager's frame. The
+    check and the parsing run in a worker thread, off the event loop.
     """
     data = await _read_source(upload, parts, max_bytes, allow_private_urls)
-    parsed = await asyncio.to_thread(parse_votable, upload.name, data, max_rows)
+    parsed = await asyncio.to_thread(_parse, upload.name, data, max_rows, limits)
     del data
     physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
     table = UploadTable(upload.name, physical, parsed.columns, len(parsed.records))
     loaded.append(table)  # before creating it: dropped even if cancelled
     await _create_table(conn, table, parsed, role)
     table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
+
+
+def _parse(name: str, data: bytes, max_rows: int, limits: UploadLimits) -> ParsedUpload:
+    """The upload checked for its size (before astropy expands it), then parsed."""
+    check_upload(name, data, limits)
+    return parse_votable(name, data, max_rows)
 
 
 # --------------------------------------------------------------------------------
@@ -332,7 +350,7 @@ async def _create_table(
                 await _let_role_read(conn, table.sql_name, role)
             await conn.copy_records_to_table(
                 physical,
-                records=parsed.records,
+                records=_yielding(parsed.records),
                 columns=list(parsed.columns),
                 schema_name=schema,
             )
@@ -345,6 +363,17 @@ async def _create_table(
         raise TapUsageError(
             f"upload {table.name!r} could not be loaded: {exc}"
         ) from exc
+
+
+async def _yielding(
+    records: Sequence[tuple[object, ...]],
+) -> AsyncIterator[tuple[object, ...]]:
+    """``records``, letting the event loop run every RECORDS_PER_TURN of them
+    (asyncpg encodes COPY data on the loop, without pausing otherwise)."""
+    for start in range(0, len(records), RECORDS_PER_TURN):
+        for record in records[start : start + RECORDS_PER_TURN]:
+            yield record
+        await asyncio.sleep(0)
 
 
 async def _let_role_read(conn: Connection, sql_name: str, role: str) -> None:

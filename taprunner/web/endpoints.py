@@ -21,8 +21,11 @@ from aiouws.storage.database import Database
 from taprunner.adql.limits import check_length
 from taprunner.adql.model import AdqlError
 from taprunner.errors import TapError, TapQueryError, TapUsageError
+from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.execute import run_query
+from taprunner.query.outcome import QueryOutcome
 from taprunner.query.querylog import QueryTag
+from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.settings import TapSettings
@@ -177,7 +180,7 @@ async def _run_sync(
     params: Params,
     stream: _LazyStream,
     tag: QueryTag,
-) -> None:
+) -> QueryOutcome:
     """Run the query on a pooled connection, uploads loaded, into ``stream``."""
     settings = state.settings
     catalog = await state.catalog()
@@ -190,9 +193,10 @@ async def _run_sync(
             parts,
             catalog,
             max_bytes=settings.max_upload_bytes,
+            limits=UploadLimits.of(state.tap),
         ) as full_catalog,
     ):
-        await run_query(
+        return await run_query(
             conn,
             tap_request,
             full_catalog,
@@ -200,6 +204,7 @@ async def _run_sync(
             timeout=state.tap.sync_timeout,
             tag=tag,
             limits=state.tap.query_limits(),
+            result_limits=ResultLimits.for_sync(state.tap),
         )
 
 
@@ -237,7 +242,13 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             metrics = request.config_dict.get(TAP_METRICS)
             observe = None if metrics is None else metrics.observe
             tag = QueryTag(owner, "sync", observe)
-            await _run_sync(state, tap_request, params, stream, tag)
+            outcome = await _run_sync(state, tap_request, params, stream, tag)
+            if outcome.cut is not None and not tap_request.format.trailer:
+                # CSV/TSV have no trailer to say so: end the response without
+                # its last chunk, so that it cannot pass for a complete result.
+                if request.transport is not None:
+                    request.transport.abort()
+                raise TapQueryError(outcome.cut)
         assert stream.response is not None
         return stream.response
     finally:

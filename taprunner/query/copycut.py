@@ -1,0 +1,152 @@
+"""The COPY path (CSV, TSV written by PostgreSQL) with MAXREC and byte limits.
+
+PostgreSQL writes the rows itself, so the limits are applied to its bytes: the
+query is capped at MAXREC + 1 rows and :class:`RowCutter` passes the bytes on up
+to the end of row MAXREC (a further row means overflow), and stops the COPY at
+the last row that fits ``tap_sync_bytes``/``tap_result_bytes`` or before a row
+longer than ``tap_value_bytes`` times its columns (a value over the limit: COPY's
+rows are not split into values here). Rows end at a newline; in CSV a newline
+inside a quoted field does not end a row (quotes are counted: ``""`` inside a
+field counts twice, so the parity tells).
+
+Delimited formats have no trailer: a cut result is reported in the query's
+outcome (the query log, the job's ``truncated`` note) and a sync response that
+was cut ends without its last chunk (see :mod:`taprunner.web.endpoints`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from taprunner.formats.fields import FieldSpec
+from taprunner.formats.registry import CopyWriter
+from taprunner.query.bytelimits import ResultLimits
+from taprunner.query.outcome import QueryOutcome, Sink
+from taprunner.request import TapRequest
+from taprunner.schema.catalog import Connection
+
+__all__ = ["RowCutter", "copy_limited"]
+
+
+class RowCutter:
+    """A sink in front of ``sink`` that passes whole rows within the limits.
+
+    ``rows``: data rows to pass (MAXREC); ``max_bytes``: bytes to pass at most;
+    ``max_row``: bytes of one row at most; ``csv``: newlines in quoted fields
+    do not end rows. The first line is the header.
+    """
+
+    def __init__(
+        self, sink: Sink, *, rows: int, max_bytes: int, max_row: int, csv: bool
+    ) -> None:
+        self._sink = sink
+        self._lines_left = rows + 1  # the header line too
+        self._max_bytes = max_bytes
+        self._max_row = max_row
+        self._csv = csv
+        self._quoted = False  # inside a quoted CSV field at the end of the last chunk
+        self._pending = b""  # the start of a row not yet complete
+        self.lines = 0
+        """Lines passed on (the header and the rows)."""
+        self.written = 0
+        self.overflow = False
+        self.cut: str | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        """Pass the whole rows of ``chunk`` that fit (nothing once cut)."""
+        if self.cut is not None:
+            return
+        if self._lines_left <= 0:
+            self.overflow = self.overflow or bool(chunk)  # a row past MAXREC
+            return
+        offset = len(self._pending)
+        data = self._pending + chunk if offset else chunk
+        ends = [offset + end for end in self._row_ends(chunk)][: self._lines_left]
+        keep = ends[-1] + 1 if ends else 0
+        if len(ends) == self._lines_left:
+            self.overflow = keep < len(data)
+        start = 0
+        for end in ends:
+            if end + 1 - start > self._max_row:
+                keep = start
+                break
+            start = end + 1
+        if keep == start and not self.overflow and len(data) - keep > self._max_row:
+            self.cut = f"result cut before a row longer than {self._max_row} bytes"
+        if self.written + keep > self._max_bytes:
+            fitting = [e + 1 for e in ends if self.written + e + 1 <= self._max_bytes]
+            keep = fitting[-1] if fitting else 0
+            self.cut = f"result cut at {self.written + keep} bytes"
+        passed = sum(1 for end in ends if end < keep)
+        self._lines_left -= passed
+        self.lines += passed
+        if keep:
+            await self._sink(data[:keep] if keep < len(data) else data)
+            self.written += keep
+        self._pending = b"" if self.cut is not None else data[keep:]
+        if self.overflow:
+            self._lines_left = 0
+
+    async def finish(self) -> None:
+        """After the COPY: pass a last row that had no newline (if it fits)."""
+        if self._pending and self._lines_left > 0 and self.cut is None:
+            await self._sink(self._pending)
+            self.written += len(self._pending)
+            self.lines += 1
+        self._pending = b""
+
+    def _row_ends(self, chunk: bytes) -> list[int]:
+        """Offsets of the newlines that end rows in ``chunk``."""
+        if not self._csv or (not self._quoted and b'"' not in chunk):
+            return _newlines(chunk)
+        ends = []
+        quoted = self._quoted
+        last = 0
+        for position in _newlines(chunk):
+            quoted ^= chunk.count(b'"', last, position) % 2 == 1
+            last = position
+            if not quoted:
+                ends.append(position)
+        self._quoted = quoted ^ (chunk.count(b'"', last) % 2 == 1)
+        return ends
+
+
+def _newlines(chunk: bytes) -> list[int]:
+    ends = []
+    at = chunk.find(b"\n")
+    while at != -1:
+        ends.append(at)
+        at = chunk.find(b"\n", at + 1)
+    return ends
+
+
+async def copy_limited(
+    conn: Connection,
+    sql: str,
+    copy: CopyWriter,
+    request: TapRequest,
+    fields: Sequence[FieldSpec],
+    sink: Sink,
+    limits: ResultLimits,
+) -> QueryOutcome:
+    """``sql`` written by ``copy`` into ``sink``, within MAXREC and ``limits``.
+
+    A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows, within
+    the statement timeout), its further bytes dropped: asyncpg cancels a COPY
+    whose sink fails only by a cancel request that may close the connection.
+    """
+    capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec + 1}"
+    cutter = RowCutter(
+        sink,
+        rows=request.maxrec,
+        max_bytes=limits.result_bytes,
+        max_row=limits.value_bytes * max(1, len(fields)),
+        csv=request.format.name == "csv",
+    )
+    await copy(conn, capped, cutter.write)
+    await cutter.finish()
+    cut = None
+    if cutter.cut is not None:
+        setting = "tap_value_bytes" if "row" in cutter.cut else limits.setting
+        cut = f"{cutter.cut} ({setting})"
+    return QueryOutcome(max(0, cutter.lines - 1), cutter.overflow, cut)
