@@ -14,7 +14,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 from aiouws.admission import Admission, Dispatcher, Queued
 from aiouws.config import Settings
@@ -26,6 +25,7 @@ from aiouws.errors import (
     PermissionDenied,
     TooManyJobs,
 )
+from aiouws.jobfiles import JobFiles
 from aiouws.kinds import JobKind
 from aiouws.limits import clamp_destruction, clamp_duration, too_many
 from aiouws.models import Job, JobFilter, JobParameter, JobRef, NewJob
@@ -79,6 +79,8 @@ class JobService:
         self.store = store
         self.dirs = dirs
         self.kinds = kinds
+        #: The files of a job (results, uploads, error documents).
+        self.files = JobFiles(dirs, kinds)
         self.settings = settings
         self.dispatcher = dispatcher
         self.listener = listener
@@ -162,48 +164,6 @@ class JobService:
             ),
             timeout,
         )
-
-    def error_detail(self, job: Job) -> tuple[Path, str] | None:
-        """The job's error detail file and media type, if there is one (an
-        empty file, e.g. left by a full disk, is none)."""
-        if job.error is None or not job.error.has_detail:
-            return None
-        for name, media in (
-            ("error.vot", "application/x-votable+xml"),
-            ("error.txt", "text/plain; charset=utf-8"),
-        ):
-            path = self.dirs.path(job.job_id) / name
-            try:
-                if path.is_file() and path.stat().st_size > 0:
-                    return path, media
-            except OSError:
-                continue
-        return None
-
-    def error_summary(self, job: Job) -> tuple[bytes, str] | None:
-        """The job's error message as its kind's error document (TAP: a DALI
-        VOTable), for a job without a detail file; None: the kind has none."""
-        kind = self.kinds.get(job.kind)
-        if job.error is None or kind is None or kind.error_votable is None:
-            return None
-        return kind.error_votable(job.error.message), "application/x-votable+xml"
-
-    def result_file(
-        self, job: Job, result_id: str
-    ) -> tuple[Path | None, str, str | None]:
-        """(local path or None, media type, external href) of a result; 404 if none."""
-        result = job.result(result_id)
-        if result is None:
-            raise NotFound(f"job {job.job_id} has no result {result_id!r}")
-        if result.file_name is None:
-            return None, result.media_type, result.href
-        return self.dirs.file(job.job_id, result.file_name), result.media_type, None
-
-    def upload_file(self, job: Job, name: str) -> Path:
-        path = self.dirs.file(job.job_id, "upload-" + name)
-        if not path.is_file():
-            raise NotFound(f"job {job.job_id} has no uploaded file {name!r}")
-        return path
 
     # -- commands -------------------------------------------------------------------
 

@@ -260,9 +260,9 @@ async def get_error(request: web.Request) -> web.StreamResponse:
     if job.error is None:
         raise NotFound(f"job {job.job_id} has no error ({job.phase.value})")
     service = request.config_dict[SERVICE]
-    detail = service.error_detail(job)
+    detail = service.files.error_detail(job)
     if detail is None:
-        summary = service.error_summary(job)
+        summary = service.files.error_summary(job)
         if summary is None:
             return _text(job.error.message)
         body, media_type = summary
@@ -301,7 +301,7 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     job = await request.config_dict[SERVICE].get_finished(
         request.match_info["job_id"], await _owner(request), request.app[KIND]
     )
-    path, media_type, href = request.config_dict[SERVICE].result_file(
+    path, media_type, href = request.config_dict[SERVICE].files.result_file(
         job, request.match_info["result_id"]
     )
     if path is None:
@@ -312,5 +312,7 @@ async def get_result(request: web.Request) -> web.StreamResponse:
 @routes.get("/{job_id}/uploads/{name}")
 async def get_upload(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
-    path = request.config_dict[SERVICE].upload_file(job, request.match_info["name"])
+    path = request.config_dict[SERVICE].files.upload_file(
+        job, request.match_info["name"]
+    )
     return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
