@@ -29,7 +29,7 @@ from taprunner.adql.features import (
 from taprunner.adql.geometry import GEOMETRY_FUNCTIONS, REFUSED_GEOMETRY
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
-from taprunner.adql.udfs import USER_DEFINED_FUNCTIONS
+from taprunner.adql.udfs import SPHERE_UDFS, USER_DEFINED_FUNCTIONS
 from taprunner.adql.units import in_unit
 
 __all__ = [
@@ -98,8 +98,8 @@ def _via_numeric(name: str, low: int, high: int, target: str, cast: str) -> Tran
 # bits of the MD5 of its text), so the same seed gives the same value, as ADQL
 # asks; PostgreSQL's setseed() would change the session's generator instead.
 _SEEDED = (
-    "(CAST(('x' || substr(md5(CAST({0} AS text)), 1, 13)) AS bit(52)) AS bigint)"
-    " / 4503599627370496.0)"
+    "(CAST(CAST(('x' || substr(md5(CAST({0} AS text)), 1, 13)) AS bit(52))"
+    " AS bigint) / 4503599627370496.0)"
 )
 
 
@@ -191,9 +191,11 @@ def check_known(written: str) -> None:
 
 
 def is_geometry(written: str) -> bool:
-    """Whether ``written`` names one of the geometry functions (pg_sphere's)."""
+    """Whether ``written`` names a function that needs pg_sphere (geometry, HEALPix)."""
     function = _BY_NAME.get(written.upper())
-    return function is not None and function.feature_type == FEATURES_GEO
+    return function is not None and (
+        function.feature_type == FEATURES_GEO or function.name in SPHERE_UDFS
+    )
 
 
 def call_function(

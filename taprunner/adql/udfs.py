@@ -15,7 +15,10 @@ from taprunner.adql.features import FEATURES_UDF, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
 
-__all__ = ["USER_DEFINED_FUNCTIONS"]
+__all__ = ["SPHERE_UDFS", "USER_DEFINED_FUNCTIONS"]
+
+#: The UDFs that need pg_sphere (refused, and not advertised, without it).
+SPHERE_UDFS = frozenset({"ivo_healpix_index", "ivo_healpix_center"})
 
 
 def _arity(name: str, args: Sequence[Fragment], count: int) -> None:

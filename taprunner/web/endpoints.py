@@ -26,7 +26,9 @@ from taprunner.request import FORMATS, TapRequest, parse_request
 from taprunner.web import vosi
 from taprunner.web.capabilities import (
     DEFAULT_LANGUAGE_FEATURES,
+    DEFAULT_UDFS,
     NO_GEOMETRY_LANGUAGE_FEATURES,
+    NO_GEOMETRY_UDFS,
     capabilities_document,
 )
 from taprunner.web.examples import (
@@ -196,6 +198,7 @@ async def capabilities(request: web.Request) -> web.Response:
         language_features=DEFAULT_LANGUAGE_FEATURES
         if state.geometry
         else NO_GEOMETRY_LANGUAGE_FEATURES,
+        udfs=DEFAULT_UDFS if state.geometry else NO_GEOMETRY_UDFS,
     )
     return web.Response(body=body, content_type=_XML, charset="utf-8")
 
