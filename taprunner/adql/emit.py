@@ -26,6 +26,7 @@ from taprunner.adql.scope import (
     Scope,
     Source,
     SourceColumn,
+    check_compatible,
     identifier_name,
     located_error,
 )
@@ -150,7 +151,8 @@ class QueryEmitter(ExpressionEmitter):
         if not node.args.get("distinct"):
             word += " ALL"
         left, columns = self.query(node.this, parent, dali=dali, cap=None)
-        right, _ = self.query(node.expression, parent, dali=dali, cap=None)
+        right, others = self.query(node.expression, parent, dali=dali, cap=None)
+        check_compatible(word.split()[0], columns, others)
         tail = self._tail(node, Scope(parent), columns, cap, outputs_only=True)
         return " ".join([f"({left}) {word} ({right})", *tail]), columns
 

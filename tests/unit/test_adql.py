@@ -185,6 +185,11 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT IN_UNIT(mag, 'mag') FROM gaia.src", "IN_UNIT: mag has no known unit"),
     ("SELECT IN_UNIT(ra, 'm') FROM gaia.src", "IN_UNIT: ra has no known unit"),
     ("SELECT REGION('Circle ICRS 1 2 3')", "REGION is not supported"),
+    (
+        "SELECT POINT(1, 2) FROM plain UNION SELECT CIRCLE(1, 2, 3) FROM plain",
+        "a point on one side and a circle on the other",
+    ),
+    ("SELECT id, v FROM plain EXCEPT SELECT id FROM plain", "have 2 and 1 columns"),
     ("SELECT RAND(3, 4)", "RAND takes 0 to 1"),
     ("SELECT ROUND(1, 2, 3)", "ROUND takes 1 to 2"),
     ("SELECT POINT(1, 2, 3, 4)", "POINT takes 2"),
