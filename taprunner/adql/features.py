@@ -20,7 +20,6 @@ from taprunner.adql.sqltext import Fragment
 
 __all__ = [
     "FEATURES_COMMON_TABLE",
-    "FEATURES_CONDITIONAL",
     "FEATURES_GEO",
     "FEATURES_OFFSET",
     "FEATURES_SETS",
@@ -44,7 +43,6 @@ FEATURES_COMMON_TABLE = f"{TAPREGEXT}#features-adql-common-table"
 FEATURES_SETS = f"{TAPREGEXT}#features-adql-sets"
 FEATURES_TYPE = f"{TAPREGEXT}#features-adql-type"
 FEATURES_UNIT = f"{TAPREGEXT}#features-adql-unit"
-FEATURES_CONDITIONAL = f"{TAPREGEXT}#features-adql-conditional"
 FEATURES_UDF = f"{TAPREGEXT}#features-udf"
 #: The optional ADQL 2.1 feature types, in capabilities order (UDFs come last).
 FEATURE_TYPES = (
@@ -55,7 +53,6 @@ FEATURE_TYPES = (
     FEATURES_SETS,
     FEATURES_TYPE,
     FEATURES_UNIT,
-    FEATURES_CONDITIONAL,
 )
 
 Translate = Callable[[list[Fragment], Sequence[exp.Expr]], Fragment]

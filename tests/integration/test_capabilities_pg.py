@@ -53,7 +53,7 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "LOWER": ("SELECT LOWER(s) FROM tst.t WHERE a = 1", ("alpha",)),
     "UPPER": ("SELECT UPPER(s) FROM tst.t WHERE a = 1", ("ALPHA",)),
     "ILIKE": ("SELECT a FROM tst.t WHERE s ILIKE 'ALP%'", (1,)),
-    # cardinality, CTE, sets, types, units, conditional
+    # cardinality, CTE, sets, types, units
     "OFFSET": ("SELECT a FROM tst.t ORDER BY a OFFSET 2", (3,)),
     "WITH": ("WITH w AS (SELECT a FROM tst.t WHERE a > 1) SELECT MIN(a) FROM w", (2,)),
     "UNION": (
@@ -74,7 +74,6 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
         (20, "2", [1.0, 2.0]),
     ),
     "IN_UNIT": ("SELECT IN_UNIT(x, 'arcmin') FROM tst.t WHERE a = 1", (600.0,)),
-    "COALESCE": ("SELECT COALESCE(s, 'none') FROM tst.t WHERE a = 3", ("none",)),
     # user-defined functions
     "ivo_hasword": ("SELECT ivo_hasword('the quick fox', 'QUICK')", (1,)),
     "ivo_nocasematch": ("SELECT ivo_nocasematch('Beta Star', 'beta%')", (1,)),
