@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
+from taprunner.adql.epochprop import EPOCH_FUNCTIONS
 from taprunner.adql.features import FEATURES_UDF, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
@@ -18,7 +19,9 @@ from taprunner.adql.sqltext import Fragment
 __all__ = ["SPHERE_UDFS", "USER_DEFINED_FUNCTIONS"]
 
 #: The UDFs that need pg_sphere (refused, and not advertised, without it).
-SPHERE_UDFS = frozenset({"ivo_healpix_index", "ivo_healpix_center"})
+SPHERE_UDFS = frozenset(
+    {"ivo_healpix_index", "ivo_healpix_center", "ivo_epoch_prop_pos"}
+)
 
 
 def _arity(name: str, args: Sequence[Fragment], count: int) -> None:
@@ -134,5 +137,6 @@ USER_DEFINED_FUNCTIONS: tuple[FunctionDef, ...] = (
         description="The centre of the NESTED HEALPix pixel hpxIndex at order"
         " hpxOrder, as a POINT (ICRS degrees)",
     ),
+    *EPOCH_FUNCTIONS,
 )
 """The user-defined functions (``ivo_*`` of the IVOA UDF catalogue)."""

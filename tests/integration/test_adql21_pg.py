@@ -232,3 +232,50 @@ async def test_adql21_literals_box_rand_and_geometry_casts(
     assert row[9] == pytest.approx([12.3, 45.6, 1.5])
     assert row[10] == pytest.approx([1, 0.5, 2, 0.5, 2, 1.5])
     assert row[11] == 1
+
+
+async def test_epoch_propagation_agrees_with_astropy(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """Barnard's star (Gaia DR3-like values) and a slow distant star moved by a
+    century both ways, against astropy's apply_space_motion (ERFA's pmsafe:
+    uniform space motion too, but with a light-time correction, which moves
+    Barnard's star by 1.2 mas in a century, 1e-6 of its motion)."""
+    import astropy.units as u
+    from astropy.coordinates import Distance, SkyCoord
+    from astropy.time import Time
+
+    stars = [
+        (269.448502, 4.739420, 548.31, -801.551, 10362.394, -110.46),
+        (10.0, -60.0, 2.0, 5.0, -3.0, 20.0),
+    ]
+    for star in stars:
+        for out_epoch in (2116.0, 1916.0):
+            args = ", ".join(repr(v) for v in (*star, 2016.0, out_epoch))
+            got, position = await _row(
+                conn,
+                catalog,
+                f"SELECT ivo_epoch_prop({args}), ivo_epoch_prop_pos({args})",
+            )
+            ra, dec, plx, pmra, pmdec, rv = star
+            moved = SkyCoord(
+                ra=ra * u.deg,
+                dec=dec * u.deg,
+                distance=Distance(parallax=plx * u.mas),
+                pm_ra_cosdec=pmra * u.mas / u.yr,
+                pm_dec=pmdec * u.mas / u.yr,
+                radial_velocity=rv * u.km / u.s,
+                obstime=Time(2016.0, format="jyear"),
+            ).apply_space_motion(new_obstime=Time(out_epoch, format="jyear"))
+            there = SkyCoord(got[0] * u.deg, got[1] * u.deg)
+            travel = 100 * math.hypot(star[3], star[4])
+            off = there.separation(moved).to_value(u.mas)
+            assert off < 2e-6 * travel + 1e-3, (star, out_epoch, off)
+            expected = (
+                moved.distance.parallax.to_value(u.mas),
+                moved.pm_ra_cosdec.to_value(u.mas / u.yr),
+                moved.pm_dec.to_value(u.mas / u.yr),
+                moved.radial_velocity.to_value(u.km / u.s),
+            )
+            assert got[2:] == pytest.approx(expected, rel=1e-5, abs=1e-6), star
+            assert position == pytest.approx(got[:2], abs=1e-9)

@@ -23,6 +23,7 @@ INSERT INTO tst.t VALUES (1, 'Alpha', 10.0), (2, 'beta', 20.0), (3, NULL, NULL);
 """
 CATALOG = StaticCatalog({"tst.t": ["a", "s", "x"]}, units={"tst.t": {"x": "deg"}})
 _HALF = math.degrees(math.asin(2 / 3))
+_DEC = math.degrees(math.atan(math.radians(0.1)))
 
 #: Advertised form -> (ADQL query, its first row).
 CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
@@ -85,6 +86,16 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
     ),
     "ivo_healpix_index": ("SELECT ivo_healpix_index(0, 45, 60)", (0,)),
     "ivo_healpix_center": ("SELECT ivo_healpix_center(0, 0)", ([45.0, _HALF],)),
+    # 0.1 degree of proper motion in a century, without parallax: a straight line
+    # on the tangent plane, seen from the centre.
+    "ivo_epoch_prop": (
+        "SELECT ivo_epoch_prop(10, 0, NULL, 0, 3600, 0, 2000, 2100)",
+        ([10.0, _DEC, 0.0, 0.0, 3600 * math.cos(math.radians(_DEC)) ** 2, 0.0],),
+    ),
+    "ivo_epoch_prop_pos": (
+        "SELECT ivo_epoch_prop_pos(10, 0, 0, 0, 3600, 0, 2000, 2100)",
+        ([10.0, _DEC],),
+    ),
 }
 
 

@@ -346,6 +346,8 @@ def test_user_defined_functions_are_declared() -> None:
         "ivo_string_agg",
         "ivo_healpix_index",
         "ivo_healpix_center",
+        "ivo_epoch_prop",
+        "ivo_epoch_prop_pos",
     ]
 
 

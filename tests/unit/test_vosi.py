@@ -235,7 +235,7 @@ def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> N
     assert [f.partition("(")[0] for f in forms(features.FEATURES_UDF)] == [
         "ivo_hasword", "ivo_nocasematch", "ivo_hashlist_has",
         "ivo_interval_overlaps", "ivo_string_agg", "ivo_healpix_index",
-        "ivo_healpix_center",
+        "ivo_healpix_center", "ivo_epoch_prop", "ivo_epoch_prop_pos",
     ]  # fmt: skip
     assert forms(features.FEATURES_UNIT) == ["IN_UNIT"]
     # taplint knows no feature type for ADQL 2.1's COALESCE: not advertised.
