@@ -145,7 +145,11 @@ def _check_casts(tokens: Sequence[Token]) -> None:
     """The type of every CAST, as written: sqlglot's tree cannot tell FLOAT from
     DOUBLE PRECISION."""
     for start, token in enumerate(tokens):
-        if token.text.upper() != "CAST" or start + 1 >= len(tokens):
+        if (
+            token.token_type != TokenType.VAR  # not 'CAST' nor "CAST"
+            or token.text.upper() != "CAST"
+            or start + 1 >= len(tokens)
+        ):
             continue
         if tokens[start + 1].token_type != TokenType.L_PAREN:
             continue
