@@ -21,11 +21,13 @@ from taprunner.adql.model import (
     GeometryCatalog,
     GeometryColumnsCatalog,
     NamingCatalog,
+    UnitCatalog,
 )
 from taprunner.adql.scope import (
     Scope,
     Source,
     SourceColumn,
+    check_compatible,
     identifier_name,
     located_error,
 )
@@ -86,6 +88,14 @@ class QueryEmitter(ExpressionEmitter):
         """A nested query (scalar, IN, EXISTS) that may see ``scope``."""
         return self.query(node, scope, dali=False, cap=None)
 
+    def column_unit(self, column: SourceColumn) -> str | None:
+        """The catalogue's unit of a column read from a catalogue table."""
+        if column.table is None or column.column is None:
+            return None
+        if not isinstance(self._catalog, UnitCatalog):
+            return None
+        return self._catalog.column_unit(column.table, column.column)
+
     # -- WITH, SELECT and set operations ---------------------------------------
 
     def _with(self, with_: exp.Expr, parent: Scope | None) -> str:
@@ -142,7 +152,8 @@ class QueryEmitter(ExpressionEmitter):
         if not node.args.get("distinct"):
             word += " ALL"
         left, columns = self.query(node.this, parent, dali=dali, cap=None)
-        right, _ = self.query(node.expression, parent, dali=dali, cap=None)
+        right, others = self.query(node.expression, parent, dali=dali, cap=None)
+        check_compatible(word.split()[0], columns, others)
         tail = self._tail(node, Scope(parent), columns, cap, outputs_only=True)
         return " ".join([f"({left}) {word} ({right})", *tail]), columns
 
@@ -273,12 +284,24 @@ class QueryEmitter(ExpressionEmitter):
             columns = _renamed(columns, alias)
             source = Source(name, bool(alias.this.quoted), None, qualifier, columns)
             sql = f"({inner}) AS {qualifier}"
+        elif isinstance(node, exp.Subquery) and _joined_table(node):
+            return self._joined_table(node.this, scope)
         elif isinstance(node, exp.Subquery):
             raise AdqlError("a subquery in FROM needs a correlation name (AS name)")
         else:
             raise AdqlError(f"unsupported FROM item {node.key}")
         scope.add(source)
         return sql
+
+    def _joined_table(self, node: exp.Table, scope: Scope) -> str:
+        """A parenthesised joined table, ``(a JOIN b USING (x))``."""
+        first = node.copy()
+        first.set("joins", None)
+        sql = self._from_item(first, scope)
+        for join in node.args["joins"]:
+            piece = self._join(join, scope)
+            sql += piece if piece.startswith(",") else " " + piece
+        return f"({sql})"
 
     def _table(self, node: exp.Table) -> tuple[str, Source]:
         _check_args(node, {"this", "db", "alias"})
@@ -340,6 +363,15 @@ class QueryEmitter(ExpressionEmitter):
             if name in frame:
                 return frame[name]
         return None
+
+
+def _joined_table(node: exp.Subquery) -> bool:
+    inner = node.this
+    return (
+        node.args.get("alias") is None
+        and isinstance(inner, exp.Table)
+        and bool(inner.args.get("joins"))
+    )
 
 
 def _catalog_key(schema: str | None, name: str) -> str:

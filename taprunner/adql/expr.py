@@ -7,6 +7,7 @@ never has to agree with sqlglot's. Node types without a rule are rejected.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from sqlglot import exp
 
@@ -23,6 +24,12 @@ from taprunner.adql.sqltext import (
     number_literal,
     quote_identifier,
     string_literal,
+)
+from taprunner.adql.units import compose, power
+
+#: Functions whose value has their first argument's unit.
+_SAME_UNIT = frozenset(
+    {"ABS", "CEILING", "FLOOR", "ROUND", "TRUNCATE", "MIN", "MAX", "SUM", "AVG"}
 )
 
 _BINARY: dict[type[exp.Expr], str] = {
@@ -42,6 +49,18 @@ _CAST_TYPES = {
     exp.DataType.Type.TIMESTAMP: "timestamp",
 }
 _PREDICATES = frozenset({"CONTAINS", "INTERSECTS"})
+# CAST(text AS POINT/CIRCLE/POLYGON): the text is DALI's, numbers in degrees
+# separated by blanks ('12.3 45.6' for a point).
+_WORDS = "(SELECT regexp_split_to_array(btrim({0}), '[[:space:]]+') AS a) AS v"
+_NUMBER = "radians(CAST(v.a[{0}] AS double precision))"
+_GEOMETRY_CASTS = {
+    "POINT": f"(SELECT spoint({_NUMBER.format(1)}, {_NUMBER.format(2)}) FROM {_WORDS})",
+    "CIRCLE": f"(SELECT scircle(spoint({_NUMBER.format(1)}, {_NUMBER.format(2)}), "
+    f"{_NUMBER.format(3)}) FROM {_WORDS})",
+    "POLYGON": f"(SELECT spoly(spoint({_NUMBER.format('2 * i - 1')}, "
+    f"{_NUMBER.format('2 * i')}) ORDER BY i) FROM {_WORDS}, "
+    "generate_series(1, cardinality(v.a) / 2) AS i)",
+}
 
 Columns = tuple[SourceColumn, ...]
 _Rule = Callable[["ExpressionEmitter", exp.Expr, Scope], Fragment]
@@ -57,13 +76,19 @@ class ExpressionEmitter:
         """SQL and columns of a nested query seeing ``scope``."""
         raise NotImplementedError
 
+    def column_unit(self, column: SourceColumn) -> str | None:
+        """The unit of a catalogue column (None: unknown; subclasses ask the
+        catalogue)."""
+        return None
+
     def expression(
         self, node: exp.Expr, scope: Scope, outputs: Columns = ()
     ) -> Fragment:
         """Translate a value expression (``outputs``: select-list names it may use)."""
         if isinstance(node, exp.Column):
             sql, column = self.resolve_column(node, scope, outputs)
-            return Fragment(sql, geom=column.xtype, name=column.name)
+            return Fragment(sql, geom=column.xtype, name=column.name,
+                            unit=self.column_unit(column))  # fmt: skip
         rule = _RULES.get(type(node))
         if rule is None:
             raise AdqlError(_describe(node))
@@ -136,7 +161,11 @@ class ExpressionEmitter:
                 return folded
         left = self.expression(node.this, scope)
         right = self.expression(node.expression, scope)
-        return Fragment(f"({left.sql} {_BINARY[type(node)]} {right.sql})")
+        operator = _BINARY[type(node)]
+        return Fragment(
+            f"({left.sql} {operator} {right.sql})",
+            unit=_binary_unit(operator, (node.this, left), (node.expression, right)),
+        )
 
     def _predicate_comparison(self, node: exp.Binary, scope: Scope) -> Fragment | None:
         """``CONTAINS(a, b) = 1`` and friends become the bare (indexable) operator."""
@@ -162,13 +191,14 @@ class ExpressionEmitter:
         return Fragment(self.condition(node, scope))
 
     def _neg(self, node: exp.Expr, scope: Scope) -> Fragment:
-        return Fragment(f"(-{self.expression(node.this, scope).sql})")
+        value = self.expression(node.this, scope)
+        return Fragment(f"(-{value.sql})", unit=value.unit)
 
     def _paren(self, node: exp.Expr, scope: Scope) -> Fragment:
         inner = self.expression(node.this, scope)
         predicate = f"({inner.predicate})" if inner.predicate else None
         return Fragment(f"({inner.sql})", inner.geom, inner.coords, predicate,
-                        inner.name)  # fmt: skip
+                        inner.name, inner.unit)  # fmt: skip
 
     def _literal(self, node: exp.Expr, scope: Scope) -> Fragment:
         if node.is_string:
@@ -246,6 +276,14 @@ class ExpressionEmitter:
     def _cast(self, node: exp.Expr, scope: Scope) -> Fragment:
         extra = {k for k, v in node.args.items() if v and k not in ("this", "to")}
         to = node.args["to"]
+        kind = to.args.get("kind") if isinstance(to, exp.DataType) else None
+        shape = str(kind.this).upper() if isinstance(kind, exp.Identifier) else ""
+        if shape in _GEOMETRY_CASTS and not extra:
+            text = self.expression(node.this, scope)
+            if text.geom is not None:
+                raise AdqlError(f"CAST to {shape} takes a string, not a {text.geom}")
+            sql = _GEOMETRY_CASTS[shape].format(text.sql)
+            return Fragment(sql, geom=shape.lower(), name="cast")
         target = _CAST_TYPES.get(to.this) if isinstance(to, exp.DataType) else None
         if extra or target is None:
             raise AdqlError(f"unsupported CAST to {to.sql()}")
@@ -266,7 +304,15 @@ class ExpressionEmitter:
         if self.geometry_off is not None and is_geometry(name):
             raise AdqlError(f"{name} is not available: {self.geometry_off}")
         args = [self.expression(arg, scope) for arg in raw]
-        return call_function(str(node.this), args, raw)
+        result = call_function(str(node.this), args, raw)
+        unit = None
+        if name in _SAME_UNIT and args:
+            unit = args[0].unit
+        elif name == "SQRT" and args:
+            unit = power(args[0].unit, 0.5)
+        elif name == "POWER" and len(raw) == 2 and _is_number(raw[1]):
+            unit = power(args[0].unit, float(str(raw[1].this)))
+        return replace(result, unit=unit) if unit is not None else result
 
     def _aggregate(self, name: str, raw: Sequence[exp.Expr], scope: Scope) -> Fragment:
         if len(raw) != 1:
@@ -278,8 +324,10 @@ class ExpressionEmitter:
             if len(arg.expressions) != 1 or arg.args.get("on") is not None:
                 raise AdqlError(f"{name}(DISTINCT ...) takes one argument")
             arg, distinct = arg.expressions[0], "DISTINCT "
-        value = self.expression(arg, scope).sql
-        return Fragment(f"{name.lower()}({distinct}{value})", name=name.lower())
+        value = self.expression(arg, scope)
+        unit = value.unit if name in _SAME_UNIT else None
+        return Fragment(f"{name.lower()}({distinct}{value.sql})", name=name.lower(),
+                        unit=unit)  # fmt: skip
 
 
 _RULES: dict[type[exp.Expr], _Rule] = {
@@ -302,6 +350,25 @@ _RULES: dict[type[exp.Expr], _Rule] = {
     exp.Cast: ExpressionEmitter._cast,
     exp.Anonymous: ExpressionEmitter._function,
 }
+
+
+def _is_number(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and not node.is_string
+
+
+def _binary_unit(
+    operator: str, left: tuple[exp.Expr, Fragment], right: tuple[exp.Expr, Fragment]
+) -> str | None:
+    """The unit of ``left operator right``, if known (numbers are dimensionless)."""
+    units = [
+        "" if _is_number(node) and fragment.unit is None else fragment.unit
+        for node, fragment in (left, right)
+    ]
+    if operator in ("+", "-"):
+        return units[0] if units[0] == units[1] else None
+    if operator in ("*", "/"):
+        return compose(units[0], units[1], operator)
+    return None
 
 
 def _describe(node: exp.Expr) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "FEATURES_STRING",
     "FEATURES_TYPE",
     "FEATURES_UDF",
+    "FEATURES_UNIT",
     "FEATURE_TYPES",
     "SYNTAX_FEATURES",
     "FunctionDef",
@@ -41,6 +42,7 @@ FEATURES_OFFSET = f"{TAPREGEXT}#features-adql-offset"
 FEATURES_COMMON_TABLE = f"{TAPREGEXT}#features-adql-common-table"
 FEATURES_SETS = f"{TAPREGEXT}#features-adql-sets"
 FEATURES_TYPE = f"{TAPREGEXT}#features-adql-type"
+FEATURES_UNIT = f"{TAPREGEXT}#features-adql-unit"
 FEATURES_UDF = f"{TAPREGEXT}#features-udf"
 #: The optional ADQL 2.1 feature types, in capabilities order (UDFs come last).
 FEATURE_TYPES = (
@@ -50,6 +52,7 @@ FEATURE_TYPES = (
     FEATURES_COMMON_TABLE,
     FEATURES_SETS,
     FEATURES_TYPE,
+    FEATURES_UNIT,
 )
 
 Translate = Callable[[list[Fragment], Sequence[exp.Expr]], Fragment]
@@ -124,4 +127,5 @@ SYNTAX_FEATURES: tuple[SyntaxFeature, ...] = (
     ),
     SyntaxFeature("CAST", FEATURES_TYPE, "SELECT CAST(a AS INTEGER) FROM t"),
 )
+# CAST to the geometry types (ADQL 2.1) is advertised by the CAST form too.
 """The syntax features the emitter supports, in capabilities order."""

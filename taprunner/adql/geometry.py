@@ -4,8 +4,11 @@ Points are ``spoint``, circles ``scircle`` and polygons ``spoly``. CONTAINS and
 INTERSECTS carry both an integer value form and a boolean ``predicate`` form;
 the emitter uses the latter for ``CONTAINS(...) = 1`` so that a GiST index on
 ``spoint(radians(ra), radians(dec))`` applies. :data:`GEOMETRY_FUNCTIONS` is the
-table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`); BOX and
-REGION (deprecated in ADQL 2.1) are known and refused.
+table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`). BOX
+(deprecated in ADQL 2.1, kept for older clients) is the polygon of its four
+corners: ADQL 2.0 defines it as "a special case of POLYGON", so its sides are
+great circles through the corners (ra ± width/2, dec ± height/2). REGION (STC-S
+text) is known and refused.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from collections.abc import Callable, Sequence
 from sqlglot import exp
 
 from taprunner.adql.features import FEATURES_GEO, FunctionDef, Translate
-from taprunner.adql.model import AdqlError
+from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
 
 #: Geometry functions ADQL 2.1 deprecates: known, refused with this message.
 REFUSED_GEOMETRY = {
-    name: f"{name} is not supported (deprecated in ADQL 2.1): use POLYGON "
+    "REGION": "REGION is not supported (deprecated in ADQL 2.1): use POLYGON "
     "or CIRCLE instead"
-    for name in ("BOX", "REGION")
 }
 
 _FLOAT8_ARRAY = "double precision[]"
@@ -82,6 +84,20 @@ def _polygon(args: list[Fragment]) -> Fragment:
     sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p))"
     coords = tuple(c for v in vertices for c in _point_coords(v))
     return Fragment(sql, geom="polygon", coords=coords, name="polygon")
+
+
+def _box(args: list[Fragment]) -> Fragment:
+    if len(args) == 3:
+        center = _geometry("BOX", args[0], "point")
+        ra, dec = _point_coords(center)
+        width, height = _scalars("BOX", args[1:])
+    else:
+        _arity("BOX", args, 4)
+        ra, dec, width, height = _scalars("BOX", args)
+    corners = [Fragment(f"({ra} {dx} ({width}) / 2.0)") for dx in ("-", "+", "+", "-")]
+    rows = [Fragment(f"({dec} {dy} ({height}) / 2.0)") for dy in ("-", "-", "+", "+")]
+    shape = _polygon([c for pair in zip(corners, rows, strict=True) for c in pair])
+    return Fragment(shape.sql, geom="polygon", coords=shape.coords, name="box")
 
 
 def _centroid(args: list[Fragment]) -> Fragment:
@@ -155,7 +171,7 @@ def _circle_coords(circle: Fragment) -> tuple[str, ...]:
 
 def _arity(name: str, args: Sequence[Fragment], count: int) -> None:
     if len(args) != count:
-        raise AdqlError(f"{name} takes {count} arguments here, not {len(args)}")
+        raise AdqlSyntaxError(f"{name} takes {count} arguments here, not {len(args)}")
 
 
 def _scalars(name: str, args: Sequence[Fragment]) -> tuple[str, ...]:
@@ -175,19 +191,21 @@ def _geometry(name: str, arg: Fragment, expected: str | None) -> Fragment:
         return arg
     wanted = f"a {expected}" if expected else "a geometry"
     got = f"a {arg.geom}" if arg.geom else "a number"
-    raise AdqlError(f"{name} expects {wanted}, not {got}")
+    raise AdqlSyntaxError(f"{name} expects {wanted}, not {got}")
 
 
-def _is_string(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Literal) and node.is_string
+def _is_coordsys(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Null) or (
+        isinstance(node, exp.Literal) and node.is_string
+    )
 
 
 def _in_system(build: Callable[[list[Fragment]], Fragment]) -> Translate:
-    """A constructor whose optional first argument, the coordinate system, is
-    ignored (everything is ICRS)."""
+    """A constructor whose optional first argument, the coordinate system (a
+    string or NULL, as ADQL 2.0 allowed), is ignored (everything is ICRS)."""
 
     def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
-        if raw and _is_string(raw[0]):
+        if raw and _is_coordsys(raw[0]):
             args = args[1:]
         return build(args)
 
@@ -203,6 +221,10 @@ def _plain(build: Callable[[list[Fragment]], Fragment]) -> Translate:
 
 _P = "POINT('ICRS', 10, 20)"
 _C = "CIRCLE('ICRS', 10, 20, 1)"
+_BOX_NOTE = (
+    "Deprecated in ADQL 2.1: the polygon of the corners (ra +- width/2,"
+    " dec +- height/2), its sides great circles"
+)
 _CENTROID_NOTE = "The centre of a circle (of a polygon is not supported)"
 GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
     FunctionDef(name, translate, example, FEATURES_GEO, description=description)
@@ -210,6 +232,7 @@ GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
         ("POINT", _in_system(_point), _P, None),
         ("CIRCLE", _in_system(_circle), _C, None),
         ("POLYGON", _in_system(_polygon), "POLYGON('ICRS', 1, 1, 2, 1, 2, 2)", None),
+        ("BOX", _in_system(_box), "BOX('ICRS', 10, 20, 2, 1)", _BOX_NOTE),
         ("CENTROID", _plain(_centroid), f"CENTROID({_C})", _CENTROID_NOTE),
         ("CONTAINS", _plain(_contains), f"CONTAINS({_P}, {_C})", None),
         ("INTERSECTS", _plain(_intersects), f"INTERSECTS({_C}, {_C})", None),

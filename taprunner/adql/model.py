@@ -21,6 +21,21 @@ class AdqlError(Exception):
         self.column = column
 
 
+class AdqlSyntaxError(AdqlError):
+    """The query breaks ADQL's grammar (not merely names something unknown).
+
+    Its message starts with ``syntax error``; raised before any name is looked
+    up, so an invalid query is never reported as naming an unknown table.
+    """
+
+    def __init__(
+        self, message: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        if not message.startswith("syntax error"):
+            message = f"syntax error: {message}"
+        super().__init__(message, line, column)
+
+
 @dataclass(frozen=True, slots=True)
 class OutputColumn:
     """One column of the translated query's result, as the client sees it."""
@@ -101,6 +116,16 @@ class GeometryColumnsCatalog(Catalog, Protocol):
         ...
 
 
+@runtime_checkable
+class UnitCatalog(Catalog, Protocol):
+    """A catalog that knows the units of its columns (TAP_SCHEMA's), for IN_UNIT."""
+
+    def column_unit(self, table: str, column: str) -> str | None:
+        """The VOUnit of ``column`` of ``table`` (spelt as for :meth:`columns_of`
+        and as the catalogue gave the column), None if it has none."""
+        ...
+
+
 class StaticCatalog:
     """A catalog from a fixed mapping ``{"schema.table": [column, ...]}``.
 
@@ -108,8 +133,17 @@ class StaticCatalog:
     name that is not plain lowercase is a delimited identifier in the database).
     """
 
-    def __init__(self, mapping: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        mapping: Mapping[str, Sequence[str]],
+        units: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self._tables = {name.lower(): tuple(cols) for name, cols in mapping.items()}
+        self._units = {name.lower(): dict(u) for name, u in (units or {}).items()}
+
+    def column_unit(self, table: str, column: str) -> str | None:
+        """The unit ``units`` gave ``column`` of ``table``, None if none."""
+        return self._units.get(table.lower(), {}).get(column)
 
     def columns_of(self, table: str) -> Sequence[str] | None:
         """Columns of ``table``, None if the mapping does not hold it."""

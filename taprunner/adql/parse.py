@@ -21,7 +21,8 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import Token, TokenType
 
-from taprunner.adql.model import AdqlError
+from taprunner.adql.grammar import check_grammar
+from taprunner.adql.model import AdqlError, AdqlSyntaxError
 
 
 class AdqlDialect(Postgres):
@@ -88,6 +89,29 @@ class AdqlDialect(Postgres):
 
 
 _DIALECT = AdqlDialect()
+_HEX_DIGITS = re.compile(r"[xX][0-9A-Fa-f]+\Z")
+
+
+def _tokenize(adql: str) -> list[Token]:
+    """ADQL's tokens: ``0x1F`` (sqlglot's ``0`` then ``x1F``) is one integer."""
+    tokens: list[Token] = []
+    for token in _DIALECT.tokenize(adql):
+        previous = tokens[-1] if tokens else None
+        if (
+            previous is not None
+            and previous.token_type == TokenType.NUMBER
+            and previous.text == "0"
+            and token.start == previous.end + 1
+            and token.token_type == TokenType.VAR
+            and _HEX_DIGITS.match(token.text)
+        ):
+            previous.text = str(int(token.text[1:], 16))
+            previous.end = token.end
+            continue
+        tokens.append(token)
+    return tokens
+
+
 _TOKEN_ERROR = re.compile(r"Error tokenizing '(?P<context>.*)'", re.DOTALL)
 
 
@@ -102,16 +126,21 @@ def parse_statement(adql: str) -> exp.Expr:
     if "\x00" in adql:
         raise AdqlError("the query contains a NUL character")
     try:
-        statements = [s for s in _DIALECT.parse(adql) if s is not None]
+        tokens = _tokenize(adql)
+        parsed = _DIALECT.parser().parse(tokens, adql)
     except ParseError as exc:
         raise _syntax_error(adql, exc) from None
     except TokenError as exc:
         raise _token_error(adql, exc) from None
+    statements = [s for s in parsed if s is not None]
     if not statements:
-        raise AdqlError("syntax error at line 1, column 1: the query is empty", 1, 1)
+        raise AdqlSyntaxError(
+            "syntax error at line 1, column 1: the query is empty", 1, 1
+        )
     if len(statements) > 1:
-        raise AdqlError("only a single SELECT statement is allowed")
+        raise AdqlSyntaxError("only a single SELECT statement is allowed")
     _check_clauses(adql, statements[0])
+    check_grammar(statements[0], tokens)
     return statements[0]
 
 
@@ -132,7 +161,7 @@ def _check_clauses(adql: str, statement: exp.Expr) -> None:
             meta = ident.meta
             line = int(meta.get("line", 1))
             column = int(meta.get("col", 1)) - len(word) + 1
-            raise AdqlError(
+            raise AdqlSyntaxError(
                 f"syntax error at line {line}, column {column} near '{word}': "
                 f"unexpected {word.upper()} (a reserved word; as a name write "
                 f'"{word}")',
@@ -144,7 +173,7 @@ def _check_clauses(adql: str, statement: exp.Expr) -> None:
             found = list(re.finditer(r"\bGROUP\s+BY\b", adql, re.IGNORECASE))
             offset = found[-1].start() if found else 0
             line, column = _line_column(adql, offset)
-            raise AdqlError(
+            raise AdqlSyntaxError(
                 f"syntax error at line {line}, column {column} near 'GROUP BY': "
                 "expected a column after GROUP BY",
                 line,
@@ -152,7 +181,7 @@ def _check_clauses(adql: str, statement: exp.Expr) -> None:
             )
 
 
-def _syntax_error(adql: str, exc: ParseError) -> AdqlError:
+def _syntax_error(adql: str, exc: ParseError) -> AdqlSyntaxError:
     """Turn sqlglot's first recorded error into a located AdqlError in ADQL terms.
 
     sqlglot's descriptions name its own classes ("Required keyword: 'this' missing
@@ -171,7 +200,7 @@ def _syntax_error(adql: str, exc: ParseError) -> AdqlError:
     elif expected.startswith("unexpected"):
         expected += _did_you_mean(adql, near)
     where = f"near '{near}'" if near else "at end of query"
-    return AdqlError(
+    return AdqlSyntaxError(
         f"syntax error at line {line}, column {column} {where}: {expected}",
         line,
         column,
@@ -243,7 +272,7 @@ def _internal(text: str) -> bool:
 
 def _tokens(adql: str) -> list[Token]:
     try:
-        return list(_DIALECT.tokenize(adql))
+        return _tokenize(adql)
     except TokenError:
         return []
 
@@ -271,14 +300,14 @@ def _line_column(adql: str, offset: int) -> tuple[int, int]:
     return line, offset - (adql.rfind("\n", 0, offset) + 1) + 1
 
 
-def _token_error(adql: str, exc: TokenError) -> AdqlError:
+def _token_error(adql: str, exc: TokenError) -> AdqlSyntaxError:
     """Locate an unterminated string or identifier, sqlglot's usual TokenError."""
     match = _TOKEN_ERROR.match(str(exc))
     offset = len(match.group("context")) if match else len(adql)
     quote = max(adql.rfind("'", 0, offset), adql.rfind('"', 0, offset))
     offset = quote if quote >= 0 else offset
     line, column = _line_column(adql, offset)
-    return AdqlError(
+    return AdqlSyntaxError(
         f"syntax error at line {line}, column {column}: unterminated string "
         "or delimited identifier",
         line,

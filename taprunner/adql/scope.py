@@ -7,6 +7,7 @@ NATURAL and USING joins as PostgreSQL does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -130,6 +131,31 @@ class Scope:
                     f"unknown column {ident.name} in table {qualifier.name}", ident
                 )
         return None
+
+
+def check_compatible(
+    word: str, left: Sequence[SourceColumn], right: Sequence[SourceColumn]
+) -> None:
+    """The two sides of a set operation have as many columns, of kinds that mix
+    (a POINT and a CIRCLE do not: no client could read the column).
+
+    Raises
+    ------
+    AdqlError
+        Naming the set operation ``word`` and the column.
+    """
+    if len(left) != len(right):
+        raise AdqlError(
+            f"the queries of {word} have {len(left)} and {len(right)} columns: "
+            "they need as many"
+        )
+    for position, (first, second) in enumerate(zip(left, right, strict=True), 1):
+        kinds = (first.xtype, second.xtype)
+        if None not in kinds and kinds[0] != kinds[1]:
+            raise AdqlError(
+                f"column {position} of {word} is a {kinds[0]} on one side and a "
+                f"{kinds[1]} on the other: {word} needs compatible types"
+            )
 
 
 def identifier_name(ident: exp.Identifier) -> str:

@@ -38,6 +38,8 @@ class Fragment:
     """Boolean SQL of CONTAINS/INTERSECTS, usable where a condition is expected."""
     name: str | None = None
     """The output name a select-list item of this value gets when unaliased."""
+    unit: str | None = None
+    """The value's VOUnit when known (a column's from TAP_SCHEMA; for IN_UNIT)."""
 
 
 def quote_identifier(name: str) -> str:

@@ -248,6 +248,11 @@ class TapCatalog:
             return None
         return tuple(database_name(c.name) for c in info.columns)
 
+    def column_unit(self, table: str, column: str) -> str | None:
+        """The unit TAP_SCHEMA gives ``column`` of ``table`` (for IN_UNIT)."""
+        info = self.column_info(table, column)
+        return info.unit or None if info is not None else None
+
     def column_info(self, table: str, column: str) -> ColumnInfo | None:
         """Metadata of ``column`` in ``table``, or None if either is unknown."""
         info = self.table(table)

@@ -19,6 +19,7 @@ from taprunner.adql.features import (
     LanguageFeature,
 )
 from taprunner.adql.functions import language_features
+from taprunner.adql.udfs import SPHERE_UDFS
 from taprunner.formats.registry import OUTPUT_FORMATS, TapRegExtFormat
 from taprunner.web.xmldoc import (
     NS_TR,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_UDFS",
     "DEFAULT_UPLOAD_METHODS",
     "NO_GEOMETRY_LANGUAGE_FEATURES",
+    "NO_GEOMETRY_UDFS",
     "capabilities_document",
 ]
 
@@ -59,6 +61,10 @@ NO_GEOMETRY_LANGUAGE_FEATURES: Mapping[str, tuple[LanguageFeature, ...]] = {
 """The same without the geometry functions: for a database without pg_sphere."""
 DEFAULT_UDFS: tuple[LanguageFeature, ...] = _ADVERTISED.get(FEATURES_UDF, ())
 """The user-defined functions the translator supports, with their signatures."""
+NO_GEOMETRY_UDFS: tuple[LanguageFeature, ...] = tuple(
+    f for f in DEFAULT_UDFS if f.form.partition("(")[0] not in SPHERE_UDFS
+)
+"""The same without those that need pg_sphere (HEALPix)."""
 
 DEFAULT_OUTPUT_FORMATS: tuple[TapRegExtFormat, ...] = tuple(
     f.capability for f in OUTPUT_FORMATS

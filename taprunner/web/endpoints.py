@@ -32,7 +32,9 @@ from taprunner.settings import TapSettings
 from taprunner.web import vosi
 from taprunner.web.capabilities import (
     DEFAULT_LANGUAGE_FEATURES,
+    DEFAULT_UDFS,
     NO_GEOMETRY_LANGUAGE_FEATURES,
+    NO_GEOMETRY_UDFS,
     capabilities_document,
 )
 from taprunner.web.metrics import TAP_METRICS
@@ -278,6 +280,7 @@ def capabilities_body(request: web.Request) -> bytes:
         language_features=DEFAULT_LANGUAGE_FEATURES
         if state.geometry
         else NO_GEOMETRY_LANGUAGE_FEATURES,
+        udfs=DEFAULT_UDFS if state.geometry else NO_GEOMETRY_UDFS,
     )
 
 

@@ -25,3 +25,34 @@ async def test_sync_syntax_errors_are_dali_error_documents(client: Client) -> No
         assert f"line {line}, column {column}" in message, (adql, message)
         for word in INTERNALS:
             assert word not in message, (adql, message)
+
+
+async def test_grammar_violations_are_refused_before_the_database(
+    client: Client,
+) -> None:
+    """Invalid ADQL that PostgreSQL would take (or fail on later) is a 400 with
+    the ADQL reason, answered quickly (no query reached the database)."""
+    for adql, says in (
+        ("SELECT CAST(1 AS FLOAT) FROM tap_schema.tables", "CAST to FLOAT is not"),
+        (
+            "SELECT a.table_name FROM tap_schema.tables AS a INNER JOIN "
+            "tap_schema.tables AS b",
+            "expected ON with a condition or USING",
+        ),
+        (
+            "SELECT POINT(1, 2) FROM tap_schema.tables UNION "
+            "SELECT CIRCLE(1, 2, 3) FROM tap_schema.tables",
+            "is a point on one side and a circle on the other",
+        ),
+        ("SELECT table_name FROM tap_schema.tables OFFSET -1", "unsigned integer"),
+    ):
+        resp = await client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": adql})
+        body = await resp.read()
+        assert resp.status == 400, (adql, body)
+        status = next(
+            i
+            for i in etree.fromstring(body).iter("{*}INFO")
+            if i.get("name") == "QUERY_STATUS"
+        )
+        assert status.get("value") == "ERROR"
+        assert says in (status.text or ""), (adql, status.text)

@@ -288,3 +288,14 @@ async def test_tap_without_pg_sphere_serves_without_geometry(
     capabilities = await (await client.get("/tap/capabilities")).text()
     assert FEATURES_GEO not in capabilities
     assert "features-adql-string" in capabilities
+    # The UDFs that need pg_sphere are neither advertised nor accepted; the
+    # others are both.
+    assert "ivo_healpix_index" not in capabilities
+    assert "ivo_epoch_prop_pos" not in capabilities
+    assert "ivo_epoch_prop(" in capabilities and "ivo_hasword" in capabilities
+    healpix = await client.post(
+        "/tap/sync",
+        data={"QUERY": "SELECT ivo_healpix_index(6, 1, 2)", "LANG": "ADQL"},
+    )
+    assert healpix.status == 400
+    assert "lacks pg_sphere" in await healpix.text()

@@ -1,0 +1,189 @@
+"""ADQL's grammar where it is stricter than the PostgreSQL grammar sqlglot parses.
+
+Checked on the parsed tree (and, for CAST targets, on the tokens, since sqlglot
+maps FLOAT and DOUBLE PRECISION to one type) before any name is looked up, so an
+invalid query is refused as a syntax error, never as naming an unknown table:
+a statement must be a SELECT (or a set operation of them) with a select list,
+WHERE/GROUP BY/HAVING need a FROM, WITH only starts the whole query, search
+conditions are predicates (``CONTAINS(...) = 1``, not a bare value), TOP and
+OFFSET take unsigned integers, CAST only ADQL 2.1's types, and regular
+identifiers start with a letter and are no ADQL reserved word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlglot import exp
+from sqlglot.tokenizer_core import Token, TokenType
+
+from taprunner.adql.model import AdqlSyntaxError
+
+__all__ = ["ADQL_RESERVED", "CAST_TARGETS", "check_grammar"]
+
+#: ADQL 2.1's own reserved words (section 2.1.3) besides SQL's: a regular
+#: identifier may not be one of them (a delimited one, ``"distance"``, may).
+ADQL_RESERVED = frozenset(
+    "ABS ACOS AREA ASIN ATAN ATAN2 BIT_AND BIT_NOT BIT_OR BIT_XOR BOX CEILING "
+    "CENTROID CIRCLE CONTAINS COORD1 COORD2 COORDSYS COS COT DEGREES DISTANCE EXP "
+    "FLOOR ILIKE INTERSECTS IN_UNIT LOG LOG10 MOD PI POINT POLYGON POWER RADIANS "
+    "REGION RAND ROUND SIN SQRT TOP TAN TRUNCATE".split()
+)
+#: The types CAST may convert to in ADQL 2.1 (section 2.10.3), as written.
+CAST_TARGETS = (
+    "SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, CHAR(n), VARCHAR(n), "
+    "TIMESTAMP, POINT, CIRCLE, POLYGON"
+)
+_CAST_TARGET = re.compile(
+    r"(SMALLINT|INTEGER|BIGINT|REAL|DOUBLE PRECISION|TIMESTAMP|POINT|CIRCLE|POLYGON"
+    r"|(CHAR|VARCHAR)( \( \d+ \))?)\Z"
+)
+_REGULAR = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_PREDICATES = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
+    exp.Between, exp.In, exp.Exists, exp.Is,
+)  # fmt: skip
+_NEEDS_FROM = (("where", "WHERE"), ("group", "GROUP BY"), ("having", "HAVING"))
+
+
+def check_grammar(statement: exp.Expr, tokens: Sequence[Token]) -> None:
+    """Refuse what ADQL's grammar does not allow in a parsed statement.
+
+    Raises
+    ------
+    AdqlSyntaxError
+        At the first violation, located where the parser recorded it.
+    """
+    if not isinstance(statement, exp.Select | exp.SetOperation):
+        raise AdqlSyntaxError("expected SELECT at the start of the query", 1, 1)
+    for node in statement.walk():
+        if isinstance(node, exp.Select | exp.SetOperation):
+            if node is not statement and node.args.get("with_") is not None:
+                raise AdqlSyntaxError(
+                    "WITH may only begin the whole query, not a nested one"
+                )
+            _check_clauses(node)
+        elif isinstance(node, exp.Identifier) and not isinstance(
+            node.parent, exp.DataType
+        ):
+            _check_identifier(node)
+        elif isinstance(node, exp.Join) and node.args.get("on") is not None:
+            _check_condition(node.args["on"], "ON")
+        elif isinstance(node, exp.Case) and node.args.get("this") is None:
+            for branch in node.args.get("ifs") or ():
+                _check_condition(branch.this, "WHEN")
+    _check_casts(tokens)
+
+
+def _check_clauses(node: exp.Select | exp.SetOperation) -> None:
+    if isinstance(node, exp.Select):
+        if not node.expressions:
+            raise AdqlSyntaxError("expected a select list after SELECT")
+        if node.args.get("from_") is None:
+            for key, word in _NEEDS_FROM:
+                if node.args.get(key) is not None:
+                    raise AdqlSyntaxError(f"expected FROM before {word}")
+        for key in ("where", "having"):
+            clause = node.args.get(key)
+            if clause is not None:
+                _check_condition(clause.this, key.upper())
+    for key, word in (("limit", "TOP"), ("offset", "OFFSET")):
+        clause = node.args.get(key)
+        if clause is None:
+            continue
+        value = clause.args.get("expression")
+        if not (
+            isinstance(value, exp.Literal)
+            and not value.is_string
+            and str(value.this).isdigit()
+        ):
+            shown = value.sql() if isinstance(value, exp.Expr) else ""
+            raise AdqlSyntaxError(
+                f"expected an unsigned integer after {word}, not {shown}"
+            )
+
+
+def _check_condition(node: exp.Expr, clause: str) -> None:
+    """A search condition is predicates joined by AND, OR, NOT and parentheses."""
+    if isinstance(node, exp.And | exp.Or):
+        _check_condition(node.this, clause)
+        _check_condition(node.expression, clause)
+    elif isinstance(node, exp.Not | exp.Paren):
+        _check_condition(node.this, clause)
+    elif not isinstance(node, _PREDICATES):
+        hint = ""
+        if isinstance(node, exp.Anonymous):
+            hint = f" (a function gives a value: write e.g. {node.this}(...) = 1)"
+        raise AdqlSyntaxError(
+            f"expected a search condition (a comparison, LIKE, BETWEEN, IN, EXISTS "
+            f"or IS NULL) after {clause}, not {_shown(node)}{hint}"
+        )
+
+
+def _check_identifier(ident: exp.Identifier) -> None:
+    if ident.quoted:
+        return
+    word = str(ident.this)
+    if _REGULAR.match(word) and word.upper() not in ADQL_RESERVED:
+        return
+    why = (
+        "a regular identifier starts with a letter and has only letters, digits and '_'"
+        if not _REGULAR.match(word)
+        else "a reserved word of ADQL"
+    )
+    meta = ident.meta
+    line, column = meta.get("line"), meta.get("col")
+    location = (int(line), int(column) - len(word) + 1) if line and column else None
+    raise AdqlSyntaxError(
+        f"unexpected '{word}' ({why}; as a name write \"{word}\")",
+        *(location or (None, None)),
+    )
+
+
+def _check_casts(tokens: Sequence[Token]) -> None:
+    """The type of every CAST, as written: sqlglot's tree cannot tell FLOAT from
+    DOUBLE PRECISION."""
+    for start, token in enumerate(tokens):
+        if (
+            token.token_type != TokenType.VAR  # not 'CAST' nor "CAST"
+            or token.text.upper() != "CAST"
+            or start + 1 >= len(tokens)
+        ):
+            continue
+        if tokens[start + 1].token_type != TokenType.L_PAREN:
+            continue
+        target = _cast_target(tokens, start + 2)
+        if target is None:
+            continue
+        written = " ".join(t.text.upper() for t in target)
+        written = re.sub(r"\s+", " ", written)
+        if not _CAST_TARGET.match(written):
+            first = target[0] if target else tokens[start]
+            raise AdqlSyntaxError(
+                f"CAST to {written or 'nothing'} is not ADQL: the types are "
+                f"{CAST_TARGETS}",
+                first.line,
+                max(1, first.col - len(first.text) + 1),
+            )
+
+
+def _cast_target(tokens: Sequence[Token], begin: int) -> list[Token] | None:
+    """The tokens after the top-level AS of a CAST's parentheses."""
+    depth, as_at = 1, None
+    for index in range(begin, len(tokens)):
+        kind = tokens[index].token_type
+        if kind == TokenType.L_PAREN:
+            depth += 1
+        elif kind == TokenType.R_PAREN:
+            depth -= 1
+            if depth == 0:
+                return None if as_at is None else list(tokens[as_at + 1 : index])
+        elif kind == TokenType.ALIAS and depth == 1:
+            as_at = index
+    return None
+
+
+def _shown(node: exp.Expr) -> str:
+    text = node.sql()
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,142 @@
+"""The user-defined functions: the IVOA UDF catalogue's ``ivo_*`` that PostgreSQL
+with pg_sphere can run, each with its TAPRegExt signature and description.
+
+Part of :data:`taprunner.adql.functions.FUNCTIONS`. HEALPix indexes are NESTED
+(the catalogue's convention), computed by pg_sphere's ``healpix_nest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from taprunner.adql.epochprop import EPOCH_FUNCTIONS
+from taprunner.adql.features import FEATURES_UDF, FunctionDef, Translate
+from taprunner.adql.model import AdqlError, AdqlSyntaxError
+from taprunner.adql.sqltext import Fragment
+
+__all__ = ["SPHERE_UDFS", "USER_DEFINED_FUNCTIONS"]
+
+#: The UDFs that need pg_sphere (refused, and not advertised, without it).
+SPHERE_UDFS = frozenset(
+    {"ivo_healpix_index", "ivo_healpix_center", "ivo_epoch_prop_pos"}
+)
+
+
+def _arity(name: str, args: Sequence[Fragment], count: int) -> None:
+    if len(args) != count:
+        raise AdqlSyntaxError(f"{name} takes {count} arguments, {len(args)} given")
+
+
+def _no_geometry(name: str, args: Sequence[Fragment]) -> None:
+    for arg in args:
+        if arg.geom is not None:
+            raise AdqlError(f"{name} cannot take a {arg.geom}")
+
+
+def _template(name: str, count: int, sql: str, geom: str | None = None) -> Translate:
+    """SQL with ``{0}``, ``{1}``... standing for the translated arguments."""
+
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        _arity(name, args, count)
+        _no_geometry(name, args)
+        return Fragment(sql.format(*(a.sql for a in args)), geom=geom, name=name)
+
+    return translate
+
+
+def _healpix_index(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+    """``ivo_healpix_index(order, ra, dec)`` or ``(order, point)``."""
+    name = "ivo_healpix_index"
+    if len(args) == 3:
+        _no_geometry(name, args)
+        order, ra, dec = (a.sql for a in args)
+        point = f"spoint(radians({ra}), radians({dec}))"
+    else:
+        _arity(name, args, 2)
+        if args[1].geom not in (None, "point") or args[0].geom is not None:
+            raise AdqlError(f"{name} takes an order and a point (or ra, dec)")
+        order, point = args[0].sql, args[1].sql
+    return Fragment(f"healpix_nest(CAST({order} AS integer), {point})", name=name)
+
+
+_HASHLIST = "CAST((lower({1}) = ANY(string_to_array(lower({0}), '#'))) AS integer)"
+_OVERLAPS = "CAST((({0}) <= ({3}) AND ({2}) <= ({1})) AS integer)"
+_HEALPIX_CENTER = "center_of_healpix_nest(CAST({0} AS integer), CAST({1} AS bigint))"
+
+USER_DEFINED_FUNCTIONS: tuple[FunctionDef, ...] = (
+    FunctionDef(
+        "ivo_hasword",
+        _template(
+            "ivo_hasword",
+            2,
+            "CAST((to_tsvector('simple', {0}) @@ plainto_tsquery('simple', {1}))"
+            " AS integer)",
+        ),
+        "ivo_hasword('the quick fox', 'quick')",
+        FEATURES_UDF,
+        signature="ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        description="1 if the words of needle occur in haystack, else 0"
+        " (case-insensitive; PostgreSQL's 'simple' text search, no stemming)",
+    ),
+    FunctionDef(
+        "ivo_nocasematch",
+        _template("ivo_nocasematch", 2, "CAST(({0} ILIKE {1}) AS integer)"),
+        "ivo_nocasematch('Beta Star', 'beta%')",
+        FEATURES_UDF,
+        signature="ivo_nocasematch(value VARCHAR(*), pattern VARCHAR(*)) -> INTEGER",
+        description="1 if the case-folded value matches the case-folded pattern"
+        " (LIKE semantics), else 0",
+    ),
+    FunctionDef(
+        "ivo_hashlist_has",
+        _template("ivo_hashlist_has", 2, _HASHLIST),
+        "ivo_hashlist_has('Optical#UV#radio', 'uv')",
+        FEATURES_UDF,
+        signature="ivo_hashlist_has(hashlist TEXT, item TEXT) -> INTEGER",
+        description="1 if item is one of the '#'-separated words of hashlist"
+        " (compared case-insensitively), else 0",
+    ),
+    FunctionDef(
+        "ivo_interval_overlaps",
+        _template("ivo_interval_overlaps", 4, _OVERLAPS),
+        "ivo_interval_overlaps(1, 3, 2, 5)",
+        FEATURES_UDF,
+        signature="ivo_interval_overlaps(l1 NUMERIC, h1 NUMERIC, l2 NUMERIC,"
+        " h2 NUMERIC) -> INTEGER",
+        description="1 if the closed intervals [l1, h1] and [l2, h2] share a"
+        " point, else 0 (NULL if a bound is NULL)",
+    ),
+    FunctionDef(
+        "ivo_string_agg",
+        _template("ivo_string_agg", 2, "string_agg(CAST({0} AS text), {1})"),
+        "ivo_string_agg(CAST(a AS VARCHAR(10)), ',')",
+        FEATURES_UDF,
+        signature="ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
+        description="An aggregate: the values of expr in the group, joined by"
+        " delim (NULLs left out)",
+    ),
+    FunctionDef(
+        "ivo_healpix_index",
+        _healpix_index,
+        "ivo_healpix_index(6, 10.0, 20.0)",
+        FEATURES_UDF,
+        signature="ivo_healpix_index(hpxOrder INTEGER, ra DOUBLE PRECISION,"
+        " dec DOUBLE PRECISION) -> BIGINT",
+        description="The NESTED HEALPix index at order hpxOrder (0..29) of the"
+        " position ra, dec (ICRS degrees); ivo_healpix_index(hpxOrder, POINT)"
+        " works too",
+    ),
+    FunctionDef(
+        "ivo_healpix_center",
+        _template("ivo_healpix_center", 2, _HEALPIX_CENTER, geom="point"),
+        "ivo_healpix_center(6, 12345)",
+        FEATURES_UDF,
+        signature="ivo_healpix_center(hpxOrder INTEGER, hpxIndex BIGINT) -> POINT",
+        description="The centre of the NESTED HEALPix pixel hpxIndex at order"
+        " hpxOrder, as a POINT (ICRS degrees)",
+    ),
+    *EPOCH_FUNCTIONS,
+)
+"""The user-defined functions (``ivo_*`` of the IVOA UDF catalogue)."""
