@@ -176,6 +176,8 @@ class Call:
     form: list[tuple[str, str]] | None = None
     files: list[tuple[str, bytes]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: Of a urlencoded body: "" (none), a usual one, or one that cannot be.
+    charset: str = ""
 
 
 def _urlencode(pairs: list[tuple[str, str]]) -> str:
@@ -191,6 +193,7 @@ def _urlencode(pairs: list[tuple[str, str]]) -> str:
 def calls(draw: st.DrawFn, jobs: list[str]) -> Call:
     kind = draw(st.sampled_from(["sync", "create", "list", "job", "vosi", "odd"]))
     extra = draw(headers)
+    cs = draw(st.sampled_from(["", "", "utf-8", "latin-1", "utf-16", "nope"]))
     if kind == "sync":
         files = draw(
             st.lists(
@@ -204,12 +207,14 @@ def calls(draw: st.DrawFn, jobs: list[str]) -> Call:
         pairs = [("LANG", "ADQL"), *draw(param_lists)]
         if method == "GET":
             return Call(method, "/tap/sync", query=pairs, headers=extra)
-        return Call(method, "/tap/sync", form=pairs, files=files, headers=extra)
+        return Call(
+            method, "/tap/sync", form=pairs, files=files, headers=extra, charset=cs
+        )
     if kind == "create":
         pairs = draw(param_lists)
         if draw(st.booleans()):
             pairs.append(("PHASE", "RUN"))
-        return Call("POST", "/tap/async", form=pairs, headers=extra)
+        return Call("POST", "/tap/async", form=pairs, headers=extra, charset=cs)
     if kind == "list":
         filters = draw(
             st.lists(st.tuples(st.sampled_from(["PHASE", "AFTER", "LAST"]), values))
@@ -262,7 +267,9 @@ def send(port: int, call: Call) -> tuple[int, bytes]:
         headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
     elif call.form is not None:
         body = _urlencode(call.form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers["Content-Type"] = "application/x-www-form-urlencoded" + (
+            f"; charset={call.charset}" if call.charset else ""
+        )
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     try:
         conn.request(call.method, path, body=body, headers=headers)
