@@ -75,7 +75,10 @@ class Settings:
     max_destruction_days: float = 30.0
     #: Upper bound of a blocking WAIT in seconds (pyvo waits at most 60 s).
     wait_cap: float = 50.0
-    max_request_bytes: int = 16 * 1024 * 1024
+    #: Largest urlencoded body, and the text fields of a multipart one together
+    #: (files: max_upload_bytes). 4 MiB: a query of tap_max_query_bytes (1 MiB),
+    #: percent-encoded at worst 3 bytes a byte, and the other parameters.
+    max_request_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
     #: Longest request line (URL with query string) answered; longer gets 414.
     max_url_bytes: int = 32 * 1024
@@ -205,6 +208,8 @@ class Settings:
             )
         if self.default_destruction_days > self.max_destruction_days:
             raise ConfigError("default_destruction_days exceeds max_destruction_days")
+        if self.max_request_bytes < 1024:
+            raise ConfigError("max_request_bytes must be at least 1024")
         if not 0 < self.wait_cap <= 600:
             raise ConfigError("wait_cap must be in (0, 600] seconds")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):

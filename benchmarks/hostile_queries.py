@@ -7,14 +7,21 @@ PostgreSQL in a temporary directory) and measures
   1 MB IN list (150,000 ids) or a 15 MB comment is sent as a sync query and as
   an async job, and what the 60-nested-parentheses query gets;
 - ``memory``: the server's RSS before and after 20 sync and 20 async queries of
-  10 MB each (all different).
+  10 MB each (all different);
+- ``bodies``: the slowest availability request while a 15 MB urlencoded body
+  of escapes (utf-8, then latin-1) is posted to /tap/sync and /tap/async, and
+  the RSS after 20 bodies of 15 MB (pass ``AIOUWS_MAX_REQUEST_BYTES=16777216``
+  to have them decoded rather than refused).
 
 Run by hand, e.g. to compare a tree before and after a change::
 
     python benchmarks/hostile_queries.py /path/to/tree stall
     python benchmarks/hostile_queries.py . memory AIOUWS_TAP_MAX_QUERY_BYTES=16777216
+    python benchmarks/hostile_queries.py . bodies
 
-Extra ``NAME=VALUE`` arguments go into the server's environment.
+Extra ``NAME=VALUE`` arguments go into the server's environment. Bodies over
+``max_request_bytes`` (4 MiB) are refused before any query is read: ``memory``
+(and ``stall``'s 15 MB comment) need ``AIOUWS_MAX_REQUEST_BYTES=16777216`` too.
 """
 
 from __future__ import annotations
@@ -122,6 +129,44 @@ async def memory(session: aiohttp.ClientSession, url: str, pid: int) -> None:
     print(f"20 + 20 queries of 10 MB: server RSS {before:.0f} -> {after:.0f} MB")
 
 
+async def bodies(session: aiohttp.ClientSession, url: str, pid: int) -> None:
+    escapes = b"LANG=ADQL&QUERY=SELECT+1+--" + b"%41" * 5_000_000
+    for charset in ("utf-8", "latin-1"):
+        for path in ("/tap/sync", "/tap/async"):
+            stop = asyncio.Event()
+            prober = asyncio.create_task(probe(session, url, stop))
+            await asyncio.sleep(0.2)
+            ctype = f"application/x-www-form-urlencoded; charset={charset}"
+            async with session.post(
+                url + path,
+                data=escapes,
+                headers={"Content-Type": ctype},
+                allow_redirects=False,
+            ) as resp:
+                await resp.read()
+            await asyncio.sleep(0.2)
+            stop.set()
+            slowest = await prober
+            print(
+                f"15 MB of escapes ({charset}) to {path}: {resp.status}; "
+                f"slowest availability {slowest * 1000:.0f} ms",
+                flush=True,
+            )
+    before = rss_mb(pid)
+    for i in range(20):
+        body = f"LANG=ADQL&QUERY=SELECT+1+--{i}+".encode() + b"x" * 15_000_000
+        async with session.post(
+            url + ("/tap/sync" if i % 2 else "/tap/async"),
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_redirects=False,
+        ) as resp:
+            await resp.read()
+    await asyncio.sleep(3)
+    after = rss_mb(pid)
+    print(f"20 urlencoded bodies of 15 MB: server RSS {before:.0f} -> {after:.0f} MB")
+
+
 def start(tree: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     """The server of ``tree`` on a free port, its log in a new data directory."""
     port = free_port()
@@ -154,6 +199,8 @@ async def main(server: subprocess.Popen[bytes], url: str, what: str) -> None:
                 await asyncio.sleep(0.2)
         if what == "stall":
             await stall(session, url)
+        elif what == "bodies":
+            await bodies(session, url, server.pid)
         else:
             await memory(session, url, server.pid)
 

@@ -18,6 +18,7 @@ __all__ = [
     "TapError",
     "TapUnavailable",
     "TapQueryError",
+    "TapRequestTooLarge",
     "TapUsageError",
 ]
 
@@ -40,6 +41,13 @@ class TapUsageError(TapError):
     """The request was wrong: bad parameters, bad ADQL, unknown tables."""
 
     status = 400
+    error_code = ErrorCode.USAGE_ERROR
+
+
+class TapRequestTooLarge(TapError):
+    """The request's body is over a limit (``max_request_bytes``, uploads)."""
+
+    status = 413
     error_code = ErrorCode.USAGE_ERROR
 
 

@@ -6,6 +6,8 @@ values are not. Every malformed value raises :class:`~aiouws.errors.UsageError`.
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import math
 import os
 import tempfile
@@ -13,8 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from aiouws.errors import PayloadTooLarge, UsageError
 from aiouws.phases import Action, Phase
@@ -23,8 +27,10 @@ from aiouws.uploads import Upload
 from aiouws.workdir import safe_file_name
 
 __all__ = [
+    "MAX_FIELDS",
     "UWS_RESERVED",
     "Params",
+    "decode_urlencoded",
     "parse_action",
     "parse_after",
     "parse_destruction",
@@ -39,6 +45,13 @@ __all__ = [
 #: (so a job kind may well have parameters called ACTION or WAIT).
 UWS_RESERVED = frozenset({"phase", "runid", "executionduration", "destruction"})
 _CHUNK = 256 * 1024
+#: Most fields of a body, urlencoded or multipart (aiohttp's own default).
+MAX_FIELDS = 1000
+#: Bodies (and text parts) up to this size are decoded on the event loop (a few
+#: milliseconds at most); bigger ones on a thread, in slices of this size.
+INLINE_BYTES = 64 * 1024
+#: Form media types whose body is urlencoded (aiohttp's ``post()`` reads both).
+_URLENCODED = ("", "application/x-www-form-urlencoded")
 
 
 @dataclass
@@ -98,21 +111,86 @@ async def read_params(
             except BaseException:
                 params.discard_uploads()
                 raise
-        else:
-            try:
-                form = await request.post()
-            except web.HTTPRequestEntityTooLarge as exc:
-                raise PayloadTooLarge("request body too large") from exc
-            except (ValueError, LookupError) as exc:
-                raise UsageError(f"cannot read the request body: {exc}") from exc
-            params.items.extend(
-                (k.lower(), v) for k, v in form.items() if isinstance(v, str)
-            )
+        elif request.content_type in _URLENCODED:
+            form = await _read_urlencoded(request, max_text_bytes)
+            params.items.extend((k.lower(), v) for k, v in form)
     for name, value in params.items:
         if "\x00" in name or "\x00" in value:
             params.discard_uploads()
             raise UsageError(f"parameter {name.upper()!r} contains a NUL character")
     return params
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body over {limit:,} bytes (max_request_bytes); "
+        "files go in multipart/form-data parts (max_upload_bytes)"
+    )
+
+
+async def _read_urlencoded(
+    request: web.Request, max_bytes: int
+) -> list[tuple[str, str]]:
+    """The name-value pairs of an urlencoded body of at most ``max_bytes``.
+
+    Read as it comes (aiohttp's own stream, so its read timeouts apply), refused
+    as soon as it grows past the limit; decoded on a thread when it is big.
+    """
+    if (request.content_length or 0) > max_bytes:
+        raise _too_large(max_bytes)
+    charset = request.charset or "utf-8"
+    try:
+        ascii_compatible = "&=%+".encode(charset) == b"&=%+"
+    except LookupError:
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise UsageError(f"unsupported charset of a form body: {charset!r}")
+    body = bytearray()
+    try:
+        async for chunk in request.content.iter_any():
+            body.extend(chunk)
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+    except HttpProcessingError as exc:  # e.g. a broken chunked or gzip body
+        raise UsageError(f"cannot read the request body: {exc.message}") from exc
+    if len(body) <= INLINE_BYTES:
+        return decode_urlencoded(bytes(body), charset)
+    return await asyncio.to_thread(decode_urlencoded, bytes(body), charset)
+
+
+def decode_urlencoded(body: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs, as ``parse_qsl`` with
+    ``keep_blank_values`` makes them (invalid bytes replaced), but with at most
+    :data:`MAX_FIELDS` fields and never one long uninterruptible step: values
+    are unquoted and decoded in slices of :data:`INLINE_BYTES`, so a thread
+    doing it lets the event loop run between slices."""
+    body = body.rstrip()
+    if body.count(b"&") >= MAX_FIELDS:
+        raise PayloadTooLarge(f"more than {MAX_FIELDS:,} fields in the request body")
+    pairs = []
+    for field_ in body.split(b"&"):
+        if field_:
+            name, _, value = field_.partition(b"=")
+            pairs.append((_unquote(name, charset), _unquote(value, charset)))
+    return pairs
+
+
+def _unquote(raw: bytes, charset: str) -> str:
+    """``+`` and ``%XX`` undone, then decoded, one slice at a time (a slice never
+    ends inside an escape; the decoder carries characters across slices)."""
+    decoder = codecs.getincrementaldecoder(charset)("replace")
+    out = []
+    start = 0
+    while start < len(raw):
+        end = start + INLINE_BYTES
+        if end < len(raw):
+            cut = raw.find(b"%", end - 2, end)
+            end = cut if cut != -1 else end
+        piece = raw[start:end].replace(b"+", b" ")
+        out.append(decoder.decode(unquote_to_bytes(piece) if b"%" in piece else piece))
+        start = end
+    out.append(decoder.decode(b"", final=True))
+    return "".join(out)
 
 
 @dataclass
@@ -121,7 +199,7 @@ class _Budget:
 
     files: int
     text: int
-    parts: int = 1000
+    parts: int = MAX_FIELDS
 
     def take_part(self) -> None:
         self.parts -= 1
@@ -141,6 +219,8 @@ async def _read_multipart(
             part = await reader.next()
         except ValueError as exc:
             raise UsageError(f"malformed multipart body: {exc}") from exc
+        except HttpProcessingError as exc:  # e.g. a part's header is invalid
+            raise UsageError(f"malformed multipart body: {exc.message}") from exc
         if part is None:
             return
         if not isinstance(part, BodyPartReader) or not part.name:
@@ -155,6 +235,8 @@ async def _read_multipart(
             path = await _spool(part, budget, spool_dir)
         except ValueError as exc:  # truncated or malformed part
             raise UsageError(f"malformed multipart body: {exc}") from exc
+        except HttpProcessingError as exc:
+            raise UsageError(f"malformed multipart body: {exc.message}") from exc
         params.uploads.append(Upload(name=name, path=path))
 
 
@@ -163,23 +245,27 @@ async def _text(part: BodyPartReader, budget: _Budget) -> str:
     while chunk := await part.read_chunk(_CHUNK):
         budget.text -= len(chunk)
         if budget.text < 0:
-            raise PayloadTooLarge("form fields of the request are too large")
+            raise PayloadTooLarge(
+                "form fields of the request are over max_request_bytes"
+            )
         chunks.append(chunk)
-    data = await _decoded(part, b"".join(chunks))
+    data = b"".join(chunks)
+    if len(data) <= INLINE_BYTES:
+        return _part_text(part, data)
+    return await asyncio.to_thread(_part_text, part, data)
+
+
+def _part_text(part: BodyPartReader, data: bytes) -> str:
+    """A text part's bytes, its Content-Transfer-Encoding undone, decoded."""
+    if "Content-Transfer-Encoding" in part.headers:
+        try:
+            data = bytes(part.decode(data))
+        except (ValueError, RuntimeError) as exc:
+            raise UsageError(f"part {part.name!r}: {exc}") from exc
     try:
         return data.decode(part.get_charset(default="utf-8"))
     except (LookupError, UnicodeDecodeError) as exc:
         raise UsageError(f"part {part.name!r} is not valid text: {exc}") from exc
-
-
-async def _decoded(part: BodyPartReader, data: bytes) -> bytes:
-    """Undo a part's Content-Transfer-Encoding, if it declares one."""
-    if "Content-Transfer-Encoding" not in part.headers:
-        return data
-    try:
-        return part.decode(data)
-    except (ValueError, RuntimeError) as exc:
-        raise UsageError(f"part {part.name!r}: {exc}") from exc
 
 
 async def _spool(part: BodyPartReader, budget: _Budget, spool_dir: Path) -> Path:

@@ -14,13 +14,19 @@ from contextlib import asynccontextmanager
 
 from aiohttp import hdrs, web
 
+from aiouws.errors import PayloadTooLarge, UsageError
 from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from aiouws.storage.database import Database
 from taprunner.adql.limits import check_length
 from taprunner.adql.model import AdqlError
-from taprunner.errors import TapError, TapQueryError, TapUsageError
+from taprunner.errors import (
+    TapError,
+    TapQueryError,
+    TapRequestTooLarge,
+    TapUsageError,
+)
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.execute import run_query
 from taprunner.query.outcome import QueryOutcome
@@ -218,12 +224,17 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
     owner = await request_owner(request)  # as the UWS endpoints: 401 if refused
     state = request.config_dict[TAP]
     settings = state.settings
-    params = await read_params(
-        request,
-        max_upload_bytes=settings.max_upload_bytes,
-        spool_dir=settings.resolved_jobs_dir / ".spool",
-        max_text_bytes=settings.max_request_bytes,
-    )
+    try:  # refused bodies get a DALI error document too
+        params = await read_params(
+            request,
+            max_upload_bytes=settings.max_upload_bytes,
+            spool_dir=settings.resolved_jobs_dir / ".spool",
+            max_text_bytes=settings.max_request_bytes,
+        )
+    except PayloadTooLarge as exc:
+        raise TapRequestTooLarge(exc.message) from exc
+    except UsageError as exc:
+        raise TapUsageError(exc.message) from exc
     try:
         tap_request = parse_request(
             params.multi(),
