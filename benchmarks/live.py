@@ -268,6 +268,9 @@ class LiveServer:
     def start(self) -> None:
         os.chmod(self.data_dir, 0o755)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # Requests name their user in a header (the job list's; the others are
+        # anonymous): an anonymous job list is empty.
+        env.setdefault("AIOUWS_AUTH", "header")
         argv = [sys.executable, "-m", "taprunner", "--data-dir", str(self.data_dir)]
         if self.dsn is None:
             embedded_port = free_port()
