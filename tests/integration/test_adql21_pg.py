@@ -227,7 +227,17 @@ async def test_adql21_literals_box_rand_and_geometry_casts(
     assert row[2] == row[3] != row[4]
     assert 0 <= row[2] < 1 and 0 <= row[4] < 1
     assert row[5:7] == (1, 0)
-    assert row[7] == pytest.approx([9, 19.5, 11, 19.5, 11, 20.5, 9, 20.5])
+    # corners SW, SE, NE, NW of the cross of arms 1 and 0.5 deg at (10, 20)
+    ras, decs = np.array(row[7][0::2]), np.array(row[7][1::2])
+    assert list(np.sign(ras - 10)) == [-1, 1, 1, -1]
+    assert list(np.sign(decs - 20)) == [-1, -1, 1, 1]
+    cos_sep = np.sin(np.radians(decs)) * math.sin(math.radians(20)) + np.cos(
+        np.radians(decs)
+    ) * math.cos(math.radians(20)) * np.cos(np.radians(ras - 10))
+    half_diagonal = math.atan(
+        math.hypot(math.tan(math.radians(1)), math.tan(math.radians(0.5)))
+    )
+    assert np.arccos(cos_sep) == pytest.approx([half_diagonal] * 4)
     assert row[8] == pytest.approx([12.3, 45.6])
     assert row[9] == pytest.approx([12.3, 45.6, 1.5])
     assert row[10] == pytest.approx([1, 0.5, 2, 0.5, 2, 1.5])
@@ -279,3 +289,36 @@ async def test_epoch_propagation_agrees_with_astropy(
             )
             assert got[2:] == pytest.approx(expected, rel=1e-5, abs=1e-6), star
             assert position == pytest.approx(got[:2], abs=1e-9)
+
+
+async def test_box_is_the_cross_of_adql_and_stc_far_from_the_equator(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """ADQL 2.0 section 2.4.4 (and 2.1): BOX is "a cross centred on the center
+    position and with arms extending, parallel to the coordinate axes at the
+    center position, for half the respective sizes on either side", its sides
+    great circles meeting the arms' ends at right angles. At dec 60 a box 2 deg
+    wide reaches 1 deg of arc east and west of its centre (about 2 deg of RA),
+    not 1 deg of RA (0.5 deg of arc). The arms' ends, from astropy, are just
+    inside the box at 0.99 of their length and just outside at 1.01."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    center = SkyCoord(180 * u.deg, 60 * u.deg)
+    box = "BOX('ICRS', 180, 60, 2, 3)"
+    probes = []
+    for angle, half in ((0, 1.5), (90, 1.0), (180, 1.5), (270, 1.0)):
+        for scale in (0.99, 1.01):
+            end = center.directional_offset_by(angle * u.deg, half * scale * u.deg)
+            probes.append(
+                f"CONTAINS(POINT({float(end.ra.deg)!r}, {float(end.dec.deg)!r}), {box})"
+            )
+    row = await _row(
+        conn, catalog, f"SELECT {', '.join(probes)}, {box} FROM tst.obj WHERE id = 1"
+    )
+    assert row[:-1] == (1, 0) * 4
+    corners = SkyCoord(row[-1][0::2] * u.deg, row[-1][1::2] * u.deg)
+    half_diagonal = math.degrees(
+        math.atan(math.hypot(math.tan(math.radians(1.0)), math.tan(math.radians(1.5))))
+    )
+    assert corners.separation(center).deg == pytest.approx([half_diagonal] * 4)
