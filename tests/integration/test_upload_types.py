@@ -131,13 +131,13 @@ async def test_geometry_columns_are_pg_sphere_values(
             conn,
             full,
             "SELECT t.tid, s.id FROM tap_upload.s AS t, tst.src AS s"
-            " WHERE CONTAINS(POINT(s.ra, s.dec), t.area) = 1"
+            ' WHERE CONTAINS(POINT(s.ra, s.dec), t."area") = 1'
             " AND INTERSECTS(POINT(s.ra, s.dec), t.poly) = 1",
         )
         shapes = await run_adql(
-            conn, full, "SELECT tid, pos, area, poly FROM tap_upload.s ORDER BY tid"
+            conn, full, 'SELECT tid, pos, "area", poly FROM tap_upload.s ORDER BY tid'
         )
-        fields = await _fields(conn, full, "SELECT pos, area, poly FROM tap_upload.s")
+        fields = await _fields(conn, full, 'SELECT pos, "area", poly FROM tap_upload.s')
     assert [(r["attname"], r["t"]) for r in types][2:] == [
         ("pos", "spoint"),
         ("area", "scircle"),
@@ -185,3 +185,4 @@ async def test_a_point_of_the_wrong_size_is_a_usage_error(
             conn, parse_uploads("s,param:s"), parts, catalog, max_bytes=MB
         ):
             pass
+
