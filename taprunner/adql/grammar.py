@@ -20,7 +20,13 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from taprunner.adql.model import AdqlSyntaxError
 
-__all__ = ["ADQL_RESERVED", "CAST_TARGETS", "check_grammar"]
+__all__ = [
+    "ADQL_RESERVED",
+    "CAST_TARGETS",
+    "CLAUSE_WORDS",
+    "check_grammar",
+    "needs_delimiting",
+]
 
 #: ADQL 2.1's own reserved words (section 2.1.3) besides SQL's: a regular
 #: identifier may not be one of them (a delimited one, ``"distance"``, may).
@@ -30,6 +36,20 @@ ADQL_RESERVED = frozenset(
     "FLOOR ILIKE INTERSECTS IN_UNIT LOG LOG10 MOD PI POINT POLYGON POWER RADIANS "
     "REGION RAND ROUND SIN SQRT TOP TAN TRUNCATE".split()
 )
+#: Words that begin or join clauses. sqlglot takes a stray one for a name ("FROM t
+#: ORDER" aliases t as "order"); in ADQL they are reserved (refused in parse.py).
+CLAUSE_WORDS = frozenset(
+    "SELECT FROM WHERE GROUP ORDER BY HAVING OFFSET JOIN ON USING AS UNION EXCEPT "
+    "INTERSECT TOP AND OR NOT".split()
+)
+
+
+def needs_delimiting(name: str) -> bool:
+    """Whether ``name`` must be written delimited (``"area"``) to be accepted:
+    not a regular identifier, or a reserved word the translator refuses bare."""
+    return not _REGULAR.match(name) or name.upper() in ADQL_RESERVED | CLAUSE_WORDS
+
+
 #: The types CAST may convert to in ADQL 2.1 (section 2.10.3), as written.
 CAST_TARGETS = (
     "SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, CHAR(n), VARCHAR(n), "
