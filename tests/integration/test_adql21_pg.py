@@ -22,7 +22,8 @@ SETUP = """
 CREATE SCHEMA tst;
 CREATE TABLE tst.obj (
     id integer PRIMARY KEY, ra double precision, dec double precision,
-    pmra double precision, mag real, bands text, name text);
+    pmra double precision, mag real, bands text, name text,
+    logg double precision DEFAULT 4.5);
 INSERT INTO tst.obj VALUES
     (1, 10.0, 20.0, 3600.0, 15.5634994506835938, 'Optical#UV#radio', 'alpha'),
     (2, 200.0, -45.0, -7.5, 2.675, 'X-ray', 'beta'),
@@ -35,6 +36,7 @@ UNITS = TableMetadata(
         ColumnMetadata(name="dec", unit="deg"),
         ColumnMetadata(name="pmra", unit="mas/yr"),
         ColumnMetadata(name="mag", unit="mag"),
+        ColumnMetadata(name="logg", unit="[cm/s2]"),  # VizieR's, not a VOUnit
     )
 )
 
@@ -322,3 +324,28 @@ async def test_box_is_the_cross_of_adql_and_stc_far_from_the_equator(
         math.atan(math.hypot(math.tan(math.radians(1.0)), math.tan(math.radians(1.5))))
     )
     assert corners.separation(center).deg == pytest.approx([half_diagonal] * 4)
+
+
+async def test_units_that_astropy_cannot_make_leave_the_value_unitless(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """The unit carried for IN_UNIT must not break the query itself: deg**400
+    has a scale (pi/180)**400 that underflows to 0 (astropy's UnitScaleError),
+    so POWER(ra, 400) of a column with a unit was a 500, IN_UNIT or not; and
+    arithmetic on a column whose TAP_SCHEMA unit is no VOUnit ('[cm/s2]') was
+    refused ("unknown unit"). Now such a value has no known unit: the query
+    runs, IN_UNIT of it is refused."""
+    row = await _row(
+        conn,
+        catalog,
+        "SELECT POWER(dec / 20, 400), POWER(dec / 20, 1e308), ra * POWER(dec / 20, 400)"
+        ", logg * 2, logg / ra, POWER(logg, 2), SQRT(logg * logg)"
+        " FROM tst.obj WHERE id = 1",
+    )
+    assert row == (1.0, 1.0, 10.0, 9.0, 0.45, 20.25, 4.5)
+    for adql in (
+        "SELECT IN_UNIT(POWER(ra, 400), 'rad') FROM tst.obj",
+        "SELECT IN_UNIT(POWER(ra, 1e308), 'rad') FROM tst.obj",
+    ):
+        with pytest.raises(AdqlError, match="no known unit"):
+            translate(adql, catalog)
