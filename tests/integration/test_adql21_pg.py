@@ -349,3 +349,13 @@ async def test_units_that_astropy_cannot_make_leave_the_value_unitless(
     ):
         with pytest.raises(AdqlError, match="no known unit"):
             translate(adql, catalog)
+
+
+def test_cast_of_a_geometry_to_a_scalar_type_is_refused(catalog: TapCatalog) -> None:
+    """ADQL 2.1's CAST makes geometries from strings, never strings (or numbers)
+    from geometries. Before: CAST(POINT(ra, dec) AS VARCHAR(20)) gave pg_sphere's
+    own text in radians, "(0.17453292519943 , 0.349065850398866)", cut to 20."""
+    for target in ("VARCHAR(20)", "CHAR(40)", "INTEGER", "DOUBLE PRECISION"):
+        for shape in ("POINT(ra, dec)", "CIRCLE(ra, dec, 1)", "BOX(ra, dec, 1, 1)"):
+            with pytest.raises(AdqlError, match="CAST"):
+                translate(f"SELECT CAST({shape} AS {target}) FROM tst.obj", catalog)
