@@ -93,7 +93,25 @@ def check_grammar(statement: exp.Expr, tokens: Sequence[Token]) -> None:
         elif isinstance(node, exp.Case) and node.args.get("this") is None:
             for branch in node.args.get("ifs") or ():
                 _check_condition(branch.this, "WHEN")
+    _check_tokens(tokens)
     _check_casts(tokens)
+
+
+#: PostgreSQL's syntax that sqlglot parses into ADQL-looking trees: ``x::type``
+#: (a CAST past the type check) and LIMIT (ADQL has TOP).
+_NOT_ADQL_TOKENS = {TokenType.DCOLON: "'::'", TokenType.LIMIT: "LIMIT"}
+
+
+def _check_tokens(tokens: Sequence[Token]) -> None:
+    for token in tokens:
+        word = _NOT_ADQL_TOKENS.get(token.token_type)
+        if word is not None:
+            hint = "CAST(x AS type)" if word == "'::'" else "TOP n"
+            raise AdqlSyntaxError(
+                f"unexpected {word}: not ADQL (write {hint})",
+                token.line,
+                max(1, token.col - len(token.text) + 1),
+            )
 
 
 def _check_clauses(node: exp.Select | exp.SetOperation) -> None:
@@ -166,7 +184,8 @@ def _check_casts(tokens: Sequence[Token]) -> None:
     DOUBLE PRECISION."""
     for start, token in enumerate(tokens):
         if (
-            token.token_type != TokenType.VAR  # not 'CAST' nor "CAST"
+            # CAST, or "CAST" (which sqlglot takes for CAST too), not 'CAST'
+            token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER)
             or token.text.upper() != "CAST"
             or start + 1 >= len(tokens)
         ):
