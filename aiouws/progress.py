@@ -111,19 +111,23 @@ async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | No
     """When the job will likely be done, from the queue and recent run times,
     with ``slots`` jobs of its kind running at a time.
 
-    The estimate is anchored on the job's stored times (a QUEUED job's
-    queued_time, else its creation_time), never on the time of the read, so two
-    reads give the same quote while the job's queue position (and the kind's
-    run-time history) is unchanged. One that has passed moves on in whole steps
-    of the typical run time (at least :data:`QUOTE_STEP`) from the anchor: it is
-    never in the past and still stands still between reads.
+    The estimate is anchored on the job's stored times (an EXECUTING job's
+    start_time, a QUEUED job's queued_time, else its creation_time), never on
+    the time of the read, so two reads give the same quote while the job's queue
+    position (and the kind's run-time history) is unchanged. One that has passed
+    moves on in whole steps of the typical run time (at least
+    :data:`QUOTE_STEP`) from the anchor: it is never in the past and still
+    stands still between reads.
 
-    None when there is no history for the kind or the job does not wait.
+    None when there is no history for the kind or the job is over.
     """
     runs = await store.recent_run_seconds(job.kind)
     if not runs:
         return None
     typical = timedelta(seconds=statistics.median(runs))
+    if job.phase is Phase.EXECUTING and job.start_time is not None:
+        quote = job.start_time + typical  # anchored on its start: stands still
+        return _not_past(quote, typical)
     if job.phase is Phase.QUEUED and job.queued_time is not None:
         ahead = await store.queue_position(job) or 0
         anchor = job.queued_time
@@ -134,6 +138,12 @@ async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | No
         return None
     # Jobs run in rounds of ``slots``; the running round is half done on average.
     quote = anchor + typical * (ahead // slots + 1) + typical / 2
+    return _not_past(quote, typical)
+
+
+def _not_past(quote: datetime, typical: timedelta) -> datetime:
+    """``quote``, or if it has passed, moved on in whole steps of ``typical`` (at
+    least :data:`QUOTE_STEP`) to the first one after now."""
     now = datetime.now(UTC)
     if quote < now:
         step = max(typical, QUOTE_STEP)

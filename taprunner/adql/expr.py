@@ -292,8 +292,10 @@ class ExpressionEmitter:
             target += f"({number_literal(sizes[0])})"
         elif sizes:
             raise AdqlError(f"unsupported CAST to {to.sql()}")
-        value = self.expression(node.this, scope).sql
-        return Fragment(f"CAST({value} AS {target})", name="cast")
+        value = self.expression(node.this, scope)
+        if value.geom is not None:  # pg_sphere's own text (radians) otherwise
+            raise AdqlError(f"CAST of a {value.geom} to {to.sql()} is not ADQL")
+        return Fragment(f"CAST({value.sql} AS {target})", name="cast")
 
     def _function(self, node: exp.Expr, scope: Scope) -> Fragment:
         name = str(node.this).upper()

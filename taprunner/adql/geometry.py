@@ -6,9 +6,10 @@ the emitter uses the latter for ``CONTAINS(...) = 1`` so that a GiST index on
 ``spoint(radians(ra), radians(dec))`` applies. :data:`GEOMETRY_FUNCTIONS` is the
 table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`). BOX
 (deprecated in ADQL 2.1, kept for older clients) is the polygon of its four
-corners: ADQL 2.0 defines it as "a special case of POLYGON", so its sides are
-great circles through the corners (ra ± width/2, dec ± height/2). REGION (STC-S
-text) is known and refused.
+corners: ADQL 2.0 defines it as "a special case of POLYGON", a cross of arms
+width/2 and height/2 (arcs) along the axes at its centre, its sides great
+circles meeting the arms' ends at right angles. REGION (STC-S text) is known and
+refused.
 """
 
 from __future__ import annotations
@@ -94,9 +95,22 @@ def _box(args: list[Fragment]) -> Fragment:
     else:
         _arity("BOX", args, 4)
         ra, dec, width, height = _scalars("BOX", args)
-    corners = [Fragment(f"({ra} {dx} ({width}) / 2.0)") for dx in ("-", "+", "+", "-")]
-    rows = [Fragment(f"({dec} {dy} ({height}) / 2.0)") for dy in ("-", "-", "+", "+")]
-    shape = _polygon([c for pair in zip(corners, rows, strict=True) for c in pair])
+    # The corners are those of the rectangle +-tan(width/2), +-tan(height/2) in
+    # the gnomonic projection at the centre (where the sides, great circles
+    # meeting the cross's arm ends at right angles, are straight lines).
+    corners: list[Fragment] = []
+    for sx, sy in (("-", "-"), ("", "-"), ("", ""), ("-", "")):
+        xi = f"({sx}tand(({width}) / 2.0))"
+        eta = f"({sy}tand(({height}) / 2.0))"
+        den = f"(cosd({dec}) - {eta} * sind({dec}))"
+        corners.append(Fragment(f"({ra} + atan2d({xi}, {den}))"))
+        corners.append(
+            Fragment(
+                f"atan2d(sind({dec}) + {eta} * cosd({dec}),"
+                f" sqrt({xi} * {xi} + {den} * {den}))"
+            )
+        )
+    shape = _polygon(corners)
     return Fragment(shape.sql, geom="polygon", coords=shape.coords, name="box")
 
 
@@ -222,8 +236,8 @@ def _plain(build: Callable[[list[Fragment]], Fragment]) -> Translate:
 _P = "POINT('ICRS', 10, 20)"
 _C = "CIRCLE('ICRS', 10, 20, 1)"
 _BOX_NOTE = (
-    "Deprecated in ADQL 2.1: the polygon of the corners (ra +- width/2,"
-    " dec +- height/2), its sides great circles"
+    "Deprecated in ADQL 2.1: the polygon whose sides are great circles meeting"
+    " at right angles the ends of a cross of arms width/2, height/2 along the axes"
 )
 _CENTROID_NOTE = "The centre of a circle (of a polygon is not supported)"
 GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(

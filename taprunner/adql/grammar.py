@@ -20,7 +20,13 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from taprunner.adql.model import AdqlSyntaxError
 
-__all__ = ["ADQL_RESERVED", "CAST_TARGETS", "check_grammar"]
+__all__ = [
+    "ADQL_RESERVED",
+    "CAST_TARGETS",
+    "CLAUSE_WORDS",
+    "check_grammar",
+    "needs_delimiting",
+]
 
 #: ADQL 2.1's own reserved words (section 2.1.3) besides SQL's: a regular
 #: identifier may not be one of them (a delimited one, ``"distance"``, may).
@@ -30,6 +36,20 @@ ADQL_RESERVED = frozenset(
     "FLOOR ILIKE INTERSECTS IN_UNIT LOG LOG10 MOD PI POINT POLYGON POWER RADIANS "
     "REGION RAND ROUND SIN SQRT TOP TAN TRUNCATE".split()
 )
+#: Words that begin or join clauses. sqlglot takes a stray one for a name ("FROM t
+#: ORDER" aliases t as "order"); in ADQL they are reserved (refused in parse.py).
+CLAUSE_WORDS = frozenset(
+    "SELECT FROM WHERE GROUP ORDER BY HAVING OFFSET JOIN ON USING AS UNION EXCEPT "
+    "INTERSECT TOP AND OR NOT".split()
+)
+
+
+def needs_delimiting(name: str) -> bool:
+    """Whether ``name`` must be written delimited (``"area"``) to be accepted:
+    not a regular identifier, or a reserved word the translator refuses bare."""
+    return not _REGULAR.match(name) or name.upper() in ADQL_RESERVED | CLAUSE_WORDS
+
+
 #: The types CAST may convert to in ADQL 2.1 (section 2.10.3), as written.
 CAST_TARGETS = (
     "SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, CHAR(n), VARCHAR(n), "
@@ -73,7 +93,25 @@ def check_grammar(statement: exp.Expr, tokens: Sequence[Token]) -> None:
         elif isinstance(node, exp.Case) and node.args.get("this") is None:
             for branch in node.args.get("ifs") or ():
                 _check_condition(branch.this, "WHEN")
+    _check_tokens(tokens)
     _check_casts(tokens)
+
+
+#: PostgreSQL's syntax that sqlglot parses into ADQL-looking trees: ``x::type``
+#: (a CAST past the type check) and LIMIT (ADQL has TOP).
+_NOT_ADQL_TOKENS = {TokenType.DCOLON: "'::'", TokenType.LIMIT: "LIMIT"}
+
+
+def _check_tokens(tokens: Sequence[Token]) -> None:
+    for token in tokens:
+        word = _NOT_ADQL_TOKENS.get(token.token_type)
+        if word is not None:
+            hint = "CAST(x AS type)" if word == "'::'" else "TOP n"
+            raise AdqlSyntaxError(
+                f"unexpected {word}: not ADQL (write {hint})",
+                token.line,
+                max(1, token.col - len(token.text) + 1),
+            )
 
 
 def _check_clauses(node: exp.Select | exp.SetOperation) -> None:
@@ -146,7 +184,8 @@ def _check_casts(tokens: Sequence[Token]) -> None:
     DOUBLE PRECISION."""
     for start, token in enumerate(tokens):
         if (
-            token.token_type != TokenType.VAR  # not 'CAST' nor "CAST"
+            # CAST, or "CAST" (which sqlglot takes for CAST too), not 'CAST'
+            token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER)
             or token.text.upper() != "CAST"
             or start + 1 >= len(tokens)
         ):

@@ -21,7 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import Token, TokenType
 
-from taprunner.adql.grammar import check_grammar
+from taprunner.adql.grammar import CLAUSE_WORDS, check_grammar
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 
 
@@ -144,20 +144,12 @@ def parse_statement(adql: str) -> exp.Expr:
     return statements[0]
 
 
-#: Words that begin or join clauses. sqlglot takes a stray one for a name ("FROM t
-#: ORDER" aliases t as "order"); in ADQL they are reserved.
-_CLAUSE_WORDS = frozenset(
-    "SELECT FROM WHERE GROUP ORDER BY HAVING OFFSET JOIN ON USING AS UNION EXCEPT "
-    "INTERSECT TOP AND OR NOT".split()
-)
-
-
 def _check_clauses(adql: str, statement: exp.Expr) -> None:
     """What sqlglot lets pass and ADQL does not: clause words as names, an empty
     GROUP BY."""
     for ident in statement.find_all(exp.Identifier):
         word = str(ident.this)
-        if not ident.quoted and word.upper() in _CLAUSE_WORDS:
+        if not ident.quoted and word.upper() in CLAUSE_WORDS:
             meta = ident.meta
             line = int(meta.get("line", 1))
             column = int(meta.get("col", 1)) - len(word) + 1

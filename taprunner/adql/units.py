@@ -11,7 +11,7 @@ takes a while), not with the translator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -66,18 +66,38 @@ def conversion_factor(source: str | None, target: str, what: str) -> float:
 
 
 def compose(left: str | None, right: str | None, operator: str) -> str | None:
-    """The unit of ``left * right`` or ``left / right`` (a side None: unknown)."""
+    """The unit of ``left * right`` or ``left / right`` (a side None: unknown;
+    None too where astropy cannot make the result, see :func:`power`)."""
     if left is None or right is None:
         return None
-    first, second = _unit(left), _unit(right)
-    return _text(first * second if operator == "*" else first / second)
+    return _derived(
+        lambda: (
+            _unit(left) * _unit(right)
+            if operator == "*"
+            else _unit(left) / _unit(right)
+        )
+    )
 
 
 def power(unit: str | None, exponent: float) -> str | None:
-    """The unit of a value of ``unit`` raised to ``exponent``."""
+    """The unit of a value of ``unit`` raised to ``exponent`` (None where astropy
+    cannot make it: ``deg**400``'s scale underflows to 0)."""
     if unit is None:
         return None
-    return _text(_unit(unit) ** exponent)
+    return _derived(lambda: _unit(unit) ** exponent)
+
+
+def _derived(make: Callable[[], Any]) -> str | None:
+    """The VOUnit text of the unit ``make`` builds, or None (unknown: the value
+    then has no unit for IN_UNIT) when a unit is no VOUnit (TAP_SCHEMA may say
+    ``[cm/s2]``) or astropy cannot build or write the result; only IN_UNIT
+    needs units, a query without it must not fail on them."""
+    import astropy.units as u  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+
+    try:
+        return _text(make())
+    except (AdqlError, u.UnitsError, ValueError, ArithmeticError):
+        return None
 
 
 def in_unit(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:

@@ -161,7 +161,8 @@ def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
             None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
         ]
     if column.ndim > 1:  # fixed-size arrays, flattened
-        flat = column.reshape(len(column), -1)
+        # The element count, not -1: numpy cannot infer it for no rows.
+        flat = column.reshape(len(column), int(np.prod(column.shape[1:])))
         return _ARRAY_TYPES[datatype], [
             None if np.all(m) else _array(row)
             for row, m in zip(flat, np.ma.getmaskarray(flat), strict=True)

@@ -21,6 +21,7 @@ import asyncpg
 from aiouws.storage import queryrole
 from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.queryrole import Grant
+from taprunner.adql.grammar import needs_delimiting
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TableMetadata, TapSchemaError
 
@@ -95,8 +96,9 @@ def votable_type(
 
 
 def adql_name(identifier: str) -> str:
-    """Return ``identifier`` as written in ADQL: bare if regular, else quoted."""
-    if _REGULAR_IDENTIFIER.fullmatch(identifier):
+    """Return ``identifier`` as written in ADQL: bare if regular and no word ADQL
+    reserves (``distance`` is published as ``"distance"``), else quoted."""
+    if _REGULAR_IDENTIFIER.fullmatch(identifier) and not needs_delimiting(identifier):
         return identifier
     return '"' + identifier.replace('"', '""') + '"'
 

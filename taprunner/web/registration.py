@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from aiouws.http.access import ACCESS_OWNER
+from aiouws.http.keys import SETTINGS
 from taprunner.web import vosi
 from taprunner.web.endpoints import capabilities_body, tap_url
 from taprunner.web.examples import examples_document, generated_examples
@@ -35,8 +37,13 @@ async def examples(request: web.Request) -> web.Response:
 
 @routes.get(RESOURCE_PATH)
 async def resource(request: web.Request) -> web.Response:
-    """The service's VOResource record (VODataService CatalogService)."""
+    """The service's VOResource record (VODataService CatalogService).
+
+    Public, but with ``require_auth`` an anonymous caller gets it without the
+    tableset: /tap/tables does not show the tables to them either."""
     state = request.config_dict[TAP]
+    settings = request.config_dict[SETTINGS]
+    private = settings.require_auth and ACCESS_OWNER not in request
     catalog = await state.catalog()
     record = ResourceRecord(
         tap_url=tap_url(request), created=state.up_since, updated=state.up_since
@@ -45,6 +52,6 @@ async def resource(request: web.Request) -> web.Response:
         state.tap,
         record,
         capabilities_body(request),
-        vosi.tables_document(catalog.tables),
+        None if private else vosi.tables_document(catalog.tables),
     )
     return web.Response(body=body, content_type="text/xml", charset="utf-8")

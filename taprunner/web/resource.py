@@ -51,10 +51,11 @@ def resource_document(
     tap: TapSettings,
     record: ResourceRecord,
     capabilities: bytes,
-    tableset: bytes,
+    tableset: bytes | None,
 ) -> bytes:
     """The ``ri:Resource`` record: ``capabilities`` is a VOSI capabilities
-    document, ``tableset`` a VOSI tableset (their children are taken over)."""
+    document, ``tableset`` a VOSI tableset (their children are taken over), or
+    None to leave it out (it is optional in a vs:CatalogService)."""
     root = etree.Element(
         f"{{{NS_RI}}}Resource",
         nsmap={"ri": NS_RI, "vr": NS_VR, "vs": NS_VS, "tr": NS_TR, "xsi": NS_XSI},
@@ -79,9 +80,10 @@ def resource_document(
     sub(content, "contentLevel", "Research")
     for capability in etree.fromstring(capabilities):
         root.append(capability)
-    tables = sub(root, "tableset")
-    for schema in etree.fromstring(tableset):
-        tables.append(schema)
+    if tableset is not None:
+        tables = sub(root, "tableset")
+        for schema in etree.fromstring(tableset):
+            tables.append(schema)
     return to_bytes(root)
 
 

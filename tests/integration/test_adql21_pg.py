@@ -22,7 +22,8 @@ SETUP = """
 CREATE SCHEMA tst;
 CREATE TABLE tst.obj (
     id integer PRIMARY KEY, ra double precision, dec double precision,
-    pmra double precision, mag real, bands text, name text);
+    pmra double precision, mag real, bands text, name text,
+    logg double precision DEFAULT 4.5);
 INSERT INTO tst.obj VALUES
     (1, 10.0, 20.0, 3600.0, 15.5634994506835938, 'Optical#UV#radio', 'alpha'),
     (2, 200.0, -45.0, -7.5, 2.675, 'X-ray', 'beta'),
@@ -35,6 +36,7 @@ UNITS = TableMetadata(
         ColumnMetadata(name="dec", unit="deg"),
         ColumnMetadata(name="pmra", unit="mas/yr"),
         ColumnMetadata(name="mag", unit="mag"),
+        ColumnMetadata(name="logg", unit="[cm/s2]"),  # VizieR's, not a VOUnit
     )
 )
 
@@ -227,7 +229,17 @@ async def test_adql21_literals_box_rand_and_geometry_casts(
     assert row[2] == row[3] != row[4]
     assert 0 <= row[2] < 1 and 0 <= row[4] < 1
     assert row[5:7] == (1, 0)
-    assert row[7] == pytest.approx([9, 19.5, 11, 19.5, 11, 20.5, 9, 20.5])
+    # corners SW, SE, NE, NW of the cross of arms 1 and 0.5 deg at (10, 20)
+    ras, decs = np.array(row[7][0::2]), np.array(row[7][1::2])
+    assert list(np.sign(ras - 10)) == [-1, 1, 1, -1]
+    assert list(np.sign(decs - 20)) == [-1, -1, 1, 1]
+    cos_sep = np.sin(np.radians(decs)) * math.sin(math.radians(20)) + np.cos(
+        np.radians(decs)
+    ) * math.cos(math.radians(20)) * np.cos(np.radians(ras - 10))
+    half_diagonal = math.atan(
+        math.hypot(math.tan(math.radians(1)), math.tan(math.radians(0.5)))
+    )
+    assert np.arccos(cos_sep) == pytest.approx([half_diagonal] * 4)
     assert row[8] == pytest.approx([12.3, 45.6])
     assert row[9] == pytest.approx([12.3, 45.6, 1.5])
     assert row[10] == pytest.approx([1, 0.5, 2, 0.5, 2, 1.5])
@@ -279,3 +291,71 @@ async def test_epoch_propagation_agrees_with_astropy(
             )
             assert got[2:] == pytest.approx(expected, rel=1e-5, abs=1e-6), star
             assert position == pytest.approx(got[:2], abs=1e-9)
+
+
+async def test_box_is_the_cross_of_adql_and_stc_far_from_the_equator(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """ADQL 2.0 section 2.4.4 (and 2.1): BOX is "a cross centred on the center
+    position and with arms extending, parallel to the coordinate axes at the
+    center position, for half the respective sizes on either side", its sides
+    great circles meeting the arms' ends at right angles. At dec 60 a box 2 deg
+    wide reaches 1 deg of arc east and west of its centre (about 2 deg of RA),
+    not 1 deg of RA (0.5 deg of arc). The arms' ends, from astropy, are just
+    inside the box at 0.99 of their length and just outside at 1.01."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    center = SkyCoord(180 * u.deg, 60 * u.deg)
+    box = "BOX('ICRS', 180, 60, 2, 3)"
+    probes = []
+    for angle, half in ((0, 1.5), (90, 1.0), (180, 1.5), (270, 1.0)):
+        for scale in (0.99, 1.01):
+            end = center.directional_offset_by(angle * u.deg, half * scale * u.deg)
+            probes.append(
+                f"CONTAINS(POINT({float(end.ra.deg)!r}, {float(end.dec.deg)!r}), {box})"
+            )
+    row = await _row(
+        conn, catalog, f"SELECT {', '.join(probes)}, {box} FROM tst.obj WHERE id = 1"
+    )
+    assert row[:-1] == (1, 0) * 4
+    corners = SkyCoord(row[-1][0::2] * u.deg, row[-1][1::2] * u.deg)
+    half_diagonal = math.degrees(
+        math.atan(math.hypot(math.tan(math.radians(1.0)), math.tan(math.radians(1.5))))
+    )
+    assert corners.separation(center).deg == pytest.approx([half_diagonal] * 4)
+
+
+async def test_units_that_astropy_cannot_make_leave_the_value_unitless(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """The unit carried for IN_UNIT must not break the query itself: deg**400
+    has a scale (pi/180)**400 that underflows to 0 (astropy's UnitScaleError),
+    so POWER(ra, 400) of a column with a unit was a 500, IN_UNIT or not; and
+    arithmetic on a column whose TAP_SCHEMA unit is no VOUnit ('[cm/s2]') was
+    refused ("unknown unit"). Now such a value has no known unit: the query
+    runs, IN_UNIT of it is refused."""
+    row = await _row(
+        conn,
+        catalog,
+        "SELECT POWER(dec / 20, 400), POWER(dec / 20, 1e308), ra * POWER(dec / 20, 400)"
+        ", logg * 2, logg / ra, POWER(logg, 2), SQRT(logg * logg)"
+        " FROM tst.obj WHERE id = 1",
+    )
+    assert row == (1.0, 1.0, 10.0, 9.0, 0.45, 20.25, 4.5)
+    for adql in (
+        "SELECT IN_UNIT(POWER(ra, 400), 'rad') FROM tst.obj",
+        "SELECT IN_UNIT(POWER(ra, 1e308), 'rad') FROM tst.obj",
+    ):
+        with pytest.raises(AdqlError, match="no known unit"):
+            translate(adql, catalog)
+
+
+def test_cast_of_a_geometry_to_a_scalar_type_is_refused(catalog: TapCatalog) -> None:
+    """ADQL 2.1's CAST makes geometries from strings, never strings (or numbers)
+    from geometries. Before: CAST(POINT(ra, dec) AS VARCHAR(20)) gave pg_sphere's
+    own text in radians, "(0.17453292519943 , 0.349065850398866)", cut to 20."""
+    for target in ("VARCHAR(20)", "CHAR(40)", "INTEGER", "DOUBLE PRECISION"):
+        for shape in ("POINT(ra, dec)", "CIRCLE(ra, dec, 1)", "BOX(ra, dec, 1, 1)"):
+            with pytest.raises(AdqlError, match="CAST"):
+                translate(f"SELECT CAST({shape} AS {target}) FROM tst.obj", catalog)

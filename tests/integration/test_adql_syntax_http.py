@@ -56,3 +56,31 @@ async def test_grammar_violations_are_refused_before_the_database(
         )
         assert status.get("value") == "ERROR"
         assert says in (status.text or ""), (adql, status.text)
+
+
+async def test_postgresql_casts_and_limit_do_not_pass_for_adql(client: Client) -> None:
+    """PostgreSQL's ``x::type`` cast, LIMIT, and a CAST spelt as the delimited
+    identifier "CAST" went through the translator untouched by the ADQL checks
+    (CAST to FLOAT refused, ``ra::float`` and ``"CAST"(ra AS FLOAT)`` answered);
+    a valid query with '::' in a string and a column "cast" still runs."""
+    table = "FROM tap_schema.tables"
+    for adql, says in (
+        (f"SELECT table_index::float {table}", "'::'"),
+        (f"SELECT table_index::integer {table}", "'::'"),
+        (f"SELECT table_name {table} LIMIT 2", "LIMIT"),
+        (f'SELECT "CAST"(table_index AS FLOAT) {table}', "CAST to FLOAT is not"),
+    ):
+        resp = await client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": adql})
+        body = await resp.read()
+        assert resp.status == 400, (adql, body)
+        status = next(
+            i
+            for i in etree.fromstring(body).iter("{*}INFO")
+            if i.get("name") == "QUERY_STATUS"
+        )
+        assert says in (status.text or ""), (adql, status.text)
+    valid = f"SELECT TOP 1 'a::b' AS x, table_name AS \"cast\" {table}"
+    resp = await client.post(
+        "/tap/sync", data={"LANG": "ADQL", "QUERY": valid, "FORMAT": "csv"}
+    )
+    assert resp.status == 200 and (await resp.text()).startswith("x,cast\na::b,")

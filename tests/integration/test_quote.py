@@ -68,3 +68,20 @@ async def test_quote_that_has_passed_steps_on_but_stands_still(
     estimate = job.queued_time + timedelta(seconds=0.015)  # 1.5 runs of 10 ms
     assert quotes[0] == estimate + QUOTE_STEP
     assert now < quotes[0] < now + QUOTE_STEP
+
+
+async def test_an_executing_job_keeps_a_quote_from_its_start(
+    store: JobStore, db_dsn: str
+) -> None:
+    """UWS 1.1: the quote is when the job is likely to complete; a running job
+    has one most usefully (it had one before the quote was anchored): its
+    start_time plus the typical run time, standing still between reads."""
+    await _history(store, db_dsn, 100.0)
+    job = await submit(store, KIND)
+    (running,) = await store.claim_for_runners(KIND, "test", 60.0, [0])
+    assert running.job_id == job.job_id
+    assert running.phase is Phase.EXECUTING and running.start_time is not None
+    first = await estimate_quote(store, running, 1)
+    await asyncio.sleep(0.3)
+    again = await estimate_quote(store, await store.get(job.job_id), 1)
+    assert first == again == running.start_time + timedelta(seconds=100)

@@ -144,3 +144,29 @@ def test_bad_metadata_settings_are_config_errors(tmp_path: Path) -> None:
         load_examples(str(broken))
     with pytest.raises(ConfigError, match="cannot read"):
         load_examples(str(tmp_path / "missing.html"))
+
+
+async def test_with_require_auth_the_public_record_keeps_the_tables_private(
+    settings: Settings,
+    aiohttp_client: MakeClient,
+    assert_valid: Callable[[bytes], Any],
+) -> None:
+    """/tap/resource is public (registries harvest it without credentials), but
+    with require_auth /tap/tables is not: the record must not hand anonymous
+    callers the tableset (tables, columns, descriptions) that /tap/tables
+    refuses them; an authenticated caller gets it. Before: all of it, to anyone."""
+    from dataclasses import replace
+
+    client = await _client(
+        replace(settings, auth="header", require_auth=True), aiohttp_client, 10
+    )
+    assert (await client.get("/tap/tables")).status == 401
+    anonymous = await client.get("/tap/resource")
+    assert anonymous.status == 200
+    tree = assert_valid(await anonymous.read())
+    assert tree.find("tableset") is None
+    assert b"demo.stars" not in etree.tostring(tree)
+    alice = await client.get("/tap/resource", headers={"X-Remote-User": "alice"})
+    tree = assert_valid(await alice.read())
+    tables = [t.findtext("name") for t in tree.iterfind("tableset/schema/table")]
+    assert "demo.stars" in tables

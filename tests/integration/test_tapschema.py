@@ -117,7 +117,7 @@ async def test_publish_maps_datatypes(
         "band": ("unicodeChar", "2", None),
         "seen": ("char", "*", "timestamp"),
         "pos": ("double", "2", "point"),
-        "area": ("double", "3", "circle"),
+        '"area"': ("double", "3", "circle"),  # AREA is reserved: delimited
         "outline": ("double", "*", "polygon"),
         "samples": ("double", "*", None),
         "span": ("unicodeChar", "*", None),

@@ -59,7 +59,10 @@ async def test_load_tables_and_catalog(
     assert sci.description == "Things observed"
     assert sci.columns[0].name == "id"
     catalog = await TapCatalog.load(conn)
-    assert catalog.columns_of("sci.things") == tuple(c.name for c in sci.columns)
+    assert catalog.columns_of("sci.things") == tuple(
+        database_name(c.name)
+        for c in sci.columns  # "area" is delimited
+    )
     assert catalog.columns_of("things") == catalog.columns_of("sci.things")
     assert catalog.columns_of("tap_schema.tables") is not None
     assert catalog.columns_of("sci.nothing") is None
@@ -104,3 +107,29 @@ async def test_delimited_identifiers(conn: asyncpg.Connection) -> None:
     assert catalog.sql_name('"Odd"') == 'public."Odd"'
     assert catalog.column_info('"Odd"', "mixed case") is not None
     assert database_name('"a""b"."C.d"') == 'a"b.C.d'
+
+
+async def test_columns_named_by_adql_reserved_words_are_published_delimited(
+    conn: asyncpg.Connection,
+) -> None:
+    """ADQL refuses a reserved word (DISTANCE, AREA, POINT, MOD, TOP...) as a
+    regular identifier, so TAP_SCHEMA must give such a column's name delimited
+    (as "size"): a client (TOPCAT, taplint) writes the name it reads there. The
+    query built from the published names runs. Before: ``distance``, refused."""
+    from taprunner.adql.translate import translate
+
+    await tapschema.install(conn)
+    await conn.execute(
+        "CREATE TABLE public.survey (id int, distance double precision,"
+        ' area double precision, mod int, "top" int, "order" int)'
+    )
+    await conn.execute("INSERT INTO public.survey VALUES (1, 2.5, 3.5, 4, 5, 6)")
+    await tapschema.publish(conn, "public.survey")
+    names = list(await columns_of(conn, "public.survey"))
+    assert sorted(names) == sorted(
+        ["id", '"distance"', '"area"', '"mod"', '"top"', '"order"']
+    )
+    catalog = await TapCatalog.load(conn)
+    adql = f"SELECT {', '.join(names)} FROM public.survey"
+    row = await conn.fetchrow(translate(adql, catalog).sql)
+    assert row is not None and sorted(row.values()) == [1, 2.5, 3.5, 4, 5, 6]

@@ -186,3 +186,26 @@ async def test_a_point_of_the_wrong_size_is_a_usage_error(
             conn, parse_uploads("s,param:s"), parts, catalog, max_bytes=MB
         ):
             pass
+
+
+async def test_an_empty_upload_with_fixed_size_arrays_is_an_empty_table(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
+) -> None:
+    """An upload of no rows (a client's empty selection) whose FIELDs include a
+    fixed-size array, a point or a circle: an empty table of those columns.
+    Before: numpy could not reshape the empty array (a 500 over HTTP)."""
+    start, end = SHAPES.index("<TR>"), SHAPES.index("</TABLEDATA>")
+    parts = write_parts(tmp_path, s=(SHAPES[:start] + SHAPES[end:]).encode())
+    async with load_uploads(
+        conn, parse_uploads("s,param:s"), parts, catalog, max_bytes=MB
+    ) as full:
+        fields = await _fields(conn, full, "SELECT * FROM tap_upload.s")
+        values = await run_adql(
+            conn,
+            full,
+            "SELECT COUNT(*) AS n FROM tap_upload.s, tst.src"
+            " WHERE 1 = CONTAINS(POINT(ra, dec), CIRCLE(pos, 1))",
+        )
+    assert fields["pos"] == ("double", "2", "point")
+    assert fields["area"] == ("double", "3", "circle")
+    assert list(values["n"]) == [0]
