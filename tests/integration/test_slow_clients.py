@@ -259,3 +259,36 @@ async def test_availability_floods_open_no_database_connection_each(
         await watcher.close()
         for writer in readers:
             writer.close()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {
+            "header_timeout": 1.0,
+            "body_timeout": 1.0,
+            "cors_origins": r"https://ok\.example",
+        }
+    ],
+)
+async def test_a_cors_preflight_completes_its_request_head(served: Served) -> None:
+    """A preflight answered by the CORS middleware counts as a request whose
+    head came in: its keep-alive connection stays open, nothing more written
+    (before: the head timer ran on, and header_timeout after the connection
+    opened an unsolicited 408 followed the 204 and the connection closed)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        writer.write(
+            b"OPTIONS /tap/sync HTTP/1.1\r\nHost: t\r\nOrigin: https://ok.example\r\n"
+            b"Access-Control-Request-Method: POST\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 204 "), head
+        with pytest.raises(TimeoutError):
+            extra = await asyncio.wait_for(reader.read(4096), 2.5)
+            pytest.fail(f"after the preflight: {extra!r}")
+        writer.write(b"GET /tap/availability HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+    finally:
+        writer.close()
