@@ -24,6 +24,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "ServiceUnavailable",
+    "StorageFull",
     "StoreError",
     "TooManyJobs",
     "Unauthorized",
@@ -127,6 +128,14 @@ class PayloadTooLarge(UWSError):
 
     status = 413
     error_code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class StorageFull(UWSError):
+    """A request's files (e.g. an upload) did not fit on the jobs directory's
+    disk: 507, not the client's fault and not a bug."""
+
+    status = 507
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
 
 
 class TooManyJobs(UWSError):

@@ -15,6 +15,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from aiouws.config import Settings
+from aiouws.http.connections import connection_middleware
 
 __all__ = ["CorsPolicy", "install_cors"]
 
@@ -107,5 +108,13 @@ def install_cors(app: web.Application, settings: Settings) -> None:
     if settings.cors_origins is None and not settings.cors_any_origin:
         return
     policy = CorsPolicy(settings.cors_origins, settings.cors_any_origin)
-    app.middlewares.insert(0, policy.preflight)
+    # Outermost but for the connection's guard, which must hear of a preflight
+    # as of any request (its head is in: the head timer stops).
+    middlewares = list(app.middlewares)
+    at = (
+        middlewares.index(connection_middleware) + 1
+        if connection_middleware in middlewares
+        else 0
+    )
+    app.middlewares.insert(at, policy.preflight)
     app.on_response_prepare.append(policy.add_headers)

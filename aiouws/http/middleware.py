@@ -5,8 +5,9 @@ with its status, its rendered body and its headers; an ``HTTPException`` with a
 ``text/plain`` body; an unavailable database (whatever raised it, as
 :mod:`aiouws.storage.outage` decides) with a 503 and ``Retry-After``, in the form
 the application registered under :data:`UNAVAILABLE_ERROR` (TAP: a DALI error
-document); anything else with a logged 500. :func:`started_guard` keeps such an
-answer from going out after a response already started.
+document); a full disk (e.g. under an upload) with a 507; anything else with
+a logged 500. :func:`started_guard` keeps such an answer from going out after a
+response already started.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from aiouws.errors import DatabaseUnavailable, ErrorCode, UWSError, error_body
+from aiouws.errors import (
+    DatabaseUnavailable,
+    ErrorCode,
+    StorageFull,
+    UWSError,
+    error_body,
+)
 from aiouws.http.keys import SETTINGS
+from aiouws.jobapi import NO_SPACE, is_disk_full
 from aiouws.storage.outage import unavailable_cause, unavailable_message
 
 __all__ = ["UNAVAILABLE_ERROR", "error_middleware", "error_response", "started_guard"]
@@ -84,6 +92,9 @@ async def error_middleware(
             charset="utf-8",
         )
     except Exception as exc:
+        if is_disk_full(exc):
+            log.warning("request failed: %s", exc, extra={"path": request.path})
+            return error_response(StorageFull(NO_SPACE))
         cause = unavailable_cause(exc)
         if cause is not None:
             return _unavailable(request, unavailable_message(cause))

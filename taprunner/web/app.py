@@ -159,9 +159,11 @@ def _tap_context(
             await conn.close()
         if missing:
             log.warning("%s", missing_message(missing))
-        pool = await query_pool(database.for_queries(), pool_size, missing)
+        queries = database.for_queries()
+        pool = await query_pool(queries, pool_size, missing)
         app[TAP] = TapState(
             pool=pool,
+            queries=queries,
             settings=settings,
             tap=tap,
             up_since=datetime.now(UTC),

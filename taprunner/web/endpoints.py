@@ -18,7 +18,6 @@ from aiouws.errors import PayloadTooLarge, UsageError
 from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
-from aiouws.storage.database import Database
 from taprunner.adql.limits import check_length
 from taprunner.adql.model import AdqlError
 from taprunner.errors import (
@@ -307,8 +306,8 @@ async def _database_state(state: TapState) -> tuple[bool, str]:
     """Whether the database answers, and the note saying so.
 
     A pooled connection if one is free within a second; else (every pooled
-    connection busy, e.g. with slow clients' queries) a connection of its own:
-    a busy pool is not an unreachable database.
+    connection busy, e.g. with slow clients' queries) a connection of its own
+    (:meth:`TapState.probe`): a busy pool is not an unreachable database.
     """
     try:
         try:
@@ -318,11 +317,7 @@ async def _database_state(state: TapState) -> tuple[bool, str]:
         except TimeoutError:
             if state.pool.get_idle_size() > 0:
                 raise  # a free connection that did not answer: not available
-        conn = await Database.of(state.settings).connect(timeout=PROBE_TIMEOUT)
-        try:
-            await conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT)
-        finally:
-            await conn.close()
+        await state.probe(PROBE_TIMEOUT)  # as the query role, one at a time
         return True, "service is accepting queries (every pooled connection busy)"
     except (OSError, TimeoutError) as exc:
         return False, f"database unreachable: {exc or type(exc).__name__}"

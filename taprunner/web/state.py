@@ -14,6 +14,7 @@ import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
+from aiouws.storage.database import Database
 from aiouws.storage.outage import unavailable_cause, unavailable_message
 from taprunner.errors import ServiceBusy, TapUnavailable
 from taprunner.schema.catalog import Connection, TapCatalog
@@ -41,9 +42,13 @@ class TapState:
     examples: OperatorExamples | None = None
     """The operator's examples (``tap_examples``), read at start; None:
     generated from the published tables."""
+    queries: Database | None = None
+    """The query role's login (the pool's), for the availability probe's own
+    connection; None: derived from ``settings``."""
     _catalog: TapCatalog | None = None
     _catalog_time: float = 0.0
     _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _probe: asyncio.Future[None] | None = None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -69,6 +74,26 @@ class TapState:
             yield conn
         finally:
             await self.pool.release(conn)
+
+    async def probe(self, timeout: float) -> None:
+        """Connect as the query role, as the pool does, and run ``SELECT 1``, on a
+        connection of its own (every pooled one is busy): one at a time, callers
+        meanwhile share the probe in flight, so that a flood of (anonymous)
+        availability requests opens one database session, not one each.
+
+        Raises what connecting or the query raised.
+        """
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._probe_once(timeout))
+        await asyncio.shield(self._probe)
+
+    async def _probe_once(self, timeout: float) -> None:
+        database = self.queries or Database.of(self.settings).for_queries()
+        conn = await database.connect(timeout=timeout)
+        try:
+            await conn.fetchval("SELECT 1", timeout=timeout)
+        finally:
+            await conn.close()
 
     async def catalog(self) -> TapCatalog:
         """The published tables, read again when older than CATALOG_TTL.

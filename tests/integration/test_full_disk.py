@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from lxml import etree
@@ -127,3 +128,31 @@ async def test_fast_lane_result_on_a_full_disk(
     assert await (await client.get(f"{await run_job(client, SMALL)}/phase")).text() == (
         "COMPLETED"
     )
+
+
+#: An uploaded VOTable of about 2 MB: more than the whole tmpfs.
+UPLOAD = (
+    b'<?xml version="1.0"?><VOTABLE version="1.3"'
+    b' xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>'
+    b'<FIELD name="id" datatype="int"/><DATA><TABLEDATA>'
+    + b"<TR><TD>1</TD></TR>" * 110_000
+    + b"</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>"
+)
+
+
+@pytest.mark.parametrize("path", ["/tap/sync", "/tap/async"])
+async def test_upload_larger_than_the_disk(
+    client: Client, path: str, jobs_tmpfs: Path
+) -> None:
+    """An upload the jobs directory's disk cannot hold is refused saying so
+    (before: 500 "internal error"), and what was spooled of it is gone."""
+    form = aiohttp.FormData()
+    form.add_field("LANG", "ADQL")
+    form.add_field("QUERY", "SELECT TOP 1 * FROM TAP_UPLOAD.t")
+    form.add_field("UPLOAD", "t,param:t")
+    form.add_field("t", UPLOAD, filename="t.xml", content_type="text/xml")
+    resp = await client.post(path, data=form, allow_redirects=False)
+    body = await resp.text()
+    assert resp.status == 507, (resp.status, body[:300])
+    assert "no space left on device" in body, body[:300]
+    assert os.statvfs(jobs_tmpfs).f_bfree > os.statvfs(jobs_tmpfs).f_blocks // 2

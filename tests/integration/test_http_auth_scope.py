@@ -26,9 +26,10 @@ TAP_PATHS = (
     "/tap/examples",
     "/tap/capabilities",
     "/tap/availability",
+    "/tap/resource",
     "/",
 )
-PUBLIC = ("/tap/capabilities", "/tap/availability")
+PUBLIC = ("/tap/capabilities", "/tap/availability", "/tap/resource")
 
 
 def basic(user: str, password: str) -> dict[str, str]:

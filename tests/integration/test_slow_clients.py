@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 
 from aiouws.config import Settings
 from aiouws.http.connections import CONNECTIONS, ConnectionGuard, GuardedSite
+from aiouws.storage.database import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
@@ -29,6 +31,8 @@ TINY = {"LANG": "ADQL", "QUERY": "SELECT TOP 1 id FROM demo.stars"}
 BIG = "SELECT a.*, b.* FROM demo.stars AS a, demo.stars AS b"
 #: The sync pool's size in create_tap_app (its default).
 POOL = 10
+#: Concurrent availability requests of the flood test.
+FLOOD = 40
 
 
 @dataclass
@@ -206,3 +210,85 @@ async def test_clients_that_stop_reading_give_their_connections_back(
     finally:
         for writer in readers:
             writer.close()
+
+
+async def _sessions(conn: asyncpg.Connection) -> tuple[int, dict[int, str]]:
+    """Sessions ever opened to ``conn``'s database, and its other open ones'
+    users by pid."""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    sessions = await conn.fetchval(
+        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+    )
+    users = await conn.fetch(
+        "SELECT pid, usename FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return int(sessions), {int(r["pid"]): str(r["usename"]) for r in users}
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"header_timeout": 5.0, "body_timeout": 5.0, "write_timeout": 30.0}],
+)
+async def test_availability_floods_open_no_database_connection_each(
+    served: Served, settings: Settings
+) -> None:
+    """Anonymous /tap/availability requests while the pool is busy share one
+    probe connection at a time (before: one new PostgreSQL session each, so a
+    public endpoint could exhaust max_connections), and it logs in as the query
+    role, as the queries it vouches for do (before: the service's login)."""
+    assert settings.dsn is not None
+    readers = [await stalled_reader(served) for _ in range(POOL + 2)]
+    watcher = await asyncpg.connect(settings.dsn)
+    try:
+        await asyncio.sleep(1.0)  # every pooled connection is held by a reader
+        before, known = await _sessions(watcher)
+        new_users: set[str] = set()
+        flood = asyncio.gather(
+            *(timed_get(served, "/tap/availability") for _ in range(FLOOD))
+        )
+        while not flood.done():
+            _, users = await _sessions(watcher)
+            new_users |= {user for pid, user in users.items() if pid not in known}
+        answers = await flood
+        after, _ = await _sessions(watcher)
+        assert all(s == 200 and "available>true" in t for s, _, t in answers)
+        assert after - before < FLOOD // 4, (before, after)
+        assert new_users <= {QUERY_ROLE}, new_users
+    finally:
+        await watcher.close()
+        for writer in readers:
+            writer.close()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {
+            "header_timeout": 1.0,
+            "body_timeout": 1.0,
+            "cors_origins": r"https://ok\.example",
+        }
+    ],
+)
+async def test_a_cors_preflight_completes_its_request_head(served: Served) -> None:
+    """A preflight answered by the CORS middleware counts as a request whose
+    head came in: its keep-alive connection stays open, nothing more written
+    (before: the head timer ran on, and header_timeout after the connection
+    opened an unsolicited 408 followed the 204 and the connection closed)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    try:
+        writer.write(
+            b"OPTIONS /tap/sync HTTP/1.1\r\nHost: t\r\nOrigin: https://ok.example\r\n"
+            b"Access-Control-Request-Method: POST\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 204 "), head
+        with pytest.raises(TimeoutError):
+            extra = await asyncio.wait_for(reader.read(4096), 2.5)
+            pytest.fail(f"after the preflight: {extra!r}")
+        writer.write(b"GET /tap/availability HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+    finally:
+        writer.close()

@@ -119,6 +119,7 @@ async def test_tap_answers_an_outage_with_a_dali_document(
 
 async def test_a_full_disk_is_no_outage(aiohttp_client: MakeClient) -> None:
     exc = OSError(errno.ENOSPC, "No space left on device")
-    status, headers, _ = await _answer(aiohttp_client, exc, tap=False)
-    assert status == 500
+    status, headers, body = await _answer(aiohttp_client, exc, tap=False)
+    assert status == 507  # the disk, said as such: no 503, no internal error
     assert "Retry-After" not in headers
+    assert "no space left on device" in body
