@@ -58,9 +58,12 @@ class QueryLimitError(AdqlError):
 
 
 #: What nests or separates, and what hides those from the count: strings,
-#: delimited identifiers and comments (as ADQL's lexical rules have them).
+#: delimited identifiers and comments (as ADQL's lexical rules have them). A
+#: comment never closed runs to the end (the parser refuses it): scanning for
+#: its end from every "/*" again would be quadratic in the text.
 _NESTING = re.compile(
-    r"""[(),]|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|--[^\n]*|/\*.*?\*/""", re.DOTALL
+    r"""[(),]|'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|--[^\n]*|/\*(?:.*?\*/|.*)""",
+    re.DOTALL,
 )
 
 
