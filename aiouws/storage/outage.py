@@ -91,6 +91,11 @@ def unavailable_cause(
 
 
 def unavailable_message(cause: BaseException) -> str:
-    """What a client reads: ``database unavailable: <the server's words>``."""
+    """What a client reads: ``database unavailable: <the server's words>``; a
+    failure of the connection itself (an ``OSError``: refused, no socket, reset)
+    is said without its text, which names the database's host, port or socket
+    path (the log has it)."""
+    if isinstance(cause, OSError):
+        return "database unavailable: cannot reach the database server"
     text = str(cause).strip() or type(cause).__name__
     return f"database unavailable: {text}"

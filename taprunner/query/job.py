@@ -23,7 +23,7 @@ import asyncpg
 
 from aiouws.jobapi import NO_SPACE, JobContext, is_disk_full
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
-from aiouws.storage.outage import DRIVER_ERRORS
+from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
 from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.bytelimits import ResultLimits
@@ -206,7 +206,7 @@ async def execute(
 
 def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
     """The job's error for a database it cannot use (document written)."""
-    message = f"database unavailable: {exc}"
+    message = unavailable_message(exc)
     write_error(ctx, message)
     return TapError(message)
 

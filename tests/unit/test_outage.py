@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from aiouws.errors import DatabaseUnavailable, ServiceUnavailable, StoreError
 from aiouws.http.middleware import UNAVAILABLE_ERROR, error_middleware
-from aiouws.storage.outage import unavailable_cause
+from aiouws.storage.outage import unavailable_cause, unavailable_message
 from taprunner.errors import TapUnavailable
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -123,3 +123,15 @@ async def test_a_full_disk_is_no_outage(aiohttp_client: MakeClient) -> None:
     assert status == 507  # the disk, said as such: no 503, no internal error
     assert "Retry-After" not in headers
     assert "no space left on device" in body
+
+
+def test_a_refused_connection_is_told_without_the_servers_address() -> None:
+    """Found in review: the client read the host and port (or socket path)."""
+    refused = ConnectionRefusedError(
+        errno.ECONNREFUSED, "Connect call failed ('10.1.2.3', 5432)"
+    )
+    message = unavailable_message(refused)
+    assert message.startswith("database unavailable")
+    assert "10.1.2.3" not in message and "5432" not in message
+    shutdown = asyncpg.AdminShutdownError("terminating connection due to admin")
+    assert "terminating connection" in unavailable_message(shutdown)
