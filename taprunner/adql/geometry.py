@@ -117,7 +117,7 @@ def _region(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
     if len(raw) != 1 or not (isinstance(raw[0], exp.Literal) and raw[0].is_string):
         raise AdqlError(f"{SUPPORTED}, written as one string literal")
     shape, numbers = parse_stcs(str(raw[0].this))
-    values = [Fragment(repr(n) if n >= 0 else f"({n!r})") for n in numbers]
+    values = [Fragment(f"({n!r})" if repr(n)[0] == "-" else repr(n)) for n in numbers]
     build = {"POSITION": _point, "CIRCLE": _circle, "BOX": _box}.get(shape, _polygon)
     return build(values)
 

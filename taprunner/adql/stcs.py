@@ -67,7 +67,18 @@ def parse_stcs(text: str) -> tuple[str, tuple[float, ...]]:
         raise AdqlError(
             f"REGION: {shape.capitalize()} takes {wanted} numbers, not {len(numbers)}"
         )
+    _check_ranges(shape, numbers)
     return shape, numbers
+
+
+def _check_ranges(shape: str, numbers: tuple[float, ...]) -> None:
+    """Latitudes within [-90, 90]; sizes (radius, width, height) not negative."""
+    sizes = numbers[2:] if shape in ("CIRCLE", "BOX") else ()
+    if any(size < 0 for size in sizes):
+        raise AdqlError(f"REGION: {shape.capitalize()} sizes cannot be negative")
+    latitudes = numbers[1:2] if sizes else numbers[1::2]
+    if any(abs(lat) > 90 for lat in latitudes):
+        raise AdqlError("REGION: a latitude is outside [-90, 90]")
 
 
 def _number(token: str) -> float:

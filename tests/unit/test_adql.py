@@ -191,6 +191,10 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT REGION('Circle ICRS 1 2')", "Circle takes 3 numbers, not 2"),
     ("SELECT REGION('Circle ICRS 1 2 x')", "'x' is not a number"),
     ("SELECT REGION('Circle ICRS 1 2 3 unit arcsec')", "unit arcsec"),
+    ("SELECT REGION('Circle ICRS 1 2 -3')", "sizes cannot be negative"),
+    ("SELECT REGION('Box 1 2 3 -4')", "sizes cannot be negative"),
+    ("SELECT REGION('Position 1 91')", "outside [-90, 90]"),
+    ("SELECT REGION('Polygon 1 2 3 4 5 -90.5')", "outside [-90, 90]"),
     ("SELECT REGION(v) FROM plain", "written as one string literal"),
     ("SELECT REGION('Circle ICRS 1 2 3', 4)", "written as one string literal"),
     (
