@@ -8,8 +8,9 @@ table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`). BOX
 (deprecated in ADQL 2.1, kept for older clients) is the polygon of its four
 corners: ADQL 2.0 defines it as "a special case of POLYGON", a cross of arms
 width/2 and height/2 (arcs) along the axes at its centre, its sides great
-circles meeting the arms' ends at right angles. REGION (STC-S text) is known and
-refused.
+circles meeting the arms' ends at right angles. REGION (deprecated in 2.1 too)
+takes a string literal in the STC-S subset of :mod:`.stcs` (one ICRS Position,
+Circle, Box or Polygon) and builds the same shapes.
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from sqlglot import exp
 from taprunner.adql.features import FEATURES_GEO, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
+from taprunner.adql.stcs import SUPPORTED, parse_stcs
 
-#: Geometry functions ADQL 2.1 deprecates: known, refused with this message.
-REFUSED_GEOMETRY = {
-    "REGION": "REGION is not supported (deprecated in ADQL 2.1): use POLYGON "
-    "or CIRCLE instead"
-}
+#: Geometry functions ADQL declares that are known, refused with this message.
+REFUSED_GEOMETRY: dict[str, str] = {}
 
 _FLOAT8_ARRAY = "double precision[]"
 # pg_sphere prints polygons as {(lon , lat),...} in radians (its default format).
@@ -112,6 +111,15 @@ def _box(args: list[Fragment]) -> Fragment:
         )
     shape = _polygon(corners)
     return Fragment(shape.sql, geom="polygon", coords=shape.coords, name="box")
+
+
+def _region(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+    if len(raw) != 1 or not (isinstance(raw[0], exp.Literal) and raw[0].is_string):
+        raise AdqlError(f"{SUPPORTED}, written as one string literal")
+    shape, numbers = parse_stcs(str(raw[0].this))
+    values = [Fragment(f"({n!r})" if repr(n)[0] == "-" else repr(n)) for n in numbers]
+    build = {"POSITION": _point, "CIRCLE": _circle, "BOX": _box}.get(shape, _polygon)
+    return build(values)
 
 
 def _centroid(args: list[Fragment]) -> Fragment:
@@ -239,6 +247,10 @@ _BOX_NOTE = (
     "Deprecated in ADQL 2.1: the polygon whose sides are great circles meeting"
     " at right angles the ends of a cross of arms width/2, height/2 along the axes"
 )
+_REGION_NOTE = (
+    "Deprecated in ADQL 2.1: a string literal in STC-S, one Position, Circle,"
+    " Box or Polygon in ICRS (degrees)"
+)
 _CENTROID_NOTE = "The centre of a circle (of a polygon is not supported)"
 GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
     FunctionDef(name, translate, example, FEATURES_GEO, description=description)
@@ -247,6 +259,7 @@ GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
         ("CIRCLE", _in_system(_circle), _C, None),
         ("POLYGON", _in_system(_polygon), "POLYGON('ICRS', 1, 1, 2, 1, 2, 2)", None),
         ("BOX", _in_system(_box), "BOX('ICRS', 10, 20, 2, 1)", _BOX_NOTE),
+        ("REGION", _region, "REGION('Circle ICRS 10 20 1')", _REGION_NOTE),
         ("CENTROID", _plain(_centroid), f"CENTROID({_C})", _CENTROID_NOTE),
         ("CONTAINS", _plain(_contains), f"CONTAINS({_P}, {_C})", None),
         ("INTERSECTS", _plain(_intersects), f"INTERSECTS({_C}, {_C})", None),

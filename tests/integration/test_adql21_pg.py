@@ -359,3 +359,38 @@ def test_cast_of_a_geometry_to_a_scalar_type_is_refused(catalog: TapCatalog) -> 
         for shape in ("POINT(ra, dec)", "CIRCLE(ra, dec, 1)", "BOX(ra, dec, 1, 1)"):
             with pytest.raises(AdqlError, match="CAST"):
                 translate(f"SELECT CAST({shape} AS {target}) FROM tst.obj", catalog)
+
+
+async def test_region_shapes_select_the_rows_inside(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """REGION's STC-S shapes on the real pg_sphere: which of the rows at (10, 20),
+    (200, -45), (300, 60) each contains, and DISTANCE to a REGION Position."""
+
+    async def ids(region: str) -> list[int]:
+        adql = (
+            f"SELECT id FROM tst.obj WHERE 1 = CONTAINS(POINT(ra, dec), {region})"
+            " ORDER BY id"
+        )
+        return [r["id"] for r in await conn.fetch(translate(adql, catalog).sql)]
+
+    assert await ids("REGION('Circle ICRS 10 20.5 1')") == [1]
+    assert await ids("REGION('circle 10 22 1')") == []  # 2 deg off: outside
+    assert await ids("REGION('CIRCLE ICRS GEOCENTER 200 -44 1.5')") == [2]
+    assert await ids("REGION('Polygon ICRS 9 19 11 19 11 21 9 21')") == [1]
+    assert await ids("REGION('polygon 11 19 12 19 12 21')") == []
+    assert await ids("REGION('Box ICRS 300 60 1 1')") == [3]
+    # the box's half-width is 0.5 deg of arc: at dec 60 that is ~1 deg of ra
+    assert await ids("REGION('Box ICRS 300.9 60 1 1')") == [3]
+    assert await ids("REGION('Box ICRS 301.1 60 1 1')") == []
+    (distance,) = await _row(
+        conn,
+        catalog,
+        "SELECT DISTANCE(REGION('Position ICRS 10 21'), POINT(ra, dec))"
+        " FROM tst.obj WHERE id = 1",
+    )
+    assert distance == pytest.approx(1.0)
+    (far,) = await _row(
+        conn, catalog, "SELECT DISTANCE(REGION('position 0 0'), POINT(90, 0))"
+    )
+    assert far == pytest.approx(90.0)

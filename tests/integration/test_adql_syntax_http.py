@@ -45,6 +45,14 @@ async def test_grammar_violations_are_refused_before_the_database(
             "is a point on one side and a circle on the other",
         ),
         ("SELECT table_name FROM tap_schema.tables OFFSET -1", "unsigned integer"),
+        ("SELECT REGION('Circle GALACTIC 1 2 3')", "frame GALACTIC is not supported"),
+        (
+            "SELECT REGION('Union ICRS (Circle 1 2 3 Circle 4 5 6)')",
+            "REGION supports Position, Circle, Box and Polygon in ICRS",
+        ),
+        ("SELECT REGION('Polygon 1 2 3 4')", "three vertices or more"),
+        ("SELECT REGION('Circle 1 2 nan')", "not a finite number"),
+        ("SELECT REGION(table_name) FROM tap_schema.tables", "one string literal"),
     ):
         resp = await client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": adql})
         body = await resp.read()

@@ -36,6 +36,13 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
         "CONTAINS(POINT(11.1, 20), BOX(10, 20, 2, 1))",
         (1, 0),
     ),
+    "REGION": (
+        "SELECT CONTAINS(POINT(10.9, 20.4), REGION('Box ICRS 10 20 2 1')), "
+        "CONTAINS(POINT(11.1, 20), REGION('box 10 20 2 1')), "
+        "DISTANCE(REGION('Position ICRS 0 0'), POINT(0, 1)), "
+        "REGION('Circle ICRS 1 2 3'), REGION('Polygon 1 2 3 4 5 6')",
+        (1, 0, 1.0, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+    ),
     "CENTROID": ("SELECT CENTROID(CIRCLE(10, 20, 1))", ([10.0, 20.0],)),
     "CONTAINS": (
         "SELECT a FROM tst.t WHERE 1 = CONTAINS(POINT(x, 0), CIRCLE(10, 0, 1))",

@@ -91,6 +91,6 @@ def test_geometry_features_are_what_the_translator_does() -> None:
     geo = _advertised()[FEATURES_GEO]
     assert "CENTROID" in geo
     assert "BOX" in geo
-    assert "REGION" not in geo
-    with pytest.raises(AdqlError, match="not supported"):
-        translate("SELECT REGION('Circle ICRS 1 2 3') AS x FROM t", CATALOG)
+    assert "REGION" in geo
+    with pytest.raises(AdqlError, match="REGION supports Position, Circle, Box"):
+        translate("SELECT REGION('Union ICRS (Circle 1 2 3)') AS x FROM t", CATALOG)

@@ -215,8 +215,7 @@ def test_capabilities_tap_interface_and_language(schema: etree.XMLSchema) -> Non
 
 
 def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> None:
-    """CENTROID, BOX and the IVOA UDFs work and are advertised; REGION is refused
-    and is not."""
+    """CENTROID, BOX, REGION and the IVOA UDFs work and are advertised."""
     root = assert_valid(schema, capabilities())
     (tap,) = root.xpath("capability[@standardID=$id]", id=xmldoc.STD_TAP)
 
@@ -229,7 +228,7 @@ def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> N
         )
 
     assert forms(features.FEATURES_GEO) == [
-        "POINT", "CIRCLE", "POLYGON", "BOX", "CENTROID", "CONTAINS",
+        "POINT", "CIRCLE", "POLYGON", "BOX", "REGION", "CENTROID", "CONTAINS",
         "INTERSECTS", "DISTANCE", "AREA", "COORD1", "COORD2", "COORDSYS",
     ]  # fmt: skip
     assert [f.partition("(")[0] for f in forms(features.FEATURES_UDF)] == [
