@@ -37,7 +37,12 @@ from taprunner.adql.limits import QueryLimitError, parse_limited
 from taprunner.adql.model import AdqlError
 from taprunner.adql.translate import row_bound
 from taprunner.errors import TapError
-from taprunner.query.caches import TRANSLATORS, StatementCache, digest
+from taprunner.query.caches import (
+    DIGEST_ON_LOOP,
+    TRANSLATORS,
+    StatementCache,
+    digest,
+)
 from taprunner.query.execute import timeout_ms
 from taprunner.query.job import execute, job_timeout, unavailable, write_error
 from taprunner.query.querylog import QueryRecord
@@ -169,6 +174,10 @@ class TapInline:
             or request.maxrec <= self.max_rows
         ):
             return LaneQuery(request)
+        if len(request.query) <= DIGEST_ON_LOOP:  # a known bound: no thread hop
+            known, bound = self._bounds.get(digest(request.query))
+            if known:
+                return LaneQuery(request, bound)
         return await TRANSLATORS.run(request.query, self._bound, request)
 
     def _bound(self, request: TapRequest) -> LaneQuery:
