@@ -42,10 +42,15 @@ def media_type_of(value: str, fmt: OutputFormat) -> str:
 
     DALI: a client that names a media type gets that type back (``text/xml``
     gives ``text/xml``, with its parameters); a short name (``votable``,
-    ``csv``, ``votable/td``) gives the format's own media type.
+    ``csv``, ``votable/td``) gives the format's own media type. A text format
+    (CSV, TSV) adds the charset it is written in (``;charset=utf-8``) unless
+    the type names one.
     """
     top, slash, _ = value.partition("/")
-    return value if slash and top in _MEDIA_TOP_LEVEL else fmt.media_type
+    media = value if slash and top in _MEDIA_TOP_LEVEL else fmt.media_type
+    if fmt.charset is None or "charset=" in media.lower():
+        return media
+    return f"{media};charset={fmt.charset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ class TapRequest:
     @property
     def media_type(self) -> str:
         """The Content-Type of the result (sync response, async result file)."""
-        return self.requested_type or self.format.media_type
+        return self.requested_type or media_type_of(self.format.name, self.format)
 
 
 def parse_uploads(value: str | None) -> tuple[Upload, ...]:

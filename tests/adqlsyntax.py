@@ -36,6 +36,20 @@ MALFORMED: list[tuple[str, int, int, str]] = [
     ("SELECT ra FROM gaia.src OFFSET", 1, 25, "unexpected OFFSET"),
     ("SELECT ra FROM gaia.src\nGROUP BY", 2, 1, "expected a column after GROUP BY"),
     ("SELECT ra FROM gaia.src AS a JOIN gaia.src AS b", 1, 47, "expected ON"),
+    # what PostgreSQL reads and ADQL 2.1's grammar does not have
+    ("SELECT 0xZZ FROM gaia.src", 1, 8, "0x followed by the digits 0-9, A-F"),
+    ("SELECT 0x FROM gaia.src", 1, 8, "hexadecimal literal"),
+    ("SELECT 1a FROM gaia.src", 1, 8, "separated from the word after it"),
+    (
+        "SELECT ra FROM gaia.src WHERE ra > TIMESTAMP '2020-01-01'",
+        1,
+        36,
+        "ADQL has no typed literals (write CAST('2020-01-01' AS TIMESTAMP))",
+    ),
+    ("SELECT DATE '2020-01-01' FROM gaia.src", 1, 8, "no typed literals"),
+    ("SELECT ra FROM gaia.src ORDER BY ra NULLS FIRST", 1, 37, "only ASC or DESC"),
+    ("SELECT ra FROM gaia.src ORDER BY ra DESC NULLS LAST", 1, 42, "NULLS LAST"),
+    ("SELECT CAST(ra AS INTEGER FROM gaia.src", 1, 8, "expected ')' closing CAST("),
     # unterminated strings and delimited identifiers
     ("SELECT ra FROM gaia.src WHERE dec = 'abc", 1, 37, "unterminated string"),
     ('SELECT "ra FROM gaia.src', 1, 8, "unterminated string"),

@@ -18,6 +18,7 @@ from taprunner.adql.geometry import to_dali
 from taprunner.adql.model import (
     AdqlError,
     Catalog,
+    DatatypeCatalog,
     GeometryCatalog,
     GeometryColumnsCatalog,
     NamingCatalog,
@@ -95,6 +96,14 @@ class QueryEmitter(ExpressionEmitter):
         if not isinstance(self._catalog, UnitCatalog):
             return None
         return self._catalog.column_unit(column.table, column.column)
+
+    def column_datatype(self, column: SourceColumn) -> str | None:
+        """The catalogue's datatype of a column read from a catalogue table."""
+        if column.table is None or column.column is None:
+            return None
+        if not isinstance(self._catalog, DatatypeCatalog):
+            return None
+        return self._catalog.column_datatype(column.table, column.column)
 
     # -- WITH, SELECT and set operations ---------------------------------------
 

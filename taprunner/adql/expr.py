@@ -6,6 +6,7 @@ never has to agree with sqlglot's. Node types without a rule are rejected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -17,7 +18,7 @@ from taprunner.adql.functions import (
     check_known,
     is_geometry,
 )
-from taprunner.adql.model import AdqlError
+from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
 from taprunner.adql.sqltext import (
     Fragment,
@@ -49,18 +50,48 @@ _CAST_TYPES = {
     exp.DataType.Type.TIMESTAMP: "timestamp",
 }
 _PREDICATES = frozenset({"CONTAINS", "INTERSECTS"})
+#: TAP_SCHEMA datatypes of integer columns (TAP 1.1's VOTable names, 1.0's ADQL).
+_INTEGER_DATATYPES = frozenset(
+    {"short", "int", "long", "smallint", "integer", "bigint"}
+)
 # CAST(text AS POINT/CIRCLE/POLYGON): the text is DALI's, numbers in degrees
 # separated by blanks ('12.3 45.6' for a point).
 _WORDS = "(SELECT regexp_split_to_array(btrim({0}), '[[:space:]]+') AS a) AS v"
 _NUMBER = "radians(CAST(v.a[{0}] AS double precision))"
+# A value with the wrong count of numbers fails in the database with its text
+# in the message (a number made of the complaint), never a silently cut shape;
+# NULL stays NULL.
+_BAD = (
+    "CAST(CAST(CAST('CAST to {0}: not {1}: ' || array_to_string(v.a, ' ')"
+    " AS double precision) AS text) AS {2})"
+)
+
+
+def _geometry_cast(shape: str, count: str, need: str, sphere: str, build: str) -> str:
+    bad = _BAD.format(shape, need, sphere)
+    return f"(SELECT CASE WHEN {count} THEN {build} ELSE {bad} END FROM {_WORDS})"
+
+
 _GEOMETRY_CASTS = {
-    "POINT": f"(SELECT spoint({_NUMBER.format(1)}, {_NUMBER.format(2)}) FROM {_WORDS})",
-    "CIRCLE": f"(SELECT scircle(spoint({_NUMBER.format(1)}, {_NUMBER.format(2)}), "
-    f"{_NUMBER.format(3)}) FROM {_WORDS})",
-    "POLYGON": f"(SELECT spoly(spoint({_NUMBER.format('2 * i - 1')}, "
-    f"{_NUMBER.format('2 * i')}) ORDER BY i) FROM {_WORDS}, "
-    "generate_series(1, cardinality(v.a) / 2) AS i)",
-}
+    "POINT": _geometry_cast(
+        "POINT", "cardinality(v.a) = 2", "2 numbers", "spoint",
+        f"spoint({_NUMBER.format(1)}, {_NUMBER.format(2)})",
+    ),
+    "CIRCLE": _geometry_cast(
+        "CIRCLE", "cardinality(v.a) = 3", "3 numbers", "scircle",
+        f"scircle(spoint({_NUMBER.format(1)}, {_NUMBER.format(2)}), "
+        f"{_NUMBER.format(3)})",
+    ),
+    "POLYGON": _geometry_cast(
+        "POLYGON", "cardinality(v.a) % 2 = 0 AND cardinality(v.a) >= 6",
+        "an even count (6 or more) of numbers", "spoly",
+        f"(SELECT spoly(spoint({_NUMBER.format('2 * i - 1')}, "
+        f"{_NUMBER.format('2 * i')}) ORDER BY i) "
+        "FROM generate_series(1, cardinality(v.a) / 2) AS i)",
+    ),
+}  # fmt: skip
+#: How many numbers a DALI value of each shape has (None: even, 6 or more).
+_GEOMETRY_COUNTS: dict[str, int | None] = {"POINT": 2, "CIRCLE": 3, "POLYGON": None}
 
 Columns = tuple[SourceColumn, ...]
 _Rule = Callable[["ExpressionEmitter", exp.Expr, Scope], Fragment]
@@ -81,14 +112,19 @@ class ExpressionEmitter:
         catalogue)."""
         return None
 
+    def column_datatype(self, column: SourceColumn) -> str | None:
+        """The TAP_SCHEMA datatype of a catalogue column (None: unknown)."""
+        return None
+
     def expression(
         self, node: exp.Expr, scope: Scope, outputs: Columns = ()
     ) -> Fragment:
         """Translate a value expression (``outputs``: select-list names it may use)."""
         if isinstance(node, exp.Column):
             sql, column = self.resolve_column(node, scope, outputs)
+            integer = self.column_datatype(column) in _INTEGER_DATATYPES
             return Fragment(sql, geom=column.xtype, name=column.name,
-                            unit=self.column_unit(column))  # fmt: skip
+                            unit=self.column_unit(column), integer=integer)  # fmt: skip
         rule = _RULES.get(type(node))
         if rule is None:
             raise AdqlError(_describe(node))
@@ -165,6 +201,7 @@ class ExpressionEmitter:
         return Fragment(
             f"({left.sql} {operator} {right.sql})",
             unit=_binary_unit(operator, (node.this, left), (node.expression, right)),
+            integer=left.integer and right.integer and operator in ("+", "-", "*"),
         )
 
     def _predicate_comparison(self, node: exp.Binary, scope: Scope) -> Fragment | None:
@@ -192,18 +229,19 @@ class ExpressionEmitter:
 
     def _neg(self, node: exp.Expr, scope: Scope) -> Fragment:
         value = self.expression(node.this, scope)
-        return Fragment(f"(-{value.sql})", unit=value.unit)
+        return Fragment(f"(-{value.sql})", unit=value.unit, integer=value.integer)
 
     def _paren(self, node: exp.Expr, scope: Scope) -> Fragment:
         inner = self.expression(node.this, scope)
         predicate = f"({inner.predicate})" if inner.predicate else None
         return Fragment(f"({inner.sql})", inner.geom, inner.coords, predicate,
-                        inner.name, inner.unit)  # fmt: skip
+                        inner.name, inner.unit, inner.integer)  # fmt: skip
 
     def _literal(self, node: exp.Expr, scope: Scope) -> Fragment:
         if node.is_string:
             return Fragment(string_literal(str(node.this)))
-        return Fragment(number_literal(str(node.this)))
+        text = number_literal(str(node.this))
+        return Fragment(text, integer=text.isdigit())
 
     def _null(self, node: exp.Expr, scope: Scope) -> Fragment:
         return Fragment("NULL")
@@ -282,6 +320,8 @@ class ExpressionEmitter:
             text = self.expression(node.this, scope)
             if text.geom is not None:
                 raise AdqlError(f"CAST to {shape} takes a string, not a {text.geom}")
+            if isinstance(node.this, exp.Literal) and node.this.is_string:
+                _check_dali(shape, str(node.this.this))
             sql = _GEOMETRY_CASTS[shape].format(text.sql)
             return Fragment(sql, geom=shape.lower(), name="cast")
         target = _CAST_TYPES.get(to.this) if isinstance(to, exp.DataType) else None
@@ -295,7 +335,8 @@ class ExpressionEmitter:
         value = self.expression(node.this, scope)
         if value.geom is not None:  # pg_sphere's own text (radians) otherwise
             raise AdqlError(f"CAST of a {value.geom} to {to.sql()} is not ADQL")
-        return Fragment(f"CAST({value.sql} AS {target})", name="cast")
+        integer = target in ("smallint", "integer", "bigint")
+        return Fragment(f"CAST({value.sql} AS {target})", name="cast", integer=integer)
 
     def _function(self, node: exp.Expr, scope: Scope) -> Fragment:
         name = str(node.this).upper()
@@ -380,3 +421,26 @@ def _describe(node: exp.Expr) -> str:
     text = node.sql(dialect="postgres")
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"unsupported expression: {text}"
+
+
+def _check_dali(shape: str, text: str) -> None:
+    """Refuse a string literal that is not a DALI ``shape`` (numbers in degrees
+    separated by blanks)."""
+    words = text.split()
+    wanted = _GEOMETRY_COUNTS[shape]
+    if wanted is None:
+        counted = len(words) >= 6 and len(words) % 2 == 0
+    else:
+        counted = len(words) == wanted
+    numbers = True
+    for word in words:
+        try:
+            numbers = numbers and math.isfinite(float(word))
+        except ValueError:
+            numbers = False
+    if not (counted and numbers):
+        need = f"{wanted} numbers" if wanted else "an even count (6 or more) of numbers"
+        raise AdqlSyntaxError(
+            f"'{text[:40]}' is not a DALI {shape.lower()}: CAST to {shape} takes"
+            f" a string of {need} (degrees) separated by blanks"
+        )

@@ -20,6 +20,7 @@ from taprunner.adql.sqltext import Fragment
 
 __all__ = [
     "FEATURES_COMMON_TABLE",
+    "FEATURES_CONDITIONAL",
     "FEATURES_GEO",
     "FEATURES_OFFSET",
     "FEATURES_SETS",
@@ -42,6 +43,9 @@ FEATURES_OFFSET = f"{TAPREGEXT}#features-adql-offset"
 FEATURES_COMMON_TABLE = f"{TAPREGEXT}#features-adql-common-table"
 FEATURES_SETS = f"{TAPREGEXT}#features-adql-sets"
 FEATURES_TYPE = f"{TAPREGEXT}#features-adql-type"
+#: ADQL 2.1's COALESCE (section 4.8). STILTS 3.4.7's taplint predates it (its
+#: list of ADQL 2.1 feature types lacks it: E-CAP-KEYX); later STILTS know it.
+FEATURES_CONDITIONAL = f"{TAPREGEXT}#features-adql-conditional"
 FEATURES_UNIT = f"{TAPREGEXT}#features-adql-unit"
 FEATURES_UDF = f"{TAPREGEXT}#features-udf"
 #: The optional ADQL 2.1 feature types, in capabilities order (UDFs come last).
@@ -52,6 +56,7 @@ FEATURE_TYPES = (
     FEATURES_COMMON_TABLE,
     FEATURES_SETS,
     FEATURES_TYPE,
+    FEATURES_CONDITIONAL,
     FEATURES_UNIT,
 )
 

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from taprunner.adql.features import (
     FEATURE_TYPES,
+    FEATURES_CONDITIONAL,
     FEATURES_GEO,
     FEATURES_STRING,
     FEATURES_UDF,
@@ -80,11 +81,19 @@ def _sql_function(name: str, low: int, high: int, target: str) -> Translate:
 
 
 def _via_numeric(name: str, low: int, high: int, target: str, cast: str) -> Translate:
-    """``target`` on numeric: the optional second argument cast to ``cast``."""
+    """``target`` on numeric: the optional second argument cast to ``cast``.
+
+    An integer value (known from its column's datatype, literal or CAST; for
+    MOD both) goes to numeric directly and comes back as bigint: exact beyond
+    2**53, where a double would lose digits.
+    """
 
     def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
         texts = _numbers(name, args, low, high)
         rest = f", CAST({texts[1]} AS {cast})" if len(texts) == 2 else ""
+        if args[0].integer and (cast == "integer" or args[-1].integer):
+            sql = f"CAST({target}(CAST({texts[0]} AS numeric){rest}) AS bigint)"
+            return Fragment(sql, name=name.lower(), integer=True)
         # MOD keeps integers exact (no detour through double precision).
         template = _VIA_NUMERIC if cast == "integer" else _PLAIN_NUMERIC
         sql = template.format(target, texts[0], rest)
@@ -136,9 +145,12 @@ _MATH: tuple[FunctionDef, ...] = (
     _scalar("COT", 1, 1, "cot"),
     _scalar("SIN", 1, 1, "sin"),
     _scalar("TAN", 1, 1, "tan"),
-    # ADQL 2.1's feature type of COALESCE (features-adql-conditional) is unknown
-    # to TAPRegExt 1.0 and taplint (an error there): not advertised, as before.
-    _scalar("COALESCE", 1, 1000, "coalesce"),
+    FunctionDef(
+        "COALESCE",
+        _sql_function("COALESCE", 1, 1000, "coalesce"),
+        "COALESCE(NULL, 0.5)",
+        FEATURES_CONDITIONAL,
+    ),
     FunctionDef(
         "IN_UNIT",
         in_unit,

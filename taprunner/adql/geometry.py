@@ -15,6 +15,7 @@ Circle, Box or Polygon) and builds the same shapes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from sqlglot import exp
@@ -37,13 +38,27 @@ _POLYGON_DALI = (
 
 
 def to_dali(value: Fragment) -> str:
-    """SQL giving ``value`` (a geometry) as a DALI ``double precision[]``."""
+    """SQL giving ``value`` (a geometry) as a DALI ``double precision[]``.
+
+    A NULL geometry (or one with a NULL coordinate, which pg_sphere makes NULL)
+    is NULL, never an array of NULLs: DALI and VOTable have an empty cell for it.
+    """
     if value.coords is not None:
-        return f"CAST(ARRAY[{', '.join(value.coords)}] AS {_FLOAT8_ARRAY})"
+        array = f"CAST(ARRAY[{', '.join(value.coords)}] AS {_FLOAT8_ARRAY})"
+        if all(_is_number(c) for c in value.coords):
+            return array
+        return f"(CASE WHEN num_nulls({', '.join(value.coords)}) = 0 THEN {array} END)"
     if value.geom == "polygon":
         return _POLYGON_DALI.format(value.sql)
     parts = _point_coords(value) if value.geom == "point" else _circle_coords(value)
-    return f"ARRAY[{', '.join(parts)}]"
+    return f"(CASE WHEN {value.sql} IS NOT NULL THEN ARRAY[{', '.join(parts)}] END)"
+
+
+def _is_number(sql: str) -> bool:
+    return bool(_NUMBER_SQL.match(sql))
+
+
+_NUMBER_SQL = re.compile(r"\(?-?[0-9.eE+-]+\)?\Z")
 
 
 def _point(args: list[Fragment]) -> Fragment:

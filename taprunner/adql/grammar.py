@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from sqlglot import exp
+from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import Token, TokenType
 
 from taprunner.adql.model import AdqlSyntaxError
@@ -102,16 +103,44 @@ def check_grammar(statement: exp.Expr, tokens: Sequence[Token]) -> None:
 _NOT_ADQL_TOKENS = {TokenType.DCOLON: "'::'", TokenType.LIMIT: "LIMIT"}
 
 
+#: Type names that PostgreSQL lets prefix a string (``TIMESTAMP '2020-01-01'``,
+#: a typed literal): ADQL 2.1 has no typed literals, only CAST.
+_TYPE_WORDS = PostgresParser.TYPE_TOKENS - {TokenType.NULL, TokenType.UNION}
+
+
 def _check_tokens(tokens: Sequence[Token]) -> None:
-    for token in tokens:
+    for token, after in zip(tokens, [*tokens[1:], None], strict=True):
         word = _NOT_ADQL_TOKENS.get(token.token_type)
         if word is not None:
             hint = "CAST(x AS type)" if word == "'::'" else "TOP n"
             raise AdqlSyntaxError(
-                f"unexpected {word}: not ADQL (write {hint})",
-                token.line,
-                max(1, token.col - len(token.text) + 1),
+                f"unexpected {word}: not ADQL (write {hint})", *_where(token)
             )
+        if after is None:
+            continue
+        if token.token_type in _TYPE_WORDS and after.token_type == TokenType.STRING:
+            written = token.text.upper()
+            hint = f" (write CAST('{after.text}' AS TIMESTAMP))"
+            raise AdqlSyntaxError(
+                f"unexpected {written} '{after.text}': ADQL has no typed literals"
+                + (hint if written == "TIMESTAMP" else ""),
+                *_where(token),
+            )
+        if (
+            token.token_type == TokenType.VAR
+            and token.text.upper() == "NULLS"
+            and after.text.upper() in ("FIRST", "LAST")
+        ):
+            raise AdqlSyntaxError(
+                f"unexpected NULLS {after.text.upper()}: not ADQL (an ORDER BY"
+                " item takes only ASC or DESC)",
+                *_where(token),
+            )
+
+
+def _where(token: Token) -> tuple[int, int]:
+    """The line and column where ``token`` starts."""
+    return token.line, max(1, token.col - len(token.text) + 1)
 
 
 def _check_clauses(node: exp.Select | exp.SetOperation) -> None:
@@ -220,7 +249,8 @@ def _cast_target(tokens: Sequence[Token], begin: int) -> list[Token] | None:
                 return None if as_at is None else list(tokens[as_at + 1 : index])
         elif kind == TokenType.ALIAS and depth == 1:
             as_at = index
-    return None
+    cast = tokens[begin - 2]
+    raise AdqlSyntaxError("expected ')' closing CAST(", *_where(cast))
 
 
 def _shown(node: exp.Expr) -> str:

@@ -126,6 +126,15 @@ class UnitCatalog(Catalog, Protocol):
         ...
 
 
+@runtime_checkable
+class DatatypeCatalog(Catalog, Protocol):
+    """A catalog that knows its columns' TAP_SCHEMA datatypes (``long``, ``int``...)."""
+
+    def column_datatype(self, table: str, column: str) -> str | None:
+        """The TAP_SCHEMA datatype of ``column`` of ``table``, None if unknown."""
+        ...
+
+
 class StaticCatalog:
     """A catalog from a fixed mapping ``{"schema.table": [column, ...]}``.
 
@@ -137,9 +146,15 @@ class StaticCatalog:
         self,
         mapping: Mapping[str, Sequence[str]],
         units: Mapping[str, Mapping[str, str]] | None = None,
+        datatypes: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self._tables = {name.lower(): tuple(cols) for name, cols in mapping.items()}
         self._units = {name.lower(): dict(u) for name, u in (units or {}).items()}
+        self._types = {name.lower(): dict(t) for name, t in (datatypes or {}).items()}
+
+    def column_datatype(self, table: str, column: str) -> str | None:
+        """The datatype ``datatypes`` gave ``column`` of ``table``, None if none."""
+        return self._types.get(table.lower(), {}).get(column)
 
     def column_unit(self, table: str, column: str) -> str | None:
         """The unit ``units`` gave ``column`` of ``table``, None if none."""

@@ -93,23 +93,41 @@ _HEX_DIGITS = re.compile(r"[xX][0-9A-Fa-f]+\Z")
 
 
 def _tokenize(adql: str) -> list[Token]:
-    """ADQL's tokens: ``0x1F`` (sqlglot's ``0`` then ``x1F``) is one integer."""
+    """ADQL's tokens: ``0x1F`` (sqlglot's ``0`` then ``x1F``) is one integer.
+
+    A number directly followed by a letter or ``_`` (``0xZZ``, ``1a``: sqlglot's
+    number then a name, which would read as ``0 AS xZZ``) is a syntax error.
+    """
     tokens: list[Token] = []
     for token in _DIALECT.tokenize(adql):
         previous = tokens[-1] if tokens else None
         if (
-            previous is not None
-            and previous.token_type == TokenType.NUMBER
-            and previous.text == "0"
-            and token.start == previous.end + 1
-            and token.token_type == TokenType.VAR
-            and _HEX_DIGITS.match(token.text)
+            previous is None
+            or previous.token_type != TokenType.NUMBER
+            or token.start != previous.end + 1
+            or not (token.text[:1].isalpha() or token.text[:1] == "_")
         ):
+            tokens.append(token)
+        elif previous.text == "0" and _HEX_DIGITS.match(token.text):
             previous.text = str(int(token.text[1:], 16))
             previous.end = token.end
-            continue
-        tokens.append(token)
+        else:
+            raise _glued_number(previous, token)
     return tokens
+
+
+def _glued_number(number: Token, word: Token) -> AdqlSyntaxError:
+    line, column = number.line, max(1, number.col - len(number.text) + 1)
+    written = f"{number.text}{word.text}"
+    if number.text == "0" and word.text[:1] in "xX":
+        why = "a hexadecimal literal is 0x followed by the digits 0-9, A-F only"
+    else:
+        why = "a number must be separated from the word after it"
+    return AdqlSyntaxError(
+        f"syntax error at line {line}, column {column} near '{written}': {why}",
+        line,
+        column,
+    )
 
 
 _TOKEN_ERROR = re.compile(r"Error tokenizing '(?P<context>.*)'", re.DOTALL)

@@ -40,6 +40,9 @@ class Fragment:
     """The output name a select-list item of this value gets when unaliased."""
     unit: str | None = None
     """The value's VOUnit when known (a column's from TAP_SCHEMA; for IN_UNIT)."""
+    integer: bool = False
+    """Whether the value is known to be an integer (an integer literal, column
+    or CAST, sums and products of them): ROUND and TRUNCATE keep it exact."""
 
 
 def quote_identifier(name: str) -> str:

@@ -145,6 +145,10 @@ class OutputFormat:
     """Whether the document can say at its end that it is incomplete (a trailing
     QUERY_STATUS): a streamed result cut short in a format that cannot (CSV,
     TSV) ends without its last chunk instead, so it cannot pass for complete."""
+    charset: str | None = None
+    """The ``charset`` parameter its Content-Type carries (text formats, whose
+    default would otherwise be US-ASCII, RFC 2046 and RFC 4180); XML and binary
+    formats say their encoding themselves."""
 
     def __post_init__(self) -> None:
         if (DataPath.COPY in self.paths) != (self.copy is not None):
@@ -284,7 +288,8 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
     # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.
     OutputFormat(
         name="csv",
-        media_type="text/csv",
+        # TAP 1.1 section 2.7.1: CSV is "text/csv;header=present" (we send one).
+        media_type="text/csv;header=present",
         extension="csv",
         accepts=("csv", "text/csv", "text/csv;header=present"),
         capability=TapRegExtFormat("text/csv", ("csv",)),
@@ -293,6 +298,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         copy=DelimitedCopy(","),
         compress=True,
         trailer=False,
+        charset="utf-8",
     ),
     OutputFormat(
         name="tsv",
@@ -305,6 +311,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
         copy=DelimitedCopy("\t"),
         compress=True,
         trailer=False,
+        charset="utf-8",
     ),
     *(
         [

@@ -253,6 +253,12 @@ class TapCatalog:
         info = self.column_info(table, column)
         return info.unit or None if info is not None else None
 
+    def column_datatype(self, table: str, column: str) -> str | None:
+        """The datatype TAP_SCHEMA gives ``column`` of ``table`` (ROUND keeps
+        integers exact)."""
+        info = self.column_info(table, column)
+        return info.datatype if info is not None else None
+
     def column_info(self, table: str, column: str) -> ColumnInfo | None:
         """Metadata of ``column`` in ``table``, or None if either is unknown."""
         info = self.table(table)

@@ -27,7 +27,13 @@ STAGES = "-LOC"
 _MESSAGE = re.compile(r"^([EWF])-([A-Z]{3})-([A-Z0-9]{4})-(\w+) (.*)$")
 _TOTALS = re.compile(r"Totals: Errors: (\d+); Warnings: (\d+);.*Failures: (\d+)")
 
-#: (stage, code) -> diagnosis, for issues outside the TAP endpoint code.
+#: The one error this STILTS version reports on a correct document: ADQL 2.1's
+#: feature type of COALESCE (features-adql-conditional, REC-ADQL-2.1 section
+#: 4.8) is missing from its list of ADQL 2.1 feature types (AdqlVersion in
+#: STILTS 3.4.7); later STILTS versions list it.
+_KNOWN_ERROR = re.compile(
+    r'Unknown standard feature key ".*#features-adql-conditional"'
+)
 
 
 def _messages(output: str, kinds: str) -> list[tuple[str, str, str, str]]:
@@ -84,8 +90,14 @@ def test_taplint_reports_no_errors_or_failures(
 ) -> None:
     totals = _TOTALS.search(taplint_output)
     assert totals is not None, taplint_output
-    problems = "\n".join(" ".join(p) for p in _messages(taplint_output, "EF"))
-    assert (int(totals.group(1)), int(totals.group(3))) == (0, 0), problems
+    found = _messages(taplint_output, "EF")
+    known = [
+        p for p in found if p[1:3] == ("CAP", "KEYX") and _KNOWN_ERROR.search(p[3])
+    ]
+    problems = "\n".join(" ".join(p) for p in found if p not in known)
+    assert not problems, problems
+    assert len(known) <= 1
+    assert (int(totals.group(1)), int(totals.group(3))) == (len(known), 0), problems
     assert server.alive()
     for section in ("UPL", "EXA", "MDQ"):  # the stages that found problems once
         assert f"Section {section}:" in taplint_output

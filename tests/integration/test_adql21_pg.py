@@ -29,6 +29,9 @@ INSERT INTO tst.obj VALUES
     (2, 200.0, -45.0, -7.5, 2.675, 'X-ray', 'beta'),
     (3, 300.0, 60.0, NULL, NULL, NULL, NULL);
 CREATE TABLE tst.floats (id integer, x real);
+CREATE TABLE tst.big (id integer, n bigint, s smallint);
+INSERT INTO tst.big VALUES (1, 9007199254740993, 25), (2, -9007199254740993, -25),
+    (3, 123456789012345675, 15), (4, NULL, NULL);
 """
 UNITS = TableMetadata(
     columns=(
@@ -43,7 +46,11 @@ UNITS = TableMetadata(
 
 @pytest.fixture
 def db_setup() -> DbSetup:
-    return DbSetup(tap_schema=True, sql=SETUP, published={"tst.obj": UNITS})
+    return DbSetup(
+        tap_schema=True,
+        sql=SETUP,
+        published={"tst.obj": UNITS, "tst.big": TableMetadata(columns=())},
+    )
 
 
 async def _row(conn: asyncpg.Connection, catalog: TapCatalog, adql: str) -> tuple:
@@ -83,6 +90,41 @@ async def test_round_and_truncate_of_real_are_exact(
             rounded = float(exact.quantize(quantum, rounding=ROUND_HALF_UP))
             truncated = float(exact.quantize(quantum, rounding=ROUND_DOWN))
             assert rows[index] == (rounded, truncated), (float(value), digits)
+
+
+async def test_round_truncate_and_mod_of_integers_are_exact(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """Integers (bigint beyond 2**53, where a double loses digits) stay exact
+    and integral; ties round away from zero (Decimal computes the expected)."""
+    adql = (
+        "SELECT id, ROUND(n), ROUND(n, -1), TRUNCATE(n, -1), MOD(n, 10),"
+        " ROUND(s, -1), TRUNCATE(s, -1), ROUND(n + 2, 2), TRUNCATE(9007199254740993)"
+        " FROM tst.big ORDER BY id"
+    )
+    rows = [tuple(r) for r in await conn.fetch(translate(adql, catalog).sql)]
+    stored = {1: (9007199254740993, 25), 2: (-9007199254740993, -25),
+              3: (123456789012345675, 15), 4: (None, None)}  # fmt: skip
+    tens = Decimal("1E1")
+    for row in rows:
+        n, s = stored[row[0]]
+        if n is None:
+            assert row[1:8] == (None,) * 7
+            continue
+        assert row[1:] == (
+            n,
+            int(Decimal(n).quantize(tens, ROUND_HALF_UP)),
+            int(Decimal(n).quantize(tens, ROUND_DOWN)),
+            int(Decimal(n) % 10),  # the sign of n, as SQL's mod
+            int(Decimal(s).quantize(tens, ROUND_HALF_UP)),
+            int(Decimal(s).quantize(tens, ROUND_DOWN)),
+            n + 2,
+            9007199254740993,
+        )
+        assert all(isinstance(v, int) for v in row[1:])
+    assert rows[0][1:4] == (9007199254740993, 9007199254740990, 9007199254740990)
+    assert rows[1][5:7] == (-30, -20)  # -25: half away from zero; truncated to -20
+    assert rows[2][2] == 123456789012345680
 
 
 def _healpix_nest(order: int, ra: float, dec: float) -> int:
@@ -394,3 +436,20 @@ async def test_region_shapes_select_the_rows_inside(
         conn, catalog, "SELECT DISTANCE(REGION('position 0 0'), POINT(90, 0))"
     )
     assert far == pytest.approx(90.0)
+
+
+async def test_geometry_cast_of_a_malformed_value_fails_saying_so(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """A column value with the wrong count of numbers is an error naming it,
+    never a shape cut to size; NULL stays NULL."""
+    sql = translate("SELECT CAST(bands AS POINT) FROM tst.obj WHERE id = 2", catalog)
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await conn.fetch(sql.sql)
+    assert "CAST to POINT: not 2 numbers: X-ray" in str(caught.value)
+    for shape in ("POINT", "CIRCLE", "POLYGON"):
+        adql = f"SELECT CAST(bands AS {shape}) FROM tst.obj WHERE id = 3"
+        assert await _row(conn, catalog, adql) == (None,)
+    adql = "SELECT CAST(name AS CIRCLE) FROM tst.obj WHERE id = 1"
+    with pytest.raises(asyncpg.PostgresError, match="not 3 numbers: alpha"):
+        await conn.fetch(translate(adql, catalog).sql)

@@ -82,6 +82,11 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
         (20, "2", [1.0, 2.0]),
     ),
     "IN_UNIT": ("SELECT IN_UNIT(x, 'arcmin') FROM tst.t WHERE a = 1", (600.0,)),
+    "COALESCE": (
+        "SELECT COALESCE(s, 'none'), COALESCE(x, 7), COALESCE(NULL, s, 'z') FROM tst.t"
+        " WHERE a = 3",
+        ("none", 7.0, "z"),
+    ),
     # user-defined functions
     "ivo_hasword": ("SELECT ivo_hasword('the quick fox', 'QUICK')", (1,)),
     "ivo_nocasematch": ("SELECT ivo_nocasematch('Beta Star', 'beta%')", (1,)),

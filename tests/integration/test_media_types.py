@@ -25,12 +25,21 @@ MEDIA_ALIASES = [n for n, _ in CASES if n.split("/")[0] in ("application", "text
 
 
 def _expected(name: str, fmt: OutputFormat) -> str:
-    return name if name in MEDIA_ALIASES else fmt.media_type
+    media = name if name in MEDIA_ALIASES else fmt.media_type
+    # CSV and TSV are text in UTF-8: they say so (RFC 4180's charset parameter).
+    return media + ";charset=utf-8" if fmt.name in ("csv", "tsv") else media
 
 
 def test_media_aliases_are_recognised() -> None:
     assert "text/xml" in MEDIA_ALIASES and "votable/td" not in MEDIA_ALIASES
     assert media_type_of("text/xml", FORMATS["text/xml"]) == "text/xml"
+    assert media_type_of("csv", FORMATS["csv"]) == (
+        "text/csv;header=present;charset=utf-8"
+    )
+    assert media_type_of("text/csv", FORMATS["text/csv"]) == "text/csv;charset=utf-8"
+    assert media_type_of("tsv", FORMATS["tsv"]) == (
+        "text/tab-separated-values;charset=utf-8"
+    )
     assert media_type_of("votable/b2", FORMATS["votable/b2"]) == (
         "application/x-votable+xml"
     )
@@ -46,6 +55,7 @@ def test_media_aliases_are_recognised() -> None:
         {"lang": ["ADQL"], "query": ["SELECT 1"]}, maxrec_default=1, maxrec_hard=1
     )
     assert default.media_type == OUTPUT_FORMATS[0].media_type
+    assert OUTPUT_FORMATS[0].charset is None  # VOTable: the XML prolog says it
 
 
 def _check_body(fmt: OutputFormat, body: bytes) -> None:
@@ -94,9 +104,7 @@ async def test_async_result_has_the_requested_type(client: Client, lane: str) ->
         job = await _async_result(client, ASYNC_QUERIES[lane], name)
         result = await client.get(f"{job}/results/result")
         assert result.status == 200
-        assert result.headers["Content-Type"].split(";charset")[0] == _expected(
-            name, fmt
-        ), name
+        assert result.headers["Content-Type"] == _expected(name, fmt), name
         _check_body(fmt, await result.read())
         listing = await (await client.get(f"{job}/results")).text()
         assert f'mime-type="{_expected(name, fmt)}"' in listing, listing

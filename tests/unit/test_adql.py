@@ -334,7 +334,12 @@ def test_geometry_outputs_are_dali_arrays() -> None:
         "(SELECT CIRCLE(1, 2, 3) AS c FROM plain) AS q",
         CATALOG,
     ).sql
-    assert "CAST(ARRAY[ra, dec] AS double precision[]) AS point" in sql
+    # NULL when a coordinate is (never an array of NULLs)
+    assert (
+        "(CASE WHEN num_nulls(ra, dec) = 0 THEN "
+        "CAST(ARRAY[ra, dec] AS double precision[]) END) AS point"
+    ) in sql
+    assert "CASE WHEN q.c IS NOT NULL THEN ARRAY[" in sql
     # a circle from a subquery is an scircle inside, DALI only at the top
     assert "ARRAY[degrees(long(center(q.c))), degrees(lat(center(q.c)))" in sql
     assert "scircle(spoint(radians(1), radians(2)), radians(3)) AS c" in sql

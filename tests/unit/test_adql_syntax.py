@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from adqlsyntax import INTERNALS, MALFORMED
 
-from taprunner.adql.model import AdqlError, StaticCatalog
+from taprunner.adql.model import AdqlError, AdqlSyntaxError, StaticCatalog
 from taprunner.adql.translate import translate
 
 CATALOG = StaticCatalog({"gaia.src": ["id", "ra", "dec", "mag"]})
@@ -38,3 +38,28 @@ def test_well_formed_neighbours_still_translate() -> None:
         CATALOG,
     ).sql
     assert "IN (1, 2)" in sql and "ORDER BY ra, dec" in sql
+
+
+@pytest.mark.parametrize(
+    ("adql", "says"),
+    [
+        ("SELECT CAST('1 2 3' AS POINT) FROM gaia.src", "'1 2 3' is not a DALI point"),
+        ("SELECT CAST('1 x' AS POINT) FROM gaia.src", "2 numbers"),
+        ("SELECT CAST('1 2' AS CIRCLE) FROM gaia.src", "not a DALI circle"),
+        ("SELECT CAST('1 2 3 4 5' AS POLYGON) FROM gaia.src", "6 or more"),
+    ],
+)
+def test_geometry_cast_of_a_literal_needs_its_dali_numbers(
+    adql: str, says: str
+) -> None:
+    with pytest.raises(AdqlSyntaxError) as caught:
+        translate(adql, CATALOG)
+    assert caught.value.message.startswith("syntax error")
+    assert says in caught.value.message
+
+
+def test_hex_and_exponent_literals_still_translate() -> None:
+    sql = translate("SELECT 0x1F, 0XfF, 1e5, 2.5E-3 FROM gaia.src", CATALOG).sql
+    assert "31 AS" in sql and "255 AS" in sql and "1e5" in sql and "2.5E-3" in sql
+    sql = translate("SELECT CAST('1 2' AS POINT) FROM gaia.src", CATALOG).sql
+    assert "cardinality(v.a) = 2" in sql

@@ -237,8 +237,8 @@ def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> N
         "ivo_healpix_center", "ivo_epoch_prop", "ivo_epoch_prop_pos",
     ]  # fmt: skip
     assert forms(features.FEATURES_UNIT) == ["IN_UNIT"]
-    # taplint knows no feature type for ADQL 2.1's COALESCE: not advertised.
-    assert "COALESCE" not in tap.xpath("language//feature/form/text()")
+    # ADQL 2.1's conditional function, under its own feature type.
+    assert forms(features.FEATURES_CONDITIONAL) == ["COALESCE"]
     assert tap.xpath("language/languageFeatures/@type")[-1] == features.FEATURES_UDF
 
 
