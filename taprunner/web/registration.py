@@ -45,8 +45,12 @@ async def resource(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     private = settings.require_auth and ACCESS_OWNER not in request
     catalog = await state.catalog()
+    created = await state.created()
     record = ResourceRecord(
-        tap_url=tap_url(request), created=state.up_since, updated=state.up_since
+        tap_url=tap_url(request),
+        created=created,
+        # The record's content is the settings read at start (and TAP_SCHEMA).
+        updated=max(created, state.up_since),
     )
     body = resource_document(
         state.tap,

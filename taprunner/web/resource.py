@@ -11,7 +11,7 @@ and the tableset of ``/tap/tables``, both rendered by their own modules.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
@@ -89,4 +89,6 @@ def resource_document(
 
 def _iso(moment: datetime) -> str:
     """An xs:dateTime in UTC, whole seconds (VOResource's UTCTimestamp)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

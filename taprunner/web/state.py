@@ -24,6 +24,7 @@ from taprunner.web.examples import OperatorExamples
 __all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState"]
 
 CATALOG_TTL = 5.0
+_FIRST_SETUP = "SELECT min(applied) FROM uws.schema_migration"
 #: Seconds a request waits for a free pooled connection before it gets a 503.
 ACQUIRE_TIMEOUT = 5.0
 
@@ -49,6 +50,7 @@ class TapState:
     _catalog_time: float = 0.0
     _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _probe: asyncio.Future[None] | None = None
+    _created: datetime | None = None
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -94,6 +96,23 @@ class TapState:
             await conn.fetchval("SELECT 1", timeout=timeout)
         finally:
             await conn.close()
+
+    async def created(self) -> datetime:
+        """When the service was first set up: its database's first migration
+        (``uws.schema_migration``), the same at every restart. Read once, with
+        the service's login (the query role may not read ``uws``); while it
+        cannot be read, the start of this process."""
+        if self._created is None:
+            try:
+                conn = await Database.of(self.settings).connect(timeout=5)
+                try:
+                    first = await conn.fetchval(_FIRST_SETUP, timeout=5)
+                finally:
+                    await conn.close()
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                return self.up_since
+            self._created = first if isinstance(first, datetime) else self.up_since
+        return self._created
 
     async def catalog(self) -> TapCatalog:
         """The published tables, read again when older than CATALOG_TTL.

@@ -6,9 +6,11 @@ generated from the published tables, never the demo's without the demo."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from lxml import etree
@@ -170,3 +172,25 @@ async def test_with_require_auth_the_public_record_keeps_the_tables_private(
     tree = assert_valid(await alice.read())
     tables = [t.findtext("name") for t in tree.iterfind("tableset/schema/table")]
     assert "demo.stars" in tables
+
+
+async def test_resource_created_is_the_first_setup_and_survives_restarts(
+    settings: Settings, aiohttp_client: MakeClient, db_dsn: str
+) -> None:
+    """``created`` is when the database was first set up (its first migration),
+    the same from a restarted service; ``updated`` is not before it."""
+    stamps = []
+    for _start in range(2):
+        client = await _client(settings, aiohttp_client, 0)
+        tree = etree.fromstring(await (await client.get("/tap/resource")).read())
+        stamps.append((tree.get("created"), tree.get("updated")))
+        await client.close()
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        first = await conn.fetchval("SELECT min(applied) FROM uws.schema_migration")
+    finally:
+        await conn.close()
+    expected = first.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    assert stamps[0][0] == stamps[1][0]
+    assert stamps[0][0].startswith(expected), (stamps, first)
+    assert stamps[1][1] >= stamps[1][0] and stamps[1][1] >= stamps[0][1]
