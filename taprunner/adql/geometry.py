@@ -9,8 +9,10 @@ table of them (part of :data:`taprunner.adql.functions.FUNCTIONS`). BOX
 corners: ADQL 2.0 defines it as "a special case of POLYGON", a cross of arms
 width/2 and height/2 (arcs) along the axes at its centre, its sides great
 circles meeting the arms' ends at right angles. REGION (deprecated in 2.1 too)
-takes a string literal in the STC-S subset of :mod:`.stcs` (one ICRS Position,
-Circle, Box or Polygon) and builds the same shapes.
+takes a string literal in the STC-S of :mod:`.stcs` (a Position, Circle, Box or
+Polygon, transformed to ICRS from another frame) and builds the same shapes; a
+Union, Intersection or Not of them is for CONTAINS and INTERSECTS only
+(:mod:`.regions`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from sqlglot import exp
 
 from taprunner.adql.features import FEATURES_GEO, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
+from taprunner.adql.regions import Side, contains_sql, intersects_sql, predicate
 from taprunner.adql.sqltext import Fragment
-from taprunner.adql.stcs import SUPPORTED, parse_stcs
+from taprunner.adql.stcs import SUPPORTED, Compound, Shape, parse_region
 
 #: Geometry functions ADQL declares that are known, refused with this message.
 REFUSED_GEOMETRY: dict[str, str] = {}
@@ -43,6 +46,11 @@ def to_dali(value: Fragment) -> str:
     A NULL geometry (or one with a NULL coordinate, which pg_sphere makes NULL)
     is NULL, never an array of NULLs: DALI and VOTable have an empty cell for it.
     """
+    if value.geom == "region":
+        raise AdqlError(
+            "REGION: a Union, Intersection or Not has no value to give (only"
+            " CONTAINS and INTERSECTS can take it)"
+        )
     if value.coords is not None:
         array = f"CAST(ARRAY[{', '.join(value.coords)}] AS {_FLOAT8_ARRAY})"
         if all(_is_number(c) for c in value.coords):
@@ -128,13 +136,39 @@ def _box(args: list[Fragment]) -> Fragment:
     return Fragment(shape.sql, geom="polygon", coords=shape.coords, name="box")
 
 
+#: What a REGION of a Union, Intersection or Not is outside CONTAINS and
+#: INTERSECTS (which read its text again): an error if it ever reaches the
+#: database, the places that take a geometry refusing it before.
+_COMPOUND = (
+    "CAST('REGION: Union, Intersection and Not only inside CONTAINS or"
+    " INTERSECTS' AS spoint)"
+)
+
+
 def _region(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
     if len(raw) != 1 or not (isinstance(raw[0], exp.Literal) and raw[0].is_string):
         raise AdqlError(f"{SUPPORTED}, written as one string literal")
-    shape, numbers = parse_stcs(str(raw[0].this))
-    values = [Fragment(f"({n!r})" if repr(n)[0] == "-" else repr(n)) for n in numbers]
-    build = {"POSITION": _point, "CIRCLE": _circle, "BOX": _box}.get(shape, _polygon)
-    return build(values)
+    region = parse_region(str(raw[0].this))
+    if isinstance(region, Compound):
+        return Fragment(_COMPOUND, geom="region", name="region")
+    return _shape(region)
+
+
+def _shape(shape: Shape) -> Fragment:
+    """The pg_sphere value of one REGION shape."""
+    values = [
+        Fragment(f"({n!r})" if repr(n)[0] == "-" else repr(n)) for n in shape.numbers
+    ]
+    kinds = {"POSITION": _point, "CIRCLE": _circle, "BOX": _box}
+    return kinds.get(shape.kind, _polygon)(values)
+
+
+def _side(arg: Fragment, node: exp.Expr) -> Side:
+    """A predicate's argument: a compound REGION as what its text says."""
+    if arg.geom != "region":
+        return arg
+    assert isinstance(node, exp.Anonymous)
+    return parse_region(str(node.expressions[0].this))
 
 
 def _centroid(args: list[Fragment]) -> Fragment:
@@ -145,19 +179,21 @@ def _centroid(args: list[Fragment]) -> Fragment:
     return Fragment(f"center({shape.sql})", geom="point", name="centroid")
 
 
-def _contains(args: list[Fragment]) -> Fragment:
-    _arity("CONTAINS", args, 2)
-    inner, outer = (_geometry("CONTAINS", arg, None) for arg in args)
-    return _predicate(f"({inner.sql} <@ {outer.sql})", "contains")
+def _spatial(name: str) -> Translate:
+    """CONTAINS or INTERSECTS; of a REGION's Union, Intersection or Not too."""
 
+    def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
+        _arity(name, args, 2)
+        if any(arg.geom == "region" for arg in args):
+            left, right = (_side(a, n) for a, n in zip(args, raw, strict=True))
+            sql = predicate(name.lower(), left, right, _shape)
+            return _predicate(sql, name.lower())
+        first, second = (_geometry(name, arg, None) for arg in args)
+        if name == "CONTAINS":
+            return _predicate(contains_sql(first, second), "contains")
+        return _predicate(intersects_sql(first, second), "intersects")
 
-def _intersects(args: list[Fragment]) -> Fragment:
-    _arity("INTERSECTS", args, 2)
-    first, second = (_geometry("INTERSECTS", arg, None) for arg in args)
-    if second.geom == "point":  # a point intersects a region iff it is inside
-        first, second = second, first
-    operator = "<@" if first.geom == "point" else "&&"
-    return _predicate(f"({first.sql} {operator} {second.sql})", "intersects")
+    return translate
 
 
 def _distance(args: list[Fragment]) -> Fragment:
@@ -220,6 +256,11 @@ def _scalars(name: str, args: Sequence[Fragment]) -> tuple[str, ...]:
 
 def _geometry(name: str, arg: Fragment, expected: str | None) -> Fragment:
     """Check that ``arg`` may be a geometry (columns of unknown type may be)."""
+    if arg.geom == "region":
+        raise AdqlError(
+            f"{name} cannot take a REGION of a Union, Intersection or Not"
+            " (only CONTAINS and INTERSECTS can)"
+        )
     if arg.geom is None and arg.predicate is None and not arg.sql[:1].isdigit():
         return arg
     if arg.geom is not None and (expected is None or arg.geom == expected):
@@ -263,8 +304,11 @@ _BOX_NOTE = (
     " at right angles the ends of a cross of arms width/2, height/2 along the axes"
 )
 _REGION_NOTE = (
-    "Deprecated in ADQL 2.1: a string literal in STC-S, one Position, Circle,"
-    " Box or Polygon in ICRS (degrees)"
+    "Deprecated in ADQL 2.1: a string literal in STC-S, a Position, Circle, Box"
+    " or Polygon (degrees; ICRS, or FK4, FK5, GALACTIC, SUPER_GALACTIC"
+    " transformed to ICRS); inside CONTAINS and INTERSECTS also their Union,"
+    " Intersection and Not (exact where they rewrite into predicates on the"
+    " shapes, else compared as HEALPix coverages of order 14, 12.9 arcsec)"
 )
 _CENTROID_NOTE = "The centre of a circle (of a polygon is not supported)"
 GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
@@ -276,8 +320,8 @@ GEOMETRY_FUNCTIONS: tuple[FunctionDef, ...] = tuple(
         ("BOX", _in_system(_box), "BOX('ICRS', 10, 20, 2, 1)", _BOX_NOTE),
         ("REGION", _region, "REGION('Circle ICRS 10 20 1')", _REGION_NOTE),
         ("CENTROID", _plain(_centroid), f"CENTROID({_C})", _CENTROID_NOTE),
-        ("CONTAINS", _plain(_contains), f"CONTAINS({_P}, {_C})", None),
-        ("INTERSECTS", _plain(_intersects), f"INTERSECTS({_C}, {_C})", None),
+        ("CONTAINS", _spatial("CONTAINS"), f"CONTAINS({_P}, {_C})", None),
+        ("INTERSECTS", _spatial("INTERSECTS"), f"INTERSECTS({_C}, {_C})", None),
         ("DISTANCE", _plain(_distance), f"DISTANCE({_P}, {_P})", None),
         ("AREA", _plain(_area), f"AREA({_C})", None),
         ("COORD1", _plain(_coord("long")), f"COORD1({_P})", None),

@@ -105,7 +105,13 @@ class Scope:
                 return found
             scope = scope.parent
         if qualifier is not None:
-            raise _located(f"unknown table {qualifier.name} in {ref.sql()}", ident)
+            table = f"{schema.name}.{qualifier.name}" if schema else qualifier.name
+            raise _located(
+                f"unknown table {table} in {ref.sql()}: no FROM item of this query"
+                " is named so (a column is qualified by its table's alias, if it"
+                " has one, else by the table's name as written in FROM)",
+                ident,
+            )
         return None
 
     def _resolve_here(

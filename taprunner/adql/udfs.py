@@ -1,5 +1,6 @@
 """The user-defined functions: the IVOA UDF catalogue's ``ivo_*`` that PostgreSQL
-with pg_sphere can run, each with its TAPRegExt signature and description.
+with pg_sphere can run (and ESO's two, :mod:`.esoudfs`), each with its TAPRegExt
+signature and description.
 
 Part of :data:`taprunner.adql.functions.FUNCTIONS`. HEALPix indexes are NESTED
 (the catalogue's convention), computed by pg_sphere's ``healpix_nest``.
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from taprunner.adql.epochprop import EPOCH_FUNCTIONS
+from taprunner.adql.esoudfs import ESO_FUNCTIONS
 from taprunner.adql.features import FEATURES_UDF, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
@@ -20,7 +22,12 @@ __all__ = ["SPHERE_UDFS", "USER_DEFINED_FUNCTIONS"]
 
 #: The UDFs that need pg_sphere (refused, and not advertised, without it).
 SPHERE_UDFS = frozenset(
-    {"ivo_healpix_index", "ivo_healpix_center", "ivo_epoch_prop_pos"}
+    {
+        "ivo_healpix_index",
+        "ivo_healpix_center",
+        "ivo_epoch_prop_pos",
+        "ESO_INTERSECTION",
+    }
 )
 
 
@@ -138,5 +145,6 @@ USER_DEFINED_FUNCTIONS: tuple[FunctionDef, ...] = (
         " hpxOrder, as a POINT (ICRS degrees)",
     ),
     *EPOCH_FUNCTIONS,
+    *ESO_FUNCTIONS,
 )
 """The user-defined functions (``ivo_*`` of the IVOA UDF catalogue)."""

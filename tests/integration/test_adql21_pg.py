@@ -436,20 +436,3 @@ async def test_region_shapes_select_the_rows_inside(
         conn, catalog, "SELECT DISTANCE(REGION('position 0 0'), POINT(90, 0))"
     )
     assert far == pytest.approx(90.0)
-
-
-async def test_geometry_cast_of_a_malformed_value_fails_saying_so(
-    conn: asyncpg.Connection, catalog: TapCatalog
-) -> None:
-    """A column value with the wrong count of numbers is an error naming it,
-    never a shape cut to size; NULL stays NULL."""
-    sql = translate("SELECT CAST(bands AS POINT) FROM tst.obj WHERE id = 2", catalog)
-    with pytest.raises(asyncpg.PostgresError) as caught:
-        await conn.fetch(sql.sql)
-    assert "CAST to POINT: not 2 numbers: X-ray" in str(caught.value)
-    for shape in ("POINT", "CIRCLE", "POLYGON"):
-        adql = f"SELECT CAST(bands AS {shape}) FROM tst.obj WHERE id = 3"
-        assert await _row(conn, catalog, adql) == (None,)
-    adql = "SELECT CAST(name AS CIRCLE) FROM tst.obj WHERE id = 1"
-    with pytest.raises(asyncpg.PostgresError, match="not 3 numbers: alpha"):
-        await conn.fetch(translate(adql, catalog).sql)

@@ -5,6 +5,7 @@ fails when a form is advertised without one (or one is listed that is not)."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -107,6 +108,16 @@ CHECKS: dict[str, tuple[str, tuple[Any, ...]]] = {
     "ivo_epoch_prop_pos": (
         "SELECT ivo_epoch_prop_pos(10, 0, 0, 0, 3600, 0, 2000, 2100)",
         ([10.0, _DEC],),
+    ),
+    # ESO's (their values: tests/integration/test_adql21_pg.py)
+    "ESO_INTERSECTION": (
+        "SELECT ESO_INTERSECTION(CIRCLE(0, 0, 1), CIRCLE(10, 0, 1)),"
+        " ESO_INTERSECTION(CIRCLE(0, 0, 1), CIRCLE(x, 0, 1)) FROM tst.t WHERE a = 3",
+        (0.0, None),
+    ),
+    "eso_dateadd_sec": (
+        "SELECT eso_dateadd_sec(-360, '2019-06-06T09:55:27')",
+        (datetime(2019, 6, 6, 9, 49, 27),),
     ),
 }
 

@@ -292,6 +292,8 @@ async def test_tap_without_pg_sphere_serves_without_geometry(
     # others are both.
     assert "ivo_healpix_index" not in capabilities
     assert "ivo_epoch_prop_pos" not in capabilities
+    assert "ESO_INTERSECTION" not in capabilities
+    assert "eso_dateadd_sec(" in capabilities
     assert "ivo_epoch_prop(" in capabilities and "ivo_hasword" in capabilities
     healpix = await client.post(
         "/tap/sync",

@@ -92,5 +92,7 @@ def test_geometry_features_are_what_the_translator_does() -> None:
     assert "CENTROID" in geo
     assert "BOX" in geo
     assert "REGION" in geo
-    with pytest.raises(AdqlError, match="REGION supports Position, Circle, Box"):
+    with pytest.raises(AdqlError, match="Union takes two regions or more"):
         translate("SELECT REGION('Union ICRS (Circle 1 2 3)') AS x FROM t", CATALOG)
+    with pytest.raises(AdqlError, match="REGION supports Position, Circle, Box"):
+        translate("SELECT REGION('Ellipse ICRS 1 2 3 4 5') AS x FROM t", CATALOG)

@@ -235,6 +235,7 @@ def test_capabilities_features_are_the_translators(schema: etree.XMLSchema) -> N
         "ivo_hasword", "ivo_nocasematch", "ivo_hashlist_has",
         "ivo_interval_overlaps", "ivo_string_agg", "ivo_healpix_index",
         "ivo_healpix_center", "ivo_epoch_prop", "ivo_epoch_prop_pos",
+        "ESO_INTERSECTION", "eso_dateadd_sec",
     ]  # fmt: skip
     assert forms(features.FEATURES_UNIT) == ["IN_UNIT"]
     # ADQL 2.1's conditional function, under its own feature type.
