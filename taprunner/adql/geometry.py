@@ -163,10 +163,10 @@ def _shape(shape: Shape) -> Fragment:
     return kinds.get(shape.kind, _polygon)(values)
 
 
-def _side(arg: Fragment, node: exp.Expr) -> Side:
+def _side(name: str, arg: Fragment, node: exp.Expr) -> Side:
     """A predicate's argument: a compound REGION as what its text says."""
     if arg.geom != "region":
-        return arg
+        return _geometry(name, arg, None)
     assert isinstance(node, exp.Anonymous)
     return parse_region(str(node.expressions[0].this))
 
@@ -185,7 +185,7 @@ def _spatial(name: str) -> Translate:
     def translate(args: list[Fragment], raw: Sequence[exp.Expr]) -> Fragment:
         _arity(name, args, 2)
         if any(arg.geom == "region" for arg in args):
-            left, right = (_side(a, n) for a, n in zip(args, raw, strict=True))
+            left, right = (_side(name, a, n) for a, n in zip(args, raw, strict=True))
             sql = predicate(name.lower(), left, right, _shape)
             return _predicate(sql, name.lower())
         first, second = (_geometry(name, arg, None) for arg in args)

@@ -191,6 +191,10 @@ REJECTED: list[tuple[str, str]] = [
     ("SELECT REGION('Union (Circle 1 2 3 Circle 1 2 4')", "ends too early"),
     ("SELECT REGION('Circle 1 2 3 Circle 1 2 4')", "unexpected 'Circle'"),
     ("SELECT REGION('Ellipse 1 2 3 4 5')", "REGION supports Position"),
+    (
+        "SELECT CONTAINS(1, REGION('Union (Circle 1 2 3 Circle 1 2 4)'))",
+        "CONTAINS expects a geometry, not a number",
+    ),
     ("SELECT REGION('Polygon ICRS 1 2 3 4')", "three vertices or more"),
     ("SELECT REGION('Circle ICRS 1 2')", "Circle takes 3 numbers, not 2"),
     ("SELECT REGION('Circle ICRS 1 2 x')", "Circle takes 3 numbers, not 2"),
