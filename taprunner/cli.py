@@ -1,8 +1,8 @@
 """The ``aiouws`` console script with TAP: aiouws's command line plus TAP's plug-in.
 
 ``tap publish|describe|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP
-(with the demo catalogue unless ``--no-demo``) and the demo job kind, or with ``--no-tap``
-only the generic job kinds. TAP's settings (:class:`taprunner.settings.TapSettings`)
+(with the demo catalogue unless ``--no-demo``) and the demo job kind, or with
+``--no-tap`` only the generic job kinds. TAP's settings (:class:`taprunner.settings.TapSettings`)
 come from the same file and environment as aiouws's.
 """
 

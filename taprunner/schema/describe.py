@@ -101,7 +101,7 @@ async def _schema(conn: Connection, schema: str) -> _Table:
 
 async def _table(conn: Connection, schema: str, table: str) -> _Table:
     relation = await conn.fetchrow(
-        "SELECT c.oid, c.relkind FROM pg_class c"
+        "SELECT c.oid, c.relkind::text FROM pg_class c"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = $1 AND c.relname = $2"
         " AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",

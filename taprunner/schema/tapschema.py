@@ -317,7 +317,7 @@ async def _row_count(conn: Connection, oid: int, schema: str, table: str) -> int
     """The table's rows: counted below :data:`COUNT_BELOW` (the planner's
     estimate), else the estimate; None for views and foreign tables."""
     row = await conn.fetchrow(
-        "SELECT relkind, reltuples FROM pg_class WHERE oid = $1", oid
+        "SELECT relkind::text, reltuples FROM pg_class WHERE oid = $1", oid
     )
     if row is None or row["relkind"] in ("v", "f"):
         return None

@@ -1,0 +1,463 @@
+"""Metadata files on a real PostgreSQL: a schema file published, TAP_SCHEMA and
+``/tables`` read back value by value, declared types in the FIELDs of query
+results (astropy reads them), ``describe`` round trips, and bad files refused
+with the file, the key and the problem, nothing published.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import web
+from astropy.io.votable import parse  # type: ignore[import-untyped]
+from ivoa_xsd import load_schema
+from lxml import etree
+from testkit import Client, DbSetup
+
+from aiouws.config import Settings
+from taprunner.schema import tapschema
+from taprunner.schema.describe import describe_schema, describe_table, to_toml
+from taprunner.schema.metadata import (
+    MetadataError,
+    SchemaMetadata,
+    TableMetadata,
+    parse_metadata_file,
+    read_metadata_file,
+)
+from taprunner.settings import TapSettings
+from taprunner.web.app import create_tap_app
+
+CATALOGUE_SQL = """
+CREATE SCHEMA cat;
+CREATE TABLE cat.fields (field_id integer PRIMARY KEY, name text);
+CREATE TABLE cat.sources (
+    id bigint PRIMARY KEY,
+    field_id integer,
+    ra double precision,
+    pos double precision[],
+    n integer,
+    label text,
+    flags smallint[],
+    seen timestamptz,
+    note text,
+    CONSTRAINT sources_field_fk FOREIGN KEY (field_id)
+        REFERENCES cat.fields (field_id)
+);
+CREATE INDEX sources_ra ON cat.sources (ra);
+INSERT INTO cat.fields VALUES (1, 'north'), (2, 'south');
+INSERT INTO cat.sources VALUES
+    (1, 1, 10.5, '{10.5,-20.25}', 7, 'abc', '{1,2,3}', NULL, 'first'),
+    (2, 2, 200, '{200,45}', NULL, NULL, '{4,5,6}', NULL, NULL),
+    (3, 1, 0, NULL, 3, 'x', NULL, NULL, 'third');
+"""
+
+#: sources before fields: its foreign key's description still arrives.
+SCHEMA_FILE = """
+[schema]
+description = "A small catalogue"
+utype = "ivo://example/cat"
+schema_index = 5
+
+[tables.sources]
+description = "Detected sources"
+utype = "ivo://example/cat#sources"
+table_index = 1
+
+[tables.sources.columns.ra]
+description = "Right ascension"
+unit = "deg"
+ucd = "pos.eq.ra;meta.main"
+
+[tables.sources.columns.pos]
+description = "Position"
+unit = "deg"
+ucd = "pos.eq;meta.main"
+datatype = "double"
+arraysize = "2"
+xtype = "point"
+
+[tables.sources.columns.n]
+datatype = "long"
+principal = false
+
+[tables.sources.columns.label]
+datatype = "char"
+std = true
+
+[tables.sources.columns.flags]
+arraysize = "3"
+indexed = true
+
+[tables.sources.columns.note]
+column_index = 0
+utype = "ivo://example/cat#note"
+
+[tables.sources.foreign_keys.sources_field_fk]
+description = "The field each source was detected in"
+utype = "ivo://example/cat#field"
+
+[tables.fields]
+description = "Observed fields"
+table_index = 2
+
+[tables.fields.columns.field_id]
+description = "Field identifier"
+ucd = "meta.id;meta.main"
+"""
+
+
+@pytest.fixture
+def db_setup() -> DbSetup:
+    return DbSetup(tap_schema=True, sql=CATALOGUE_SQL)
+
+
+@pytest.fixture
+def app(app_settings: Settings, app_tap: TapSettings) -> web.Application:
+    return create_tap_app(app_settings, app_tap, demo_rows=0)
+
+
+@pytest.fixture
+def schema_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cat.toml"
+    path.write_text(SCHEMA_FILE)
+    return path
+
+
+@pytest.fixture
+async def published(conn: asyncpg.Connection, schema_file: Path) -> SchemaMetadata:
+    metadata = read_metadata_file(schema_file)
+    assert isinstance(metadata, SchemaMetadata)
+    await tapschema.publish_schema(conn, "cat", metadata)
+    return metadata
+
+
+async def _rows(conn: asyncpg.Connection, table: str) -> list[tuple[object, ...]]:
+    """Every row of ``tap_schema.<table>`` but TAP_SCHEMA's own, sorted."""
+    rows = await conn.fetch(f"SELECT * FROM tap_schema.{table}")
+    found = [tuple(r) for r in rows if "tap_schema" not in str(tuple(r))]
+    return sorted(found, key=repr)
+
+
+async def _tap_schema(conn: asyncpg.Connection) -> dict[str, object]:
+    tables = ("schemas", "tables", "columns", "keys", "key_columns")
+    return {t: await _rows(conn, t) for t in tables}
+
+
+async def _columns(conn: asyncpg.Connection, table: str) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT * FROM tap_schema.columns WHERE table_name = $1", table
+    )
+    return {r["column_name"]: r for r in rows}
+
+
+# ------------------------------------------------------------ TAP_SCHEMA
+
+
+async def test_schema_file_fills_tap_schema(
+    conn: asyncpg.Connection, published: SchemaMetadata
+) -> None:
+    schema = await conn.fetchrow(
+        "SELECT * FROM tap_schema.schemas WHERE schema_name = 'cat'"
+    )
+    assert schema is not None
+    assert dict(schema) == {
+        "schema_name": "cat",
+        "utype": "ivo://example/cat",
+        "description": "A small catalogue",
+        "schema_index": 5,
+    }
+    tables = {
+        r["table_name"]: dict(r)
+        for r in await conn.fetch(
+            "SELECT * FROM tap_schema.tables WHERE schema_name = 'cat'"
+        )
+    }
+    assert tables == {
+        "cat.sources": {
+            "schema_name": "cat",
+            "table_name": "cat.sources",
+            "table_type": "table",
+            "utype": "ivo://example/cat#sources",
+            "description": "Detected sources",
+            "table_index": 1,
+            "nrows": 3,
+        },
+        "cat.fields": {
+            "schema_name": "cat",
+            "table_name": "cat.fields",
+            "table_type": "table",
+            "utype": None,
+            "description": "Observed fields",
+            "table_index": 2,
+            "nrows": 2,
+        },
+    }
+    columns = await _columns(conn, "cat.sources")
+    keys = ("datatype", "arraysize", "xtype", "size", "indexed", "principal", "std")
+    assert {name: tuple(row[k] for k in keys) for name, row in columns.items()} == {
+        "id": ("long", None, None, None, 1, 1, 0),
+        "field_id": ("int", None, None, None, 0, 1, 0),
+        "ra": ("double", None, None, None, 1, 1, 0),
+        "pos": ("double", "2", "point", None, 0, 1, 0),
+        "n": ("long", None, None, None, 0, 0, 0),
+        "label": ("char", "*", None, None, 0, 1, 1),
+        "flags": ("short", "3", None, None, 1, 1, 0),
+        "seen": ("char", "*", "timestamp", None, 0, 1, 0),
+        "note": ("unicodeChar", "*", None, None, 0, 1, 0),
+    }
+    assert [columns[c]["column_index"] for c in ("id", "ra", "note")] == [1, 3, 0]
+    assert (columns["ra"]["description"], columns["ra"]["unit"]) == (
+        "Right ascension",
+        "deg",
+    )
+    assert columns["ra"]["ucd"] == "pos.eq.ra;meta.main"
+    assert columns["pos"]["ucd"] == "pos.eq;meta.main"
+    assert columns["note"]["utype"] == "ivo://example/cat#note"
+    key = await conn.fetchrow(
+        "SELECT * FROM tap_schema.keys WHERE from_table = 'cat.sources'"
+    )
+    assert key is not None
+    assert dict(key) == {
+        "key_id": "cat.sources.sources_field_fk",
+        "from_table": "cat.sources",
+        "target_table": "cat.fields",
+        "description": "The field each source was detected in",
+        "utype": "ivo://example/cat#field",
+    }
+    pairs = await conn.fetch(
+        "SELECT from_column, target_column FROM tap_schema.key_columns"
+        " WHERE key_id = 'cat.sources.sources_field_fk'"
+    )
+    assert [tuple(p) for p in pairs] == [("field_id", "field_id")]
+
+
+async def test_republishing_the_target_keeps_the_key_description(
+    conn: asyncpg.Connection, published: SchemaMetadata
+) -> None:
+    await tapschema.publish(conn, "cat.fields", published.table("fields"))
+    key = "SELECT description FROM tap_schema.keys WHERE from_table = 'cat.sources'"
+    assert await conn.fetchval(key) == ("The field each source was detected in")
+
+
+async def test_tables_document_has_everything_and_is_valid(
+    published: SchemaMetadata, client: Client
+) -> None:
+    body = await (await client.get("/tap/tables")).read()
+    root = etree.fromstring(body)
+    schema = load_schema()
+    assert schema.validate(root), schema.error_log
+    ns = {"vs": "http://www.ivoa.net/xml/VODataService/v1.1"}
+    (sources,) = root.xpath("//table[name='cat.sources']", namespaces=ns)
+    assert sources.findtext("description") == "Detected sources"
+    assert sources.findtext("utype") == "ivo://example/cat#sources"
+    assert sources.findtext("nrows") == "3"
+    names = [c.findtext("name") for c in sources.findall("column")]
+    assert names == [
+        "note",
+        "id",
+        "field_id",
+        "ra",
+        "pos",
+        "n",
+        "label",
+        "flags",
+        "seen",
+    ]
+    (pos,) = sources.xpath("column[name='pos']")
+    datatype = pos.find("dataType")
+    assert (datatype.text, datatype.get("arraysize"), datatype.get("extendedType")) == (
+        "double",
+        "2",
+        "point",
+    )
+    (flags,) = sources.xpath("column[name='flags']")
+    assert [f.text for f in flags.findall("flag")] == ["indexed", "principal"]
+    (n,) = sources.xpath("column[name='n']")
+    assert n.findall("flag") == []
+    (key,) = sources.findall("foreignKey")
+    assert key.findtext("targetTable") == "cat.fields"
+    assert key.findtext("description") == "The field each source was detected in"
+    minimal = etree.fromstring(
+        await (await client.get("/tap/tables?detail=min")).read()
+    )
+    assert schema.validate(minimal), schema.error_log
+    assert minimal.xpath("//table[name='cat.fields']/nrows/text()") == ["2"]
+    one = etree.fromstring(await (await client.get("/tap/tables/cat.fields")).read())
+    assert schema.validate(one), schema.error_log
+    assert one.findtext("nrows") == "2"
+
+
+# ------------------------------------------------------------ result FIELDs
+
+QUERY = "SELECT id, pos, n, label, flags FROM cat.sources ORDER BY id"
+
+
+@pytest.mark.parametrize("response_format", ["votable", "votable/td", "votable/b"])
+async def test_declared_types_are_the_result_fields(
+    published: SchemaMetadata, client: Client, response_format: str
+) -> None:
+    response = await client.get(
+        "/tap/sync",
+        params={"LANG": "ADQL", "QUERY": QUERY, "RESPONSEFORMAT": response_format},
+    )
+    assert response.status == 200, await response.text()
+    table = parse(io.BytesIO(await response.read())).get_first_table()
+    fields = {f.name: f for f in table.fields}
+    assert (fields["pos"].datatype, fields["pos"].arraysize) == ("double", "2")
+    assert fields["pos"].xtype == "point"
+    assert fields["pos"].ucd == "pos.eq;meta.main"
+    assert fields["n"].datatype == "long"
+    assert fields["label"].datatype == "char"
+    assert (fields["flags"].datatype, fields["flags"].arraysize) == ("short", "3")
+    rows = table.array
+    assert [list(p) for p in rows["pos"][:2]] == [[10.5, -20.25], [200.0, 45.0]]
+    assert bool(rows["pos"].mask[2].all())
+    assert list(rows["n"].filled(-1)) == [7, -1, 3]
+    assert [str(v) for v in rows["label"][[0, 2]]] == ["abc", "x"]
+    assert [list(f) for f in rows["flags"][:2]] == [[1, 2, 3], [4, 5, 6]]
+
+
+# ------------------------------------------------------------ describe
+
+
+async def test_describe_schema_round_trips(
+    conn: asyncpg.Connection, published: SchemaMetadata, tmp_path: Path
+) -> None:
+    before = await _tap_schema(conn)
+    text = to_toml(await describe_schema(conn, "cat"), "a header")
+    assert text.startswith("# a header\n")
+    assert 'xtype = "point"' in text and 'datatype = "long"' in text
+    # Derived values stay out: ra's type and index, id's everything.
+    assert "[tables.sources.columns.id]\n\n" in text
+    path = tmp_path / "described.toml"
+    path.write_text(text)
+    described = read_metadata_file(path)
+    assert isinstance(described, SchemaMetadata)
+    assert list(described.tables) == ["sources", "fields"]
+    await conn.execute("DELETE FROM tap_schema.schemas WHERE schema_name = 'cat'")
+    assert (await _tap_schema(conn))["tables"] == []
+    await tapschema.publish_schema(conn, "cat", described)
+    assert await _tap_schema(conn) == before
+
+
+async def test_describe_table_round_trips(
+    conn: asyncpg.Connection, published: SchemaMetadata, tmp_path: Path
+) -> None:
+    before = await _tap_schema(conn)
+    document = await describe_table(conn, "cat.sources")
+    assert document["schema"] == {
+        "description": "A small catalogue",
+        "utype": "ivo://example/cat",
+        "schema_index": 5,
+    }
+    described = parse_metadata_file(document, source="described")
+    assert isinstance(described, TableMetadata)
+    await tapschema.unpublish(conn, "cat.sources")
+    await tapschema.publish(conn, "cat.sources", described)
+    assert await _tap_schema(conn) == before
+
+
+async def test_describe_an_unpublished_table_gives_a_skeleton(
+    conn: asyncpg.Connection,
+) -> None:
+    document = await describe_table(conn, "cat.fields")
+    assert document == {"columns": {"field_id": {}, "name": {}}}
+    schema = await describe_schema(conn, "cat")
+    assert list(schema["tables"]) == ["fields", "sources"]  # type: ignore[call-overload]
+
+
+# ------------------------------------------------------------ refused
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        (
+            "[tables.sources.columns.nope]\nunit = 'm'\n",
+            "cat.toml: tables.sources.columns.nope: cat.sources has no such column",
+        ),
+        (
+            "[tables.sources.foreign_keys.nope]\ndescription = 'x'\n",
+            "cat.toml: tables.sources.foreign_keys.nope: cat.sources has no such"
+            " foreign key (it has: sources_field_fk)",
+        ),
+        (
+            "[tables.nope]\n",
+            "cat.toml: tables.nope: there is no table cat.nope",
+        ),
+        (
+            "[tables.sources.columns.flags]\narraysize = '2'\n",
+            "cat.toml: tables.sources.columns.flags.arraysize: 2 rows of"
+            " cat.sources hold arrays that do not fit arraysize 2",
+        ),
+        (
+            "[tables.sources.columns.n]\ndatatype = 'short'\n",
+            "cat.toml: tables.sources.columns.n.datatype: 'short' cannot hold the"
+            " values of this int4 column (allowed: double, int, long)",
+        ),
+        (
+            "[tables.sources.columns.ra]\narraysize = '2'\n",
+            "cat.toml: tables.sources.columns.ra.arraysize: the arraysize of a"
+            " float8 column cannot be declared",
+        ),
+        (
+            "[tables.sources.columns.pos]\narraysize = ''\n",
+            "cat.toml: tables.sources.columns.pos.arraysize: a float8[] column is"
+            " an array",
+        ),
+        (
+            "[tables.sources.columns.seen]\nxtype = 'interval'\n",
+            "cat.toml: tables.sources.columns.seen.xtype: a timestamptz column is"
+            " published as timestamp; its type is not declared",
+        ),
+        (
+            "[tables.sources.columns.note]\ndatatype = 'int'\n",
+            "cat.toml: tables.sources.columns.note.datatype: 'int' cannot hold the"
+            " values of this text column (allowed: char, unicodeChar)",
+        ),
+    ],
+)
+async def test_metadata_the_tables_refuse(
+    conn: asyncpg.Connection, tmp_path: Path, toml: str, message: str
+) -> None:
+    path = tmp_path / "cat.toml"
+    path.write_text(
+        "[schema]\ndescription = 'x'\n[tables.fields]\ndescription = 'f'\n" + toml
+    )
+    metadata = read_metadata_file(path)
+    assert isinstance(metadata, SchemaMetadata)
+    with pytest.raises(MetadataError) as caught:
+        await tapschema.publish_schema(conn, "cat", metadata)
+    assert str(caught.value).startswith(str(tmp_path / message)), caught.value
+    assert await _tap_schema(conn) == {
+        "schemas": [],
+        "tables": [],
+        "columns": [],
+        "keys": [],
+        "key_columns": [],
+    }
+
+
+NROWS = "SELECT nrows FROM tap_schema.tables WHERE table_name = $1"
+
+
+async def test_views_have_no_row_count_unless_given(conn: asyncpg.Connection) -> None:
+    await conn.execute("CREATE VIEW cat.named AS SELECT name FROM cat.fields")
+    await tapschema.publish(conn, "cat.named")
+    assert await conn.fetchval(NROWS, "cat.named") is None
+    await tapschema.publish(conn, "cat.named", TableMetadata(nrows=2))
+    assert await conn.fetchval(NROWS, "cat.named") == 2
+    assert (await describe_table(conn, "cat.named"))["nrows"] == 2
+
+
+async def test_big_tables_get_the_planner_estimate(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "CREATE TABLE cat.big AS SELECT g AS x FROM generate_series(1, 1000) g;"
+        " ANALYZE cat.big;"
+        " UPDATE pg_class SET reltuples = 2.5e6 WHERE oid = 'cat.big'::regclass"
+    )
+    await tapschema.publish(conn, "cat.big")
+    assert await conn.fetchval(NROWS, "cat.big") == 2_500_000
