@@ -2,8 +2,9 @@
 
 ``tap publish|describe|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP
 (with the demo catalogue unless ``--no-demo``) and the demo job kind, or with
-``--no-tap`` only the generic job kinds. TAP's settings (:class:`taprunner.settings.TapSettings`)
-come from the same file and environment as aiouws's.
+``--no-tap`` only the generic job kinds. TAP's settings
+(:class:`taprunner.settings.TapSettings`) come from the same file and environment
+as aiouws's.
 """
 
 from __future__ import annotations

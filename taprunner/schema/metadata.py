@@ -351,7 +351,8 @@ def _column(
 def _values(data: object, spec: _Spec, source: str, prefix: str) -> dict[str, object]:
     """The keys of ``data`` (a TOML table at ``prefix``), checked against ``spec``."""
     if not isinstance(data, Mapping):
-        raise MetadataError(source, prefix.rstrip("."), "must be a table")
+        problem = f"must be a table, not {_type_name(data)}"
+        raise MetadataError(source, prefix.rstrip("."), problem)
     for key, value in data.items():
         wanted = spec.get(key)
         if wanted is None:

@@ -15,13 +15,13 @@ from aiohttp import web
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from ivoa_xsd import load_schema
 from lxml import etree
+from metadatakit import CATALOGUE_SQL, SCHEMA_FILE, tap_schema_rows
 from testkit import Client, DbSetup
 
 from aiouws.config import Settings
 from taprunner.schema import tapschema
 from taprunner.schema.describe import describe_schema, describe_table, to_toml
 from taprunner.schema.metadata import (
-    MetadataError,
     SchemaMetadata,
     TableMetadata,
     parse_metadata_file,
@@ -29,84 +29,6 @@ from taprunner.schema.metadata import (
 )
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
-
-CATALOGUE_SQL = """
-CREATE SCHEMA cat;
-CREATE TABLE cat.fields (field_id integer PRIMARY KEY, name text);
-CREATE TABLE cat.sources (
-    id bigint PRIMARY KEY,
-    field_id integer,
-    ra double precision,
-    pos double precision[],
-    n integer,
-    label text,
-    flags smallint[],
-    seen timestamptz,
-    note text,
-    CONSTRAINT sources_field_fk FOREIGN KEY (field_id)
-        REFERENCES cat.fields (field_id)
-);
-CREATE INDEX sources_ra ON cat.sources (ra);
-INSERT INTO cat.fields VALUES (1, 'north'), (2, 'south');
-INSERT INTO cat.sources VALUES
-    (1, 1, 10.5, '{10.5,-20.25}', 7, 'abc', '{1,2,3}', NULL, 'first'),
-    (2, 2, 200, '{200,45}', NULL, NULL, '{4,5,6}', NULL, NULL),
-    (3, 1, 0, NULL, 3, 'x', NULL, NULL, 'third');
-"""
-
-#: sources before fields: its foreign key's description still arrives.
-SCHEMA_FILE = """
-[schema]
-description = "A small catalogue"
-utype = "ivo://example/cat"
-schema_index = 5
-
-[tables.sources]
-description = "Detected sources"
-utype = "ivo://example/cat#sources"
-table_index = 1
-
-[tables.sources.columns.ra]
-description = "Right ascension"
-unit = "deg"
-ucd = "pos.eq.ra;meta.main"
-
-[tables.sources.columns.pos]
-description = "Position"
-unit = "deg"
-ucd = "pos.eq;meta.main"
-datatype = "double"
-arraysize = "2"
-xtype = "point"
-
-[tables.sources.columns.n]
-datatype = "long"
-principal = false
-
-[tables.sources.columns.label]
-datatype = "char"
-std = true
-
-[tables.sources.columns.flags]
-arraysize = "3"
-indexed = true
-
-[tables.sources.columns.note]
-column_index = 0
-utype = "ivo://example/cat#note"
-
-[tables.sources.foreign_keys.sources_field_fk]
-description = "The field each source was detected in"
-utype = "ivo://example/cat#field"
-
-[tables.fields]
-description = "Observed fields"
-table_index = 2
-
-[tables.fields.columns.field_id]
-description = "Field identifier"
-ucd = "meta.id;meta.main"
-"""
 
 
 @pytest.fixture
@@ -132,18 +54,6 @@ async def published(conn: asyncpg.Connection, schema_file: Path) -> SchemaMetada
     assert isinstance(metadata, SchemaMetadata)
     await tapschema.publish_schema(conn, "cat", metadata)
     return metadata
-
-
-async def _rows(conn: asyncpg.Connection, table: str) -> list[tuple[object, ...]]:
-    """Every row of ``tap_schema.<table>`` but TAP_SCHEMA's own, sorted."""
-    rows = await conn.fetch(f"SELECT * FROM tap_schema.{table}")
-    found = [tuple(r) for r in rows if "tap_schema" not in str(tuple(r))]
-    return sorted(found, key=repr)
-
-
-async def _tap_schema(conn: asyncpg.Connection) -> dict[str, object]:
-    tables = ("schemas", "tables", "columns", "keys", "key_columns")
-    return {t: await _rows(conn, t) for t in tables}
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> dict[str, asyncpg.Record]:
@@ -326,7 +236,7 @@ async def test_declared_types_are_the_result_fields(
 async def test_describe_schema_round_trips(
     conn: asyncpg.Connection, published: SchemaMetadata, tmp_path: Path
 ) -> None:
-    before = await _tap_schema(conn)
+    before = await tap_schema_rows(conn)
     text = to_toml(await describe_schema(conn, "cat"), "a header")
     assert text.startswith("# a header\n")
     assert 'xtype = "point"' in text and 'datatype = "long"' in text
@@ -338,15 +248,15 @@ async def test_describe_schema_round_trips(
     assert isinstance(described, SchemaMetadata)
     assert list(described.tables) == ["sources", "fields"]
     await conn.execute("DELETE FROM tap_schema.schemas WHERE schema_name = 'cat'")
-    assert (await _tap_schema(conn))["tables"] == []
+    assert (await tap_schema_rows(conn))["tables"] == []
     await tapschema.publish_schema(conn, "cat", described)
-    assert await _tap_schema(conn) == before
+    assert await tap_schema_rows(conn) == before
 
 
 async def test_describe_table_round_trips(
     conn: asyncpg.Connection, published: SchemaMetadata, tmp_path: Path
 ) -> None:
-    before = await _tap_schema(conn)
+    before = await tap_schema_rows(conn)
     document = await describe_table(conn, "cat.sources")
     assert document["schema"] == {
         "description": "A small catalogue",
@@ -357,7 +267,7 @@ async def test_describe_table_round_trips(
     assert isinstance(described, TableMetadata)
     await tapschema.unpublish(conn, "cat.sources")
     await tapschema.publish(conn, "cat.sources", described)
-    assert await _tap_schema(conn) == before
+    assert await tap_schema_rows(conn) == before
 
 
 async def test_describe_an_unpublished_table_gives_a_skeleton(
@@ -367,97 +277,3 @@ async def test_describe_an_unpublished_table_gives_a_skeleton(
     assert document == {"columns": {"field_id": {}, "name": {}}}
     schema = await describe_schema(conn, "cat")
     assert list(schema["tables"]) == ["fields", "sources"]  # type: ignore[call-overload]
-
-
-# ------------------------------------------------------------ refused
-
-
-@pytest.mark.parametrize(
-    "toml, message",
-    [
-        (
-            "[tables.sources.columns.nope]\nunit = 'm'\n",
-            "cat.toml: tables.sources.columns.nope: cat.sources has no such column",
-        ),
-        (
-            "[tables.sources.foreign_keys.nope]\ndescription = 'x'\n",
-            "cat.toml: tables.sources.foreign_keys.nope: cat.sources has no such"
-            " foreign key (it has: sources_field_fk)",
-        ),
-        (
-            "[tables.nope]\n",
-            "cat.toml: tables.nope: there is no table cat.nope",
-        ),
-        (
-            "[tables.sources.columns.flags]\narraysize = '2'\n",
-            "cat.toml: tables.sources.columns.flags.arraysize: 2 rows of"
-            " cat.sources hold arrays that do not fit arraysize 2",
-        ),
-        (
-            "[tables.sources.columns.n]\ndatatype = 'short'\n",
-            "cat.toml: tables.sources.columns.n.datatype: 'short' cannot hold the"
-            " values of this int4 column (allowed: double, int, long)",
-        ),
-        (
-            "[tables.sources.columns.ra]\narraysize = '2'\n",
-            "cat.toml: tables.sources.columns.ra.arraysize: the arraysize of a"
-            " float8 column cannot be declared",
-        ),
-        (
-            "[tables.sources.columns.pos]\narraysize = ''\n",
-            "cat.toml: tables.sources.columns.pos.arraysize: a float8[] column is"
-            " an array",
-        ),
-        (
-            "[tables.sources.columns.seen]\nxtype = 'interval'\n",
-            "cat.toml: tables.sources.columns.seen.xtype: a timestamptz column is"
-            " published as timestamp; its type is not declared",
-        ),
-        (
-            "[tables.sources.columns.note]\ndatatype = 'int'\n",
-            "cat.toml: tables.sources.columns.note.datatype: 'int' cannot hold the"
-            " values of this text column (allowed: char, unicodeChar)",
-        ),
-    ],
-)
-async def test_metadata_the_tables_refuse(
-    conn: asyncpg.Connection, tmp_path: Path, toml: str, message: str
-) -> None:
-    path = tmp_path / "cat.toml"
-    path.write_text(
-        "[schema]\ndescription = 'x'\n[tables.fields]\ndescription = 'f'\n" + toml
-    )
-    metadata = read_metadata_file(path)
-    assert isinstance(metadata, SchemaMetadata)
-    with pytest.raises(MetadataError) as caught:
-        await tapschema.publish_schema(conn, "cat", metadata)
-    assert str(caught.value).startswith(str(tmp_path / message)), caught.value
-    assert await _tap_schema(conn) == {
-        "schemas": [],
-        "tables": [],
-        "columns": [],
-        "keys": [],
-        "key_columns": [],
-    }
-
-
-NROWS = "SELECT nrows FROM tap_schema.tables WHERE table_name = $1"
-
-
-async def test_views_have_no_row_count_unless_given(conn: asyncpg.Connection) -> None:
-    await conn.execute("CREATE VIEW cat.named AS SELECT name FROM cat.fields")
-    await tapschema.publish(conn, "cat.named")
-    assert await conn.fetchval(NROWS, "cat.named") is None
-    await tapschema.publish(conn, "cat.named", TableMetadata(nrows=2))
-    assert await conn.fetchval(NROWS, "cat.named") == 2
-    assert (await describe_table(conn, "cat.named"))["nrows"] == 2
-
-
-async def test_big_tables_get_the_planner_estimate(conn: asyncpg.Connection) -> None:
-    await conn.execute(
-        "CREATE TABLE cat.big AS SELECT g AS x FROM generate_series(1, 1000) g;"
-        " ANALYZE cat.big;"
-        " UPDATE pg_class SET reltuples = 2.5e6 WHERE oid = 'cat.big'::regclass"
-    )
-    await tapschema.publish(conn, "cat.big")
-    assert await conn.fetchval(NROWS, "cat.big") == 2_500_000
