@@ -10,6 +10,7 @@ write so (:func:`taprunner.formats.fields.declared_field` is their side).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import asyncpg
 
@@ -112,9 +113,16 @@ def column_type(
     MetadataError
         If the declaration does not fit the column's values: a datatype that
         cannot hold them, an arraysize on a scalar or text column, none on an
-        array, a type on a pg_sphere geometry or a date.
+        array, a type on a pg_sphere geometry or a date. (Declaring what the
+        column has anyway is no error.)
     """
     datatype, arraysize, xtype = derived_type(row)
+    meta = replace(  # what the column has anyway is no declaration
+        meta,
+        datatype=None if meta.datatype == datatype else meta.datatype,
+        arraysize=None if meta.arraysize == (arraysize or "") else meta.arraysize,
+        xtype=None if meta.xtype == (xtype or "") else meta.xtype,
+    )
     if meta.datatype is meta.arraysize is meta.xtype is None:
         return datatype, arraysize, xtype
     typname = row["typname"] + ("[]" if row["is_array"] else "")

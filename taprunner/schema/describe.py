@@ -3,8 +3,9 @@
 What TAP_SCHEMA holds for a table (or every published table of a schema) is
 written in the format :mod:`.metadata` reads, leaving out what publishing
 derives anyway (a column's type, ``indexed`` and ``column_index`` appear only
-where they were declared otherwise, ``principal`` only when false, ``std`` only
-when true), so that publishing the output again gives the same TAP_SCHEMA rows.
+where they were declared otherwise, the type's three keys together;
+``principal`` only when false, ``std`` only when true), so that publishing the
+output again gives the same TAP_SCHEMA rows.
 A table not published yet gives a skeleton: every column, nothing filled in.
 """
 
@@ -165,11 +166,16 @@ def _column(published: asyncpg.Record | None, row: asyncpg.Record) -> _Table:
         column["indexed"] = bool(published["indexed"])
     if published["column_index"] not in (None, row["position"]):
         column["column_index"] = published["column_index"]
+    declared = (published["datatype"], published["arraysize"], published["xtype"])
     derived = derived_type(row)
-    for key, value in zip(("datatype", "arraysize", "xtype"), derived, strict=True):
-        if published[key] != value:
-            column[key] = published[key] or ""
+    if declared != derived:  # the whole declaration, none only where it differs
+        for key, value, own in zip(_TYPE_KEYS, declared, derived, strict=True):
+            if value is not None or value != own:
+                column[key] = value or ""
     return column
+
+
+_TYPE_KEYS = ("datatype", "arraysize", "xtype")
 
 
 def _present(row: asyncpg.Record | None, keys: tuple[str, ...]) -> _Table:

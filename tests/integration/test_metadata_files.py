@@ -239,7 +239,10 @@ async def test_describe_schema_round_trips(
     before = await tap_schema_rows(conn)
     text = to_toml(await describe_schema(conn, "cat"), "a header")
     assert text.startswith("# a header\n")
-    assert 'xtype = "point"' in text and 'datatype = "long"' in text
+    # A declared type comes whole; a derived xtype of none is left out.
+    assert 'datatype = "double"\narraysize = "2"\nxtype = "point"\n' in text
+    assert 'indexed = true\ndatatype = "short"\narraysize = "3"\n\n' in text
+    assert 'datatype = "long"\n' in text
     # Derived values stay out: ra's type and index, id's everything.
     assert "[tables.sources.columns.id]\n\n" in text
     path = tmp_path / "described.toml"

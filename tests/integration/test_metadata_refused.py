@@ -119,3 +119,25 @@ async def test_big_tables_get_the_planner_estimate(conn: asyncpg.Connection) -> 
     )
     await tapschema.publish(conn, "cat.big")
     assert await conn.fetchval(NROWS, "cat.big") == 2_500_000
+
+
+async def test_declaring_what_a_column_has_is_no_error(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "same.toml"
+    path.write_text(
+        "[columns.seen]\nxtype = 'timestamp'\ndatatype = 'char'\narraysize = '*'\n"
+        "[columns.ra]\ndatatype = 'double'\narraysize = ''\nxtype = ''\n"
+    )
+    metadata = read_metadata_file(path)
+    assert isinstance(metadata, TableMetadata)
+    await tapschema.publish(conn, "cat.sources", metadata)
+    rows = await conn.fetch(
+        "SELECT column_name, datatype, arraysize, xtype FROM tap_schema.columns"
+        " WHERE table_name = 'cat.sources' AND column_name IN ('seen', 'ra')"
+        " ORDER BY column_name"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("ra", "double", None, None),
+        ("seen", "char", "*", "timestamp"),
+    ]
