@@ -7,6 +7,7 @@ with the file, the key and the problem, nothing published.
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import asyncpg
@@ -228,6 +229,32 @@ async def test_declared_types_are_the_result_fields(
     assert list(rows["n"].filled(-1)) == [7, -1, 3]
     assert [str(v) for v in rows["label"][[0, 2]]] == ["abc", "x"]
     assert [list(f) for f in rows["flags"][:2]] == [[1, 2, 3], [4, 5, 6]]
+
+
+async def test_declared_types_in_parquet(
+    published: SchemaMetadata, client: Client, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    response = await client.get(
+        "/tap/sync",
+        params={"LANG": "ADQL", "QUERY": QUERY, "RESPONSEFORMAT": "parquet"},
+    )
+    assert response.status == 200, await response.text()
+    path = tmp_path / "r.parquet"
+    path.write_bytes(await response.read())
+    schema = pq.read_schema(path)
+    assert schema.field("pos").type == pa.list_(pa.float64(), 2)
+    assert schema.field("n").type == pa.int64()
+    assert schema.field("flags").type == pa.list_(pa.int16(), 3)
+    header = pq.ParquetFile(path).metadata.metadata[b"IVOA.VOTable-Parquet.content"]
+    fields = {f.name: f for f in parse(io.BytesIO(header)).get_first_table().fields}
+    assert (fields["pos"].arraysize, fields["pos"].xtype) == ("2", "point")
+    rows = pq.read_table(path).to_pylist()
+    assert [r["pos"] for r in rows[:2]] == [[10.5, -20.25], [200.0, 45.0]]
+    assert all(math.isnan(x) for x in rows[2]["pos"])  # NULL points: NaN
+    assert [r["flags"] for r in rows] == [[1, 2, 3], [4, 5, 6], None]
 
 
 # ------------------------------------------------------------ describe
