@@ -217,7 +217,11 @@ async def _publish(
     schema, dot, table = target.partition(".")
     if dot:
         if isinstance(metadata, SchemaMetadata):
-            return await tapschema.publish(conn, target, metadata.table(table))
+            described = metadata.table(table)  # the error names tables.NAME
+            try:
+                return await tapschema.publish(conn, target, described)
+            except MetadataError as exc:
+                raise exc.within(table) from exc
         return await tapschema.publish(conn, target, metadata)
     if isinstance(metadata, SchemaMetadata):
         return await tapschema.publish_schema(conn, schema, metadata)

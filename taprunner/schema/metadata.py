@@ -47,6 +47,12 @@ class MetadataError(TapSchemaError):
         self.key = key
         self.problem = problem
 
+    def within(self, table: str) -> MetadataError:
+        """The same error about table ``table`` of a schema file (the key
+        prefixed with ``tables.NAME.``)."""
+        key = f"tables.{toml_key(table)}" + (f".{self.key}" if self.key else "")
+        return MetadataError(self.source, key, self.problem)
+
 
 #: The VOTable 1.5 primitive datatypes (TAP_SCHEMA.columns.datatype).
 VOTABLE_DATATYPES = frozenset(

@@ -242,8 +242,7 @@ async def publish_schema(
             try:
                 missing += await publish(conn, f"{schema}.{name}", table)
             except MetadataError as exc:
-                key = f"tables.{toml_key(name)}.{exc.key}"
-                raise MetadataError(exc.source, key, exc.problem) from exc
+                raise exc.within(name) from exc
         for name, table in metadata.tables.items():  # keys to later tables
             await publish_keys(conn, oids[name], table, {})
     return missing

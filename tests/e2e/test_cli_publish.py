@@ -118,6 +118,11 @@ def test_readme_metadata_example_publishes(fresh_dsn: str, tmp_path: Path) -> No
         ('[columns.x]\narraysize = "2"\n', "columns.x.arraysize", "cannot be"),
         ("table_index = 1.5\n", "table_index", "must be an integer, not a number"),
         ("[tables.u]\n", "tables.t", "no such table in this file"),
+        (
+            '[tables.t.columns.nope]\nunit = "m"\n',
+            "tables.t.columns.nope",
+            "s2.t has no such column",
+        ),
         ('[schema]\nname = "s2"\n', "schema.name", "unknown key"),
     ],
 )
