@@ -1,9 +1,10 @@
 """The ``aiouws`` console script with TAP: aiouws's command line plus TAP's plug-in.
 
-``tap publish|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP (with the
-demo catalogue unless ``--no-demo``) and the demo job kind, or with ``--no-tap``
-only the generic job kinds. TAP's settings (:class:`taprunner.settings.TapSettings`)
-come from the same file and environment as aiouws's.
+``tap publish|describe|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP
+(with the demo catalogue unless ``--no-demo``) and the demo job kind, or with
+``--no-tap`` only the generic job kinds. TAP's settings
+(:class:`taprunner.settings.TapSettings`) come from the same file and environment
+as aiouws's.
 """
 
 from __future__ import annotations
@@ -30,21 +31,26 @@ DEMO_ROWS = 1_000_000
 
 
 _PUBLISH_HELP = """\
-Publish SCHEMA.TABLE in TAP_SCHEMA (again: replace its entry). Columns, types
-and indexes come from PostgreSQL; --metadata FILE.toml adds the rest, every key
-optional (README.md, "Publishing your own tables", has the full example):
+Publish SCHEMA.TABLE in TAP_SCHEMA (again: replace its entry), or every table a
+schema file describes (SCHEMA --metadata FILE.toml). Columns, types, indexes,
+foreign keys and row counts come from PostgreSQL; --metadata FILE.toml adds the
+rest, every key optional (README.md, "Publishing your own tables", documents
+every key; `aiouws tap describe` prints a table's as a starting point):
 
   description = "Stars of my survey"
-  utype = "..."                 # a data-model utype of the table, if any
   table_index = 1               # listing order, low first
-  schema_description = "My survey"
+  [schema]
+  description = "My survey"
   [columns.ra]                  # one table per column, by its name
   description = "Right ascension"
   unit = "deg"
   ucd = "pos.eq.ra;meta.main"
-  utype = "..."
   principal = true              # default true
-  std = false                   # default false
+  [columns.pos]                 # a double precision[] declared a DALI point
+  xtype = "point"
+  arraysize = "2"
+
+A bad file is refused (exit status 2) with its name, the key and the problem.
 """
 
 
@@ -67,7 +73,9 @@ class TapPlugin(Plugin):
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         publish.add_argument(
-            "table", help="qualified table name, e.g. myschema.mytable"
+            "table",
+            help="qualified table name, e.g. myschema.mytable, or a schema name"
+            " with a schema file",
         )
         publish.add_argument(
             "--metadata",
@@ -75,6 +83,12 @@ class TapPlugin(Plugin):
             metavar="FILE.toml",
             help="TOML file with descriptions, units, UCDs (format above)",
         )
+        describe = actions.add_parser(
+            "describe",
+            help="print the metadata of SCHEMA.TABLE (or of SCHEMA's tables) as a"
+            " metadata file for publish --metadata",
+        )
+        describe.add_argument("table", help="SCHEMA.TABLE or SCHEMA")
         unpublish = actions.add_parser("unpublish", help="remove a table from TAP")
         unpublish.add_argument(
             "table", help="qualified table name (the table itself stays)"
@@ -153,14 +167,15 @@ async def _tap(
 ) -> int:
     from aiouws.storage.queryrole import missing_message
     from taprunner.schema import tapschema
-    from taprunner.schema.metadata import TapSchemaError, load_metadata
+    from taprunner.schema.metadata import MetadataError, TapSchemaError
 
     missing = await tapschema.install(conn)
     try:
         if args.tap_command == "publish":
-            metadata = load_metadata(args.metadata) if args.metadata else None
-            missing += await tapschema.publish(conn, args.table, metadata)
+            missing += await _publish(conn, args.table, args.metadata)
             print(f"published {args.table}")
+        elif args.tap_command == "describe":
+            print(await _describe(conn, args.table), end="")
         elif args.tap_command == "unpublish":
             missing += await tapschema.unpublish(conn, args.table)
             print(f"unpublished {args.table}")
@@ -173,6 +188,9 @@ async def _tap(
                 print(f"aiouws: warning: pg_sphere: {sphere.problem}", file=sys.stderr)
             await load_demo(conn, rows=args.rows, geometry=sphere.geometry)
             print("demo catalogue loaded")
+    except MetadataError as exc:  # a bad file: as a bad command line
+        print(f"aiouws: {exc}", file=sys.stderr)
+        return 2
     except TapSchemaError as exc:
         print(f"aiouws: {exc}", file=sys.stderr)
         return 1
@@ -180,6 +198,61 @@ async def _tap(
         print(f"aiouws: {missing_message(missing)}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _publish(
+    conn: asyncpg.Connection, target: str, path: Path | None
+) -> list[str]:
+    """Publish a table (with a table or schema file) or a schema (with a schema
+    file); the GRANTs the current user may not run."""
+    from taprunner.schema import tapschema
+    from taprunner.schema.metadata import (
+        MetadataError,
+        SchemaMetadata,
+        TapSchemaError,
+        read_metadata_file,
+    )
+
+    metadata = read_metadata_file(path) if path is not None else None
+    schema, dot, table = target.partition(".")
+    if dot:
+        if isinstance(metadata, SchemaMetadata):
+            described = metadata.table(table)  # the error names tables.NAME
+            try:
+                return await tapschema.publish(conn, target, described)
+            except MetadataError as exc:
+                raise exc.within(table) from exc
+        return await tapschema.publish(conn, target, metadata)
+    if isinstance(metadata, SchemaMetadata):
+        return await tapschema.publish_schema(conn, schema, metadata)
+    if metadata is None:
+        raise TapSchemaError(
+            f"{target!r} is no SCHEMA.TABLE; a whole schema needs a schema file"
+            " (--metadata FILE.toml with [tables.NAME])"
+        )
+    raise MetadataError(
+        metadata.source,
+        "",
+        f"a table file: publish it as SCHEMA.TABLE, not as the schema {target!r}"
+        " (a schema file has [tables.NAME] tables)",
+    )
+
+
+async def _describe(conn: asyncpg.Connection, target: str) -> str:
+    from taprunner.schema.describe import describe_schema, describe_table, to_toml
+
+    if "." in target:
+        document = await describe_table(conn, target)
+        kind = f"table {target}"
+    else:
+        document = await describe_schema(conn, target)
+        kind = f"schema {target}"
+    header = (
+        f"Metadata of the {kind}, as published (aiouws tap describe).\n"
+        f"Edit it, then: aiouws tap publish {target} --metadata FILE.toml\n"
+        'Keys are documented in README.md, "Publishing your own tables".'
+    )
+    return to_toml(document, header)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

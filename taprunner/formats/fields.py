@@ -14,7 +14,9 @@ import numpy.typing as npt
 __all__ = [
     "INT_NULL",
     "NUMPY_TYPES",
+    "WIDER",
     "FieldSpec",
+    "declared_field",
     "Row",
     "field_for_pg_type",
     "int_fill",
@@ -227,3 +229,37 @@ def flat_arrays(
         if value is not None:
             flat.extend(value)  # type: ignore[arg-type]
     return flat, lengths
+
+
+# ------------------------------------------------------------------ declared types
+#: The datatypes a result column may be declared (by its table's metadata) with,
+#: for the datatype its PostgreSQL type maps to: the same or a wider one, whose
+#: numpy type holds every value.
+WIDER: dict[str, frozenset[str]] = {
+    "boolean": frozenset({"boolean"}),
+    "unsignedByte": frozenset({"unsignedByte"}),
+    "short": frozenset({"short", "int", "long", "float", "double"}),
+    "int": frozenset({"int", "long", "double"}),
+    "long": frozenset({"long"}),
+    "float": frozenset({"float", "double"}),
+    "double": frozenset({"double"}),
+}
+
+
+def declared_field(
+    field: FieldSpec, datatype: str, arraysize: str | None, xtype: str | None
+) -> FieldSpec | None:
+    """``field`` (a numeric column's, from its PostgreSQL type) with the type its
+    table's metadata declares: a wider datatype, a fixed arraysize, an xtype (a
+    ``double precision[]`` declared a DALI point: ``double``, ``2``, ``point``).
+
+    None if the declaration does not fit (another datatype family, a scalar
+    declared an array or the other way round): the caller keeps ``field``.
+    A fixed arraysize is checked against the data when the table is published
+    (:func:`taprunner.schema.columns.check_array_lengths`).
+    """
+    if datatype not in WIDER.get(field.datatype, ()):
+        return None
+    if (field.arraysize is None) != (arraysize is None):
+        return None
+    return replace(field, datatype=datatype, arraysize=arraysize, xtype=xtype)

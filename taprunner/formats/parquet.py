@@ -249,10 +249,15 @@ def _column(field: FieldSpec, values: list[Any], kind: pa.DataType) -> pa.Array:
 
     A NULL fixed-size float array (a point) is written as NaNs, as VOTable's
     binary serializations write it: astropy's Parquet reader cannot make a 2-D
-    column of fixed-size lists with NULLs."""
+    column of fixed-size lists with NULLs. (A NULL fixed-size integer array,
+    declared so by its table's metadata, stays a null.)"""
     if kind == pa.string():
         return pa.array(text_values(values), kind)
-    if isinstance(kind, pa.FixedSizeListType) and None in values:
+    if (
+        isinstance(kind, pa.FixedSizeListType)
+        and pa.types.is_floating(kind.value_type)
+        and None in values
+    ):  # integers have no NaN: a NULL integer array stays a null
         nan = [math.nan] * kind.list_size
         values = [nan if v is None else v for v in values]
     try:

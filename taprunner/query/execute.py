@@ -25,7 +25,7 @@ from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits
 from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
-from taprunner.formats.fields import FieldSpec, field_for_pg_type
+from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
@@ -85,6 +85,7 @@ def _fields(
     for column, attribute in zip(columns, attributes, strict=True):
         pg_type = attribute.type.name  # type: ignore[attr-defined]
         meta: dict[str, str | None] = {}
+        info: ColumnInfo | None = None
         if described is not None and column.table and column.column:
             info = described.column_info(column.table, column.column)
             if info is not None:
@@ -99,6 +100,9 @@ def _fields(
                 if info.datatype == "char" and pg_type in _TEXT:
                     meta["datatype"] = "char"  # declared so: ASCII (uploads)
         field = field_for_pg_type(column.name, pg_type, **meta)
+        if info is not None:  # a type declared in TAP_SCHEMA (metadata file)
+            declared = declared_field(field, info.datatype, info.arraysize, info.xtype)
+            field = field if declared is None else declared
         if column.xtype is not None:
             size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
             field = replace(

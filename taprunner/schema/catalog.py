@@ -70,6 +70,8 @@ class TableInfo:
     columns: tuple[ColumnInfo, ...]
     utype: str | None = None
     foreign_keys: tuple[ForeignKeyInfo, ...] = ()
+    nrows: int | None = None
+    """The table's rows when published (VODataService ``nrows``), if known."""
 
 
 async def load_tables(conn: Connection) -> tuple[TableInfo, ...]:
@@ -79,7 +81,8 @@ async def load_tables(conn: Connection) -> tuple[TableInfo, ...]:
     columns by column_index.
     """
     tables = await conn.fetch(
-        "SELECT t.schema_name, t.table_name, t.table_type, t.utype, t.description"
+        "SELECT t.schema_name, t.table_name, t.table_type, t.utype, t.description,"
+        " t.nrows"
         " FROM tap_schema.tables t"
         " JOIN tap_schema.schemas s ON s.schema_name = t.schema_name"
         " ORDER BY s.schema_index NULLS FIRST, s.schema_name,"
@@ -107,6 +110,7 @@ async def load_tables(conn: Connection) -> tuple[TableInfo, ...]:
             utype=row["utype"],
             columns=tuple(by_table.get(row["table_name"], ())),
             foreign_keys=_foreign_keys(row["table_name"], keys),
+            nrows=row["nrows"],
         )
         for row in tables
     )

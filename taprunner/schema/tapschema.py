@@ -12,8 +12,6 @@ PostgreSQL types by :func:`votable_type`. Reading TAP_SCHEMA back lives in
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from importlib import resources
 
 import asyncpg
@@ -21,15 +19,33 @@ import asyncpg
 from aiouws.storage import queryrole
 from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.queryrole import Grant
-from taprunner.adql.grammar import needs_delimiting
 from taprunner.schema.catalog import Connection
-from taprunner.schema.metadata import TableMetadata, TapSchemaError
+from taprunner.schema.columns import (
+    COLUMNS_SQL,
+    check_array_lengths,
+    column_type,
+    votable_type,
+)
+from taprunner.schema.keys import key_descriptions, publish_keys
+from taprunner.schema.metadata import (
+    MetadataError,
+    SchemaMetadata,
+    TableMetadata,
+    TapSchemaError,
+    toml_key,
+)
+from taprunner.schema.names import adql_name
+from taprunner.schema.names import literal as _literal
+from taprunner.schema.names import quote as _quote
+from taprunner.schema.names import split as _split
+from taprunner.schema.names import table_name as _table_name
 
 __all__ = [
     "QUERY_ROLE",
     "adql_name",
     "install",
     "publish",
+    "publish_schema",
     "query_role_problems",
     "unpublish",
     "votable_type",
@@ -38,69 +54,6 @@ __all__ = [
 
 TAP_SCHEMA = "tap_schema"
 TAP_UPLOAD = "tap_upload"
-
-_REGULAR_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
-
-
-# --------------------------------------------------------------------------------
-# PostgreSQL types to VOTable datatypes
-
-# typname -> (datatype, arraysize, xtype); arraysize None means a scalar.
-_SCALAR_TYPES: Mapping[str, tuple[str, str | None, str | None]] = {
-    "bool": ("boolean", None, None),
-    "int2": ("short", None, None),
-    "int4": ("int", None, None),
-    "int8": ("long", None, None),
-    "float4": ("float", None, None),
-    "float8": ("double", None, None),
-    "numeric": ("double", None, None),
-    # Text is unicodeChar: the result writer emits it so, because astropy reads
-    # binary ``char`` as ASCII only and so fails on any non-ASCII value.
-    "text": ("unicodeChar", "*", None),
-    "name": ("unicodeChar", "*", None),
-    "char": ("unicodeChar", "1", None),
-    "uuid": ("char", "36", None),
-    "bytea": ("unsignedByte", "*", None),
-    "date": ("char", "*", "timestamp"),
-    "timestamp": ("char", "*", "timestamp"),
-    "timestamptz": ("char", "*", "timestamp"),
-    "spoint": ("double", "2", "point"),
-    "scircle": ("double", "3", "circle"),
-    "spoly": ("double", "*", "polygon"),
-}
-_ARRAY_ELEMENTS = {"bool", "int2", "int4", "int8", "float4", "float8", "numeric"}
-_FALLBACK = ("unicodeChar", "*", None)
-
-
-def votable_type(
-    typname: str, typmod: int = -1, *, array: bool = False
-) -> tuple[str, str | None, str | None]:
-    """Map a PostgreSQL type to ``(datatype, arraysize, xtype)`` for TAP_SCHEMA.
-
-    ``typname`` is ``pg_type.typname`` (the element type for arrays) and
-    ``typmod`` is ``pg_attribute.atttypmod``. Types without a VOTable
-    equivalent (time, interval, json, ...) are published as ``char *``: the
-    VOTable writer renders them as text.
-    """
-    if array:
-        if typname in _ARRAY_ELEMENTS:
-            return _SCALAR_TYPES[typname][0], "*", None
-        return _FALLBACK
-    if typname in ("varchar", "bpchar"):
-        if typmod < 4:
-            return "unicodeChar", "*", None
-        length = typmod - 4
-        size = f"{length}*" if typname == "varchar" else str(length)
-        return "unicodeChar", size, None
-    return _SCALAR_TYPES.get(typname, _FALLBACK)
-
-
-def adql_name(identifier: str) -> str:
-    """Return ``identifier`` as written in ADQL: bare if regular and no word ADQL
-    reserves (``distance`` is published as ``"distance"``), else quoted."""
-    if _REGULAR_IDENTIFIER.fullmatch(identifier) and not needs_delimiting(identifier):
-        return identifier
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # --------------------------------------------------------------------------------
@@ -171,28 +124,6 @@ async def query_role_problems(conn: Connection) -> list[str]:
 # --------------------------------------------------------------------------------
 # Publishing
 
-_COLUMNS_SQL = """
-SELECT a.attname AS name, a.attnum AS position, a.atttypmod AS typmod,
-       CASE WHEN t.typcategory = 'A' THEN e.typname ELSE t.typname END AS typname,
-       t.typcategory = 'A' AS is_array,
-       EXISTS (
-           SELECT FROM pg_index i
-           WHERE i.indrelid = a.attrelid
-             AND (i.indkey[0] = a.attnum
-                  OR (i.indexprs IS NOT NULL AND EXISTS (
-                      SELECT FROM pg_depend d
-                      WHERE d.classid = 'pg_class'::regclass
-                        AND d.objid = i.indexrelid
-                        AND d.refobjid = a.attrelid
-                        AND d.refobjsubid = a.attnum)))
-       ) AS indexed
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type e ON e.oid = t.typelem
-WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum
-"""
-
 _INSERT_COLUMN_SQL = """
 INSERT INTO tap_schema.columns
     (table_name, column_name, datatype, arraysize, xtype, "size", description,
@@ -200,24 +131,10 @@ INSERT INTO tap_schema.columns
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 
-# Foreign keys between a table and other tables, both directions, one row per
-# column pair, in constraint column order.
-_FOREIGN_KEYS_SQL = """
-SELECT c.conname, fn.nspname AS from_schema, fc.relname AS from_table,
-       tn.nspname AS target_schema, tc.relname AS target_table,
-       fa.attname AS from_column, ta.attname AS target_column
-FROM pg_constraint c
-JOIN pg_class fc ON fc.oid = c.conrelid
-JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-JOIN pg_class tc ON tc.oid = c.confrelid
-JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY
-    AS k(from_num, target_num, ord)
-JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.from_num
-JOIN pg_attribute ta ON ta.attrelid = c.confrelid AND ta.attnum = k.target_num
-WHERE c.contype = 'f' AND (c.conrelid = $1 OR c.confrelid = $1)
-ORDER BY c.conname, k.ord
-"""
+#: Tables the planner estimates at this many rows or more get that estimate as
+#: their ``nrows`` (VODataService: "not expected to be exact"); smaller ones are
+#: counted.
+COUNT_BELOW = 1_000_000
 
 
 async def publish(
@@ -231,15 +148,23 @@ async def publish(
     an administrator (see :func:`aiouws.storage.queryrole.apply`).
 
     Column names, datatypes and ``indexed`` come from the PostgreSQL catalog,
-    the rest from ``metadata``. Rows of an earlier publication of the same
-    table are replaced. Foreign keys to and from other published tables are
-    published too.
+    the rest from ``metadata``, which may also declare a column's type
+    (:func:`taprunner.schema.columns.column_type`), ``indexed`` and
+    ``column_index``. ``nrows`` is counted (the planner's estimate from
+    :data:`COUNT_BELOW` rows on; none for views) unless ``metadata`` gives it.
+    Rows of an earlier publication of the same table are replaced. Foreign keys
+    to and from other published tables are published too, with the
+    descriptions ``metadata`` gives those of this table (those of other tables'
+    keys are kept).
 
     Raises
     ------
+    MetadataError
+        If ``metadata`` names columns or foreign keys the table lacks, or
+        declares a type its values do not fit.
     TapSchemaError
-        If the name is not qualified, the table does not exist, TAP_SCHEMA is
-        not installed, or ``metadata`` names columns the table lacks.
+        If the name is not qualified, the table does not exist, or TAP_SCHEMA is
+        not installed.
     """
     metadata = metadata or TableMetadata()
     schema, table = _split(qualified_table)
@@ -248,43 +173,129 @@ async def publish(
         oid = await _relation_oid(conn, schema, table)
         if oid is None:
             raise TapSchemaError(f"unknown table {qualified_table!r}")
-        columns = await conn.fetch(_COLUMNS_SQL, oid)
-        unknown = {c.name for c in metadata.columns} - {r["name"] for r in columns}
-        if unknown:
-            raise TapSchemaError(
-                f"metadata for {qualified_table!r} names unknown columns: "
-                + ", ".join(sorted(unknown))
-            )
+        columns = await conn.fetch(COLUMNS_SQL, oid)
+        _check_names(metadata, qualified_table, {r["name"] for r in columns}, "columns")
+        constraints = await conn.fetch(
+            "SELECT conname FROM pg_constraint WHERE conrelid = $1 AND contype = 'f'",
+            oid,
+        )
+        _check_names(
+            metadata,
+            qualified_table,
+            {r["conname"] for r in constraints},
+            "foreign_keys",
+        )
+        rows = [await _column_row(conn, schema, table, r, metadata) for r in columns]
         name = _table_name(schema, table)
+        kept = await key_descriptions(conn, name)
         await _delete_rows(conn, name)
-        await _insert_schema(conn, schema, metadata.schema_description)
+        await _insert_schema(conn, schema, metadata)
         await conn.execute(
             "INSERT INTO tap_schema.tables (schema_name, table_name, table_type,"
-            " utype, description, table_index) VALUES ($1, $2, $3, $4, $5, $6)",
+            " utype, description, table_index, nrows)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             adql_name(schema),
             name,
             await _table_type(conn, oid),
             metadata.utype,
             metadata.description,
             metadata.table_index,
+            metadata.nrows
+            if metadata.nrows is not None
+            else await _row_count(conn, oid, schema, table),
         )
-        await conn.executemany(
-            _INSERT_COLUMN_SQL, [_column_row(name, r, metadata) for r in columns]
-        )
-        await _publish_keys(conn, oid)
+        await conn.executemany(_INSERT_COLUMN_SQL, rows)
+        await publish_keys(conn, oid, metadata, kept)
         return await queryrole.apply(conn, [_usage(schema), _select(schema, table)])
 
 
-def _column_row(
-    table_name: str, row: asyncpg.Record, metadata: TableMetadata
-) -> tuple[object, ...]:
-    datatype, arraysize, xtype = votable_type(
-        row["typname"], row["typmod"], array=row["is_array"]
+async def publish_schema(
+    conn: Connection, schema: str, metadata: SchemaMetadata
+) -> list[str]:
+    """Publish every table a schema file describes, in one transaction.
+
+    Foreign keys between them get the descriptions the file gives, whichever
+    table comes first. Returns the GRANTs the current user may not run.
+
+    Raises
+    ------
+    MetadataError
+        If the file names a table the schema lacks, or as :func:`publish`
+        (the key named within ``tables.NAME``).
+    TapSchemaError
+        As :func:`publish`.
+    """
+    missing: list[str] = []
+    async with conn.transaction():
+        await _check_installed(conn)
+        oids: dict[str, int] = {}
+        for name in metadata.tables:
+            oid = await _relation_oid(conn, schema, name)
+            if oid is None:
+                raise MetadataError(
+                    metadata.source,
+                    f"tables.{toml_key(name)}",
+                    f"there is no table {schema}.{name}",
+                )
+            oids[name] = oid
+        for name, table in metadata.tables.items():
+            try:
+                missing += await publish(conn, f"{schema}.{name}", table)
+            except MetadataError as exc:
+                raise exc.within(name) from exc
+        for name, table in metadata.tables.items():  # keys to later tables
+            await publish_keys(conn, oids[name], table, {})
+    return missing
+
+
+def _check_names(
+    metadata: TableMetadata, table: str, present: set[str], what: str
+) -> None:
+    """Refuse metadata for columns or foreign keys (``what``) the table lacks."""
+    given = (
+        [c.name for c in metadata.columns]
+        if what == "columns"
+        else [k.name for k in metadata.foreign_keys]
     )
-    size = int(arraysize) if arraysize is not None and arraysize.isdigit() else None
+    for name in given:
+        if name not in present:
+            known = ", ".join(sorted(present)) or "none"
+            raise MetadataError(
+                metadata.source,
+                f"{what}.{toml_key(name)}",
+                f"{table} has no such {what[:-1].replace('_', ' ')} (it has: {known})",
+            )
+
+
+async def _column_row(
+    conn: Connection,
+    schema: str,
+    table: str,
+    row: asyncpg.Record,
+    metadata: TableMetadata,
+) -> tuple[object, ...]:
     meta = metadata.column(row["name"])
+    datatype, arraysize, xtype = column_type(
+        row,
+        meta,
+        source=metadata.source,
+        where=f"columns.{toml_key(row['name'])}.",
+    )
+    if meta.arraysize and arraysize is not None and row["is_array"]:
+        relation = f"{_quote(schema)}.{_quote(table)}"
+        wrong = await check_array_lengths(
+            conn, relation, _quote(row["name"]), arraysize
+        )
+        if wrong:
+            raise MetadataError(
+                metadata.source,
+                f"columns.{toml_key(row['name'])}.arraysize",
+                f"{wrong} rows of {schema}.{table} hold arrays that do not fit"
+                f" arraysize {arraysize}",
+            )
+    size = int(arraysize) if arraysize is not None and arraysize.isdigit() else None
     return (
-        table_name,
+        _table_name(schema, table),
         adql_name(row["name"]),
         datatype,
         arraysize,
@@ -294,41 +305,27 @@ def _column_row(
         meta.utype,
         meta.unit,
         meta.ucd,
-        int(row["indexed"]),
+        int(row["indexed"] if meta.indexed is None else meta.indexed),
         int(meta.principal),
         int(meta.std),
-        row["position"],
+        row["position"] if meta.column_index is None else meta.column_index,
     )
 
 
-async def _publish_keys(conn: Connection, oid: int) -> None:
-    published = {
-        r["table_name"]
-        for r in await conn.fetch("SELECT table_name FROM tap_schema.tables")
-    }
-    keys: dict[str, list[asyncpg.Record]] = {}
-    for row in await conn.fetch(_FOREIGN_KEYS_SQL, oid):
-        from_table = _table_name(row["from_schema"], row["from_table"])
-        target_table = _table_name(row["target_schema"], row["target_table"])
-        if from_table in published and target_table in published:
-            keys.setdefault(f"{from_table}.{row['conname']}", []).append(row)
-    for key_id, rows in keys.items():
-        first = rows[0]
-        await conn.execute(
-            "INSERT INTO tap_schema.keys (key_id, from_table, target_table)"
-            " VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
-            key_id,
-            _table_name(first["from_schema"], first["from_table"]),
-            _table_name(first["target_schema"], first["target_table"]),
-        )
-        await conn.executemany(
-            "INSERT INTO tap_schema.key_columns (key_id, from_column, target_column)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            [
-                (key_id, adql_name(r["from_column"]), adql_name(r["target_column"]))
-                for r in rows
-            ],
-        )
+async def _row_count(conn: Connection, oid: int, schema: str, table: str) -> int | None:
+    """The table's rows: counted below :data:`COUNT_BELOW` (the planner's
+    estimate), else the estimate; None for views and foreign tables."""
+    row = await conn.fetchrow(
+        "SELECT relkind::text, reltuples FROM pg_class WHERE oid = $1", oid
+    )
+    if row is None or row["relkind"] in ("v", "f"):
+        return None
+    if row["reltuples"] >= COUNT_BELOW:
+        return int(row["reltuples"])
+    counted: int = await conn.fetchval(
+        f"SELECT count(*) FROM {_quote(schema)}.{_quote(table)}"
+    )
+    return counted
 
 
 async def unpublish(conn: Connection, qualified_table: str) -> list[str]:
@@ -376,14 +373,20 @@ async def _delete_rows(conn: Connection, table_name: str) -> bool:
 
 
 async def _insert_schema(
-    conn: Connection, schema: str, description: str | None
+    conn: Connection, schema: str, metadata: TableMetadata
 ) -> None:
+    """Add the schema's row, or update the values ``metadata`` gives."""
     await conn.execute(
-        "INSERT INTO tap_schema.schemas (schema_name, description) VALUES ($1, $2)"
+        "INSERT INTO tap_schema.schemas (schema_name, description, utype,"
+        " schema_index) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (schema_name) DO UPDATE"
-        " SET description = coalesce(EXCLUDED.description, schemas.description)",
+        " SET description = coalesce(EXCLUDED.description, schemas.description),"
+        " utype = coalesce(EXCLUDED.utype, schemas.utype),"
+        " schema_index = coalesce(EXCLUDED.schema_index, schemas.schema_index)",
         adql_name(schema),
-        description,
+        metadata.schema_description,
+        metadata.schema_utype,
+        metadata.schema_index,
     )
 
 
@@ -408,25 +411,3 @@ async def _table_type(conn: Connection, oid: int) -> str:
         "SELECT relkind IN ('v', 'm') FROM pg_class WHERE oid = $1", oid
     )
     return "view" if is_view else "table"
-
-
-def _split(qualified_table: str) -> tuple[str, str]:
-    """Split ``schema.table`` (PostgreSQL names, quotes not allowed)."""
-    schema, dot, table = qualified_table.partition(".")
-    if not dot or not schema or not table or "." in table:
-        raise TapSchemaError(
-            f"table name {qualified_table!r} must be qualified as schema.table"
-        )
-    return schema, table
-
-
-def _table_name(schema: str, table: str) -> str:
-    return f"{adql_name(schema)}.{adql_name(table)}"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

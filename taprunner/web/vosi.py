@@ -69,6 +69,8 @@ def _fill_table(element: etree._Element, table: TableInfo, *, columns: bool) -> 
         sub(element, "description", table.description)
     if table.utype:
         sub(element, "utype", table.utype)
+    if table.nrows is not None:  # VODataService 1.2
+        sub(element, "nrows", str(table.nrows))
     if not columns:
         return
     for column in table.columns:

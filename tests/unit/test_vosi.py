@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -142,6 +143,22 @@ def test_tables_document_foreign_keys_and_type(schema: etree.XMLSchema) -> None:
     assert view.findtext("foreignKey/targetTable") == "demo.stars"
     assert view.findtext("foreignKey/fkColumn/fromColumn") == "star_id"
     assert view.findtext("foreignKey/fkColumn/targetColumn") == "id"
+
+
+def test_tables_document_row_counts(schema: etree.XMLSchema) -> None:
+    """VODataService 1.2 ``nrows``: after utype, before the columns; none when
+    unknown; zero is a count."""
+    counted = replace(OBSERVATIONS, nrows=12345678901)
+    empty = replace(STARS, nrows=0)
+    root = assert_valid(schema, vosi.tables_document((empty, counted, SCHEMA_TABLES)))
+    (view,) = root.xpath("//table[name='demo.observations']")
+    assert [c.tag for c in view][:4] == ["name", "utype", "nrows", "column"]
+    assert view.findtext("nrows") == "12345678901"
+    assert root.xpath("//table[name='demo.stars']/nrows/text()") == ["0"]
+    assert root.xpath("//table[name='tap_schema.schemas']/nrows") == []
+    minimal = assert_valid(schema, vosi.tables_document((counted,), detail="min"))
+    assert minimal.xpath("//nrows/text()") == ["12345678901"]
+    assert_valid(schema, vosi.table_document(counted))
 
 
 def test_tables_document_min_detail_has_no_columns(schema: etree.XMLSchema) -> None:

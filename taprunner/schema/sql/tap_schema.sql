@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS tap_schema.tables (
     table_index  integer
 );
 
+-- The row count VODataService 1.2 gives each table in /tables (nrows): TAP_SCHEMA
+-- 1.1 has no column for it, and allows extra ones (DaCHS has the same). Publishing
+-- fills it (taprunner/schema/tapschema.py: counted, or the planner's estimate).
+ALTER TABLE tap_schema.tables ADD COLUMN IF NOT EXISTS nrows bigint;
+
 CREATE TABLE IF NOT EXISTS tap_schema.columns (
     table_name   text NOT NULL
                  REFERENCES tap_schema.tables (table_name) ON DELETE CASCADE,
@@ -119,6 +124,9 @@ VALUES
      'Description of the table', NULL, NULL, 'meta.note', 0, 1, 1, 5),
     ('tap_schema.tables', 'table_index', 'int', NULL, NULL, NULL,
      'Recommended sort order of tables', NULL, NULL, 'meta.number', 0, 0, 1, 6),
+    ('tap_schema.tables', 'nrows', 'long', NULL, NULL, NULL,
+     'Number of rows in the table (counted when published; the planner''s'
+     ' estimate from a million rows on)', NULL, NULL, 'meta.number', 0, 0, 0, 7),
 
     ('tap_schema.columns', 'table_name', 'unicodeChar', '*', NULL, NULL,
      'Fully qualified name of the table holding the column', NULL, NULL,
