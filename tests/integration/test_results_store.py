@@ -10,11 +10,11 @@ import asyncio
 import os
 import secrets
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from s3kit import S3Server, moto_s3
 
@@ -76,12 +76,18 @@ def scratch(results: ResultStore, tmp_path: Path, job: str) -> Path:
     return path
 
 
+async def fetch(url: str) -> tuple[Mapping[str, str], bytes]:
+    """Headers and body of a GET of ``url`` (a presigned URL)."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        return response.headers, await response.read()
+
+
 async def read(served: Served) -> bytes:
     if served.path is not None:
         return served.path.read_bytes()
     if served.url is not None:
-        with urllib.request.urlopen(served.url, timeout=30) as response:
-            return bytes(response.read())
+        return (await fetch(served.url))[1]
     assert served.chunks is not None
     return b"".join([chunk async for chunk in served.chunks])
 
@@ -109,13 +115,11 @@ async def test_a_result_streams_in_and_is_served(
     assert list(workdir.iterdir()) == []
     assert 20 * MIB // PART_BYTES + 1 == 3
     assert redirected.url is not None and redirected.url.startswith("http://")
-    with urllib.request.urlopen(redirected.url, timeout=30) as response:
-        assert response.headers["Content-Type"] == VOTABLE
-        assert response.headers["Content-Disposition"] == (
-            'attachment; filename="result.vot"'
-        )
-        assert response.headers["ETag"].strip('"').endswith("-3")
-        assert response.read() == chunk * 20
+    headers, body = await fetch(redirected.url)
+    assert headers["Content-Type"] == VOTABLE
+    assert headers["Content-Disposition"] == 'attachment; filename="result.vot"'
+    assert headers["ETag"].strip('"').endswith("-3")
+    assert body == chunk * 20
     assert streamed.size == 20 * MIB
 
 
