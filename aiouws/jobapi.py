@@ -12,15 +12,15 @@ from __future__ import annotations
 import errno
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
 from aiouws.contract import Backend, Info, Result, RunnerMessage
 from aiouws.results.local import LocalOutputs
-from aiouws.results.store import JobOutputs, Writer
+from aiouws.results.store import AsyncWriter, JobOutputs, Writer
 
 __all__ = ["NO_SPACE", "JobCancelled", "JobContext", "is_disk_full"]
 
@@ -153,6 +153,25 @@ class JobContext:
             yield counted  # type: ignore[misc]
         self._published(result_id, name, media_type, rows, counted.size)
 
+    @asynccontextmanager
+    async def open_result_async(
+        self,
+        result_id: str,
+        media_type: str,
+        file_name: str | None = None,
+        *,
+        rows: int | None = None,
+    ) -> AsyncIterator[AsyncWriter]:
+        """:meth:`open_result` for async job code: ``await out.write(data)``
+        waits for the results store (an object store's part uploads), never
+        blocking the event loop (the server's, in an inline lane)."""
+        name = _checked_name(file_name or result_id, "file name")
+        _checked_name(result_id, "result id")
+        async with self.outputs.open_async(name, media_type, name) as out:
+            counted = _AsyncCounted(out)
+            yield counted
+        self._published(result_id, name, media_type, rows, counted.size)
+
     def write_file(self, name: str, data: bytes, media_type: str) -> None:
         """Store a small document of the job whole (e.g. its error document),
         complete or not at all."""
@@ -200,3 +219,15 @@ class _Counted:
 
     def close(self) -> None:
         self.closed = True
+
+
+class _AsyncCounted:
+    """A result being written by async job code, counting its bytes."""
+
+    def __init__(self, out: AsyncWriter) -> None:
+        self._out = out
+        self.size = 0
+
+    async def write(self, data: bytes, /) -> int:
+        self.size += len(data)
+        return await self._out.write(data)

@@ -10,11 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from aiouws.results.store import JOB_ID, Served, StoreSpec, Writer, check_name
+from aiouws.results.store import (
+    JOB_ID,
+    AsyncWriter,
+    Served,
+    StoreSpec,
+    Writer,
+    check_name,
+)
 
 __all__ = ["LocalOutputs", "LocalStore"]
 
@@ -42,6 +49,14 @@ class LocalOutputs:
             target.unlink(missing_ok=True)
             raise
 
+    @asynccontextmanager
+    async def open_async(
+        self, name: str, media_type: str, download_name: str | None = None
+    ) -> AsyncIterator[AsyncWriter]:
+        """Local writes go to the page cache: written as they come."""
+        with self.open(name, media_type, download_name) as out:
+            yield _AsyncFile(out)
+
     def put(self, name: str, data: bytes, media_type: str) -> None:
         target = self.workdir / check_name(name)
         aside = self.workdir / f".{name}.tmp"
@@ -66,6 +81,14 @@ class LocalOutputs:
     def fetch(self, name: str) -> Path | None:
         path = self.workdir / check_name(name)
         return path if path.is_file() else None
+
+
+class _AsyncFile:
+    def __init__(self, out: Writer) -> None:
+        self._out = out
+
+    async def write(self, data: bytes, /) -> int:
+        return self._out.write(data)
 
 
 class LocalStore:

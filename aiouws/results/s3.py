@@ -17,7 +17,7 @@ import asyncio
 import logging
 import tomllib
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,14 @@ import obstore
 from obstore.store import S3Store
 
 from aiouws.errors import ResultsUnavailable
-from aiouws.results.store import JOB_ID, Served, StoreSpec, Writer, object_key
+from aiouws.results.store import (
+    JOB_ID,
+    AsyncWriter,
+    Served,
+    StoreSpec,
+    Writer,
+    object_key,
+)
 
 if TYPE_CHECKING:
     from obstore import WritableFile
@@ -117,6 +124,29 @@ class S3Outputs:
                 log.warning("cannot remove the partial object %s: %s", key, exc)
             raise
         file.close()
+
+    @asynccontextmanager
+    async def open_async(
+        self, name: str, media_type: str, download_name: str | None = None
+    ) -> AsyncIterator[AsyncWriter]:
+        key = self._key(name)
+        file = obstore.open_writer_async(
+            self._store,
+            key,
+            attributes=_attributes(media_type, download_name or name),
+            buffer_size=PART_BYTES,
+            max_concurrency=PARTS_IN_FLIGHT,
+        )
+        try:
+            yield file
+        except BaseException:
+            try:
+                await file.close()
+                await obstore.delete_async(self._store, key)
+            except Exception as exc:  # the job's own failure is what matters
+                log.warning("cannot remove the partial object %s: %s", key, exc)
+            raise
+        await file.close()
 
     def put(self, name: str, data: bytes, media_type: str) -> None:
         obstore.put(

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
 __all__ = [
     "JOB_ID",
+    "AsyncWriter",
     "JobOutputs",
     "ResultStore",
     "Served",
@@ -92,6 +93,12 @@ class Writer(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
+class AsyncWriter(Protocol):
+    """A result being written by async job code."""
+
+    async def write(self, data: bytes, /) -> int: ...
+
+
 class JobOutputs(Protocol):
     """The runner side of the store, for one job (thread-safe enough for one job:
     one writer at a time)."""
@@ -106,6 +113,13 @@ class JobOutputs(Protocol):
     ) -> AbstractContextManager[Writer]:
         """Write file ``name``; it is complete when the block exits, and gone
         if the block raises."""
+        ...
+
+    def open_async(
+        self, name: str, media_type: str, download_name: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncWriter]:
+        """:meth:`open` for async job code: writes wait for the store (an
+        object store's part uploads) without blocking the event loop."""
         ...
 
     def put(self, name: str, data: bytes, media_type: str) -> None:

@@ -171,10 +171,10 @@ async def execute(
             limits=UploadLimits.of(tap),
         ) as full_catalog:
             name = f"result.{request.format.extension}"
-            with ctx.open_result("result", request.media_type, name) as out:
+            async with ctx.open_result_async("result", request.media_type, name) as out:
 
                 async def sink(data: bytes) -> None:
-                    out.write(data)
+                    await out.write(data)
 
                 outcome = await run_query(
                     conn,

@@ -331,7 +331,12 @@ def test_the_sweep_removes_objects_without_a_job(
 def test_results_a_killed_host_finished_stay_served(
     fresh_dsn: str, s3: S3Server, tmp_path: Path
 ) -> None:
-    a = start_host(fresh_dsn, tmp_path / "a", s3, demo=True)
+    # Another database: its own part of the bucket (the module's hosts would
+    # sweep this one's objects, which have no row in their database).
+    prefix = "killed"
+    a = start_host(
+        fresh_dsn, tmp_path / "a", s3, demo=True, AIOUWS_RESULTS_PREFIX=prefix
+    )
     b: LiveServer | None = None
     try:
         finished = [submit(a, QUERY) for _ in range(3)]
@@ -339,18 +344,23 @@ def test_results_a_killed_host_finished_stay_served(
             assert wait_phase(a, job_id, {"COMPLETED", "ERROR"}) == "COMPLETED"
         running = submit(a, SLOW)
         wait_phase(a, running, {"EXECUTING"})
-        b = start_host(fresh_dsn, tmp_path / "b", s3, demo=False)
+        b = start_host(
+            fresh_dsn, tmp_path / "b", s3, demo=False, AIOUWS_RESULTS_PREFIX=prefix
+        )
         a.kill()  # SIGKILL, runners included
         for job_id in finished:
-            status, headers, _ = request(job_url(b, job_id) + "/results/result")
-            assert status == 303
+            status, headers, body = request(job_url(b, job_id) + "/results/result")
+            assert status == 303, (status, body, b.log()[-4000:])
             status, stored, document = request(headers["Location"])
             assert status == 200 and stored["Content-Type"] == VOTABLE
             assert rows_of(document) == ROWS
         # B's lease recovery ends the killed host's job (its half-written
         # multipart upload was never completed: no object).
         assert wait_phase(b, running, {"ERROR", "ABORTED", "COMPLETED"}) == "ERROR"
-        assert s3.keys(f"{running}/") in ([], [f"{running}/error.vot"])
+        assert s3.keys(f"{prefix}/{running}/") in (
+            [],
+            [f"{prefix}/{running}/error.vot"],
+        )
     finally:
         a.kill()
         if b is not None:

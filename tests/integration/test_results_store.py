@@ -123,6 +123,28 @@ async def test_a_result_streams_in_and_is_served(
     assert streamed.size == 20 * MIB
 
 
+async def test_async_job_code_streams_a_result(
+    results: ResultStore, tmp_path: Path
+) -> None:
+    job = job_id()
+    workdir = scratch(results, tmp_path, job)
+    outputs = results.outputs(job, workdir)
+    chunk = os.urandom(MIB)
+    async with outputs.open_async("result.vot", VOTABLE, "result.vot") as out:
+        for _ in range(12):
+            assert await out.write(chunk) == MIB
+    assert await results.size(job, "result.vot") == 12 * MIB
+    served = await results.serve(job, "result.vot", VOTABLE, redirect=False)
+    assert served is not None and await read(served) == chunk * 12
+    if not outputs.local:
+        assert list(workdir.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        async with outputs.open_async("other.vot", VOTABLE) as out:
+            await out.write(chunk)
+            raise RuntimeError("the query failed")
+    assert await results.size(job, "other.vot") is None
+
+
 async def test_a_failed_result_leaves_no_file(
     results: ResultStore, tmp_path: Path
 ) -> None:
