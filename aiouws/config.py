@@ -346,6 +346,9 @@ def _check_results(settings: Settings) -> None:
         raise ConfigError("results_presign_seconds must be in [1, 604800]")
     if settings.results_sweep_seconds < 0 or settings.results_sweep_grace < 0:
         raise ConfigError("results_sweep_seconds and _grace must not be negative")
+    credentials = settings.results_credentials_file
+    if credentials is not None and not credentials.is_file():
+        raise ConfigError(f"results_credentials_file {credentials} is not a file")
     if settings.results_endpoint and not settings.results_endpoint.startswith(
         ("http://", "https://")
     ):

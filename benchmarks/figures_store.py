@@ -137,6 +137,36 @@ async def _job(session: aiohttp.ClientSession, tap: str, rows: int) -> dict[str,
     }
 
 
+def _upload_seconds(endpoint: str, nbytes: int) -> float:
+    """The object store's own floor: ``nbytes`` written as a result is (obstore's
+    multipart writer, the runner's part size and concurrency), timed."""
+    import obstore
+    from obstore.store import S3Store
+
+    from aiouws.results.s3 import PART_BYTES, PARTS_IN_FLIGHT
+
+    store = S3Store(
+        BUCKET,
+        config={
+            "endpoint": endpoint,
+            "region": "us-east-1",
+            "access_key_id": "bench",
+            "secret_access_key": "bench",
+        },
+        client_options={"allow_http": True},
+    )
+    chunk = os.urandom(4 * 1024 * 1024)
+    start = time.perf_counter()
+    with obstore.open_writer(
+        store, "floor/object", buffer_size=PART_BYTES, max_concurrency=PARTS_IN_FLIGHT
+    ) as out:
+        for _ in range(nbytes // len(chunk) + 1):
+            out.write(chunk)
+    seconds = time.perf_counter() - start
+    obstore.delete(store, "floor/object")
+    return seconds
+
+
 async def store_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
     reps = bench.reps(3, 1)
     with tempfile.TemporaryDirectory(prefix="aiouws-bench-s3-") as tmp, _moto() as url:
@@ -169,6 +199,11 @@ async def store_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Fi
                     local.append(await _job(session, bench.tap, bench.rows))
                 with _paused(bench.server_pid):
                     s3.append(await _job(session, s3_server.tap, bench.rows))
+            nbytes = int(s3[0]["bytes"])
+            uploads = [
+                await asyncio.to_thread(_upload_seconds, url, nbytes)
+                for _ in range(reps)
+            ]
         finally:
             s3_server.stop()
     floor = median(copies)
@@ -180,6 +215,12 @@ async def store_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Fi
             value=floor,
             unit="s",
             details={"samples_s": summary(copies)},
+        ),
+        Figure(
+            name="5s floor: multipart PUT of the result's bytes to the store",
+            value=median(uploads),
+            unit="s",
+            details={"samples_s": summary(uploads), "bytes": nbytes},
         ),
         Figure(
             name=f"5s {bench.rows:,} rows BINARY2, local store",

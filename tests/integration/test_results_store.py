@@ -277,6 +277,7 @@ def test_settings_of_the_results_store() -> None:
         ({"AIOUWS_RESULTS_PRESIGN_SECONDS": "0"}, "presign"),
         ({"AIOUWS_RESULTS_SWEEP_GRACE": "-1"}, "negative"),
         ({"AIOUWS_RESULTS_ENDPOINT": "minio:9000"}, "http"),
+        ({"AIOUWS_RESULTS_CREDENTIALS_FILE": "/nonexistent.toml"}, "not a file"),
     ):
         with pytest.raises(ConfigError, match=message):
             Settings.load(env=env)
