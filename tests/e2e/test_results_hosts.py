@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -36,6 +37,7 @@ SLOW = (
     " WHERE a.ra + b.ra + c.ra < -12345.5"
 )
 ROWS = 5000
+ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 #: One slot per host (so that a busy host leaves queued jobs to the other),
 #: short leases, and a sweep every second of objects 3 s old.
 ENV = {
@@ -291,6 +293,26 @@ def test_delete_on_either_host_removes_the_objects(
         assert s3.keys(f"{job_id}/") == []
         assert request(job_url(a, job_id))[0] == 404
         assert request(job_url(b, job_id))[0] == 404
+
+
+def test_archive_and_destruction_on_b_remove_objects_a_wrote(
+    hosts: tuple[LiveServer, LiveServer], s3: S3Server
+) -> None:
+    a, b = hosts
+    archived, destroyed = submit(a, QUERY), submit(a, QUERY)
+    for job_id in (archived, destroyed):
+        assert wait_phase(a, job_id, {"COMPLETED", "ERROR"}) == "COMPLETED"
+        assert s3.keys(f"{job_id}/") == [f"{job_id}/result.vot"]
+    form = urllib.parse.urlencode({"PHASE": "ARCHIVE"}).encode()
+    assert request(job_url(b, archived) + "/phase", form)[0] == 303
+    assert s3.keys(f"{archived}/") == []
+    assert phase(a, archived) == "ARCHIVED"  # UWS 1.1: metadata kept, results gone
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    form = urllib.parse.urlencode({"DESTRUCTION": soon.strftime(ISO)}).encode()
+    assert request(job_url(b, destroyed) + "/destruction", form)[0] == 303
+    seconds = wait_until(lambda: s3.keys(f"{destroyed}/") == [], "destruction")
+    assert seconds < 30  # B's timer, woken by the change: about a second
+    assert request(job_url(a, destroyed))[0] == 404
 
 
 def test_error_documents_are_votables_on_either_host(
