@@ -26,6 +26,7 @@ from aiouws.configload import (
     load_settings,
     read_config_file,
 )
+from aiouws.results.store import StoreSpec
 from aiouws.trust import parse_trust
 
 __all__ = [
@@ -147,6 +148,43 @@ class Settings:
     #: Open connections per client address; more are closed at once (0: no cap).
     max_connections_per_address: int = 64
 
+    # -- the results store ([results]; issue 15): see aiouws/results/ ----------
+    #: "local": files below jobs_dir (one host, or a file system every host
+    #: mounts); "s3": S3-compatible object storage (the ``s3`` extra).
+    results_store: str = "local"
+    results_bucket: str = ""
+    #: The object store's URL (e.g. ``http://minio:9000``); "" for AWS S3.
+    results_endpoint: str = ""
+    results_region: str = ""
+    #: Key prefix inside the bucket (objects are ``<prefix>/<job_id>/<name>``).
+    results_prefix: str = ""
+    #: TOML file with ``access_key_id``, ``secret_access_key`` (and optionally
+    #: ``session_token``); None: the ``AWS_*`` environment variables.
+    results_credentials_file: Path | None = None
+    #: "redirect": result GETs answer 303 to a presigned URL; "stream": the
+    #: server streams the object through (s3 only; local files are served).
+    results_delivery: str = "redirect"
+    #: Seconds a presigned URL stays valid.
+    results_presign_seconds: float = 300.0
+    #: Seconds between sweeps that remove stored files without a job row (0:
+    #: none), and how old such files must be (files of a job being created).
+    results_sweep_seconds: float = 3600.0
+    results_sweep_grace: float = 3600.0
+
+    @property
+    def results_spec(self) -> StoreSpec:
+        """The results store, as runners are told of it (no secrets)."""
+        if self.results_store == "local":
+            return StoreSpec()
+        return StoreSpec(
+            kind=self.results_store,
+            bucket=self.results_bucket,
+            endpoint=self.results_endpoint,
+            region=self.results_region,
+            prefix=self.results_prefix,
+            credentials_file=str(self.results_credentials_file or ""),
+        )
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
@@ -225,6 +263,7 @@ class Settings:
             raise ConfigError("max_connections_per_address must not be negative")
         if self.workers < 0:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
+        _check_results(self)
 
 
 #: The TOML sections of the service's settings and the keys each holds (see
@@ -277,7 +316,43 @@ SECTIONS: Mapping[str, frozenset[str]] = {
     "operations": frozenset(
         {"metrics", "metrics_networks", "cors_origins", "cors_any_origin"}
     ),
+    # the results store (issue 15)
+    "results": frozenset(
+        {
+            "results_store",
+            "results_bucket",
+            "results_endpoint",
+            "results_region",
+            "results_prefix",
+            "results_credentials_file",
+            "results_delivery",
+            "results_presign_seconds",
+            "results_sweep_seconds",
+            "results_sweep_grace",
+        }
+    ),
 }
+
+
+def _check_results(settings: Settings) -> None:
+    """The results store's settings make sense together."""
+    if settings.results_store not in ("local", "s3"):
+        raise ConfigError("results_store must be local or s3")
+    if settings.results_store == "s3" and not settings.results_bucket:
+        raise ConfigError("results_store = s3 needs results_bucket")
+    if settings.results_delivery not in ("redirect", "stream"):
+        raise ConfigError("results_delivery must be redirect or stream")
+    if not 1 <= settings.results_presign_seconds <= 7 * 86400:
+        raise ConfigError("results_presign_seconds must be in [1, 604800]")
+    if settings.results_sweep_seconds < 0 or settings.results_sweep_grace < 0:
+        raise ConfigError("results_sweep_seconds and _grace must not be negative")
+    credentials = settings.results_credentials_file
+    if credentials is not None and not credentials.is_file():
+        raise ConfigError(f"results_credentials_file {credentials} is not a file")
+    if settings.results_endpoint and not settings.results_endpoint.startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigError("results_endpoint must be an http:// or https:// URL")
 
 
 def _check_operations(settings: Settings) -> None:

@@ -8,7 +8,8 @@ Supervisor → runner (the runner's stdin)::
 
     {"type": "run", "job_id": str, "workdir": str,
      "parameters": [[name, value, by_reference], ...],
-     "execution_duration": int, "owner": str | null}
+     "execution_duration": int, "owner": str | null,
+     "store": {"kind": str, "bucket": str, ...} | null}
     {"type": "cancel", "job_id": str}
 
 Closing stdin (EOF) asks the runner to exit once its job, if any, has stopped.
@@ -37,7 +38,7 @@ names the one that exists, or is null.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -90,6 +91,10 @@ class Run:
     parameters: tuple[tuple[str, str, bool], ...]
     execution_duration: int
     owner: str | None
+    #: The results store the job's files go to (a
+    #: :class:`~aiouws.results.store.StoreSpec` as a dict, no secrets); None:
+    #: the job directory ``workdir`` itself.
+    store: Mapping[str, str] | None = None
 
     type = "run"
 
@@ -193,6 +198,7 @@ def parse_supervisor_message(line: bytes | str) -> SupervisorMessage:
                 parameters=_parameters(body["parameters"]),
                 execution_duration=int(body["execution_duration"]),
                 owner=_opt_str(body.get("owner")),
+                store=_opt_mapping(body.get("store")),
             )
         if body["type"] == "cancel":
             return Cancel(job_id=str(body["job_id"]))
@@ -260,3 +266,11 @@ def _parameters(raw: Sequence[Sequence[Any]]) -> tuple[tuple[str, str, bool], ..
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_mapping(value: object) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("store must be an object")
+    return {str(k): str(v) for k, v in value.items()}

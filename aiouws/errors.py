@@ -208,3 +208,10 @@ class CredentialsBusy(ServiceUnavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+# -- the results store (issue 15) --
+
+
+class ResultsUnavailable(ServiceUnavailable):
+    """The results store (object storage) cannot be reached or refused a request."""

@@ -10,16 +10,17 @@ file is complete, and results become visible with the job's final phase.
 from __future__ import annotations
 
 import errno
-import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
 from aiouws.contract import Backend, Info, Result, RunnerMessage
+from aiouws.results.local import LocalOutputs
+from aiouws.results.store import AsyncWriter, JobOutputs, Writer
 
 __all__ = ["NO_SPACE", "JobCancelled", "JobContext", "is_disk_full"]
 
@@ -62,9 +63,15 @@ class JobContext:
         emit: Callable[[RunnerMessage], None],
         runner_args: tuple[str, ...] = (),
         prepared: object = None,
+        outputs: JobOutputs | None = None,
     ) -> None:
         self.job_id = job_id
+        #: The job's local directory: where its files are with the local
+        #: results store, scratch (removed after the job) with object storage.
         self.workdir = workdir
+        #: Where the job's files go (:mod:`aiouws.results`): results through
+        #: :meth:`open_result`, documents through :meth:`write_file`.
+        self.outputs: JobOutputs = outputs or LocalOutputs(workdir)
         self.owner = owner
         #: Wall-clock limit in seconds (0: none); the supervisor enforces it.
         self.execution_duration = execution_duration
@@ -110,18 +117,19 @@ class JobContext:
         file_name: str | None = None,
         rows: int | None = None,
     ) -> None:
-        """Publish a result: ``bytes`` are written, a path is moved into the job dir."""
+        """Publish a result: ``bytes`` are written, a path is moved into the
+        results store."""
         name = _checked_name(file_name or result_id, "file name")
         _checked_name(result_id, "result id")
-        target = self.workdir / name
         if isinstance(data, bytes):
-            with self._writing(target) as out:
+            with self.outputs.open(name, media_type) as out:
                 out.write(data)
+            size = len(data)
         else:
             source = Path(data)
-            if source.resolve() != target.resolve():
-                os.replace(source, target)
-        self._published(result_id, target, media_type, rows)
+            size = source.stat().st_size
+            self.outputs.put_file(name, source, media_type)
+        self._published(result_id, name, media_type, rows, size)
 
     @contextmanager
     def open_result(
@@ -132,50 +140,94 @@ class JobContext:
         *,
         rows: int | None = None,
     ) -> Iterator[BinaryIO]:
-        """Write a result file; it is published when the block exits.
+        """Write a result as it is produced (a file, or a multipart upload to
+        object storage); it is published when the block exits.
 
         If the block raises, nothing is published and the file is removed.
+        Only ``write`` may be called on what it yields.
         """
         name = _checked_name(file_name or result_id, "file name")
         _checked_name(result_id, "result id")
-        target = self.workdir / name
-        with self._writing(target) as out:
-            yield out
-            size = None if out.closed else out.tell()  # job code may close it
-        self._published(result_id, target, media_type, rows, size)
+        with self.outputs.open(name, media_type, name) as out:
+            counted = _Counted(out)
+            yield counted  # type: ignore[misc]
+        self._published(result_id, name, media_type, rows, counted.size)
+
+    @asynccontextmanager
+    async def open_result_async(
+        self,
+        result_id: str,
+        media_type: str,
+        file_name: str | None = None,
+        *,
+        rows: int | None = None,
+    ) -> AsyncIterator[AsyncWriter]:
+        """:meth:`open_result` for async job code: ``await out.write(data)``
+        waits for the results store (an object store's part uploads), never
+        blocking the event loop (the server's, in an inline lane)."""
+        name = _checked_name(file_name or result_id, "file name")
+        _checked_name(result_id, "result id")
+        async with self.outputs.open_async(name, media_type, name) as out:
+            counted = _AsyncCounted(out)
+            yield counted
+        self._published(result_id, name, media_type, rows, counted.size)
+
+    def write_file(self, name: str, data: bytes, media_type: str) -> None:
+        """Store a small document of the job whole (e.g. its error document),
+        complete or not at all."""
+        self.outputs.put(_checked_name(name, "file name"), data, media_type)
+
+    def fetch_file(self, name: str) -> Path | None:
+        """A local copy of the job's stored file ``name`` (e.g. an upload sent
+        with the job), None if there is none."""
+        return self.outputs.fetch(_checked_name(name, "file name"))
 
     # -- internals ----------------------------------------------------------------
 
-    @contextmanager
-    def _writing(self, target: Path) -> Iterator[BinaryIO]:
-        """``target`` opened for writing; removed again if the block raises.
-
-        No temp file and rename: nobody reads a result before it is published,
-        and results become visible only with the job's final phase.
-        """
-        out = open(target, "wb")  # noqa: SIM115 - closed below, removed on failure
-        try:
-            with out:
-                yield out
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-
     def _published(
-        self,
-        result_id: str,
-        path: Path,
-        media_type: str,
-        rows: int | None,
-        size: int | None = None,
+        self, result_id: str, name: str, media_type: str, rows: int | None, size: int
     ) -> None:
         self._emit(
             Result(
                 job_id=self.job_id,
                 id=result_id,
-                file_name=path.name,
+                file_name=name,
                 media_type=media_type,
-                size=path.stat().st_size if size is None else size,
+                size=size,
                 rows=rows,
             )
         )
+
+
+class _Counted:
+    """A result being written, counting its bytes. Job code (or a library) may
+    close it: the store completes the file when the block exits."""
+
+    def __init__(self, out: Writer) -> None:
+        self._out = out
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes, /) -> int:
+        if self.closed:
+            raise ValueError("write to a closed result file")
+        self.size += len(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _AsyncCounted:
+    """A result being written by async job code, counting its bytes."""
+
+    def __init__(self, out: AsyncWriter) -> None:
+        self._out = out
+        self.size = 0
+
+    async def write(self, data: bytes, /) -> int:
+        self.size += len(data)
+        return await self._out.write(data)

@@ -1,5 +1,6 @@
 """A job's files as the UWS resources serve them: its results, uploads and error
-documents, found in its working directory (:class:`~aiouws.workdir.JobDirs`).
+documents, found in the results store (:mod:`aiouws.results`), whichever host
+wrote them.
 
 Read-only; which job a request may see is :class:`~aiouws.service.JobService`'s
 concern (its ``files``).
@@ -8,38 +9,47 @@ concern (its ``files``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from aiouws.errors import NotFound
 from aiouws.kinds import JobKind
 from aiouws.models import Job
-from aiouws.workdir import JobDirs
+from aiouws.results.store import ResultStore, Served, check_name
 
 __all__ = ["JobFiles"]
 
+_DETAILS = (
+    ("error.vot", "application/x-votable+xml"),
+    ("error.txt", "text/plain; charset=utf-8"),
+)
+
 
 class JobFiles:
-    """Where a job's results, uploads and error documents are."""
+    """Where a job's results, uploads and error documents are.
 
-    def __init__(self, dirs: JobDirs, kinds: Mapping[str, JobKind]) -> None:
-        self.dirs = dirs
+    ``redirect``: results (and uploads) are answered by a presigned URL where
+    the store makes them, else streamed through the server.
+    """
+
+    def __init__(
+        self, results: ResultStore, kinds: Mapping[str, JobKind], *, redirect: bool
+    ) -> None:
+        self.results = results
         self.kinds = kinds
+        self.redirect = redirect
 
-    def error_detail(self, job: Job) -> tuple[Path, str] | None:
-        """The job's error detail file and media type, if there is one (an
-        empty file, e.g. left by a full disk, is none)."""
+    async def error_detail(self, job: Job) -> Served | None:
+        """The job's error detail file, if there is one (an empty file, e.g.
+        left by a full disk, is none). Served by the server, never redirected:
+        it is small, and clients read it as the job's error."""
         if job.error is None or not job.error.has_detail:
             return None
-        for name, media in (
-            ("error.vot", "application/x-votable+xml"),
-            ("error.txt", "text/plain; charset=utf-8"),
-        ):
-            path = self.dirs.path(job.job_id) / name
-            try:
-                if path.is_file() and path.stat().st_size > 0:
-                    return path, media
-            except OSError:
-                continue
+        for name, media in _DETAILS:
+            if await self.results.size(job.job_id, name):
+                served = await self.results.serve(
+                    job.job_id, name, media, redirect=False
+                )
+                if served is not None:
+                    return served
         return None
 
     def error_summary(self, job: Job) -> tuple[bytes, str] | None:
@@ -50,19 +60,29 @@ class JobFiles:
             return None
         return kind.error_votable(job.error.message), "application/x-votable+xml"
 
-    def result_file(
-        self, job: Job, result_id: str
-    ) -> tuple[Path | None, str, str | None]:
-        """(local path or None, media type, external href) of a result; 404 if none."""
+    async def result(self, job: Job, result_id: str) -> Served:
+        """How to answer a GET of a result (an external one: its href); 404 if
+        there is none or its file is gone."""
         result = job.result(result_id)
         if result is None:
             raise NotFound(f"job {job.job_id} has no result {result_id!r}")
         if result.file_name is None:
-            return None, result.media_type, result.href
-        return self.dirs.file(job.job_id, result.file_name), result.media_type, None
+            return Served(result.media_type, url=result.href or "")
+        served = await self.results.serve(
+            job.job_id, result.file_name, result.media_type, redirect=self.redirect
+        )
+        if served is None:
+            raise NotFound(f"result file of job {job.job_id} is gone")
+        return served
 
-    def upload_file(self, job: Job, name: str) -> Path:
-        path = self.dirs.file(job.job_id, "upload-" + name)
-        if not path.is_file():
+    async def upload(self, job: Job, name: str) -> Served:
+        try:
+            stored = "upload-" + check_name(name)
+        except ValueError:
+            raise NotFound(f"job {job.job_id} has no uploaded file {name!r}") from None
+        served = await self.results.serve(
+            job.job_id, stored, "application/octet-stream", redirect=self.redirect
+        )
+        if served is None:
             raise NotFound(f"job {job.job_id} has no uploaded file {name!r}")
-        return path
+        return served

@@ -15,9 +15,9 @@ import importlib
 import inspect
 import logging
 import os
+import shutil
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +40,7 @@ from aiouws.contract import (
 )
 from aiouws.jobapi import NO_SPACE, JobCancelled, JobContext, is_disk_full
 from aiouws.logs import runner_logging
+from aiouws.results import StoreSpec, job_outputs
 
 __all__ = ["Executor", "JobFunction", "load_entry_point", "main"]
 
@@ -111,7 +112,9 @@ class Executor:
         workdir = Path(run.workdir)
         try:
             workdir.mkdir(mode=0o750, exist_ok=True)  # here, off the server's loop
-        except OSError as exc:
+            spec = None if run.store is None else StoreSpec.from_message(run.store)
+            outputs = job_outputs(spec, run.job_id, workdir)
+        except Exception as exc:  # no directory, or a results store unusable
             self._emit(
                 Done(
                     job_id=run.job_id,
@@ -123,6 +126,7 @@ class Executor:
         ctx = JobContext(
             job_id=run.job_id,
             workdir=workdir,
+            outputs=outputs,
             parameters=run.parameters,
             owner=run.owner,
             execution_duration=run.execution_duration,
@@ -167,6 +171,8 @@ class Executor:
             done = Done(job_id=ctx.job_id, status=DoneStatus.COMPLETED)
         if self._chdir:
             os.chdir("/")
+        if not ctx.outputs.local:  # the directory was scratch: the store has all
+            await asyncio.to_thread(shutil.rmtree, ctx.workdir, ignore_errors=True)
         self._emit(done)
 
 
@@ -283,8 +289,7 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
     written leaves no file at all (``{job}/error`` then serves the message).
     """
     message = NO_SPACE if is_disk_full(exc) else str(exc) or type(exc).__name__
-    votable = ctx.workdir / ERROR_VOTABLE
-    if votable.is_file() and votable.stat().st_size > 0:
+    if _stored_size(ctx, ERROR_VOTABLE):
         return Done(
             job_id=ctx.job_id,
             status=DoneStatus.ERROR,
@@ -300,16 +305,10 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
         extra={"job_id": ctx.job_id},
     )
     text = f"{type(exc).__name__}: {message}\n"
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=ctx.workdir, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, ctx.workdir / ERROR_TEXT)
-    except OSError as write_error:
+        ctx.outputs.put(ERROR_TEXT, text.encode(), "text/plain; charset=utf-8")
+    except Exception as write_error:  # a full disk, an unreachable store
         log.error("cannot write error detail: %s", write_error)
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         return Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=message)
     return Done(
         job_id=ctx.job_id,
@@ -317,6 +316,15 @@ def _error_outcome(ctx: JobContext, exc: BaseException) -> Done:
         message=message,
         detail_file=ERROR_TEXT,
     )
+
+
+def _stored_size(ctx: JobContext, name: str) -> int:
+    """The size of the job's stored file ``name`` (0: none, or unknowable)."""
+    try:
+        return ctx.outputs.size(name) or 0
+    except Exception as exc:  # an unreachable store: as if there were none
+        log.error("cannot look for %s: %s", name, exc)
+        return 0
 
 
 def _protocol_fds() -> tuple[int, int]:

@@ -31,6 +31,7 @@ from aiouws.limits import clamp_destruction, clamp_duration, too_many
 from aiouws.models import Job, JobFilter, JobParameter, JobRef, NewJob
 from aiouws.phases import Action, ErrorType, Phase, PhaseChangeError, resolve_action
 from aiouws.progress import estimate_quote, wait_for_change, wait_through_outage
+from aiouws.results import LocalStore, ResultStore
 from aiouws.storage.notify import PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.uploads import Upload, place_uploads, upload_parameters
@@ -75,12 +76,17 @@ class JobService:
         *,
         dispatcher: Dispatcher | None = None,
         listener: PhaseListener | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.store = store
         self.dirs = dirs
         self.kinds = kinds
+        #: Where a job's files are kept (any host's jobs: a shared store).
+        self.results = results or LocalStore(dirs.root)
         #: The files of a job (results, uploads, error documents).
-        self.files = JobFiles(dirs, kinds)
+        self.files = JobFiles(
+            self.results, kinds, redirect=settings.results_delivery == "redirect"
+        )
         self.settings = settings
         self.dispatcher = dispatcher
         self.listener = listener
@@ -194,7 +200,7 @@ class JobService:
         queue_now = run and not problems
         stored = tuple(kind.with_defaults(params) if queue_now else params) + files
         try:
-            place_uploads(self.dirs, job_id, uploads)
+            await place_uploads(self.results, job_id, uploads)
             new = NewJob(
                 job_id=job_id,
                 kind=kind.name,
@@ -219,7 +225,7 @@ class JobService:
                     "too many active jobs; retry later"
                 )
         except BaseException:
-            self.dirs.remove(job_id)
+            await self.results.remove_job(job_id)
             raise
         log.info("job created", extra=log_context(job))
         if problems:
@@ -246,7 +252,7 @@ class JobService:
         return await self._change(job, target)
 
     async def delete(self, job_id: str, owner: str | None) -> None:
-        """Delete a job: abort it if it runs, then remove its row and directory."""
+        """Delete a job: abort it if it runs, then remove its row and files."""
         job = await self.get(job_id, owner)
         if job.phase in (Phase.EXECUTING, Phase.QUEUED, Phase.SUSPENDED):
             try:
@@ -254,7 +260,7 @@ class JobService:
             except InvalidPhaseError:
                 pass  # it finished meanwhile; delete it all the same
         gone = await self.store.delete(job_id)
-        self.dirs.remove(job_id)
+        await self.results.remove_job(job_id)
         if gone is not None:
             log.info("job deleted", extra=log_context(gone))
 
@@ -324,8 +330,9 @@ class JobService:
         message = "; ".join(problems)
         document = None if kind.error_votable is None else kind.error_votable(message)
         if document is not None:
-            self.dirs.create(job.job_id)
-            self.dirs.file(job.job_id, ERROR_VOTABLE).write_bytes(document)
+            await self.results.put(
+                job.job_id, ERROR_VOTABLE, document, "application/x-votable+xml"
+            )
         job = await self.store.change_phase(
             job.job_id,
             Phase.ERROR,
@@ -405,7 +412,7 @@ class JobService:
             changed = await self.store.change_phase(
                 job.job_id, target, allowed=[job.phase], results=()
             )
-            self.dirs.remove(job.job_id)
+            await self.results.remove_job(job.job_id)
         else:
             changed = await self.store.change_phase(
                 job.job_id, target, allowed=[job.phase]

@@ -1,5 +1,6 @@
-"""Files sent with a job creation: moved into the new job's directory and named
-by by-reference parameters (``{upload_url}/{job_id}/uploads/{name}``)."""
+"""Files sent with a job creation: placed in the results store as the new job's
+``upload-<name>`` (any host may run the job) and named by by-reference
+parameters (``{upload_url}/{job_id}/uploads/{name}``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiouws.models import JobParameter
-from aiouws.workdir import JobDirs
+from aiouws.results.store import ResultStore
 
 __all__ = ["Upload", "place_uploads", "upload_parameters"]
 
@@ -35,8 +36,13 @@ def upload_parameters(
     )
 
 
-def place_uploads(dirs: JobDirs, job_id: str, uploads: Sequence[Upload]) -> None:
-    """Move the uploaded files into the new job's directory (``upload-<name>``)."""
+async def place_uploads(
+    results: ResultStore, job_id: str, uploads: Sequence[Upload]
+) -> None:
+    """Store the uploaded files as the new job's ``upload-<name>`` (the spooled
+    file is moved, or uploaded and removed). The name is the form field's,
+    checked already (:func:`aiouws.workdir.safe_file_name`)."""
     for upload in uploads:
-        dirs.create(job_id)
-        upload.path.replace(dirs.file(job_id, "upload-" + upload.name))
+        await results.put_file(
+            job_id, "upload-" + upload.name, upload.path, "application/octet-stream"
+        )

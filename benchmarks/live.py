@@ -247,6 +247,8 @@ class LiveServer:
     )
     process: subprocess.Popen[bytes] | None = None
     cluster: EmbeddedCluster | None = None
+    #: Extra environment of the server (e.g. another results store).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -271,6 +273,7 @@ class LiveServer:
         # Requests name their user in a header (the job list's; the others are
         # anonymous): an anonymous job list is empty.
         env.setdefault("AIOUWS_AUTH", "header")
+        env.update(self.env)
         argv = [sys.executable, "-m", "taprunner", "--data-dir", str(self.data_dir)]
         if self.dsn is None:
             embedded_port = free_port()

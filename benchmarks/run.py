@@ -36,6 +36,7 @@ from figures_latency import (  # noqa: E402
     throughput_figures,
     wakeup_figures,
 )
+from figures_store import store_figures  # noqa: E402
 from live import ForeignLoad, LiveServer  # noqa: E402
 from report import Figure, load_average, print_table, write_json  # noqa: E402
 
@@ -49,6 +50,7 @@ GROUPS: dict[str, Group] = {
     "throughput": throughput_figures,
     "wakeup": wakeup_figures,
     "big": big_figures,
+    "store": store_figures,
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }

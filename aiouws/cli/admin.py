@@ -16,6 +16,7 @@ import asyncpg
 from aiouws.cli.plugins import AdminCommand
 from aiouws.cli.problems import connect, safe_dsn
 from aiouws.config import Settings
+from aiouws.results.store import ResultStore
 from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.pgcluster import EmbeddedCluster
 from aiouws.storage.queryrole import ensure_query_role, missing_message
@@ -91,7 +92,6 @@ async def jobs(
     from aiouws.errors import JobNotFound
     from aiouws.models import JobFilter
     from aiouws.storage.store import JobStore
-    from aiouws.workdir import JobDirs
 
     pool = _SingleConnectionPool(conn)
     store = JobStore(pool)  # type: ignore[arg-type]
@@ -141,11 +141,11 @@ async def jobs(
             )
         sys.stdout.write(job_document(job, url).decode())
         return 0
-    dirs = JobDirs(settings.resolved_jobs_dir)
+    results = _results(settings)
     status = 0
     for job_id in args.job_id:
         gone = await store.delete(job_id)
-        dirs.remove(job_id)
+        await results.remove_job(job_id)
         if gone is None:
             print(f"aiouws: no job {job_id}", file=sys.stderr)
             status = 1
@@ -157,12 +157,11 @@ async def cleanup(
 ) -> int:
     from aiouws.execution.reaper import cleanup as remove_jobs
     from aiouws.storage.store import JobStore
-    from aiouws.workdir import JobDirs
 
     store = JobStore(_SingleConnectionPool(conn))  # type: ignore[arg-type]
     removed = await remove_jobs(
         store,
-        JobDirs(settings.resolved_jobs_dir),
+        _results(settings),
         failed=args.failed,
         completed=args.completed,
         all=args.all,
@@ -170,6 +169,13 @@ async def cleanup(
     )
     print(f"removed {removed} job(s)")
     return 0
+
+
+def _results(settings: Settings) -> ResultStore:
+    """The configured results store (a deleted job's files go too)."""
+    from aiouws.results import open_store
+
+    return open_store(settings.results_spec, settings.resolved_jobs_dir)
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -2,7 +2,8 @@
 
 A job past its destruction time is destroyed in this order: aborted first if it
 executes (so no runner writes into a directory being removed), then its row
-(clients see it gone), then its working directory. Any number of server
+(clients see it gone), then its files in the results store (whichever host
+wrote them). Any number of server
 processes may run the timer; deleting a row twice is harmless.
 """
 
@@ -16,8 +17,8 @@ from typing import Protocol
 
 from aiouws.errors import StoreError
 from aiouws.phases import Phase
+from aiouws.results.store import ResultStore
 from aiouws.storage.store import JobStore
-from aiouws.workdir import JobDirs
 
 __all__ = ["FORGOTTEN_AFTER", "DestructionTimer", "cleanup", "destroy_job"]
 
@@ -37,13 +38,13 @@ class Aborter(Protocol):
 
 async def destroy_job(
     store: JobStore,
-    dirs: JobDirs,
+    results: ResultStore,
     job_id: str,
     supervisor: Aborter | None,
     *,
     reason: str,
 ) -> bool:
-    """Abort the job if it executes, delete its row, then its directory.
+    """Abort the job if it executes, delete its row, then its files.
 
     Returns False if the job was already gone. Without a supervisor, an executing
     job is only marked ABORTED; the process running it hears of the change
@@ -53,7 +54,7 @@ async def destroy_job(
     if supervisor is not None:
         await supervisor.job_aborted(job_id)
     gone = await store.delete(job_id)
-    await asyncio.to_thread(dirs.remove, job_id)
+    await results.remove_job(job_id)
     if gone is not None:
         log.info(
             "job destroyed",
@@ -73,13 +74,13 @@ class DestructionTimer:
     def __init__(
         self,
         store: JobStore,
-        dirs: JobDirs,
+        results: ResultStore,
         supervisor: Aborter | None,
         *,
         max_sleep: float = MAX_SLEEP,
     ) -> None:
         self._store = store
-        self._dirs = dirs
+        self._results = results
         self._supervisor = supervisor
         self._max_sleep = max_sleep
         self._wake = asyncio.Event()
@@ -108,7 +109,7 @@ class DestructionTimer:
         for job_id in await self._store.due_for_destruction(datetime.now(UTC)):
             count += await destroy_job(
                 self._store,
-                self._dirs,
+                self._results,
                 job_id,
                 self._supervisor,
                 reason="destruction time reached",
@@ -125,7 +126,7 @@ class DestructionTimer:
 
 async def cleanup(
     store: JobStore,
-    dirs: JobDirs,
+    results: ResultStore,
     *,
     failed: bool = False,
     completed: bool = False,
@@ -154,7 +155,7 @@ async def cleanup(
                 phases=(Phase.PENDING,), created_before=now - FORGOTTEN_AFTER
             )
     for job_id in dict.fromkeys(ids):
-        removed += await destroy_job(store, dirs, job_id, None, reason="cleaned up")
+        removed += await destroy_job(store, results, job_id, None, reason="cleaned up")
     return removed
 
 

@@ -40,6 +40,8 @@ from aiouws.execution.slots import RunnerSlots
 from aiouws.kinds import JobKind
 from aiouws.models import Job
 from aiouws.phases import Phase
+from aiouws.results import LocalStore, ResultStore
+from aiouws.results.sweep import OrphanSweep
 from aiouws.storage.notify import PhaseEvent, PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
@@ -63,10 +65,13 @@ class QueueSupervisor:
         instance_id: str | None = None,
         lease_seconds: float = 30.0,
         poll_interval: float = 5.0,
+        results: ResultStore | None = None,
     ) -> None:
         self.store = store
         self.kinds = dict(kinds)
         self.dirs = dirs
+        #: Where results, error documents and uploads are kept.
+        self.results = results or LocalStore(dirs.root)
         self.settings = settings
         self.poll_interval = poll_interval
         self.leases = Leases(
@@ -100,7 +105,13 @@ class QueueSupervisor:
         self._started = False
         self._stopping = False
         self._stopped = asyncio.Event()
-        self.destruction = DestructionTimer(store, dirs, self)
+        self.destruction = DestructionTimer(store, self.results, self)
+        self.sweep = OrphanSweep(
+            self.results,
+            store,
+            interval=settings.results_sweep_seconds,
+            grace=settings.results_sweep_grace,
+        )
         #: Called with each job (as claimed) once this process has run it.
         self.on_finished: list[Callable[[Job], None]] = []
 
@@ -123,6 +134,8 @@ class QueueSupervisor:
         self._tasks.start("dispatcher", self._dispatch_loop())
         self._tasks.start("heartbeat", self.leases.heartbeat(lambda: self._running))
         self._tasks.start("destruction timer", self.destruction.run())
+        if self.sweep.interval > 0:
+            self._tasks.start("results sweep", self.sweep.run())
         for kind in self.kinds:
             await self._dispatch(kind)
         log.info(
@@ -252,10 +265,12 @@ class QueueSupervisor:
 
     def _hand_over(self, slot: Slot, runner: Runner, job: Job) -> None:
         workdir = self.dirs.path(job.job_id)  # the runner creates it
+        spec = self.results.spec
         runner.send(
             Run(
                 job_id=job.job_id,
                 workdir=str(workdir),
+                store=None if spec.kind == "local" else spec.as_message(),
                 parameters=tuple(
                     (p.name, p.value, p.by_reference) for p in job.parameters
                 ),

@@ -35,6 +35,7 @@ from aiouws.http.middleware import (
 )
 from aiouws.http.proxies import client_address
 from aiouws.kinds import JobKind, kinds_by_name
+from aiouws.results import open_store
 from aiouws.service import JobService
 from aiouws.storage.database import Database
 from aiouws.storage.notify import PhaseListener
@@ -148,6 +149,12 @@ def uws_context(
             store = JobStore(pool)
             dirs = JobDirs(settings.resolved_jobs_dir)
             dirs.ensure_root()
+            results = open_store(
+                settings.results_spec,
+                dirs.root,
+                presign_seconds=settings.results_presign_seconds,
+            )
+            stack.push_async_callback(results.close)
             listener = PhaseListener(database.connect)
             await listener.start()
             stack.push_async_callback(listener.stop)
@@ -162,6 +169,7 @@ def uws_context(
                     settings,
                     listener,
                     lease_seconds=settings.lease_seconds,
+                    results=results,
                 )
                 # Registered first so that it also runs if start() fails midway.
                 stack.push_async_callback(supervisor.stop)
@@ -175,7 +183,13 @@ def uws_context(
             app[SETTINGS] = settings
             app[RESOLVER] = make_resolver(settings)
             app[SERVICE] = JobService(
-                store, dirs, table, settings, dispatcher=supervisor, listener=listener
+                store,
+                dirs,
+                table,
+                settings,
+                dispatcher=supervisor,
+                listener=listener,
+                results=results,
             )
             yield
 

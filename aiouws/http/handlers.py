@@ -23,6 +23,7 @@ from aiouws.http.params import (
 from aiouws.http.urls import public_origin
 from aiouws.models import Job, JobFilter, JobParameter
 from aiouws.phases import Action
+from aiouws.results.store import Served
 
 __all__ = ["routes"]
 
@@ -89,6 +90,24 @@ def _file(path: Path, media_type: str, gone: str) -> web.StreamResponse:
         raise NotFound(gone) from None
     response = web.Response(body=body)
     response.headers["Content-Type"] = media_type
+    return response
+
+
+async def _send(request: web.Request, served: Served, gone: str) -> web.StreamResponse:
+    """Answer with a stored file: a redirect to where it is (a presigned URL),
+    the local file, or its bytes streamed from the results store."""
+    if served.url is not None:
+        raise web.HTTPSeeOther(served.url)
+    if served.path is not None:
+        return _file(served.path, served.media_type, gone)
+    response = web.StreamResponse(headers={"Content-Type": served.media_type})
+    if served.size is not None:
+        response.content_length = served.size
+    await response.prepare(request)
+    if served.chunks is not None:
+        async for chunk in served.chunks:
+            await response.write(chunk)
+    await response.write_eof()
     return response
 
 
@@ -260,15 +279,14 @@ async def get_error(request: web.Request) -> web.StreamResponse:
     if job.error is None:
         raise NotFound(f"job {job.job_id} has no error ({job.phase.value})")
     service = request.config_dict[SERVICE]
-    detail = service.files.error_detail(job)
+    detail = await service.files.error_detail(job)
     if detail is None:
         summary = service.files.error_summary(job)
         if summary is None:
             return _text(job.error.message)
         body, media_type = summary
         return web.Response(body=body, headers={"Content-Type": media_type})
-    path, media_type = detail
-    return web.FileResponse(path, headers={"Content-Type": media_type})
+    return await _send(request, detail, f"error document of job {job.job_id} is gone")
 
 
 @routes.get("/{job_id}/parameters")
@@ -301,18 +319,16 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     job = await request.config_dict[SERVICE].get_finished(
         request.match_info["job_id"], await _owner(request), request.app[KIND]
     )
-    path, media_type, href = request.config_dict[SERVICE].files.result_file(
+    served = await request.config_dict[SERVICE].files.result(
         job, request.match_info["result_id"]
     )
-    if path is None:
-        raise web.HTTPSeeOther(href or "")
-    return _file(path, media_type, f"result file of job {job.job_id} is gone")
+    return await _send(request, served, f"result file of job {job.job_id} is gone")
 
 
 @routes.get("/{job_id}/uploads/{name}")
 async def get_upload(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
-    path = request.config_dict[SERVICE].files.upload_file(
+    served = await request.config_dict[SERVICE].files.upload(
         job, request.match_info["name"]
     )
-    return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
+    return await _send(request, served, f"upload of job {job.job_id} is gone")

@@ -80,6 +80,13 @@ class JobCounts:
         )
         return int(value or 0)
 
+    async def existing_ids(self, job_ids: list[str]) -> set[str]:
+        """Which of ``job_ids`` have a row (the results store's sweep)."""
+        rows = await self._fetch(
+            "SELECT job_id FROM uws.job WHERE job_id = ANY($1::text[])", job_ids
+        )
+        return {r["job_id"] for r in rows}
+
     # -- what the store provides ---------------------------------------------------
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

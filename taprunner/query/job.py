@@ -13,7 +13,6 @@ the runner (:meth:`taprunner.settings.RunnerConfig.from_env`), never from files.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +50,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The media type of the DALI error document.
+VOTABLE_MEDIA = "application/x-votable+xml"
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
 
@@ -164,16 +165,16 @@ async def execute(
         async with load_uploads(
             conn,
             request.uploads,
-            job_parts(ctx.workdir),
+            job_parts(ctx.fetch_file),
             catalog,
             max_bytes=tap.upload_bytes,
             limits=UploadLimits.of(tap),
         ) as full_catalog:
             name = f"result.{request.format.extension}"
-            with ctx.open_result("result", request.media_type, name) as out:
+            async with ctx.open_result_async("result", request.media_type, name) as out:
 
                 async def sink(data: bytes) -> None:
-                    out.write(data)
+                    await out.write(data)
 
                 outcome = await run_query(
                     conn,
@@ -212,17 +213,13 @@ def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
 
 
 def write_error(ctx: JobContext, message: str) -> None:
-    """The DALI error document that ``{job}/error`` serves: complete or not at
-    all (written aside, then renamed). On a full disk there is none, and
-    ``{job}/error`` serves the job's error message instead."""
-    target = ctx.workdir / "error.vot"
-    aside = ctx.workdir / ".error.vot.tmp"
+    """The DALI error document that ``{job}/error`` serves, in the results store:
+    complete or not at all. On a full disk (or an unreachable store) there is
+    none, and ``{job}/error`` serves the job's error message instead."""
     try:
-        aside.write_bytes(error_document(message))
-        os.replace(aside, target)
-    except OSError as exc:
+        ctx.write_file("error.vot", error_document(message), VOTABLE_MEDIA)
+    except Exception as exc:  # the job's failure is what it reports
         log.warning("cannot write the error document of job %s: %s", ctx.job_id, exc)
-        aside.unlink(missing_ok=True)
 
 
 async def run(ctx: JobContext) -> None:

@@ -125,14 +125,18 @@ class UploadCatalog:
         return result
 
 
-def job_parts(workdir: Path) -> Callable[[str], Path | None]:
-    """``param:X`` lookup in a UWS job directory, where part X is ``upload-X``."""
+def job_parts(fetch: Callable[[str], Path | None]) -> Callable[[str], Path | None]:
+    """``param:X`` lookup among a UWS job's stored files, where part X is
+    ``upload-X``; ``fetch`` (:meth:`aiouws.jobapi.JobContext.fetch_file`) gives
+    a local copy of a stored file (the file itself in a job directory)."""
 
     def find(name: str) -> Path | None:
         if "/" in name or "\\" in name or name.startswith(".") or ".." in name:
             return None
-        path = workdir / f"upload-{name}"
-        return path if path.is_file() else None
+        try:
+            return fetch(f"upload-{name}")
+        except ValueError:  # not a plain file name
+            return None
 
     return find
 

@@ -26,6 +26,7 @@ from aiouws.execution.supervisor import QueueSupervisor
 from aiouws.models import NewJob
 from aiouws.phases import Phase
 from aiouws.progress import estimate_quote
+from aiouws.results import LocalStore
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
 
@@ -100,7 +101,7 @@ async def test_cleanup_failed_keeps_completed(
     await supervisor.job_queued("scripted")
     await wait_final(store, good.job_id)
     await wait_final(store, bad.job_id)
-    assert await cleanup(store, dirs, failed=True) == 1
+    assert await cleanup(store, LocalStore(dirs.root), failed=True) == 1
     assert (await store.get(good.job_id)).phase is Phase.COMPLETED
     with pytest.raises(JobNotFound):
         await store.get(bad.job_id)

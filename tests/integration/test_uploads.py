@@ -24,6 +24,7 @@ from uploadkit import (
     write_parts,
 )
 
+from aiouws.results.local import LocalOutputs
 from taprunner.adql.model import AdqlError, StaticCatalog
 from taprunner.adql.translate import translate
 from taprunner.errors import TapUsageError
@@ -345,7 +346,7 @@ async def test_job_dir_parts(
     conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path
 ) -> None:
     (tmp_path / "upload-Cat").write_bytes(ids_table([4]))
-    find = job_parts(tmp_path)
+    find = job_parts(LocalOutputs(tmp_path).fetch)
     assert find("Cat") == tmp_path / "upload-Cat"
     assert find("../upload-Cat") is None and find("nothing") is None
     async with load_uploads(
