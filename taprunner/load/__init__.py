@@ -2,10 +2,11 @@
 published table.
 
 :mod:`.columns` holds what every reader produces (columns in VOTable terms, the
-VOTable to PostgreSQL mapping, header metadata), :mod:`.readers` the format
-registry, :mod:`.fitsfile`, :mod:`.votable`, :mod:`.textfile` and
-:mod:`.parquetfile` one reader each, :mod:`.copy` the COPY writer and
-:mod:`.swap` the transaction that loads, indexes, swaps and publishes.
+VOTable to PostgreSQL mapping, header metadata), :mod:`.source` what a reader
+returns, :mod:`.readers` the format registry, :mod:`.fitsfile`, :mod:`.votable`,
+:mod:`.textfile` and :mod:`.parquetfile` one reader each, :mod:`.copy` the COPY
+writer, :mod:`.metamerge` the metadata layers and :mod:`.swap` the transaction
+that loads, indexes, swaps and publishes.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from taprunner.load.columns import LoadError
-from taprunner.load.readers import Batches, Source, TextCopy
+from taprunner.load.source import Batches, Source, TextCopy
 from taprunner.schema.catalog import Connection
 
 __all__ = ["copy_source"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taprunner.load.columns import LoadError, SourceColumn
-from taprunner.load.readers import Batches, Source
+from taprunner.load.source import Batches, Source
 
 __all__ = ["open_parquet"]
 

@@ -1,52 +1,19 @@
 """The readers of ``aiouws tap load``, one per format, behind one registry.
 
-A reader opens a file and returns a :class:`Source`: its columns (VOTable
-terms, header metadata) and either record batches (binary ``COPY``: FITS,
-VOTable, Parquet) or a :class:`TextCopy` (the file's own text goes to ``COPY
-... (FORMAT csv)`` unparsed: CSV, TSV, ECSV). Either way memory holds one batch,
-not the file. A new format is one :class:`Reader` entry in :data:`READERS`.
+A reader opens a file and returns a :class:`~taprunner.load.source.Source`. A
+new format is one :class:`Reader` entry in :data:`READERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from taprunner.load.columns import LoadError, SourceColumn
+from taprunner.load.columns import LoadError
+from taprunner.load.source import Source
 
-__all__ = ["READERS", "Batches", "Reader", "Source", "TextCopy", "open_source"]
-
-#: Rows of one batch: a tuple of Python values per row, in column order.
-Batches = Iterator[list[tuple[object, ...]]]
-
-
-@dataclass(frozen=True, slots=True)
-class TextCopy:
-    """How PostgreSQL's CSV parser reads the file from ``offset`` on (where the
-    line of column names starts)."""
-
-    delimiter: str
-    offset: int
-    #: Lines before ``offset`` (comments, ECSV header): PostgreSQL counts
-    #: lines from the line of column names.
-    skipped_lines: int = 0
-    #: Whether a quoted empty string ("") of a text column is NULL too (ECSV,
-    #: as astropy reads it); it always is in other columns.
-    quoted_empty_text_is_null: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Source:
-    """An opened file: its columns and the way its rows reach ``COPY``."""
-
-    path: Path
-    columns: tuple[SourceColumn, ...]
-    description: str | None = None
-    #: Record batches of at most the given number of rows (binary COPY).
-    batches: Callable[[int], Batches] | None = None
-    #: The file's text, copied as CSV (exactly one of batches and text is set).
-    text: TextCopy | None = None
+__all__ = ["READERS", "Reader", "format_names", "open_source"]
 
 
 @dataclass(frozen=True, slots=True)

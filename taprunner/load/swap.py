@@ -26,7 +26,8 @@ from taprunner.load.columns import (
 )
 from taprunner.load.copy import copy_source
 from taprunner.load.metamerge import merge_metadata, published_metadata
-from taprunner.load.readers import Source, open_source
+from taprunner.load.readers import open_source
+from taprunner.load.source import Source
 from taprunner.schema import tapschema
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TableMetadata

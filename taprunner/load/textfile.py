@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from taprunner.load.columns import LoadError, SourceColumn
-from taprunner.load.readers import Source, TextCopy
+from taprunner.load.source import Source, TextCopy
 
 __all__ = ["open_delimited", "open_ecsv"]
 

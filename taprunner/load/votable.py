@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from taprunner.load.columns import LoadError, SourceColumn
-from taprunner.load.readers import Batches, Source
+from taprunner.load.source import Batches, Source
 
 __all__ = ["open_votable"]
 
