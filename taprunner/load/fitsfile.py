@@ -1,14 +1,20 @@
-"""FITS binary tables: the first BINTABLE extension, memory-mapped, read in slices.
+"""FITS binary tables: the first BINTABLE extension, read in batches of rows.
+
+astropy reads the header; the rows are read as raw big-endian records, a batch
+at a time (``numpy.fromfile``), so memory holds one batch whatever the file's
+size (a memory map would keep every page read resident until the end).
 
 Units come from TUNITn, UCDs from TUCDn, descriptions from TCOMMn, utypes from
 TUTYPn (the FITS conventions DaCHS and TOPCAT write), else from the column
 descriptions astropy serialises into the header (``Table.write``). TSCAL/TZERO
-are applied (astropy); an integer equal to TNULLn is NULL.
+are applied (TZERO 2**15, 2**31, 2**63 on I, J, K: unsigned integers); an
+integer equal to TNULLn is NULL, so is a logical of 0; float NaN stays NaN.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +49,12 @@ def _open(path: Path) -> Source:
     """
     from astropy.io import fits  # type: ignore[import-untyped]
 
-    hdus = fits.open(path, memmap=True)
-    table = next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
-    if table is None:
-        raise LoadError("no binary table (BINTABLE extension) in the file")
+    with fits.open(path, memmap=True, lazy_load_hdus=False) as hdus:
+        table = next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
+        if table is None:
+            raise LoadError("no binary table (BINTABLE extension) in the file")
+        info = table.fileinfo()
     header = table.header
-    info = table.fileinfo()
     size = int(header["NAXIS1"]) * int(header["NAXIS2"])
     if info["datLoc"] + size > path.stat().st_size:
         raise LoadError(
@@ -56,12 +62,16 @@ def _open(path: Path) -> Source:
             f"the file holds {path.stat().st_size - info['datLoc']:,}"
         )
     serialised = _astropy_columns(header)
+    raw = table.columns.dtype.newbyteorder(">")
+    if raw.itemsize != int(header["NAXIS1"]):
+        raise LoadError("the columns do not fill NAXIS1 bytes per row")
     columns = []
+    convert: list[_Column] = []
     for index, column in enumerate(table.columns, start=1):
-        if any(letter in str(column.format) for letter in "PQ"):
-            raise LoadError(f"column {column.name!r}: variable-length arrays")
-        dtype = table.data.dtype[index - 1]
-        datatype, arraysize = numpy_datatype(column.name, dtype)
+        if any(letter in str(column.format) for letter in "PQX"):
+            raise LoadError(f"column {column.name!r}: variable-length or bit arrays")
+        kind = _Column.of(column, raw[index - 1])
+        datatype, arraysize = numpy_datatype(column.name, kind.dtype)
         extra = serialised.get(column.name, {})
         columns.append(
             SourceColumn(
@@ -74,13 +84,14 @@ def _open(path: Path) -> Source:
                 description=_card(header, "TCOMM", index) or extra.get("description"),
             )
         )
-    nulls = [c.null if isinstance(c.null, int) else None for c in table.columns]
+        convert.append(kind)
     description = header.get("DESCRIP") or header.get("description")
+    first, count = int(info["datLoc"]), int(header["NAXIS2"])
     return Source(
         path=path,
         columns=tuple(columns),
         description=str(description) if description else None,
-        batches=lambda rows: _batches(table.data, nulls, rows),
+        batches=lambda rows: _batches(path, first, count, raw, convert, rows),
     )
 
 
@@ -111,25 +122,85 @@ def _astropy_columns(header: Any) -> dict[str, dict[str, str]]:
     return found
 
 
-def _batches(data: Any, nulls: list[int | None], rows: int) -> Batches:
-    for start in range(0, len(data), rows):
-        part = data[start : start + rows]
-        values = [_values(part.field(i), null) for i, null in enumerate(nulls)]
-        yield list(zip(*values, strict=True))
+#: TZERO of the unsigned integer convention, by raw type: the unsigned type.
+_UNSIGNED = {("i", 2, 2**15): "u2", ("i", 4, 2**31): "u4", ("i", 8, 2**63): "u8"}
 
 
-def _values(array: Any, null: int | None) -> list[object]:
-    if array.dtype.kind in "SU":
-        return [_text(v) for v in array.tolist()]
-    values: list[object] = array.tolist()
-    if null is not None and array.dtype.kind in "iu" and array.ndim == 1:
-        missing = np.flatnonzero(array == null)
-        for i in missing.tolist():
-            values[i] = None
-    return values
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """How one column's raw big-endian values become Python values."""
+
+    dtype: np.dtype[Any]
+    """The type of the values (after TSCAL/TZERO), for the column's datatype."""
+    logical: bool = False
+    scale: float | None = None
+    zero: float | int | None = None
+    null: int | None = None
+
+    @classmethod
+    def of(cls, column: Any, raw: np.dtype[Any]) -> _Column:
+        base = raw.subdtype[0] if raw.subdtype is not None else raw
+        shape = raw.subdtype[1] if raw.subdtype is not None else ()
+        null = column.null if isinstance(column.null, int) else None
+        scale = column.bscale if column.bscale not in (None, 1) else None
+        zero = column.bzero if column.bzero not in (None, 0) else None
+        if str(column.format).endswith("L"):
+            return cls(
+                np.dtype((np.bool_, shape)) if shape else np.dtype(np.bool_), True
+            )
+        unsigned = _UNSIGNED.get((base.kind, base.itemsize, zero or 0))
+        if scale is None and unsigned is not None:
+            kind = np.dtype(unsigned)
+        elif scale is not None or zero is not None:
+            kind = np.dtype(np.float64)
+        else:
+            kind = base.newbyteorder("=")
+        dtype = np.dtype((kind, shape)) if shape else kind
+        return cls(dtype, False, scale, zero, null)
+
+    def values(self, raw: Any) -> list[object]:
+        """The Python values of ``raw`` (one batch of this column)."""
+        if raw.dtype.kind == "S":
+            return [_text(v) for v in raw.tolist()]
+        if self.logical:  # 'T', 'F' and 0 (NULL)
+            flags: list[object] = (raw == ord("T")).tolist()
+            if raw.ndim == 1:
+                for i in np.flatnonzero(raw == 0).tolist():
+                    flags[i] = None
+            return flags
+        nulls = np.flatnonzero(raw == self.null) if self.null is not None else None
+        values = raw.astype(self.dtype.base if self.dtype.subdtype else self.dtype)
+        if self.dtype.kind == "u" and self.zero is not None:
+            values = raw.astype(self.dtype.base) ^ np.array(self.zero, self.dtype.base)
+        elif self.scale is not None or self.zero is not None:
+            values = raw * (self.scale or 1.0) + (self.zero or 0.0)
+        result: list[object] = values.tolist()
+        if nulls is not None and raw.ndim == 1:
+            for i in nulls.tolist():
+                result[i] = None
+        return result
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("ascii", "replace").rstrip()
-    return str(value).rstrip()
+def _batches(
+    path: Path,
+    first: int,
+    count: int,
+    raw: np.dtype[Any],
+    columns: list[_Column],
+    rows: int,
+) -> Batches:
+    """Rows read ``rows`` at a time with plain reads (no memory map: the pages
+    read stay no longer than the batch)."""
+    with open(path, "rb") as stream:
+        stream.seek(first)
+        for start in range(0, count, rows):
+            part = np.fromfile(stream, dtype=raw, count=min(rows, count - start))
+            if len(part) < min(rows, count - start):
+                raise LoadError("truncated: fewer rows than NAXIS2")
+            names = raw.names or ()
+            values = [c.values(part[n]) for c, n in zip(columns, names, strict=True)]
+            yield list(zip(*values, strict=True))
+
+
+def _text(value: bytes) -> str:
+    return value.split(b"\0", 1)[0].decode("ascii", "replace").rstrip()

@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import numpy as np
 import pytest
+from astropy.io import fits
 from loadkit import (
     DESCRIPTIONS,
     STARS,
@@ -268,3 +270,40 @@ async def test_bad_options_are_refused(
     with pytest.raises(LoadError, match="unknown file type"):
         await load_files(conn, [tmp_path / "x.txt"], "cat.stars", LoadOptions())
     assert await conn.fetchval("SELECT to_regclass('cat.stars')") is None
+
+
+async def test_fits_conventions(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    """Logicals (0 is NULL), unsigned integers (TZERO), TNULL, TSCAL, arrays."""
+    columns = [
+        fits.Column(name="flag", format="L", array=np.array([True, False, True])),
+        fits.Column(
+            name="u", format="I", bzero=32768, array=np.array([1, 65000, 7], "u2")
+        ),
+        fits.Column(name="n", format="J", null=-1, array=np.array([5, -1, 6])),
+        fits.Column(name="x", format="E", bscale=2.0, bzero=1.0, array=[3.0, 5.0, 7.0]),
+        fits.Column(name="pos", format="2D", array=np.arange(6.0).reshape(3, 2)),
+    ]
+    hdu = fits.BinTableHDU.from_columns(columns)
+    hdu.data["flag"][2] = False
+    path = tmp_path / "conv.fits"
+    hdu.writeto(path)
+    raw = bytearray(path.read_bytes())  # the third logical: 0 (NULL)
+    with fits.open(path) as hdus:
+        start = hdus[1].fileinfo()["datLoc"]
+    raw[start + 2 * hdu.header["NAXIS1"]] = 0
+    path.write_bytes(bytes(raw))
+    await load_files(conn, [path], "cat.conv", LoadOptions())
+    rows = await conn.fetch("SELECT * FROM cat.conv ORDER BY u")
+    assert [tuple(r) for r in rows] == [
+        (True, 1, 5, 3.0, [0.0, 1.0]),
+        (None, 7, 6, 7.0, [4.0, 5.0]),
+        (False, 65000, None, 5.0, [2.0, 3.0]),
+    ]
+    types = await _published(conn, "cat.conv")
+    assert [t[0] for t in types.values()] == [
+        "boolean",
+        "int",
+        "int",
+        "double",
+        "double",
+    ]
