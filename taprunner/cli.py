@@ -56,8 +56,9 @@ other files' or the table's when appending) changes nothing. All FILEs make one
 table and need the same columns.
 
 Formats, by file ending or --format:
-  fits     .fits .fit .fts    the first binary table, memory-mapped, in slices
-  votable  .vot .votable .xml the first TABLE, parsed whole by astropy (memory!)
+  fits     .fits .fit .fts    the first binary table, read in batches of rows
+  votable  .vot .votable .xml the first TABLE; TABLEDATA streamed, BINARY(2)
+                              parsed whole by astropy (memory!)
   parquet  .parquet .parq .pq in batches of rows (needs pyarrow)
   csv      .csv               a line of column names (# comment lines before it
   tsv      .tsv .tab          allowed); types inferred from the first rows

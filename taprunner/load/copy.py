@@ -31,9 +31,14 @@ async def copy_source(
     columns: Sequence[tuple[str, str]],
     *,
     batch_rows: int,
+    freeze: bool = False,
 ) -> int:
     """Copy the rows of ``source`` into ``schema.table`` (``columns``: names and
     PostgreSQL types, in the file's order); returns the rows copied.
+
+    ``freeze``: the table was created in this transaction, so text copies may
+    write their rows frozen (``COPY ... FREEZE``: no hint-bit writes and no
+    freezing vacuum later).
 
     Raises
     ------
@@ -44,7 +49,9 @@ async def copy_source(
     names = [name for name, _ in columns]
     try:
         if source.text is not None:
-            return await _copy_text(conn, source, source.text, schema, table, columns)
+            return await _copy_text(
+                conn, source, source.text, schema, table, columns, freeze
+            )
         assert source.batches is not None
         return await _copy_batches(
             conn, source.batches(batch_rows), schema, table, names
@@ -86,6 +93,7 @@ async def _copy_text(
     schema: str,
     table: str,
     columns: Sequence[tuple[str, str]],
+    freeze: bool,
 ) -> int:
     names = [name for name, _ in columns]
     nullable = [
@@ -106,6 +114,7 @@ async def _copy_text(
             delimiter=text.delimiter,
             force_null=nullable or None,
             encoding="utf-8",
+            freeze=freeze or None,
         )
     return int(status.split()[-1])
 

@@ -52,9 +52,15 @@ def _overlay(under: _T, over: _T) -> _T:
         if item.name in ("columns", "name"):
             continue
         value = getattr(over, item.name)
-        if value != item.default:
+        if value != _default(item):
             changes[item.name] = value
     return dataclasses.replace(under, **changes)
+
+
+def _default(item: dataclasses.Field[Any]) -> object:
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return item.default
 
 
 async def published_metadata(

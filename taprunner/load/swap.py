@@ -86,6 +86,21 @@ async def load_files(
         raise LoadError("--append and --replace exclude each other")
     opened = [open_source(p, options.format_name, options.infer_rows) for p in paths]
     sources, columns = _common_columns(opened)
+    try:
+        return await _load(conn, sources, columns, schema, table, options)
+    except asyncpg.PostgresError as exc:  # not the files': privileges, locks...
+        raise LoadError(f"cannot load {qualified_table}: {exc}") from exc
+
+
+async def _load(
+    conn: Connection,
+    sources: list[Source],
+    columns: list[tuple[str, str]],
+    schema: str,
+    table: str,
+    options: LoadOptions,
+) -> LoadReport:
+    qualified_table = f"{schema}.{table}"
     async with conn.transaction():
         exists = await _exists(conn, schema, table)
         if exists and not (options.append or options.replace):
@@ -105,7 +120,14 @@ async def load_files(
         loaded = 0
         for source in sources:
             loaded += await copy_source(
-                conn, source, schema, target, columns, batch_rows=options.batch_rows
+                conn,
+                source,
+                schema,
+                target,
+                columns,
+                batch_rows=options.batch_rows,
+                # A table created in this transaction (not one appended to).
+                freeze=target != table,
             )
         if target != table:
             await _index(conn, schema, target, columns, options)
@@ -113,9 +135,11 @@ async def load_files(
                 await _drop(conn, schema, table)
             await _rename(conn, schema, target, table)
         await conn.execute(f"ANALYZE {_quote(schema)}.{_quote(table)}")
-        total: int = await conn.fetchval(
-            f"SELECT count(*) FROM {_quote(schema)}.{_quote(table)}"
-        )
+        total: int = loaded
+        if target == table:  # appended: count the whole table
+            total = await conn.fetchval(
+                f"SELECT count(*) FROM {_quote(schema)}.{_quote(table)}"
+            )
         headers = header_metadata(sources[0].columns, sources[0].description)
         metadata = merge_metadata(base, headers, options.metadata)
         missing = await tapschema.publish(conn, qualified_table, metadata)
@@ -201,6 +225,8 @@ async def _index(
     types = dict(columns)
     names = set(types)
     qualified = f"{_quote(schema)}.{_quote(table)}"
+    # As the demo catalogue's load: index builds sort in memory, not on disk.
+    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
     key = options.primary_key
     if key is not None:
         _known(key, names, "--primary-key")

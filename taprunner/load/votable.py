@@ -1,9 +1,9 @@
 """VOTable: the first TABLE, its FIELDs' unit, ucd, utype and DESCRIPTION.
 
-astropy parses the whole document into memory (its parser builds the table's
-arrays; there is no row iterator), so a VOTable costs about its decoded size in
-memory; only the COPY is batched. Large catalogues load flat as FITS, Parquet
-or CSV.
+TABLEDATA is streamed (:mod:`.tabledata`: memory stays one batch). BINARY,
+BINARY2 and FITS serialisations are parsed whole by astropy (its parser builds
+the table's arrays; there is no row iterator), so such a VOTable costs about its
+decoded size in memory; only the COPY is batched.
 """
 
 from __future__ import annotations
@@ -16,12 +16,37 @@ import numpy as np
 
 from taprunner.load.columns import LoadError, SourceColumn
 from taprunner.load.source import Batches, Source
+from taprunner.load.tabledata import read_head, stream_rows
 
 __all__ = ["open_votable"]
 
 
 def open_votable(path: Path) -> Source:
     """The first table of the VOTable ``path`` (a :class:`Source` of batches)."""
+    head = read_head(path)
+    if head.serialisation in ("TABLEDATA", None):
+        _check(head.columns)
+        columns = tuple(head.columns)
+        return Source(
+            path=path,
+            columns=columns,
+            description=head.description,
+            batches=lambda rows: stream_rows(path, head, rows),
+        )
+    return _parse_whole(path)
+
+
+def _check(columns: list[SourceColumn] | tuple[SourceColumn, ...]) -> None:
+    if not columns:
+        raise LoadError("no TABLE with FIELDs")
+    for column in columns:
+        if column.datatype in ("floatComplex", "doubleComplex"):
+            raise LoadError(
+                f"column {column.name!r}: complex numbers are not supported"
+            )
+
+
+def _parse_whole(path: Path) -> Source:
     from astropy.io.votable import parse  # type: ignore[import-untyped]
 
     table = parse(str(path), verify="ignore").get_first_table()
@@ -38,11 +63,7 @@ def open_votable(path: Path) -> Source:
         )
         for f in table.fields
     )
-    for column in columns:
-        if column.datatype in ("floatComplex", "doubleComplex"):
-            raise LoadError(
-                f"column {column.name!r}: complex numbers are not supported"
-            )
+    _check(columns)
     array = table.array
     return Source(
         path=path,

@@ -80,6 +80,9 @@ def write(path: Path, rows: list[tuple[object, ...]] = STARS) -> Path:
     if path.suffix == ".fits":
         return write_fits(path, rows)
     table = star_table(rows)
+    if path.name.endswith(".b2.vot"):  # BINARY2: astropy parses it whole
+        table.write(path, format="votable", tabledata_format="binary2")
+        return path
     formats = {
         ".vot": "votable",
         ".ecsv": "ascii.ecsv",
