@@ -150,7 +150,13 @@ def _split(qualified_table: str) -> tuple[str, str]:
     schema, dot, table = qualified_table.partition(".")
     if not dot or not schema or not table or "." in table:
         raise LoadError(f"table name {qualified_table!r} must be schema.table")
+    if schema.lower() in _RESERVED_SCHEMAS or schema.lower().startswith("pg_"):
+        raise LoadError(f"schema {schema!r} is the service's or PostgreSQL's own")
     return schema, table
+
+
+#: Schemas no catalogue is loaded into: TAP's, the job store's, PostgreSQL's.
+_RESERVED_SCHEMAS = frozenset({"tap_schema", "tap_upload", "uws", "information_schema"})
 
 
 def _common_columns(

@@ -267,6 +267,8 @@ async def test_bad_options_are_refused(
             await load_files(conn, [path], "cat.stars", options)
     with pytest.raises(LoadError, match="schema.table"):
         await load_files(conn, [path], "stars", LoadOptions())
+    with pytest.raises(LoadError, match="service's or PostgreSQL's own"):
+        await load_files(conn, [path], "tap_schema.stars", LoadOptions())
     with pytest.raises(LoadError, match="unknown file type"):
         await load_files(conn, [tmp_path / "x.txt"], "cat.stars", LoadOptions())
     assert await conn.fetchval("SELECT to_regclass('cat.stars')") is None
