@@ -9,6 +9,7 @@ columns are stored as ``name`` plus ``name.mask``: the mask makes NULLs.
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,12 @@ def open_parquet(path: Path) -> Source:
         if field.name not in masks.values()
     )
     data_names = [c.name for c in columns]
+    times = {c.name for c in columns if c.xtype == "timestamp"}
     return Source(
         path=path,
         columns=columns,
         description=description,
-        batches=lambda rows: _batches(parquet, data_names, masks, rows),
+        batches=lambda rows: _batches(parquet, data_names, masks, times, rows),
     )
 
 
@@ -144,15 +146,28 @@ def _header(
 
 
 def _batches(
-    parquet: Any, names: list[str], masks: dict[str, str], rows: int
+    parquet: Any, names: list[str], masks: dict[str, str], times: set[str], rows: int
 ) -> Batches:
     wanted = names + [masks[n] for n in names if n in masks]
     for batch in parquet.iter_batches(batch_size=rows, columns=wanted):
         values = []
         for name in names:
             column = batch.column(name).to_pylist()
+            if name in times:
+                column = [_utc(v) for v in column]
             if name in masks:
                 mask = batch.column(masks[name]).to_pylist()
                 column = [None if m else v for v, m in zip(column, mask, strict=True)]
             values.append(column)
         yield list(zip(*values, strict=True))
+
+
+def _utc(value: object) -> object:
+    """A timestamp as PostgreSQL's ``timestamp`` takes it: naive, in UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return value

@@ -5,6 +5,7 @@ index."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import asyncpg
@@ -309,3 +310,30 @@ async def test_fits_conventions(conn: asyncpg.Connection, tmp_path: Path) -> Non
         "double",
         "double",
     ]
+
+
+async def test_parquet_timestamps_are_utc(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    zone = dt.timezone(dt.timedelta(hours=2))
+    table = pa.table(
+        {
+            "t": pa.array(
+                [dt.datetime(2020, 1, 1, 12, tzinfo=zone), None],
+                pa.timestamp("us", tz="+02:00"),
+            ),
+            "day": pa.array([dt.date(2020, 1, 2), None]),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    await load_files(conn, [tmp_path / "t.parquet"], "cat.times", LoadOptions())
+    rows = await conn.fetch("SELECT t, day FROM cat.times ORDER BY t")
+    assert [tuple(r) for r in rows] == [
+        (dt.datetime(2020, 1, 1, 10), dt.datetime(2020, 1, 2)),
+        (None, None),
+    ]
+    published = await _published(conn, "cat.times")
+    assert [v[0] for v in published.values()] == ["char", "char"]
