@@ -1,7 +1,8 @@
 """The ``aiouws`` console script with TAP: aiouws's command line plus TAP's plug-in.
 
-``tap publish|describe|unpublish|demo`` maintain TAP_SCHEMA; ``serve`` serves TAP
-(with the demo catalogue unless ``--no-demo``) and the demo job kind, or with
+``tap publish|describe|unpublish|demo`` maintain TAP_SCHEMA, ``tap load`` loads
+files into a published table (:mod:`taprunner.load`); ``serve`` serves TAP (with
+the demo catalogue unless ``--no-demo``) and the demo job kind, or with
 ``--no-tap`` only the generic job kinds. TAP's settings
 (:class:`taprunner.settings.TapSettings`) come from the same file and environment
 as aiouws's.
@@ -54,6 +55,37 @@ A bad file is refused (exit status 2) with its name, the key and the problem.
 """
 
 
+_LOAD_HELP = """\
+Load FILEs into SCHEMA.TABLE and publish it in TAP_SCHEMA, in one transaction:
+a bad file (unreadable, truncated, a value of the wrong type, columns unlike the
+other files' or the table's when appending) changes nothing. All FILEs make one
+table and need the same columns.
+
+Formats, by file ending or --format:
+  fits     .fits .fit .fts    the first binary table, read in batches of rows
+  votable  .vot .votable .xml the first TABLE; TABLEDATA streamed, BINARY(2)
+                              parsed whole by astropy (memory!)
+  parquet  .parquet .parq .pq in batches of rows (needs pyarrow)
+  csv      .csv               a line of column names (# comment lines before it
+  tsv      .tsv .tab          allowed); types inferred from the first rows
+  ecsv     .ecsv              types from the header; rows as in csv
+The rows of csv, tsv and ecsv go to PostgreSQL's COPY unparsed (as fast as
+psql \\copy); empty fields are NULL.
+
+Column types follow the file (VOTable double -> double precision, int -> integer,
+char -> text, arrays -> PostgreSQL arrays...). Units, UCDs, utypes and
+descriptions come from the headers (FITS TUNITn/TUCDn/TUTYPn/TCOMMn, VOTable
+FIELD attributes, ECSV and astropy's Parquet metadata, VOParquet), over the
+table's earlier publication; --metadata FILE.toml (as for `tap publish`) goes
+over both. Regular column names are lowercased (RA -> ra).
+
+Examples:
+  aiouws tap load gaia_*.fits survey.sources --primary-key source_id \\
+      --position ra,dec --metadata sources.toml
+  aiouws tap load new_night.csv survey.obs --append
+"""
+
+
 class TapPlugin(Plugin):
     """TAP's commands, ``serve`` options, settings and application."""
 
@@ -89,6 +121,7 @@ class TapPlugin(Plugin):
             " metadata file for publish --metadata",
         )
         describe.add_argument("table", help="SCHEMA.TABLE or SCHEMA")
+        _add_load(actions)
         unpublish = actions.add_parser("unpublish", help="remove a table from TAP")
         unpublish.add_argument(
             "table", help="qualified table name (the table itself stays)"
@@ -152,6 +185,89 @@ class TapPlugin(Plugin):
         return [*argv, "--demo-rows", str(options.demo_rows)]
 
 
+def _add_load(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from taprunner.load.readers import format_names
+
+    load = actions.add_parser(
+        "load",
+        help="load FITS, VOTable, CSV/TSV/ECSV or Parquet files into a published table",
+        description=_LOAD_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    load.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="files of one table"
+    )
+    load.add_argument("table", metavar="SCHEMA.TABLE", help="the table to load")
+    mode = load.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--append", action="store_true", help="add the rows to the existing table"
+    )
+    mode.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the existing table (swapped in at the end)",
+    )
+    load.add_argument("--primary-key", metavar="COLUMN", help="primary key column")
+    load.add_argument(
+        "--position",
+        type=_position,
+        metavar="RA,DEC",
+        help="columns of ICRS positions in degrees: a pg_sphere index for "
+        "cone searches (CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1)",
+    )
+    load.add_argument(
+        "--metadata",
+        type=Path,
+        metavar="FILE.toml",
+        help="curated metadata over the files' (format of tap publish --help)",
+    )
+    load.add_argument(
+        "--format",
+        choices=format_names(),
+        help="format of all FILEs (default: from each file's ending)",
+    )
+    load.add_argument(
+        "--infer-rows",
+        type=_rows,
+        default=10_000,
+        metavar="N",
+        help="csv/tsv: rows read to infer the column types (default 10,000)",
+    )
+
+
+def _position(text: str) -> tuple[str, str]:
+    ra, comma, dec = text.partition(",")
+    if not comma or not ra.strip() or not dec.strip() or "," in dec:
+        raise argparse.ArgumentTypeError(f"not RA,DEC column names: {text!r}")
+    return ra.strip(), dec.strip()
+
+
+async def _load(conn: asyncpg.Connection, args: argparse.Namespace) -> list[str]:
+    import time
+
+    from taprunner.load import LoadOptions, load_files
+    from taprunner.schema.metadata import load_metadata
+
+    options = LoadOptions(
+        append=args.append,
+        replace=args.replace,
+        primary_key=args.primary_key,
+        position=args.position,
+        metadata=load_metadata(args.metadata) if args.metadata else None,
+        format_name=args.format,
+        infer_rows=args.infer_rows,
+    )
+    started = time.monotonic()
+    report = await load_files(conn, args.files, args.table, options)
+    print(
+        f"loaded {report.loaded:,} rows from {report.files} file(s) into "
+        f"{args.table} in {time.monotonic() - started:.1f} s; "
+        f"it holds {report.total:,} rows"
+    )
+    print(f"published {args.table}")
+    return report.missing_grants
+
+
 def _rows(text: str) -> int:
     try:
         value = int(text.replace("_", "").replace(",", ""))
@@ -176,6 +292,8 @@ async def _tap(
             print(f"published {args.table}")
         elif args.tap_command == "describe":
             print(await _describe(conn, args.table), end="")
+        elif args.tap_command == "load":
+            missing += await _load(conn, args)
         elif args.tap_command == "unpublish":
             missing += await tapschema.unpublish(conn, args.table)
             print(f"unpublished {args.table}")
