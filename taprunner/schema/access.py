@@ -1,0 +1,427 @@
+"""Proprietary tables: who may read them, enforced by PostgreSQL's privileges.
+
+A table (``schema.table``) or a whole schema is *restricted* once
+``aiouws tap grant`` names users or groups (principals) for it. Each principal
+has a NOLOGIN role (:func:`principal_role`) holding SELECT on what it was
+granted; the query role :data:`QUERY_ROLE` loses SELECT on restricted tables, so
+anonymous users and everybody without a grant cannot read them, and the
+row-level security of TAP_SCHEMA (``sql/tap_acl.sql``) hides their rows from
+every role that cannot read them.
+
+A signed-in owner's queries run as a *session role* (:func:`session_role_name`):
+one NOLOGIN role per distinct set of principals an owner matches, a member of
+those principals' roles and of :data:`PUBLIC_ROLE` (what everybody may read,
+kept equal to the query role's own grants by :func:`enforce`). The server
+derives it from the owner and the groups its authentication vouched for, never
+from anything the client may choose, and switches to it with ``SET LOCAL ROLE``
+inside the query's transaction (gone at its end). The query role logs in, is a
+member of the session roles (PostgreSQL allows ``SET ROLE`` only so) but
+NOINHERIT, so that without the switch it reads only what is public. Roles are
+never dropped here: they are cluster-wide and may hold privileges in other
+databases. Owners without any grant use the query role itself: the set of roles
+is bounded by the grants, not by the users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from aiouws.storage import queryrole
+from aiouws.storage.database import QUERY_ROLE
+from aiouws.storage.queryrole import SESSION_ROLE_PREFIX, Grant, quote_identifier
+from taprunner.schema.catalog import Connection
+from taprunner.schema.metadata import TapSchemaError
+
+__all__ = [
+    "ACL_PREFIX",
+    "PUBLIC_ROLE",
+    "Principal",
+    "enforce",
+    "grant",
+    "install",
+    "load_principals",
+    "principal_role",
+    "revoke",
+    "session_role_for",
+    "session_role_name",
+]
+
+#: Every role this module makes starts so (the query role may be their member).
+ACL_PREFIX = SESSION_ROLE_PREFIX
+#: What every session role may read besides its grants: the public tables.
+PUBLIC_ROLE = ACL_PREFIX + "public"
+_SIMPLE = re.compile(r"[a-z0-9_]{1,40}")
+_KINDS = {"user": "u", "group": "g"}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Principal:
+    """A user (an owner, as the service names it) or a group."""
+
+    kind: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"principal kind {self.kind!r} is not user or group")
+        if not self.name or len(self.name) > 1024:
+            raise TapSchemaError(f"empty or overlong {self.kind} name")
+
+
+def principal_role(principal: Principal) -> str:
+    """The NOLOGIN role of ``principal``: readable for simple lowercase names
+    (``aiouws_acl_g_team``), else a digest of the name (``aiouws_acl_gh_...``)."""
+    letter = _KINDS[principal.kind]
+    if _SIMPLE.fullmatch(principal.name):
+        return f"{ACL_PREFIX}{letter}_{principal.name}"
+    digest = hashlib.sha256(principal.name.encode()).hexdigest()[:24]
+    return f"{ACL_PREFIX}{letter}h_{digest}"
+
+
+def session_role_name(principal_roles: Iterable[str]) -> str:
+    """The session role of owners matching exactly these principals' roles
+    (the query role when there are none)."""
+    roles = sorted(set(principal_roles))
+    if not roles:
+        return QUERY_ROLE
+    digest = hashlib.sha256("\n".join(roles).encode()).hexdigest()[:24]
+    return f"{ACL_PREFIX}s_{digest}"
+
+
+def matched_roles(
+    principals: dict[Principal, str], owner: str | None, groups: Iterable[str]
+) -> list[str]:
+    """The roles of the principals ``owner`` and ``groups`` match."""
+    if owner is None:
+        return []
+    wanted = [Principal("user", owner), *(Principal("group", g) for g in groups)]
+    return sorted({principals[p] for p in wanted if p in principals})
+
+
+async def install(conn: Connection) -> list[str]:
+    """Create tap_acl, TAP_SCHEMA's row-level security and :data:`PUBLIC_ROLE`,
+    make the query role NOINHERIT and able to look up session roles; then
+    :func:`enforce`. The statements the current user may not run come back."""
+    sql = (
+        resources.files("taprunner.schema")
+        .joinpath("sql/tap_acl.sql")
+        .read_text("utf-8")
+    )
+    await conn.execute(sql)
+    role = queryrole.ROLE_SQL
+    literal = f"'{QUERY_ROLE}'"
+    public = quote_identifier(PUBLIC_ROLE)
+    grants = [
+        Grant(
+            f"SELECT to_regrole('{PUBLIC_ROLE}') IS NOT NULL",
+            f"CREATE ROLE {public} NOLOGIN",
+        ),
+        Grant(
+            f"SELECT NOT rolinherit FROM pg_roles WHERE rolname = {literal}",
+            f"ALTER ROLE {role} NOINHERIT",
+        ),
+        Grant(
+            f"SELECT has_schema_privilege({literal}, 'tap_acl', 'USAGE')",
+            f"GRANT USAGE ON SCHEMA tap_acl TO {role}",
+        ),
+        Grant(
+            f"SELECT has_function_privilege({literal},"
+            " 'tap_acl.session_role(text)', 'EXECUTE')",
+            f"GRANT EXECUTE ON FUNCTION tap_acl.session_role(text) TO {role}",
+        ),
+    ]
+    return await queryrole.apply(conn, grants) + await enforce(conn)
+
+
+async def load_principals(conn: Connection) -> dict[Principal, str]:
+    """Every principal named by a grant, with its role."""
+    rows = await conn.fetch("SELECT DISTINCT kind, principal, role FROM tap_acl.grants")
+    return {Principal(r["kind"], r["principal"]): r["role"] for r in rows}
+
+
+async def grant(
+    conn: Connection, target: str, principals: Sequence[Principal]
+) -> list[str]:
+    """Restrict ``target`` (``schema`` or ``schema.table``) to ``principals``
+    (added to those it has); see :func:`enforce` for what comes back.
+
+    Raises
+    ------
+    TapSchemaError
+        No principal, or the target does not exist.
+    """
+    if not principals:
+        raise TapSchemaError("name at least one --user or --group")
+    async with conn.transaction():
+        await _check_target(conn, target)
+        missing: list[str] = []
+        for principal in principals:
+            role = principal_role(principal)
+            missing += await queryrole.apply(conn, [_create(role)])
+            await conn.execute(
+                "INSERT INTO tap_acl.grants (target, kind, principal, role)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                target,
+                principal.kind,
+                principal.name,
+                role,
+            )
+        return missing + await enforce(conn) + await _refresh_identities(conn)
+
+
+async def revoke(
+    conn: Connection, target: str, principals: Sequence[Principal]
+) -> list[str]:
+    """Take ``principals``' access to ``target`` away (all of them when none
+    is named: the target is public again unless its schema is restricted).
+
+    Raises
+    ------
+    TapSchemaError
+        ``target`` has no such grant.
+    """
+    async with conn.transaction():
+        if principals:
+            deleted = 0
+            for p in principals:
+                deleted += await conn.fetchval(
+                    "WITH d AS (DELETE FROM tap_acl.grants WHERE target = $1"
+                    " AND kind = $2 AND principal = $3 RETURNING 1)"
+                    " SELECT count(*) FROM d",
+                    target,
+                    p.kind,
+                    p.name,
+                )
+        else:
+            deleted = await conn.fetchval(
+                "WITH d AS (DELETE FROM tap_acl.grants WHERE target = $1"
+                " RETURNING 1) SELECT count(*) FROM d",
+                target,
+            )
+        if not deleted:
+            raise TapSchemaError(f"{target!r} has no such grant")
+        return await enforce(conn) + await _refresh_identities(conn)
+
+
+async def _refresh_identities(conn: Connection) -> list[str]:
+    """Derive every recorded owner's session role again (the grants changed)."""
+    principals = await load_principals(conn)
+    for row in await conn.fetch("SELECT owner, groups FROM tap_acl.identities"):
+        roles = matched_roles(principals, row["owner"], row["groups"])
+        await session_role_for(conn, row["owner"], row["groups"], roles)
+    return []
+
+
+async def _check_target(conn: Connection, target: str) -> None:
+    schema, dot, table = target.partition(".")
+    if not schema or "." in table or (dot and not table):
+        raise TapSchemaError(f"{target!r} is neither SCHEMA nor SCHEMA.TABLE")
+    if not dot:
+        if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", _ident(schema)):
+            raise TapSchemaError(f"unknown schema {schema!r}")
+    elif await _oid(conn, schema, table) is None:
+        raise TapSchemaError(f"unknown table {target!r}")
+
+
+def _ident(name: str) -> str:
+    return quote_identifier(name)
+
+
+async def _oid(conn: Connection, schema: str, table: str) -> int | None:
+    oid: int | None = await conn.fetchval(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2"
+        " AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
+        schema,
+        table,
+    )
+    return oid
+
+
+def _create(role: str) -> Grant:
+    return Grant(
+        f"SELECT to_regrole({_literal(role)}) IS NOT NULL",
+        f"CREATE ROLE {quote_identifier(role)} NOLOGIN",
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# Every relation the grants name, table by table: (schema, table, roles).
+_RESTRICTED_SQL = """
+SELECT n.nspname AS schema, c.relname AS table, array_agg(DISTINCT g.role) AS roles
+FROM tap_acl.grants g
+JOIN pg_namespace n ON n.nspname = split_part(g.target, '.', 1)
+JOIN pg_class c ON c.relnamespace = n.oid
+    AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+    AND (g.target = n.nspname OR g.target = n.nspname || '.' || c.relname)
+GROUP BY n.nspname, c.relname
+"""
+
+# Relations on which ``$1`` holds a direct privilege, and schemas.
+_HELD_SQL = """
+SELECT c.oid::regclass::text AS target, 'TABLE' AS what
+FROM pg_class c, aclexplode(c.relacl) a
+WHERE a.grantee = to_regrole($1) AND a.privilege_type = 'SELECT'
+UNION
+SELECT quote_ident(n.nspname), 'SCHEMA'
+FROM pg_namespace n, aclexplode(n.nspacl) a
+WHERE a.grantee = to_regrole($1) AND a.privilege_type = 'USAGE'
+"""
+
+
+async def enforce(conn: Connection) -> list[str]:
+    """Make the privileges match the grants; the statements the current user
+    may not run (see :func:`aiouws.storage.queryrole.apply`).
+
+    Restricted relations: no SELECT for the query role and :data:`PUBLIC_ROLE`,
+    SELECT (and USAGE on the schema) for exactly their principals' roles.
+    :data:`PUBLIC_ROLE` then holds what the query role holds directly (SELECT,
+    USAGE) and TEMPORARY on the database (uploads are temporary tables).
+    Called after every grant, revoke, publish and install.
+    """
+    restricted = {
+        (r["schema"], r["table"]): set(r["roles"])
+        for r in await conn.fetch(_RESTRICTED_SQL)
+    }
+    grants: list[Grant] = []
+    for (schema, table), roles in restricted.items():
+        target = f"{_ident(schema)}.{_ident(table)}"
+        for role in (QUERY_ROLE, PUBLIC_ROLE):
+            grants.append(_revoke_select(target, role))
+        for role in roles:
+            grants.append(_usage(schema, role))
+            grants.append(_select(target, role))
+    principals = {
+        r["role"] for r in await conn.fetch("SELECT role FROM tap_acl.grants")
+    }
+    for role in principals | set(await _acl_roles(conn)):
+        for row in await conn.fetch(_HELD_SQL, role):
+            if row["what"] != "TABLE":
+                continue
+            relation = await conn.fetchrow(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE c.oid = $1::regclass",
+                row["target"],
+            )
+            assert relation is not None
+            if role not in restricted.get((relation[0], relation[1]), set()):
+                grants.append(_revoke_select(row["target"], role))
+    missing = await queryrole.apply(conn, grants)
+    return missing + await _mirror_public(conn)
+
+
+async def _acl_roles(conn: Connection) -> list[str]:
+    """Principal roles that exist but no grant names any more (in this
+    database their privileges go)."""
+    rows = await conn.fetch(
+        "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)"
+        " AND rolname <> $2 AND rolname NOT LIKE $3"
+        " AND rolname NOT IN (SELECT role FROM tap_acl.grants)",
+        ACL_PREFIX,
+        PUBLIC_ROLE,
+        ACL_PREFIX.replace("_", r"\_") + r"s\_%",
+    )
+    return [r[0] for r in rows]
+
+
+async def _mirror_public(conn: Connection) -> list[str]:
+    held = {(r["target"], r["what"]) for r in await conn.fetch(_HELD_SQL, QUERY_ROLE)}
+    mirrored = {
+        (r["target"], r["what"]) for r in await conn.fetch(_HELD_SQL, PUBLIC_ROLE)
+    }
+    public = quote_identifier(PUBLIC_ROLE)
+    grants = []
+    for target, what in sorted(held - mirrored):
+        privilege = "SELECT" if what == "TABLE" else "USAGE"
+        grants.append(
+            Grant("SELECT false", f"GRANT {privilege} ON {what} {target} TO {public}")
+        )
+    for target, what in sorted(mirrored - held):
+        if what == "TABLE":
+            grants.append(_revoke_select(target, PUBLIC_ROLE))
+    database = quote_identifier(await conn.fetchval("SELECT current_database()"))
+    grants.append(
+        Grant(
+            f"SELECT has_database_privilege('{PUBLIC_ROLE}', current_database(),"
+            " 'TEMPORARY')",
+            f"GRANT TEMPORARY ON DATABASE {database} TO {public}",
+        )
+    )
+    return await queryrole.apply(conn, grants)
+
+
+def _select(target: str, role: str) -> Grant:
+    return Grant(
+        f"SELECT has_table_privilege({_literal(role)}, {_literal(target)}, 'SELECT')",
+        f"GRANT SELECT ON {target} TO {quote_identifier(role)}",
+    )
+
+
+def _revoke_select(target: str, role: str) -> Grant:
+    return Grant(
+        f"SELECT to_regrole({_literal(role)}) IS NULL OR NOT EXISTS (SELECT FROM"
+        f" pg_class c, aclexplode(c.relacl) a WHERE c.oid = {_literal(target)}"
+        f"::regclass AND a.grantee = to_regrole({_literal(role)})"
+        " AND a.privilege_type = 'SELECT')",
+        f"REVOKE SELECT ON {target} FROM {quote_identifier(role)}",
+    )
+
+
+def _usage(schema: str, role: str) -> Grant:
+    return Grant(
+        f"SELECT has_schema_privilege({_literal(role)}, {_literal(_ident(schema))},"
+        " 'USAGE')",
+        f"GRANT USAGE ON SCHEMA {_ident(schema)} TO {quote_identifier(role)}",
+    )
+
+
+async def session_role_for(
+    conn: Connection, owner: str, groups: Sequence[str], roles: Sequence[str]
+) -> str:
+    """Make the session role of ``roles`` (principal roles an owner matched)
+    exist with its memberships, and record it as ``owner``'s (with its
+    ``groups``) for the runners; its name. Runs on the service's login.
+
+    Raises
+    ------
+    TapSchemaError
+        The current user may not create roles or grant memberships.
+    """
+    name = session_role_name(roles)
+    async with conn.transaction():
+        if roles:
+            quoted = quote_identifier(name)
+            statements = [_create(name)]
+            for member_of in sorted({*roles, PUBLIC_ROLE}):
+                statements.append(
+                    Grant(
+                        f"SELECT pg_has_role({_literal(name)}, {_literal(member_of)},"
+                        " 'MEMBER')",
+                        f"GRANT {quote_identifier(member_of)} TO {quoted}",
+                    )
+                )
+            statements.append(
+                Grant(
+                    f"SELECT pg_has_role('{QUERY_ROLE}', {_literal(name)}, 'MEMBER')",
+                    f"GRANT {quoted} TO {queryrole.ROLE_SQL}",
+                )
+            )
+            missing = await queryrole.apply(conn, statements)
+            if missing:
+                raise TapSchemaError(queryrole.missing_message(missing))
+        await conn.execute(
+            "INSERT INTO tap_acl.identities (owner, groups, role) VALUES ($1, $2, $3)"
+            " ON CONFLICT (owner) DO UPDATE SET groups = EXCLUDED.groups,"
+            " role = EXCLUDED.role, seen = now()",
+            owner,
+            sorted(groups),
+            name,
+        )
+    return name
