@@ -176,13 +176,15 @@ async def grant(
 async def revoke(
     conn: Connection, target: str, principals: Sequence[Principal]
 ) -> list[str]:
-    """Take ``principals``' access to ``target`` away (all of them when none
-    is named: the target is public again unless its schema is restricted).
+    """Take ``principals``' access to ``target`` away; with none named, every
+    grant of ``target`` goes and it is public again (unless its schema is
+    restricted).
 
     Raises
     ------
     TapSchemaError
-        ``target`` has no such grant.
+        ``target`` has no such grant, or the principals named hold its last
+        grants (that would make it public: name none to mean it).
     """
     async with conn.transaction():
         if principals:
@@ -204,6 +206,14 @@ async def revoke(
             )
         if not deleted:
             raise TapSchemaError(f"{target!r} has no such grant")
+        left = await conn.fetchval(
+            "SELECT count(*) FROM tap_acl.grants WHERE target = $1", target
+        )
+        if principals and not left:
+            raise TapSchemaError(
+                f"revoking the last grant of {target!r} would make it public;"
+                " to do so, revoke without --user and --group"
+            )
         return await enforce(conn) + await _refresh_identities(conn)
 
 
@@ -264,13 +274,22 @@ JOIN pg_class c ON c.relnamespace = n.oid
 GROUP BY n.nspname, c.relname
 """
 
+# The published relations (TAP_SCHEMA's own tables apart).
+_PUBLISHED_SQL = """
+SELECT n.nspname AS schema, c.relname AS table
+FROM tap_schema.tables t
+JOIN pg_class c ON c.oid = to_regclass(t.table_name)
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname <> 'tap_schema'
+"""
+
 # Relations on which ``$1`` holds a direct privilege, and schemas.
 _HELD_SQL = """
 SELECT c.oid::regclass::text AS target, 'TABLE' AS what
 FROM pg_class c, aclexplode(c.relacl) a
 WHERE a.grantee = to_regrole($1) AND a.privilege_type = 'SELECT'
 UNION
-SELECT quote_ident(n.nspname), 'SCHEMA'
+SELECT n.nspname, 'SCHEMA'
 FROM pg_namespace n, aclexplode(n.nspacl) a
 WHERE a.grantee = to_regrole($1) AND a.privilege_type = 'USAGE'
 """
@@ -281,7 +300,8 @@ async def enforce(conn: Connection) -> list[str]:
     may not run (see :func:`aiouws.storage.queryrole.apply`).
 
     Restricted relations: no SELECT for the query role and :data:`PUBLIC_ROLE`,
-    SELECT (and USAGE on the schema) for exactly their principals' roles.
+    SELECT (and USAGE on the schema) for exactly their principals' roles;
+    other published relations: SELECT for the query role.
     :data:`PUBLIC_ROLE` then holds what the query role holds directly (SELECT,
     USAGE) and TEMPORARY on the database (uploads are temporary tables).
     Called after every grant, revoke, publish and install.
@@ -298,6 +318,10 @@ async def enforce(conn: Connection) -> list[str]:
         for role in roles:
             grants.append(_usage(schema, role))
             grants.append(_select(target, role))
+    for row in await conn.fetch(_PUBLISHED_SQL):
+        if (row["schema"], row["table"]) not in restricted:  # public (again)
+            target = f"{_ident(row['schema'])}.{_ident(row['table'])}"
+            grants += [_usage(row["schema"], QUERY_ROLE), _select(target, QUERY_ROLE)]
     principals = {
         r["role"] for r in await conn.fetch("SELECT role FROM tap_acl.grants")
     }
@@ -339,10 +363,16 @@ async def _mirror_public(conn: Connection) -> list[str]:
     public = quote_identifier(PUBLIC_ROLE)
     grants = []
     for target, what in sorted(held - mirrored):
-        privilege = "SELECT" if what == "TABLE" else "USAGE"
-        grants.append(
-            Grant("SELECT false", f"GRANT {privilege} ON {what} {target} TO {public}")
-        )
+        if what == "TABLE":
+            grants.append(_select(target, PUBLIC_ROLE))
+        else:
+            grants.append(
+                Grant(
+                    f"SELECT has_schema_privilege('{PUBLIC_ROLE}', {_literal(target)},"
+                    " 'USAGE')",
+                    f"GRANT USAGE ON SCHEMA {_ident(target)} TO {public}",
+                )
+            )
     for target, what in sorted(mirrored - held):
         if what == "TABLE":
             grants.append(_revoke_select(target, PUBLIC_ROLE))
@@ -376,8 +406,7 @@ def _revoke_select(target: str, role: str) -> Grant:
 
 def _usage(schema: str, role: str) -> Grant:
     return Grant(
-        f"SELECT has_schema_privilege({_literal(role)}, {_literal(_ident(schema))},"
-        " 'USAGE')",
+        f"SELECT has_schema_privilege({_literal(role)}, {_literal(schema)}, 'USAGE')",
         f"GRANT USAGE ON SCHEMA {_ident(schema)} TO {quote_identifier(role)}",
     )
 
