@@ -148,8 +148,21 @@ def _add_access_commands(actions: argparse._SubParsersAction) -> None:  # type: 
     ):
         parser = actions.add_parser(verb, help=text, description=text)
         parser.add_argument("target", help="SCHEMA.TABLE or SCHEMA")
-        parser.add_argument("--user", action="append", default=[], metavar="OWNER")
-        parser.add_argument("--group", action="append", default=[], metavar="GROUP")
+        parser.add_argument(
+            "--user",
+            action="append",
+            default=[],
+            metavar="OWNER",
+            help="a user as the service names owners (a login, a certificate's"
+            " subject DN, an OIDC subject); repeatable",
+        )
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            metavar="GROUP",
+            help="a group (password file, trusted proxy's groups header); repeatable",
+        )
 
 
 async def _access_command(

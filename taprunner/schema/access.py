@@ -24,15 +24,27 @@ is bounded by the grants, not by the users.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 
 from aiouws.storage import queryrole
 from aiouws.storage.database import QUERY_ROLE
-from aiouws.storage.queryrole import SESSION_ROLE_PREFIX, Grant, quote_identifier
+from aiouws.storage.queryrole import Grant, quote_identifier
+from taprunner.schema.aclroles import (
+    ACL_PREFIX,
+    PUBLIC_ROLE,
+    Principal,
+    create_role,
+    load_principals,
+    matched_roles,
+    principal_role,
+    refresh_identities,
+    session_role_for,
+    session_role_name,
+)
+from taprunner.schema.aclroles import (
+    sql_literal as _lit,
+)
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TapSchemaError
 
@@ -44,62 +56,12 @@ __all__ = [
     "grant",
     "install",
     "load_principals",
+    "matched_roles",
     "principal_role",
     "revoke",
     "session_role_for",
     "session_role_name",
 ]
-
-#: Every role this module makes starts so (the query role may be their member).
-ACL_PREFIX = SESSION_ROLE_PREFIX
-#: What every session role may read besides its grants: the public tables.
-PUBLIC_ROLE = ACL_PREFIX + "public"
-_SIMPLE = re.compile(r"[a-z0-9_]{1,40}")
-_KINDS = {"user": "u", "group": "g"}
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Principal:
-    """A user (an owner, as the service names it) or a group."""
-
-    kind: str
-    name: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in _KINDS:
-            raise ValueError(f"principal kind {self.kind!r} is not user or group")
-        if not self.name or len(self.name) > 1024:
-            raise TapSchemaError(f"empty or overlong {self.kind} name")
-
-
-def principal_role(principal: Principal) -> str:
-    """The NOLOGIN role of ``principal``: readable for simple lowercase names
-    (``aiouws_acl_g_team``), else a digest of the name (``aiouws_acl_gh_...``)."""
-    letter = _KINDS[principal.kind]
-    if _SIMPLE.fullmatch(principal.name):
-        return f"{ACL_PREFIX}{letter}_{principal.name}"
-    digest = hashlib.sha256(principal.name.encode()).hexdigest()[:24]
-    return f"{ACL_PREFIX}{letter}h_{digest}"
-
-
-def session_role_name(principal_roles: Iterable[str]) -> str:
-    """The session role of owners matching exactly these principals' roles
-    (the query role when there are none)."""
-    roles = sorted(set(principal_roles))
-    if not roles:
-        return QUERY_ROLE
-    digest = hashlib.sha256("\n".join(roles).encode()).hexdigest()[:24]
-    return f"{ACL_PREFIX}s_{digest}"
-
-
-def matched_roles(
-    principals: dict[Principal, str], owner: str | None, groups: Iterable[str]
-) -> list[str]:
-    """The roles of the principals ``owner`` and ``groups`` match."""
-    if owner is None:
-        return []
-    wanted = [Principal("user", owner), *(Principal("group", g) for g in groups)]
-    return sorted({principals[p] for p in wanted if p in principals})
 
 
 async def install(conn: Connection) -> list[str]:
@@ -137,12 +99,6 @@ async def install(conn: Connection) -> list[str]:
     return await queryrole.apply(conn, grants) + await enforce(conn)
 
 
-async def load_principals(conn: Connection) -> dict[Principal, str]:
-    """Every principal named by a grant, with its role."""
-    rows = await conn.fetch("SELECT DISTINCT kind, principal, role FROM tap_acl.grants")
-    return {Principal(r["kind"], r["principal"]): r["role"] for r in rows}
-
-
 async def grant(
     conn: Connection, target: str, principals: Sequence[Principal]
 ) -> list[str]:
@@ -161,7 +117,7 @@ async def grant(
         missing: list[str] = []
         for principal in principals:
             role = principal_role(principal)
-            missing += await queryrole.apply(conn, [_create(role)])
+            missing += await queryrole.apply(conn, [create_role(role)])
             await conn.execute(
                 "INSERT INTO tap_acl.grants (target, kind, principal, role)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -170,7 +126,7 @@ async def grant(
                 principal.name,
                 role,
             )
-        return missing + await enforce(conn) + await _refresh_identities(conn)
+        return missing + await enforce(conn) + await refresh_identities(conn)
 
 
 async def revoke(
@@ -214,16 +170,7 @@ async def revoke(
                 f"revoking the last grant of {target!r} would make it public;"
                 " to do so, revoke without --user and --group"
             )
-        return await enforce(conn) + await _refresh_identities(conn)
-
-
-async def _refresh_identities(conn: Connection) -> list[str]:
-    """Derive every recorded owner's session role again (the grants changed)."""
-    principals = await load_principals(conn)
-    for row in await conn.fetch("SELECT owner, groups FROM tap_acl.identities"):
-        roles = matched_roles(principals, row["owner"], row["groups"])
-        await session_role_for(conn, row["owner"], row["groups"], roles)
-    return []
+        return await enforce(conn) + await refresh_identities(conn)
 
 
 async def _check_target(conn: Connection, target: str) -> None:
@@ -250,17 +197,6 @@ async def _oid(conn: Connection, schema: str, table: str) -> int | None:
         table,
     )
     return oid
-
-
-def _create(role: str) -> Grant:
-    return Grant(
-        f"SELECT to_regrole({_literal(role)}) IS NOT NULL",
-        f"CREATE ROLE {quote_identifier(role)} NOLOGIN",
-    )
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # Every relation the grants name, table by table: (schema, table, roles).
@@ -368,7 +304,7 @@ async def _mirror_public(conn: Connection) -> list[str]:
         else:
             grants.append(
                 Grant(
-                    f"SELECT has_schema_privilege('{PUBLIC_ROLE}', {_literal(target)},"
+                    f"SELECT has_schema_privilege('{PUBLIC_ROLE}', {_lit(target)},"
                     " 'USAGE')",
                     f"GRANT USAGE ON SCHEMA {_ident(target)} TO {public}",
                 )
@@ -389,16 +325,16 @@ async def _mirror_public(conn: Connection) -> list[str]:
 
 def _select(target: str, role: str) -> Grant:
     return Grant(
-        f"SELECT has_table_privilege({_literal(role)}, {_literal(target)}, 'SELECT')",
+        f"SELECT has_table_privilege({_lit(role)}, {_lit(target)}, 'SELECT')",
         f"GRANT SELECT ON {target} TO {quote_identifier(role)}",
     )
 
 
 def _revoke_select(target: str, role: str) -> Grant:
     return Grant(
-        f"SELECT to_regrole({_literal(role)}) IS NULL OR NOT EXISTS (SELECT FROM"
-        f" pg_class c, aclexplode(c.relacl) a WHERE c.oid = {_literal(target)}"
-        f"::regclass AND a.grantee = to_regrole({_literal(role)})"
+        f"SELECT to_regrole({_lit(role)}) IS NULL OR NOT EXISTS (SELECT FROM"
+        f" pg_class c, aclexplode(c.relacl) a WHERE c.oid = {_lit(target)}"
+        f"::regclass AND a.grantee = to_regrole({_lit(role)})"
         " AND a.privilege_type = 'SELECT')",
         f"REVOKE SELECT ON {target} FROM {quote_identifier(role)}",
     )
@@ -406,51 +342,6 @@ def _revoke_select(target: str, role: str) -> Grant:
 
 def _usage(schema: str, role: str) -> Grant:
     return Grant(
-        f"SELECT has_schema_privilege({_literal(role)}, {_literal(schema)}, 'USAGE')",
+        f"SELECT has_schema_privilege({_lit(role)}, {_lit(schema)}, 'USAGE')",
         f"GRANT USAGE ON SCHEMA {_ident(schema)} TO {quote_identifier(role)}",
     )
-
-
-async def session_role_for(
-    conn: Connection, owner: str, groups: Sequence[str], roles: Sequence[str]
-) -> str:
-    """Make the session role of ``roles`` (principal roles an owner matched)
-    exist with its memberships, and record it as ``owner``'s (with its
-    ``groups``) for the runners; its name. Runs on the service's login.
-
-    Raises
-    ------
-    TapSchemaError
-        The current user may not create roles or grant memberships.
-    """
-    name = session_role_name(roles)
-    async with conn.transaction():
-        if roles:
-            quoted = quote_identifier(name)
-            statements = [_create(name)]
-            for member_of in sorted({*roles, PUBLIC_ROLE}):
-                statements.append(
-                    Grant(
-                        f"SELECT pg_has_role({_literal(name)}, {_literal(member_of)},"
-                        " 'MEMBER')",
-                        f"GRANT {quote_identifier(member_of)} TO {quoted}",
-                    )
-                )
-            statements.append(
-                Grant(
-                    f"SELECT pg_has_role('{QUERY_ROLE}', {_literal(name)}, 'MEMBER')",
-                    f"GRANT {quoted} TO {queryrole.ROLE_SQL}",
-                )
-            )
-            missing = await queryrole.apply(conn, statements)
-            if missing:
-                raise TapSchemaError(queryrole.missing_message(missing))
-        await conn.execute(
-            "INSERT INTO tap_acl.identities (owner, groups, role) VALUES ($1, $2, $3)"
-            " ON CONFLICT (owner) DO UPDATE SET groups = EXCLUDED.groups,"
-            " role = EXCLUDED.role, seen = now()",
-            owner,
-            sorted(groups),
-            name,
-        )
-    return name
