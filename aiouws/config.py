@@ -116,6 +116,8 @@ class Settings:
     auth_login_methods: str = ""
     #: Where clients log in for those (the challenges' ``access_url``).
     auth_login_url: str = ""
+    #: The IVOA SSO standardID of that login (the challenges' ``standard_id``).
+    auth_login_standard_id: str = "ivo://ivoa.net/sso#tls-with-password"
 
     #: Prepend an xml-stylesheet instruction to job and job-list documents.
     stylesheet: bool = True
@@ -217,7 +219,7 @@ class Settings:
         if self.auth == "basic" and self.passwd_file is None:
             raise ConfigError("auth = basic needs passwd_file")
         if self.require_auth and self.auth == "none":
-            raise ConfigError("require_auth needs auth = header or basic")
+            raise ConfigError("require_auth needs auth = header, basic or x509")
         try:
             parse_trust(self.trusted_proxies, self.allowed_hosts)
         except ValueError as exc:
@@ -275,7 +277,7 @@ SECTIONS: Mapping[str, frozenset[str]] = {
         | {"require_auth", "allowed_hosts", "trusted_proxies"}  # whom to believe
         # identities and groups (proprietary tables)
         | {"auth_groups_header", "auth_dn_header", "owner_pattern", "owner_hash"}
-        | {"auth_login_methods", "auth_login_url"}
+        | {"auth_login_methods", "auth_login_url", "auth_login_standard_id"}
     ),
     "limits": frozenset(
         {

@@ -135,22 +135,24 @@ def _login_methods(settings: Settings) -> list[str]:
 
 
 def challenges(settings: Settings) -> list[str]:
-    """``WWW-Authenticate`` values of a 401: HTTP's Basic for basic
-    authentication, and per login an IVOA challenge (``ivoa_x509``,
-    ``ivoa_bearer``, ``ivoa_cookie``) with its ``standard_id`` and, where a
-    client logs in elsewhere, ``access_url``."""
+    """``WWW-Authenticate`` challenges of a 401, as the IVOA's SSO_next /
+    AuthVO work (and CADC's services) send them: ``Basic`` for basic
+    authentication; ``ivoa_x509`` for a client certificate; for the logins a
+    proxy offers, ``Bearer`` and ``ivoa_bearer``, or ``ivoa_cookie``, each with
+    the login's ``standard_id`` and ``access_url`` (``auth_login_url``)."""
     values = []
     login = settings.auth_login_url.replace('"', "%22")
+    where = f'standard_id="{settings.auth_login_standard_id}"'
+    where += f', access_url="{login}"' if login else ""
     for method in _login_methods(settings):
         if method == "basic":
             values.append('Basic realm="aiouws", charset="UTF-8"')
-            values.append(f'ivoa_basic standard_id="{METHOD_IDS["basic"]}"')
         elif method == "x509":
-            values.append(f'ivoa_x509 standard_id="{METHOD_IDS["x509"]}"')
+            values.append("ivoa_x509")
+        elif method == "bearer":
+            values += ["Bearer", f"ivoa_bearer {where}"]
         else:
-            standard = SSO + "tls-with-password"
-            value = f'ivoa_{method} standard_id="{standard}"'
-            values.append(value + (f', access_url="{login}"' if login else ""))
+            values.append(f"ivoa_cookie {where}")
     return values
 
 

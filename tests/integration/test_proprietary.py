@@ -19,54 +19,30 @@ from dataclasses import replace
 import asyncpg
 import numpy as np
 import pytest
+from aclkit import GOLD, SECRET, acl_database, status_text, sync, values
 from aiohttp import FormData, web
-from astropy.io.votable import from_table, parse  # type: ignore[import-untyped]
+from astropy.io.votable import from_table  # type: ignore[import-untyped]
 from astropy.table import Table  # type: ignore[import-untyped]
 from testkit import Client
 
 from aiouws.config import Settings
 from aiouws.storage.database import QUERY_ROLE, Database
-from taprunner.schema import access, tapschema
+from taprunner.schema import access
 from taprunner.schema.metadata import TapSchemaError
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
-SECRET = "CLASSIFIED-ROW"
-GOLD = "GOLD-NUGGET"
 ALICE = {"X-Remote-User": "alice", "X-Remote-Groups": "team"}
 CAROL = {"X-Remote-User": "carol", "X-Remote-Groups": "team,other"}
 BOB = {"X-Remote-User": "bob"}
 ANONYMOUS: dict[str, str] = {}
 OUTSIDERS = [("bob", BOB), ("anonymous", ANONYMOUS)]
 
-SETUP = f"""
-CREATE SCHEMA pub;
-CREATE TABLE pub.open (id int PRIMARY KEY, name text);
-INSERT INTO pub.open VALUES (1, 'public-one'), (2, 'public-two');
-CREATE SCHEMA secret;
-CREATE TABLE secret.t (id int PRIMARY KEY, open_id int REFERENCES pub.open (id),
-                       hush text);
-INSERT INTO secret.t VALUES (1, 1, '{SECRET}'), (2, 2, '{SECRET}');
-CREATE SCHEMA vault;
-CREATE TABLE vault.gold (nugget text, hush_ref int REFERENCES secret.t (id));
-INSERT INTO vault.gold VALUES ('{GOLD}', 1);
-"""
-
 
 @pytest.fixture
 async def acl_db(db_dsn: str) -> str:
-    conn = await asyncpg.connect(db_dsn)
-    try:
-        await conn.execute(SETUP)
-        assert await tapschema.install(conn) == []
-        for table in ("pub.open", "secret.t", "vault.gold"):
-            assert await tapschema.publish(conn, table) == []
-        team = access.Principal("group", "team")
-        assert await access.grant(conn, "secret.t", [team]) == []
-        alice = access.Principal("user", "alice")
-        assert await access.grant(conn, "vault", [alice]) == []
-    finally:
-        await conn.close()
+    team = access.Principal("group", "team")
+    await acl_database(db_dsn, team, access.Principal("user", "alice"))
     return db_dsn
 
 
@@ -84,23 +60,6 @@ def app_tap(app_settings: Settings) -> TapSettings:
 @pytest.fixture
 def app(app_settings: Settings, app_tap: TapSettings) -> web.Application:
     return create_tap_app(app_settings, app_tap)
-
-
-def _status_text(document: bytes) -> str:
-    match = re.search(
-        rb'name="QUERY_STATUS" value="ERROR"[^>]*>(.*?)</INFO>', document, re.S
-    )
-    assert match is not None, document[:500]
-    return match.group(1).decode().strip()
-
-
-async def _sync(
-    client: Client, headers: dict[str, str], adql: str
-) -> tuple[int, bytes]:
-    resp = await client.post(
-        "/tap/sync", data={"LANG": "ADQL", "QUERY": adql}, headers=headers
-    )
-    return resp.status, await resp.read()
 
 
 async def _async(
@@ -127,11 +86,6 @@ async def _async(
     else:
         body = await (await client.get(job + "/error", headers=headers)).read()
     return phase.group(1), body
-
-
-def _values(document: bytes) -> set[str]:
-    table = parse(io.BytesIO(document)).get_first_table().to_table()
-    return {str(v) for name in table.colnames for v in table[name]}
 
 
 #: Query shapes naming a restricted table (``{T}``) or its column (``{C}``).
@@ -172,19 +126,19 @@ async def test_outsiders_see_exactly_the_public_tables(client: Client) -> None:
     for who, headers in OUTSIDERS:
         for name, ghost in RESTRICTED.items():
             for shape in SHAPES:
-                status, body = await _sync(client, headers, shape.format(T=name))
+                status, body = await sync(client, headers, shape.format(T=name))
                 assert status == 400, (who, shape, name, body[:300])
                 assert SECRET.encode() not in body and GOLD.encode() not in body
-                status, missing = await _sync(client, headers, shape.format(T=ghost))
+                status, missing = await sync(client, headers, shape.format(T=ghost))
                 assert status == 400
-                _same_error(_status_text(body), _status_text(missing), name, ghost)
+                _same_error(status_text(body), status_text(missing), name, ghost)
         # A restricted column, guessed on a public table: as any unknown column.
-        _, body = await _sync(client, headers, "SELECT hush FROM pub.open")
-        _, other = await _sync(client, headers, "SELECT nosuch FROM pub.open")
-        _same_error(_status_text(body), _status_text(other), "hush", "nosuch")
+        _, body = await sync(client, headers, "SELECT hush FROM pub.open")
+        _, other = await sync(client, headers, "SELECT nosuch FROM pub.open")
+        _same_error(status_text(body), status_text(other), "hush", "nosuch")
         # The public table itself is there.
-        status, body = await _sync(client, headers, "SELECT name FROM pub.open")
-        assert status == 200 and "public-one" in _values(body)
+        status, body = await sync(client, headers, "SELECT name FROM pub.open")
+        assert status == 200 and "public-one" in values(body)
 
 
 async def test_tap_schema_shows_outsiders_only_public_rows(client: Client) -> None:
@@ -202,9 +156,9 @@ async def test_tap_schema_shows_outsiders_only_public_rows(client: Client) -> No
     for who, headers in [*OUTSIDERS, ("alice", ALICE), ("carol", CAROL)]:
         seen[who] = {}
         for key, adql in queries.items():
-            status, body = await _sync(client, headers, adql)
+            status, body = await sync(client, headers, adql)
             assert status == 200, (who, key, body[:300])
-            seen[who][key] = _values(body)
+            seen[who][key] = values(body)
     for who, _ in OUTSIDERS:
         everything = " ".join(v for values in seen[who].values() for v in values)
         for word in ("secret", "vault", "hush", "nugget", "gold", "open_id"):
@@ -225,19 +179,22 @@ async def test_tap_schema_shows_outsiders_only_public_rows(client: Client) -> No
 
 
 async def test_members_read_their_tables_on_every_path(client: Client) -> None:
-    join = "SELECT s.hush, o.name FROM secret.t AS s JOIN pub.open AS o ON o.id = s.open_id"
+    join = (
+        "SELECT s.hush, o.name FROM secret.t AS s"
+        " JOIN pub.open AS o ON o.id = s.open_id"
+    )
     for headers in (ALICE, CAROL):
-        status, body = await _sync(client, headers, join)
+        status, body = await sync(client, headers, join)
         assert status == 200, body[:300]
-        assert SECRET in _values(body) and "public-one" in _values(body)
+        assert SECRET in values(body) and "public-one" in values(body)
         # The fast lane (MAXREC 5), a runner's asyncpg (TABLEDATA) and ADBC (BINARY2).
         for maxrec, fmt in ((5, "votable"), (1000, "votable/td"), (1000, "votable/b2")):
             phase, result = await _async(client, headers, join, maxrec, fmt)
             assert phase == "COMPLETED", result[:300]
-            assert SECRET in _values(result)
-    status, body = await _sync(client, ALICE, "SELECT nugget FROM vault.gold")
-    assert status == 200 and GOLD in _values(body)
-    status, body = await _sync(client, CAROL, "SELECT nugget FROM vault.gold")
+            assert SECRET in values(result)
+    status, body = await sync(client, ALICE, "SELECT nugget FROM vault.gold")
+    assert status == 200 and GOLD in values(body)
+    status, body = await sync(client, CAROL, "SELECT nugget FROM vault.gold")
     assert status == 400 and GOLD.encode() not in body
 
 
@@ -253,7 +210,7 @@ async def test_outsiders_async_jobs_fail_as_for_a_missing_table(client: Client) 
             )
             assert SECRET.encode() not in body
             _same_error(
-                _status_text(body), _status_text(missing), "secret.t", "secret.qzz"
+                status_text(body), status_text(missing), "secret.t", "secret.qzz"
             )
 
 
@@ -279,7 +236,7 @@ async def test_an_upload_named_like_the_table_is_only_the_upload(
         )
         body = await resp.read()
         assert resp.status == 200, body[:300]
-        assert _values(body) == {"mine", "7"}
+        assert values(body) == {"mine", "7"}
     # bob's join of his upload with the restricted table: unknown table.
     resp = await client.post(
         "/tap/sync",
@@ -290,7 +247,7 @@ async def test_an_upload_named_like_the_table_is_only_the_upload(
     )
     body = await resp.read()
     assert resp.status == 400 and SECRET.encode() not in body
-    assert "secret.t" in _status_text(body)  # "unknown table", as for any name
+    assert "secret.t" in status_text(body)  # "unknown table", as for any name
     # alice's async upload job in a runner reads her table too.
     form = _upload_form(
         "SELECT u.hush AS mine, s.hush FROM TAP_UPLOAD.t AS u, secret.t AS s"
@@ -301,7 +258,7 @@ async def test_an_upload_named_like_the_table_is_only_the_upload(
     text = await (await client.get(job + "?WAIT=30", headers=ALICE)).text()
     assert "COMPLETED" in text, text
     result = await (await client.get(job + "/results/result", headers=ALICE)).read()
-    assert {"mine", SECRET} <= _values(result)
+    assert {"mine", SECRET} <= values(result)
 
 
 async def test_vosi_tables_examples_and_pages(client: Client) -> None:
@@ -359,7 +316,7 @@ async def test_a_job_result_stays_its_owners(client: Client) -> None:
 async def test_the_database_enforces_it(client: Client, acl_db: str) -> None:
     """The translator bypassed: raw SQL as the role each session gets."""
     for headers in (ALICE, CAROL, BOB):  # the server derives and records roles
-        await _sync(client, headers, "SELECT 1 AS x FROM pub.open")
+        await sync(client, headers, "SELECT 1 AS x FROM pub.open")
     query = await Database(acl_db).for_queries().connect()
     try:
         roles = {
