@@ -31,7 +31,7 @@ from testkit import Client
 
 from aiouws.config import Settings
 from aiouws.storage.database import QUERY_ROLE, Database
-from taprunner.schema import access
+from taprunner.schema import access, tapschema
 from taprunner.schema.metadata import TapSchemaError
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
@@ -436,3 +436,22 @@ async def test_grant_and_revoke_on_the_command_line(acl_db: str) -> None:
     ):
         code, out = await _cli(acl_db, *argv)
         assert code == 1 and message in out and "Traceback" not in out, out
+
+
+async def test_an_inheriting_query_login_is_no_boundary(acl_db: str) -> None:
+    """The query login may be a member of session roles only as NOINHERIT:
+    else it would read every session role's tables without switching."""
+    admin = await asyncpg.connect(acl_db)
+    query = await Database(acl_db).for_queries().connect()
+    try:
+        role = await access.session_role_for(
+            admin, "someone", ["team"], ["aiouws_acl_g_team"]
+        )
+        assert await tapschema.query_role_problems(query) == []
+        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" INHERIT')
+        problems = await tapschema.query_role_problems(query)
+        assert f"{QUERY_ROLE} inherits the privileges of {role}" in " ".join(problems)
+    finally:
+        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" NOINHERIT')
+        await query.close()
+        await admin.close()
