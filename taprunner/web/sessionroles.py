@@ -42,6 +42,7 @@ PRINCIPALS_TTL = 5.0
 #: Owners whose session roles are remembered (per process).
 REMEMBERED = 10_000
 _ROLE: web.RequestKey[str] = web.RequestKey("aiouws_tap_role", str)
+_NO_TABLES = frozenset({"/tap/availability", "/tap/capabilities", "/metrics"})
 
 
 class SessionRoles:
@@ -104,7 +105,11 @@ async def session_role_middleware(
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> web.StreamResponse:
     """Note the request's session role (refused credentials: the handler
-    refuses them; without one, the query role)."""
+    refuses them; without one, the query role). Paths that show no table
+    (availability, capabilities, metrics) skip it: a monitor's probe must not
+    depend on the grants' database reads."""
+    if request.path in _NO_TABLES:
+        return await handler(request)
     try:
         owner = await request_owner(request)
     except UWSError:
