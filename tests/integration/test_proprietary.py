@@ -12,13 +12,9 @@ translator bypassed) is "permission denied".
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
 import re
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import asyncpg
 import numpy as np
@@ -31,12 +27,11 @@ from testkit import Client
 
 from aiouws.config import Settings
 from aiouws.storage.database import QUERY_ROLE, Database
-from taprunner.schema import access, tapschema
+from taprunner.schema import access
 from taprunner.schema.metadata import TapSchemaError
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ALICE = {"X-Remote-User": "alice", "X-Remote-Groups": "team"}
 CAROL = {"X-Remote-User": "carol", "X-Remote-Groups": "team,other"}
 BOB = {"X-Remote-User": "bob"}
@@ -388,70 +383,4 @@ async def test_the_database_enforces_it(client: Client, acl_db: str) -> None:
             "SELECT has_table_privilege($1, 'vault.gold', 'SELECT')", QUERY_ROLE
         )
     finally:
-        await admin.close()
-
-
-async def _cli(dsn: str, *argv: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "taprunner", "--dsn", dsn, "tap", *argv),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode()
-
-
-async def test_grant_and_revoke_on_the_command_line(acl_db: str) -> None:
-    code, out = await _cli(
-        acl_db, "grant", "pub.open", "--group", "team", "--user", "x"
-    )
-    assert (code, out.strip()) == (0, "granted pub.open")
-    admin = await asyncpg.connect(acl_db)
-    try:
-        assert not await admin.fetchval(
-            "SELECT has_table_privilege($1, 'pub.open', 'SELECT')", QUERY_ROLE
-        )
-        assert await admin.fetchval(
-            "SELECT has_table_privilege('aiouws_acl_g_team', 'pub.open', 'SELECT')"
-        )
-        code, out = await _cli(acl_db, "revoke", "pub.open", "--group", "team")
-        assert code == 0, out
-        code, out = await _cli(acl_db, "revoke", "pub.open", "--user", "x")
-        assert code == 1 and "would make it public" in out and "Traceback" not in out
-        code, out = await _cli(acl_db, "revoke", "pub.open")
-        assert code == 0, out
-        assert await admin.fetchval(
-            "SELECT has_table_privilege($1, 'pub.open', 'SELECT')", QUERY_ROLE
-        )
-    finally:
-        await admin.close()
-    for argv, message in (
-        (("grant", "pub.nosuch", "--group", "team"), "unknown table 'pub.nosuch'"),
-        (("grant", "nosuch", "--group", "team"), "unknown schema 'nosuch'"),
-        (("grant", "pub.open"), "name at least one --user or --group"),
-        (("revoke", "pub.open", "--user", "y"), "has no such grant"),
-    ):
-        code, out = await _cli(acl_db, *argv)
-        assert code == 1 and message in out and "Traceback" not in out, out
-
-
-async def test_an_inheriting_query_login_is_no_boundary(acl_db: str) -> None:
-    """The query login may be a member of session roles only as NOINHERIT:
-    else it would read every session role's tables without switching."""
-    admin = await asyncpg.connect(acl_db)
-    query = await Database(acl_db).for_queries().connect()
-    try:
-        role = await access.session_role_for(
-            admin, "someone", ["team"], ["aiouws_acl_g_team"]
-        )
-        assert await tapschema.query_role_problems(query) == []
-        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" INHERIT')
-        problems = await tapschema.query_role_problems(query)
-        assert f"{QUERY_ROLE} inherits the privileges of {role}" in " ".join(problems)
-    finally:
-        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" NOINHERIT')
-        await query.close()
         await admin.close()
