@@ -99,6 +99,27 @@ class Settings:
     #: Networks of reverse proxies whose X-Forwarded-* headers are believed.
     trusted_proxies: str = "127.0.0.0/8,::1/128"
 
+    # -- identities and groups (issue 14, proprietary tables): aiouws/http/identity.py
+    #: Header in which a trusted proxy names the user's groups (comma-separated);
+    #: "" none. Added to the password file's groups.
+    auth_groups_header: str = ""
+    #: Header in which a trusted proxy passes the subject DN of the client's
+    #: X.509 certificate (nginx ``$ssl_client_s_dn``), for ``auth = "x509"``.
+    auth_dn_header: str = "X-SSL-Client-S-DN"
+    #: Regular expression (matched in full) of the owner names ``auth_header``
+    #: may carry (e.g. OIDC subjects); "": letters, digits, ``._@+-``, 128 at most.
+    owner_pattern: str = ""
+    #: Store owners (job owners, grants' users) as ``sha256:`` digests of the
+    #: identity (subjects, DNs kept out of the job table and the logs).
+    owner_hash: bool = False
+    #: Logins a proxy in front offers, announced in WWW-Authenticate challenges
+    #: and capabilities: comma-separated ``bearer``, ``cookie`` (with auth = header).
+    auth_login_methods: str = ""
+    #: Where clients log in for those (the challenges' ``access_url``).
+    auth_login_url: str = ""
+    #: The IVOA SSO standardID of that login (the challenges' ``standard_id``).
+    auth_login_standard_id: str = "ivo://ivoa.net/sso#tls-with-password"
+
     #: Prepend an xml-stylesheet instruction to job and job-list documents.
     stylesheet: bool = True
 
@@ -230,12 +251,13 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if self.auth not in ("none", "header", "basic"):
-            raise ConfigError("auth must be one of none, header, basic")
+        if self.auth not in ("none", "header", "basic", "x509"):
+            raise ConfigError("auth must be one of none, header, basic, x509")
+        _check_identities(self)
         if self.auth == "basic" and self.passwd_file is None:
             raise ConfigError("auth = basic needs passwd_file")
         if self.require_auth and self.auth == "none":
-            raise ConfigError("require_auth needs auth = header or basic")
+            raise ConfigError("require_auth needs auth = header, basic or x509")
         try:
             parse_trust(self.trusted_proxies, self.allowed_hosts)
         except ValueError as exc:
@@ -292,6 +314,9 @@ SECTIONS: Mapping[str, frozenset[str]] = {
     "auth": frozenset(
         {"auth", "auth_header", "passwd_file"}
         | {"require_auth", "allowed_hosts", "trusted_proxies"}  # whom to believe
+        # identities and groups (proprietary tables)
+        | {"auth_groups_header", "auth_dn_header", "owner_pattern", "owner_hash"}
+        | {"auth_login_methods", "auth_login_url", "auth_login_standard_id"}
     ),
     "limits": frozenset(
         {
@@ -353,6 +378,21 @@ def _check_results(settings: Settings) -> None:
         ("http://", "https://")
     ):
         raise ConfigError("results_endpoint must be an http:// or https:// URL")
+
+def _check_identities(settings: Settings) -> None:
+    """The owner pattern compiles; the login methods are known ones."""
+    if settings.owner_pattern:
+        try:
+            re.compile(settings.owner_pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"owner_pattern is not a regular expression: {exc}"
+            ) from None
+    for method in filter(None, settings.auth_login_methods.split(",")):
+        if method.strip() not in ("bearer", "cookie"):
+            raise ConfigError(
+                f"auth_login_methods: {method.strip()!r} is not bearer or cookie"
+            )
 
 
 def _check_operations(settings: Settings) -> None:

@@ -89,9 +89,12 @@ class Unauthorized(UWSError):
 
     status = 401
     error_code = ErrorCode.UNAUTHORIZED
+    #: The ``WWW-Authenticate`` value: the service's challenges (set by the
+    #: owner resolver, see aiouws.http.identity.challenges).
+    challenge = 'Basic realm="aiouws", charset="UTF-8"'
 
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Basic realm="aiouws", charset="UTF-8"'}
+        return {"WWW-Authenticate": self.challenge}
 
 
 class PermissionDenied(UWSError):

@@ -126,6 +126,7 @@ class TapPlugin(Plugin):
         unpublish.add_argument(
             "table", help="qualified table name (the table itself stays)"
         )
+        _add_access_commands(actions)
         demo = actions.add_parser(
             "demo",
             help="create and publish the demo catalogue demo.stars (rebuilt "
@@ -267,6 +268,49 @@ async def _load(conn: asyncpg.Connection, args: argparse.Namespace) -> list[str]
     print(f"published {args.table}")
     return report.missing_grants
 
+def _add_access_commands(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``tap grant`` and ``tap revoke`` (proprietary tables, README "Proprietary
+    tables")."""
+    for verb, text in (
+        ("grant", "restrict SCHEMA.TABLE (or a whole SCHEMA) to users and groups"),
+        ("revoke", "take users' and groups' access away (none named: all)"),
+    ):
+        parser = actions.add_parser(verb, help=text, description=text)
+        parser.add_argument("target", help="SCHEMA.TABLE or SCHEMA")
+        parser.add_argument(
+            "--user",
+            action="append",
+            default=[],
+            metavar="OWNER",
+            help="a user as the service names owners (a login, a certificate's"
+            " subject DN, an OIDC subject); repeatable",
+        )
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            metavar="GROUP",
+            help="a group (password file, trusted proxy's groups header); repeatable",
+        )
+
+
+async def _access_command(
+    conn: asyncpg.Connection, settings: Settings, args: argparse.Namespace
+) -> list[str]:
+    from aiouws.http.identity import stored_owner
+    from taprunner.schema import access
+
+    principals = [
+        access.Principal("user", stored_owner(settings, u)) for u in args.user
+    ] + [access.Principal("group", g) for g in args.group]
+    if args.tap_command == "grant":
+        missing = await access.grant(conn, args.target, principals)
+        print(f"granted {args.target}")
+    else:
+        missing = await access.revoke(conn, args.target, principals)
+        print(f"revoked {args.target}")
+    return missing
+
 
 def _rows(text: str) -> int:
     try:
@@ -297,6 +341,8 @@ async def _tap(
         elif args.tap_command == "unpublish":
             missing += await tapschema.unpublish(conn, args.table)
             print(f"unpublished {args.table}")
+        elif args.tap_command in ("grant", "revoke"):
+            missing += await _access_command(conn, _settings, args)
         else:
             from taprunner.schema.demo import load_demo
             from taprunner.schema.pgsphere import ensure_pg_sphere

@@ -1,7 +1,8 @@
 """Owner resolution: a pluggable hook that turns a request into an owner or None.
 
 Built in: ``none`` (everybody anonymous), ``header`` (a trusted reverse proxy, one
-of ``trusted_proxies``, sets the user name in a header) and ``basic`` (HTTP basic
+of ``trusted_proxies``, sets the user name in a header), ``x509`` (a trusted
+proxy passes the client certificate's subject DN) and ``basic`` (HTTP basic
 authentication against a file of ``user:pbkdf2_sha256$iterations$salt$hash``
 lines, checked by :class:`~aiouws.http.passwords.PasswordChecker`). With
 ``require_auth`` an anonymous request is refused
@@ -25,7 +26,15 @@ from aiouws.errors import (
     UsageError,
     UWSError,
 )
-from aiouws.http.passwords import PasswordChecker, hash_password
+from aiouws.http.identity import (
+    GROUPS,
+    challenges,
+    header_groups,
+    owner_matcher,
+    stored_owner,
+    x509_owner,
+)
+from aiouws.http.passwords import PasswordChecker, hash_password, load_groups
 from aiouws.http.passwords import load_passwords as _load_passwords
 from aiouws.http.proxies import client_address, trust_of
 
@@ -52,6 +61,7 @@ def _header_resolver(header: str, settings: Settings) -> OwnerResolver:
     """The user the proxy names in ``header``; believed only from a trusted
     proxy (``trusted_proxies``): from anyone else it is refused (403)."""
     trust = trust_of(settings)
+    pattern = owner_matcher(settings)
 
     async def resolve(request: web.Request) -> str | None:
         value = request.headers.get(header, "").strip()
@@ -61,9 +71,19 @@ def _header_resolver(header: str, settings: Settings) -> OwnerResolver:
             raise PermissionDenied(
                 f"{header} is only believed from a trusted proxy (trusted_proxies)"
             )
-        if not _OWNER.match(value):
+        if not pattern.fullmatch(value) or len(value) > 1024:
             raise UsageError(f"invalid user name in {header}")
-        return value
+        return stored_owner(settings, value)
+
+    return resolve
+
+
+def _x509_resolver(settings: Settings) -> OwnerResolver:
+    """The certificate's subject DN a trusted proxy passes (auth = x509)."""
+    trust = trust_of(settings)
+
+    async def resolve(request: web.Request) -> str | None:
+        return x509_owner(request, settings, trust)
 
     return resolve
 
@@ -103,20 +123,44 @@ def make_resolver(settings: Settings) -> OwnerResolver:
     """The resolver that ``settings.auth`` names, resolving once per request;
     with ``settings.require_auth`` it refuses anonymous requests."""
     resolve: OwnerResolver = _anonymous
+    file_groups: dict[str, frozenset[str]] = {}
     if settings.auth == "header":
         resolve = _header_resolver(settings.auth_header, settings)
+    elif settings.auth == "x509":
+        resolve = _x509_resolver(settings)
     elif settings.auth == "basic":
         assert settings.passwd_file is not None
         checker = PasswordChecker(load_passwords(settings.passwd_file))
+        file_groups = load_groups(settings.passwd_file, _OWNER.match)
         resolve = _basic_resolver(checker, settings)
     if settings.require_auth:
         resolve = _required(resolve)
-    return resolve if resolve is _anonymous else _once(resolve)
+    if resolve is _anonymous:
+        return resolve
+    return _once(_with_groups(resolve, settings, file_groups), challenges(settings))
 
 
-def _once(resolve: OwnerResolver) -> OwnerResolver:
+def _with_groups(
+    resolve: OwnerResolver, settings: Settings, file_groups: dict[str, frozenset[str]]
+) -> OwnerResolver:
+    """``resolve``, noting the owner's groups in the request (:data:`GROUPS`):
+    the password file's and a trusted proxy's groups header's."""
+    trust = trust_of(settings)
+
+    async def grouped(request: web.Request) -> str | None:
+        owner = await resolve(request)
+        if owner is not None:
+            groups = file_groups.get(owner, frozenset())
+            request[GROUPS] = groups | header_groups(request, settings, trust)
+        return owner
+
+    return grouped
+
+
+def _once(resolve: OwnerResolver, challenge: list[str]) -> OwnerResolver:
     """``resolve``, asked once per request: the owner middleware (for the logs)
-    and the handler both ask, and refused credentials must not be hashed twice."""
+    and the handler both ask, and refused credentials must not be hashed twice.
+    A 401 carries ``challenge`` (the ``WWW-Authenticate`` challenges)."""
 
     async def once(request: web.Request) -> str | None:
         resolved = request.get(_RESOLVED)
@@ -124,6 +168,8 @@ def _once(resolve: OwnerResolver) -> OwnerResolver:
             try:
                 resolved = (await resolve(request), None)
             except UWSError as exc:
+                if isinstance(exc, Unauthorized) and challenge:
+                    exc.challenge = ", ".join(challenge)
                 resolved = (None, exc)
             request[_RESOLVED] = resolved
         owner, refused = resolved

@@ -26,6 +26,7 @@ import collections
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "Backoff",
     "PasswordChecker",
     "hash_password",
+    "load_groups",
     "load_passwords",
     "verify_password",
 ]
@@ -87,7 +89,40 @@ def load_passwords(
     path: Path, owner_pattern: Callable[[str], object]
 ) -> dict[str, str]:
     """Read ``user:hash`` lines (``#`` comments allowed); user names must match
-    ``owner_pattern``."""
+    ``owner_pattern``. A line may end in ``:group1,group2`` (the user's groups,
+    see :func:`load_groups`), which is not part of the hash."""
+    return {
+        user: stored.partition(":")[0]
+        for user, stored in _read_lines(path, owner_pattern).items()
+    }
+
+
+#: A group name in the password file (or a trusted proxy's groups header).
+GROUP_NAME = re.compile(r"^[\w.@+-]{1,128}$")
+
+
+def load_groups(
+    path: Path, owner_pattern: Callable[[str], object]
+) -> dict[str, frozenset[str]]:
+    """The groups of each user of ``user:hash:group1,group2`` lines.
+
+    Raises
+    ------
+    ConfigError
+        A group name that is not letters, digits and ``.@+-_`` (128 at most).
+    """
+    table: dict[str, frozenset[str]] = {}
+    for user, stored in _read_lines(path, owner_pattern).items():
+        listed = stored.partition(":")[2]
+        groups = frozenset(g.strip() for g in listed.split(",") if g.strip())
+        bad = sorted(g for g in groups if not GROUP_NAME.match(g))
+        if bad:
+            raise ConfigError(f"{path}: user {user}: bad group name {bad[0]!r}")
+        table[user] = groups
+    return table
+
+
+def _read_lines(path: Path, owner_pattern: Callable[[str], object]) -> dict[str, str]:
     table: dict[str, str] = {}
     try:
         lines = path.read_text().splitlines()

@@ -29,6 +29,7 @@ from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.schema import Connection
 
 __all__ = [
+    "SESSION_ROLE_PREFIX",
     "Grant",
     "apply",
     "ensure_query_role",
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 ROLE_SQL = f'"{QUERY_ROLE}"'
+#: Roles a query session may switch to (``SET LOCAL ROLE``), of which the query
+#: role is a member without inheriting (NOINHERIT): the session roles of owners
+#: with access to proprietary tables (``taprunner.schema.access``).
+SESSION_ROLE_PREFIX = "aiouws_acl_"
 
 #: What a statement the current user may not run raises.
 _REFUSED = (
@@ -136,10 +141,13 @@ async def ensure_query_role(conn: Connection) -> list[str]:
     missing = await apply(conn, grants)
     memberships = await conn.fetch(
         "SELECT m.roleid AS oid, m.roleid::regrole::text AS name"
-        " FROM pg_auth_members m WHERE m.member = to_regrole($1)",
+        " FROM pg_auth_members m WHERE m.member = to_regrole($1)"
+        " AND NOT starts_with(m.roleid::regrole::text, $2)",
         QUERY_ROLE,
+        SESSION_ROLE_PREFIX,
     )
-    # Never a member of another role: SET ROLE would lead out of the boundary.
+    # Never a member of another role (but session roles, see
+    # SESSION_ROLE_PREFIX): SET ROLE would lead out of the boundary.
     revokes = [
         Grant(
             "SELECT NOT EXISTS (SELECT FROM pg_auth_members WHERE member ="
@@ -157,6 +165,7 @@ async def login_problems(conn: Connection) -> list[str]:
     access to the job tables; empty when it is sound."""
     row = await conn.fetchrow(
         "SELECT current_user AS name, rolsuper, rolbypassrls, rolcreaterole,"
+        " rolinherit,"
         " CASE WHEN to_regnamespace('uws') IS NULL THEN false"
         " ELSE has_schema_privilege('uws', 'USAGE') END AS jobs"
         " FROM pg_roles WHERE rolname = current_user"
@@ -175,7 +184,14 @@ async def login_problems(conn: Connection) -> list[str]:
         " AND m.roleid IS DISTINCT FROM to_regrole($1)",
         QUERY_ROLE,
     )
-    problems += [f"{row['name']} is a member of {r['name']}" for r in others]
+    for other in others:
+        if not other["name"].startswith(SESSION_ROLE_PREFIX):
+            problems.append(f"{row['name']} is a member of {other['name']}")
+        elif row["rolinherit"]:  # it would read every session role's tables
+            problems.append(
+                f"{row['name']} inherits the privileges of {other['name']}"
+                " (it must be NOINHERIT)"
+            )
     return problems
 
 

@@ -96,6 +96,11 @@ class ColumnarSession:
         self._report: Callable[[int, str], None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="columnar")
 
+    def use_role(self, role: str) -> None:
+        """Run the next queries as ``role`` (a job's session role; set again
+        before every query, so it holds for that job only)."""
+        self._role = role
+
     async def run(
         self,
         sql: str,

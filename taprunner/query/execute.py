@@ -63,6 +63,8 @@ class Columnar(Protocol):
 
     def report_backend(self, report: Callable[[int, str], None]) -> None: ...
 
+    def use_role(self, role: str) -> None: ...
+
 
 @runtime_checkable
 class DescribingCatalog(Protocol):
@@ -139,7 +141,8 @@ async def run_query(
     in a format that does not take the COPY path reuses its prepared statement.
     ``session``: ``conn`` is already a read-only session as the query role with
     ``timeout`` as its statement timeout (the fast lane's): the query runs in a
-    transaction without a role change. Its rows come through a cursor like any
+    transaction without a role change (but to a session role, ``role``, of an
+    owner with proprietary access). Its rows come through a cursor like any
     others (bounded in bytes: few rows may still be many bytes).
     ``columnar``: runs a result in a format taking the ARROW path (BINARY,
     BINARY2) whose columns it can take
@@ -210,7 +213,7 @@ async def _run_query(
         statements = None
     if request.uploads or not fmt.takes(DataPath.ARROW):
         columnar = None  # another session does not see the uploaded tables
-    if session:
+    if session and role == QUERY_ROLE:
         role = None  # the session is the query role's already
     if statements is None:
         return await _run(

@@ -22,7 +22,9 @@ import asyncpg
 
 from aiouws.jobapi import NO_SPACE, JobContext, is_disk_full
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
+from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
+from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.bytelimits import ResultLimits
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 __all__ = [
+    "catalog_as",
     "execute",
     "job_request",
     "job_timeout",
+    "owner_role",
     "run",
     "tap_request",
     "unavailable",
@@ -62,8 +66,8 @@ class _Warm:
 
     conn: asyncpg.Connection | None = None
     statements: StatementCache = field(default_factory=StatementCache)
-    catalog: TapCatalog | None = None
-    catalog_time: float = 0.0
+    #: TAP_SCHEMA as each role sees it, and when it was read.
+    catalogs: dict[str, tuple[TapCatalog, float]] = field(default_factory=dict)
     columnar_session: Columnar | None = None
     #: ``conn``'s backend: its pid and ``backend_start`` (ISO), for the supervisor.
     backend: tuple[int, str] | None = None
@@ -96,12 +100,34 @@ class _Warm:
             self.backend = await backend_identity(self.conn)
         return self.conn
 
-    async def tap_catalog(self, conn: asyncpg.Connection) -> TapCatalog:
+    async def tap_catalog(
+        self, conn: asyncpg.Connection, role: str = QUERY_ROLE
+    ) -> TapCatalog:
+        """The tables ``role`` may read (see :func:`catalog_as`), reused for
+        CATALOG_TTL seconds."""
         now = time.monotonic()
-        if self.catalog is None or now - self.catalog_time > CATALOG_TTL:
-            self.catalog = await TapCatalog.load(conn)
-            self.catalog_time = now
-        return self.catalog
+        cached = self.catalogs.get(role)
+        if cached is None or now - cached[1] > CATALOG_TTL:
+            cached = (await catalog_as(conn, role), now)
+            self.catalogs[role] = cached
+        return cached[0]
+
+
+async def catalog_as(conn: Connection, role: str) -> TapCatalog:
+    """TAP_SCHEMA as ``role`` sees it (its row-level security hides the tables
+    ``role`` may not read)."""
+    async with conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL ROLE {quote_identifier(role)}")
+        return await TapCatalog.load(conn)
+
+
+async def owner_role(conn: Connection, owner: str | None) -> str:
+    """The role a job of ``owner`` queries as: the session role the server
+    recorded for the owner (proprietary tables), else the query role."""
+    if owner is None:
+        return QUERY_ROLE
+    role: str = await conn.fetchval("SELECT tap_acl.session_role($1)", owner)
+    return role
 
 
 _warm = _Warm()
@@ -146,8 +172,10 @@ async def execute(
     request: TapRequest | None = None,
     statement: exp.Expr | None = None,
     observe: Callable[[QueryRecord], None] | None = None,
+    role: str = QUERY_ROLE,
 ) -> None:
-    """Run the job's query on ``conn`` into the result ``result``, with notes.
+    """Run the job's query on ``conn`` as ``role`` into the result ``result``,
+    with notes.
 
     ``request``: the job's TAP request if the caller parsed it already (the fast
     lane's, from the prepare hook), else parsed here from the job's parameters;
@@ -168,6 +196,7 @@ async def execute(
             job_parts(ctx.fetch_file),
             catalog,
             max_bytes=tap.upload_bytes,
+            role=role,
             limits=UploadLimits.of(tap),
         ) as full_catalog:
             name = f"result.{request.format.extension}"
@@ -182,6 +211,7 @@ async def execute(
                     full_catalog,
                     sink,
                     timeout=timeout,
+                    role=role,
                     statements=statements,
                     session=session,
                     columnar=columnar,
@@ -228,10 +258,12 @@ async def run(ctx: JobContext) -> None:
         conn = await _warm.connection()
         if _warm.backend is not None:
             ctx.report_backend(*_warm.backend)
-        catalog = await _warm.tap_catalog(conn)
+        role = await owner_role(conn, ctx.owner)
+        catalog = await _warm.tap_catalog(conn, role)
         columnar = _warm.columnar()
         if columnar is not None:  # its backend, now or once it connects
             columnar.report_backend(ctx.report_backend)
+            columnar.use_role(role)
         await execute(
             ctx,
             conn,
@@ -239,6 +271,7 @@ async def run(ctx: JobContext) -> None:
             _warm.config.tap,
             statements=_warm.statements,
             columnar=columnar,
+            role=role,
         )
     except DRIVER_ERRORS as exc:
         if _warm.conn is not None:

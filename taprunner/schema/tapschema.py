@@ -19,6 +19,7 @@ import asyncpg
 from aiouws.storage import queryrole
 from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.queryrole import Grant
+from taprunner.schema import access
 from taprunner.schema.catalog import Connection
 from taprunner.schema.columns import (
     COLUMNS_SQL,
@@ -89,7 +90,9 @@ async def install(conn: Connection) -> list[str]:
             schema, table = _split(row["table_name"])
             if schema != TAP_SCHEMA and await _relation_oid(conn, schema, table):
                 grants += [_usage(schema), _select(schema, table)]
-        return missing + await queryrole.apply(conn, grants)
+        missing += await queryrole.apply(conn, grants)
+        # Proprietary tables: their SELECT goes back to their principals only.
+        return missing + await access.install(conn)
 
 
 def _usage(schema: str) -> Grant:
@@ -206,7 +209,9 @@ async def publish(
         )
         await conn.executemany(_INSERT_COLUMN_SQL, rows)
         await publish_keys(conn, oid, metadata, kept)
-        return await queryrole.apply(conn, [_usage(schema), _select(schema, table)])
+        missing = await queryrole.apply(conn, [_usage(schema), _select(schema, table)])
+        # A restricted table (or schema): readable by its principals only.
+        return missing + await access.enforce(conn)
 
 
 async def publish_schema(
@@ -359,7 +364,7 @@ async def unpublish(conn: Connection, qualified_table: str) -> list[str]:
             " 'SELECT')",
             f"REVOKE SELECT ON {target} FROM {queryrole.ROLE_SQL}",
         )
-        return await queryrole.apply(conn, [revoke])
+        return await queryrole.apply(conn, [revoke]) + await access.enforce(conn)
 
 
 async def _delete_rows(conn: Connection, table_name: str) -> bool:

@@ -48,6 +48,7 @@ from taprunner.web import endpoints, registration
 from taprunner.web.examples import load_examples
 from taprunner.web.fastlane import LaneQuery, TapInline
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
+from taprunner.web.sessionroles import ROLES, SessionRoles, session_role_middleware
 from taprunner.web.state import TAP, TapState
 
 __all__ = [
@@ -236,10 +237,12 @@ def create_tap_app(
     queries and the VOSI endpoints (the fast lane keeps its own connections).
     """
     app = web.Application(
-        middlewares=service_middlewares(settings),
+        # The session role (proprietary tables) once the owner is known.
+        middlewares=[*service_middlewares(settings), session_role_middleware],
         client_max_size=settings.max_request_bytes,
     )
     database = Database.of(settings)
+    app[ROLES] = SessionRoles(database)
     tap = tap or TapSettings.for_service(settings)
     fast = TapInline(tap, database.for_queries())
     context = _tap_context(settings, tap, database, demo_rows, sync_pool_size, fast)

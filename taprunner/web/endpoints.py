@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from aiohttp import hdrs, web
 
 from aiouws.errors import PayloadTooLarge, UsageError
+from aiouws.http.identity import security_methods
 from aiouws.http.keys import SETTINGS, request_owner
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
@@ -43,6 +44,7 @@ from taprunner.web.capabilities import (
     capabilities_document,
 )
 from taprunner.web.metrics import TAP_METRICS
+from taprunner.web.sessionroles import request_role
 from taprunner.web.state import TAP, TapState
 
 __all__ = ["capabilities_body", "routes", "tap_url"]
@@ -187,10 +189,12 @@ async def _run_sync(
     params: Params,
     stream: _LazyStream,
     tag: QueryTag,
+    role: str,
 ) -> QueryOutcome:
-    """Run the query on a pooled connection, uploads loaded, into ``stream``."""
+    """Run the query on a pooled connection as ``role`` (the request's session
+    role), uploads loaded, into ``stream``."""
     settings = state.settings
-    catalog = await state.catalog()
+    catalog = await state.catalog(role)
     parts = {upload.name: upload.path for upload in params.uploads}
     async with (
         state.connection() as conn,
@@ -200,6 +204,7 @@ async def _run_sync(
             parts,
             catalog,
             max_bytes=settings.max_upload_bytes,
+            role=role,
             limits=UploadLimits.of(state.tap),
         ) as full_catalog,
     ):
@@ -209,6 +214,7 @@ async def _run_sync(
             full_catalog,
             stream.write,
             timeout=state.tap.sync_timeout,
+            role=role,
             tag=tag,
             limits=state.tap.query_limits(),
             result_limits=ResultLimits.for_sync(state.tap),
@@ -254,7 +260,8 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             metrics = request.config_dict.get(TAP_METRICS)
             observe = None if metrics is None else metrics.observe
             tag = QueryTag(owner, "sync", observe)
-            outcome = await _run_sync(state, tap_request, params, stream, tag)
+            role = request_role(request)
+            outcome = await _run_sync(state, tap_request, params, stream, tag, role)
             if outcome.cut is not None and not tap_request.format.trailer:
                 # CSV/TSV have no trailer to say so: end the response without
                 # its last chunk, so that it cannot pass for a complete result.
@@ -291,6 +298,7 @@ def capabilities_body(request: web.Request) -> bytes:
         if state.geometry
         else NO_GEOMETRY_LANGUAGE_FEATURES,
         udfs=DEFAULT_UDFS if state.geometry else NO_GEOMETRY_UDFS,
+        security_methods=security_methods(s),
     )
 
 
@@ -330,7 +338,7 @@ async def tables(request: web.Request) -> web.Response:
     detail = request.query.get("detail", "max").lower()
     if detail not in ("min", "max"):
         raise web.HTTPBadRequest(text="detail must be min or max")
-    catalog = await request.config_dict[TAP].catalog()
+    catalog = await request.config_dict[TAP].catalog(request_role(request))
     body = vosi.tables_document(
         catalog.tables, detail="min" if detail == "min" else "max"
     )
@@ -339,7 +347,7 @@ async def tables(request: web.Request) -> web.Response:
 
 @routes.get("/tap/tables/{name}")
 async def one_table(request: web.Request) -> web.Response:
-    catalog = await request.config_dict[TAP].catalog()
+    catalog = await request.config_dict[TAP].catalog(request_role(request))
     table = catalog.table(request.match_info["name"])
     if table is None:
         raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
@@ -353,7 +361,7 @@ async def one_table(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     """A page that says what is served and how to query it."""
     state = request.config_dict[TAP]
-    published = (await state.catalog()).tables
+    published = (await state.catalog(request_role(request))).tables
     tap = tap_url(request)
     rows = "".join(
         f"<tr><td><code>{html.escape(t.name)}</code></td>"

@@ -44,7 +44,13 @@ from taprunner.query.caches import (
     digest,
 )
 from taprunner.query.execute import timeout_ms
-from taprunner.query.job import execute, job_timeout, unavailable, write_error
+from taprunner.query.job import (
+    execute,
+    job_timeout,
+    owner_role,
+    unavailable,
+    write_error,
+)
 from taprunner.query.querylog import QueryRecord
 from taprunner.request import TapRequest
 from taprunner.schema.tapschema import QUERY_ROLE
@@ -228,8 +234,9 @@ class TapInline:
         try:
             warm = self._take_idle() or await self._connect()
             await warm.limit(job_timeout(ctx, self.tap))
+            role = await owner_role(warm.conn, ctx.owner)
             try:
-                catalog = await state.catalog()
+                catalog = await state.catalog(role)
             except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
                 write_error(ctx, str(exc))
                 raise
@@ -243,6 +250,7 @@ class TapInline:
                 request=request,
                 statement=statement,
                 observe=self.observe,
+                role=role,
             )
         except DRIVER_ERRORS as exc:
             if warm is not None:

@@ -11,6 +11,7 @@ from taprunner.web import vosi
 from taprunner.web.endpoints import capabilities_body, tap_url
 from taprunner.web.examples import examples_document, generated_examples
 from taprunner.web.resource import ResourceRecord, resource_document
+from taprunner.web.sessionroles import request_role
 from taprunner.web.state import TAP
 
 __all__ = ["RESOURCE_PATH", "routes"]
@@ -29,7 +30,7 @@ async def examples(request: web.Request) -> web.Response:
     if isinstance(given, bytes):
         return web.Response(body=given, content_type=_XHTML, charset="utf-8")
     if given is None:
-        tables = (await state.catalog()).tables
+        tables = (await state.catalog(request_role(request))).tables
         given = generated_examples(tables, geometry=state.geometry)
     body = examples_document(tap_url(request), given)
     return web.Response(body=body, content_type=_XHTML, charset="utf-8")
@@ -44,7 +45,7 @@ async def resource(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
     settings = request.config_dict[SETTINGS]
     private = settings.require_auth and ACCESS_OWNER not in request
-    catalog = await state.catalog()
+    catalog = await state.catalog(request_role(request))
     created = await state.created()
     record = ResourceRecord(
         tap_url=tap_url(request),

@@ -14,9 +14,10 @@ import asyncpg
 from aiohttp import web
 
 from aiouws.config import Settings
-from aiouws.storage.database import Database
+from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.outage import unavailable_cause, unavailable_message
 from taprunner.errors import ServiceBusy, TapUnavailable
+from taprunner.query.job import catalog_as
 from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
 from taprunner.web.examples import OperatorExamples
@@ -46,8 +47,7 @@ class TapState:
     queries: Database | None = None
     """The query role's login (the pool's), for the availability probe's own
     connection; None: derived from ``settings``."""
-    _catalog: TapCatalog | None = None
-    _catalog_time: float = 0.0
+    _catalogs: dict[str, tuple[TapCatalog, float]] = field(default_factory=dict)
     _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _probe: asyncio.Future[None] | None = None
     _created: datetime | None = None
@@ -114,8 +114,9 @@ class TapState:
             self._created = first if isinstance(first, datetime) else self.up_since
         return self._created
 
-    async def catalog(self) -> TapCatalog:
-        """The published tables, read again when older than CATALOG_TTL.
+    async def catalog(self, role: str = QUERY_ROLE) -> TapCatalog:
+        """The tables ``role`` may read (TAP_SCHEMA's rows as that role sees
+        them), read again when older than CATALOG_TTL.
 
         One request reloads at a time; while the pool is exhausted a catalogue
         already loaded is used as it is rather than waiting for a connection.
@@ -128,17 +129,18 @@ class TapState:
         """
         async with self._catalog_lock:
             now = time.monotonic()
-            if self._catalog is not None and now - self._catalog_time <= CATALOG_TTL:
-                return self._catalog
+            cached = self._catalogs.get(role)
+            if cached is not None and now - cached[1] <= CATALOG_TTL:
+                return cached[0]
             try:
                 async with self.connection() as conn:
-                    self._catalog = await TapCatalog.load(conn)
+                    catalog = await catalog_as(conn, role)
             except (ServiceBusy, TapUnavailable):
-                if self._catalog is None:
+                if cached is None:
                     raise
-                return self._catalog
-            self._catalog_time = now
-            return self._catalog
+                return cached[0]
+            self._catalogs[role] = (catalog, now)
+            return catalog
 
 
 TAP = web.AppKey("aiouws_tap", TapState)

@@ -66,7 +66,7 @@ async def test_a_repeated_query_reuses_one_prepared_statement(
     assert all(a == answers[0] for a in answers)
     assert answers[0][1] == [(1, 11.5), (2, 12.5)]
     assert len(cache) == 1
-    assert await prepared_count(conn, "tst.stars") == 1
+    assert await prepared_count(conn, "FROM tst.stars") == 1
 
 
 async def test_the_cache_keeps_only_the_most_recent_statements(

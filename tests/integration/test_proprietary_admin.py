@@ -1,0 +1,91 @@
+"""Proprietary tables administered: ``aiouws tap grant|revoke`` on the command
+line, and a query login that would inherit session roles' privileges."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aclkit import acl_database
+
+from aiouws.storage.database import QUERY_ROLE, Database
+from taprunner.schema import access, tapschema
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def acl_db(db_dsn: str) -> str:
+    team = access.Principal("group", "team")
+    await acl_database(db_dsn, team, access.Principal("user", "alice"))
+    return db_dsn
+
+
+async def _cli(dsn: str, *argv: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "taprunner", "--dsn", dsn, "tap", *argv),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_grant_and_revoke_on_the_command_line(acl_db: str) -> None:
+    code, out = await _cli(
+        acl_db, "grant", "pub.open", "--group", "team", "--user", "x"
+    )
+    assert (code, out.strip()) == (0, "granted pub.open")
+    admin = await asyncpg.connect(acl_db)
+    try:
+        assert not await admin.fetchval(
+            "SELECT has_table_privilege($1, 'pub.open', 'SELECT')", QUERY_ROLE
+        )
+        assert await admin.fetchval(
+            "SELECT has_table_privilege('aiouws_acl_g_team', 'pub.open', 'SELECT')"
+        )
+        code, out = await _cli(acl_db, "revoke", "pub.open", "--group", "team")
+        assert code == 0, out
+        code, out = await _cli(acl_db, "revoke", "pub.open", "--user", "x")
+        assert code == 1 and "would make it public" in out and "Traceback" not in out
+        code, out = await _cli(acl_db, "revoke", "pub.open")
+        assert code == 0, out
+        assert await admin.fetchval(
+            "SELECT has_table_privilege($1, 'pub.open', 'SELECT')", QUERY_ROLE
+        )
+    finally:
+        await admin.close()
+    for argv, message in (
+        (("grant", "pub.nosuch", "--group", "team"), "unknown table 'pub.nosuch'"),
+        (("grant", "nosuch", "--group", "team"), "unknown schema 'nosuch'"),
+        (("grant", "pub.open"), "name at least one --user or --group"),
+        (("revoke", "pub.open", "--user", "y"), "has no such grant"),
+    ):
+        code, out = await _cli(acl_db, *argv)
+        assert code == 1 and message in out and "Traceback" not in out, out
+
+
+async def test_an_inheriting_query_login_is_no_boundary(acl_db: str) -> None:
+    """The query login may be a member of session roles only as NOINHERIT:
+    else it would read every session role's tables without switching."""
+    admin = await asyncpg.connect(acl_db)
+    query = await Database(acl_db).for_queries().connect()
+    try:
+        role = await access.session_role_for(
+            admin, "someone", ["team"], ["aiouws_acl_g_team"]
+        )
+        assert await tapschema.query_role_problems(query) == []
+        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" INHERIT')
+        problems = await tapschema.query_role_problems(query)
+        assert f"{QUERY_ROLE} inherits the privileges of {role}" in " ".join(problems)
+    finally:
+        await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" NOINHERIT')
+        await query.close()
+        await admin.close()
