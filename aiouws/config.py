@@ -36,6 +36,7 @@ __all__ = [
     "config_path",
     "default_data_dir",
     "load_settings",
+    "parse_kind_caps",
     "read_config_file",
 ]
 
@@ -147,6 +148,21 @@ class Settings:
     #: Open connections per client address; more are closed at once (0: no cap).
     max_connections_per_address: int = 64
 
+    # -- several hosts on one database ([cluster]); see the README's Deployment --
+    #: Jobs of each kind executing in runner processes on all hosts together
+    #: (0: no global cap, each host's slots only); ``cluster_slots`` gives
+    #: kinds caps of their own, ``"tap=8,demo=2"``.
+    cluster_slots_per_kind: int = 0
+    cluster_slots: str = ""
+    #: Fast-lane jobs of each kind executing on all hosts together (0: no
+    #: global cap, each host's inline slots only).
+    cluster_inline_slots: int = 0
+    #: Catalogue servers (read replicas) that user queries run on, as the
+    #: service's login, separated by spaces: each new query connection picks
+    #: the next, passing over one that is down, and the primary (``dsn``)
+    #: when all are. "" : queries run on the primary.
+    catalog_dsns: str = field(default="", repr=False)
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
@@ -225,6 +241,18 @@ class Settings:
             raise ConfigError("max_connections_per_address must not be negative")
         if self.workers < 0:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
+        _check_cluster(self)
+
+    def cluster_cap(self, kind: str) -> int | None:
+        """The global cap of ``kind``'s runner-lane jobs (None: none)."""
+        caps = parse_kind_caps(self.cluster_slots)
+        cap = caps.get(kind, self.cluster_slots_per_kind)
+        return cap or None
+
+    @property
+    def catalog_servers(self) -> tuple[str, ...]:
+        """The ``catalog_dsns``, one by one."""
+        return tuple(self.catalog_dsns.split())
 
 
 #: The TOML sections of the service's settings and the keys each holds (see
@@ -277,7 +305,43 @@ SECTIONS: Mapping[str, frozenset[str]] = {
     "operations": frozenset(
         {"metrics", "metrics_networks", "cors_origins", "cors_any_origin"}
     ),
+    # several hosts on one database: global limits, catalogue replicas
+    "cluster": frozenset(
+        {"cluster_slots_per_kind", "cluster_slots", "cluster_inline_slots"}
+        | {"catalog_dsns"}
+    ),
 }
+
+
+def parse_kind_caps(text: str) -> dict[str, int]:
+    """``"tap=8,demo=2"`` as ``{"tap": 8, "demo": 2}``.
+
+    Raises
+    ------
+    ConfigError
+        An item is not ``kind=N`` with N a positive integer.
+    """
+    caps: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, number = item.partition("=")
+        if not kind.strip() or not number.strip().isdigit() or int(number) < 1:
+            raise ConfigError(
+                f"cluster_slots: {item!r} is not kind=N with N at least 1"
+            )
+        caps[kind.strip()] = int(number)
+    return caps
+
+
+def _check_cluster(settings: Settings) -> None:
+    """The global caps are not negative and parse; the catalogue DSNs are URIs."""
+    if settings.cluster_slots_per_kind < 0 or settings.cluster_inline_slots < 0:
+        raise ConfigError("cluster slots must not be negative (0: no global cap)")
+    parse_kind_caps(settings.cluster_slots)
+    for dsn in settings.catalog_servers:
+        if not dsn.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "catalog_dsns: each must be a postgresql:// URI (separated by spaces)"
+            )
 
 
 def _check_operations(settings: Settings) -> None:

@@ -2,8 +2,11 @@
 
 Queueing follows DaCHS's UWSWithQueueing run-count goal: per kind, at most N jobs
 execute in this process (N = ``kind.slots`` or ``settings.slots_per_kind``), and
-a slot is refilled by one ``FOR UPDATE SKIP LOCKED`` claim in queue order, so
-any number of supervisors may share a database. Dispatch passes run when a job
+a slot is refilled by one claim in queue order, so any number of supervisors
+may share a database. The claim also holds the global caps, counted across
+all hosts (:mod:`aiouws.storage.claims`): the kind's (``cluster_slots``) and
+each owner's (``max_executing_per_owner``); jobs they hold back stay QUEUED
+until a job ends on some host. Dispatch passes run when a job
 is queued (:meth:`job_queued` and NOTIFY), when a slot frees, and on a slow
 safety poll. The supervisor alone writes ``EXECUTING → COMPLETED/ERROR``
 (:mod:`.jobrun`), always guarded, so a concurrent ABORT wins.
@@ -40,6 +43,7 @@ from aiouws.execution.slots import RunnerSlots
 from aiouws.kinds import JobKind
 from aiouws.models import Job
 from aiouws.phases import Phase
+from aiouws.storage.claims import NO_CAP
 from aiouws.storage.notify import PhaseEvent, PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
@@ -89,6 +93,8 @@ class QueueSupervisor:
             spawn=self._tasks.spawn,
             is_open=lambda: self._started and not self._stopping,
             stopping=lambda: self._stopping,
+            max_owner=settings.max_executing_per_owner,
+            max_lane=settings.cluster_inline_slots or NO_CAP,
         )
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
@@ -168,7 +174,12 @@ class QueueSupervisor:
         if new_job:
             reservation = self._fast.reserve(kind, prepared)
             if reservation is not None:
-                return InlineAdmission(self._fast, reservation, job_id)
+                return InlineAdmission(
+                    self._fast,
+                    reservation,
+                    job_id,
+                    lambda job: self.job_queued(job.kind, job.job_id),
+                )
         # The job's QUEUED NOTIFY, which may come before job_queued(), is no news.
         self._news.announced.add(job_id)
         return Queued(lambda job: self.job_queued(job.kind, job.job_id, prepared))
@@ -238,7 +249,12 @@ class QueueSupervisor:
                 return
             pids = [s.runner.pid for s in free if s.runner is not None]
             jobs = await self.store.claim_for_runners(
-                kind, self.leases.instance_id, self.leases.lease_seconds, pids
+                kind,
+                self.leases.instance_id,
+                self.leases.lease_seconds,
+                pids,
+                max_kind=self.settings.cluster_cap(kind) or NO_CAP,
+                max_owner=self.settings.max_executing_per_owner,
             )
             if self._stopping:  # claimed while stop() closes the runners
                 for job in jobs:
@@ -246,6 +262,8 @@ class QueueSupervisor:
                 return
             if len(jobs) < len(free):
                 self._news.found_empty(kind, generation)
+                if await self.store.queue_waiting(kind):
+                    self._news.held_back(kind)  # by the global caps
             for slot, job in zip(free, jobs, strict=False):
                 assert slot.runner is not None
                 self._hand_over(slot, slot.runner, job)
@@ -342,6 +360,8 @@ class QueueSupervisor:
             return
         if event.phase is Phase.EXECUTING:
             return
+        for kind in self._news.room_made():  # the global caps may have room
+            self._request_dispatch(kind)
         entry = self._running.get(event.job_id)
         what = "deleted" if event.phase is None else event.phase.value
         if entry is not None:
