@@ -17,8 +17,10 @@ ends in ERROR, never re-queued), :mod:`.queuenews` when a claim is worth
 making, :mod:`.sidetasks` the background tasks.
 
 An ABORT or deletion by another process reaches a running job through the
-PhaseListener; without a listener, only :meth:`job_aborted` stops jobs (a job
-aborted elsewhere then runs on, and its guarded final write simply fails).
+PhaseListener, and one made while the listener was down through
+:mod:`.reconcile` once it listens again; without a listener, only
+:meth:`job_aborted` stops jobs (a job aborted elsewhere then runs on, and its
+guarded final write simply fails).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from aiouws.execution.jobrun import JobRun
 from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.queuenews import QueueNews
 from aiouws.execution.reaper import DestructionTimer
+from aiouws.execution.reconcile import Reconciler
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.execution.sidetasks import SideTasks
 from aiouws.execution.slots import RunnerSlots
@@ -107,6 +110,9 @@ class QueueSupervisor:
         self._stopping = False
         self._stopped = asyncio.Event()
         self.destruction = DestructionTimer(store, dirs, self)
+        self.reconciler = Reconciler(
+            store, lambda: {job_id: run for job_id, (run, _) in self._running.items()}
+        )
         #: Called with each job (as claimed) once this process has run it.
         self.on_finished: list[Callable[[Job], None]] = []
 
@@ -126,6 +132,7 @@ class QueueSupervisor:
         self._started = True
         if self._listener is not None:
             self._listener.subscribe(self._on_event)
+            self._listener.on_lost(self.reconciler.soon)
         self._tasks.start("dispatcher", self._dispatch_loop())
         self._tasks.start("heartbeat", self.leases.heartbeat(lambda: self._running))
         self._tasks.start("destruction timer", self.destruction.run())
@@ -158,6 +165,7 @@ class QueueSupervisor:
                 task.cancel()
             await asyncio.gather(*left, return_exceptions=True)
         await self._tasks.cancel_all()
+        await self.reconciler.close()
         await self.slots.close(max(grace, 1.0))
         self._stopped.set()
         log.info("supervisor stopped", extra={"instance": self.leases.instance_id})

@@ -9,6 +9,7 @@ record leaves this module. The statements it runs are built in
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -31,6 +32,7 @@ from aiouws.storage.claims import (
     CLAIM_LOCK,
 )
 from aiouws.storage.claimstore import JobClaims
+from aiouws.storage.database import Database
 from aiouws.storage.outage import DRIVER_ERRORS, unavailable_cause, unavailable_message
 from aiouws.storage.queries import (
     NO_CAP,
@@ -45,6 +47,8 @@ from aiouws.storage.reads import JobCounts
 from aiouws.storage.rows import job_from_row
 
 __all__ = ["JobStore"]
+
+log = logging.getLogger(__name__)
 
 #: How many rows written by this process are kept for woken waiters, and the
 #: largest parameter text of a row that is kept (memory stays bounded).
@@ -69,8 +73,11 @@ def _unavailable() -> Iterator[None]:
 class JobStore(JobClaims, JobCounts):
     """The job table. All methods are safe to call concurrently from many tasks."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, catalogue: Sequence[Database] = ()) -> None:
         self._pool = pool
+        #: The catalogue replicas, as the service logs into them: where the
+        #: backends of user queries may run besides the primary.
+        self._catalogue = tuple(catalogue)
         #: The rows this process wrote last (RETURNING *), by job id: a waiter
         #: woken by one of these changes gets the row without reading it again.
         self._written: OrderedDict[str, Job] = OrderedDict()
@@ -301,9 +308,23 @@ class JobStore(JobClaims, JobCounts):
         return [r["job_id"] for r in rows]
 
     async def terminate_backends(self, backends: Sequence[Backend]) -> int:
-        """Terminate the given database backends (see :mod:`.backends`)."""
+        """Terminate the given database backends (see :mod:`.backends`) on the
+        primary and on every catalogue replica (a job's query ran on one of
+        them; pid and start time pick it out), from whichever host calls."""
+        if not backends:
+            return 0
         with _unavailable():
-            return await terminate_backends(self._pool, backends)
+            ended = await terminate_backends(self._pool, backends)
+        for replica in self._catalogue:
+            try:
+                conn = await replica.connect(timeout=10.0)
+                try:
+                    ended += await terminate_backends(conn, backends)
+                finally:
+                    await conn.close()
+            except DRIVER_ERRORS as exc:  # a replica that is down ran nothing
+                log.warning("cannot terminate backends on a replica: %s", exc)
+        return ended
 
     # -- internals ----------------------------------------------------------------
 
