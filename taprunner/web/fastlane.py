@@ -325,7 +325,7 @@ class TapInline:
         return None
 
     async def _connect(self) -> _Warm:
-        conn = await self.database.connect()
+        conn = await self.database.connect(name="fast lane")
         try:
             await conn.execute(
                 f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
