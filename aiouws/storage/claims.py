@@ -71,15 +71,16 @@ _CLAIM = (
 #: (an owner with room for fewer jobs than it has there leaves the rest); the
 #: final guard on the phase lets a concurrent ABORT or DELETE win.
 CLAIM_FOR_RUNNERS = (
-    "WITH busy AS (SELECT owner, count(*) AS n FROM uws.job"
+    "WITH busy AS MATERIALIZED (SELECT owner, count(*) AS n FROM uws.job"
     " WHERE phase = 'EXECUTING' GROUP BY owner),"
     " room AS (SELECT greatest($5::integer - count(*), 0) AS n FROM uws.job"
     " WHERE phase = 'EXECUTING' AND kind = $1 AND NOT inline_lane),"
-    " head AS (SELECT j.job_id, j.owner, j.queued_time, coalesce(b.n, 0) AS running"
-    " FROM uws.job AS j LEFT JOIN busy AS b ON b.owner IS NOT DISTINCT FROM j.owner"
-    " WHERE j.phase = 'QUEUED' AND j.kind = $1 AND coalesce(b.n, 0) < $6"
+    " head AS (SELECT j.job_id, j.owner, j.queued_time FROM uws.job AS j"
+    " WHERE j.phase = 'QUEUED' AND j.kind = $1 AND NOT EXISTS (SELECT 1 FROM busy"
+    " WHERE busy.owner IS NOT DISTINCT FROM j.owner AND busy.n >= $6)"
     " ORDER BY j.queued_time, j.job_id LIMIT cardinality($4::integer[]) + 32),"
-    " ranked AS (SELECT job_id, queued_time, running + row_number() OVER"
+    " ranked AS (SELECT job_id, queued_time, coalesce((SELECT busy.n FROM busy"
+    " WHERE busy.owner IS NOT DISTINCT FROM head.owner), 0) + row_number() OVER"
     " (PARTITION BY owner ORDER BY queued_time, job_id) AS after FROM head),"
     " numbered AS (SELECT job_id, row_number() OVER"
     " (ORDER BY queued_time, job_id) AS n FROM ranked WHERE after <= $6"
