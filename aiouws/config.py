@@ -11,14 +11,19 @@ wrong type are errors naming the key and its section.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from aiouws.configchecks import (
+    check_cluster,
+    check_identities,
+    check_operations,
+    check_results,
+    parse_kind_caps,
+)
 from aiouws.configload import (
     ENV_PREFIX,
     ConfigError,
@@ -37,6 +42,7 @@ __all__ = [
     "config_path",
     "default_data_dir",
     "load_settings",
+    "parse_kind_caps",
     "read_config_file",
 ]
 
@@ -206,6 +212,21 @@ class Settings:
             credentials_file=str(self.results_credentials_file or ""),
         )
 
+    # -- several hosts on one database ([cluster]); see the README's Deployment --
+    #: Jobs of each kind executing in runner processes on all hosts together
+    #: (0: no global cap, each host's slots only); ``cluster_slots`` gives
+    #: kinds caps of their own, ``"tap=8,demo=2"``.
+    cluster_slots_per_kind: int = 0
+    cluster_slots: str = ""
+    #: Fast-lane jobs of each kind executing on all hosts together (0: no
+    #: global cap, each host's inline slots only).
+    cluster_inline_slots: int = 0
+    #: Catalogue servers (read replicas) that user queries run on, as the
+    #: service's login, separated by spaces: each new query connection picks
+    #: the next, passing over one that is down, and the primary (``dsn``)
+    #: when all are. "" : queries run on the primary.
+    catalog_dsns: str = field(default="", repr=False)
+
     @property
     def resolved_jobs_dir(self) -> Path:
         return self.jobs_dir or (self.data_dir / "jobs")
@@ -253,7 +274,7 @@ class Settings:
     def validate(self) -> None:
         if self.auth not in ("none", "header", "basic", "x509"):
             raise ConfigError("auth must be one of none, header, basic, x509")
-        _check_identities(self)
+        check_identities(self)
         if self.auth == "basic" and self.passwd_file is None:
             raise ConfigError("auth = basic needs passwd_file")
         if self.require_auth and self.auth == "none":
@@ -278,14 +299,26 @@ class Settings:
             raise ConfigError("slots_per_kind must be at least 1")
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
-        _check_operations(self)
+        check_operations(self)
         if min(self.header_timeout, self.body_timeout, self.write_timeout) <= 0:
             raise ConfigError("header, body and write timeouts must be positive")
         if self.max_connections_per_address < 0:
             raise ConfigError("max_connections_per_address must not be negative")
         if self.workers < 0:
             raise ConfigError("workers must not be negative (0: one per CPU core)")
-        _check_results(self)
+        check_results(self)
+        check_cluster(self)
+
+    def cluster_cap(self, kind: str) -> int | None:
+        """The global cap of ``kind``'s runner-lane jobs (None: none)."""
+        caps = parse_kind_caps(self.cluster_slots)
+        cap = caps.get(kind, self.cluster_slots_per_kind)
+        return cap or None
+
+    @property
+    def catalog_servers(self) -> tuple[str, ...]:
+        """The ``catalog_dsns``, one by one."""
+        return tuple(self.catalog_dsns.split())
 
 
 #: The TOML sections of the service's settings and the keys each holds (see
@@ -356,56 +389,9 @@ SECTIONS: Mapping[str, frozenset[str]] = {
             "results_sweep_grace",
         }
     ),
+    # several hosts on one database: global limits, catalogue replicas
+    "cluster": frozenset(
+        {"cluster_slots_per_kind", "cluster_slots", "cluster_inline_slots"}
+        | {"catalog_dsns"}
+    ),
 }
-
-
-def _check_results(settings: Settings) -> None:
-    """The results store's settings make sense together."""
-    if settings.results_store not in ("local", "s3"):
-        raise ConfigError("results_store must be local or s3")
-    if settings.results_store == "s3" and not settings.results_bucket:
-        raise ConfigError("results_store = s3 needs results_bucket")
-    if settings.results_delivery not in ("redirect", "stream"):
-        raise ConfigError("results_delivery must be redirect or stream")
-    if not 1 <= settings.results_presign_seconds <= 7 * 86400:
-        raise ConfigError("results_presign_seconds must be in [1, 604800]")
-    if settings.results_sweep_seconds < 0 or settings.results_sweep_grace < 0:
-        raise ConfigError("results_sweep_seconds and _grace must not be negative")
-    credentials = settings.results_credentials_file
-    if credentials is not None and not credentials.is_file():
-        raise ConfigError(f"results_credentials_file {credentials} is not a file")
-    if settings.results_endpoint and not settings.results_endpoint.startswith(
-        ("http://", "https://")
-    ):
-        raise ConfigError("results_endpoint must be an http:// or https:// URL")
-
-def _check_identities(settings: Settings) -> None:
-    """The owner pattern compiles; the login methods are known ones."""
-    if settings.owner_pattern:
-        try:
-            re.compile(settings.owner_pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"owner_pattern is not a regular expression: {exc}"
-            ) from None
-    for method in filter(None, settings.auth_login_methods.split(",")):
-        if method.strip() not in ("bearer", "cookie"):
-            raise ConfigError(
-                f"auth_login_methods: {method.strip()!r} is not bearer or cookie"
-            )
-
-
-def _check_operations(settings: Settings) -> None:
-    """The CORS pattern compiles and the metrics networks parse."""
-    if settings.cors_origins is not None:
-        try:
-            re.compile(settings.cors_origins)
-        except re.error as exc:
-            raise ConfigError(
-                f"cors_origins is not a regular expression: {exc}"
-            ) from None
-    for network in filter(None, settings.metrics_networks.split(",")):
-        try:
-            ipaddress.ip_network(network.strip(), strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"metrics_networks: {exc}") from None

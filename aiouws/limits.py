@@ -1,8 +1,10 @@
 """The service's limits on jobs: clamped durations and lifetimes, per-owner caps.
 
 A client's EXECUTIONDURATION and DESTRUCTION are clamped to the configured
-maximum (never refused, as UWS asks); an owner at the queued or executing cap
-gets a 429 (:class:`~aiouws.errors.TooManyJobs`) saying which cap and why.
+maximum (never refused, as UWS asks); an owner at the queued cap gets a 429
+(:class:`~aiouws.errors.TooManyJobs`) saying which cap and why. The executing
+cap refuses nothing: it holds an owner's jobs QUEUED at claim
+time, across all hosts (:mod:`aiouws.storage.claims`).
 """
 
 from __future__ import annotations
@@ -46,18 +48,12 @@ def clamp_destruction(settings: Settings, when: datetime | None) -> datetime:
 async def too_many(
     store: JobStore, settings: Settings, owner: str | None
 ) -> TooManyJobs | None:
-    """The 429 error for ``owner``'s caps, or None while under both."""
+    """The 429 error for ``owner``'s queued cap, or None while under it."""
     counts = await store.count_active(owner)
     queued = counts.get(Phase.QUEUED, 0) + counts.get(Phase.HELD, 0)
     if queued >= settings.max_queued_per_owner:
         return TooManyJobs(
             f"you have {queued} queued jobs, the limit is "
             f"{settings.max_queued_per_owner}; retry when some have run"
-        )
-    executing = counts.get(Phase.EXECUTING, 0)
-    if executing >= settings.max_executing_per_owner:
-        return TooManyJobs(
-            f"you have {executing} executing jobs, the limit is "
-            f"{settings.max_executing_per_owner}; retry when some have finished"
         )
     return None

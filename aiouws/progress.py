@@ -107,9 +107,16 @@ async def wait_for_change(
 QUOTE_STEP = timedelta(minutes=1)
 
 
-async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | None:
+async def estimate_quote(
+    store: JobStore, job: Job, cap: int | None = None
+) -> datetime | None:
     """When the job will likely be done, from the queue and recent run times,
-    with ``slots`` jobs of its kind running at a time.
+    with as many jobs of its kind running at a time as run now on all hosts
+    (at least one; at most ``cap``, the kind's global cap, if any).
+
+    A job waits only while every slot of its kind is busy, so the jobs
+    executing now across all hosts are the rate at which the queue moves:
+    the estimate needs no host's slot count.
 
     The estimate is anchored on the job's stored times (an EXECUTING job's
     start_time, a QUEUED job's queued_time, else its creation_time), never on
@@ -136,6 +143,9 @@ async def estimate_quote(store: JobStore, job: Job, slots: int) -> datetime | No
         anchor = job.creation_time
     else:
         return None
+    slots = max(await store.count_executing(job.kind), 1)
+    if cap is not None:
+        slots = min(slots, cap)
     # Jobs run in rounds of ``slots``; the running round is half done on average.
     quote = anchor + typical * (ahead // slots + 1) + typical / 2
     return _not_past(quote, typical)

@@ -138,8 +138,9 @@ class JobService:
         kind = self.kinds.get(job.kind)
         if kind is None:
             return None
-        slots = kind.slots or self.settings.slots_per_kind
-        return await estimate_quote(self.store, job, slots)
+        return await estimate_quote(
+            self.store, job, self.settings.cluster_cap(kind.name)
+        )
 
     async def wait(
         self,
@@ -216,7 +217,6 @@ class JobService:
                     new,
                     phase=Phase.QUEUED if queue_now else Phase.PENDING,
                     max_queued=self.settings.max_queued_per_owner,
-                    max_executing=self.settings.max_executing_per_owner,
                     claim=claim,
                 )
             )
@@ -357,7 +357,6 @@ class JobService:
                 job.owner,
                 allowed=_EDITABLE,
                 max_queued=self.settings.max_queued_per_owner,
-                max_executing=self.settings.max_executing_per_owner,
                 parameters=parameters,
             )
         )

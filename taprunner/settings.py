@@ -34,6 +34,8 @@ __all__ = ["PREFIX", "RunnerConfig", "TapSettings"]
 #: ``AIOUWS_TAP_<NAME>``.
 PREFIX = "tap_"
 _DSN_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}DSN"
+#: The catalogue replicas of the query role's login, separated by spaces.
+_REPLICAS_VARIABLE = f"{ENV_PREFIX}{PREFIX.upper()}REPLICAS"
 #: An IVOA identifier: ivo://, an authority of at least 3 characters, a path.
 _IVOID = re.compile(r"^ivo://[\w\-.~*'()]{3,}(/[^\s?#]*)?$")
 #: Size limits that must be positive.
@@ -66,7 +68,8 @@ class TapSettings:
     #: Arrow batches through the ADBC driver (taprunner/query/columnar.py)
     #: instead of asyncpg records; false keeps every query on asyncpg.
     columnar: bool = True
-    # No field may be called ``dsn``: AIOUWS_TAP_DSN carries the database.
+    # No field may be called ``dsn`` or ``replicas``: AIOUWS_TAP_DSN and
+    # AIOUWS_TAP_REPLICAS carry the database.
     #: Bytes an async job may upload (default: the service's max_upload_bytes).
     upload_bytes: int = Settings().max_upload_bytes
     #: Seconds an async query may run when its job has no execution duration
@@ -184,7 +187,10 @@ class RunnerConfig:
 
     def to_env(self) -> dict[str, str]:
         """The runner's environment variables (``JobKind.runner_env``)."""
-        env = {_DSN_VARIABLE: self.database.dsn}
+        env = {
+            _DSN_VARIABLE: self.database.dsn,
+            _REPLICAS_VARIABLE: " ".join(self.database.replicas),
+        }
         for name, value in asdict(self.tap).items():
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             env[f"{ENV_PREFIX}{PREFIX.upper()}{name.upper()}"] = text
@@ -202,5 +208,8 @@ class RunnerConfig:
         env = os.environ if env is None else env
         if _DSN_VARIABLE not in env:
             raise ConfigError(f"{_DSN_VARIABLE} is not set (not started as a runner?)")
-        tap = load_settings(TapSettings(), {}, env, prefix=PREFIX)
-        return cls(tap=tap, database=Database(env[_DSN_VARIABLE]))
+        values = {k: v for k, v in env.items() if k != _REPLICAS_VARIABLE}
+        tap = load_settings(TapSettings(), {}, values, prefix=PREFIX)
+        replicas = tuple(env.get(_REPLICAS_VARIABLE, "").split())
+        database = Database(env[_DSN_VARIABLE], replicas=replicas, catalogs=replicas)
+        return cls(tap=tap, database=database)

@@ -8,6 +8,13 @@ queued otherwise (RUN of a PENDING job) is claimed by id for a free inline slot
 any job (:class:`.jobrun.JobRun`), and the job's run gets what the kind's
 prepare hook made of its parameters (the value the lane's test accepted) as
 ``ctx.prepared``: they are parsed once.
+
+Fast-lane jobs count towards the global caps (:mod:`aiouws.storage.claims`):
+towards their owner's executing cap like any job, and towards a cap of the
+kind's fast lane on all hosts (``cluster_inline_slots``), kept apart from the
+runner lane's (``cluster_slots``) so that small queries never wait behind big
+ones, which is the lane's point. A job the caps hold back is stored QUEUED and
+goes to the queue like any other.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.kinds import JobKind
 from aiouws.models import Job
-from aiouws.storage.queries import Claim
+from aiouws.phases import Phase
+from aiouws.storage.claims import NO_CAP, Claim
 
 __all__ = ["FastLane", "InlineAdmission", "InlineReservation"]
 
@@ -62,8 +70,11 @@ class FastLane:
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         is_open: Callable[[], bool],
         stopping: Callable[[], bool],
+        max_owner: int = NO_CAP,
+        max_lane: int = NO_CAP,
     ) -> None:
         self._kinds = kinds
+        self._caps = {"max_owner": max_owner, "max_lane": max_lane}
         self._slots = slots
         self._leases = leases
         self._hand_over = hand_over
@@ -87,7 +98,8 @@ class FastLane:
             log.exception("inline lane test failed", extra={"kind": kind})
             return None
         slot.job_id = _RESERVED
-        return InlineReservation(slot, self._leases.claim(slot.runner.pid), prepared)
+        claim = self._leases.claim(slot.runner.pid, inline=True, **self._caps)
+        return InlineReservation(slot, claim, prepared)
 
     def start(self, reservation: InlineReservation, job: Job) -> None:
         """Run ``job``, created EXECUTING with the reservation's claim."""
@@ -116,7 +128,7 @@ class FastLane:
 
     async def run_queued(self, kind: str, job_id: str, prepared: object) -> bool:
         """Claim the QUEUED job ``job_id`` for a free inline slot if its lane
-        accepts it; whether the lane took it (or found it taken meanwhile)."""
+        accepts it and the global caps leave room; whether the lane took it."""
         reservation = self.reserve(kind, prepared)
         if reservation is None:
             return False
@@ -125,22 +137,28 @@ class FastLane:
         except BaseException:
             self.release(reservation)
             raise
-        if job is None:  # taken or stopped meanwhile: nothing left to do here
+        if job is None:  # taken, stopped, or held back by the caps: the queue's
             self.release(reservation)
-        else:
-            self.start(reservation, job)
+            return False
+        self.start(reservation, job)
         return True
 
 
 class InlineAdmission:
-    """A job being created that an inline slot takes at once (see admission)."""
+    """A job being created that an inline slot takes at once (see admission);
+    ``queued`` dispatches it if the global caps had it stored QUEUED instead."""
 
     def __init__(
-        self, lane: FastLane, reservation: InlineReservation, job_id: str
+        self,
+        lane: FastLane,
+        reservation: InlineReservation,
+        job_id: str,
+        queued: Callable[[Job], Awaitable[None]],
     ) -> None:
         self._lane = lane
         self._reservation = reservation
         self._job_id = job_id
+        self._queued = queued
 
     async def store(self, write: Callable[[Claim | None], Awaitable[T]]) -> T:
         try:
@@ -149,9 +167,12 @@ class InlineAdmission:
             # Cancelled or cut off after the INSERT may have committed.
             self._lane.release(self._reservation, self._job_id)
             raise
-        if stored is None:
-            self._lane.release(self._reservation)
+        if stored is None or getattr(stored, "phase", None) is Phase.QUEUED:
+            self._lane.release(self._reservation)  # refused, or held back
         return stored
 
     async def start(self, job: Job) -> None:
-        self._lane.start(self._reservation, job)
+        if job.phase is Phase.QUEUED:
+            await self._queued(job)
+        else:
+            self._lane.start(self._reservation, job)

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable, Collection
 
 from aiouws.errors import StoreError
-from aiouws.storage.queries import Claim
+from aiouws.storage.claims import NO_CAP, Claim
 from aiouws.storage.store import JobStore
 
 __all__ = [
@@ -54,9 +54,24 @@ class Leases:
         self.instance_id = instance_id or _default_instance_id()
         self.lease_seconds = lease_seconds
 
-    def claim(self, runner_pid: int) -> Claim:
-        """The claim of a job run here by the runner ``runner_pid``."""
-        return Claim(self.instance_id, self.lease_seconds, runner_pid)
+    def claim(
+        self,
+        runner_pid: int,
+        *,
+        inline: bool = False,
+        max_owner: int = NO_CAP,
+        max_lane: int = NO_CAP,
+    ) -> Claim:
+        """The claim of a job run here by the runner ``runner_pid`` (``inline``:
+        in a fast lane), within the global caps given (see :class:`Claim`)."""
+        return Claim(
+            self.instance_id,
+            self.lease_seconds,
+            runner_pid,
+            inline=inline,
+            max_owner=max_owner,
+            max_lane=max_lane,
+        )
 
     async def heartbeat(self, running: Callable[[], Collection[str]]) -> None:
         """Forever: renew the leases of the ``running`` jobs, resolve lost ones.

@@ -5,7 +5,9 @@ one counter counts the signals that jobs may be queued (``job_queued``, NOTIFY,
 the safety poll), another the signal count at the last claim that found fewer
 jobs than free slots. A job's QUEUED NOTIFY and ``job_queued`` are two signals
 for one job: whichever comes second is no news when the job was announced or
-claimed here.
+claimed here. A claim the global caps held back (jobs wait, but not for this
+host's slots) waits for a job to end anywhere instead (:meth:`held_back`,
+:meth:`room_made`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class QueueNews:
         self._empty_gen = {kind: 0 for kind in self._queued_gen}
         self.announced = RecentIds()  # queued through job_queued()
         self.claimed = RecentIds()  # claimed by this process
+        self._held: set[str] = set()
 
     def maybe_queued(self, kind: str) -> None:
         """Jobs of ``kind`` may be waiting."""
@@ -57,6 +60,18 @@ class QueueNews:
     def found_empty(self, kind: str, generation: int) -> None:
         """A claim made at ``generation`` found fewer jobs than free slots."""
         self._empty_gen[kind] = generation
+
+    def held_back(self, kind: str) -> None:
+        """Jobs of ``kind`` wait that the global caps hold back."""
+        self._held.add(kind)
+
+    def room_made(self) -> set[str]:
+        """A job ended (or was deleted) on some host: the kinds whose held-back
+        jobs may now be claimed, each marked as maybe queued."""
+        held, self._held = self._held, set()
+        for kind in held:
+            self.maybe_queued(kind)
+        return held
 
     def notified(self, job_id: str) -> bool:
         """A QUEUED NOTIFY for ``job_id`` came: whether it is news to this process."""

@@ -2,8 +2,11 @@
 
 Queueing follows DaCHS's UWSWithQueueing run-count goal: per kind, at most N jobs
 execute in this process (N = ``kind.slots`` or ``settings.slots_per_kind``), and
-a slot is refilled by one ``FOR UPDATE SKIP LOCKED`` claim in queue order, so
-any number of supervisors may share a database. Dispatch passes run when a job
+a slot is refilled by one claim in queue order, so any number of supervisors
+may share a database. The claim also holds the global caps, counted across
+all hosts (:mod:`aiouws.storage.claims`): the kind's (``cluster_slots``) and
+each owner's (``max_executing_per_owner``); jobs they hold back stay QUEUED
+until a job ends on some host. Dispatch passes run when a job
 is queued (:meth:`job_queued` and NOTIFY), when a slot frees, and on a slow
 safety poll. The supervisor alone writes ``EXECUTING → COMPLETED/ERROR``
 (:mod:`.jobrun`), always guarded, so a concurrent ABORT wins.
@@ -14,8 +17,10 @@ ends in ERROR, never re-queued), :mod:`.queuenews` when a claim is worth
 making, :mod:`.sidetasks` the background tasks.
 
 An ABORT or deletion by another process reaches a running job through the
-PhaseListener; without a listener, only :meth:`job_aborted` stops jobs (a job
-aborted elsewhere then runs on, and its guarded final write simply fails).
+PhaseListener, and one made while the listener was down through
+:mod:`.reconcile` once it listens again; without a listener, only
+:meth:`job_aborted` stops jobs (a job aborted elsewhere then runs on, and its
+guarded final write simply fails).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from aiouws.execution.jobrun import JobRun
 from aiouws.execution.leases import SHUTDOWN_MESSAGE, Leases
 from aiouws.execution.queuenews import QueueNews
 from aiouws.execution.reaper import DestructionTimer
+from aiouws.execution.reconcile import Reconciler
 from aiouws.execution.runnerpool import Runner, Slot
 from aiouws.execution.sidetasks import SideTasks
 from aiouws.execution.slots import RunnerSlots
@@ -42,6 +48,7 @@ from aiouws.models import Job
 from aiouws.phases import Phase
 from aiouws.results import LocalStore, ResultStore
 from aiouws.results.sweep import OrphanSweep
+from aiouws.storage.claims import NO_CAP
 from aiouws.storage.notify import PhaseEvent, PhaseListener
 from aiouws.storage.store import JobStore
 from aiouws.workdir import JobDirs
@@ -94,6 +101,8 @@ class QueueSupervisor:
             spawn=self._tasks.spawn,
             is_open=lambda: self._started and not self._stopping,
             stopping=lambda: self._stopping,
+            max_owner=settings.max_executing_per_owner,
+            max_lane=settings.cluster_inline_slots or NO_CAP,
         )
         self._locks = {name: asyncio.Lock() for name in self.kinds}
         self._running: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
@@ -111,6 +120,9 @@ class QueueSupervisor:
             store,
             interval=settings.results_sweep_seconds,
             grace=settings.results_sweep_grace,
+        )
+        self.reconciler = Reconciler(
+            store, lambda: {job_id: run for job_id, (run, _) in self._running.items()}
         )
         #: Called with each job (as claimed) once this process has run it.
         self.on_finished: list[Callable[[Job], None]] = []
@@ -131,6 +143,7 @@ class QueueSupervisor:
         self._started = True
         if self._listener is not None:
             self._listener.subscribe(self._on_event)
+            self._listener.on_lost(self.reconciler.soon)
         self._tasks.start("dispatcher", self._dispatch_loop())
         self._tasks.start("heartbeat", self.leases.heartbeat(lambda: self._running))
         self._tasks.start("destruction timer", self.destruction.run())
@@ -165,6 +178,7 @@ class QueueSupervisor:
                 task.cancel()
             await asyncio.gather(*left, return_exceptions=True)
         await self._tasks.cancel_all()
+        await self.reconciler.close()
         await self.slots.close(max(grace, 1.0))
         self._stopped.set()
         log.info("supervisor stopped", extra={"instance": self.leases.instance_id})
@@ -181,7 +195,12 @@ class QueueSupervisor:
         if new_job:
             reservation = self._fast.reserve(kind, prepared)
             if reservation is not None:
-                return InlineAdmission(self._fast, reservation, job_id)
+                return InlineAdmission(
+                    self._fast,
+                    reservation,
+                    job_id,
+                    lambda job: self.job_queued(job.kind, job.job_id),
+                )
         # The job's QUEUED NOTIFY, which may come before job_queued(), is no news.
         self._news.announced.add(job_id)
         return Queued(lambda job: self.job_queued(job.kind, job.job_id, prepared))
@@ -251,7 +270,12 @@ class QueueSupervisor:
                 return
             pids = [s.runner.pid for s in free if s.runner is not None]
             jobs = await self.store.claim_for_runners(
-                kind, self.leases.instance_id, self.leases.lease_seconds, pids
+                kind,
+                self.leases.instance_id,
+                self.leases.lease_seconds,
+                pids,
+                max_kind=self.settings.cluster_cap(kind) or NO_CAP,
+                max_owner=self.settings.max_executing_per_owner,
             )
             if self._stopping:  # claimed while stop() closes the runners
                 for job in jobs:
@@ -259,6 +283,8 @@ class QueueSupervisor:
                 return
             if len(jobs) < len(free):
                 self._news.found_empty(kind, generation)
+                if await self.store.queue_waiting(kind):
+                    self._news.held_back(kind)  # by the global caps
             for slot, job in zip(free, jobs, strict=False):
                 assert slot.runner is not None
                 self._hand_over(slot, slot.runner, job)
@@ -357,6 +383,8 @@ class QueueSupervisor:
             return
         if event.phase is Phase.EXECUTING:
             return
+        for kind in self._news.room_made():  # the global caps may have room
+            self._request_dispatch(kind)
         entry = self._running.get(event.job_id)
         what = "deleted" if event.phase is None else event.phase.value
         if entry is not None:

@@ -11,6 +11,7 @@ Embedding::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -146,7 +147,7 @@ def uws_context(
             stack.push_async_callback(pool.close)
             async with pool.acquire() as conn:
                 await install_schema(conn)
-            store = JobStore(pool)
+            store = JobStore(pool, database.catalogue())
             dirs = JobDirs(settings.resolved_jobs_dir)
             dirs.ensure_root()
             results = open_store(
@@ -155,7 +156,9 @@ def uws_context(
                 presign_seconds=settings.results_presign_seconds,
             )
             stack.push_async_callback(results.close)
-            listener = PhaseListener(database.connect)
+            listener = PhaseListener(
+                functools.partial(database.connect, name="listener")
+            )
             await listener.start()
             stack.push_async_callback(listener.stop)
             supervisor = None

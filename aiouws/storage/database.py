@@ -12,12 +12,26 @@ may read only what is published; :mod:`.queryrole` creates it and its grants).
 Its DSN is the ``query_dsn`` setting, else the service DSN with its user
 replaced by that role and no password (peer authentication on the embedded
 cluster's socket, or a ``~/.pgpass`` entry for an external server).
+
+**Catalogue replicas.** With ``catalog_dsns`` (read replicas of the primary),
+the query role's connections (sync pool, fast lane, runners' asyncpg and ADBC
+sessions) go to them: each new connection takes the next server in turn
+(per process), passing over one that refuses, and the primary when all do
+(:meth:`Database.connect`). The job store, LISTEN/NOTIFY, migrations and
+TAP_SCHEMA maintenance use the service's :class:`Database` itself, which is
+the primary. :meth:`Database.writable` is the query role on the primary, for
+queries that create temporary tables (uploads); :meth:`Database.server_of` the
+one server a connection went to (a cancel must go there too).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -35,6 +49,29 @@ QUERY_ROLE = "aiouws_query"
 #: or server) stops its statement within 2 s, instead of running on until it
 #: next writes to the socket (PostgreSQL 14+; see aiouws.storage.backends).
 SESSION_SETTINGS = {"client_connection_check_interval": "2s"}
+
+log = logging.getLogger(__name__)
+
+#: The turn of the next catalogue server, shared by the process's connections.
+_TURN = itertools.count()
+
+#: Seconds a replica that refused a connection is passed over (unless all are).
+DOWN_SECONDS = 10.0
+#: Seconds a connection to a replica may take before the next is tried.
+REPLICA_CONNECT_TIMEOUT = 5.0
+#: When each replica that refused last may be tried again (monotonic clock).
+_down_until: dict[str, float] = {}
+
+#: What tells a catalogue server that cannot take a connection (down, starting,
+#: refusing): the next one is tried.
+_CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError)
+
+
+class ServerConnection(asyncpg.Connection):
+    """An asyncpg connection that knows the DSN of the server it went to."""
+
+    __slots__ = ("server_dsn",)
+    server_dsn: str
 
 
 class InitHook(Protocol):
@@ -54,6 +91,13 @@ class Database:
     dsn: str = field(repr=False)
     #: DSN of the query role's login (None: derived, see :meth:`for_queries`).
     query_dsn: str | None = field(default=None, repr=False)
+    #: Catalogue servers (replicas) that connections go to before ``dsn``
+    #: (which is then the primary, the last resort); () : ``dsn`` only.
+    replicas: tuple[str, ...] = field(default=(), repr=False)
+    #: The catalogue replicas as this login reaches them, for user queries
+    #: (:meth:`for_queries`) and the termination of their backends
+    #: (:meth:`catalogue`); this login's own connections never go there.
+    catalogs: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def of(cls, settings: Settings) -> Database:
@@ -69,38 +113,103 @@ class Database:
             raise ConfigError(
                 "settings.dsn must be set (the CLI starts the embedded database)"
             )
-        return cls(settings.dsn, settings.query_dsn)
+        return cls(settings.dsn, settings.query_dsn, catalogs=settings.catalog_servers)
 
     def for_queries(self) -> Database:
         """This database as the query role logs into it: where user queries run.
 
         The ``query_dsn`` setting, else the service DSN with its user replaced by
         :data:`QUERY_ROLE` and without a password (:func:`query_login_dsn`).
-        Calling it again on the result gives the same database.
+        Calling it again on the result gives the same database. The query
+        role logs into each catalogue replica the same way (its user replaced).
         """
         dsn = self.query_dsn or query_login_dsn(self.dsn)
-        return Database(dsn, dsn)
+        replicas = tuple(query_login_dsn(replica) for replica in self.catalogs)
+        return Database(dsn, dsn, replicas, replicas)
+
+    def catalogue(self) -> tuple[Database, ...]:
+        """This login on each catalogue replica, one by one (the primary not
+        included)."""
+        return tuple(Database(dsn) for dsn in self.catalogs)
+
+    def writable(self) -> Database:
+        """This login on the primary only (no replicas): for what writes, such
+        as the temporary tables of upload queries."""
+        return replace(self, replicas=())
+
+    def server_of(self, conn: asyncpg.Connection) -> Database:
+        """This login on the one server ``conn`` went to (where its backend's
+        query must be cancelled)."""
+        dsn = getattr(conn, "server_dsn", None)
+        return replace(self, dsn=dsn, replicas=()) if dsn else self.writable()
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """Every server of this login: the replicas, then the primary."""
+        return (*self.replicas, self.dsn)
+
+    def _in_turn(self) -> list[str]:
+        """The servers in the order a new connection tries them: the replicas
+        from the next one's turn on, then the primary."""
+        if not self.replicas:
+            return [self.dsn]
+        now = time.monotonic()
+        up = [r for r in self.replicas if _down_until.get(r, 0.0) <= now]
+        turn = next(_TURN) % max(len(up), 1)
+        return [*up[turn:], *up[:turn], self.dsn]
 
     @property
     def uri(self) -> str:
-        """The DSN as a libpq URI, for drivers other than asyncpg (ADBC)."""
-        return self.dsn
+        """The DSN of the server whose turn it is, as a libpq URI, for drivers
+        other than asyncpg (ADBC)."""
+        return self._in_turn()[0]
 
     def arrow_database(self) -> Any:
         """A database handle of Apache Arrow's ADBC PostgreSQL driver, for reading
         results as Arrow batches (an ``adbc_driver_manager.AdbcDatabase``; the
-        caller opens connections on it and closes it). The driver is imported on
-        first use: processes that never read columns never load it.
+        caller opens connections on it and closes it), on the server whose turn
+        it is. The driver is imported on first use: processes that never read
+        columns never load it.
         """
         import adbc_driver_postgresql
 
         return adbc_driver_postgresql.connect(self.uri)
 
-    async def connect(self, *, timeout: float = 60.0) -> asyncpg.Connection:
-        """One new connection (the caller closes it)."""
-        return await asyncpg.connect(
-            self.dsn, timeout=timeout, server_settings=SESSION_SETTINGS
+    async def connect(
+        self, *, timeout: float = 60.0, name: str | None = None
+    ) -> asyncpg.Connection:
+        """One new connection (the caller closes it), to the server whose turn
+        it is, else the next that takes it (see the module's docstring).
+        ``name``: what it is for, in ``pg_stat_activity.application_name``
+        with this process's id.
+
+        Raises what connecting to the last server raised.
+        """
+        settings = dict(SESSION_SETTINGS)
+        if name is not None:
+            settings["application_name"] = f"aiouws {name} {os.getpid()}"
+        servers = self._in_turn()
+        for dsn in servers[:-1]:
+            try:
+                wait = min(timeout, REPLICA_CONNECT_TIMEOUT)
+                return await self._connect_to(dsn, wait, settings)
+            except _CONNECT_ERRORS as exc:
+                _down_until[dsn] = time.monotonic() + DOWN_SECONDS
+                log.warning("catalogue server unavailable, trying the next: %s", exc)
+        return await self._connect_to(servers[-1], timeout, settings)
+
+    @staticmethod
+    async def _connect_to(
+        dsn: str, timeout: float, settings: dict[str, str]
+    ) -> asyncpg.Connection:
+        conn = await asyncpg.connect(
+            dsn,
+            timeout=timeout,
+            server_settings=settings,
+            connection_class=ServerConnection,
         )
+        conn.server_dsn = dsn
+        return conn
 
     async def create_pool(
         self,
@@ -110,10 +219,15 @@ class Database:
         init: InitHook | None = None,
         reset: ResetHook | None = None,
     ) -> asyncpg.Pool:
-        """A connection pool (the caller closes it).
+        """A connection pool (the caller closes it); with replicas, each new
+        connection goes to the server whose turn it is (:meth:`connect`).
 
         ``init`` runs on each new connection, ``reset`` when one is released.
         """
+
+        async def connect(*_args: Any, **_kwargs: Any) -> asyncpg.Connection:
+            return await self.connect()
+
         pool = await asyncpg.create_pool(
             self.dsn,
             min_size=min_size,
@@ -121,6 +235,7 @@ class Database:
             init=init,
             reset=reset,
             server_settings=SESSION_SETTINGS,
+            connect=connect if self.replicas else None,
         )
         if pool is None:  # only for pools created without awaiting
             raise RuntimeError("asyncpg returned no pool")

@@ -1,23 +1,22 @@
 """The SQL of the job table: fixed statements and builders of the dynamic ones.
 
 No I/O happens here: :class:`.store.JobStore` runs these statements and
-turns their rows into :class:`~aiouws.models.Job` objects. Claims and leases (the
-execution side's statements) are here too, with the :class:`Claim` they carry.
+turns their rows into :class:`~aiouws.models.Job` objects. Leases are here too;
+the claims (the global limits) are :mod:`.claims`, whose :class:`Claim` is
+re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiouws.models import JobFilter, NewJob
 from aiouws.phases import Phase
+from aiouws.storage.claims import NO_CAP, Claim, claimed_insert_sql
 from aiouws.storage.rows import encode_column, params_json
 
 __all__ = [
-    "CLAIM_FOR_RUNNERS",
-    "CLAIM_JOB",
     "LIST_COLUMNS",
     "NO_CAP",
     "OWNER_ACTIVE",
@@ -29,9 +28,6 @@ __all__ = [
     "list_sql",
     "update_sql",
 ]
-
-#: A cap that is never reached.
-NO_CAP = 2**31 - 1
 
 #: Columns a caller may set besides the phase, with their SQL cast.
 _SETTABLE: Mapping[str, str] = {
@@ -74,41 +70,6 @@ OWNER_ACTIVE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Who runs a job: the claiming process, its lease and the runner's pid."""
-
-    claimed_by: str
-    lease_seconds: float
-    runner_pid: int
-
-
-#: The SET list of a claim: EXECUTING by ``$2`` under a lease of ``$3`` seconds.
-_CLAIM = (
-    "phase = 'EXECUTING', start_time = now(), claimed_by = $2,"
-    " lease_until = now() + make_interval(secs => $3)"
-)
-
-#: Claim up to ``cardinality($4)`` QUEUED jobs of kind ``$1`` in queue order, the
-#: n-th for runner pid ``$4[n]`` (returned as column ``n``).
-CLAIM_FOR_RUNNERS = (
-    "WITH picked AS (SELECT job_id, queued_time FROM uws.job"
-    " WHERE phase = 'QUEUED' AND kind = $1 ORDER BY queued_time, job_id"
-    " LIMIT cardinality($4::integer[]) FOR UPDATE SKIP LOCKED),"
-    " numbered AS (SELECT job_id, row_number() OVER"
-    " (ORDER BY queued_time, job_id) AS n FROM picked)"
-    f" UPDATE uws.job AS j SET {_CLAIM},"
-    " runner_pid = ($4::integer[])[numbered.n]"
-    " FROM numbered WHERE j.job_id = numbered.job_id"
-    " RETURNING j.*, numbered.n"
-)
-
-#: Claim QUEUED job ``$1`` for runner pid ``$4``.
-CLAIM_JOB = (
-    f"UPDATE uws.job SET {_CLAIM}, runner_pid = $4"
-    " WHERE job_id = $1 AND phase = 'QUEUED' RETURNING *"
-)
-
 #: Extend by ``$2`` seconds the leases of jobs ``$3`` that ``$1`` runs.
 RENEW_LEASES = (
     "UPDATE uws.job SET lease_until = now() + make_interval(secs => $2)"
@@ -129,42 +90,20 @@ def fail_executing_sql(condition: str) -> str:
 
 
 def insert_sql(
-    new: NewJob,
-    phase: Phase,
-    max_queued: int,
-    max_executing: int,
-    claim: Claim | None,
+    new: NewJob, phase: Phase, max_queued: int, claim: Claim | None
 ) -> tuple[str, list[Any]]:
-    """The INSERT of a job unless its owner is at a cap (then no row returns).
+    """The INSERT of a job unless its owner is at the queued cap (then no row
+    returns).
 
-    The owner's QUEUED/HELD and EXECUTING jobs are counted in the same statement
-    (run it under :data:`OWNER_LOCK`: concurrent statements do not see each
-    other's rows). With ``claim`` the job is created EXECUTING, claimed as
-    given, and not counted against the queue cap.
+    The owner's QUEUED/HELD jobs are counted in the same statement (run it
+    under :data:`OWNER_LOCK`: concurrent statements do not see each other's
+    rows). With ``claim`` (a fast lane's) the job is created EXECUTING, claimed
+    as given, when the global caps leave room (run it under
+    :data:`~aiouws.storage.claims.CLAIM_LOCK` as well), else QUEUED
+    (:func:`~aiouws.storage.claims.claimed_insert_sql`). The owner's
+    executing cap never refuses a job: it holds back its claim.
     """
-    owner = "owner IS NULL" if new.owner is None else "owner = $3"
-    extra: list[Any] = []
-    if claim is None:
-        claimed = "NULL, NULL, NULL, NULL"
-    else:
-        phase = Phase.EXECUTING
-        max_queued = NO_CAP  # created running, not queued: no queue cap
-        claimed = "now(), $11, now() + make_interval(secs => $12), $13"
-        extra = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
-    queued = "NULL" if phase is Phase.PENDING else "now()"
-    sql = (
-        "WITH active AS (SELECT"
-        " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
-        " count(*) FILTER (WHERE phase = 'EXECUTING') AS executing"
-        f" FROM uws.job WHERE {owner}"
-        " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED'))"
-        " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
-        " destruction_time, parameters, phase, queued_time, start_time,"
-        " claimed_by, lease_until, runner_pid)"
-        f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued}, {claimed} FROM active"
-        " WHERE active.queued < $9 AND active.executing < $10 RETURNING *"
-    )
-    args = [
+    args: list[Any] = [
         new.job_id,
         new.kind,
         new.owner,
@@ -172,12 +111,23 @@ def insert_sql(
         new.execution_duration,
         new.destruction_time,
         params_json(new.parameters),
-        phase.value,
-        max_queued,
-        max_executing,
-        *extra,
     ]
-    return sql, args
+    if claim is not None:
+        extra = [claim.claimed_by, claim.lease_seconds, claim.runner_pid]
+        caps = [claim.max_owner, claim.max_lane]
+        args += [Phase.QUEUED.value, max_queued, *extra, *caps]
+        return claimed_insert_sql(), args
+    owner = "owner IS NULL" if new.owner is None else "owner = $3"
+    queued = "NULL" if phase is Phase.PENDING else "now()"
+    sql = (
+        "WITH active AS (SELECT count(*) AS queued"
+        f" FROM uws.job WHERE {owner} AND phase IN ('QUEUED', 'HELD'))"
+        " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
+        " destruction_time, parameters, phase, queued_time)"
+        f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued} FROM active"
+        " WHERE active.queued < $9 RETURNING *"
+    )
+    return sql, [*args, phase.value, max_queued]
 
 
 def list_sql(flt: JobFilter) -> tuple[str, list[Any]]:

@@ -87,6 +87,15 @@ class JobCounts:
         )
         return {r["job_id"] for r in rows}
 
+    async def count_executing(self, kind: str) -> int:
+        """How many jobs of ``kind`` execute in runner lanes, on all hosts."""
+        value = await self._fetchval(
+            "SELECT count(*) FROM uws.job WHERE phase = 'EXECUTING' AND kind = $1"
+            " AND NOT inline_lane",
+            kind,
+        )
+        return int(value or 0)
+
     # -- what the store provides ---------------------------------------------------
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -20,7 +20,12 @@ __all__ = [
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 #: The migrations in ``aiouws/storage/sql/NNN_*.sql``, applied in order.
-_MIGRATIONS = ("001_jobs.sql", "002_job_list_index.sql", "003_job_backend.sql")
+_MIGRATIONS = (
+    "001_jobs.sql",
+    "002_job_list_index.sql",
+    "003_job_backend.sql",
+    "004_hosts.sql",
+)
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x61696F757773  # "aiouws"
 

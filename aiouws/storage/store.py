@@ -9,6 +9,7 @@ record leaves this module. The statements it runs are built in
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -26,17 +27,18 @@ from aiouws.phases import (
     PhaseChangeError,
     allowed_sources,
 )
-from aiouws.storage.backends import Backend, recorded_backends, terminate_backends
+from aiouws.storage.backends import Backend, terminate_backends
+from aiouws.storage.claims import (
+    CLAIM_LOCK,
+)
+from aiouws.storage.claimstore import JobClaims
+from aiouws.storage.database import Database
 from aiouws.storage.outage import DRIVER_ERRORS, unavailable_cause, unavailable_message
 from aiouws.storage.queries import (
-    CLAIM_FOR_RUNNERS,
-    CLAIM_JOB,
     NO_CAP,
     OWNER_ACTIVE,
     OWNER_LOCK,
-    RENEW_LEASES,
     Claim,
-    fail_executing_sql,
     insert_sql,
     list_sql,
     update_sql,
@@ -45,6 +47,8 @@ from aiouws.storage.reads import JobCounts
 from aiouws.storage.rows import job_from_row
 
 __all__ = ["JobStore"]
+
+log = logging.getLogger(__name__)
 
 #: How many rows written by this process are kept for woken waiters, and the
 #: largest parameter text of a row that is kept (memory stays bounded).
@@ -66,11 +70,14 @@ def _unavailable() -> Iterator[None]:
         raise StoreError(f"job {unavailable_message(cause)}") from exc
 
 
-class JobStore(JobCounts):
+class JobStore(JobClaims, JobCounts):
     """The job table. All methods are safe to call concurrently from many tasks."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, catalogue: Sequence[Database] = ()) -> None:
         self._pool = pool
+        #: The catalogue replicas, as the service logs into them: where the
+        #: backends of user queries may run besides the primary.
+        self._catalogue = tuple(catalogue)
         #: The rows this process wrote last (RETURNING *), by job id: a waiter
         #: woken by one of these changes gets the row without reading it again.
         self._written: OrderedDict[str, Job] = OrderedDict()
@@ -143,26 +150,6 @@ class JobStore(JobCounts):
             for r in rows
         ]
 
-    async def executing(
-        self,
-        *,
-        claimed_by: str | None = None,
-        lease_expired_before: datetime | None = None,
-    ) -> list[Job]:
-        """EXECUTING jobs, optionally only those of one claimant or with old leases."""
-        clauses = ["phase = 'EXECUTING'"]
-        args: list[Any] = []
-        if claimed_by is not None:
-            args.append(claimed_by)
-            clauses.append(f"claimed_by = ${len(args)}")
-        if lease_expired_before is not None:
-            args.append(lease_expired_before)
-            clauses.append(f"lease_until < ${len(args)}")
-        rows = await self._fetch(
-            f"SELECT * FROM uws.job WHERE {' AND '.join(clauses)}", *args
-        )
-        return [job_from_row(r) for r in rows]
-
     # -- writing ------------------------------------------------------------------
 
     async def create(
@@ -171,23 +158,24 @@ class JobStore(JobCounts):
         *,
         phase: Phase = Phase.PENDING,
         max_queued: int = NO_CAP,
-        max_executing: int = NO_CAP,
         claim: Claim | None = None,
     ) -> Job | None:
-        """Insert a job, unless its owner is at a cap; None means the cap is hit.
+        """Insert a job, unless its owner is at the queued cap; None means the
+        cap is hit.
 
         ``phase=QUEUED`` creates it already queued; with ``claim`` it is created
-        EXECUTING, claimed as given (an inline lane's job). The owner's
-        QUEUED/HELD and EXECUTING jobs are counted in the insert itself, under
-        the owner's lock (:meth:`_owner_locked`): caps hold under concurrency.
+        EXECUTING, claimed as given (an inline lane's job), if the global caps
+        (:mod:`.claims`) leave room, else QUEUED. The owner's QUEUED/HELD jobs
+        are counted in the insert itself, under the owner's lock
+        (:meth:`_owner_locked`): caps hold under concurrency.
         """
-        sql, args = insert_sql(new, phase, max_queued, max_executing, claim)
-        async with self._owner_locked(new.owner) as conn:
+        sql, args = insert_sql(new, phase, max_queued, claim)
+        async with self._owner_locked(new.owner, claims=claim is not None) as conn:
             row = await conn.fetchrow(sql, *args)
         if row is None:
             return None
         job = job_from_row(row)
-        return self._wrote(job) if claim is not None else job
+        return self._wrote(job) if job.phase is Phase.EXECUTING else job
 
     async def change_phase(
         self,
@@ -223,11 +211,11 @@ class JobStore(JobCounts):
         *,
         allowed: Iterable[Phase],
         max_queued: int,
-        max_executing: int,
         **columns: Any,
     ) -> Job | None:
         """Move a job whose phase is in ``allowed`` to QUEUED (``queued_time``
-        now, other columns set), unless ``owner`` is at a cap: then None.
+        now, other columns set), unless ``owner`` is at the queued cap: then
+        None (the executing cap holds back claims, it refuses nothing).
 
         Counted and changed under the owner's lock, as :meth:`create` does.
         Raises :class:`JobNotFound` or :class:`InvalidPhaseError` as
@@ -237,7 +225,7 @@ class JobStore(JobCounts):
         async with self._owner_locked(owner) as conn:
             counts = await conn.fetchrow(OWNER_ACTIVE, owner)
             assert counts is not None  # an aggregate always has a row
-            if counts["queued"] >= max_queued or counts["executing"] >= max_executing:
+            if counts["queued"] >= max_queued:
                 return None
             return await self._guarded_update(
                 job_id,
@@ -262,19 +250,6 @@ class JobStore(JobCounts):
         return await self._guarded_update(
             job_id, frozenset(allowed), what, set_now, **columns
         )
-
-    async def renew_leases(
-        self, claimed_by: str, lease_seconds: float, job_ids: Sequence[str]
-    ) -> int:
-        """Extend the leases of the jobs ``claimed_by`` really runs (the heartbeat).
-
-        Only the given jobs: a claimed job that this process lost track of must
-        let its lease run out, so that recovery ends it.
-        """
-        status = await self._execute(
-            RENEW_LEASES, claimed_by, lease_seconds, list(job_ids)
-        )
-        return int(status.split()[-1])
 
     async def delete(self, job_id: str) -> Job | None:
         """Remove a job row; return what it was, or None if it was already gone."""
@@ -303,44 +278,6 @@ class JobStore(JobCounts):
             )
         except (InvalidPhaseError, JobNotFound):
             return None
-
-    async def claim_for_runners(
-        self, kind: str, claimed_by: str, lease_seconds: float, runner_pids: list[int]
-    ) -> list[Job]:
-        """Claim up to one QUEUED job of ``kind`` per runner, oldest first.
-
-        One statement (``FOR UPDATE SKIP LOCKED``) marks them EXECUTING with start
-        time, lease and the runner pid: the i-th job in queue order goes to
-        ``runner_pids[i]``. Returns the claimed jobs in that order.
-        """
-        rows = await self._fetch(
-            CLAIM_FOR_RUNNERS, kind, claimed_by, lease_seconds, runner_pids
-        )
-        ordered = sorted(rows, key=lambda r: int(r["n"]))
-        return [self._wrote(job_from_row(r)) for r in ordered]
-
-    async def claim_job(self, job_id: str, claim: Claim) -> Job | None:
-        """Claim one QUEUED job by id (an inline lane's); None if it is not queued."""
-        row = await self._fetchrow(
-            CLAIM_JOB,
-            job_id,
-            claim.claimed_by,
-            claim.lease_seconds,
-            claim.runner_pid,
-        )
-        return self._wrote(job_from_row(row)) if row is not None else None
-
-    async def fail_expired_leases(self, message: str) -> list[str]:
-        """Move every EXECUTING job whose lease has run out to ERROR; return their ids.
-
-        One statement, so a claimant renewing its lease at the same moment either
-        wins (the job stays EXECUTING) or loses cleanly.
-        """
-        return await self._fail_executing("lease_until < now()", message)
-
-    async def fail_claimed(self, claimed_by: str, message: str) -> list[str]:
-        """Move every EXECUTING job of ``claimed_by`` to ERROR; return their ids."""
-        return await self._fail_executing("claimed_by = $2", message, claimed_by)
 
     async def job_ids_for_cleanup(
         self,
@@ -371,29 +308,49 @@ class JobStore(JobCounts):
         return [r["job_id"] for r in rows]
 
     async def terminate_backends(self, backends: Sequence[Backend]) -> int:
-        """Terminate the given database backends (see :mod:`.backends`)."""
+        """Terminate the given database backends (see :mod:`.backends`) on the
+        primary and on every catalogue replica (a job's query ran on one of
+        them; pid and start time pick it out), from whichever host calls."""
+        if not backends:
+            return 0
         with _unavailable():
-            return await terminate_backends(self._pool, backends)
-
-    async def _fail_executing(
-        self, condition: str, message: str, *args: Any
-    ) -> list[str]:
-        """End matching EXECUTING jobs in ERROR and terminate their queries."""
-        rows = await self._fetch(fail_executing_sql(condition), message, *args)
-        for row in rows:
-            self._written.pop(row["job_id"], None)
-        await self.terminate_backends(recorded_backends(rows))
-        return [r["job_id"] for r in rows]
+            ended = await terminate_backends(self._pool, backends)
+        for replica in self._catalogue:
+            try:
+                conn = await replica.connect(timeout=10.0)
+                try:
+                    ended += await terminate_backends(conn, backends)
+                finally:
+                    await conn.close()
+            except DRIVER_ERRORS as exc:  # a replica that is down ran nothing
+                log.warning("cannot terminate backends on a replica: %s", exc)
+        return ended
 
     # -- internals ----------------------------------------------------------------
 
     @asynccontextmanager
-    async def _owner_locked(self, owner: str | None) -> AsyncIterator[Any]:
+    async def _owner_locked(
+        self, owner: str | None, *, claims: bool = False
+    ) -> AsyncIterator[Any]:
         """A pooled connection in a transaction that holds ``owner``'s admission
-        lock (:data:`OWNER_LOCK`) until it ends: count and write there."""
+        lock (:data:`OWNER_LOCK`) until it ends: count and write there.
+        ``claims``: then the claim lock too (in that order; claims take only
+        the claim lock, so the two never wait for each other in a circle)."""
         with _unavailable():
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(OWNER_LOCK, owner)
+                if claims:
+                    await conn.execute(CLAIM_LOCK)
+                yield conn
+
+    @asynccontextmanager
+    async def _claim_locked(self) -> AsyncIterator[Any]:
+        """A pooled connection in a transaction that holds the claim lock
+        (:data:`~aiouws.storage.claims.CLAIM_LOCK`): its next statement sees
+        every claim committed before (a new snapshot per statement)."""
+        with _unavailable():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(CLAIM_LOCK)
                 yield conn
 
     async def _guarded_update(

@@ -93,9 +93,20 @@ class _Warm:
             self.columnar_session = ColumnarSession(self.config.database)
         return self.columnar_session
 
-    async def connection(self) -> asyncpg.Connection:
+    async def connection(self, *, writable: bool = False) -> asyncpg.Connection:
+        """The warm connection: on a catalogue replica in turn (if any), or on
+        the primary for a ``writable`` job (uploads create temporary tables;
+        a standby refuses them). A runner moves to the primary for such a job
+        and back to the replicas for the next one."""
+        database = self.config.database
+        if self.conn is not None and database.replicas and not self.conn.is_closed():
+            on_primary = getattr(self.conn, "server_dsn", None) == database.dsn
+            if on_primary != writable:
+                self.conn.terminate()
         if self.conn is None or self.conn.is_closed():
-            self.conn = await self.config.database.connect()
+            if writable:
+                database = database.writable()
+            self.conn = await database.connect()
             self.statements = StatementCache()
             self.backend = await backend_identity(self.conn)
         return self.conn
@@ -252,10 +263,19 @@ def write_error(ctx: JobContext, message: str) -> None:
         log.warning("cannot write the error document of job %s: %s", ctx.job_id, exc)
 
 
+def _has_uploads(ctx: JobContext, tap: TapSettings) -> bool:
+    """Whether the job uploads tables (False for bad parameters, which
+    :func:`execute` reports)."""
+    try:
+        return bool(job_request(ctx, tap).uploads)
+    except TapError:
+        return False
+
+
 async def run(ctx: JobContext) -> None:
     """Run one async TAP query job (the runner's entry point)."""
     try:
-        conn = await _warm.connection()
+        conn = await _warm.connection(writable=_has_uploads(ctx, _warm.config.tap))
         if _warm.backend is not None:
             ctx.report_backend(*_warm.backend)
         role = await owner_role(conn, ctx.owner)

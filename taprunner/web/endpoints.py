@@ -197,7 +197,7 @@ async def _run_sync(
     catalog = await state.catalog(role)
     parts = {upload.name: upload.path for upload in params.uploads}
     async with (
-        state.connection() as conn,
+        state.connection(writable=bool(tap_request.uploads)) as conn,
         load_uploads(
             conn,
             tap_request.uploads,

@@ -283,7 +283,9 @@ class TapInline:
         """
         pid = conn.get_server_pid()
         settle = asyncio.ensure_future(conn.execute("SELECT 1"))
-        stop = asyncio.ensure_future(self._cancel_backend(pid))
+        stop = asyncio.ensure_future(
+            self._cancel_backend(self.database.server_of(conn), pid)
+        )
         self._stopping.add(stop)
         stop.add_done_callback(self._stopping.discard)
         try:
@@ -292,8 +294,9 @@ class TapInline:
             settle.cancel()
             conn.terminate()
 
-    async def _cancel_backend(self, pid: int) -> None:
-        """Cancel backend ``pid``'s query until the backend is gone.
+    async def _cancel_backend(self, server: Database, pid: int) -> None:
+        """Cancel backend ``pid``'s query (on ``server``, where the lane's
+        connection went) until the backend is gone.
 
         PostgreSQL drops a cancel that arrives while the backend reads its next
         message (e.g. between Bind and Execute), so one request is not enough;
@@ -301,7 +304,7 @@ class TapInline:
         stops.
         """
         try:
-            admin = await self.database.connect(timeout=30)
+            admin = await server.connect(timeout=30)
             try:
                 for _ in range(CANCEL_TRIES):
                     if not await admin.fetchval("SELECT pg_cancel_backend($1)", pid):
@@ -330,7 +333,7 @@ class TapInline:
         return None
 
     async def _connect(self) -> _Warm:
-        conn = await self.database.connect()
+        conn = await self.database.connect(name="fast lane")
         try:
             await conn.execute(
                 f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'

@@ -53,8 +53,10 @@ class TapState:
     _created: datetime | None = None
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one.
+    async def connection(self, *, writable: bool = False) -> AsyncIterator[Connection]:
+        """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one;
+        ``writable`` (a query with uploads: temporary tables), with catalogue
+        replicas, a connection of its own to the primary instead.
 
         Raises
         ------
@@ -63,6 +65,10 @@ class TapState:
         TapUnavailable
             The database cannot be reached (refused, restarting, pool closed).
         """
+        if writable and self.queries is not None and self.queries.replicas:
+            async with self._primary() as conn:
+                yield conn
+            return
         try:
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
         except TimeoutError:
@@ -76,6 +82,24 @@ class TapState:
             yield conn
         finally:
             await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def _primary(self) -> AsyncIterator[Connection]:
+        """A connection of the query role to the primary, closed after use."""
+        assert self.queries is not None
+        try:
+            conn = await self.queries.writable().connect(timeout=ACQUIRE_TIMEOUT)
+        except TimeoutError:
+            raise ServiceBusy() from None
+        except Exception as exc:
+            cause = unavailable_cause(exc, connecting=True)
+            if cause is None:
+                raise
+            raise TapUnavailable(unavailable_message(cause)) from exc
+        try:
+            yield conn
+        finally:
+            conn.terminate()
 
     async def probe(self, timeout: float) -> None:
         """Connect as the query role, as the pool does, and run ``SELECT 1``, on a

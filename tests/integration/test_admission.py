@@ -126,8 +126,8 @@ class FakeLeases:
     def __init__(self) -> None:
         self.aborted: list[tuple[str, str]] = []
 
-    def claim(self, runner_pid: int) -> Claim:
-        return Claim("me", 30.0, runner_pid)
+    def claim(self, runner_pid: int, **caps: Any) -> Claim:
+        return Claim("me", 30.0, runner_pid, **caps)
 
     async def mark_aborted(self, job_id: str, message: str) -> None:
         self.aborted.append((job_id, message))
@@ -160,7 +160,11 @@ def _lane(
 def _admission(lane: FastLane, job_id: str) -> InlineAdmission:
     reservation = lane.reserve("quick", "small")
     assert reservation is not None
-    return InlineAdmission(lane, reservation, job_id)
+    return InlineAdmission(lane, reservation, job_id, _nothing_queued)
+
+
+async def _nothing_queued(job: Job) -> None:
+    raise AssertionError(f"{job.job_id} was not to be queued")
 
 
 async def test_the_lane_admission_gives_the_slot_back_when_the_insert_fails() -> None:
@@ -175,7 +179,7 @@ async def test_the_lane_admission_gives_the_slot_back_when_the_insert_fails() ->
 
     with pytest.raises(asyncio.CancelledError):
         await admission.store(failing)
-    assert claims == [Claim("me", 30.0, 4242)]
+    assert claims == [Claim("me", 30.0, 4242, inline=True)]
     assert slot.free
     await asyncio.sleep(0)
     assert leases.aborted == [("job-a", "job creation was interrupted")]

@@ -84,6 +84,12 @@ def test_tap_settings_round_trip_to_a_runner() -> None:
     assert env["AIOUWS_TAP_COLUMNAR"] == "0"
     assert env["AIOUWS_TAP_TIMEOUT"] == "9.0"
     assert RunnerConfig.from_env({"OTHER": "x", **env}) == config
+    replica = "postgresql://u@replica/db"
+    on_replicas = Database(
+        "postgresql://u@/db", replicas=(replica,), catalogs=(replica,)
+    )
+    env = RunnerConfig(tap, on_replicas).to_env()
+    assert RunnerConfig.from_env(env).database.replicas == (replica,)
     with pytest.raises(ConfigError):
         RunnerConfig.from_env({})
 
