@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from testkit import Client
+from testkit import Client, MakeClient
 
+from aiouws.config import Settings
 from taprunner.formats.registry import OUTPUT_FORMATS
+from taprunner.web.app import create_tap_app
 
 #: What Chromium sends for a page.
 BROWSER = (
@@ -359,3 +362,37 @@ async def test_static_assets_and_page_weight(client: Client) -> None:
         weight += len(await response.read())
     print(f"query page weight: {weight} bytes (HTML {len(text.encode())})")
     assert weight < 100_000
+
+
+# -- authentication ------------------------------------------------------------
+
+
+async def test_pages_respect_authentication(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    client = await aiohttp_client(
+        create_tap_app(
+            replace(settings, auth="header", require_auth=True), demo_rows=10
+        )
+    )
+    for path in ("/", "/tap/async", "/tap/tables", "/tap/examples"):
+        refused = await client.get(path, headers=HTML)
+        assert refused.status == 401 and refused.content_type == "text/html", path
+        assert "Content-Security-Policy" in refused.headers
+    assert (await client.get("/static/uws.css")).status == 200  # public assets
+    alice = {**HTML, "X-Remote-User": "alice"}
+    bob = {**HTML, "X-Remote-User": "bob"}
+    created = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT 1"},
+        headers={"X-Remote-User": "alice"},
+        allow_redirects=False,
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[1]
+    mine = await client.get("/tap/async", headers=alice)
+    assert job_id in await mine.text()
+    assert "SELECT 1" in await mine.text()  # the list shows each job's query
+    theirs = await client.get(f"/tap/async/{job_id}", headers=bob)
+    api = await client.get(f"/tap/async/{job_id}", headers={"X-Remote-User": "bob"})
+    assert theirs.status == api.status and theirs.status in (403, 404)
+    assert job_id not in await (await client.get("/tap/async", headers=bob)).text()
