@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from testkit import Client, MakeClient
+from uwskit import ECHO
 
 from aiouws.config import Settings
+from aiouws.http.app import create_app
 from taprunner.formats.registry import OUTPUT_FORMATS
 from taprunner.web.app import create_tap_app
 
@@ -412,3 +414,27 @@ async def test_pages_respect_authentication(
     api = await client.get(f"/tap/async/{job_id}", headers={"X-Remote-User": "bob"})
     assert theirs.status == api.status and theirs.status in (403, 404)
     assert job_id not in await (await client.get("/tap/async", headers=bob)).text()
+
+
+async def test_generic_uws_pages_need_no_tap(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """A service of another job kind (aiouws alone) gets the same pages."""
+    client = await aiohttp_client(create_app(settings, [ECHO], execute=False))
+    created = await client.post(
+        "/jobs/echo", data={"needed": HOSTILE}, allow_redirects=False
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[1]
+    text = await page(client, f"/jobs/echo/{job_id}")
+    found = parse(text)
+    assert found.by_id("job")["data-phase"] == "PENDING"
+    assert found.by_id("tap-result") is None and "<script>alert" not in text
+    assert _actions(text) == {"action-run", "action-abort", "action-delete"}
+    css = await client.get("/static/uws.css")
+    assert css.status == 200 and css.content_type == "text/css"
+    again = await client.get(
+        "/static/uws.css", headers={"If-None-Match": css.headers["ETag"]}
+    )
+    assert again.status == 304
+    xml = await client.get(f"/jobs/echo/{job_id}", headers={"Accept": "*/*"})
+    assert xml.content_type == "text/xml"
