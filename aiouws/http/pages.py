@@ -17,18 +17,19 @@ Templates and the structure scripts rely on (keep these stable):
 ``jobs.html`` (a UWS job list)
     ``table#job-list``; each ``tr.job`` has ``data-job-id`` and
     ``data-phase``; ``a.job-link``; ``span.phase.phase-PHASE``.
-``job.html`` (one UWS job)
+``job.html`` (one UWS job), in this order
     ``section#job`` with ``data-job-id``, ``data-phase``, ``data-job-url`` (its
-    UWS URL) and ``data-final`` (``true`` in a final phase); ``span#job-phase``
-    (class ``phase phase-PHASE``); ``dl#job-times`` (``dd#time-creation``,
-    ``#time-start``, ``#time-end``, ``#time-destruction``, ``#time-quote``;
-    times in ISO 8601 with ``Z``); ``form.job-action`` per allowed action
-    (``form#action-run``, ``#action-abort``, ``#action-delete``), each a plain
-    POST with a submit ``button``; ``table#job-parameters``; ``pre#job-query``
-    when the job has a QUERY; ``dl#job-info``; ``section#job-error`` with
-    ``p#error-message`` in ERROR; ``ul#job-results``; then ``div#kind-block``
-    holding what the job kind's page hook adds (TAP:
-    ``taprunner/web/templates/tapjob.html``).
+    UWS URL, a path) and ``data-final`` (``true`` in a final phase);
+    ``span#job-phase`` (class ``phase phase-PHASE``); ``div#job-actions`` with a
+    ``form.job-action`` per allowed action (``form#action-run``,
+    ``#action-abort``, ``#action-delete``), each a plain POST with a submit
+    ``button``; ``pre#job-query`` when the job has a QUERY;
+    ``section#job-error`` with ``p#error-message`` in ERROR; ``ul#job-results``
+    of ``a.result-link``; ``div#kind-block`` holding what the job kind's page
+    hook adds (TAP: ``taprunner/web/templates/tapjob.html``); ``dl#job-times``
+    (``dd#time-creation``, ``#time-start``, ``#time-end``, ``#time-quote``,
+    ``#time-duration``, ``#time-destruction``; ISO 8601 with ``Z``);
+    ``table#job-parameters``; ``dl#job-info``.
 ``error.html``
     ``section#error`` with ``data-status`` and ``data-code``; ``p#error-message``.
 
