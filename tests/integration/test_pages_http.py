@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from uwskit import ECHO
 from aiouws.config import Settings
 from aiouws.http.app import create_app
 from taprunner.formats.registry import OUTPUT_FORMATS
+from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
 #: What Chromium sends for a page.
@@ -438,3 +440,24 @@ async def test_generic_uws_pages_need_no_tap(
     assert again.status == 304
     xml = await client.get(f"/jobs/echo/{job_id}", headers={"Accept": "*/*"})
     assert xml.content_type == "text/xml"
+
+
+async def test_the_operators_examples_document_feeds_the_query_page(
+    settings: Settings, aiohttp_client: MakeClient, tmp_path: Path
+) -> None:
+    document = tmp_path / "examples.xhtml"
+    document.write_text(
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head>'
+        '<body vocab="http://www.ivoa.net/rdf/examples#">'
+        '<div typeof="example" id="bright" resource="#bright">'
+        '<h2 property="name">Bright &lt;b&gt; stars</h2>'
+        '<pre property="query">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</pre>'
+        "</div></body></html>"
+    )
+    tap = TapSettings.for_service(settings, examples=str(document))
+    client = await aiohttp_client(create_tap_app(settings, tap, demo_rows=10))
+    served = await client.get("/tap/examples", headers={"Accept": "*/*"})
+    assert await served.read() == document.read_bytes()  # the operator's, as is
+    text = await page(client, "/")
+    assert "Bright &lt;b&gt; stars" in text
+    assert ">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</textarea>" in text
