@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 SUMMARIZED = 50
 #: Characters of a job's summary (its query) on the list page.
 SUMMARY_CHARS = 300
+#: Phases the list page filters by (the others are rare).
+_LISTED = (
+    Phase.PENDING,
+    Phase.QUEUED,
+    Phase.EXECUTING,
+    Phase.COMPLETED,
+    Phase.ERROR,
+    Phase.ABORTED,
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _LABELS = {Action.RUN: "Run", Action.ABORT: "Abort", Action.ARCHIVE: "Archive"}
 
@@ -103,7 +112,7 @@ async def jobs_page(
         rows=rows,
         jobs_url=jobs_url,
         anonymous=owner is None,
-        phases=[p.value for p in Phase],
+        phases=[p.value for p in _LISTED],
         chosen=list(chosen),
         extra_scripts=script_urls(request, "uws.js"),
     )

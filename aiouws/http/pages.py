@@ -15,8 +15,9 @@ Templates and the structure scripts rely on (keep these stable):
     ``header.site`` with ``nav#site-nav``; ``main#main``; the page's scripts
     then :attr:`Pages.scripts`, loaded with ``defer``.
 ``jobs.html`` (a UWS job list)
-    ``table#job-list``; each ``tr.job`` has ``data-job-id`` and
-    ``data-phase``; ``a.job-link``; ``span.phase.phase-PHASE``.
+    ``nav#phase-filter`` (links ``?PHASE=``); ``table#job-list``; each
+    ``tr.job`` has ``data-job-id`` and ``data-phase``; ``a.job-link``;
+    ``span.phase.phase-PHASE``; ``code.summary`` (the job's query).
 ``job.html`` (one UWS job), in this order
     ``section#job`` with ``data-job-id``, ``data-phase``, ``data-job-url`` (its
     UWS URL, a path) and ``data-final`` (``true`` in a final phase);

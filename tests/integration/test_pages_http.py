@@ -412,6 +412,14 @@ async def test_pages_respect_authentication(
     mine = await client.get("/tap/async", headers=alice)
     assert job_id in await mine.text()
     assert "SELECT 1" in await mine.text()  # the list shows each job's query
+    links = [
+        a["href"]
+        for t, a in parse(await mine.text()).tags
+        if t == "a" and "PHASE=" in a.get("href", "")
+    ]
+    assert links  # the phase filter: plain links
+    pending = await client.get(links[0], headers=alice)
+    assert pending.status == 200 and job_id in await pending.text()
     theirs = await client.get(f"/tap/async/{job_id}", headers=bob)
     api = await client.get(f"/tap/async/{job_id}", headers={"X-Remote-User": "bob"})
     assert theirs.status == api.status and theirs.status in (403, 404)
