@@ -126,8 +126,9 @@ class Settings:
     #: The IVOA SSO standardID of that login (the challenges' ``standard_id``).
     auth_login_standard_id: str = "ivo://ivoa.net/sso#tls-with-password"
 
-    #: Prepend an xml-stylesheet instruction to job and job-list documents.
-    stylesheet: bool = True
+    #: Prepend an xml-stylesheet instruction to job and job-list documents
+    #: (opt-in: browsers are dropping XSLT; they get server-rendered HTML pages).
+    stylesheet: bool = False
 
     #: Run-count goal: how many jobs of each kind may execute at once.
     slots_per_kind: int = 2

@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from aiouws.errors import NotFound, UsageError
-from aiouws.http import render
+from aiouws.http import jobpages, render
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.negotiate import prefers_html
 from aiouws.http.params import (
     Params,
     parse_action,
@@ -58,8 +59,11 @@ def _job_url(request: web.Request, job_id: str) -> str:
     return f"{_jobs_url(request)}/{job_id}"
 
 
-def _xml(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type=XML, charset="utf-8")
+def _xml(body: bytes, *, negotiated: bool = False) -> web.Response:
+    response = web.Response(body=body, content_type=XML, charset="utf-8")
+    if negotiated:  # a browser gets HTML at this URL: caches must tell them apart
+        response.headers["Vary"] = "Accept"
+    return response
 
 
 def _text(value: str) -> web.Response:
@@ -93,14 +97,26 @@ def _file(path: Path, media_type: str, gone: str) -> web.StreamResponse:
     return response
 
 
-async def _send(request: web.Request, served: Served, gone: str) -> web.StreamResponse:
+async def _send(
+    request: web.Request, served: Served, gone: str, download: str | None = None
+) -> web.StreamResponse:
     """Answer with a stored file: a redirect to where it is (a presigned URL),
-    the local file, or its bytes streamed from the results store."""
+    the local file, or its bytes streamed from the results store; ``download``
+    is the file name browsers save it under (Content-Disposition)."""
     if served.url is not None:
         raise web.HTTPSeeOther(served.url)
+    disposition = (
+        {}
+        if download is None
+        else {"Content-Disposition": f'attachment; filename="{download}"'}
+    )
     if served.path is not None:
-        return _file(served.path, served.media_type, gone)
-    response = web.StreamResponse(headers={"Content-Type": served.media_type})
+        response = _file(served.path, served.media_type, gone)
+        response.headers.update(disposition)
+        return response
+    response = web.StreamResponse(
+        headers={"Content-Type": served.media_type, **disposition}
+    )
     if served.size is not None:
         response.content_length = served.size
     await response.prepare(request)
@@ -135,8 +151,18 @@ async def list_jobs(request: web.Request) -> web.Response:
         kind=request.app[KIND],
     )
     refs = await request.config_dict[SERVICE].list_jobs(flt)
+    if prefers_html(request):
+        return await jobpages.jobs_page(
+            request,
+            refs,
+            _jobs_url(request),
+            owner=flt.owner,
+            kind=request.app[KIND],
+            chosen=[p.value for p in flt.phases],
+        )
     return _xml(
-        render.jobs_document(refs, _jobs_url(request), stylesheet=_stylesheet(request))
+        render.jobs_document(refs, _jobs_url(request), stylesheet=_stylesheet(request)),
+        negotiated=True,
     )
 
 
@@ -190,13 +216,19 @@ async def get_job(request: web.Request) -> web.Response:
         )
     else:
         job = await _job(request)
+    quote = await service.quote(job)
+    if prefers_html(request):
+        return await jobpages.job_page(
+            request, job, _job_url(request, job.job_id), _jobs_url(request), quote=quote
+        )
     return _xml(
         render.job_document(
             job,
             _job_url(request, job.job_id),
-            quote=await service.quote(job),
+            quote=quote,
             stylesheet=_stylesheet(request),
-        )
+        ),
+        negotiated=True,
     )
 
 
@@ -322,7 +354,16 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     served = await request.config_dict[SERVICE].files.result(
         job, request.match_info["result_id"]
     )
-    return await _send(request, served, f"result file of job {job.job_id} is gone")
+    result = job.result(request.match_info["result_id"])
+    # Saved as JOBID-result.vot (the file's own extension), not "result".
+    name = (
+        jobpages.download_name(job, result.file_name)
+        if result is not None and result.file_name
+        else None
+    )
+    return await _send(
+        request, served, f"result file of job {job.job_id} is gone", download=name
+    )
 
 
 @routes.get("/{job_id}/uploads/{name}")

@@ -22,7 +22,7 @@ from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
 from taprunner.web.examples import OperatorExamples
 
-__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState"]
+__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState", "visible_catalog"]
 
 CATALOG_TTL = 5.0
 _FIRST_SETUP = "SELECT min(applied) FROM uws.schema_migration"
@@ -168,3 +168,11 @@ class TapState:
 
 
 TAP = web.AppKey("aiouws_tap", TapState)
+
+
+async def visible_catalog(request: web.Request) -> TapCatalog:
+    """The published tables as the request's client may see them: what
+    /tap/tables, the examples and the query page show (one lookup for all)."""
+    from taprunner.web.sessionroles import request_role
+
+    return await request.config_dict[TAP].catalog(request_role(request))
