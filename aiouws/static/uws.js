@@ -1,0 +1,97 @@
+// Job pages follow their job. The page works without this script; with it, the
+// phase is watched with UWS 1.1 WAIT (GET the job document with WAIT and
+// PHASE: the server answers when the phase changes or the wait runs out) and,
+// when it changes, the page's main part is fetched again and swapped in
+// without reloading: the actions the new phase allows, the times, the results
+// and what the job kind adds (TAP: preview rows, pictures) appear.
+// Relies on section#job (data-phase, data-job-url, data-final); see
+// aiouws/http/pages.py. No inline script anywhere: the pages' CSP forbids it.
+"use strict";
+(function () {
+  var UWS = "http://www.ivoa.net/xml/UWS/v1.0";
+  var WAIT = 30; // seconds per blocking request (the server may cap it)
+  var RETRY = 2000; // ms before trying again after a failed request
+  var state = { updates: 0, watching: false };
+  window.uwsPage = state;
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+
+  function withQuery(url, query) {
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + query;
+  }
+
+  // The job's phase after a WAIT in `phase`, or null when the job is gone.
+  async function waitPhase(url, phase) {
+    var query = "WAIT=" + WAIT + "&PHASE=" + encodeURIComponent(phase);
+    var response = await fetch(withQuery(url, query), {
+      headers: { Accept: "text/xml" },
+      credentials: "same-origin",
+      cache: "no-store"
+    });
+    if (response.status === 404 || response.status === 410) return null;
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    var doc = new DOMParser().parseFromString(await response.text(), "application/xml");
+    var found = doc.getElementsByTagNameNS(UWS, "phase")[0];
+    if (!found) throw new Error("no phase in the job document");
+    return found.textContent.trim();
+  }
+
+  // Fetch this page again and put its main part in place of ours.
+  async function refresh() {
+    var here = location.href.split("#")[0];
+    var response = await fetch(here, {
+      headers: { Accept: "text/html" },
+      credentials: "same-origin",
+      cache: "no-store"
+    });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    var doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    var fresh = doc.getElementById("main");
+    var old = document.getElementById("main");
+    if (!fresh || !old) throw new Error("no main part");
+    var focused = document.activeElement && document.activeElement.id;
+    old.replaceWith(document.adoptNode(fresh));
+    if (doc.title) document.title = doc.title;
+    if (focused && document.getElementById(focused)) {
+      document.getElementById(focused).focus();
+    }
+    state.updates += 1;
+    document.dispatchEvent(new CustomEvent("uws:updated"));
+  }
+
+  async function follow() {
+    var job = document.getElementById("job");
+    if (!job || job.dataset.final === "true" || !job.dataset.jobUrl) return;
+    state.watching = true;
+    var phase = job.dataset.phase;
+    for (;;) {
+      var next;
+      try {
+        next = await waitPhase(job.dataset.jobUrl, phase);
+      } catch (error) {
+        await sleep(RETRY);
+        continue;
+      }
+      if (next === null) break;
+      if (next === phase) continue;
+      try {
+        await refresh();
+      } catch (error) {
+        await sleep(RETRY);
+        continue;
+      }
+      job = document.getElementById("job");
+      if (!job || job.dataset.final === "true") break;
+      phase = job.dataset.phase;
+    }
+    state.watching = false;
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", follow);
+  } else {
+    follow();
+  }
+})();
