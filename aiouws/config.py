@@ -98,8 +98,9 @@ class Settings:
     #: Networks of reverse proxies whose X-Forwarded-* headers are believed.
     trusted_proxies: str = "127.0.0.0/8,::1/128"
 
-    #: Prepend an xml-stylesheet instruction to job and job-list documents.
-    stylesheet: bool = True
+    #: Prepend an xml-stylesheet instruction to job and job-list documents
+    #: (opt-in: browsers are dropping XSLT; they get server-rendered HTML pages).
+    stylesheet: bool = False
 
     #: Run-count goal: how many jobs of each kind may execute at once.
     slots_per_kind: int = 2

@@ -15,6 +15,7 @@ __all__ = [
     "DatabaseUnavailable",
     "AuthenticationRequired",
     "CredentialsBusy",
+    "CrossSiteRequest",
     "TooManyFailures",
     "ErrorCode",
     "error_body",
@@ -99,6 +100,10 @@ class PermissionDenied(UWSError):
 
     status = 403
     error_code = ErrorCode.PERMISSION_DENIED
+
+
+class CrossSiteRequest(PermissionDenied):
+    """A state-changing request sent by a browser from another site's page."""
 
 
 class InvalidPhaseError(UWSError):

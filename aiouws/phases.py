@@ -19,6 +19,7 @@ __all__ = [
     "PhaseChangeError",
     "allowed_sources",
     "check_transition",
+    "effective_actions",
     "resolve_action",
 ]
 
@@ -130,6 +131,12 @@ def check_transition(old: Phase, new: Phase) -> None:
 def allowed_sources(new: Phase) -> frozenset[Phase]:
     """All phases from which ``new`` may be reached (for guarded SQL updates)."""
     return frozenset(old for old, targets in TRANSITIONS.items() if new in targets)
+
+
+def effective_actions(phase: Phase) -> tuple[Action, ...]:
+    """The actions that change ``phase`` (not refused, not ignored), in
+    :class:`Action` order: what a page offers."""
+    return tuple(a for a in Action if phase in _ACTION_TARGETS[a])
 
 
 def resolve_action(phase: Phase, action: Action) -> Phase | None:

@@ -25,14 +25,16 @@ from aiouws.http.auth import make_resolver
 from aiouws.http.compress import compression_middleware
 from aiouws.http.connections import connection_middleware
 from aiouws.http.cors import install_cors
+from aiouws.http.crosssite import cross_site_guard
 from aiouws.http.keys import KIND, PUBLIC_PATHS, RESOLVER, SERVICE, SETTINGS
 from aiouws.http.metrics import METRICS, install_metrics, metrics_middleware
 from aiouws.http.middleware import (
     UNAVAILABLE_ERROR,
+    error_answer,
     error_middleware,
-    error_response,
     started_guard,
 )
+from aiouws.http.pages import Pages, install_assets, make_public_assets
 from aiouws.http.proxies import client_address
 from aiouws.kinds import JobKind, kinds_by_name
 from aiouws.service import JobService
@@ -44,6 +46,7 @@ from aiouws.workdir import JobDirs
 
 __all__ = [
     "add_operations",
+    "add_pages",
     "create_app",
     "make_public",
     "service_middlewares",
@@ -79,10 +82,10 @@ async def owner_middleware(
             owner = await resolver(request)
         except AuthenticationRequired as exc:
             if request.path not in request.config_dict.get(PUBLIC_PATHS, ()):
-                return error_response(exc)
+                return error_answer(request, exc)
             owner = None
         except UWSError as exc:
-            return error_response(exc)
+            return error_answer(request, exc)
         if owner is not None:
             request[ACCESS_OWNER] = owner
     return await handler(request)
@@ -102,11 +105,19 @@ def add_operations(app: web.Application, settings: Settings) -> None:
     install_cors(app, settings)
 
 
+def add_pages(app: web.Application, pages: Pages) -> None:
+    """Serve ``pages``' assets (public: a login page needs its style) and render
+    ``app``'s HTML pages with its templates."""
+    install_assets(app, pages)
+    make_public(app, *make_public_assets(pages))
+
+
 def service_middlewares(settings: Settings) -> list[Middleware]:
     """The middlewares of a whole service (outermost first): the connection's
     guard told of each request (slow clients), requests counted
     for the metrics, documents compressed, the owner for the logs, no second
-    response after a started one, the UWS error mapping."""
+    response after a started one, the UWS error mapping, state-changing
+    requests from other sites refused (:mod:`aiouws.http.crosssite`)."""
     return [
         connection_middleware,
         metrics_middleware,
@@ -114,12 +125,13 @@ def service_middlewares(settings: Settings) -> list[Middleware]:
         owner_middleware,
         started_guard,
         error_middleware,
+        cross_site_guard,
     ]
 
 
 def uws_subapp(kind: str) -> web.Application:
     """The UWS REST resources for jobs of ``kind``, to mount under any prefix."""
-    sub = web.Application(middlewares=[error_middleware])
+    sub = web.Application(middlewares=[error_middleware, cross_site_guard])
     sub[KIND] = kind
     sub[UNAVAILABLE_ERROR] = DatabaseUnavailable  # UWS form, whatever the parent's
     sub.add_routes(handlers.routes)
@@ -192,6 +204,7 @@ def create_app(
         client_max_size=settings.max_request_bytes,
     )
     add_operations(app, settings)
+    add_pages(app, Pages())
     app.cleanup_ctx.append(uws_context(settings, kinds, execute=execute))
     for kind in kinds:
         app.add_subapp(f"/jobs/{kind.name}", uws_subapp(kind.name))

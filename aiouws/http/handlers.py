@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from aiouws.errors import NotFound, UsageError
-from aiouws.http import render
+from aiouws.http import jobpages, render
 from aiouws.http.keys import KIND, RESOLVER, SERVICE, SETTINGS
+from aiouws.http.negotiate import prefers_html
 from aiouws.http.params import (
     Params,
     parse_action,
@@ -57,8 +58,11 @@ def _job_url(request: web.Request, job_id: str) -> str:
     return f"{_jobs_url(request)}/{job_id}"
 
 
-def _xml(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type=XML, charset="utf-8")
+def _xml(body: bytes, *, negotiated: bool = False) -> web.Response:
+    response = web.Response(body=body, content_type=XML, charset="utf-8")
+    if negotiated:  # a browser gets HTML at this URL: caches must tell them apart
+        response.headers["Vary"] = "Accept"
+    return response
 
 
 def _text(value: str) -> web.Response:
@@ -116,8 +120,18 @@ async def list_jobs(request: web.Request) -> web.Response:
         kind=request.app[KIND],
     )
     refs = await request.config_dict[SERVICE].list_jobs(flt)
+    if prefers_html(request):
+        return await jobpages.jobs_page(
+            request,
+            refs,
+            _jobs_url(request),
+            owner=flt.owner,
+            kind=request.app[KIND],
+            chosen=[p.value for p in flt.phases],
+        )
     return _xml(
-        render.jobs_document(refs, _jobs_url(request), stylesheet=_stylesheet(request))
+        render.jobs_document(refs, _jobs_url(request), stylesheet=_stylesheet(request)),
+        negotiated=True,
     )
 
 
@@ -171,13 +185,19 @@ async def get_job(request: web.Request) -> web.Response:
         )
     else:
         job = await _job(request)
+    quote = await service.quote(job)
+    if prefers_html(request):
+        return await jobpages.job_page(
+            request, job, _job_url(request, job.job_id), _jobs_url(request), quote=quote
+        )
     return _xml(
         render.job_document(
             job,
             _job_url(request, job.job_id),
-            quote=await service.quote(job),
+            quote=quote,
             stylesheet=_stylesheet(request),
-        )
+        ),
+        negotiated=True,
     )
 
 
@@ -306,7 +326,11 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     )
     if path is None:
         raise web.HTTPSeeOther(href or "")
-    return _file(path, media_type, f"result file of job {job.job_id} is gone")
+    response = _file(path, media_type, f"result file of job {job.job_id} is gone")
+    # Saved as JOBID-result.vot (the file's own extension), not "result".
+    name = jobpages.download_name(job, path.name)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @routes.get("/{job_id}/uploads/{name}")

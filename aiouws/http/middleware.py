@@ -24,11 +24,19 @@ from aiouws.errors import (
     UWSError,
     error_body,
 )
+from aiouws.http.jobpages import error_page
 from aiouws.http.keys import SETTINGS
+from aiouws.http.negotiate import prefers_html
 from aiouws.jobapi import NO_SPACE, is_disk_full
 from aiouws.storage.outage import unavailable_cause, unavailable_message
 
-__all__ = ["UNAVAILABLE_ERROR", "error_middleware", "error_response", "started_guard"]
+__all__ = [
+    "UNAVAILABLE_ERROR",
+    "error_answer",
+    "error_middleware",
+    "error_response",
+    "started_guard",
+]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +50,23 @@ UNAVAILABLE_ERROR: web.AppKey[Callable[[str], UWSError]] = web.AppKey(
 def _unavailable(request: web.Request, message: str) -> web.Response:
     make = request.config_dict.get(UNAVAILABLE_ERROR, DatabaseUnavailable)
     log.warning("request failed: %s", message, extra={"path": request.path})
-    return error_response(make(message))
+    return error_answer(request, make(message))
+
+
+def error_answer(request: web.Request, exc: UWSError) -> web.Response:
+    """``exc`` for the client of ``request``: :func:`error_response`, or an HTML
+    page with the same status and headers for a browser (which prefers
+    ``text/html``; API clients keep the documents the standards define)."""
+    if prefers_html(request):
+        return error_page(
+            request,
+            exc.status,
+            exc.error_code.value,
+            exc.message,
+            exc.detail,
+            exc.headers(),
+        )
+    return error_response(exc)
 
 
 def error_response(exc: UWSError) -> web.Response:
@@ -54,6 +78,15 @@ def error_response(exc: UWSError) -> web.Response:
         charset="utf-8",
         headers=exc.headers(),
     )
+
+
+_INTERNAL = "internal error; the operator has been told"
+_HTTP_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
 
 
 @web.middleware
@@ -75,7 +108,7 @@ async def error_middleware(
     except UWSError as exc:
         if exc.status >= 500:
             log.warning("request failed: %s", exc, extra={"path": request.path})
-        return error_response(exc)
+        return error_answer(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -84,6 +117,10 @@ async def error_middleware(
             for k, v in exc.headers.items()
             if k.lower() not in ("content-type", "content-length")
         }
+        if prefers_html(request):
+            code = _HTTP_CODES.get(exc.status, ErrorCode.USAGE_ERROR).value
+            message = (exc.text or exc.reason).strip()
+            return error_page(request, exc.status, code, message, None, headers)
         return web.Response(
             status=exc.status,
             headers=headers,
@@ -94,16 +131,16 @@ async def error_middleware(
     except Exception as exc:
         if is_disk_full(exc):
             log.warning("request failed: %s", exc, extra={"path": request.path})
-            return error_response(StorageFull(NO_SPACE))
+            return error_answer(request, StorageFull(NO_SPACE))
         cause = unavailable_cause(exc)
         if cause is not None:
             return _unavailable(request, unavailable_message(cause))
         log.exception("unexpected error", extra={"path": request.path})
+        if prefers_html(request):
+            return error_page(request, 500, ErrorCode.INTERNAL_ERROR.value, _INTERNAL)
         return web.Response(
             status=500,
-            text=error_body(
-                ErrorCode.INTERNAL_ERROR, "internal error; the operator has been told"
-            ),
+            text=error_body(ErrorCode.INTERNAL_ERROR, _INTERNAL),
             content_type="text/plain",
             charset="utf-8",
         )

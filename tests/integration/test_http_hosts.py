@@ -42,7 +42,7 @@ async def location(client: Client, headers: dict[str, str]) -> str:
 async def test_a_spoofed_host_gets_the_listening_address(
     settings: Settings, aiohttp_client: MakeClient
 ) -> None:
-    client, listening = await echo_client(settings, aiohttp_client)
+    client, listening = await echo_client(settings, aiohttp_client, stylesheet=True)
     job_url = await location(client, {"Host": EVIL})
     assert job_url.startswith(f"{listening}/jobs/echo/")
     job_id = job_url.rsplit("/", 1)[1]

@@ -256,7 +256,7 @@ async def test_concurrent_phase_changes_no_lost_update(client: Client) -> None:
 async def test_stylesheet_preamble_and_xsl(client: Client) -> None:
     job_id = await create(client, needed="1")
     text = await (await client.get(f"/jobs/echo/{job_id}")).text()
-    assert '<?xml-stylesheet type="text/xsl"' in text
+    assert "xml-stylesheet" not in text  # opt-in (settings.stylesheet)
     resp = await client.get("/jobs/echo/stylesheet.xsl")
     assert resp.status == 200 and b"xsl:stylesheet" in await resp.read()
 
