@@ -104,6 +104,8 @@ def start_chromium(
         f"--window-size={size[0]},{size[1]}",
     ):
         options.add_argument(argument)
+    # The page's console (errors, CSP violations), for the tests to read.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option(
         "prefs",
         {

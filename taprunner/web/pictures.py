@@ -1,0 +1,120 @@
+"""The pictures block of a completed TAP job's page: a sky plot and histograms
+of the preview's rows (:mod:`taprunner.web.plots` draws them as SVG).
+
+The page embeds them as they are: no script, no style sheet, no request. One
+histogram per numeric column, each in a ``<details>`` (the first one open), so
+that a reader chooses the column with a click, script or not. Template:
+``taprunner/web/templates/tappictures.html``; ``section#pictures`` holds
+``figure#sky-plot`` (``svg.sky-plot``, one ``circle`` per row drawn) and
+``details.histogram[data-column]`` (``svg.histogram``, one ``rect.bar`` per bin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+from markupsafe import Markup
+
+from aiouws.http.pages import render_fragment
+from taprunner.web.plotscale import finite
+from taprunner.web.plots import (
+    PlotColumn,
+    default_histogram_column,
+    histogram_svg,
+    numeric_columns,
+    sky_columns,
+    sky_plot_svg,
+    sky_points,
+)
+
+__all__ = ["Histogram", "pictures_block", "plot_columns"]
+
+
+class ColumnLike(Protocol):
+    """What a preview says of a column (:class:`taprunner.web.preview.PreviewColumn`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def datatype(self) -> str: ...
+    @property
+    def ucd(self) -> str: ...
+    @property
+    def xtype(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Histogram:
+    column: str
+    svg: Markup
+    open: bool
+
+
+def plot_columns(
+    columns: Sequence[ColumnLike], rows: Sequence[Sequence[str]]
+) -> list[PlotColumn]:
+    """The preview's columns for the plots. A column of no declared type (CSV,
+    TSV) is numeric when every one of its non-empty cells is a number."""
+    found = []
+    for index, column in enumerate(columns):
+        datatype = column.datatype
+        if not datatype:
+            cells = [row[index] for row in rows if row[index].strip()]
+            numeric = bool(cells) and len(finite(cells)) == len(cells)
+            datatype = "double" if numeric else "char"
+        found.append(
+            PlotColumn(
+                name=column.name,
+                datatype=datatype,
+                ucd=column.ucd or None,
+                xtype=column.xtype or None,
+            )
+        )
+    return found
+
+
+def pictures_block(
+    request: web.Request,
+    columns: Sequence[ColumnLike],
+    rows: Sequence[Sequence[str]],
+) -> Markup | None:
+    """The pictures of a preview's ``rows`` as an HTML fragment, or None when
+    there is nothing to draw (no rows, no positions, no numbers)."""
+    if not rows:
+        return None
+    described = plot_columns(columns, rows)
+    sky = None
+    where = sky_columns(described)
+    if where is not None:
+        points = sky_points(rows, where)
+        if points and where.ra is not None and where.dec is not None:
+            titles = (described[where.ra].name, described[where.dec].name)
+            svg = sky_plot_svg(
+                points, ra_title=f"{titles[0]} (deg)", dec_title=f"{titles[1]} (deg)"
+            )
+            sky = Markup(svg)  # noqa: S704  # escaped by plots
+        elif points:
+            sky = Markup(sky_plot_svg(points))  # noqa: S704  # escaped by plots
+    first = default_histogram_column(described)
+    histograms = [
+        Histogram(
+            column=described[i].name,
+            svg=Markup(  # noqa: S704  # escaped by plots
+                histogram_svg([row[i] for row in rows], title=described[i].name)
+            ),
+            open=i == first,
+        )
+        for i in numeric_columns(described)
+    ]
+    if sky is None and not histograms:
+        return None
+    return render_fragment(
+        request,
+        "tappictures.html",
+        sky=sky,
+        histograms=histograms,
+        rows=len(rows),
+    )
