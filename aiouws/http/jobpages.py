@@ -104,6 +104,7 @@ async def jobs_page(
         anonymous=owner is None,
         phases=[p.value for p in Phase],
         chosen=list(chosen),
+        extra_scripts=script_urls(request, "uws.js"),
     )
 
 

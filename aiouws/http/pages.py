@@ -12,8 +12,8 @@ Templates and the structure scripts rely on (keep these stable):
 ``aiouws/templates/base.html`` (every page)
     ``<html data-page="NAME">`` (``jobs``, ``job``, ``error``, TAP's ``query``,
     ``tables``, ``table``, ``capabilities``, ``availability``, ``examples``);
-    ``header.site`` with ``nav#site-nav``; ``main#main``; scripts from
-    ``extra_scripts`` (static URLs) loaded with ``defer``.
+    ``header.site`` with ``nav#site-nav``; ``main#main``; the page's scripts
+    then :attr:`Pages.scripts`, loaded with ``defer``.
 ``jobs.html`` (a UWS job list)
     ``table#job-list``; each ``tr.job`` has ``data-job-id`` and
     ``data-phase``; ``a.job-link``; ``span.phase.phase-PHASE``.
@@ -93,6 +93,10 @@ class Pages:
 
     packages: Sequence[tuple[str, str]] = (("aiouws", "templates"),)
     nav: Sequence[tuple[str, str]] = (("Home", "/"),)
+    stylesheets: Sequence[str] = ("uws.css",)
+    """Assets every page links as style sheets, in order."""
+    scripts: Sequence[str] = ()
+    """Assets every page loads as scripts (``defer``), after its own."""
     """Links of every page's header: (label, path below the public origin)."""
     assets: Mapping[str, tuple[str, str]] = field(
         default_factory=lambda: {
@@ -193,19 +197,20 @@ def render_page(
 ) -> web.Response:
     """The page ``name`` as a response with :func:`html_headers`.
 
-    Every template gets ``origin`` (the service's public origin), ``static``
-    (asset name -> URL), ``title`` and ``extra_scripts`` defaults.
+    Every template gets ``origin`` (the service's public origin), ``nav``,
+    ``stylesheets`` and ``scripts`` (URLs: ``extra_scripts`` given here, then the
+    application's own) and a ``title`` default.
     """
     settings = request.config_dict.get(SETTINGS)
     origin = public_origin(request) if settings is not None else ""
     pages = pages_of(request)
+    own = tuple(context.pop("extra_scripts", ()))
     full = {
         "origin": origin,
-        "static": lambda asset: origin + STATIC_PREFIX + asset,
-        "has_asset": lambda asset: asset in pages.assets,
         "title": "",
-        "extra_scripts": (),
         "nav": site_nav(request),
+        "stylesheets": [origin + STATIC_PREFIX + s for s in pages.stylesheets],
+        "scripts": own + script_urls(request, *pages.scripts),
         **context,
     }
     return web.Response(

@@ -3,7 +3,8 @@
 Layout (TAP 1.1 §2): ``/tap/sync``, ``/tap/async`` (UWS job list of kind ``tap``),
 ``/tap/capabilities``, ``/tap/availability``, ``/tap/tables``, ``/tap/examples``,
 the VOResource record ``/tap/resource``;
-the generic demo job kind at ``/jobs/demo``; a home page at ``/``.
+the generic demo job kind at ``/jobs/demo``; the query page at ``/`` (and
+``/tap``); HTML pages of these resources for browsers (:mod:`.pages`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiouws.demo import DEMO_KIND
 from aiouws.errors import UsageError
 from aiouws.http.app import (
     add_operations,
+    add_pages,
     make_public,
     service_middlewares,
     uws_context,
@@ -29,6 +31,7 @@ from aiouws.http.app import (
 )
 from aiouws.http.metrics import METRICS
 from aiouws.http.middleware import UNAVAILABLE_ERROR
+from aiouws.http.pages import register_job_block
 from aiouws.kinds import JobKind, ParameterSpec
 from aiouws.models import JobParameter
 from aiouws.storage.database import QUERY_ROLE, Database
@@ -44,9 +47,10 @@ from taprunner.schema import tapschema
 from taprunner.schema.demo import load_demo
 from taprunner.schema.pgsphere import ensure_pg_sphere
 from taprunner.settings import RunnerConfig, TapSettings
-from taprunner.web import endpoints, registration
+from taprunner.web import endpoints, pages, registration
 from taprunner.web.examples import load_examples
 from taprunner.web.fastlane import LaneQuery, TapInline
+from taprunner.web.jobblock import tap_job_block
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.state import TAP, TapState
 
@@ -253,6 +257,11 @@ def create_tap_app(
     app.cleanup_ctx.append(uws_context(settings, kinds))
     app.add_routes(endpoints.routes)
     app.add_routes(registration.routes)
+    app.add_routes(pages.routes)  # the query page at / and /tap
+    add_pages(app, pages.TAP_PAGES)
+    register_job_block(
+        app, TAP_KIND, functools.partial(tap_job_block, jobs_path=TAP_JOBS_PATH)
+    )
     # Registries and monitors read these without credentials (require_auth).
     make_public(app, "/tap/availability", "/tap/capabilities", "/tap/resource")
     app.add_subapp(TAP_JOBS_PATH, uws_subapp(TAP_KIND))

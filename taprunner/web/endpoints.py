@@ -1,4 +1,5 @@
-"""TAP HTTP endpoints: sync queries (streamed), VOSI resources, examples, home page.
+"""TAP HTTP endpoints: sync queries (streamed), VOSI resources (as HTML pages
+for browsers, :mod:`taprunner.web.pages`).
 
 Handlers raise; the aiouws error middleware answers for TAP errors with their
 status and DALI error document (:mod:`taprunner.errors`).
@@ -7,7 +8,6 @@ status and DALI error document (:mod:`taprunner.errors`).
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +16,7 @@ from aiohttp import hdrs, web
 
 from aiouws.errors import PayloadTooLarge, UsageError
 from aiouws.http.keys import SETTINGS, request_owner
+from aiouws.http.negotiate import prefers_html
 from aiouws.http.params import Params, read_params
 from aiouws.http.urls import public_origin
 from taprunner.adql.limits import check_length
@@ -32,9 +33,8 @@ from taprunner.query.outcome import QueryOutcome
 from taprunner.query.querylog import QueryTag
 from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import load_uploads
-from taprunner.request import FORMATS, TapRequest, parse_request
-from taprunner.settings import TapSettings
-from taprunner.web import vosi
+from taprunner.request import TapRequest, parse_request
+from taprunner.web import pages, vosi
 from taprunner.web.capabilities import (
     DEFAULT_LANGUAGE_FEATURES,
     DEFAULT_UDFS,
@@ -43,7 +43,7 @@ from taprunner.web.capabilities import (
     capabilities_document,
 )
 from taprunner.web.metrics import TAP_METRICS
-from taprunner.web.state import TAP, TapState
+from taprunner.web.state import TAP, TapState, visible_catalog
 
 __all__ = ["capabilities_body", "routes", "tap_url"]
 
@@ -84,8 +84,10 @@ class _LazyStream:
         *,
         compress: bool = False,
         write_timeout: float = 10.0,
+        disposition: str | None = None,
     ) -> None:
         self._request = request
+        self._disposition = disposition
         self._media_type = media_type
         self._compress = compress
         self._write_timeout = write_timeout
@@ -98,6 +100,8 @@ class _LazyStream:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
             )
+            if self._disposition:
+                self.response.headers[hdrs.CONTENT_DISPOSITION] = self._disposition
             if self._compress:
                 # gzip or deflate if Accept-Encoding asks (the format's choice).
                 self.response.enable_compression()
@@ -215,6 +219,13 @@ async def _run_sync(
         )
 
 
+def _disposition(request: web.Request, tap_request: TapRequest) -> str | None:
+    """A browser's sync result saved as ``tap-result.EXT``; None for API clients."""
+    if not prefers_html(request):
+        return None
+    return f'attachment; filename="tap-result.{tap_request.format.extension}"'
+
+
 @routes.route("*", "/tap/sync")
 async def sync_query(request: web.Request) -> web.StreamResponse:
     """Run a query and stream the result as it comes out of the database."""
@@ -249,6 +260,9 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
             tap_request.media_type,
             compress=tap_request.format.compress,
             write_timeout=settings.write_timeout,
+            # A browser (the query page's form) saves the result under a name
+            # with its format's extension; API clients get the response as ever.
+            disposition=_disposition(request, tap_request),
         )
         async with stream.delivering(state.tap.sync_timeout):
             metrics = request.config_dict.get(TAP_METRICS)
@@ -267,10 +281,47 @@ async def sync_query(request: web.Request) -> web.StreamResponse:
         params.discard_uploads()
 
 
+def _xml(body: bytes) -> web.Response:
+    """A negotiated VOSI document (browsers get a page at the same URL)."""
+    response = web.Response(body=body, content_type=_XML, charset="utf-8")
+    response.headers[hdrs.VARY] = hdrs.ACCEPT
+    return response
+
+
 @routes.get("/tap/capabilities")
 async def capabilities(request: web.Request) -> web.Response:
-    body = capabilities_body(request)
-    return web.Response(body=body, content_type=_XML, charset="utf-8")
+    if prefers_html(request):
+        return _capabilities_page(request)
+    return _xml(capabilities_body(request))
+
+
+def _capabilities_page(request: web.Request) -> web.Response:
+    s = request.config_dict[SETTINGS]
+    state = request.config_dict[TAP]
+    tap = state.tap
+    features = (
+        DEFAULT_LANGUAGE_FEATURES if state.geometry else NO_GEOMETRY_LANGUAGE_FEATURES
+    )
+    udfs = DEFAULT_UDFS if state.geometry else NO_GEOMETRY_UDFS
+    listed = [
+        (kind.rpartition("#")[2], [f.form for f in members])
+        for kind, members in features.items()
+    ]
+    listed.append(("user-defined functions", [f.form for f in udfs]))
+    limits = [
+        ("MAXREC default / hard", f"{tap.maxrec_default} / {tap.maxrec_hard} rows"),
+        ("Upload size", f"{s.max_upload_bytes} bytes"),
+        (
+            "Execution duration default / hard",
+            f"{s.default_execution_duration} / {s.max_execution_duration} s",
+        ),
+        (
+            "Retention default / hard",
+            f"{s.default_destruction_days:g} / {s.max_destruction_days:g} days",
+        ),
+        ("Sync query time", f"{tap.sync_timeout:g} s"),
+    ]
+    return pages.capabilities_page(request, limits=limits, features=listed)
 
 
 def capabilities_body(request: web.Request) -> bytes:
@@ -298,8 +349,10 @@ def capabilities_body(request: web.Request) -> bytes:
 async def availability(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
     up, note = await _database_state(state)
-    body = vosi.availability_document(up, note, state.up_since if up else None)
-    return web.Response(body=body, content_type=_XML, charset="utf-8")
+    since = state.up_since if up else None
+    if prefers_html(request):
+        return pages.availability_page(request, up, note, since)
+    return _xml(vosi.availability_document(up, note, since))
 
 
 async def _database_state(state: TapState) -> tuple[bool, str]:
@@ -330,87 +383,21 @@ async def tables(request: web.Request) -> web.Response:
     detail = request.query.get("detail", "max").lower()
     if detail not in ("min", "max"):
         raise web.HTTPBadRequest(text="detail must be min or max")
-    catalog = await request.config_dict[TAP].catalog()
+    catalog = await visible_catalog(request)
+    if prefers_html(request):
+        return pages.tables_page(request, catalog.tables)
     body = vosi.tables_document(
         catalog.tables, detail="min" if detail == "min" else "max"
     )
-    return web.Response(body=body, content_type=_XML, charset="utf-8")
+    return _xml(body)
 
 
 @routes.get("/tap/tables/{name}")
 async def one_table(request: web.Request) -> web.Response:
-    catalog = await request.config_dict[TAP].catalog()
+    catalog = await visible_catalog(request)
     table = catalog.table(request.match_info["name"])
     if table is None:
         raise web.HTTPNotFound(text=f"no table {request.match_info['name']!r}")
-    return web.Response(
-        body=vosi.table_document(table), content_type=_XML, charset="utf-8"
-    )
-
-
-@routes.get("/")
-@routes.get("/tap")
-async def home(request: web.Request) -> web.Response:
-    """A page that says what is served and how to query it."""
-    state = request.config_dict[TAP]
-    published = (await state.catalog()).tables
-    tap = tap_url(request)
-    rows = "".join(
-        f"<tr><td><code>{html.escape(t.name)}</code></td>"
-        f"<td>{html.escape(t.description or '')}</td><td>{len(t.columns)}</td></tr>"
-        for t in published
-        if not t.name.lower().startswith("tap_schema.")
-    )
-    example = "SELECT TOP 10 id, ra, dec, mag FROM demo.stars WHERE " + (
-        "CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, 1)) = 1"
-        if state.geometry
-        else "mag < 8"
-    )
-    formats = ", ".join(
-        sorted({k for k in FORMATS if "/" not in k or k.startswith("votable")})
-    )
-    meta = state.tap
-    title = html.escape(meta.title)
-    page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
-td,th{{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}}</style></head>
-<body><h1>{title}</h1>
-<p>{html.escape(meta.description)}</p>{_curation(meta)}
-<p>A TAP 1.1 service at <code>{html.escape(tap)}</code>. Point TOPCAT or pyvo at it:</p>
-<pre>import pyvo
-service = pyvo.dal.TAPService("{html.escape(tap)}")
-print(service.run_sync("{html.escape(example)}").to_table())</pre>
-<h2>Tables</h2><table><tr><th>Table</th><th>Description</th><th>Columns</th></tr>
-{rows}</table>
-<h2>Endpoints</h2><ul>
-<li><a href="{tap}/sync?LANG=ADQL&amp;QUERY={html.escape(example.replace(" ", "+"))}">
-sync</a> (GET or POST: LANG, QUERY, MAXREC, RESPONSEFORMAT: {html.escape(formats)})</li>
-<li><a href="{tap}/async">async</a> (UWS 1.1 job list)</li>
-<li><a href="{tap}/tables">tables</a>, <a href="{tap}/capabilities">capabilities</a>,
-<a href="{tap}/availability">availability</a>,
-<a href="{tap}/examples">examples</a>,
-<a href="{tap}/resource">VOResource record</a> (for registration)</li>
-</ul></body></html>"""
-    return web.Response(text=page, content_type="text/html")
-
-
-def _curation(meta: TapSettings) -> str:
-    """Publisher, contact and identifier of the home page, those that are set."""
-    items = [
-        (label, value)
-        for label, value in (
-            ("Publisher", meta.publisher),
-            ("Contact", meta.contact_name),
-            ("IVOA identifier", meta.ivoid),
-        )
-        if value
-    ]
-    if meta.contact_email:
-        email = html.escape(meta.contact_email)
-        items.append(("E-mail", f'<a href="mailto:{email}">{email}</a>'))
-    rows = "".join(
-        f"<li>{label}: {value if label == 'E-mail' else html.escape(value)}</li>"
-        for label, value in items
-    )
-    return f"<ul>{rows}</ul>" if rows else ""
+    if prefers_html(request):
+        return pages.table_page(request, table)
+    return _xml(vosi.table_document(table))

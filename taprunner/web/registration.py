@@ -7,11 +7,12 @@ from aiohttp import web
 
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
-from taprunner.web import vosi
+from aiouws.http.negotiate import prefers_html
+from taprunner.web import pages, vosi
 from taprunner.web.endpoints import capabilities_body, tap_url
 from taprunner.web.examples import examples_document, generated_examples
 from taprunner.web.resource import ResourceRecord, resource_document
-from taprunner.web.state import TAP
+from taprunner.web.state import TAP, visible_catalog
 
 __all__ = ["RESOURCE_PATH", "routes"]
 
@@ -23,13 +24,16 @@ _XHTML = "application/xhtml+xml"
 
 @routes.get("/tap/examples")
 async def examples(request: web.Request) -> web.Response:
-    """The operator's examples, else examples of the published tables."""
+    """The operator's examples, else examples of the published tables (for a
+    browser: a page whose examples open the query page)."""
+    if prefers_html(request):
+        return await pages.examples_page(request)
     state = request.config_dict[TAP]
     given = state.examples
     if isinstance(given, bytes):
         return web.Response(body=given, content_type=_XHTML, charset="utf-8")
     if given is None:
-        tables = (await state.catalog()).tables
+        tables = (await visible_catalog(request)).tables
         given = generated_examples(tables, geometry=state.geometry)
     body = examples_document(tap_url(request), given)
     return web.Response(body=body, content_type=_XHTML, charset="utf-8")

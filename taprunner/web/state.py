@@ -21,7 +21,7 @@ from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
 from taprunner.web.examples import OperatorExamples
 
-__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState"]
+__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState", "visible_catalog"]
 
 CATALOG_TTL = 5.0
 #: Seconds a request waits for a free pooled connection before it gets a 503.
@@ -123,3 +123,9 @@ class TapState:
 
 
 TAP = web.AppKey("aiouws_tap", TapState)
+
+
+async def visible_catalog(request: web.Request) -> TapCatalog:
+    """The published tables as the request's client may see them: what
+    /tap/tables, the examples and the query page show (one lookup for all)."""
+    return await request.config_dict[TAP].catalog()

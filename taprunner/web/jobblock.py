@@ -1,0 +1,89 @@
+"""TAP's block on a job page (a hook of the generic UWS pages,
+:func:`aiouws.http.pages.register_job_block`): for a completed query, a preview
+of its first rows and its downloads.
+
+The stored result downloads as ``JOBID-result.EXT`` (its format's extension,
+``Content-Disposition``); each other output format of the registry is offered
+as the same query run again through /tap/sync in that format (a plain form
+POST: no script needed). Template: ``taprunner/web/templates/tapjob.html``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from markupsafe import Markup
+
+from aiouws.errors import UWSError
+from aiouws.http.jobpages import download_name
+from aiouws.http.keys import SERVICE
+from aiouws.http.pages import render_fragment
+from aiouws.http.urls import public_origin
+from aiouws.models import Job
+from aiouws.phases import Phase
+from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
+from taprunner.request import FORMATS
+from taprunner.web.pages import format_choices
+from taprunner.web.preview import Preview, read_preview
+
+__all__ = ["tap_job_block"]
+
+log = logging.getLogger(__name__)
+
+
+def _stored_format(job: Job, file_name: str) -> OutputFormat:
+    """The format the job's result was written in (its RESPONSEFORMAT)."""
+    given = job.parameter("responseformat") or job.parameter("format")
+    if given:
+        found = FORMATS.get(given.strip().lower().replace(" ", ""))
+        if found is not None:
+            return found
+    suffix = file_name.rpartition(".")[2]
+    return next((f for f in OUTPUT_FORMATS if f.extension == suffix), OUTPUT_FORMATS[0])
+
+
+async def tap_job_block(
+    request: web.Request, job: Job, *, jobs_path: str = "/tap/async"
+) -> Markup | None:
+    """The preview and downloads of a COMPLETED TAP job (nothing otherwise)."""
+    if job.phase is not Phase.COMPLETED or not job.results:
+        return None
+    result = job.results[0]
+    files = request.config_dict[SERVICE].files
+    preview: Preview | None = None
+    problem = None
+    stored = None
+    fmt = OUTPUT_FORMATS[0]
+    try:
+        path, media_type, _href = files.result_file(job, result.id)
+    except UWSError as exc:
+        path, problem = None, exc.message
+    if path is not None:
+        fmt = _stored_format(job, path.name)
+        try:
+            preview = await asyncio.to_thread(read_preview, path, media_type)
+        except (OSError, ValueError) as exc:
+            problem = f"no preview: {exc}"
+        job_url = f"{public_origin(request)}{jobs_path}/{job.job_id}"
+        stored = {
+            "format": fmt.name,
+            "url": f"{job_url}/results/{result.id}",
+            "filename": download_name(job, path.name),
+            "label": next(
+                c["label"] for c in format_choices() if c["name"] == fmt.name
+            ),
+        }
+    others = [c for c in format_choices() if c["name"] != fmt.name]
+    return render_fragment(
+        request,
+        "tapjob.html",
+        preview=preview,
+        problem=problem,
+        stored=stored,
+        others=others,
+        query=job.parameter("query") or "",
+        maxrec=job.parameter("maxrec") or "",
+        tap=public_origin(request) + "/tap",
+    )
