@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from aiohttp import web
 from markupsafe import Markup
 
 from aiouws.http.pages import render_fragment
-from taprunner.web.plotscale import finite
 from taprunner.web.plots import (
     PlotColumn,
     default_histogram_column,
@@ -29,32 +27,23 @@ from taprunner.web.plots import (
     sky_plot_svg,
     sky_points,
 )
+from taprunner.web.plotscale import finite
+from taprunner.web.preview import PreviewColumn
 
 __all__ = ["Histogram", "pictures_block", "plot_columns"]
 
 
-class ColumnLike(Protocol):
-    """What a preview says of a column (:class:`taprunner.web.preview.PreviewColumn`)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def datatype(self) -> str: ...
-    @property
-    def ucd(self) -> str: ...
-    @property
-    def xtype(self) -> str: ...
-
-
 @dataclass(frozen=True)
 class Histogram:
+    """One column's histogram, and whether it is shown open."""
+
     column: str
     svg: Markup
     open: bool
 
 
 def plot_columns(
-    columns: Sequence[ColumnLike], rows: Sequence[Sequence[str]]
+    columns: Sequence[PreviewColumn], rows: Sequence[Sequence[str]]
 ) -> list[PlotColumn]:
     """The preview's columns for the plots. A column of no declared type (CSV,
     TSV) is numeric when every one of its non-empty cells is a number."""
@@ -78,7 +67,7 @@ def plot_columns(
 
 def pictures_block(
     request: web.Request,
-    columns: Sequence[ColumnLike],
+    columns: Sequence[PreviewColumn],
     rows: Sequence[Sequence[str]],
 ) -> Markup | None:
     """The pictures of a preview's ``rows`` as an HTML fragment, or None when
@@ -108,6 +97,8 @@ def pictures_block(
             open=i == first,
         )
         for i in numeric_columns(described)
+        # One value makes no histogram.
+        if len(finite(row[i] for row in rows)) >= 2
     ]
     if sky is None and not histograms:
         return None

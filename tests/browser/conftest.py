@@ -48,6 +48,35 @@ def artifacts() -> Artifacts:
     return Artifacts.for_run()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_of_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test that used a browser leaves a screenshot of its last page."""
+    yield
+    if not request.node.stash.get(_FAILED, False):
+        return
+    for name in ("chromium", "phone_chromium"):
+        if name in request.fixturenames:
+            driver = request.getfixturevalue(name)
+            artifacts = request.getfixturevalue("artifacts")
+            try:
+                artifacts.screenshot(driver, f"FAILED-{request.node.name}-{name}")
+            except Exception as exc:  # noqa: BLE001 - the failure matters more
+                print(f"no screenshot of the failure: {exc}")
+
+
 def _chromium(
     browser: Browser, tmp: pytest.TempPathFactory, size: tuple[int, int]
 ) -> tuple[WebDriver, Path]:

@@ -281,3 +281,23 @@ def test_pictures_of_a_result_without_positions_or_rows() -> None:
     assert made.sky is None and made.histogram is not None
     empty = plots.pictures(DEMO_COLUMNS, [])
     assert empty.sky is None and empty.histogram is None
+
+
+# -- the job page's columns ---------------------------------------------------
+
+
+def test_preview_columns_of_csv_are_numeric_when_every_cell_is_a_number() -> None:
+    from taprunner.web.pictures import plot_columns
+    from taprunner.web.preview import PreviewColumn
+
+    columns = (
+        PreviewColumn("id"),
+        PreviewColumn("name"),
+        PreviewColumn("ra", "double", "deg", "pos.eq.ra"),
+        PreviewColumn("empty"),
+    )
+    rows = [("1", "a", "10.5", ""), ("2", "3", "11", " ")]
+    described = plot_columns(columns, rows)
+    assert [c.datatype for c in described] == ["double", "char", "double", "char"]
+    assert described[2].ucd == "pos.eq.ra" and described[0].ucd is None
+    assert plots.numeric_columns(described) == [0, 2]
