@@ -127,8 +127,17 @@ def start_chromium(
     return driver
 
 
-def set_viewport(driver: WebDriver, size: tuple[int, int]) -> None:
-    """Make the page's viewport (not the window) ``size`` CSS pixels."""
+#: The viewport each browser (by session) was given, to come back to.
+_VIEWPORTS: dict[str, tuple[int, int]] = {}
+
+
+def set_viewport(
+    driver: WebDriver, size: tuple[int, int], *, keep: bool = True
+) -> None:
+    """Make the page's viewport (not the window) ``size`` CSS pixels (a phone's
+    below 600 wide); ``keep``: the size screenshots come back to."""
+    if keep:
+        _VIEWPORTS[driver.session_id] = size
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {
@@ -173,15 +182,13 @@ class Artifacts:
         current HTML as ``name.html``."""
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
         path = self.root / f"{slug}.png"
-        height = driver.execute_script("return document.documentElement.scrollHeight;")
-        viewport = driver.execute_script(
-            "return [window.innerWidth, window.innerHeight];"
-        )
-        set_viewport(driver, (viewport[0], min(max(height, viewport[1]), 6000)))
+        width, height = _VIEWPORTS.get(driver.session_id, LAPTOP)
+        full = driver.execute_script("return document.documentElement.scrollHeight;")
+        set_viewport(driver, (width, min(max(full, height), 6000)), keep=False)
         try:
             path.write_bytes(driver.get_screenshot_as_png())
         finally:
-            set_viewport(driver, (viewport[0], viewport[1]))
+            set_viewport(driver, (width, height))
         (self.root / f"{slug}.html").write_text(driver.page_source)
         self.saved.append(path)
         return path

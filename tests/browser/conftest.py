@@ -62,7 +62,9 @@ _FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(autouse=True)
-def _screenshot_of_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+def _screenshot_of_a_failure(
+    request: pytest.FixtureRequest, artifacts: Artifacts
+) -> Iterator[None]:
     """A failed test that used a browser leaves a screenshot of its last page."""
     yield
     if not request.node.stash.get(_FAILED, False):
@@ -70,7 +72,6 @@ def _screenshot_of_a_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     for name in ("chromium", "phone_chromium"):
         if name in request.fixturenames:
             driver = request.getfixturevalue(name)
-            artifacts = request.getfixturevalue("artifacts")
             try:
                 artifacts.screenshot(driver, f"FAILED-{request.node.name}-{name}")
             except Exception as exc:  # noqa: BLE001 - the failure matters more

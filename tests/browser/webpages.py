@@ -103,9 +103,11 @@ def horizontal_overflow(driver: WebDriver) -> int:
 def focus_path(driver: WebDriver, presses: int) -> list[str]:
     """Press Tab ``presses`` times from the top of the page: the focused
     elements (``tag#id`` or ``tag.class``, text for links)."""
-    driver.execute_script("document.activeElement && document.activeElement.blur();")
-    body = driver.find_element(By.TAG_NAME, "body")
-    body.click()
+    # Start where a freshly loaded page starts: before its first element.
+    driver.execute_script(
+        "const start = document.createElement('span');"
+        "start.tabIndex = -1; document.body.prepend(start); start.focus();"
+    )
     path = []
     for _ in range(presses):
         driver.switch_to.active_element.send_keys(Keys.TAB)
