@@ -236,3 +236,40 @@ def test_the_editor_completes_table_and_column_names(
     )
     editor.send_keys(Keys.ESCAPE, Keys.ENTER)
     assert editor.get_attribute("value").endswith("s.de\n")
+
+
+#: What the query page may weigh at most (HTML + CSS + JS, uncompressed).
+PAGE_BUDGET = 64 * 1024
+
+
+def test_the_query_page_weight(
+    chromium: WebDriver, web_server: LiveServer, artifacts: Artifacts
+) -> None:
+    """Bytes of HTML, CSS and JS the query page loads (as the browser decoded
+    them, and as they came over the wire), written to the artefacts."""
+    chromium.get(web_server.url + "/")
+    entries = chromium.execute_script(
+        "const nav = performance.getEntriesByType('navigation')[0];"
+        "const all = [[location.href, 'html', nav.decodedBodySize,"
+        "              nav.encodedBodySize]];"
+        "for (const r of performance.getEntriesByType('resource')) {"
+        "  const kind = new URL(r.name).pathname.split('.').pop();"
+        "  all.push([r.name, kind, r.decodedBodySize, r.encodedBodySize]);"
+        "}"
+        "return all;"
+    )
+    kinds = sorted(kind for _, kind, _, _ in entries)
+    assert kinds == ["css", "css", "html", "js"], entries
+    total = sum(decoded for _, _, decoded, _ in entries)
+    wire = sum(encoded for _, _, _, encoded in entries)
+    assert all(decoded > 0 for _, _, decoded, _ in entries), entries
+    lines = [
+        f"{kind}\t{decoded}\t{encoded}\t{url}"
+        for url, kind, decoded, encoded in entries
+    ]
+    lines.append(f"total\t{total}\t{wire}")
+    (artifacts.root / "query-page-weight.tsv").write_text(
+        "kind\tbytes\tover the wire\turl\n" + "\n".join(lines) + "\n"
+    )
+    print("\n".join(lines))
+    assert total < PAGE_BUDGET
