@@ -66,16 +66,19 @@ def _screenshot_of_a_failure(
     request: pytest.FixtureRequest, artifacts: Artifacts
 ) -> Iterator[None]:
     """A failed test that used a browser leaves a screenshot of its last page."""
+    drivers = {
+        name: request.getfixturevalue(name)
+        for name in ("chromium", "phone_chromium")
+        if name in request.fixturenames
+    }
     yield
     if not request.node.stash.get(_FAILED, False):
         return
-    for name in ("chromium", "phone_chromium"):
-        if name in request.fixturenames:
-            driver = request.getfixturevalue(name)
-            try:
-                artifacts.screenshot(driver, f"FAILED-{request.node.name}-{name}")
-            except Exception as exc:  # noqa: BLE001 - the failure matters more
-                print(f"no screenshot of the failure: {exc}")
+    for name, driver in drivers.items():
+        try:
+            artifacts.screenshot(driver, f"FAILED-{request.node.name}-{name}")
+        except Exception as exc:  # noqa: BLE001 - the failure matters more
+            print(f"no screenshot of the failure: {exc}")
 
 
 def _chromium(

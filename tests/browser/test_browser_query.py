@@ -247,6 +247,8 @@ def test_the_query_page_weight(
 ) -> None:
     """Bytes of HTML, CSS and JS the query page loads (as the browser decoded
     them, and as they came over the wire), written to the artefacts."""
+    # Everything fetched anew: cached files would count 0 bytes.
+    chromium.execute_cdp_cmd("Network.clearBrowserCache", {})
     chromium.get(web_server.url + "/")
     entries = chromium.execute_script(
         "const nav = performance.getEntriesByType('navigation')[0];"
