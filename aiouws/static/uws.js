@@ -67,7 +67,7 @@
     state.watching = true;
     var phase = job.dataset.phase;
     for (;;) {
-      var next;
+      var next, asked = Date.now();
       try {
         next = await waitPhase(job.dataset.jobUrl, phase);
       } catch (error) {
@@ -75,7 +75,11 @@
         continue;
       }
       if (next === null) break;
-      if (next === phase) continue;
+      if (next === phase) {
+        // A server that does not block (a proxy cut, a WAIT cap of 0): no spin.
+        if (Date.now() - asked < 1000) await sleep(RETRY);
+        continue;
+      }
       try {
         await refresh();
       } catch (error) {
