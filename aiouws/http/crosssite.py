@@ -6,7 +6,8 @@ the user's jobs. Browsers say where such a request comes from: ``Origin`` on
 every POST and DELETE (and ``Sec-Fetch-Site``). A state-changing request is
 refused (403, ``PermissionDenied``; an HTML page for a browser) when it comes
 from an origin that is neither the service's own (its public origin, or the
-origin the request was addressed to) nor one CORS lets in: ``cors_origins``
+origin the request was addressed to, or one naming the request's ``Host``: the
+service reached under another of its names) nor one CORS lets in: ``cors_origins``
 (credentialed), or with ``cors_any_origin`` a request carrying no credentials.
 API clients (pyvo, TOPCAT, STILTS, curl) send no ``Origin`` and are unaffected.
 """
@@ -42,6 +43,18 @@ def _origin_of(url: str) -> str:
         return url.lower()
 
 
+def _same_host(origin: str, request: web.Request) -> bool:
+    """Whether ``origin`` names the host the browser sent this request to (its
+    ``Host``): a page of this service, reached under any of its names. Another
+    site's form carries that site's origin with this service's Host."""
+    try:
+        netloc = URL(origin).raw_authority.lower()
+    except ValueError:
+        return False
+    host = request.headers.get(hdrs.HOST, "").lower()
+    return bool(netloc) and netloc == host
+
+
 def is_cross_site(request: web.Request) -> str | None:
     """Why ``request`` is a forbidden cross-site one (its origin), or None."""
     if request.method in _SAFE:
@@ -57,7 +70,7 @@ def is_cross_site(request: web.Request) -> str | None:
         _origin_of(public_origin(request)),
         _origin_of(request_origin(request, settings)),
     }
-    if origin.lower() in own:
+    if origin.lower() in own or _same_host(origin, request):
         return None
     allowed = _policy(settings.cors_origins, settings.cors_any_origin).allow(origin)
     if allowed is not None:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from aiouws.errors import UWSError
 from aiouws.http.keys import SERVICE
-from aiouws.http.pages import JOB_BLOCKS, render_page, script_urls
+from aiouws.http.pages import JOB_BLOCKS, local, render_page, script_urls
 from aiouws.models import Job, JobRef
 from aiouws.phases import FINAL_PHASES, Action, Phase, effective_actions
 from aiouws.timefmt import format_iso
@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 SUMMARIZED = 50
 #: Characters of a job's summary (its query) on the list page.
 SUMMARY_CHARS = 300
+#: Phases the list page filters by (the others are rare).
+_LISTED = (
+    Phase.PENDING,
+    Phase.QUEUED,
+    Phase.EXECUTING,
+    Phase.COMPLETED,
+    Phase.ERROR,
+    Phase.ABORTED,
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _LABELS = {Action.RUN: "Run", Action.ABORT: "Abort", Action.ARCHIVE: "Archive"}
 
@@ -75,6 +84,7 @@ async def jobs_page(
 ) -> web.Response:
     """The job list as a page: each job's phase, creation time and summary
     (its QUERY, for the newest :data:`SUMMARIZED`)."""
+    jobs_url = local(jobs_url)
     service = request.config_dict[SERVICE]
     rows = []
     for n, ref in enumerate(refs):
@@ -102,7 +112,7 @@ async def jobs_page(
         rows=rows,
         jobs_url=jobs_url,
         anonymous=owner is None,
-        phases=[p.value for p in Phase],
+        phases=[p.value for p in _LISTED],
         chosen=list(chosen),
         extra_scripts=script_urls(request, "uws.js"),
     )
@@ -134,6 +144,7 @@ async def job_page(
 ) -> web.Response:
     """One job as a page: its phase, the actions the phase allows, query,
     parameters, times, jobInfo, error, results and its kind's block."""
+    job_url, jobs_url = local(job_url), local(jobs_url)
     hook = request.config_dict.get(JOB_BLOCKS, {}).get(job.kind)
     block = None
     if hook is not None:

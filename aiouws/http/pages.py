@@ -15,20 +15,22 @@ Templates and the structure scripts rely on (keep these stable):
     ``header.site`` with ``nav#site-nav``; ``main#main``; the page's scripts
     then :attr:`Pages.scripts`, loaded with ``defer``.
 ``jobs.html`` (a UWS job list)
-    ``table#job-list``; each ``tr.job`` has ``data-job-id`` and
-    ``data-phase``; ``a.job-link``; ``span.phase.phase-PHASE``.
-``job.html`` (one UWS job)
+    ``nav#phase-filter`` (links ``?PHASE=``); ``table#job-list``; each
+    ``tr.job`` has ``data-job-id`` and ``data-phase``; ``a.job-link``;
+    ``span.phase.phase-PHASE``; ``code.summary`` (the job's query).
+``job.html`` (one UWS job), in this order
     ``section#job`` with ``data-job-id``, ``data-phase``, ``data-job-url`` (its
-    UWS URL) and ``data-final`` (``true`` in a final phase); ``span#job-phase``
-    (class ``phase phase-PHASE``); ``dl#job-times`` (``dd#time-creation``,
-    ``#time-start``, ``#time-end``, ``#time-destruction``, ``#time-quote``;
-    times in ISO 8601 with ``Z``); ``form.job-action`` per allowed action
-    (``form#action-run``, ``#action-abort``, ``#action-delete``), each a plain
-    POST with a submit ``button``; ``table#job-parameters``; ``pre#job-query``
-    when the job has a QUERY; ``dl#job-info``; ``section#job-error`` with
-    ``p#error-message`` in ERROR; ``ul#job-results``; then ``div#kind-block``
-    holding what the job kind's page hook adds (TAP:
-    ``taprunner/web/templates/tapjob.html``).
+    UWS URL, a path) and ``data-final`` (``true`` in a final phase);
+    ``span#job-phase`` (class ``phase phase-PHASE``); ``div#job-actions`` with a
+    ``form.job-action`` per allowed action (``form#action-run``,
+    ``#action-abort``, ``#action-delete``), each a plain POST with a submit
+    ``button``; ``pre#job-query`` when the job has a QUERY;
+    ``section#job-error`` with ``p#error-message`` in ERROR; ``ul#job-results``
+    of ``a.result-link``; ``div#kind-block`` holding what the job kind's page
+    hook adds (TAP: ``taprunner/web/templates/tapjob.html``); ``dl#job-times``
+    (``dd#time-creation``, ``#time-start``, ``#time-end``, ``#time-quote``,
+    ``#time-duration``, ``#time-destruction``; ISO 8601 with ``Z``);
+    ``table#job-parameters``; ``dl#job-info``.
 ``error.html``
     ``section#error`` with ``data-status`` and ``data-code``; ``p#error-message``.
 
@@ -48,6 +50,7 @@ from typing import Any
 import jinja2
 from aiohttp import hdrs, web
 from markupsafe import Markup
+from yarl import URL
 
 from aiouws.http.keys import SETTINGS
 from aiouws.http.urls import public_origin
@@ -61,7 +64,9 @@ __all__ = [
     "Pages",
     "html_headers",
     "install_assets",
+    "local",
     "make_public_assets",
+    "page_root",
     "pages_of",
     "register_job_block",
     "render_fragment",
@@ -158,10 +163,28 @@ def pages_of(request: web.Request) -> Pages:
     return request.config_dict.get(PAGES, _DEFAULT)
 
 
+def page_root(request: web.Request) -> str:
+    """The path the service's URLs start with (``""``, or a proxy's prefix).
+
+    Pages link with paths, not absolute URLs: a browser stays on the host it
+    came to (``localhost`` or an address), so that its forms post to the same
+    origin (the cross-site check and CSP's ``form-action 'self'`` hold).
+    """
+    if SETTINGS not in request.config_dict:
+        return ""
+    return URL(public_origin(request)).path.rstrip("/")
+
+
+def local(url: str) -> str:
+    """An absolute URL of the service as a path (with query) for a page."""
+    found = URL(url)
+    return str(found.relative()) if found.is_absolute() else url
+
+
 def site_nav(request: web.Request) -> tuple[tuple[str, str], ...]:
-    """Links of every page's header, as the client reaches them."""
-    origin = public_origin(request) if SETTINGS in request.config_dict else ""
-    return tuple((label, origin + path) for label, path in pages_of(request).nav)
+    """Links of every page's header, as paths."""
+    root = page_root(request)
+    return tuple((label, root + path) for label, path in pages_of(request).nav)
 
 
 def script_urls(request: web.Request, *names: str) -> tuple[str, ...]:
@@ -172,7 +195,7 @@ def script_urls(request: web.Request, *names: str) -> tuple[str, ...]:
 
 def static_url(request: web.Request, name: str) -> str:
     """The URL of static asset ``name`` as the client reaches it."""
-    return public_origin(request) + STATIC_PREFIX + name
+    return page_root(request) + STATIC_PREFIX + name
 
 
 def html_headers() -> dict[str, str]:
@@ -197,19 +220,18 @@ def render_page(
 ) -> web.Response:
     """The page ``name`` as a response with :func:`html_headers`.
 
-    Every template gets ``origin`` (the service's public origin), ``nav``,
+    Every template gets ``root`` (:func:`page_root`), ``nav``,
     ``stylesheets`` and ``scripts`` (URLs: ``extra_scripts`` given here, then the
     application's own) and a ``title`` default.
     """
-    settings = request.config_dict.get(SETTINGS)
-    origin = public_origin(request) if settings is not None else ""
+    root = page_root(request)
     pages = pages_of(request)
     own = tuple(context.pop("extra_scripts", ()))
     full = {
-        "origin": origin,
+        "root": root,
         "title": "",
         "nav": site_nav(request),
-        "stylesheets": [origin + STATIC_PREFIX + s for s in pages.stylesheets],
+        "stylesheets": [root + STATIC_PREFIX + s for s in pages.stylesheets],
         "scripts": own + script_urls(request, *pages.scripts),
         **context,
     }

@@ -19,8 +19,7 @@ from markupsafe import Markup
 from aiouws.errors import UWSError
 from aiouws.http.jobpages import download_name
 from aiouws.http.keys import SERVICE
-from aiouws.http.pages import render_fragment
-from aiouws.http.urls import public_origin
+from aiouws.http.pages import page_root, render_fragment
 from aiouws.models import Job
 from aiouws.phases import Phase
 from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
@@ -67,7 +66,7 @@ async def tap_job_block(
             preview = await asyncio.to_thread(read_preview, path, media_type)
         except (OSError, ValueError) as exc:
             problem = f"no preview: {exc}"
-        job_url = f"{public_origin(request)}{jobs_path}/{job.job_id}"
+        job_url = f"{page_root(request)}{jobs_path}/{job.job_id}"
         stored = {
             "format": fmt.name,
             "url": f"{job_url}/results/{result.id}",
@@ -76,7 +75,10 @@ async def tap_job_block(
                 c["label"] for c in format_choices() if c["name"] == fmt.name
             ),
         }
-    others = [c for c in format_choices() if c["name"] != fmt.name]
+    # Other formats: the query run again (not for a query of uploaded tables,
+    # whose files a form cannot send again).
+    uploads = job.parameter("upload")
+    others = [c for c in format_choices() if c["name"] != fmt.name and not uploads]
     return render_fragment(
         request,
         "tapjob.html",
@@ -90,5 +92,5 @@ async def tap_job_block(
         others=others,
         query=job.parameter("query") or "",
         maxrec=job.parameter("maxrec") or "",
-        tap=public_origin(request) + "/tap",
+        tap=page_root(request) + "/tap",
     )

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from aiouws.http.pages import Pages, render_page
+from aiouws.http.pages import Pages, page_root, render_page
 from aiouws.http.urls import public_origin
 from aiouws.timefmt import format_iso
 from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
@@ -79,7 +79,7 @@ _XHTML = "{http://www.w3.org/1999/xhtml}"
 
 
 def _tap(request: web.Request) -> str:
-    return public_origin(request) + "/tap"
+    return page_root(request) + "/tap"
 
 
 def _page(
@@ -107,7 +107,7 @@ def _choice(f: OutputFormat) -> dict[str, str]:
 
 def query_href(request: web.Request, query: str) -> str:
     """The query page with ``query`` filled in."""
-    return public_origin(request) + "/?" + urlencode({"query": query}) + "#query-form"
+    return page_root(request) + "/?" + urlencode({"query": query}) + "#query-form"
 
 
 async def examples_of(request: web.Request, state: TapState) -> tuple[Example, ...]:
@@ -183,6 +183,7 @@ async def query_page(request: web.Request) -> web.Response:
         ],
         tables=[_table_entry(t, n < INLINE_TABLES) for n, t in enumerate(tables)],
         example=example,
+        public_tap=public_origin(request) + "/tap",
         curation=_curation(state),
     )
 

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import Client
+from testkit import Client, MakeClient
+from uwskit import ECHO
 
+from aiouws.config import Settings
+from aiouws.http.app import create_app
 from taprunner.formats.registry import OUTPUT_FORMATS
+from taprunner.settings import TapSettings
+from taprunner.web.app import create_tap_app
 
 #: What Chromium sends for a page.
 BROWSER = (
@@ -131,9 +138,9 @@ async def test_examples_stay_xhtml_for_clients_and_link_the_query_page(
     links = [
         a["href"] for t, a in parse(text).tags if "example-link" in a.get("class", "")
     ]
-    assert links and all("/?query=" in link for link in links)
+    assert links and all(link.startswith("/?query=") for link in links)
     assert 'typeof="example"' in text and 'property="query"' in text
-    filled = await page(client, "/" + links[0].split("/", 3)[3])
+    filled = await page(client, links[0])
     assert "demo.stars" in filled
 
 
@@ -145,6 +152,12 @@ async def test_query_page_offers_editor_formats_examples_and_tables(
 ) -> None:
     text = await page(client, "/")
     found = parse(text)
+    # Paths, not absolute URLs: the browser stays on the host it came to.
+    assert all(
+        not a.get(k, "/").startswith("http")
+        for t, a in found.tags
+        for k in ("action", "formaction", "src")
+    )
     for ident in (
         "query-form",
         "query",
@@ -336,6 +349,16 @@ async def test_a_cross_site_form_post_is_refused(client: Client) -> None:
         allow_redirects=False,
     )
     assert allowed.status == 303
+    # The page reached under another name of the host (not the public origin).
+    other_name = f"localhost:{client.port}"
+    job_id = await new_job(client, QUERY="SELECT 1")
+    allowed = await client.post(
+        f"/tap/async/{job_id}/phase",
+        data={"PHASE": "ABORT"},
+        headers={**HTML, "Origin": f"http://{other_name}", "Host": other_name},
+        allow_redirects=False,
+    )
+    assert allowed.status == 303, await allowed.text()
 
 
 async def test_dali_errors_are_pages_for_browsers(client: Client) -> None:
@@ -359,3 +382,90 @@ async def test_static_assets_and_page_weight(client: Client) -> None:
         weight += len(await response.read())
     print(f"query page weight: {weight} bytes (HTML {len(text.encode())})")
     assert weight < 100_000
+
+
+# -- authentication ------------------------------------------------------------
+
+
+async def test_pages_respect_authentication(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    client = await aiohttp_client(
+        create_tap_app(
+            replace(settings, auth="header", require_auth=True), demo_rows=10
+        )
+    )
+    for path in ("/", "/tap/async", "/tap/tables", "/tap/examples"):
+        refused = await client.get(path, headers=HTML)
+        assert refused.status == 401 and refused.content_type == "text/html", path
+        assert "Content-Security-Policy" in refused.headers
+    assert (await client.get("/static/uws.css")).status == 200  # public assets
+    alice = {**HTML, "X-Remote-User": "alice"}
+    bob = {**HTML, "X-Remote-User": "bob"}
+    created = await client.post(
+        "/tap/async",
+        data={"LANG": "ADQL", "QUERY": "SELECT 1"},
+        headers={"X-Remote-User": "alice"},
+        allow_redirects=False,
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[1]
+    mine = await client.get("/tap/async", headers=alice)
+    assert job_id in await mine.text()
+    assert "SELECT 1" in await mine.text()  # the list shows each job's query
+    links = [
+        a["href"]
+        for t, a in parse(await mine.text()).tags
+        if t == "a" and "PHASE=" in a.get("href", "")
+    ]
+    assert links  # the phase filter: plain links
+    pending = await client.get(links[0], headers=alice)
+    assert pending.status == 200 and job_id in await pending.text()
+    theirs = await client.get(f"/tap/async/{job_id}", headers=bob)
+    api = await client.get(f"/tap/async/{job_id}", headers={"X-Remote-User": "bob"})
+    assert theirs.status == api.status and theirs.status in (403, 404)
+    assert job_id not in await (await client.get("/tap/async", headers=bob)).text()
+
+
+async def test_generic_uws_pages_need_no_tap(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """A service of another job kind (aiouws alone) gets the same pages."""
+    client = await aiohttp_client(create_app(settings, [ECHO], execute=False))
+    created = await client.post(
+        "/jobs/echo", data={"needed": HOSTILE}, allow_redirects=False
+    )
+    job_id = created.headers["Location"].rsplit("/", 1)[1]
+    text = await page(client, f"/jobs/echo/{job_id}")
+    found = parse(text)
+    assert found.by_id("job")["data-phase"] == "PENDING"
+    assert found.by_id("tap-result") is None and "<script>alert" not in text
+    assert _actions(text) == {"action-run", "action-abort", "action-delete"}
+    css = await client.get("/static/uws.css")
+    assert css.status == 200 and css.content_type == "text/css"
+    again = await client.get(
+        "/static/uws.css", headers={"If-None-Match": css.headers["ETag"]}
+    )
+    assert again.status == 304
+    xml = await client.get(f"/jobs/echo/{job_id}", headers={"Accept": "*/*"})
+    assert xml.content_type == "text/xml"
+
+
+async def test_the_operators_examples_document_feeds_the_query_page(
+    settings: Settings, aiohttp_client: MakeClient, tmp_path: Path
+) -> None:
+    document = tmp_path / "examples.xhtml"
+    document.write_text(
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head>'
+        '<body vocab="http://www.ivoa.net/rdf/examples#">'
+        '<div typeof="example" id="bright" resource="#bright">'
+        '<h2 property="name">Bright &lt;b&gt; stars</h2>'
+        '<pre property="query">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</pre>'
+        "</div></body></html>"
+    )
+    tap = TapSettings.for_service(settings, examples=str(document))
+    client = await aiohttp_client(create_tap_app(settings, tap, demo_rows=10))
+    served = await client.get("/tap/examples", headers={"Accept": "*/*"})
+    assert await served.read() == document.read_bytes()  # the operator's, as is
+    text = await page(client, "/")
+    assert "Bright &lt;b&gt; stars" in text
+    assert ">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</textarea>" in text
