@@ -17,6 +17,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from webpages import (
     FAST_WITH_POSITIONS,
     SLOW,
+    SLOW_ERROR,
     SLOW_WITH_POSITIONS,
     csp_violations,
     downloaded,
@@ -102,6 +103,20 @@ def test_an_async_job_is_followed_to_completed_without_a_reload(
     assert ra.find_element(By.TAG_NAME, "svg").is_displayed()
     artifacts.screenshot(chromium, "03-job-completed-preview-and-pictures")
     assert csp_violations(chromium) == []
+
+
+def test_an_error_at_run_time_appears_with_its_message_without_a_reload(
+    chromium: WebDriver, web_server: LiveServer, artifacts: Artifacts
+) -> None:
+    submit_query(chromium, web_server.url, SLOW_ERROR, "submit-async")
+    wait_phase(chromium, "QUEUED", "EXECUTING", timeout=30)
+    mark_page(chromium)
+    wait_phase(chromium, "ERROR")
+    assert page_marked(chromium), "the page was reloaded"
+    message = chromium.find_element(By.ID, "error-message").text
+    assert "division by zero" in message.lower(), message
+    assert not chromium.find_elements(By.ID, "action-abort")
+    artifacts.screenshot(chromium, "03b-job-error")
 
 
 def test_the_result_downloads_with_its_extension(

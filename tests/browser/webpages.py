@@ -14,6 +14,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 __all__ = [
     "FAST_WITH_POSITIONS",
     "SLOW",
+    "SLOW_ERROR",
     "SLOW_WITH_POSITIONS",
     "csp_violations",
     "downloaded",
@@ -35,6 +36,12 @@ SLOW_WITH_POSITIONS = (
     "ORDER BY s.mag"
 )
 FAST_WITH_POSITIONS = "SELECT TOP 50 id, ra, dec, mag FROM demo.stars ORDER BY id"
+#: Divides by zero after the same seconds-long subquery: ERROR at run time.
+SLOW_ERROR = (
+    "SELECT TOP 5 s.id / (SELECT COUNT(*) FROM demo.stars AS a, demo.stars AS b\n"
+    "                     WHERE a.ra + b.ra < -1) AS boom\n"
+    "FROM demo.stars AS s"
+)
 #: A three-way cross join: runs for minutes unless aborted.
 SLOW = (
     "SELECT a.id FROM demo.stars AS a, demo.stars AS b, demo.stars AS c\n"
