@@ -18,15 +18,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from aiouws.http.pages import render_fragment
-from taprunner.web.plots import (
-    PlotColumn,
-    default_histogram_column,
-    histogram_svg,
-    numeric_columns,
-    sky_columns,
-    sky_plot_svg,
-    sky_points,
-)
+from taprunner.web.plots import PlotColumn, pictures
 from taprunner.web.plotscale import finite
 from taprunner.web.preview import PreviewColumn
 
@@ -72,40 +64,15 @@ def pictures_block(
 ) -> Markup | None:
     """The pictures of a preview's ``rows`` as an HTML fragment, or None when
     there is nothing to draw (no rows, no positions, no numbers)."""
-    if not rows:
+    drawn = pictures(plot_columns(columns, rows), rows)
+    if not drawn:
         return None
-    described = plot_columns(columns, rows)
-    sky = None
-    where = sky_columns(described)
-    if where is not None:
-        points = sky_points(rows, where)
-        if points and where.ra is not None and where.dec is not None:
-            titles = (described[where.ra].name, described[where.dec].name)
-            svg = sky_plot_svg(
-                points, ra_title=f"{titles[0]} (deg)", dec_title=f"{titles[1]} (deg)"
-            )
-            sky = Markup(svg)  # noqa: S704  # escaped by plots
-        elif points:
-            sky = Markup(sky_plot_svg(points))  # noqa: S704  # escaped by plots
-    first = default_histogram_column(described)
     histograms = [
-        Histogram(
-            column=described[i].name,
-            svg=Markup(  # noqa: S704  # escaped by plots
-                histogram_svg([row[i] for row in rows], title=described[i].name)
-            ),
-            open=i == first,
-        )
-        for i in numeric_columns(described)
-        # One value makes no histogram.
-        if len(finite(row[i] for row in rows)) >= 2
+        Histogram(column=name, svg=Markup(svg), open=name == drawn.first)  # noqa: S704
+        for name, svg in drawn.histograms
     ]
-    if sky is None and not histograms:
-        return None
+    sky = Markup(drawn.sky) if drawn.sky is not None else None  # noqa: S704
+    # (plots.py escapes everything it writes into the SVG.)
     return render_fragment(
-        request,
-        "tappictures.html",
-        sky=sky,
-        histograms=histograms,
-        rows=len(rows),
+        request, "tappictures.html", sky=sky, histograms=histograms, rows=len(rows)
     )

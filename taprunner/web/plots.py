@@ -75,12 +75,16 @@ class SkyColumns:
 
 @dataclass(frozen=True)
 class Pictures:
-    """The SVG pictures of one result (None: nothing to draw)."""
+    """The SVG pictures of one result: the sky plot (None: no positions), and
+    a histogram per numeric column of two values or more (column name, SVG),
+    ``first`` the column to show first (None: no histogram)."""
 
     sky: str | None
-    histogram: str | None
-    histogram_column: str | None
-    numeric_columns: tuple[str, ...]
+    histograms: tuple[tuple[str, str], ...]
+    first: str | None
+
+    def __bool__(self) -> bool:
+        return self.sky is not None or bool(self.histograms)
 
 
 def _ucd_words(column: PlotColumn) -> list[str]:
@@ -325,38 +329,31 @@ def histogram_svg(
 
 
 def pictures(
-    columns: Sequence[PlotColumn],
-    rows: Sequence[Sequence[object]],
-    histogram_column: str | None = None,
+    columns: Sequence[PlotColumn], rows: Sequence[Sequence[object]]
 ) -> Pictures:
-    """The sky plot and the histogram of a result's first ``rows``: the
-    histogram of ``histogram_column`` when it names a numeric column, else of
-    :func:`default_histogram_column`."""
-    numeric = numeric_columns(columns)
-    names = tuple(columns[i].name for i in numeric)
-    where = sky_columns(columns)
+    """The sky plot and the histograms of a result's first ``rows``."""
     sky = None
-    if where is not None and rows:
+    where = sky_columns(columns)
+    points = sky_points(rows, where) if where is not None else []
+    if where is not None and points:
         titles = ("RA (deg)", "Dec (deg)")
         if where.ra is not None and where.dec is not None:
             titles = (
                 f"{columns[where.ra].name} (deg)",
                 f"{columns[where.dec].name} (deg)",
             )
-        sky = sky_plot_svg(
-            sky_points(rows, where), ra_title=titles[0], dec_title=titles[1]
-        )
-    chosen = next((i for i in numeric if columns[i].name == histogram_column), None)
-    if chosen is None:
-        chosen = default_histogram_column(columns)
-    histogram = None
-    if chosen is not None and rows:
-        histogram = histogram_svg(
-            [row[chosen] for row in rows], title=columns[chosen].name
-        )
+        sky = sky_plot_svg(points, ra_title=titles[0], dec_title=titles[1])
+    histograms = tuple(
+        (columns[i].name, histogram_svg(values, title=columns[i].name))
+        for i in numeric_columns(columns)
+        # One value makes no histogram.
+        if len(finite(values := [row[i] for row in rows])) >= 2
+    )
+    first = default_histogram_column(columns)
+    names = [name for name, _ in histograms]
+    chosen = columns[first].name if first is not None else None
     return Pictures(
         sky=sky,
-        histogram=histogram,
-        histogram_column=None if chosen is None else columns[chosen].name,
-        numeric_columns=names,
+        histograms=histograms,
+        first=chosen if chosen in names else (names[0] if names else None),
     )

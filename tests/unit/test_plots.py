@@ -266,21 +266,23 @@ def test_pictures_of_a_demo_result() -> None:
     rows = [(i, i * 0.1, -i * 0.05, 10 + i % 7, f"S{i}") for i in range(200)]
     made = plots.pictures(DEMO_COLUMNS, rows)
     assert made.sky is not None and len(circles(made.sky)) == 200
-    assert made.histogram_column == "mag"
-    assert made.numeric_columns == ("id", "ra", "dec", "mag")
-    assert made.histogram is not None
-    assert parse(made.histogram).get("data-values") == "200"
-    chosen = plots.pictures(DEMO_COLUMNS, rows, histogram_column="dec")
-    assert chosen.histogram_column == "dec"
-    # Not a numeric column: the default one.
-    assert plots.pictures(DEMO_COLUMNS, rows, "name").histogram_column == "mag"
+    assert [name for name, _ in made.histograms] == ["id", "ra", "dec", "mag"]
+    assert made.first == "mag"
+    for _, svg in made.histograms:
+        assert parse(svg).get("data-values") == "200"
+    labels = [t.text for t in parse(made.sky).iter(f"{SVG}text")]
+    assert "ra (deg)" in labels and "dec (deg)" in labels
 
 
 def test_pictures_of_a_result_without_positions_or_rows() -> None:
-    made = plots.pictures(DEMO_COLUMNS[3:], [(12.0, "a")])
-    assert made.sky is None and made.histogram is not None
-    empty = plots.pictures(DEMO_COLUMNS, [])
-    assert empty.sky is None and empty.histogram is None
+    made = plots.pictures(DEMO_COLUMNS[3:], [(12.0, "a"), (13.0, "b")])
+    assert made.sky is None and made.first == "mag" and made
+    # One value makes no histogram; nothing at all is falsy.
+    single = plots.pictures(DEMO_COLUMNS[3:], [(12.0, "a")])
+    assert not single.histograms and single.first is None and not single
+    assert not plots.pictures(DEMO_COLUMNS, [])
+    # Positions that are all invalid make no sky plot.
+    assert plots.pictures(DEMO_COLUMNS, [(1, None, None, 2, "x")]).sky is None
 
 
 # -- the job page's columns ---------------------------------------------------
