@@ -1,6 +1,7 @@
 """Pictures of a TAP result for its job page, as SVG text: a sky plot of the
 rows when the result has positions (columns with the ``pos.eq.ra`` and
-``pos.eq.dec`` UCDs, or a DALI ``point``), and a histogram of a numeric column.
+``pos.eq.dec`` UCDs, or a DALI ``point``), and a histogram of each numeric
+column.
 
 Pure Python, no plotting library and nothing fetched: the page embeds the SVG
 as it is (it needs no script and no style sheet, so the page's
