@@ -1,11 +1,12 @@
-// Job pages follow their job. The page works without this script; with it, the
-// phase is watched with UWS 1.1 WAIT (GET the job document with WAIT and
-// PHASE: the server answers when the phase changes or the wait runs out) and,
-// when it changes, the page's main part is fetched again and swapped in
-// without reloading: the actions the new phase allows, the times, the results
-// and what the job kind adds (TAP: preview rows, pictures) appear.
-// Relies on section#job (data-phase, data-job-url, data-final); see
-// aiouws/http/pages.py. No inline script anywhere: the pages' CSP forbids it.
+// Job pages and job lists follow their jobs. A page works without this
+// script; with it, a phase is watched with UWS 1.1 WAIT (GET the job document
+// with WAIT and PHASE: the server answers when the phase changes or the wait
+// runs out) and, when it changes, the page's main part is fetched again and
+// swapped in without reloading: the actions the new phase allows, the times,
+// the results and what the job kind adds (TAP: preview rows, pictures) appear.
+// Relies on section#job (data-phase, data-job-url, data-final) and on
+// #job-list tr.job[data-phase] with a.job-link; see aiouws/http/pages.py.
+// No inline script anywhere: the pages' CSP forbids it.
 "use strict";
 (function () {
   var UWS = "http://www.ivoa.net/xml/UWS/v1.0";
@@ -61,21 +62,35 @@
     document.dispatchEvent(new CustomEvent("uws:updated"));
   }
 
-  async function follow() {
+  // What to wait on: this job page's job, or on a job list the first job
+  // still queued or executing (the list is fetched again when it changes).
+  function watched() {
     var job = document.getElementById("job");
-    if (!job || job.dataset.final === "true" || !job.dataset.jobUrl) return;
+    if (job) {
+      if (job.dataset.final === "true" || !job.dataset.jobUrl) return null;
+      return { url: job.dataset.jobUrl, phase: job.dataset.phase };
+    }
+    var row = document.querySelector(
+      "#job-list tr.job[data-phase=EXECUTING], #job-list tr.job[data-phase=QUEUED]"
+    );
+    var link = row && row.querySelector("a.job-link");
+    return link ? { url: link.href, phase: row.dataset.phase } : null;
+  }
+
+  async function follow() {
+    var target = watched();
+    if (!target) return;
     state.watching = true;
-    var phase = job.dataset.phase;
-    for (;;) {
+    while (target) {
       var next, asked = Date.now();
       try {
-        next = await waitPhase(job.dataset.jobUrl, phase);
+        next = await waitPhase(target.url, target.phase);
       } catch (error) {
         await sleep(RETRY);
         continue;
       }
       if (next === null) break;
-      if (next === phase) {
+      if (next === target.phase) {
         // A server that does not block (a proxy cut, a WAIT cap of 0): no spin.
         if (Date.now() - asked < 1000) await sleep(RETRY);
         continue;
@@ -86,9 +101,7 @@
         await sleep(RETRY);
         continue;
       }
-      job = document.getElementById("job");
-      if (!job || job.dataset.final === "true") break;
-      phase = job.dataset.phase;
+      target = watched();
     }
     state.watching = false;
   }
