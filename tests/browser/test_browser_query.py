@@ -6,6 +6,7 @@ Screenshots of every page go to the run's artefacts."""
 from __future__ import annotations
 
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -165,7 +166,10 @@ def test_a_running_job_is_aborted_from_its_page(
     assert not chromium.find_elements(By.ID, "action-abort")
     assert not chromium.find_elements(By.ID, "action-run")
     artifacts.screenshot(chromium, "06-job-aborted")
-    job_url = chromium.find_element(By.ID, "job").get_attribute("data-job-url")
+    job_url = urllib.parse.urljoin(
+        chromium.current_url,
+        chromium.find_element(By.ID, "job").get_attribute("data-job-url"),
+    )
     with urllib.request.urlopen(job_url + "/phase") as response:
         assert response.read().strip() == b"ABORTED"
 
