@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 from browserkit import Artifacts, wait_until
@@ -28,6 +29,9 @@ from webpages import (
     submit_query,
     wait_phase,
 )
+
+#: Seconds within which a page shows a phase change (measured: 0.4-1.1 s).
+LIVE_BOUND = 5.0
 
 
 def test_the_query_page_offers_editor_formats_examples_and_tables(
@@ -66,10 +70,17 @@ def test_an_async_job_is_followed_to_completed_without_a_reload(
     first = phase_shown(chromium)
     assert first in ("QUEUED", "EXECUTING"), first
     artifacts.screenshot(chromium, "02-job-executing")
-    started = time.monotonic()
     wait_phase(chromium, "COMPLETED", "ERROR")
-    print(f"COMPLETED shown {time.monotonic() - started:.1f} s after {first}")
+    shown_at = time.time()
     assert phase_shown(chromium) == "COMPLETED", chromium.page_source
+    # How soon after the job's end the page showed it (WAIT's wake-up and the
+    # page fetched again; generous: the machine is shared).
+    ended = datetime.fromisoformat(
+        chromium.find_element(By.ID, "time-end").text.replace("Z", "+00:00")
+    )
+    late = shown_at - ended.timestamp()
+    print(f"COMPLETED shown {late:.2f} s after the job ended")
+    assert -1.0 < late < LIVE_BOUND
     assert page_marked(chromium), "the page was reloaded"
     assert chromium.execute_script("return window.uwsPage.updates") >= 1
     # Only the actions a COMPLETED job allows.
@@ -162,7 +173,9 @@ def test_a_running_job_is_aborted_from_its_page(
     started = time.monotonic()
     chromium.find_element(By.CSS_SELECTOR, "#action-abort button").click()
     wait_phase(chromium, "ABORTED", timeout=30)
-    print(f"ABORTED shown {time.monotonic() - started:.1f} s after the click")
+    took = time.monotonic() - started
+    print(f"ABORTED shown {took:.2f} s after the click")
+    assert took < LIVE_BOUND
     assert not chromium.find_elements(By.ID, "action-abort")
     assert not chromium.find_elements(By.ID, "action-run")
     artifacts.screenshot(chromium, "06-job-aborted")
