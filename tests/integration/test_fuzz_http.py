@@ -363,8 +363,8 @@ async def test_an_empty_host_header_is_no_5xx(client: Client) -> None:
     call = Call("POST", "/tap/async", form=[], headers={"Host": ""})
     status, _ = await asyncio.to_thread(send, port, call)
     assert status == 303
-    # The page (its links are generated URLs; the XML list of an anonymous
-    # client is empty, and the stylesheet instruction is opt-in).
-    call = Call("GET", "/tap/async", headers={"Host": "", "Accept": "text/html"})
+    # The capabilities' access URLs (the XML list of an anonymous client is
+    # empty, and the stylesheet instruction is opt-in).
+    call = Call("GET", "/tap/capabilities", headers={"Host": ""})
     status, body = await asyncio.to_thread(send, port, call)
     assert status == 200 and f"127.0.0.1:{port}".encode() in body, body
