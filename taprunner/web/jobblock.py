@@ -25,6 +25,7 @@ from aiouws.phases import Phase
 from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
 from taprunner.request import FORMATS
 from taprunner.web.pages import format_choices
+from taprunner.web.pictures import pictures_block
 from taprunner.web.preview import Preview, read_preview
 
 __all__ = ["tap_job_block"]
@@ -82,6 +83,10 @@ async def tap_job_block(
         request,
         "tapjob.html",
         preview=preview,
+        # The sky plot and histograms of the preview's rows (pictures.py).
+        pictures=(
+            pictures_block(request, preview.columns, preview.rows) if preview else None
+        ),
         problem=problem,
         stored=stored,
         others=others,
