@@ -9,18 +9,33 @@ concern (its ``files``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiouws.errors import NotFound
 from aiouws.kinds import JobKind
 from aiouws.models import Job
 from aiouws.results.store import ResultStore, Served, check_name
 
-__all__ = ["JobFiles"]
+__all__ = ["JobFiles", "ResultHead"]
 
 _DETAILS = (
     ("error.vot", "application/x-votable+xml"),
     ("error.txt", "text/plain; charset=utf-8"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultHead:
+    """The beginning of a stored result, for a page's preview: the local file
+    itself (``path``), or its first bytes read from the store (``data``, of
+    ``size`` in all)."""
+
+    file_name: str
+    media_type: str
+    path: Path | None = None
+    data: bytes = b""
+    size: int = 0
 
 
 class JobFiles:
@@ -74,6 +89,36 @@ class JobFiles:
         if served is None:
             raise NotFound(f"result file of job {job.job_id} is gone")
         return served
+
+    async def result_head(self, job: Job, result_id: str, limit: int) -> ResultHead:
+        """The stored result's file, or at most its first ``limit`` bytes where
+        it is no local file; 404 as :meth:`result` (or for an external one)."""
+        result = job.result(result_id)
+        if result is None or result.file_name is None:
+            raise NotFound(f"job {job.job_id} has no stored result {result_id!r}")
+        served = await self.results.serve(
+            job.job_id, result.file_name, result.media_type, redirect=False
+        )
+        if served is None:
+            raise NotFound(f"result file of job {job.job_id} is gone")
+        head = ResultHead(result.file_name, result.media_type, path=served.path)
+        if served.path is not None or served.chunks is None:
+            return head
+        data = bytearray()
+        chunks = served.chunks
+        try:
+            async for chunk in chunks:
+                data += chunk
+                if len(data) >= limit:
+                    break
+        finally:
+            closing = getattr(chunks, "aclose", None)
+            if closing is not None:
+                await closing()
+        size = served.size if served.size is not None else len(data)
+        return ResultHead(
+            result.file_name, result.media_type, data=bytes(data[:limit]), size=size
+        )
 
     async def upload(self, job: Job, name: str) -> Served:
         try:

@@ -268,6 +268,7 @@ async def _load(conn: asyncpg.Connection, args: argparse.Namespace) -> list[str]
     print(f"published {args.table}")
     return report.missing_grants
 
+
 def _add_access_commands(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """``tap grant`` and ``tap revoke`` (proprietary tables, README "Proprietary
     tables")."""

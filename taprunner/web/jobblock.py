@@ -26,7 +26,7 @@ from taprunner.formats.registry import OUTPUT_FORMATS, OutputFormat
 from taprunner.request import FORMATS
 from taprunner.web.pages import format_choices
 from taprunner.web.pictures import pictures_block
-from taprunner.web.preview import Preview, read_preview
+from taprunner.web.preview import PREVIEW_BYTES, Preview, preview_of, read_preview
 
 __all__ = ["tap_job_block"]
 
@@ -57,20 +57,27 @@ async def tap_job_block(
     stored = None
     fmt = OUTPUT_FORMATS[0]
     try:
-        path, media_type, _href = files.result_file(job, result.id)
+        head = await files.result_head(job, result.id, PREVIEW_BYTES)
     except UWSError as exc:
-        path, problem = None, exc.message
-    if path is not None:
-        fmt = _stored_format(job, path.name)
+        head, problem = None, exc.message
+    if head is not None:
+        fmt = _stored_format(job, head.file_name)
         try:
-            preview = await asyncio.to_thread(read_preview, path, media_type)
+            if head.path is not None:
+                preview = await asyncio.to_thread(
+                    read_preview, head.path, head.media_type
+                )
+            else:
+                preview = await asyncio.to_thread(
+                    preview_of, head.data, head.size, head.media_type
+                )
         except (OSError, ValueError) as exc:
             problem = f"no preview: {exc}"
         job_url = f"{page_root(request)}{jobs_path}/{job.job_id}"
         stored = {
             "format": fmt.name,
             "url": f"{job_url}/results/{result.id}",
-            "filename": download_name(job, path.name),
+            "filename": download_name(job, head.file_name),
             "label": next(
                 c["label"] for c in format_choices() if c["name"] == fmt.name
             ),

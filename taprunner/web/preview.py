@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREVIEW_BYTES", "PREVIEW_ROWS", "Preview", "PreviewColumn", "read_preview"]
+__all__ = [
+    "PREVIEW_BYTES",
+    "PREVIEW_ROWS",
+    "Preview",
+    "PreviewColumn",
+    "preview_of",
+    "read_preview",
+]
 
 #: Rows shown at most.
 PREVIEW_ROWS = 100
@@ -63,6 +70,20 @@ def read_preview(path: Path, media_type: str) -> Preview:
     size = path.stat().st_size
     with path.open("rb") as stream:
         data = stream.read(PREVIEW_BYTES)
+    return preview_of(data, size, media_type, path)
+
+
+def preview_of(
+    data: bytes, size: int, media_type: str, path: Path | None = None
+) -> Preview:
+    """The preview of a result's first bytes ``data`` (``size`` in all; the
+    file at ``path`` where it is a local one).
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_preview`.
+    """
     cut = size > len(data)
     if "votable" in media_type or media_type.endswith("xml"):
         return _votable(data, cut)
@@ -71,7 +92,9 @@ def read_preview(path: Path, media_type: str) -> Preview:
     if media_type.startswith("text/tab-separated-values"):
         return _delimited(data, cut, "\t")
     if "parquet" in media_type:
-        return _parquet(path)
+        if path is None and cut:
+            raise ValueError("no preview of a Parquet result this large in the store")
+        return _parquet(path if path is not None else io.BytesIO(data))
     raise ValueError(f"no preview of {media_type}")
 
 
@@ -157,7 +180,7 @@ def _delimited(data: bytes, cut: bool, delimiter: str) -> Preview:
     return Preview(columns, rows, partial=cut or len(lines) > PREVIEW_ROWS + 1)
 
 
-def _parquet(path: Path) -> Preview:
+def _parquet(path: Path | io.BytesIO) -> Preview:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
