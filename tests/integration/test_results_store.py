@@ -281,3 +281,37 @@ def test_settings_of_the_results_store() -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             Settings.load(env=env)
+
+
+async def test_a_page_preview_reads_only_the_head_of_a_stored_result(
+    results: ResultStore, tmp_path: Path
+) -> None:
+    """JobFiles.result_head (the job page's preview): the local file itself, or
+    at most ``limit`` bytes of the object, with the whole size."""
+    from aiouws.jobfiles import JobFiles
+    from aiouws.models import Job, JobResult
+    from aiouws.phases import Phase
+
+    job_id_ = job_id()
+    outputs = results.outputs(job_id_, scratch(results, tmp_path, job_id_))
+    chunk = os.urandom(MIB)
+    with outputs.open("result.vot", VOTABLE) as out:
+        for _ in range(3):
+            out.write(chunk)
+    job = Job(
+        job_id=job_id_,
+        kind="tap",
+        phase=Phase.COMPLETED,
+        creation_time=datetime.now(UTC),
+        results=(JobResult(id="result", file_name="result.vot", media_type=VOTABLE),),
+    )
+    files = JobFiles(results, {}, redirect=True)
+    head = await files.result_head(job, "result", 100_000)
+    assert head.file_name == "result.vot" and head.media_type == VOTABLE
+    if isinstance(results, LocalStore):
+        assert head.path is not None and head.path.stat().st_size == 3 * MIB
+        assert head.data == b""
+    else:
+        assert head.path is None
+        assert head.data == chunk[:100_000]
+        assert head.size == 3 * MIB
