@@ -313,7 +313,11 @@ async def post_parameters(request: web.Request) -> web.Response:
 @routes.get("/{job_id}/results")
 async def get_results(request: web.Request) -> web.Response:
     job = await _job(request)
-    return _xml(render.results_document(job, _job_url(request, job.job_id)))
+    if prefers_html(request):  # the job page lists them (and TAP previews them)
+        raise web.HTTPSeeOther(_job_url(request, job.job_id) + "#job-results")
+    return _xml(
+        render.results_document(job, _job_url(request, job.job_id)), negotiated=True
+    )
 
 
 @routes.get("/{job_id}/results/{result_id}")

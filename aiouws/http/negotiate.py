@@ -1,10 +1,18 @@
 """Content negotiation: whether a request prefers an HTML page to the standard XML.
 
 UWS, VOSI and DALI define XML documents; browsers ask for ``text/html`` first.
-A request gets HTML only when its ``Accept`` names ``text/html`` (or XHTML)
-*explicitly* with a q-value above that of every XML type it names: pyvo
-(``*/*``), TOPCAT and STILTS (no or generic Accept), ``text/xml`` and a missing
-header keep the XML, byte for byte. A tie goes to XML, the standard's answer.
+A request gets HTML only when
+
+- its ``Accept`` names ``text/html`` (or XHTML) *explicitly* with a q-value
+  above that of every XML type it names (a tie goes to XML, the standard's
+  answer), and
+- it comes from a browser: its ``Accept`` names ``application/xhtml+xml`` (every
+  current browser's does), or it is a navigation (``Sec-Fetch-Dest: document``),
+  or it names nothing but HTML (``curl -H 'Accept: text/html'``).
+
+So pyvo (``*/*``), ``text/xml``, a missing header and Java's default
+(``text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2``, which TOPCAT and
+STILTS send) keep the XML, byte for byte.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 XML_TYPES = frozenset(
     {"text/xml", "application/xml", "application/x-votable+xml", "text/plain"}
 )
+#: Sec-Fetch-Dest of a browser's page loads (links, forms, frames).
+_NAVIGATIONS = frozenset({"document", "iframe", "frame"})
 #: Longest Accept header read (a browser's is about 200 bytes).
 _MAX_ACCEPT = 2048
 
@@ -57,4 +67,11 @@ def prefers_html(request: web.Request) -> bool:
     if html <= 0.0:
         return False
     xml = max((qualities.get(t, 0.0) for t in XML_TYPES), default=0.0)
-    return html > xml
+    if html <= xml:
+        return False
+    browser = (
+        "application/xhtml+xml" in qualities
+        or request.headers.get("Sec-Fetch-Dest", "").lower() in _NAVIGATIONS
+        or all(t in HTML_TYPES for t in qualities)
+    )
+    return browser

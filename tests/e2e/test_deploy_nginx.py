@@ -146,7 +146,16 @@ def test_location_headers_point_at_the_public_url(proxied: Proxied) -> None:
     assert headers["Location"].startswith(proxied.url + "/tap/async/")
     status, _, document = call(headers["Location"], headers=_login("alice"))
     assert status == 200
-    assert proxied.url.encode() + b"/tap/async/" in document
+    assert proxied.url.encode() + b"/tap/async/" not in document  # no results yet
+    job_id, phase = run_tap_job(
+        proxied.url + "/tap", "SELECT TOP 1 id FROM demo.stars", headers=_login("alice")
+    )
+    assert phase == "COMPLETED"
+    status, _, document = call(
+        f"{proxied.url}/tap/async/{job_id}", headers=_login("alice")
+    )
+    assert status == 200  # the result's href
+    assert proxied.url.encode() + f"/tap/async/{job_id}/results/".encode() in document
 
 
 def test_result_download_through_the_proxy(proxied: Proxied) -> None:

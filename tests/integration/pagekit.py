@@ -12,12 +12,15 @@ BROWSER = (
     "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
 )
 HTML = {"Accept": BROWSER}
-#: Accept headers of API clients: pyvo (*/*), a plain XML client, none at all.
+#: Accept headers of API clients: pyvo (*/*), a plain XML client, none at all,
+#: a client preferring XML, TOPCAT/STILTS.
 API_ACCEPTS: list[dict[str, str]] = [
     {"Accept": "*/*"},
     {"Accept": "text/xml"},
     {},
     {"Accept": "text/html;q=0.5, text/xml"},
+    # Java's default, which TOPCAT and STILTS send.
+    {"Accept": "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"},
 ]
 HOSTILE = "<script>alert('x')</script>"
 

@@ -203,6 +203,11 @@ async def test_preview_rows_and_download_names(client: Client) -> None:
     assert heads["ra"]["data-ucd"].startswith("pos.eq.ra")
     downloads = [a for t, a in found.tags if "download" in a.get("class", "").split()]
     assert downloads[0]["download"] == f"{job_id}-result.vot"
+    listed = await client.get(
+        f"/tap/async/{job_id}/results", headers=HTML, allow_redirects=False
+    )
+    assert listed.status == 303  # a browser sees the results on the job page
+    assert listed.headers["Location"].endswith(f"/tap/async/{job_id}#job-results")
     result = await client.get(f"/tap/async/{job_id}/results/result")
     assert (
         result.headers["Content-Disposition"]

@@ -13,6 +13,8 @@ CHROMIUM = (
     "image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
 )
 FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+#: Java's HttpURLConnection default (TOPCAT, STILTS).
+JAVA = "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"
 
 
 @pytest.mark.parametrize(
@@ -21,7 +23,8 @@ FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
         (CHROMIUM, True),
         (FIREFOX, True),
         ("text/html", True),
-        ("text/html;q=0.9, text/xml;q=0.8", True),
+        ("text/html;q=0.9, application/xhtml+xml;q=0.9, text/xml;q=0.8", True),
+        ("text/html;q=0.9, text/xml;q=0.8", False),  # no browser
         (None, False),  # STILTS, curl without -H
         ("", False),
         ("*/*", False),  # pyvo
@@ -33,6 +36,8 @@ FIREFOX = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
         ("text/html;q=bogus", False),
         ("text/*", False),
         ("application/x-votable+xml, */*;q=0.1", False),
+        (JAVA, False),  # TOPCAT, STILTS (taplint)
+        ("text/html, image/gif", False),  # not a browser's
     ],
 )
 def test_who_gets_html(accept: str | None, html: bool) -> None:
@@ -44,3 +49,9 @@ def test_who_gets_html(accept: str | None, html: bool) -> None:
 def test_qualities_keep_the_highest_and_drop_parameters() -> None:
     found = accept_qualities("text/html;level=1;q=0.4, TEXT/HTML;q=0.7, junk, a/b;q=2")
     assert found == {"text/html": 0.7, "a/b": 0.0}
+
+
+def test_a_navigation_without_xhtml_in_accept_gets_html() -> None:
+    headers = {"Accept": "text/html, image/gif", "Sec-Fetch-Dest": "document"}
+    request = make_mocked_request("GET", "/tap/tables", headers=headers)
+    assert prefers_html(request)
