@@ -89,3 +89,25 @@ async def test_an_inheriting_query_login_is_no_boundary(acl_db: str) -> None:
         await admin.execute(f'ALTER ROLE "{QUERY_ROLE}" NOINHERIT')
         await query.close()
         await admin.close()
+
+
+async def test_a_restricted_table_replaced_by_a_load_stays_restricted(
+    acl_db: str, tmp_path: Path
+) -> None:
+    """``tap load --replace`` swaps in a new table: its grants are applied again
+    in the same transaction (the query role never gets SELECT on it)."""
+    csv = tmp_path / "gold.csv"
+    csv.write_text("nugget,hush_ref\nRELOADED,1\nRELOADED,2\n")
+    code, out = await _cli(acl_db, "load", "--replace", str(csv), "vault.gold")
+    assert code == 0, out
+    admin = await asyncpg.connect(acl_db)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM vault.gold") == 2
+        assert not await admin.fetchval(
+            "SELECT has_table_privilege($1, 'vault.gold', 'SELECT')", QUERY_ROLE
+        )
+        assert await admin.fetchval(
+            "SELECT has_table_privilege('aiouws_acl_u_alice', 'vault.gold', 'SELECT')"
+        )
+    finally:
+        await admin.close()
