@@ -342,8 +342,9 @@ def test_the_sweep_removes_objects_without_a_job(
     orphan = secrets.token_urlsafe(16)
     s3.client.put_object(Bucket=s3.bucket, Key=f"{orphan}/result.vot", Body=b"x")
     seconds = wait_until(lambda: s3.keys(f"{orphan}/") == [], "sweep", bound=60)
-    # Grace 3 s, a pass every second: gone in about 4 s (loaded machine: 60).
-    assert seconds >= 2.5
+    # Grace 3 s, a pass every second: gone in about 4 s (loaded machine: 60);
+    # not before the grace, less S3's whole-second Last-Modified.
+    assert seconds >= 1.9
     assert s3.keys(f"{kept}/") == [f"{kept}/result.vot"]
 
 
