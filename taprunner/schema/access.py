@@ -235,8 +235,8 @@ async def enforce(conn: Connection) -> list[str]:
     """Make the privileges match the grants; the statements the current user
     may not run (see :func:`aiouws.storage.queryrole.apply`).
 
-    Restricted relations: no SELECT for the query role and :data:`PUBLIC_ROLE`,
-    SELECT (and USAGE on the schema) for exactly their principals' roles;
+    Restricted relations: no SELECT for the query role, :data:`PUBLIC_ROLE`
+    and PUBLIC, SELECT (and USAGE on the schema) for exactly their principals' roles;
     other published relations: SELECT for the query role.
     :data:`PUBLIC_ROLE` then holds what the query role holds directly (SELECT,
     USAGE) and TEMPORARY on the database (uploads are temporary tables).
@@ -251,6 +251,9 @@ async def enforce(conn: Connection) -> list[str]:
         target = f"{_ident(schema)}.{_ident(table)}"
         for role in (QUERY_ROLE, PUBLIC_ROLE):
             grants.append(_revoke_select(target, role))
+        # SELECT to PUBLIC (by hand, or default privileges on a table a load
+        # made anew) is SELECT for the query role too.
+        grants.append(_revoke_public_select(target))
         for role in roles:
             grants.append(_usage(schema, role))
             grants.append(_select(target, role))
@@ -337,6 +340,15 @@ def _revoke_select(target: str, role: str) -> Grant:
         f"::regclass AND a.grantee = to_regrole({_lit(role)})"
         " AND a.privilege_type = 'SELECT')",
         f"REVOKE SELECT ON {target} FROM {quote_identifier(role)}",
+    )
+
+
+def _revoke_public_select(target: str) -> Grant:
+    return Grant(
+        "SELECT NOT EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) a"
+        f" WHERE c.oid = {_lit(target)}::regclass AND a.grantee = 0"
+        " AND a.privilege_type = 'SELECT')",
+        f"REVOKE SELECT ON {target} FROM PUBLIC",
     )
 
 

@@ -111,3 +111,44 @@ async def test_a_restricted_table_replaced_by_a_load_stays_restricted(
         )
     finally:
         await admin.close()
+
+
+async def test_a_restricted_table_readable_by_public_is_restricted_all_the_same(
+    acl_db: str, tmp_path: Path
+) -> None:
+    """SELECT granted to PUBLIC (by hand, or by default privileges on a table a
+    load makes anew) is SELECT for the query role too: a restricted table loses
+    it, else every outsider reads it and sees it in TAP_SCHEMA."""
+    admin = await asyncpg.connect(acl_db)
+    query = await Database(acl_db).for_queries().connect()
+    try:
+        await admin.execute("GRANT SELECT ON secret.t TO PUBLIC")
+        await admin.execute(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA vault GRANT SELECT ON TABLES TO PUBLIC"
+        )
+        assert await access.enforce(admin) == []
+        csv = tmp_path / "gold.csv"
+        csv.write_text("nugget,hush_ref\nRELOADED,1\n")
+        code, out = await _cli(acl_db, "load", "--replace", str(csv), "vault.gold")
+        assert code == 0, out
+        for table in ("secret.t", "vault.gold"):
+            assert not await admin.fetchval(
+                "SELECT has_table_privilege($1, $2, 'SELECT')", QUERY_ROLE, table
+            ), table
+        published = {
+            r[0] for r in await query.fetch("SELECT table_name FROM tap_schema.tables")
+        }
+        assert "pub.open" in published
+        assert not published & {"secret.t", "vault.gold"}
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await query.fetch("SELECT hush FROM secret.t")
+        assert await admin.fetchval(
+            "SELECT has_table_privilege('aiouws_acl_g_team', 'secret.t', 'SELECT')"
+        )
+    finally:
+        await admin.execute(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA vault"
+            " REVOKE SELECT ON TABLES FROM PUBLIC"
+        )
+        await query.close()
+        await admin.close()
