@@ -14,6 +14,7 @@ from aclkit import acl_database
 
 from aiouws.storage.database import QUERY_ROLE, Database
 from taprunner.schema import access, tapschema
+from taprunner.web import sessionroles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,4 +152,27 @@ async def test_a_restricted_table_readable_by_public_is_restricted_all_the_same(
             " REVOKE SELECT ON TABLES FROM PUBLIC"
         )
         await query.close()
+        await admin.close()
+
+
+async def test_an_owner_who_left_a_group_loses_its_role_for_jobs_too(
+    acl_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runners and the fast lane query as the role recorded for the owner
+    (tap_acl.session_role): once the owner comes without the group again, the
+    record says so, even where this process had seen the owner without it
+    before (the remembered role equal to the new one; several web processes)."""
+    monkeypatch.setattr(sessionroles, "PRINCIPALS_TTL", 0.2)
+    roles = sessionroles.SessionRoles(Database(acl_db))
+    admin = await asyncpg.connect(acl_db)
+    try:
+        assert await roles.role_for("dave", frozenset()) == QUERY_ROLE
+        team = await roles.role_for("dave", frozenset({"team"}))
+        assert team != QUERY_ROLE
+        recorded = "SELECT tap_acl.session_role('dave')"
+        assert await admin.fetchval(recorded) == team
+        await asyncio.sleep(0.3)  # the remembered roles are due again
+        assert await roles.role_for("dave", frozenset()) == QUERY_ROLE
+        assert await admin.fetchval(recorded) == QUERY_ROLE
+    finally:
         await admin.close()
