@@ -177,11 +177,21 @@ async def _check_target(conn: Connection, target: str) -> None:
     schema, dot, table = target.partition(".")
     if not schema or "." in table or (dot and not table):
         raise TapSchemaError(f"{target!r} is neither SCHEMA nor SCHEMA.TABLE")
+    if schema.lower() in _SERVICE_SCHEMAS or schema.lower().startswith("pg_"):
+        # TAP_SCHEMA restricted: no catalogue for the query role; uws: the job
+        # tables for the principals.
+        raise TapSchemaError(f"schema {schema!r} is the service's or PostgreSQL's own")
     if not dot:
         if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", _ident(schema)):
             raise TapSchemaError(f"unknown schema {schema!r}")
     elif await _oid(conn, schema, table) is None:
         raise TapSchemaError(f"unknown table {target!r}")
+
+
+#: Schemas no grant restricts: TAP's, the grants', the job store's, PostgreSQL's.
+_SERVICE_SCHEMAS = frozenset(
+    {"tap_schema", "tap_acl", "tap_upload", "uws", "information_schema"}
+)
 
 
 def _ident(name: str) -> str:

@@ -68,6 +68,14 @@ async def test_grant_and_revoke_on_the_command_line(acl_db: str) -> None:
         (("grant", "nosuch", "--group", "team"), "unknown schema 'nosuch'"),
         (("grant", "pub.open"), "name at least one --user or --group"),
         (("revoke", "pub.open", "--user", "y"), "has no such grant"),
+        # The service's own schemas: restricting TAP_SCHEMA would hide it (and
+        # every catalogue) from the query role; uws would give principals the
+        # job tables.
+        (("grant", "tap_schema", "--group", "team"), "the service's"),
+        (("grant", "tap_schema.tables", "--group", "team"), "the service's"),
+        (("grant", "uws", "--user", "x"), "the service's"),
+        (("grant", "tap_acl.grants", "--user", "x"), "the service's"),
+        (("grant", "pg_catalog.pg_class", "--user", "x"), "the service's"),
     ):
         code, out = await _cli(acl_db, *argv)
         assert code == 1 and message in out and "Traceback" not in out, out
