@@ -108,7 +108,7 @@ async def _load(
                 f"table {qualified_table} exists: --append to add rows, "
                 "--replace to load it anew"
             )
-        base = await published_metadata(conn, qualified_table)
+        base = await published_metadata(conn, qualified_table, columns)
         if options.append and exists:
             what = f"appending {sources[0].path} to {qualified_table}: the file"
             await _check_appendable(conn, schema, table, columns, options, what)

@@ -177,11 +177,21 @@ async def _check_target(conn: Connection, target: str) -> None:
     schema, dot, table = target.partition(".")
     if not schema or "." in table or (dot and not table):
         raise TapSchemaError(f"{target!r} is neither SCHEMA nor SCHEMA.TABLE")
+    if schema.lower() in _SERVICE_SCHEMAS or schema.lower().startswith("pg_"):
+        # TAP_SCHEMA restricted: no catalogue for the query role; uws: the job
+        # tables for the principals.
+        raise TapSchemaError(f"schema {schema!r} is the service's or PostgreSQL's own")
     if not dot:
         if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", _ident(schema)):
             raise TapSchemaError(f"unknown schema {schema!r}")
     elif await _oid(conn, schema, table) is None:
         raise TapSchemaError(f"unknown table {target!r}")
+
+
+#: Schemas no grant restricts: TAP's, the grants', the job store's, PostgreSQL's.
+_SERVICE_SCHEMAS = frozenset(
+    {"tap_schema", "tap_acl", "tap_upload", "uws", "information_schema"}
+)
 
 
 def _ident(name: str) -> str:
@@ -235,8 +245,8 @@ async def enforce(conn: Connection) -> list[str]:
     """Make the privileges match the grants; the statements the current user
     may not run (see :func:`aiouws.storage.queryrole.apply`).
 
-    Restricted relations: no SELECT for the query role and :data:`PUBLIC_ROLE`,
-    SELECT (and USAGE on the schema) for exactly their principals' roles;
+    Restricted relations: no SELECT for the query role, :data:`PUBLIC_ROLE`
+    and PUBLIC, SELECT (and USAGE on the schema) for exactly their principals' roles;
     other published relations: SELECT for the query role.
     :data:`PUBLIC_ROLE` then holds what the query role holds directly (SELECT,
     USAGE) and TEMPORARY on the database (uploads are temporary tables).
@@ -251,6 +261,9 @@ async def enforce(conn: Connection) -> list[str]:
         target = f"{_ident(schema)}.{_ident(table)}"
         for role in (QUERY_ROLE, PUBLIC_ROLE):
             grants.append(_revoke_select(target, role))
+        # SELECT to PUBLIC (by hand, or default privileges on a table a load
+        # made anew) is SELECT for the query role too.
+        grants.append(_revoke_public_select(target))
         for role in roles:
             grants.append(_usage(schema, role))
             grants.append(_select(target, role))
@@ -337,6 +350,15 @@ def _revoke_select(target: str, role: str) -> Grant:
         f"::regclass AND a.grantee = to_regrole({_lit(role)})"
         " AND a.privilege_type = 'SELECT')",
         f"REVOKE SELECT ON {target} FROM {quote_identifier(role)}",
+    )
+
+
+def _revoke_public_select(target: str) -> Grant:
+    return Grant(
+        "SELECT NOT EXISTS (SELECT FROM pg_class c, aclexplode(c.relacl) a"
+        f" WHERE c.oid = {_lit(target)}::regclass AND a.grantee = 0"
+        " AND a.privilege_type = 'SELECT')",
+        f"REVOKE SELECT ON {target} FROM PUBLIC",
     )
 
 

@@ -73,9 +73,11 @@ class SessionRoles:
                     await conn.close()
                 self._loaded = now
             roles = access.matched_roles(self._principals, owner, groups)
-            role = access.session_role_name(roles)
-            if known is None or known[0] != role:
-                role = await self._record(owner, groups, roles)
+            # Recorded whenever due, not only when it changed here: the record
+            # is by owner alone (runners and the fast lane read it), and another
+            # process, or this one for the owner's other groups, may have
+            # recorded a role of groups the owner has left since.
+            role = await self._record(owner, groups, roles)
             if len(self._known) >= REMEMBERED:
                 self._known.clear()
             self._known[(owner, groups)] = (role, now)

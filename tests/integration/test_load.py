@@ -337,3 +337,36 @@ async def test_parquet_timestamps_are_utc(
     ]
     published = await _published(conn, "cat.times")
     assert [v[0] for v in published.values()] == ["char", "char"]
+
+
+async def test_a_reload_keeps_declared_types_and_order(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Types and an order declared by curated metadata (tap publish --metadata,
+    or a load's) are part of the earlier publication a reload keeps, as its
+    descriptions are, where the column's PostgreSQL type is unchanged."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,ra,dec,mag,name\n9,1.5,2.5,3.5,x\n")
+    curated = TableMetadata(
+        columns=(
+            ColumnMetadata(name="id", xtype="custom-id", column_index=50),
+            ColumnMetadata(name="mag", xtype="custom-x"),
+        )
+    )
+    await load_files(conn, [plain], "cat.stars", LoadOptions(metadata=curated))
+    published = (
+        "SELECT column_name, datatype, xtype, column_index FROM tap_schema.columns"
+        " WHERE table_name = 'cat.stars' AND column_name IN ('id', 'mag')"
+        " ORDER BY column_name"
+    )
+    before = [tuple(r) for r in await conn.fetch(published)]
+    assert before == [("id", "long", "custom-id", 50), ("mag", "double", "custom-x", 4)]
+    await load_files(conn, [plain], "cat.stars", LoadOptions(replace=True))
+    assert [tuple(r) for r in await conn.fetch(published)] == before
+    await load_files(conn, [plain], "cat.stars", LoadOptions(append=True))
+    assert [tuple(r) for r in await conn.fetch(published)] == before
+    # A column whose type changed is published as it is now.
+    plain.write_text("id,ra,dec,mag,name\n9,1.5,2.5,3.5,x\n10.5,1,2,3,y\n")
+    await load_files(conn, [plain], "cat.stars", LoadOptions(replace=True))
+    after = [tuple(r) for r in await conn.fetch(published)]
+    assert after == [("id", "double", None, 50), ("mag", "double", "custom-x", 4)]

@@ -384,3 +384,33 @@ async def test_the_database_enforces_it(client: Client, acl_db: str) -> None:
         )
     finally:
         await admin.close()
+
+
+async def test_a_table_whose_schema_the_role_may_not_use_is_only_hidden(
+    client: Client, acl_db: str
+) -> None:
+    """A TAP_SCHEMA row naming a table in a schema the query role has no USAGE
+    on (the schema dropped and made again without publishing, or a GRANT USAGE
+    an administrator has not run yet) hides that table: it does not make
+    TAP_SCHEMA, hence every catalogue, fail with "permission denied for
+    schema"."""
+    admin = await asyncpg.connect(acl_db)
+    try:
+        await admin.execute(
+            "DROP SCHEMA vault CASCADE; CREATE SCHEMA vault;"
+            f" CREATE TABLE vault.gold (nugget text); INSERT INTO vault.gold"
+            f" VALUES ('{GOLD}')"
+        )
+    finally:
+        await admin.close()
+    for headers in (BOB, ANONYMOUS, CAROL):
+        resp = await client.get("/tap/tables", headers=headers)
+        body = await resp.text()
+        assert resp.status == 200 and "pub.open" in body, body[:300]
+        assert "vault" not in body
+        status, body = await sync(client, headers, "SELECT name FROM pub.open")
+        assert status == 200 and "public-one" in values(body)
+        status, body = await sync(
+            client, headers, "SELECT table_name FROM tap_schema.tables"
+        )
+        assert status == 200 and "vault.gold" not in values(body)

@@ -42,12 +42,19 @@ REVOKE ALL ON FUNCTION tap_acl.session_role(text) FROM PUBLIC;
 
 -- Row-level security on TAP_SCHEMA: a row is visible to a role exactly when the
 -- role may read the table it describes (the table's owner, the service, sees
--- every row). A restricted table is not in TAP_SCHEMA for anyone else.
+-- every row). A restricted table is not in TAP_SCHEMA for anyone else. A table
+-- in a schema the role may not use is not readable either: to_regclass would
+-- raise "permission denied for schema", failing all of TAP_SCHEMA.
 CREATE OR REPLACE FUNCTION tap_schema.readable(table_name text) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN to_regclass(table_name) IS NULL THEN false
-                ELSE has_table_privilege(to_regclass(table_name), 'SELECT') END
+    SELECT CASE
+        WHEN cardinality(parts) > 1 AND NOT coalesce(has_schema_privilege(
+            to_regnamespace(quote_ident(parts[cardinality(parts) - 1])), 'USAGE'),
+            false) THEN false
+        WHEN to_regclass(table_name) IS NULL THEN false
+        ELSE has_table_privilege(to_regclass(table_name), 'SELECT') END
+    FROM parse_ident(table_name) AS parts
 $$;
 
 ALTER TABLE tap_schema.schemas ENABLE ROW LEVEL SECURITY;
