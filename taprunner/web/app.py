@@ -53,7 +53,7 @@ from taprunner.web.fastlane import LaneQuery, TapInline
 from taprunner.web.jobblock import tap_job_block
 from taprunner.web.metrics import TAP_METRICS, TapMetrics
 from taprunner.web.sessionroles import ROLES, SessionRoles, session_role_middleware
-from taprunner.web.state import TAP, TapState
+from taprunner.web.state import TAP, TapState, private_answers
 
 __all__ = [
     "TAP_JOBS_PATH",
@@ -262,6 +262,7 @@ def create_tap_app(
     app.add_routes(registration.routes)
     app.add_routes(pages.routes)  # the query page at / and /tap
     add_pages(app, pages.TAP_PAGES)
+    app.on_response_prepare.append(private_answers)
     register_job_block(
         app, TAP_KIND, functools.partial(tap_job_block, jobs_path=TAP_JOBS_PATH)
     )

@@ -12,7 +12,6 @@ from taprunner.web import pages, vosi
 from taprunner.web.endpoints import capabilities_body, tap_url
 from taprunner.web.examples import examples_document, generated_examples
 from taprunner.web.resource import ResourceRecord, resource_document
-from taprunner.web.sessionroles import request_role
 from taprunner.web.state import TAP, visible_catalog
 
 __all__ = ["RESOURCE_PATH", "routes"]
@@ -49,7 +48,7 @@ async def resource(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
     settings = request.config_dict[SETTINGS]
     private = settings.require_auth and ACCESS_OWNER not in request
-    catalog = await state.catalog(request_role(request))
+    catalog = await visible_catalog(request)
     created = await state.created()
     record = ResourceRecord(
         tap_url=tap_url(request),

@@ -172,7 +172,22 @@ TAP = web.AppKey("aiouws_tap", TapState)
 
 async def visible_catalog(request: web.Request) -> TapCatalog:
     """The published tables as the request's client may see them: what
-    /tap/tables, the examples and the query page show (one lookup for all)."""
+    /tap/tables, the examples and the query page show (one lookup for all).
+
+    The answer then depends on who asks: it is marked ``Cache-Control:
+    private`` (:func:`private_answers`), so that a shared cache in front never
+    gives one user's tables (proprietary ones) to another."""
     from taprunner.web.sessionroles import request_role
 
+    request[_PER_CLIENT] = True
     return await request.config_dict[TAP].catalog(request_role(request))
+
+
+_PER_CLIENT = "aiouws_tap_per_client"
+
+
+async def private_answers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: an answer that used :func:`visible_catalog` is
+    for its client only."""
+    if request.get(_PER_CLIENT):
+        response.headers["Cache-Control"] = "private"

@@ -274,6 +274,8 @@ async def test_vosi_tables_examples_and_pages(client: Client) -> None:
             resp = await client.get(path, headers=headers)
             body = await resp.text()
             assert resp.status == 200, (who, path)
+            # Who asks decides the answer: no shared cache may keep it.
+            assert resp.headers.get("Cache-Control") == "private", (who, path)
             for word in ("secret", "vault", "hush", "nugget"):
                 assert word not in body, (who, path, word)
             if path.startswith("/tap/tables"):
