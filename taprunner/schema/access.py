@@ -47,6 +47,7 @@ from taprunner.schema.aclroles import (
 )
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TapSchemaError
+from taprunner.schema.names import relation_oid
 
 __all__ = [
     "ACL_PREFIX",
@@ -184,7 +185,7 @@ async def _check_target(conn: Connection, target: str) -> None:
     if not dot:
         if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", _ident(schema)):
             raise TapSchemaError(f"unknown schema {schema!r}")
-    elif await _oid(conn, schema, table) is None:
+    elif await relation_oid(conn, schema, table) is None:
         raise TapSchemaError(f"unknown table {target!r}")
 
 
@@ -196,17 +197,6 @@ _SERVICE_SCHEMAS = frozenset(
 
 def _ident(name: str) -> str:
     return quote_identifier(name)
-
-
-async def _oid(conn: Connection, schema: str, table: str) -> int | None:
-    oid: int | None = await conn.fetchval(
-        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = $1 AND c.relname = $2"
-        " AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
-        schema,
-        table,
-    )
-    return oid
 
 
 # Every relation the grants name, table by table: (schema, table, roles).

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from taprunner.adql.grammar import needs_delimiting
+from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import TapSchemaError
 
-__all__ = ["adql_name", "literal", "quote", "split", "table_name"]
+__all__ = ["adql_name", "literal", "quote", "relation_oid", "split", "table_name"]
 
 _REGULAR_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -40,3 +41,15 @@ def quote(identifier: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+async def relation_oid(conn: Connection, schema: str, table: str) -> int | None:
+    """The OID of the table, view or foreign table ``schema.table`` (None: none)."""
+    oid: int | None = await conn.fetchval(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2"
+        " AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
+        schema,
+        table,
+    )
+    return oid

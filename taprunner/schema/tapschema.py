@@ -35,7 +35,7 @@ from taprunner.schema.metadata import (
     TapSchemaError,
     toml_key,
 )
-from taprunner.schema.names import adql_name
+from taprunner.schema.names import adql_name, relation_oid
 from taprunner.schema.names import literal as _literal
 from taprunner.schema.names import quote as _quote
 from taprunner.schema.names import split as _split
@@ -88,7 +88,7 @@ async def install(conn: Connection) -> list[str]:
         names = await conn.fetch("SELECT table_name FROM tap_schema.tables")
         for row in names:
             schema, table = _split(row["table_name"])
-            if schema != TAP_SCHEMA and await _relation_oid(conn, schema, table):
+            if schema != TAP_SCHEMA and await relation_oid(conn, schema, table):
                 grants += [_usage(schema), _select(schema, table)]
         missing += await queryrole.apply(conn, grants)
         # Proprietary tables: their SELECT goes back to their principals only.
@@ -173,7 +173,7 @@ async def publish(
     schema, table = _split(qualified_table)
     async with conn.transaction():
         await _check_installed(conn)
-        oid = await _relation_oid(conn, schema, table)
+        oid = await relation_oid(conn, schema, table)
         if oid is None:
             raise TapSchemaError(f"unknown table {qualified_table!r}")
         columns = await conn.fetch(COLUMNS_SQL, oid)
@@ -235,7 +235,7 @@ async def publish_schema(
         await _check_installed(conn)
         oids: dict[str, int] = {}
         for name in metadata.tables:
-            oid = await _relation_oid(conn, schema, name)
+            oid = await relation_oid(conn, schema, name)
             if oid is None:
                 raise MetadataError(
                     metadata.source,
@@ -356,7 +356,7 @@ async def unpublish(conn: Connection, qualified_table: str) -> list[str]:
             " WHERE t.schema_name = s.schema_name)",
             adql_name(schema),
         )
-        if await _relation_oid(conn, schema, table) is None:
+        if await relation_oid(conn, schema, table) is None:
             return []
         target = f"{_quote(schema)}.{_quote(table)}"
         revoke = Grant(
@@ -398,17 +398,6 @@ async def _insert_schema(
 async def _check_installed(conn: Connection) -> None:
     if await conn.fetchval("SELECT to_regclass('tap_schema.columns')") is None:
         raise TapSchemaError("TAP_SCHEMA is not installed: call install() first")
-
-
-async def _relation_oid(conn: Connection, schema: str, table: str) -> int | None:
-    oid: int | None = await conn.fetchval(
-        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = $1 AND c.relname = $2"
-        " AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
-        schema,
-        table,
-    )
-    return oid
 
 
 async def _table_type(conn: Connection, oid: int) -> str:
