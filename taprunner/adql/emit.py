@@ -31,6 +31,7 @@ from taprunner.adql.scope import (
     check_compatible,
     identifier_name,
     located_error,
+    set_columns,
 )
 from taprunner.adql.sqltext import Fragment, quote_identifier
 
@@ -163,6 +164,7 @@ class QueryEmitter(ExpressionEmitter):
         left, columns = self.query(node.this, parent, dali=dali, cap=None)
         right, others = self.query(node.expression, parent, dali=dali, cap=None)
         check_compatible(word.split()[0], columns, others)
+        columns = set_columns(columns, others, self.integer_column)
         tail = self._tail(node, Scope(parent), columns, cap, outputs_only=True)
         return " ".join([f"({left}) {word} ({right})", *tail]), columns
 

@@ -8,7 +8,14 @@ intersect polygons, so the area is that of the intersection of the regions'
 HEALPix coverages (pg_sphere's MOCs, ``smoc``), at an order where the smaller
 region is about :data:`PIXELS_ACROSS` pixels across: a coverage holds every
 pixel a region touches, so the area is over by about 4 / PIXELS_ACROSS of the
-smaller region's (0.4 %; 0 when the regions do not overlap at all).
+smaller region's (0.4 %; 0 when the regions do not overlap at all). A region
+within the other gives its own area, exactly (pg_sphere's ``area``, which is 0
+for polygons under about 1e-3 degrees: those take the coverages). pg_sphere's
+``smoc`` cannot be cancelled (statement_timeout waits for it) and its cost
+grows with the coverage's boundary pixels: the order is at most the one where
+the regions' perimeters are :data:`MAX_BOUNDARY_PIXELS` pixels long, so a small
+region partly overlapping a much larger one is measured more coarsely than that
+(1e-4 degrees across, overlapping a 10 degree circle: one pixel of order 13).
 """
 
 from __future__ import annotations
@@ -21,21 +28,28 @@ from taprunner.adql.features import FEATURES_UDF, FunctionDef
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.sqltext import Fragment
 
-__all__ = ["ESO_FUNCTIONS", "PIXELS_ACROSS"]
+__all__ = ["ESO_FUNCTIONS", "MAX_BOUNDARY_PIXELS", "PIXELS_ACROSS"]
 
 #: How many HEALPix pixels across the smaller region its coverage has.
 PIXELS_ACROSS = 1000
+#: The most pixels along both regions' perimeters (about 1 s of pg_sphere's).
+MAX_BOUNDARY_PIXELS = 2**17
 # Order k: a pixel (4 pi / (12 * 4**k) sr) is the smaller area / PIXELS_ACROSS**2,
-# so 4**k = pi * N**2 / (3 * area); pg_sphere's orders are 0..29.
+# so 4**k = pi * N**2 / (3 * area); pg_sphere's orders are 0..29. A pixel is
+# about sqrt(pi / 3) / 2**k radians across: at most MAX_BOUNDARY_PIXELS of them
+# along the perimeters (radians) of both.
 _ORDER = (
-    "CAST(LEAST(29, GREATEST(0, CEIL(ln(pi() * {n}.0 * {n}.0 / (3 *"
-    " GREATEST(LEAST(area(g.a), area(g.b)), 1e-30))) / ln(4)))) AS integer)"
+    "CAST(GREATEST(0, LEAST(29, CEIL(ln(pi() * {n}.0 * {n}.0 / (3 *"
+    " GREATEST(LEAST(area(g.a), area(g.b)), 1e-30))) / ln(4)), FLOOR(ln({m}.0"
+    " / GREATEST(circum(g.a) + circum(g.b), 1e-30)) / ln(2)))) AS integer)"
 )
 _INTERSECTION = (
-    "(SELECT CASE WHEN g.a && g.b THEN degrees(degrees(area(smoc_intersection("
+    "(SELECT CASE WHEN g.a <@ g.b AND area(g.a) > 0 THEN degrees(degrees(area(g.a)))"
+    " WHEN g.b <@ g.a AND area(g.b) > 0 THEN degrees(degrees(area(g.b)))"
+    " WHEN g.a && g.b THEN degrees(degrees(area(smoc_intersection("
     "smoc(o.k, g.a), smoc(o.k, g.b))))) WHEN g.a IS NOT NULL AND g.b IS NOT NULL"
-    " THEN 0.0 END FROM (SELECT {0} AS a, {1} AS b) AS g,"
-    f" LATERAL (SELECT {_ORDER.format(n=PIXELS_ACROSS)} AS k) AS o)"
+    " THEN 0.0 END FROM (SELECT {0} AS a, {1} AS b) AS g, LATERAL (SELECT"
+    f" {_ORDER.format(n=PIXELS_ACROSS, m=MAX_BOUNDARY_PIXELS)} AS k) AS o)"
 )
 _DATEADD = (
     "(CAST({1} AS timestamp) + CAST({0} AS double precision) * interval '1 second')"
@@ -74,7 +88,9 @@ ESO_FUNCTIONS: tuple[FunctionDef, ...] = (
         description="ESO's: the area (square degrees) of the intersection of two"
         " circles or polygons, 0 if they do not overlap; approximate, from their"
         f" HEALPix coverages at an order where the smaller is {PIXELS_ACROSS}"
-        " pixels across (over by about 0.4 % of the smaller area)",
+        " pixels across (over by about 0.4 % of the smaller area; coarser for a"
+        " small region partly overlapping a much larger one); exact when one"
+        " lies within the other",
     ),
     FunctionDef(
         "eso_dateadd_sec",

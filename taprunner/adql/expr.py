@@ -116,15 +116,19 @@ class ExpressionEmitter:
         """The TAP_SCHEMA datatype of a catalogue column (None: unknown)."""
         return None
 
+    def integer_column(self, column: SourceColumn) -> bool:
+        """Whether a column is declared an integer in TAP_SCHEMA."""
+        return self.column_datatype(column) in _INTEGER_DATATYPES
+
     def expression(
         self, node: exp.Expr, scope: Scope, outputs: Columns = ()
     ) -> Fragment:
         """Translate a value expression (``outputs``: select-list names it may use)."""
         if isinstance(node, exp.Column):
             sql, column = self.resolve_column(node, scope, outputs)
-            integer = self.column_datatype(column) in _INTEGER_DATATYPES
             return Fragment(sql, geom=column.xtype, name=column.name,
-                            unit=self.column_unit(column), integer=integer)  # fmt: skip
+                            unit=self.column_unit(column),
+                            integer=self.integer_column(column))  # fmt: skip
         rule = _RULES.get(type(node))
         if rule is None:
             raise AdqlError(_describe(node))

@@ -108,8 +108,17 @@ def _moc(side: Side, build: Build) -> str:
             " pg_sphere value); CONTAINS(x, Not a) and INTERSECTS(x, Not a) work"
         )
     function = "smoc_union" if side.kind == "UNION" else "smoc_intersection"
-    parts = [_moc(p, build) for p in side.parts]
-    result = parts[0]
-    for part in parts[1:]:
-        result = f"{function}({result}, {part})"
-    return result
+    return _balanced(function, [_moc(p, build) for p in side.parts])
+
+
+def _balanced(function: str, parts: list[str]) -> str:
+    """``function`` of all ``parts`` as a balanced tree of calls: nested about
+    log2(len(parts)) deep, built in linear time (a chain is quadratic to build
+    and too deep for PostgreSQL's stack)."""
+    while len(parts) > 1:
+        pairs = [
+            f"{function}({a}, {b})"
+            for a, b in zip(parts[::2], parts[1::2], strict=False)
+        ]
+        parts = pairs + parts[len(pairs) * 2 :]
+    return parts[0]

@@ -7,7 +7,7 @@ NATURAL and USING joins as PostgreSQL does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -162,6 +162,21 @@ def check_compatible(
                 f"column {position} of {word} is a {kinds[0]} on one side and a "
                 f"{kinds[1]} on the other: {word} needs compatible types"
             )
+
+
+def set_columns(
+    left: Sequence[SourceColumn],
+    right: Sequence[SourceColumn],
+    integer: Callable[[SourceColumn], bool],
+) -> tuple[SourceColumn, ...]:
+    """The columns of a set operation: the left side's, except that a column
+    that is an integer only on the left loses its origin (its values need not
+    be integers: ROUND and TRUNCATE must not make them so)."""
+    return tuple(
+        first if integer(second) or not integer(first)
+        else SourceColumn(first.name, xtype=first.xtype)
+        for first, second in zip(left, right, strict=True)
+    )  # fmt: skip
 
 
 def identifier_name(ident: exp.Identifier) -> str:

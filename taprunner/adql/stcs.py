@@ -98,7 +98,9 @@ def parse_region(text: str) -> Region:
     region = reader.region(None)
     if reader.position != len(reader.tokens):
         raise AdqlError(f"REGION: unexpected {reader.tokens[reader.position]!r}")
-    return region
+    if not reader.pending:
+        return region
+    return _replaced(region, _moved(reader.pending))
 
 
 class _Reader:
@@ -106,6 +108,8 @@ class _Reader:
         self.tokens = tokens
         self.text = text
         self.position = 0
+        #: Shapes in another frame than ICRS, to transform all at once.
+        self.pending: list[tuple[str, Shape]] = []
 
     def peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -132,7 +136,10 @@ class _Reader:
             unit = self.take()
             if unit.lower() not in ("deg", "degrees"):
                 raise AdqlError(f"REGION: unit {unit} is not supported; use deg")
-        return _shape(word, tuple(numbers), frame)
+        shape = _shape(word, tuple(numbers), frame)
+        if frame is not None and frame not in _ICRS:
+            self.pending.append((frame, shape))
+        return shape
 
     def compound(self, kind: str, frame: str | None) -> Compound:
         if kind != "NOT":
@@ -181,11 +188,38 @@ def _shape(kind: str, numbers: tuple[float, ...], frame: str | None) -> Shape:
     _check_ranges(kind, numbers)
     if frame is None or frame in _ICRS:
         return Shape(kind, numbers)
-    if kind == "BOX":
+    if kind == "BOX":  # in its own frame: transformed later (_moved)
         kind, numbers = "POLYGON", box_corners(*numbers)
-    points = numbers if kind != "CIRCLE" else numbers[:2]
-    moved = _to_icrs(frame, points)
-    return Shape(kind, moved + numbers[2:] if kind == "CIRCLE" else moved)
+    return Shape(kind, numbers)
+
+
+def _moved(pending: list[tuple[str, Shape]]) -> dict[int, Shape]:
+    """The shapes of ``pending`` (frame, shape in it) in ICRS, by their id: one
+    transformation per frame (astropy takes milliseconds per call, whatever
+    the number of points)."""
+    moved: dict[int, Shape] = {}
+    for frame in {frame for frame, _ in pending}:
+        shapes = [shape for name, shape in pending if name == frame]
+        points = [_points(shape) for shape in shapes]
+        flat = _to_icrs(frame, tuple(n for p in points for n in p))
+        start = 0
+        for shape, own in zip(shapes, points, strict=True):
+            icrs = flat[start : start + len(own)]
+            start += len(own)
+            moved[id(shape)] = Shape(shape.kind, icrs + shape.numbers[len(own) :])
+    return moved
+
+
+def _points(shape: Shape) -> tuple[float, ...]:
+    """The (lon, lat) pairs among a shape's numbers (a circle's radius is not)."""
+    return shape.numbers[:2] if shape.kind == "CIRCLE" else shape.numbers
+
+
+def _replaced(region: Region, moved: dict[int, Shape]) -> Region:
+    """``region`` with its shapes replaced by those ``moved`` has for them."""
+    if isinstance(region, Shape):
+        return moved.get(id(region), region)
+    return Compound(region.kind, tuple(_replaced(p, moved) for p in region.parts))
 
 
 def box_corners(

@@ -64,7 +64,9 @@ def _template(name: str, count: int, sql: str, geom: str | None = None) -> Trans
 _D = "double precision"
 _EQUATORIAL = "abs(i.z) <= CAST(2 AS double precision) / 3"
 _TP = "(i.tt - floor(i.tt))"
-_TMP = "(i.ns * sqrt(3 * (1 - abs(i.z))))"
+# ns * sqrt(3 * (1 - |z|)) as HEALPix computes it near the poles (from sin(theta)
+# = cos(dec)): 1 - |z| keeps few digits there, wrong pixels at high orders.
+_TMP = "(i.ns * i.c * sqrt(3 / (1 + abs(i.z))))"
 _RING = (
     "CASE WHEN j.eq THEN 2 * j.ns * (j.ns - 1) + (j.ns + j.jp - j.jm) * 4 * j.ns"
     " + ((j.jp + j.jm - j.ns + 2 - ((j.ns + 1 + j.jp - j.jm) & 1)) / 2) % (4 * j.ns)"
@@ -84,7 +86,8 @@ _HEALPIX_NEST = (
     f" + CAST(floor((1 - {_TP}) * {_TMP}) AS bigint) + 1 AS pir"
     " FROM (SELECT CAST({0} AS integer) AS k,"
     " CAST(1 AS bigint) << LEAST(GREATEST(CAST({0} AS integer), 0), 29) AS ns,"
-    f" sind(CAST({{2}} AS {_D})) AS z, (CAST({{1}} AS {_D}) - 360"
+    f" sind(CAST({{2}} AS {_D})) AS z, cosd(CAST({{2}} AS {_D})) AS c,"
+    f" (CAST({{1}} AS {_D}) - 360"
     f" * floor(CAST({{1}} AS {_D}) / 360)) / 90 AS tt) AS i) AS j)"
 )
 

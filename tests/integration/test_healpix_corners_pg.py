@@ -78,3 +78,50 @@ async def test_healpix_index_at_pixel_corners(
     beyond = translate("SELECT ivo_healpix_index(30, 1, 2)", CATALOG).sql
     with pytest.raises(asyncpg.PostgresError, match="order is 0 to 29, not 30"):
         await conn.fetchval(beyond)
+
+
+def _polar_nest(order: int, ra: float, dec: float) -> int:
+    """The NESTED index of a polar-cap point as HEALPix's loc2pix computes it
+    with sin(theta) given (healpix_base does near the poles): 1 - |z| there
+    cancels to nothing in double precision at high orders."""
+    nside = 1 << order
+    za, sth = abs(math.sin(math.radians(dec))), math.cos(math.radians(dec))
+    assert za > 2 / 3
+    tt = (ra % 360) / 90
+    ntt = min(3, int(tt))
+    tp = tt - ntt
+    tmp = nside * sth / math.sqrt((1 + za) / 3)
+    jp, jm = min(nside - 1, int(tp * tmp)), min(nside - 1, int((1 - tp) * tmp))
+    if dec >= 0:
+        face, ix, iy = ntt, nside - jm - 1, nside - jp - 1
+    else:
+        face, ix, iy = ntt + 8, jp, jm
+    interleaved = 0
+    for bit in range(order):
+        interleaved |= ((ix >> bit) & 1) << (2 * bit)
+        interleaved |= ((iy >> bit) & 1) << (2 * bit + 1)
+    return face * nside * nside + interleaved
+
+
+async def test_healpix_index_near_the_poles_at_order_29(
+    conn: asyncpg.Connection,
+) -> None:
+    """Order 29's pixels are 0.4 mas across: a point 1 mas from a pole has its
+    pixel, not one found from 1 - sin(dec) (which keeps a few digits there)."""
+    points = [
+        (ra, sign * (90 - offset))
+        for offset in (3e-7, 1e-6, 3e-6, 1e-5)
+        for ra in (12.5, 128.4, 205.2, 344.6)
+        for sign in (1, -1)
+    ]
+    sql = translate(
+        "SELECT ivo_healpix_index(29, x, y) FROM t",
+        StaticCatalog({"t": ["x", "y"]}),
+    ).sql.replace("FROM t", "FROM unnest($1::float8[], $2::float8[]) AS t(x, y)")
+    rows = await conn.fetch(sql, [p[0] for p in points], [p[1] for p in points])
+    wrong = [
+        (point, row[0], _polar_nest(29, *point))
+        for point, row in zip(points, rows, strict=True)
+        if row[0] != _polar_nest(29, *point)
+    ]
+    assert not wrong, wrong[:5]

@@ -5,6 +5,7 @@ against published positions and geometry computed independently."""
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -133,3 +134,28 @@ async def test_geometry_cast_of_a_malformed_value_fails_saying_so(
     adql = "SELECT CAST(name AS CIRCLE) FROM tst.obj WHERE id = 1"
     with pytest.raises(asyncpg.PostgresError, match="not 3 numbers: alpha"):
         await conn.fetch(translate(adql, catalog).sql)
+
+
+async def test_eso_intersection_of_a_tiny_and_a_large_region_is_quick(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """A tiny region made the order 29 and pg_sphere's coverage of the large
+    one (10 degrees: hundreds of millions of pixels, not cancellable) ran for
+    minutes and killed the backend. Within the other: its own area, exactly;
+    partly overlapping: a coarser coverage, at once."""
+    tiny = 2 * math.pi * (1 - math.cos(math.radians(1e-4))) * (180 / math.pi) ** 2
+    started = time.monotonic()
+    got = await _row(
+        conn,
+        catalog,
+        "SELECT ESO_INTERSECTION(CIRCLE(0, 0, 0.0001), CIRCLE(0, 0, 10)),"
+        " ESO_INTERSECTION(CIRCLE(0, 0, 80), POLYGON(1, 1, 1.01, 1, 1, 1.01)),"
+        " ESO_INTERSECTION(CIRCLE(10, 0, 0.0001), CIRCLE(0, 0, 10)),"
+        " ESO_INTERSECTION(CIRCLE(0, 0, 80), POLYGON(1, 1, 1.0001, 1, 1, 1.0001))",
+    )
+    assert time.monotonic() - started < 20
+    assert got[0] == pytest.approx(tiny, rel=1e-9)
+    assert got[1] == pytest.approx(0.5e-4 * math.cos(math.radians(1)), rel=1e-3)
+    # coarse: pg_sphere's coverage at order 16 gives a pixel of order 13 here
+    assert 0 < got[2] < 1e-4
+    assert 0.5e-8 < got[3] < 1e-4
