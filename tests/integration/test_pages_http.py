@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from pagekit import API_ACCEPTS, HOSTILE, HTML, actions, finished, new_job, page, parse
 from testkit import Client
 
@@ -246,3 +247,43 @@ async def test_static_assets_and_page_weight(client: Client) -> None:
         weight += len(await response.read())
     print(f"query page weight: {weight} bytes (HTML {len(text.encode())})")
     assert weight < 100_000
+
+
+async def test_extreme_numbers_and_long_cells_still_make_a_page(
+    client: Client,
+) -> None:
+    """A histogram over the whole range of doubles (its width overflows), and
+    a CSV cell longer than the csv module's field limit: the job page shows,
+    with what it can (no 500)."""
+    wide = await new_job(
+        client,
+        run=True,
+        QUERY="SELECT TOP 2 (id - 1.5) * 2 * 1.7e308 AS x FROM demo.stars ORDER BY id",
+    )
+    assert await finished(client, wide) == "COMPLETED"
+    text = await page(client, f"/tap/async/{wide}")
+    assert parse(text).by_id("preview") is not None
+    cell = "x" * 140_000
+    form = FormData()
+    form.add_field("LANG", "ADQL")
+    form.add_field("QUERY", "SELECT s FROM TAP_UPLOAD.t")
+    form.add_field("RESPONSEFORMAT", "csv")
+    form.add_field("PHASE", "RUN")
+    form.add_field("UPLOAD", "t,param:t")
+    form.add_field(
+        "t",
+        (
+            '<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
+            '<RESOURCE><TABLE><FIELD name="s" datatype="char" arraysize="*"/>'
+            f"<DATA><TABLEDATA><TR><TD>{cell}</TD></TR></TABLEDATA></DATA>"
+            "</TABLE></RESOURCE></VOTABLE>"
+        ).encode(),
+        filename="t.vot",
+        content_type="application/x-votable+xml",
+    )
+    created = await client.post("/tap/async", data=form, allow_redirects=False)
+    assert created.status == 303, await created.text()
+    long_id = created.headers["Location"].rsplit("/", 1)[1]
+    assert await finished(client, long_id) == "COMPLETED"
+    text = await page(client, f"/tap/async/{long_id}")
+    assert parse(text).by_id("downloads") is not None
