@@ -161,3 +161,33 @@ async def test_the_operators_examples_document_feeds_the_query_page(
     text = await page(client, "/")
     assert "Bright &lt;b&gt; stars" in text
     assert ">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</textarea>" in text
+
+
+async def test_implicit_credentials_are_no_anonymous_cross_site_request(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """With ``cors_any_origin``, a request without credentials may come from any
+    page; but a user named by a trusted proxy (a client certificate, an SSO
+    cookie the proxy keeps) carries no Authorization or Cookie header and is
+    no anonymous user: another site's form must not act as them."""
+    client = await aiohttp_client(
+        create_tap_app(
+            replace(settings, auth="header", cors_any_origin=True), demo_rows=10
+        )
+    )
+    alice = {"X-Remote-User": "alice"}
+    evil = {**HTML, **alice, "Origin": "https://evil.example"}
+    form = {"LANG": "ADQL", "QUERY": "SELECT 1", "PHASE": "RUN"}
+    refused = await client.post(
+        "/tap/async", data=form, headers=evil, allow_redirects=False
+    )
+    assert refused.status == 403, await refused.text()
+    assert "<job" not in await (await client.get("/tap/async", headers=alice)).text()
+    job_id = await new_job(client, QUERY="SELECT 1")  # anonymous, no Origin
+    anonymous = await client.post(
+        f"/tap/async/{job_id}/phase",
+        data={"PHASE": "ABORT"},
+        headers={"Origin": "https://other.example"},
+        allow_redirects=False,
+    )
+    assert anonymous.status == 303  # what cors_any_origin is for
