@@ -287,3 +287,21 @@ async def test_extreme_numbers_and_long_cells_still_make_a_page(
     assert await finished(client, long_id) == "COMPLETED"
     text = await page(client, f"/tap/async/{long_id}")
     assert parse(text).by_id("downloads") is not None
+
+
+@pytest.mark.parametrize("fmt", OUTPUT_FORMATS, ids=lambda f: f.name)
+async def test_a_page_for_a_result_in_each_format_and_an_empty_one(
+    client: Client, fmt: Any
+) -> None:
+    for query, rows in (
+        ("SELECT TOP 3 id, ra, dec, mag, name FROM demo.stars ORDER BY id", "3"),
+        ("SELECT id, ra, dec FROM demo.stars WHERE id < 0", "0"),
+    ):
+        job_id = await new_job(
+            client, run=True, QUERY=query, RESPONSEFORMAT=fmt.accepts[0]
+        )
+        assert await finished(client, job_id) == "COMPLETED"
+        found = parse(await page(client, f"/tap/async/{job_id}"))
+        count = found.by_id("preview-count")
+        assert count is not None, (fmt.name, query)
+        assert count["data-rows"] == rows, (fmt.name, query)
