@@ -22,6 +22,15 @@ from taprunner.formats.registry import OUTPUT_FORMATS
 # -- content negotiation --------------------------------------------------------
 
 
+def varies(response: Any) -> set[str]:
+    """The request headers a response's ``Vary`` names (lower case)."""
+    return {
+        name.strip().lower()
+        for value in response.headers.getall("Vary", [])
+        for name in value.split(",")
+    }
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -44,6 +53,7 @@ async def test_api_clients_keep_the_xml_and_browsers_get_a_page(
         assert response.status == 200
         assert response.content_type == "text/xml"
         assert "Content-Security-Policy" not in response.headers
+        assert "accept" in varies(response)  # caches tell them apart
         body = await response.read()
         if path != "/tap/availability":  # its note may change
             bodies.add(body)
@@ -61,6 +71,7 @@ async def test_examples_stay_xhtml_for_clients_and_link_the_query_page(
     for headers in API_ACCEPTS:
         response = await client.get("/tap/examples", headers=headers)
         assert response.content_type == "application/xhtml+xml"
+        assert "accept" in varies(response)  # caches tell them apart
     text = await page(client, "/tap/examples")
     links = [
         a["href"] for t, a in parse(text).tags if "example-link" in a.get("class", "")
