@@ -131,6 +131,13 @@ class JobService:
             flt = replace(flt, last=self.settings.max_list_jobs)
         return await self.store.list_jobs(flt)
 
+    async def summaries(
+        self, refs: Sequence[JobRef], owner: str | None, chars: int
+    ) -> dict[str, str]:
+        """Job id -> the start of its query (or parameters), for ``owner``'s
+        jobs among ``refs`` (see :meth:`JobStore.summaries`)."""
+        return await self.store.summaries([r.job_id for r in refs], owner, chars)
+
     async def quote(self, job: Job) -> datetime | None:
         """The job's quote: estimated while it waits to run (with a dispatcher)."""
         if self.dispatcher is None or job.phase not in (Phase.PENDING, Phase.QUEUED):

@@ -8,7 +8,9 @@ refused (403, ``PermissionDenied``; an HTML page for a browser) when it comes
 from an origin that is neither the service's own (its public origin, or the
 origin the request was addressed to, or one naming the request's ``Host``: the
 service reached under another of its names) nor one CORS lets in: ``cors_origins``
-(credentialed), or with ``cors_any_origin`` a request carrying no credentials.
+(credentialed), or with ``cors_any_origin`` a request carrying no credentials
+and naming no user (a trusted proxy names one without either header: a client
+certificate, an SSO cookie it keeps).
 API clients (pyvo, TOPCAT, STILTS, curl) send no ``Origin`` and are unaffected.
 """
 
@@ -20,9 +22,9 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
-from aiouws.errors import CrossSiteRequest
+from aiouws.errors import AuthenticationRequired, CrossSiteRequest, UWSError
 from aiouws.http.cors import CorsPolicy
-from aiouws.http.keys import SETTINGS
+from aiouws.http.keys import RESOLVER, SETTINGS
 from aiouws.http.proxies import request_origin
 from aiouws.http.urls import public_origin
 
@@ -55,8 +57,12 @@ def _same_host(origin: str, request: web.Request) -> bool:
     return bool(netloc) and netloc == host
 
 
-def is_cross_site(request: web.Request) -> str | None:
-    """Why ``request`` is a forbidden cross-site one (its origin), or None."""
+def is_cross_site(request: web.Request, *, identified: bool = False) -> str | None:
+    """Why ``request`` is a forbidden cross-site one (its origin), or None.
+
+    ``identified``: the request names a user however it does (a trusted
+    proxy's header for a client certificate or an SSO cookie it keeps: no
+    ``Authorization`` or ``Cookie`` here), so it is not anonymous."""
     if request.method in _SAFE:
         return None
     origin = request.headers.get(hdrs.ORIGIN)
@@ -76,7 +82,8 @@ def is_cross_site(request: web.Request) -> str | None:
     if allowed is not None:
         _, credentialed = allowed
         anonymous = (
-            hdrs.AUTHORIZATION not in request.headers
+            not identified
+            and hdrs.AUTHORIZATION not in request.headers
             and hdrs.COOKIE not in request.headers
         )
         if credentialed or anonymous:
@@ -85,12 +92,27 @@ def is_cross_site(request: web.Request) -> str | None:
     return shown
 
 
+async def _identified(request: web.Request) -> bool:
+    """Whether a state-changing request from another page names a user (the
+    resolver answers once per request; refused credentials count as named,
+    none where they are required do not)."""
+    resolver = request.config_dict.get(RESOLVER)
+    if request.method in _SAFE or hdrs.ORIGIN not in request.headers or not resolver:
+        return False
+    try:
+        return await resolver(request) is not None
+    except AuthenticationRequired:  # none given, where required
+        return False
+    except UWSError:
+        return True
+
+
 @web.middleware
 async def cross_site_guard(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
     """Refuse a state-changing request from another site (see the module)."""
-    origin = is_cross_site(request)
+    origin = is_cross_site(request, identified=await _identified(request))
     if origin is not None:
         raise CrossSiteRequest(
             f"refused: this request was sent from a page of {origin}, not of this "

@@ -16,7 +16,6 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from aiouws.errors import UWSError
 from aiouws.http.keys import SERVICE
 from aiouws.http.pages import JOB_BLOCKS, local, render_page, script_urls
 from aiouws.models import Job, JobRef
@@ -63,12 +62,7 @@ def _time(value: datetime | None) -> str:
     return format_iso(value) if value is not None else ""
 
 
-def _summary(job: Job | None) -> str:
-    if job is None:
-        return ""
-    text = job.parameter("query")
-    if text is None:
-        text = " ".join(f"{p.name}={p.value}" for p in job.parameters)
+def _summary(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
@@ -85,15 +79,13 @@ async def jobs_page(
     """The job list as a page: each job's phase, creation time and summary
     (its QUERY, for the newest :data:`SUMMARIZED`)."""
     jobs_url = local(jobs_url)
-    service = request.config_dict[SERVICE]
+    # One read for all (a job deleted meanwhile has none); whitespace is
+    # collapsed here, so a few times the characters shown are read.
+    summaries = await request.config_dict[SERVICE].summaries(
+        refs[:SUMMARIZED], owner, 4 * SUMMARY_CHARS
+    )
     rows = []
-    for n, ref in enumerate(refs):
-        job = None
-        if n < SUMMARIZED:
-            try:
-                job = await service.get_of_kind(ref.job_id, owner, kind)
-            except UWSError:  # deleted meanwhile
-                job = None
+    for ref in refs:
         rows.append(
             {
                 "job_id": ref.job_id,
@@ -101,7 +93,7 @@ async def jobs_page(
                 "phase": ref.phase.value,
                 "created": _time(ref.creation_time),
                 "url": f"{jobs_url}/{ref.job_id}",
-                "summary": _summary(job),
+                "summary": _summary(summaries.get(ref.job_id, "")),
             }
         )
     return render_page(

@@ -80,6 +80,28 @@ class JobCounts:
         )
         return int(value or 0)
 
+    async def summaries(
+        self, job_ids: list[str], owner: str | None, chars: int
+    ) -> dict[str, str]:
+        """Of ``owner``'s jobs among ``job_ids``: the first ``chars`` characters
+        of each one's QUERY parameter, or else of its parameters as
+        ``name=value`` (a job list page's summaries, in one read)."""
+        rows = await self._fetch(
+            "SELECT job_id, left(coalesce("
+            "(SELECT p->>'value' FROM jsonb_array_elements(parameters)"
+            " WITH ORDINALITY AS e(p, n) WHERE p->>'name' = 'query' ORDER BY n"
+            " LIMIT 1),"
+            "(SELECT string_agg((p->>'name') || '=' || (p->>'value'), ' ' ORDER BY n)"
+            " FROM jsonb_array_elements(parameters) WITH ORDINALITY AS e(p, n)),"
+            " ''), $3) AS summary"
+            " FROM uws.job WHERE job_id = ANY($1::text[])"
+            " AND owner IS NOT DISTINCT FROM $2",
+            job_ids,
+            owner,
+            chars,
+        )
+        return {r["job_id"]: r["summary"] for r in rows}
+
     async def existing_ids(self, job_ids: list[str]) -> set[str]:
         """Which of ``job_ids`` have a row (the results store's sweep)."""
         rows = await self._fetch(

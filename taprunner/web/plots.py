@@ -302,8 +302,12 @@ def histogram_svg(
     # Headroom above the highest bar.
     top = max(max(counted.counts), 1) * 1.05
 
+    # In halves: high - low may exceed the largest double (and be 0 where
+    # the bin's half width of 0.5 is lost on a huge value).
+    span = high / 2 - low / 2
+
     def x_of(value: float) -> float:
-        return LEFT + (value - low) / (high - low) * width
+        return LEFT + ((value / 2 - low / 2) / span if span > 0 else 0.5) * width
 
     def y_of(count: float) -> float:
         return TOP + height - count / top * height

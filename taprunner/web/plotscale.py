@@ -123,14 +123,15 @@ def histogram_bins(values: Sequence[float], bins: int | None = None) -> Bins:
     if bins is None:
         bins = min(MAX_BINS, math.ceil(math.log2(len(values))) + 1)
     bins = max(1, bins)
-    if high == low:
-        return Bins(edges=(low - 0.5, low + 0.5), counts=(len(values),))
-    width = (high - low) / bins
+    # In halves: the span of two doubles may exceed the largest double.
+    half = (high / 2 - low / 2) / bins
+    if half == 0.0:  # one value, or values closer than a bin can be narrow
+        return Bins(edges=(low - 0.5, high + 0.5), counts=(len(values),))
     counts = [0] * bins
     for value in values:
-        index = min(bins - 1, int((value - low) / width))
+        index = min(bins - 1, int((value / 2 - low / 2) / half))
         counts[index] += 1
-    edges = tuple(low + i * width for i in range(bins)) + (high,)
+    edges = tuple(low + i * half + i * half for i in range(bins)) + (high,)
     return Bins(edges=edges, counts=tuple(counts))
 
 
@@ -139,6 +140,8 @@ def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
     ``[low, high]``, about ``target`` of them."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [low] if math.isfinite(low) else []
+    if not math.isfinite(high - low):  # wider than the largest double
+        return []
     raw = (high - low) / max(1, target)
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)

@@ -171,7 +171,10 @@ def _delimited(data: bytes, cut: bool, delimiter: str) -> Preview:
     lines = data.decode("utf-8", "replace").splitlines()
     if cut and lines:
         lines.pop()  # may be cut
-    parsed = list(csv.reader(lines[: PREVIEW_ROWS + 1], delimiter=delimiter))
+    try:
+        parsed = list(csv.reader(lines[: PREVIEW_ROWS + 1], delimiter=delimiter))
+    except csv.Error as exc:  # a cell over the csv module's field size limit
+        raise ValueError(f"cannot read the result: {exc}") from exc
     if not parsed:
         return Preview((), (), partial=cut)
     header, body = parsed[0], parsed[1:]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from aiouws.http.access import ACCESS_OWNER
 from aiouws.http.keys import SETTINGS
@@ -31,12 +31,22 @@ async def examples(request: web.Request) -> web.Response:
     state = request.config_dict[TAP]
     given = state.examples
     if isinstance(given, bytes):
-        return web.Response(body=given, content_type=_XHTML, charset="utf-8")
+        return _xhtml(given)
     if given is None:
         tables = (await visible_catalog(request)).tables
         given = generated_examples(tables, geometry=state.geometry)
-    body = examples_document(tap_url(request), given)
-    return web.Response(body=body, content_type=_XHTML, charset="utf-8")
+    return _xhtml(examples_document(tap_url(request), given))
+
+
+def _xhtml(body: bytes) -> web.Response:
+    """The DALI examples document (a browser gets a page at the same URL:
+    caches must tell them apart)."""
+    return web.Response(
+        body=body,
+        content_type=_XHTML,
+        charset="utf-8",
+        headers={hdrs.VARY: hdrs.ACCEPT},
+    )
 
 
 @routes.get(RESOURCE_PATH)

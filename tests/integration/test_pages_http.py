@@ -13,12 +13,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from pagekit import API_ACCEPTS, HOSTILE, HTML, actions, finished, new_job, page, parse
 from testkit import Client
 
 from taprunner.formats.registry import OUTPUT_FORMATS
 
 # -- content negotiation --------------------------------------------------------
+
+
+def varies(response: Any) -> set[str]:
+    """The request headers a response's ``Vary`` names (lower case)."""
+    return {
+        name.strip().lower()
+        for value in response.headers.getall("Vary", [])
+        for name in value.split(",")
+    }
 
 
 @pytest.mark.parametrize(
@@ -43,6 +53,7 @@ async def test_api_clients_keep_the_xml_and_browsers_get_a_page(
         assert response.status == 200
         assert response.content_type == "text/xml"
         assert "Content-Security-Policy" not in response.headers
+        assert "accept" in varies(response)  # caches tell them apart
         body = await response.read()
         if path != "/tap/availability":  # its note may change
             bodies.add(body)
@@ -60,6 +71,7 @@ async def test_examples_stay_xhtml_for_clients_and_link_the_query_page(
     for headers in API_ACCEPTS:
         response = await client.get("/tap/examples", headers=headers)
         assert response.content_type == "application/xhtml+xml"
+        assert "accept" in varies(response)  # caches tell them apart
     text = await page(client, "/tap/examples")
     links = [
         a["href"] for t, a in parse(text).tags if "example-link" in a.get("class", "")
@@ -246,3 +258,61 @@ async def test_static_assets_and_page_weight(client: Client) -> None:
         weight += len(await response.read())
     print(f"query page weight: {weight} bytes (HTML {len(text.encode())})")
     assert weight < 100_000
+
+
+async def test_extreme_numbers_and_long_cells_still_make_a_page(
+    client: Client,
+) -> None:
+    """A histogram over the whole range of doubles (its width overflows), and
+    a CSV cell longer than the csv module's field limit: the job page shows,
+    with what it can (no 500)."""
+    wide = await new_job(
+        client,
+        run=True,
+        QUERY="SELECT TOP 2 (id - 1.5) * 2 * 1.7e308 AS x FROM demo.stars ORDER BY id",
+    )
+    assert await finished(client, wide) == "COMPLETED"
+    text = await page(client, f"/tap/async/{wide}")
+    assert parse(text).by_id("preview") is not None
+    cell = "x" * 140_000
+    form = FormData()
+    form.add_field("LANG", "ADQL")
+    form.add_field("QUERY", "SELECT s FROM TAP_UPLOAD.t")
+    form.add_field("RESPONSEFORMAT", "csv")
+    form.add_field("PHASE", "RUN")
+    form.add_field("UPLOAD", "t,param:t")
+    form.add_field(
+        "t",
+        (
+            '<VOTABLE version="1.3" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
+            '<RESOURCE><TABLE><FIELD name="s" datatype="char" arraysize="*"/>'
+            f"<DATA><TABLEDATA><TR><TD>{cell}</TD></TR></TABLEDATA></DATA>"
+            "</TABLE></RESOURCE></VOTABLE>"
+        ).encode(),
+        filename="t.vot",
+        content_type="application/x-votable+xml",
+    )
+    created = await client.post("/tap/async", data=form, allow_redirects=False)
+    assert created.status == 303, await created.text()
+    long_id = created.headers["Location"].rsplit("/", 1)[1]
+    assert await finished(client, long_id) == "COMPLETED"
+    text = await page(client, f"/tap/async/{long_id}")
+    assert parse(text).by_id("downloads") is not None
+
+
+@pytest.mark.parametrize("fmt", OUTPUT_FORMATS, ids=lambda f: f.name)
+async def test_a_page_for_a_result_in_each_format_and_an_empty_one(
+    client: Client, fmt: Any
+) -> None:
+    for query, rows in (
+        ("SELECT TOP 3 id, ra, dec, mag, name FROM demo.stars ORDER BY id", "3"),
+        ("SELECT id, ra, dec FROM demo.stars WHERE id < 0", "0"),
+    ):
+        job_id = await new_job(
+            client, run=True, QUERY=query, RESPONSEFORMAT=fmt.accepts[0]
+        )
+        assert await finished(client, job_id) == "COMPLETED"
+        found = parse(await page(client, f"/tap/async/{job_id}"))
+        count = found.by_id("preview-count")
+        assert count is not None, (fmt.name, query)
+        assert count["data-rows"] == rows, (fmt.name, query)

@@ -5,15 +5,19 @@ API, escaping; pages of a service of another job kind; an operator's examples.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pagekit import HOSTILE, HTML, actions, new_job, page, parse
 from testkit import Client, MakeClient
 from uwskit import ECHO
 
 from aiouws.config import Settings
 from aiouws.http.app import create_app
+from aiouws.storage.store import JobStore
 from taprunner.settings import TapSettings
 from taprunner.web.app import create_tap_app
 
@@ -161,3 +165,65 @@ async def test_the_operators_examples_document_feeds_the_query_page(
     text = await page(client, "/")
     assert "Bright &lt;b&gt; stars" in text
     assert ">SELECT TOP 3 * FROM demo.stars WHERE mag &lt; 2</textarea>" in text
+
+
+async def test_implicit_credentials_are_no_anonymous_cross_site_request(
+    settings: Settings, aiohttp_client: MakeClient
+) -> None:
+    """With ``cors_any_origin``, a request without credentials may come from any
+    page; but a user named by a trusted proxy (a client certificate, an SSO
+    cookie the proxy keeps) carries no Authorization or Cookie header and is
+    no anonymous user: another site's form must not act as them."""
+    client = await aiohttp_client(
+        create_tap_app(
+            replace(settings, auth="header", cors_any_origin=True), demo_rows=10
+        )
+    )
+    alice = {"X-Remote-User": "alice"}
+    evil = {**HTML, **alice, "Origin": "https://evil.example"}
+    form = {"LANG": "ADQL", "QUERY": "SELECT 1", "PHASE": "RUN"}
+    refused = await client.post(
+        "/tap/async", data=form, headers=evil, allow_redirects=False
+    )
+    assert refused.status == 403, await refused.text()
+    assert "<job" not in await (await client.get("/tap/async", headers=alice)).text()
+    job_id = await new_job(client, QUERY="SELECT 1")  # anonymous, no Origin
+    anonymous = await client.post(
+        f"/tap/async/{job_id}/phase",
+        data={"PHASE": "ABORT"},
+        headers={"Origin": "https://other.example"},
+        allow_redirects=False,
+    )
+    assert anonymous.status == 303  # what cors_any_origin is for
+
+
+async def test_the_job_list_page_reads_the_summaries_at_once(
+    settings: Settings, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list page shows the query of the newest jobs without reading each
+    job in turn (one database round trip per job: 50 for a page)."""
+    client = await aiohttp_client(
+        create_tap_app(replace(settings, auth="header"), demo_rows=10)
+    )
+    alice = {"X-Remote-User": "alice"}
+    for n in range(55):
+        form = {"LANG": "ADQL", "QUERY": f"SELECT {n} AS  n{n}"}
+        created = await client.post(
+            "/tap/async", data=form, headers=alice, allow_redirects=False
+        )
+        assert created.status == 303
+    reads = 0
+    real_get = JobStore.get
+
+    async def counted(self: JobStore, job_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real_get(self, job_id)
+
+    monkeypatch.setattr(JobStore, "get", counted)
+    text = await (await client.get("/tap/async", headers={**HTML, **alice})).text()
+    summaries = re.findall(r'<code class="summary wrap">([^<]*)</code>', text)
+    assert len(summaries) == 55
+    assert summaries[0] == "SELECT 54 AS n54"  # newest first, spaces collapsed
+    assert summaries[49] == "SELECT 5 AS n5" and summaries[50] == ""
+    assert reads <= 1, reads
