@@ -11,8 +11,10 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -315,3 +317,46 @@ async def test_a_page_preview_reads_only_the_head_of_a_stored_result(
         assert head.path is None
         assert head.data == chunk[:100_000]
         assert head.size == 3 * MIB
+
+
+async def test_a_head_of_a_streamed_result_reads_nothing_of_the_object(
+    s3: S3Server, tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """HEAD of a result streamed through the server (``results_delivery =
+    stream``) answers its headers without pulling the object from the store:
+    a HEAD of a 20 MiB result must not cost 20 MiB of transfer."""
+    from aiohttp import web
+
+    from aiouws.http.handlers import _send
+
+    results = S3Results(s3_spec(s3, tmp_path))
+    job = job_id()
+    outputs = results.outputs(job, scratch(results, tmp_path, job))
+    with outputs.open("result.vot", VOTABLE) as out:
+        for _ in range(20):
+            out.write(os.urandom(MIB))
+    pulled: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        served = await results.serve(job, "result.vot", VOTABLE, redirect=False)
+        assert served is not None and served.chunks is not None
+        chunks = served.chunks
+
+        async def counted() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                pulled.append(len(chunk))
+                yield chunk
+
+        return await _send(request, replace(served, chunks=counted()), "gone")
+
+    app = web.Application()
+    app.router.add_get("/result", handler)
+    client = await aiohttp_client(app)
+    resp = await client.head("/result")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == VOTABLE
+    assert int(resp.headers["Content-Length"]) == 20 * MIB
+    assert sum(pulled) == 0
+    resp = await client.get("/result")
+    assert len(await resp.read()) == 20 * MIB
+    assert sum(pulled) == 20 * MIB
