@@ -360,3 +360,156 @@ async def test_a_head_of_a_streamed_result_reads_nothing_of_the_object(
     resp = await client.get("/result")
     assert len(await resp.read()) == 20 * MIB
     assert sum(pulled) == 20 * MIB
+
+
+class _SlowProxy:
+    """A TCP proxy in front of an S3 server that holds every request ``delay``
+    seconds (a slow object store), on a loop of its own thread."""
+
+    def __init__(self, target: str, delay: float) -> None:
+        import threading
+
+        host, _, port = target.removeprefix("http://").partition(":")
+        self._target = (host, int(port))
+        self.delay = delay
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", 0)
+        )
+        self.endpoint = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, slow: bool
+        ) -> None:
+            try:
+                while data := await src.read(65536):
+                    if slow:
+                        await asyncio.sleep(self.delay)
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(
+            pipe(reader, up_writer, True), pipe(up_reader, writer, False)
+        )
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+async def test_a_failing_inline_job_never_blocks_the_servers_event_loop(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    """An inline lane runs jobs on the server's event loop: when a job fails,
+    writing its error detail to a slow object store (each request held 0.5 s)
+    must not stall the loop (every other request of the server waits)."""
+    from aiouws.contract import Done, Run
+    from aiouws.runner import Executor
+
+    proxy = _SlowProxy(s3.endpoint, 0.5)
+    try:
+        spec = replace(s3_spec(s3, tmp_path), endpoint=proxy.endpoint)
+        events: list[object] = []
+
+        async def failing(ctx: Any) -> None:
+            raise RuntimeError("the query failed")
+
+        executor = Executor(failing, events.append, chdir=False)
+        job = job_id()
+        loop = asyncio.get_running_loop()
+        lag = 0.0
+
+        async def ticker() -> None:
+            nonlocal lag
+            while True:
+                before = loop.time()
+                await asyncio.sleep(0.01)
+                lag = max(lag, loop.time() - before - 0.01)
+
+        ticking = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        executor.start(
+            Run(
+                job_id=job,
+                workdir=str(tmp_path / job),
+                parameters=(),
+                execution_duration=0,
+                owner=None,
+                store=spec.as_message(),
+            )
+        )
+        for _ in range(300):
+            if any(isinstance(e, Done) for e in events):
+                break
+            await asyncio.sleep(0.05)
+        ticking.cancel()
+        (done,) = [e for e in events if isinstance(e, Done)]
+        assert done.message == "the query failed"
+        assert s3.keys(f"{spec.prefix}/{job}/") == [f"{spec.prefix}/{job}/error.txt"]
+        assert lag < 0.3, f"the event loop stalled {lag:.2f} s"
+    finally:
+        proxy.close()
+
+
+async def test_a_failed_tap_query_writes_its_error_document_off_the_loop(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    """TAP's fast lane runs queries on the server's loop: the DALI error
+    document of a failed query goes to a slow object store (each request held
+    0.5 s) without stalling the loop."""
+    from aiouws.jobapi import JobContext
+    from taprunner.errors import TapError
+    from taprunner.query.job import execute
+    from taprunner.settings import TapSettings
+
+    proxy = _SlowProxy(s3.endpoint, 0.5)
+    try:
+        spec = replace(s3_spec(s3, tmp_path), endpoint=proxy.endpoint)
+        job = job_id()
+        ctx = JobContext(
+            job_id=job,
+            workdir=tmp_path,
+            parameters=(("lang", "ADQL", False),),  # no QUERY: a usage error
+            owner=None,
+            execution_duration=0,
+            emit=lambda _message: None,
+            outputs=job_outputs(spec, job, tmp_path),
+        )
+        loop = asyncio.get_running_loop()
+        lag = 0.0
+
+        async def ticker() -> None:
+            nonlocal lag
+            while True:
+                before = loop.time()
+                await asyncio.sleep(0.01)
+                lag = max(lag, loop.time() - before - 0.01)
+
+        ticking = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        with pytest.raises(TapError):
+            await execute(ctx, None, None, TapSettings())  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)  # the ticker wakes: a stall is measured
+        ticking.cancel()
+        assert s3.keys(f"{spec.prefix}/{job}/") == [f"{spec.prefix}/{job}/error.vot"]
+        assert lag < 0.3, f"the event loop stalled {lag:.2f} s"
+    finally:
+        proxy.close()
