@@ -513,3 +513,36 @@ async def test_a_failed_tap_query_writes_its_error_document_off_the_loop(
         assert lag < 0.3, f"the event loop stalled {lag:.2f} s"
     finally:
         proxy.close()
+
+
+async def test_the_destruction_timer_outlives_an_unreachable_object_store(
+    s3: S3Server, store: JobStore, tmp_path: Path
+) -> None:
+    """A job due for destruction while the object store cannot be reached: its
+    row goes (the sweep removes its files later) and the timer runs on; it
+    must not die, for a dead side task stops the whole supervisor."""
+    from aiouws.execution.reaper import DestructionTimer
+
+    spec = StoreSpec(
+        kind="s3",
+        bucket="b",
+        endpoint="http://127.0.0.1:9",  # nothing listens on the discard port
+        region="us-east-1",
+        credentials_file=str(s3.credentials_file(tmp_path)),
+    )
+    due = replace(new_job(), destruction_time=datetime.now(UTC) - timedelta(seconds=1))
+    await store.create(due)
+    timer = DestructionTimer(store, S3Results(spec), None, max_sleep=0.2)
+    running = asyncio.create_task(timer.run())
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            if running.done() or not await store.existing_ids([due.job_id]):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # a second pass meets the store's failure too
+        assert not running.done(), running.exception()
+        assert await store.existing_ids([due.job_id]) == set()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
