@@ -546,3 +546,31 @@ async def test_the_destruction_timer_outlives_an_unreachable_object_store(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_delete_of_a_job_succeeds_while_the_object_store_is_away(
+    settings: Settings, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """DELETE removes the job (its row) even when its files cannot be removed
+    now: the client gets its answer, not a 503 for a job that is gone
+    already, and the sweep removes the files later."""
+    from aiouws.demo import DEMO_KIND
+    from aiouws.http.app import create_app
+
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text('access_key_id = "k"\nsecret_access_key = "s"\n')
+    away = replace(
+        settings,
+        results_store="s3",
+        results_bucket="b",
+        results_endpoint="http://127.0.0.1:9",  # nothing listens there
+        results_region="us-east-1",
+        results_credentials_file=credentials,
+    )
+    client = await aiohttp_client(create_app(away, [DEMO_KIND]))
+    resp = await client.post("/jobs/demo", data={}, allow_redirects=False)
+    assert resp.status == 303
+    job = resp.headers["Location"].rsplit("/", 1)[1]
+    resp = await client.delete(f"/jobs/demo/{job}", allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert (await client.get(f"/jobs/demo/{job}")).status == 404
