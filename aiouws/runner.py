@@ -166,7 +166,9 @@ class Executor:
                 job_id=ctx.job_id, status=DoneStatus.ABORTED, message="job aborted"
             )
         except BaseException as exc:  # job code's failure is the job's outcome
-            done = _error_outcome(ctx, exc)
+            # Off the loop: it asks the results store (an object store's round
+            # trips), and an inline lane's loop is the server's.
+            done = await asyncio.to_thread(_error_outcome, ctx, exc)
         else:
             done = Done(job_id=ctx.job_id, status=DoneStatus.COMPLETED)
         if self._chdir:

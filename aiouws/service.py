@@ -23,6 +23,7 @@ from aiouws.errors import (
     JobNotFound,
     NotFound,
     PermissionDenied,
+    ResultsUnavailable,
     TooManyJobs,
 )
 from aiouws.jobfiles import JobFiles
@@ -267,7 +268,14 @@ class JobService:
             except InvalidPhaseError:
                 pass  # it finished meanwhile; delete it all the same
         gone = await self.store.delete(job_id)
-        await self.results.remove_job(job_id)
+        try:
+            await self.results.remove_job(job_id)
+        except ResultsUnavailable as exc:  # the job is gone: the sweep takes them
+            log.warning(
+                "files of a deleted job left to the sweep: %s",
+                exc,
+                extra={"job_id": job_id},
+            )
         if gone is not None:
             log.info("job deleted", extra=log_context(gone))
 

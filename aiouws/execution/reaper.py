@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from aiouws.errors import StoreError
+from aiouws.errors import ResultsUnavailable, StoreError
 from aiouws.phases import Phase
 from aiouws.results.store import ResultStore
 from aiouws.storage.store import JobStore
@@ -54,7 +54,14 @@ async def destroy_job(
     if supervisor is not None:
         await supervisor.job_aborted(job_id)
     gone = await store.delete(job_id)
-    await results.remove_job(job_id)
+    try:
+        await results.remove_job(job_id)
+    except ResultsUnavailable as exc:  # the row is gone: the sweep takes them
+        log.warning(
+            "files of a destroyed job left to the sweep: %s",
+            exc,
+            extra={"job_id": job_id},
+        )
     if gone is not None:
         log.info(
             "job destroyed",

@@ -121,8 +121,13 @@ async def _send(
         response.content_length = served.size
     await response.prepare(request)
     if served.chunks is not None:
-        async for chunk in served.chunks:
-            await response.write(chunk)
+        if request.method == "HEAD":  # headers only: nothing read from the store
+            closing = getattr(served.chunks, "aclose", None)
+            if closing is not None:
+                await closing()
+        else:
+            async for chunk in served.chunks:
+                await response.write(chunk)
     await response.write_eof()
     return response
 

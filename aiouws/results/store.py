@@ -34,7 +34,10 @@ __all__ = [
 
 #: Job ids (as :data:`aiouws.workdir.JOB_ID_PATTERN`).
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: A stored file's name: a plain file name as a client may give one
+#: (:func:`aiouws.workdir.safe_file_name`, up to 128 characters) with a prefix
+#: of up to 16 of the store's own (``upload-``).
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,143}$")
 
 
 def check_name(name: str) -> str:

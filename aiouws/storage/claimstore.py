@@ -90,18 +90,27 @@ class JobClaims:
         EXECUTING with start time, lease and the runner pid: the i-th job in
         queue order goes to ``runner_pids[i]``. Returns the claimed jobs in
         that order.
+
+        The statement reads only the head of the queue: when an owner with
+        room for fewer jobs than it has there leaves runners free, it runs
+        again for those (same transaction: it sees the jobs just claimed, that
+        owner now at its cap) until every runner has a job or none is taken.
         """
+        ordered: list[asyncpg.Record] = []
         async with self._claim_locked() as conn:
-            rows = await conn.fetch(
-                CLAIM_FOR_RUNNERS,
-                kind,
-                claimed_by,
-                lease_seconds,
-                runner_pids,
-                max_kind,
-                max_owner,
-            )
-        ordered = sorted(rows, key=lambda r: int(r["n"]))
+            while len(ordered) < len(runner_pids):
+                rows = await conn.fetch(
+                    CLAIM_FOR_RUNNERS,
+                    kind,
+                    claimed_by,
+                    lease_seconds,
+                    runner_pids[len(ordered) :],
+                    max_kind,
+                    max_owner,
+                )
+                if not rows:
+                    break
+                ordered += sorted(rows, key=lambda r: int(r["n"]))
         return [self._wrote(job_from_row(r)) for r in ordered]
 
     async def claim_job(self, job_id: str, claim: Claim) -> Job | None:

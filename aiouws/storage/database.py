@@ -161,8 +161,13 @@ class Database:
     @property
     def uri(self) -> str:
         """The DSN of the server whose turn it is, as a libpq URI, for drivers
-        other than asyncpg (ADBC)."""
-        return self._in_turn()[0]
+        other than asyncpg (ADBC); a replica's with libpq's ``connect_timeout``
+        (:data:`REPLICA_CONNECT_TIMEOUT`, unless it sets one): a replica that
+        hangs must not hold a connection forever."""
+        servers = self._in_turn()
+        if len(servers) == 1:
+            return servers[0]
+        return _with_connect_timeout(servers[0], REPLICA_CONNECT_TIMEOUT)
 
     def arrow_database(self) -> Any:
         """A database handle of Apache Arrow's ADBC PostgreSQL driver, for reading
@@ -240,6 +245,19 @@ class Database:
         if pool is None:  # only for pools created without awaiting
             raise RuntimeError("asyncpg returned no pool")
         return pool
+
+
+def _with_connect_timeout(dsn: str, seconds: float) -> str:
+    """``dsn`` (a libpq URI) with ``connect_timeout`` set, unless it has one
+    (libpq's takes whole seconds, at least 2)."""
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.scheme not in ("postgres", "postgresql") or any(
+        key == "connect_timeout" for key, _ in query
+    ):
+        return dsn
+    query.append(("connect_timeout", str(max(2, round(seconds)))))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def query_login_dsn(dsn: str, role: str = QUERY_ROLE) -> str:

@@ -12,6 +12,7 @@ the runner (:meth:`taprunner.settings.RunnerConfig.from_env`), never from files.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -50,6 +51,7 @@ __all__ = [
     "tap_request",
     "unavailable",
     "write_error",
+    "write_error_async",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,12 +234,12 @@ async def execute(
                     result_limits=ResultLimits.for_file(tap),
                 )
     except TapError as exc:
-        write_error(ctx, str(exc))
+        await write_error_async(ctx, str(exc))
         raise
     except OSError as exc:
         if not is_disk_full(exc):
             raise  # e.g. the database connection: the caller's to handle
-        write_error(ctx, NO_SPACE)
+        await write_error_async(ctx, NO_SPACE)
         raise DiskFull(NO_SPACE) from exc
     ctx.note("rows", outcome.rows)
     if outcome.overflow or outcome.cut is not None:
@@ -246,11 +248,17 @@ async def execute(
         ctx.note("truncated", outcome.cut)
 
 
-def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
+async def unavailable(ctx: JobContext, exc: BaseException) -> TapError:
     """The job's error for a database it cannot use (document written)."""
     message = unavailable_message(exc)
-    write_error(ctx, message)
+    await write_error_async(ctx, message)
     return TapError(message)
+
+
+async def write_error_async(ctx: JobContext, message: str) -> None:
+    """:func:`write_error` off the event loop (which is the server's in the
+    fast lane): an object store's round trips must not stall it."""
+    await asyncio.to_thread(write_error, ctx, message)
 
 
 def write_error(ctx: JobContext, message: str) -> None:
@@ -297,4 +305,4 @@ async def run(ctx: JobContext) -> None:
         if _warm.conn is not None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
-        raise unavailable(ctx, exc) from exc
+        raise await unavailable(ctx, exc) from exc

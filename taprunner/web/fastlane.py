@@ -49,7 +49,7 @@ from taprunner.query.job import (
     job_timeout,
     owner_role,
     unavailable,
-    write_error,
+    write_error_async,
 )
 from taprunner.query.querylog import QueryRecord
 from taprunner.request import TapRequest
@@ -238,7 +238,7 @@ class TapInline:
             try:
                 catalog = await state.catalog(role)
             except TapError as exc:  # e.g. ServiceBusy: the pool stayed full
-                write_error(ctx, str(exc))
+                await write_error_async(ctx, str(exc))
                 raise
             await execute(
                 ctx,
@@ -256,7 +256,7 @@ class TapInline:
             if warm is not None:
                 warm.conn.terminate()  # broken or not, start afresh next time
                 warm = None
-            raise unavailable(ctx, exc) from exc
+            raise await unavailable(ctx, exc) from exc
         except TapError:
             raise  # the query failed; its transaction was rolled back
         except BaseException:

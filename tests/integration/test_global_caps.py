@@ -77,3 +77,18 @@ async def test_the_fast_lane_counts_towards_the_owner_cap_and_its_own_cap(
     assert third is not None
     assert await store.claim_for_runners("demo", "host", 30, [1], max_owner=2) == []
     assert await store.claim_job(third.job_id, lane) is None
+
+
+async def test_an_owner_filling_the_head_of_the_queue_leaves_no_runner_idle(
+    store: JobStore,
+) -> None:
+    """An owner with room for one more job and more queued jobs than the claim
+    reads of the queue's head (runners + 32) must not keep another owner's
+    job from a free runner: one claim with two runners takes the owner's
+    oldest and the other owner's job."""
+    alice = await _queue(store, 40, owner="alice")
+    bob = await _queue(store, 1, owner="bob")
+    claimed = await store.claim_for_runners("demo", "host", 30, [101, 102], max_owner=1)
+    assert [job.job_id for job in claimed] == [alice[0], bob[0]]
+    assert [job.runner_pid for job in claimed] == [101, 102]
+    assert (await _executing(store)) == {"alice": 1, "bob": 1}

@@ -81,3 +81,19 @@ async def test_async_job_with_upload(client: Client) -> None:
     body = await (await client.get(f"/{job}/results/result")).read()
     rows = parse(io.BytesIO(body)).get_first_table().to_table(use_names_over_ids=True)
     assert list(rows["Ra Deg"]) == [10.5]
+
+
+async def test_an_upload_with_the_longest_allowed_name_is_stored_and_served(
+    client: Client,
+) -> None:
+    """A part name at the file-name limit (128 characters) is a valid upload:
+    the job is created and its upload is served back, never a 500 (the store
+    names it ``upload-<name>``, longer than the name itself)."""
+    name = "t" + "x" * 127
+    form = query_form(f"SELECT * FROM TAP_UPLOAD.{name}", **{name: ODD.encode()})
+    resp = await client.post("/tap/async", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    job = resp.headers["Location"].split("://", 1)[-1].partition("/")[2]
+    resp = await client.get(f"/{job}/uploads/{name}")
+    assert resp.status == 200, await resp.text()
+    assert await resp.read() == ODD.encode()
