@@ -279,8 +279,11 @@ class S3Results:
 
 
 async def _chunks(stream: Any) -> AsyncIterator[bytes]:
-    async for chunk in stream:
-        yield bytes(chunk)
+    """The object's bytes; the store failing midway is a ResultsUnavailable
+    (a page's preview says so instead of a 500)."""
+    with _unavailable():
+        async for chunk in stream:
+            yield bytes(chunk)
 
 
 @contextmanager
