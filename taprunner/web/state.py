@@ -183,7 +183,7 @@ async def visible_catalog(request: web.Request) -> TapCatalog:
     return await request.config_dict[TAP].catalog(request_role(request))
 
 
-_PER_CLIENT = "aiouws_tap_per_client"
+_PER_CLIENT = web.RequestKey("aiouws_tap_per_client", bool)
 
 
 async def private_answers(request: web.Request, response: web.StreamResponse) -> None:
