@@ -263,6 +263,8 @@ def _boolean_elements(data: _Bytes, count: int) -> list[bool | None]:
 
 
 def _bit_elements(data: _Bytes, count: int) -> list[bool]:
+    if count == 1:  # one bit in a byte: astropy writes 0x08, the spec 0x80
+        return [data.take(1)[0] != 0]
     return _bits(data.take((count + 7) // 8), count)
 
 

@@ -5,6 +5,7 @@ file (2,000,000 rows against 200,000)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -19,8 +20,8 @@ from astropy.table import MaskedColumn, Table
 from loadkit import big_binary2
 from testkit import DbSetup
 
-from taprunner.load import LoadError, LoadOptions, load_files
-from taprunner.load.votable import open_votable
+from taprunner.load import LoadError, LoadOptions, binary, load_files
+from taprunner.load.votable import _parse_whole, open_votable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,10 @@ def _every_type(path: Path, serialisation: str) -> Path:
     for i, values in enumerate(([1.0, 2.0], [3.0], [])):
         variable[i] = np.ma.array(values, mask=np.zeros(len(values), bool))
     table["va"] = variable
+    table["bt"] = np.array([True, False, True])  # bit
+    table["ba"] = np.array([[True, False, True], [False] * 3, [True] * 3])  # bit[3]
+    table["uf"] = ["ab", "ωωω", ""]  # unicodeChar, fixed arraysize 3
+    table["ts"] = ["2024-01-02T03:04:05Z", "2024-06-30T23:59:59.5", ""]
     votable = from_table(table)
     fields = {f.name: f for f in votable.get_first_table().fields}
     fields["i"].values.null = -99
@@ -57,6 +62,9 @@ def _every_type(path: Path, serialisation: str) -> Path:
     fields["cv"].datatype, fields["cv"].arraysize = "char", "*"
     fields["u"].datatype, fields["u"].arraysize = "unicodeChar", "*"
     fields["va"].arraysize = "*"
+    fields["uf"].datatype, fields["uf"].arraysize = "unicodeChar", "3"
+    fields["ts"].datatype, fields["ts"].arraysize = "char", "*"
+    fields["ts"].xtype = "timestamp"
     votable.to_xml(str(path), tabledata_format=serialisation)
     text = path.read_text()
     assert f"<{serialisation.upper()}>" in text and 'arraysize="4"' in text
@@ -65,11 +73,12 @@ def _every_type(path: Path, serialisation: str) -> Path:
 
 EXPECTED = [
     (1, 7, 1, 0, 1.5, 1.25, True, "ab", "one", "héllo", [1.0, 2.0], [1, 2, 3],
-     [1.0, 2.0]),
+     [1.0, 2.0], True, [True, False, True], "ab", dt.datetime(2024, 1, 2, 3, 4, 5)),
     (2, None, -2, 255, None, None, False, "xyzw", "", "ω", [3.0, 4.0], [4, 5, 6],
-     [3.0]),
+     [3.0], False, [False, False, False], "ωωω",
+     dt.datetime(2024, 6, 30, 23, 59, 59, 500000)),
     (3, -7, None, 9, -3.0, -3e300, None, "", "three", "", [5.0, 6.0],
-     [7, 8, 2**40], None),
+     [7, 8, 2**40], None, True, [True, True, True], "", None),
 ]  # fmt: skip
 
 
@@ -80,15 +89,33 @@ async def test_every_datatype_loads(
     path = _every_type(tmp_path / "types.vot", serialisation)
     report = await load_files(conn, [path], "cat.types", LoadOptions(batch_rows=2))
     assert (report.loaded, report.total) == (3, 3)
-    names = "id, i, s, ub, f, d, b, cf, cv, u, a, la, va"
+    names = "id, i, s, ub, f, d, b, cf, cv, u, a, la, va, bt, ba, uf, ts"
     rows = await conn.fetch(f"SELECT {names} FROM cat.types ORDER BY id")
     assert [tuple(r) for r in rows] == EXPECTED
     # the same values astropy's own (whole-document) parser gives
-    from taprunner.load.votable import _parse_whole
-
     old = [r for b in _parse_whole(path).batches(10) for r in b]
     new = [r for b in open_votable(path).batches(2) for r in b]
     assert new == old
+
+
+async def test_whitespace_anywhere_and_small_chunks(
+    conn: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Base64 quads split by whitespace and by the reader's chunk borders."""
+    path = big_binary2(tmp_path / "spread.vot", 1000)
+    head, rest = path.read_text().split('encoding="base64">', 1)
+    text, tail = rest.split("</STREAM>", 1)
+    spread = "".join(c + " \t\r\n"[i % 4] * (i % 3) for i, c in enumerate(text))
+    path.write_text(f'{head}encoding="base64">{spread}</STREAM>{tail}')
+    monkeypatch.setattr(binary, "_CHUNK", 7)
+    report = await load_files(conn, [path], "cat.spread", LoadOptions(batch_rows=99))
+    assert report.loaded == 1000
+    rows = await conn.fetch("SELECT id, mag, name FROM cat.spread ORDER BY id")
+    assert [tuple(r) for r in rows[8:11]] == [
+        (9, 9.5, "S0000009"),
+        (10, None, "S0000010"),
+        (11, 11.5, "S0000011"),
+    ]
 
 
 async def test_external_stream_is_refused(
