@@ -136,6 +136,8 @@ def _decoded(raw: IO[bytes], offset: int) -> Iterator[bytes]:
         except binascii.Error as exc:
             raise LoadError(f"STREAM is not base64: {exc}") from exc
         if end >= 0:
+            if text[end + 1 : end + 2] not in (b"/", b""):
+                raise LoadError("markup (a comment, CDATA) inside the STREAM")
             if rest:
                 raise LoadError("STREAM's base64 ends in an incomplete quad")
             return
