@@ -63,8 +63,8 @@ table and need the same columns.
 
 Formats, by file ending or --format:
   fits     .fits .fit .fts    the first binary table, read in batches of rows
-  votable  .vot .votable .xml the first TABLE; TABLEDATA streamed, BINARY(2)
-                              parsed whole by astropy (memory!)
+  votable  .vot .votable .xml the first TABLE; TABLEDATA, BINARY and BINARY2
+                              streamed (no external STREAM href)
   parquet  .parquet .parq .pq in batches of rows (needs pyarrow)
   csv      .csv               a line of column names (# comment lines before it
   tsv      .tsv .tab          allowed); types inferred from the first rows

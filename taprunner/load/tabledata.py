@@ -3,8 +3,8 @@
 The first TABLE's FIELDs (with DESCRIPTION and VALUES null) are read up to its
 DATA; when that is TABLEDATA, rows are converted from their TD texts a batch
 at a time as the document is read, so memory stays one batch whatever the
-file's size. Other serialisations (BINARY, BINARY2, FITS) return None here and
-are parsed whole by astropy (:mod:`.votable`).
+file's size. BINARY and BINARY2 are streamed by :mod:`.binary`; FITS is parsed
+whole by astropy (:mod:`.votable`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from taprunner.load.columns import LoadError, SourceColumn
 from taprunner.load.source import Batches
 
-__all__ = ["TableHead", "read_head", "stream_rows"]
+__all__ = ["TableHead", "read_head", "stream_rows", "timestamp"]
 
 Events = Iterator[tuple[bool, str, Any, tuple[int, int]]]
 
@@ -29,6 +29,8 @@ class TableHead:
 
     columns: list[SourceColumn] = field(default_factory=list)
     nulls: list[str | None] = field(default_factory=list)
+    #: The FIELDs' arraysize attributes as written (BINARY needs char sizes).
+    arraysizes: list[str | None] = field(default_factory=list)
     description: str | None = None
     #: The DATA's serialisation: TABLEDATA, BINARY, BINARY2, FITS (None: no DATA).
     serialisation: str | None = None
@@ -72,6 +74,7 @@ def read_head(path: Path) -> TableHead:
                 break
     head.columns = [_column(f) for f in fields]
     head.nulls = [f.get("null") for f in fields]
+    head.arraysizes = [f.get("arraysize") for f in fields]
     return head
 
 
@@ -159,7 +162,8 @@ def _integer(text: str) -> int:
     return int(text, 16) if text[:2].lower() == "0x" else int(text)
 
 
-def _timestamp(text: str) -> datetime:
+def timestamp(text: str) -> datetime:
+    """A DALI timestamp (``Z`` or an offset: converted to UTC, naive)."""
     parsed = datetime.fromisoformat(text.removesuffix("Z"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC)
@@ -181,9 +185,9 @@ _SCALAR: dict[str, Callable[[str], object]] = {
 def _converter(column: SourceColumn, null: str | None) -> Callable[[str], object]:
     """TD text -> value; empty or the VALUES null -> None."""
     if column.datatype in ("char", "unicodeChar"):
-        timestamp = (column.xtype or "").lower() == "timestamp"
-        element: Callable[[str], object] = _timestamp if timestamp else str
-        if not timestamp:
+        is_timestamp = (column.xtype or "").lower() == "timestamp"
+        element: Callable[[str], object] = timestamp if is_timestamp else str
+        if not is_timestamp:
             return lambda text: None if null is not None and text == null else text
     else:
         element = _SCALAR.get(column.datatype) or _refuse(column)

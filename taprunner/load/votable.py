@@ -1,9 +1,9 @@
 """VOTable: the first TABLE, its FIELDs' unit, ucd, utype and DESCRIPTION.
 
-TABLEDATA is streamed (:mod:`.tabledata`: memory stays one batch). BINARY,
-BINARY2 and FITS serialisations are parsed whole by astropy (its parser builds
-the table's arrays; there is no row iterator), so such a VOTable costs about its
-decoded size in memory; only the COPY is batched.
+TABLEDATA (:mod:`.tabledata`), BINARY and BINARY2 (:mod:`.binary`) are
+streamed: memory stays one batch. The rare FITS serialisation is parsed whole by
+astropy (its parser builds the table's arrays; there is no row iterator), so
+such a VOTable costs about its decoded size in memory; only the COPY is batched.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from taprunner.load.binary import stream_binary
 from taprunner.load.columns import LoadError, SourceColumn
 from taprunner.load.source import Batches, Source
 from taprunner.load.tabledata import read_head, stream_rows
@@ -32,6 +33,14 @@ def open_votable(path: Path) -> Source:
             columns=columns,
             description=head.description,
             batches=lambda rows: stream_rows(path, head, rows),
+        )
+    if head.serialisation in ("BINARY", "BINARY2"):
+        _check(head.columns)
+        return Source(
+            path=path,
+            columns=tuple(head.columns),
+            description=head.description,
+            batches=lambda rows: stream_binary(path, head, rows),
         )
     return _parse_whole(path)
 

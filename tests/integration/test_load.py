@@ -69,7 +69,9 @@ def _expected_metadata(mag_type: str, *, with_ucds: bool = True) -> dict:
     }
 
 
-@pytest.mark.parametrize("suffix", [".fits", ".vot", ".b2.vot", ".ecsv", ".parquet"])
+@pytest.mark.parametrize(
+    "suffix", [".fits", ".vot", ".b1.vot", ".b2.vot", ".ecsv", ".parquet"]
+)
 async def test_each_format_loads_values_and_metadata(
     conn: asyncpg.Connection, tmp_path: Path, suffix: str
 ) -> None:
@@ -188,7 +190,7 @@ async def test_bad_csv_leaves_the_table_intact(
     await _assert_intact(conn, before)
 
 
-@pytest.mark.parametrize("suffix", [".fits", ".vot", ".b2.vot", ".parquet"])
+@pytest.mark.parametrize("suffix", [".fits", ".vot", ".b1.vot", ".b2.vot", ".parquet"])
 async def test_truncated_file_leaves_the_table_intact(
     conn: asyncpg.Connection, tmp_path: Path, suffix: str
 ) -> None:
