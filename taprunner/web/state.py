@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -69,15 +69,8 @@ class TapState:
             async with self._primary() as conn:
                 yield conn
             return
-        try:
+        with _connect_errors():
             conn = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT)
-        except TimeoutError:
-            raise ServiceBusy() from None
-        except Exception as exc:
-            cause = unavailable_cause(exc, connecting=True)
-            if cause is None:
-                raise
-            raise TapUnavailable(unavailable_message(cause)) from exc
         try:
             yield conn
         finally:
@@ -87,15 +80,8 @@ class TapState:
     async def _primary(self) -> AsyncIterator[Connection]:
         """A connection of the query role to the primary, closed after use."""
         assert self.queries is not None
-        try:
+        with _connect_errors():
             conn = await self.queries.writable().connect(timeout=ACQUIRE_TIMEOUT)
-        except TimeoutError:
-            raise ServiceBusy() from None
-        except Exception as exc:
-            cause = unavailable_cause(exc, connecting=True)
-            if cause is None:
-                raise
-            raise TapUnavailable(unavailable_message(cause)) from exc
         try:
             yield conn
         finally:
@@ -168,6 +154,21 @@ class TapState:
 
 
 TAP = web.AppKey("aiouws_tap", TapState)
+
+
+@contextmanager
+def _connect_errors() -> Iterator[None]:
+    """Getting a query connection: no free one in time is ServiceBusy, a
+    database that cannot be reached TapUnavailable."""
+    try:
+        yield
+    except TimeoutError:
+        raise ServiceBusy() from None
+    except Exception as exc:
+        cause = unavailable_cause(exc, connecting=True)
+        if cause is None:
+            raise
+        raise TapUnavailable(unavailable_message(cause)) from exc
 
 
 async def visible_catalog(request: web.Request) -> TapCatalog:
