@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Curve",
     "Figure",
+    "Point",
     "Target",
     "load_average",
     "median",
@@ -117,6 +119,39 @@ class Figure:
             else {**asdict(self.target), "text": self.target.describe(self.unit)}
         )
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One point of a curve: the median of repeated samples and their spread."""
+
+    x: float
+    median: float
+    low: float  # the smallest sample
+    high: float  # the largest sample
+
+    @classmethod
+    def of(cls, x: float, samples: Sequence[float]) -> Point:
+        return cls(x, median(samples), min(samples), max(samples))
+
+
+@dataclass(slots=True)
+class Curve:
+    """One chart of ``scripts/bench --curves``: named series over a common x axis.
+
+    Producers (``CURVES`` in run.py) measure and return curves; the plotter
+    draws each into ``benchmarks/results/curves/<name>.svg`` and the JSON keeps
+    the points. ``series`` maps a legend label to its points.
+    """
+
+    name: str  # file stem, e.g. "result_time_by_rows"
+    title: str
+    xlabel: str
+    ylabel: str
+    series: dict[str, list[Point]] = field(default_factory=dict)
+    xlog: bool = True
+    ylog: bool = False
+    note: str = ""
 
 
 def _num(value: float | None) -> str:

@@ -38,7 +38,7 @@ from figures_latency import (  # noqa: E402
 )
 from figures_store import store_figures  # noqa: E402
 from live import ForeignLoad, LiveServer  # noqa: E402
-from report import Figure, load_average, print_table, write_json  # noqa: E402
+from report import Curve, Figure, load_average, print_table, write_json  # noqa: E402
 
 Group = Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Figure]]]
 # In running order; the job list comes last because it leaves 10,000 jobs behind.
@@ -54,6 +54,8 @@ GROUPS: dict[str, Group] = {
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }
+#: Producers of the charts of ``--curves`` (each returns report.Curve objects).
+CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
