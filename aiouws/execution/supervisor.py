@@ -149,6 +149,12 @@ class QueueSupervisor:
         self._tasks.start("destruction timer", self.destruction.run())
         if self.sweep.interval > 0:
             self._tasks.start("results sweep", self.sweep.run())
+            if self.settings.results_store == "s3" and not self.settings.results_prefix:
+                log.warning(
+                    "the results sweep runs over the whole bucket (no results_prefix):"
+                    " job-shaped folders that this service's database does not know"
+                    " are removed, so do not share the bucket"
+                )
         for kind in self.kinds:
             await self._dispatch(kind)
         log.info(
