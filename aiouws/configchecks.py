@@ -34,11 +34,11 @@ def check_results(settings: Settings) -> None:
         raise ConfigError("results_presign_seconds must be in [1, 604800]")
     if settings.results_sweep_seconds < 0 or settings.results_sweep_grace < 0:
         raise ConfigError("results_sweep_seconds and _grace must not be negative")
-    if settings.results_sweep_seconds > 0 and settings.results_sweep_grace < 60:
+    if settings.results_sweep_seconds > 0 and settings.results_sweep_grace < 1:
         # A job's uploads are stored just before its row is written: a grace
         # shorter than that gap would sweep the files of a job being created.
         raise ConfigError(
-            "results_sweep_grace must be at least 60 s while the sweep runs "
+            "results_sweep_grace must be at least 1 s while the sweep runs "
             "(files are stored just before their job's row)"
         )
     credentials = settings.results_credentials_file
