@@ -102,6 +102,7 @@ _NUMPY = {
     "f2": "float",
     "f4": "float",
     "f8": "double",
+    "f16": "double",  # long double (ECSV float128), kept as double precision
 }
 
 

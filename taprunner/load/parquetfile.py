@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from taprunner.load.columns import LoadError, SourceColumn
+import numpy as np
+
+from taprunner.load.columns import LoadError, SourceColumn, numpy_datatype
 from taprunner.load.source import Batches, Source
 
 __all__ = ["open_parquet"]
@@ -67,20 +69,15 @@ def _column(field: Any, meta: dict[str, str]) -> SourceColumn:
     )
 
 
-_ARROW = {
-    "bool": "boolean",
-    "int8": "short",
-    "uint8": "unsignedByte",
-    "int16": "short",
-    "uint16": "int",
-    "int32": "int",
-    "uint32": "long",
-    "int64": "long",
-    "uint64": "long",
-    "halffloat": "float",
-    "float": "float",
-    "double": "double",
-}
+def _numeric(kind: Any, pa: Any) -> str | None:
+    """The VOTable datatype of a boolean or numeric Arrow type (else None)."""
+    if not (
+        pa.types.is_boolean(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+    ):
+        return None
+    return numpy_datatype(str(kind), np.dtype(kind.to_pandas_dtype()))[0]
 
 
 def _datatype(name: str, kind: Any, pa: Any) -> tuple[str, str | None, str | None]:
@@ -93,11 +90,11 @@ def _datatype(name: str, kind: Any, pa: Any) -> tuple[str, str | None, str | Non
         or pa.types.is_fixed_size_list(kind)
         or (pa.types.is_large_list(kind))
     ):
-        element = _ARROW.get(str(kind.value_type))
+        element = _numeric(kind.value_type, pa)
         if element is not None:
             return element, "*", None
-    elif str(kind) in _ARROW:
-        return _ARROW[str(kind)], None, None
+    elif (datatype := _numeric(kind, pa)) is not None:
+        return datatype, None, None
     raise LoadError(f"column {name!r}: Parquet type {kind} is not supported")
 
 

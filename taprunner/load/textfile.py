@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from taprunner.load.columns import LoadError, SourceColumn
+import numpy as np
+
+from taprunner.load.columns import LoadError, SourceColumn, numpy_datatype
 from taprunner.load.source import Source, TextCopy
 
 __all__ = ["open_delimited", "open_ecsv"]
@@ -111,23 +113,6 @@ def _column(name: str, possible: set[str]) -> SourceColumn:
 
 
 #: ECSV datatype -> VOTable datatype (as numpy_datatype maps numpy's).
-_ECSV = {
-    "bool": "boolean",
-    "int8": "short",
-    "uint8": "unsignedByte",
-    "int16": "short",
-    "uint16": "int",
-    "int32": "int",
-    "uint32": "long",
-    "int64": "long",
-    "uint64": "long",
-    "float16": "float",
-    "float32": "float",
-    "float64": "double",
-    "float128": "double",
-}
-
-
 def open_ecsv(path: Path) -> Source:
     """An ECSV 1.0 file: types, units, descriptions and meta from its header."""
     from astropy.table import meta  # type: ignore[import-untyped]
@@ -165,10 +150,14 @@ def _ecsv_column(entry: dict[str, object]) -> SourceColumn:
         )
     if kind == "string":
         datatype, arraysize = "unicodeChar", "*"
-    elif kind in _ECSV:
-        datatype, arraysize = _ECSV[kind], None
     else:
-        raise LoadError(f"column {name!r}: ECSV datatype {kind} is not supported")
+        try:
+            dtype = np.dtype(kind)
+        except TypeError:
+            raise LoadError(
+                f"column {name!r}: ECSV datatype {kind} is not supported"
+            ) from None
+        datatype, arraysize = numpy_datatype(name, dtype)
     extra = {str(k): str(v) for k, v in dict(entry.get("meta") or {}).items()}  # type: ignore[call-overload]
     return SourceColumn(
         name=name,
