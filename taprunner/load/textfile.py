@@ -148,6 +148,7 @@ def _ecsv_column(entry: dict[str, object]) -> SourceColumn:
             f"column {name!r}: ECSV subtype {entry['subtype']} (arrays, objects) is"
             " not supported; write the table as FITS, VOTable or Parquet"
         )
+    arraysize: str | None
     if kind == "string":
         datatype, arraysize = "unicodeChar", "*"
     else:
