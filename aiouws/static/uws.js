@@ -11,8 +11,10 @@
 (function () {
   var UWS = "http://www.ivoa.net/xml/UWS/v1.0";
   var WAIT = 30; // seconds per blocking request (the server may cap it)
-  var RETRY = 2000; // ms before trying again after a failed request
-  var state = { updates: 0, watching: false };
+  var RETRY = 2000; // ms before the first retry after a failed request...
+  var RETRY_MAX = 60000; // ...doubling up to this while failures go on
+  // Many pages open during an outage must not all retry every 2 s.
+  var state = { updates: 0, watching: false, failures: 0, delay: RETRY };
   window.uwsPage = state;
 
   function sleep(ms) {
@@ -77,6 +79,13 @@
     return link ? { url: link.href, phase: row.dataset.phase } : null;
   }
 
+  // Wait before asking again; the wait doubles with each failure in a row.
+  async function backOff() {
+    state.failures += 1;
+    await sleep(state.delay);
+    state.delay = Math.min(state.delay * 2, RETRY_MAX);
+  }
+
   async function follow() {
     var target = watched();
     if (!target) return;
@@ -86,21 +95,23 @@
       try {
         next = await waitPhase(target.url, target.phase);
       } catch (error) {
-        await sleep(RETRY);
+        await backOff();
         continue;
       }
       if (next === null) break;
       if (next === target.phase) {
         // A server that does not block (a proxy cut, a WAIT cap of 0): no spin.
-        if (Date.now() - asked < 1000) await sleep(RETRY);
+        if (Date.now() - asked < 1000) await backOff();
+        else state.delay = RETRY;
         continue;
       }
       try {
         await refresh();
       } catch (error) {
-        await sleep(RETRY);
+        await backOff();
         continue;
       }
+      state.delay = RETRY;
       target = watched();
     }
     state.watching = false;

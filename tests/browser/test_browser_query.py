@@ -308,3 +308,46 @@ def test_the_query_page_weight(
     )
     print("\n".join(lines))
     assert total < PAGE_BUDGET
+
+
+def test_a_job_page_backs_off_while_its_server_does_not_answer(
+    chromium: WebDriver, web_server: LiveServer
+) -> None:
+    # The page's WAIT requests fail (blocked in the browser, as in an outage):
+    # it retries after 2, 4, 8 ... s, not every 2 s, and follows the job again
+    # once they get through.
+    chromium.execute_cdp_cmd("Network.enable", {})
+    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*WAIT=*"]})
+    try:
+        submit_query(chromium, web_server.url, SLOW, "submit-async")
+        wait_until(
+            lambda: chromium.execute_script(
+                "return window.uwsPage && window.uwsPage.failures >= 1"
+            ),
+            timeout=30,
+            what="a first failed WAIT",
+        )
+        first = time.monotonic()
+        time.sleep(7.5)
+        failures, delay = chromium.execute_script(
+            "return [window.uwsPage.failures, window.uwsPage.delay]"
+        )
+        # 2 s apart it would have failed 4 or 5 times by now; backing off, at
+        # 0, 2 and 6 s (a slow machine may have been later).
+        print(f"{failures} failures in {time.monotonic() - first:.1f} s, delay {delay}")
+        assert 2 <= failures <= 3, failures
+        assert delay >= 8000, delay
+    finally:
+        chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    job_url = urllib.parse.urljoin(
+        chromium.current_url,
+        chromium.find_element(By.ID, "job").get_attribute("data-job-url"),
+    )
+    request = urllib.request.Request(
+        job_url + "/phase", data=b"PHASE=ABORT", method="POST"
+    )
+    with urllib.request.urlopen(request):
+        pass
+    # The next retry (8 s after the last failure at the latest) sees ABORTED.
+    wait_phase(chromium, "ABORTED", timeout=30)
+    assert chromium.execute_script("return window.uwsPage.delay") == 2000
