@@ -128,7 +128,9 @@ class JobService:
         """
         if flt.owner is None:
             return []
-        if flt.last is not None and flt.last > self.settings.max_list_jobs:
+        # A list is at most max_list_jobs long (the newest), LAST or not: one
+        # request's memory and time stay bounded whatever an owner has.
+        if flt.last is None or flt.last > self.settings.max_list_jobs:
             flt = replace(flt, last=self.settings.max_list_jobs)
         return await self.store.list_jobs(flt)
 

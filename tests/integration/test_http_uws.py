@@ -215,6 +215,19 @@ async def test_job_list_filters(
         await (await client.get("/jobs/echo?AFTER=2000-01-01T00:00:00Z")).read()
     )
     assert len(tree) == 4
+    # No list is longer than max_list_jobs (the newest), with or without LAST.
+    capped = await aiohttp_client(
+        echo_app(replace(settings, auth="header", max_list_jobs=3)),
+        headers={"X-Remote-User": "al"},
+    )
+    newest = [ids[3], ids[2], ids[1]]
+    for query, expected in (
+        ("", newest),
+        ("?LAST=100", newest),
+        ("?LAST=2", newest[:2]),
+    ):
+        tree = assert_valid(await (await capped.get(f"/jobs/echo{query}")).read())
+        assert [r.get("id") for r in tree] == expected, query
 
 
 async def test_delete_and_post_action_delete(
