@@ -148,7 +148,7 @@ async def revoke(
             deleted = 0
             for p in principals:
                 deleted += await conn.fetchval(
-                    "WITH d AS (DELETE FROM tap_acl.grants WHERE target = $1"
+                    f"WITH d AS (DELETE FROM tap_acl.grants WHERE {_OF_TARGET}"
                     " AND kind = $2 AND principal = $3 RETURNING 1)"
                     " SELECT count(*) FROM d",
                     target,
@@ -157,14 +157,14 @@ async def revoke(
                 )
         else:
             deleted = await conn.fetchval(
-                "WITH d AS (DELETE FROM tap_acl.grants WHERE target = $1"
+                f"WITH d AS (DELETE FROM tap_acl.grants WHERE {_OF_TARGET}"
                 " RETURNING 1) SELECT count(*) FROM d",
                 target,
             )
         if not deleted:
             raise TapSchemaError(f"{target!r} has no such grant")
         left = await conn.fetchval(
-            "SELECT count(*) FROM tap_acl.grants WHERE target = $1", target
+            f"SELECT count(*) FROM tap_acl.grants WHERE {_OF_TARGET}", target
         )
         if principals and not left:
             raise TapSchemaError(
@@ -197,6 +197,44 @@ _SERVICE_SCHEMAS = frozenset(
 
 def _ident(name: str) -> str:
     return quote_identifier(name)
+
+
+def _oid_of(target: str) -> str:
+    """SQL: the oid of the relation (``schema.table``) or schema a target text
+    expression names, NULL when there is none."""
+    return (
+        f"CASE WHEN position('.' IN {target}) > 0 THEN"
+        f" to_regclass(quote_ident(split_part({target}, '.', 1)) || '.'"
+        f" || quote_ident(split_part({target}, '.', 2)))::oid"
+        f" ELSE to_regnamespace(quote_ident({target}))::oid END"
+    )
+
+
+# Grants follow their object: a relation or schema renamed (ALTER ... RENAME,
+# SET SCHEMA) keeps its restriction under its new name, and the old name stays
+# restricted too (a table loaded under it is as secret as the one renamed).
+# Then every grant records the object its name stands for now.
+_FOLLOW_SQL = f"""
+INSERT INTO tap_acl.grants (target, kind, principal, role, object_oid)
+SELECT named.now, g.kind, g.principal, g.role, g.object_oid
+FROM tap_acl.grants g, LATERAL (
+    SELECT CASE WHEN position('.' IN g.target) > 0 THEN
+        (SELECT n.nspname || '.' || c.relname FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = g.object_oid)
+    ELSE (SELECT nspname FROM pg_namespace WHERE oid = g.object_oid) END AS now
+) AS named
+WHERE named.now IS NOT NULL AND named.now <> g.target
+ON CONFLICT DO NOTHING;
+UPDATE tap_acl.grants SET object_oid = {_oid_of("target")}
+WHERE object_oid IS DISTINCT FROM {_oid_of("target")}
+"""
+
+# Grants of a target (``$1``) and of its object under the names it had.
+_OF_TARGET = (
+    "(target = $1 OR (object_oid = "
+    + _oid_of("$1::text")
+    + " AND (position('.' IN target) > 0) = (position('.' IN $1) > 0)))"
+)
 
 
 # Every relation the grants name, table by table: (schema, table, roles).
@@ -242,6 +280,7 @@ async def enforce(conn: Connection) -> list[str]:
     USAGE) and TEMPORARY on the database (uploads are temporary tables).
     Called after every grant, revoke, publish and install.
     """
+    await conn.execute(_FOLLOW_SQL)
     restricted = {
         (r["schema"], r["table"]): set(r["roles"])
         for r in await conn.fetch(_RESTRICTED_SQL)

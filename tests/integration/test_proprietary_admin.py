@@ -184,3 +184,42 @@ async def test_an_owner_who_left_a_group_loses_its_role_for_jobs_too(
         assert await admin.fetchval(recorded) == QUERY_ROLE
     finally:
         await admin.close()
+
+
+async def test_a_restricted_table_renamed_and_published_stays_restricted(
+    acl_db: str,
+) -> None:
+    """Grants follow their table through a rename (and a move to another
+    schema): publishing it under its new name does not make it public, the
+    old name stays restricted, and revoking the new name frees both."""
+    admin = await asyncpg.connect(acl_db)
+    try:
+        await admin.execute("ALTER TABLE secret.t RENAME TO renamed")
+        await admin.execute("ALTER TABLE secret.renamed SET SCHEMA pub")
+        assert await tapschema.publish(admin, "pub.renamed") == []
+        assert not await admin.fetchval(
+            "SELECT has_table_privilege($1, 'pub.renamed', 'SELECT')", QUERY_ROLE
+        )
+        assert await admin.fetchval(
+            "SELECT has_table_privilege('aiouws_acl_g_team', 'pub.renamed', 'SELECT')"
+        )
+        targets = {
+            r[0]
+            for r in await admin.fetch(
+                "SELECT target FROM tap_acl.grants WHERE principal = 'team'"
+            )
+        }
+        assert targets == {"secret.t", "pub.renamed"}
+        # A table that takes the old name is restricted as the renamed one was.
+        await admin.execute("CREATE TABLE secret.t (id int)")
+        assert await tapschema.publish(admin, "secret.t") == []
+        assert not await admin.fetchval(
+            "SELECT has_table_privilege($1, 'secret.t', 'SELECT')", QUERY_ROLE
+        )
+        code, out = await _cli(acl_db, "revoke", "pub.renamed")
+        assert code == 0, out
+        assert await admin.fetchval(
+            "SELECT has_table_privilege($1, 'pub.renamed', 'SELECT')", QUERY_ROLE
+        )
+    finally:
+        await admin.close()

@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS tap_acl.grants (
     role       name NOT NULL,
     PRIMARY KEY (target, kind, principal)
 );
+-- The relation or schema the target named when last enforced: a grant follows
+-- its object through a rename (taprunner/schema/access.py, _FOLLOW_SQL).
+ALTER TABLE tap_acl.grants ADD COLUMN IF NOT EXISTS object_oid oid;
 
 -- The session role of each signed-in owner, as the server last derived it from
 -- the owner's groups (runners and the fast lane look it up by owner).
