@@ -44,6 +44,7 @@ matplotlib.use("Agg")
 #: so redrawing the same points gives the same file.
 SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "aiouws-curves"}
 MAX_TICKS = 12  # up to this many distinct x values, each gets a labelled tick
+LEGEND_INSIDE = 4  # more series than this: the legend goes beside the plot
 
 
 def compact(value: float) -> str:
@@ -63,7 +64,7 @@ def _finite(points: Iterable[Point]) -> list[Point]:
 
 def chart(curve: Curve, *, footer: str = "") -> Chart:
     """The matplotlib figure of ``curve`` (not yet saved)."""
-    figure = Chart(figsize=(7.2, 4.5), layout="constrained")
+    figure = Chart(figsize=(8, 4.5), layout="constrained")
     axes = figure.add_subplot()
     xs_seen: set[float] = set()
     for label, raw in curve.series.items():
@@ -106,7 +107,10 @@ def chart(curve: Curve, *, footer: str = "") -> Chart:
     axes.set_ylabel(curve.ylabel)
     axes.grid(True, which="major", alpha=0.35)
     axes.grid(True, which="minor", alpha=0.12)
-    if axes.get_legend_handles_labels()[1]:
+    labels = axes.get_legend_handles_labels()[1]
+    if len(labels) > LEGEND_INSIDE:  # beside the plot: it would hide points
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    elif labels:
         axes.legend(fontsize="small")
     text = "\n".join(t for t in (curve.note, footer) if t)
     if text:
