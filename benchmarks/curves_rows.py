@@ -213,6 +213,7 @@ class _RowRuns:
     ratios: Samples = field(default_factory=Samples)
     runner: Samples = field(default_factory=Samples)
     server: Samples = field(default_factory=Samples)
+    growth: Samples = field(default_factory=Samples)
     exact: bool = True
 
 
@@ -249,6 +250,7 @@ async def _run_rows(
                     runner_peak, runner_before = peak.runner_mb()
                     runs.runner.add(label, rows, runner_peak)
                     runs.runner.add(BEFORE, rows, runner_before)
+                    runs.growth.add(label, rows, runner_peak - runner_before)
                     runs.server.add(label, rows, peak.server_mb())
                     runs.exact = runs.exact and peak.exact
             print(f"bench: curves, {rows:,} rows from {table} done", flush=True)
@@ -303,6 +305,15 @@ async def row_curves(bench: Bench, session: aiohttp.ClientSession) -> list[Curve
             note=f"{memory} of the runner that ran the job, and its RSS before "
             "it: warm runners keep what earlier jobs imported (pyarrow) and "
             "allocated; the jobs of the result time",
+        ),
+        Curve(
+            name="runner_growth_by_rows",
+            title="Runner memory a job adds, against result rows",
+            xlabel="result rows",
+            ylabel="MB (peak minus RSS before the job)",
+            series=runs.growth.series(),
+            note=f"{memory}: the runner's peak during the job minus its RSS "
+            "before it (what the job itself needed beyond a warm runner's size)",
         ),
         Curve(
             name="server_memory_by_rows",

@@ -245,8 +245,9 @@ def _footer(args: argparse.Namespace, others: float, seconds: float) -> str:
     """Under each chart: when and where it was measured, and how busy it was."""
     busy = " (busy)" if others > args.busy_load else ""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    flags = "".join(f" --{f}" for f in ("quick", "big") if getattr(args, f))
     return (
-        f"scripts/bench --curves{' --quick' if args.quick else ''}, {stamp}, "
+        f"scripts/bench --curves{flags}, {stamp}, "
         f"{os.cpu_count()} CPUs, {args.workers or os.cpu_count()} server workers, "
         f"{seconds:.0f} s; other processes' runnable threads {others:.1f}{busy}"
     )
