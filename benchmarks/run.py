@@ -91,10 +91,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAMES",
         help="draw the charts (comma-separated; alone: all of "
         f"{', '.join(CURVES)}) into --curves-out as SVG, points in the JSON too. "
-        "Instead of the figure groups, or after those named by --only. Takes "
-        "about 3 min with --quick (up to 100,000 rows), 15-25 min in full on 2 "
-        "CPUs (1,000,000 rows; the 10,000,000-row point needs a table that large: "
-        "add --big)",
+        "Instead of the figure groups, or after those named by --only. About "
+        "1 min with --quick (up to 100,000 rows), 7 min in full (up to 1,000,000), "
+        "18 min with --big (the 10,000,000-row point needs a table that large), "
+        "on the busy 2-CPU development machine",
     )
     parser.add_argument(
         "--curves-out",
