@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import aiohttp
 from curves_rows import Samples
-from figures_latency import MS, Bench, CpuMeter, _throughput_round
+from figures_latency import MS, Bench, CpuMeter
 from report import Curve, median, p95
+
+try:  # the throughput group's own module, once the tput branch is in
+    from figures_throughput import throughput_round
+except ImportError:
+    from figures_latency import _throughput_round as throughput_round
 
 __all__ = ["client_curves"]
 
@@ -23,7 +28,7 @@ QUICK_CLIENTS = (1, 4, 16, 64)
 
 async def client_curves(bench: Bench, _session: aiohttp.ClientSession) -> list[Curve]:
     counts = QUICK_CLIENTS if bench.quick else CLIENTS
-    await _throughput_round(bench, 40, 20)  # warm-up
+    await throughput_round(bench, 40, 20)  # warm-up
     rates, latency, p95s, cpu = Samples(), Samples(), Samples(), Samples()
     reps = bench.reps(3, 1)
     for clients in counts:
@@ -32,7 +37,7 @@ async def client_curves(bench: Bench, _session: aiohttp.ClientSession) -> list[C
             # Lean and aiohttp clients alternate: the machine's speed drifts.
             for lean, label in ((True, "lean clients"), (False, "aiohttp clients")):
                 meter = CpuMeter(bench)
-                rate, latencies = await _throughput_round(
+                rate, latencies = await throughput_round(
                     bench, jobs, clients, lean=lean
                 )
                 if lean:
