@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import aiohttp
@@ -40,7 +41,6 @@ from figures_latency import (  # noqa: E402
 )
 from figures_store import store_figures  # noqa: E402
 from live import ForeignLoad, LiveServer  # noqa: E402
-from plot import curve_to_dict, draw_all, print_curves  # noqa: E402
 from report import Curve, Figure, load_average, print_table, write_json  # noqa: E402
 
 Group = Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Figure]]]
@@ -294,17 +294,21 @@ def main(argv: list[str] | None = None) -> int:
     # The clients run on uvloop, as the server does: less of the two cores for them.
     figures, curves, footers, meta = uvloop.run(_run(args))
     meta.update(load_start=load_start, load_end=load_average(), nofile=nofile)
-    meta["curves"] = [{**curve_to_dict(c), "footer": footers[c.name]} for c in curves]
+    meta["curves"] = [{**asdict(c), "footer": footers[c.name]} for c in curves]
     if figures:
         print()
         print_table(figures, busy_load=args.busy_load)
+    # Written before drawing: benchmarks/plot.py can redraw from it.
+    path = write_json(RESULTS, figures, meta)
     if curves:
+        # matplotlib (the bench extra) only when there is something to draw.
+        from plot import draw_all, print_curves
+
         print_curves(curves)
         drawn = draw_all(
             curves, args.curves_out, fmt=args.curves_format, footers=footers
         )
         print(f"\ndrawn {len(drawn)} charts into {args.curves_out}")
-    path = write_json(RESULTS, figures, meta)
     print(f"\nwritten {path} ({meta['wall_seconds']} s)")
     failed = [f.name for f in figures if f.passed is False]
     return 1 if failed else 0
