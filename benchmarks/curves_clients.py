@@ -10,15 +10,22 @@ rounds; low and high are the smallest and largest round.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 from curves_rows import Samples
 from figures_latency import MS, Bench, CpuMeter
 from report import Curve, median, p95
 
-try:  # the throughput group's own module, once the tput branch is in
-    from figures_throughput import throughput_round
-except ImportError:
-    from figures_latency import _throughput_round as throughput_round
+# The throughput round lives in the throughput group's own module once the tput
+# branch is in, in figures_latency (private) until then.
+throughput_round: Callable[..., Awaitable[tuple[float, list[float]]]] = (
+    importlib.import_module("figures_throughput").throughput_round
+    if importlib.util.find_spec("figures_throughput") is not None
+    else importlib.import_module("figures_latency")._throughput_round
+)
 
 __all__ = ["client_curves"]
 
