@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +26,9 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from figures_bulk import big_figures, waiter_figures  # noqa: E402
+from curves_clients import client_curves  # noqa: E402
+from curves_rows import row_curves  # noqa: E402
+from figures_bulk import _make_big_table, big_figures, waiter_figures  # noqa: E402
 from figures_latency import (  # noqa: E402
     Bench,
     async_figures,
@@ -54,8 +57,12 @@ GROUPS: dict[str, Group] = {
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }
-#: Producers of the charts of ``--curves`` (each returns report.Curve objects).
-CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {}
+#: Producers of the charts of ``--curves`` (each returns report.Curve objects),
+#: in running order: ``rows`` leaves the longest jobs to the end.
+CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {
+    "clients": client_curves,
+    "rows": row_curves,
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -76,6 +83,29 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help=f"run only these groups (repeatable or comma-separated): "
         f"{', '.join(GROUPS)}",
+    )
+    parser.add_argument(
+        "--curves",
+        nargs="?",
+        const=",".join(CURVES),
+        metavar="NAMES",
+        help="draw the charts (comma-separated; alone: all of "
+        f"{', '.join(CURVES)}) into --curves-out as SVG, points in the JSON too. "
+        "Instead of the figure groups, or after those named by --only. About "
+        "1 min with --quick (up to 100,000 rows), 7 min in full (up to 1,000,000), "
+        "18 min with --big (the 10,000,000-row point needs a table that large), "
+        "on the busy 2-CPU development machine",
+    )
+    parser.add_argument(
+        "--curves-out",
+        type=Path,
+        default=RESULTS / "curves",
+        metavar="DIR",
+        help="directory of the charts (default benchmarks/results/curves; "
+        "docs/curves redraws the README's)",
+    )
+    parser.add_argument(
+        "--curves-format", choices=("svg", "png"), default="svg", help="(default svg)"
     )
     parser.add_argument("--rows", type=int, help="demo rows (default 1,000,000)")
     parser.add_argument("--dsn", help="use this database instead of an embedded one")
@@ -118,13 +148,21 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.rows = args.rows or (100_000 if args.quick else 1_000_000)
-    names = [n for item in args.only or GROUPS for n in item.split(",") if n]
+    default = [] if args.curves and not args.only else list(GROUPS)
+    names = [n for item in args.only or default for n in item.split(",") if n]
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
         parser.error(
             f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
         )
-    args.groups = [g for g in GROUPS if g in names or g == "floors"]
+    args.groups = [g for g in GROUPS if names and (g in names or g == "floors")]
+    wanted = [n for n in (args.curves or "").split(",") if n]
+    unknown = sorted(set(wanted) - set(CURVES))
+    if unknown:
+        parser.error(
+            f"unknown curve(s) {', '.join(unknown)}; choose from {', '.join(CURVES)}"
+        )
+    args.curves = [c for c in CURVES if c in wanted]
     return args
 
 
@@ -148,7 +186,10 @@ def _wait_quiet(limit: float, seconds: float) -> None:
         time.sleep(min(15.0, max(0.0, deadline - time.monotonic())))
 
 
-async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]:
+async def _measure(
+    args: argparse.Namespace, server: LiveServer
+) -> tuple[list[Figure], list[Curve], dict[str, str]]:
+    """The figure groups, then the curves; the curves' footers (when, how busy)."""
     assert server.dsn is not None
     bench = Bench(
         tap=server.tap,
@@ -161,6 +202,8 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
         postmaster_pid=server.postmaster_pid(),
     )
     figures: list[Figure] = []
+    curves: list[Curve] = []
+    footers: dict[str, str] = {}
     foreign = ForeignLoad(server.postmaster_pid())
     foreign.start()
     try:
@@ -183,12 +226,36 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
                     figure.foreign = others
                     figure.details["group_seconds"] = round(time.monotonic() - start, 1)
                 figures += group
+            if "rows" in args.curves and args.big:
+                await _make_big_table(bench.dsn, 10_000_000)  # the 10M-row point
+            for name in args.curves:
+                start, mark = time.monotonic(), foreign.mark()
+                drawn = await CURVES[name](bench, session)
+                others = foreign.mean_since(mark)
+                footer = _footer(args, others, time.monotonic() - start)
+                print(f"bench: curves {name} done ({footer})", file=sys.stderr)
+                footers.update((curve.name, footer) for curve in drawn)
+                curves += drawn
     finally:
         foreign.stop()
-    return figures
+    return figures, curves, footers
 
 
-async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
+def _footer(args: argparse.Namespace, others: float, seconds: float) -> str:
+    """Under each chart: when and where it was measured, and how busy it was."""
+    busy = " (busy)" if others > args.busy_load else ""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    flags = "".join(f" --{f}" for f in ("quick", "big") if getattr(args, f))
+    return (
+        f"scripts/bench --curves{flags}, {stamp}, "
+        f"{os.cpu_count()} CPUs, {args.workers or os.cpu_count()} server workers, "
+        f"{seconds:.0f} s; other processes' runnable threads {others:.1f}{busy}"
+    )
+
+
+async def _run(
+    args: argparse.Namespace,
+) -> tuple[list[Figure], list[Curve], dict[str, str], dict[str, object]]:
     server = LiveServer(
         rows=args.rows, dsn=args.dsn, log_level=args.log_level, workers=args.workers
     )
@@ -202,7 +269,7 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
             file=sys.stderr,
             flush=True,
         )
-        figures = await _measure(args, server)
+        figures, curves, footers = await _measure(args, server)
     finally:
         server.stop(keep=args.keep)
     meta = {
@@ -214,7 +281,7 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
         "startup_seconds": round(ready, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    return figures, meta
+    return figures, curves, footers, meta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,11 +292,23 @@ def main(argv: list[str] | None = None) -> int:
     _wait_quiet(args.busy_load, args.wait_quiet)
     load_start = load_average()
     # The clients run on uvloop, as the server does: less of the two cores for them.
-    figures, meta = uvloop.run(_run(args))
+    figures, curves, footers, meta = uvloop.run(_run(args))
     meta.update(load_start=load_start, load_end=load_average(), nofile=nofile)
-    print()
-    print_table(figures, busy_load=args.busy_load)
+    meta["curves"] = [{**asdict(c), "footer": footers[c.name]} for c in curves]
+    if figures:
+        print()
+        print_table(figures, busy_load=args.busy_load)
+    # Written before drawing: benchmarks/plot.py can redraw from it.
     path = write_json(RESULTS, figures, meta)
+    if curves:
+        # matplotlib (the bench extra) only when there is something to draw.
+        from plot import draw_all, print_curves
+
+        print_curves(curves)
+        drawn = draw_all(
+            curves, args.curves_out, fmt=args.curves_format, footers=footers
+        )
+        print(f"\ndrawn {len(drawn)} charts into {args.curves_out}")
     print(f"\nwritten {path} ({meta['wall_seconds']} s)")
     failed = [f.name for f in figures if f.passed is False]
     return 1 if failed else 0

@@ -58,7 +58,8 @@ ensure_venv() {
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
         # types-lxml replaced lxml-stubs: both install lxml-stubs/, so drop the old one.
         "$VENV/bin/python" -m pip uninstall -q -y lxml-stubs >/dev/null 2>&1 || true
-        "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+        # test: the test suite's tools; bench: the benchmarks' (scripts/bench --curves).
+        "$VENV/bin/python" -m pip install -q -e "$ROOT[test,bench]"
         echo "$want" > "$stamp"
     fi
 }

@@ -28,12 +28,18 @@ RUNTIME = [Requirement(text) for text in PROJECT["project"]["dependencies"]]
 TEST = [
     Requirement(text) for text in PROJECT["project"]["optional-dependencies"]["test"]
 ]
-#: The optional features' extras (all but ``test``): imported only by the module
-#: of their feature, which the service leaves out when they are not installed.
+#: The benchmark suite's own tools (benchmarks/, installed by scripts/bench).
+BENCH = [
+    Requirement(text)
+    for text in PROJECT["project"]["optional-dependencies"].get("bench", [])
+]
+#: The optional features' extras (all but ``test`` and ``bench``): imported only
+#: by the module of their feature, which the service leaves out when they are not
+#: installed.
 FEATURES = [
     Requirement(text)
     for extra, texts in PROJECT["project"]["optional-dependencies"].items()
-    if extra != "test"
+    if extra not in ("test", "bench")
     for text in texts
 ]
 
@@ -52,13 +58,16 @@ def _runtime_imports(node: ast.AST) -> Iterator[str]:
             yield from _runtime_imports(child)
 
 
-def third_party_imports() -> dict[str, set[str]]:
-    """Import name -> the files importing it, for modules outside the stdlib."""
+def third_party_imports(
+    folders: tuple[str, ...] = PACKAGES, local: frozenset[str] = frozenset()
+) -> dict[str, set[str]]:
+    """Import name -> the files importing it, for modules outside the stdlib
+    (and outside our packages and ``local``)."""
     found: dict[str, set[str]] = {}
-    for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
+    for folder in folders:
+        for path in sorted((REPO / folder).rglob("*.py")):
             for name in _runtime_imports(ast.parse(path.read_text(), str(path))):
-                if name in sys.stdlib_module_names or name in PACKAGES:
+                if name in sys.stdlib_module_names or name in PACKAGES or name in local:
                     continue
                 found.setdefault(name, set()).add(str(path.relative_to(REPO)))
     return found
@@ -82,6 +91,34 @@ def test_every_import_is_declared_and_every_dependency_imported() -> None:
     }
     assert undeclared == {}, "imported, not in [project] dependencies or an extra"
     assert sorted(declared - set(imported)) == [], "declared, never imported"
+
+
+def test_benchmark_imports_are_declared_and_the_bench_extra_used() -> None:
+    """benchmarks/ may use the runtime, the extras, the test extra and its own
+    ``bench`` extra (matplotlib for the charts), which only it imports."""
+    local = frozenset(
+        {"benchmarks", *(p.stem for p in (REPO / "benchmarks").glob("*.py"))}
+    )
+    imports = third_party_imports(("benchmarks",), local)
+    distributions = packages_distributions()
+    missing = sorted(name for name in imports if name not in distributions)
+    assert missing == [], f"imported but not installed: {missing}"
+    imported = {
+        canonicalize_name(dist) for name in imports for dist in distributions[name]
+    }
+    allowed = {
+        canonicalize_name(req.name) for req in [*RUNTIME, *FEATURES, *TEST, *BENCH]
+    }
+    assert sorted(imported - allowed) == [], "benchmarks/ imports undeclared"
+    bench = {canonicalize_name(req.name) for req in BENCH}
+    assert "matplotlib" in bench
+    assert sorted(bench - imported) == [], "bench extra declared, never imported"
+    service = {
+        canonicalize_name(d)
+        for n in third_party_imports()
+        for d in distributions.get(n, [])
+    }
+    assert sorted(bench & service) == [], "the service imports a benchmark tool"
 
 
 def test_runtime_dependencies_are_ranges_the_installed_versions_meet() -> None:
