@@ -10,6 +10,7 @@ running while the document is decoded, and memory holds about one block.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -88,8 +89,10 @@ async def _threaded(items: Iterator[T]) -> AsyncIterator[T]:
             yield item  # type: ignore[misc]
     finally:
         close = getattr(items, "close", None)
-        if close is not None:
-            close()
+        # still running in its thread when cancelled: closed once collected
+        with contextlib.suppress(ValueError):
+            if close is not None:
+                close()
 
 
 async def _flattened(

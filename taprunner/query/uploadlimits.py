@@ -13,6 +13,11 @@ and refuses, naming the limit (``TapSettings``):
 Rows of a BINARY or BINARY2 stream are not counted but bounded: the stream's
 decoded bytes over the smallest row. A document lxml cannot read is left to the
 parser, which reports it.
+
+That check is for documents parsed whole (a FITS serialisation). Streamed ones
+(:mod:`.uploadstream`, which never expands a declared size) are checked with
+the same functions and messages: :func:`check_fields` on the FIELDs before any
+row is read, :func:`check_rows` as the rows arrive (counted exactly).
 """
 
 from __future__ import annotations
