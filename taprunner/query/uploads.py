@@ -237,11 +237,8 @@ async def _load_one(
             parsed = await asyncio.to_thread(
                 _parse, upload.name, path, max_rows, limits
             )
-            columns, types, fill = (
-                parsed.columns,
-                parsed.sql_types,
-                records_fill(parsed),
-            )
+            columns, types = parsed.columns, parsed.sql_types
+            fill = records_fill(parsed)
         else:
             columns, types = stream.columns, stream.sql_types
             fill = copy_fill(stream) if stream.binary_copy else batches_fill(stream)
