@@ -56,14 +56,16 @@ def stream_binary(path: Path, head: TableHead, rows: int) -> Batches:
     data = _Bytes(stream_bytes(path))
     batch: list[tuple[object, ...]] = []
     number = 0
+    no_nulls = bytes(mask_bytes)
     while not data.at_end():
         number += 1
         try:
-            nulls = _bits(data.take(mask_bytes), width) if mask_bytes else None
-            values = tuple(p(data) for p in parsers)
+            mask = data.take(mask_bytes) if mask_bytes else no_nulls
+            values = tuple([p(data) for p in parsers])
         except (EOFError, ValueError, UnicodeDecodeError) as exc:
             raise LoadError(f"row {number}: {exc}") from exc
-        if nulls is not None and any(nulls):
+        if mask != no_nulls:  # a BINARY2 row with NULL flags
+            nulls = _bits(mask, width)
             values = tuple(None if n else v for v, n in zip(values, nulls, strict=True))
         batch.append(values)
         if len(batch) >= rows:
@@ -237,6 +239,8 @@ def _parser(column: SourceColumn, arraysize: str | None, null: str | None) -> Pa
             f"column {column.name!r}: datatype {column.datatype} is not supported"
         )
     scalar = not variable and column.arraysize is None
+    if scalar and column.datatype in _NUMBERS:
+        return _number(*_NUMBERS[column.datatype], nulls)
 
     def parse(data: _Bytes) -> object:
         if scalar:
@@ -248,6 +252,17 @@ def _parser(column: SourceColumn, arraysize: str | None, null: str | None) -> Pa
         count = data.count() * items
         values = [None if nulls(v) else v for v in element(data, count)]
         return values if any(v is not None for v in values) else None
+
+    return parse
+
+
+def _number(code: str, size: int, nulls: Callable[[object], bool]) -> Parse:
+    """A numeric scalar's parser (the common case, kept short)."""
+    unpack = struct.Struct(f">{code}").unpack
+
+    def parse(data: _Bytes) -> object:
+        value = unpack(data.take(size))[0]
+        return None if nulls(value) else value
 
     return parse
 
