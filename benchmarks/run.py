@@ -40,6 +40,7 @@ from figures_latency import (  # noqa: E402
     wakeup_figures,
 )
 from figures_store import store_figures  # noqa: E402
+from figures_upload import upload_figures  # noqa: E402
 from live import ForeignLoad, LiveServer  # noqa: E402
 from report import Curve, Figure, load_average, print_table, write_json  # noqa: E402
 
@@ -54,6 +55,7 @@ GROUPS: dict[str, Group] = {
     "wakeup": wakeup_figures,
     "big": big_figures,
     "store": store_figures,
+    "upload": upload_figures,
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }

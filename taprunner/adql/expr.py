@@ -18,6 +18,7 @@ from taprunner.adql.functions import (
     check_known,
     is_geometry,
 )
+from taprunner.adql.geometry import within_distance
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
 from taprunner.adql.sqltext import (
@@ -51,9 +52,7 @@ _CAST_TYPES = {
 }
 _PREDICATES = frozenset({"CONTAINS", "INTERSECTS"})
 #: TAP_SCHEMA datatypes of integer columns (TAP 1.1's VOTable names, 1.0's ADQL).
-_INTEGER_DATATYPES = frozenset(
-    {"short", "int", "long", "smallint", "integer", "bigint"}
-)
+_INTEGER_DATATYPES = frozenset("short int long smallint integer bigint".split())
 # CAST(text AS POINT/CIRCLE/POLYGON): the text is DALI's, numbers in degrees
 # separated by blanks ('12.3 45.6' for a point).
 _WORDS = "(SELECT regexp_split_to_array(btrim({0}), '[[:space:]]+') AS a) AS v"
@@ -195,10 +194,11 @@ class ExpressionEmitter:
     # -- rules -------------------------------------------------------------------
 
     def _binary(self, node: exp.Expr, scope: Scope) -> Fragment:
-        if isinstance(node, (exp.EQ, exp.NEQ)):
-            folded = self._predicate_comparison(node, scope)
-            if folded is not None:
-                return folded
+        folded = self._predicate_comparison(node, scope) or within_distance(
+            node, lambda value: self.expression(value, scope)
+        )
+        if folded is not None:
+            return folded
         left = self.expression(node.this, scope)
         right = self.expression(node.expression, scope)
         operator = _BINARY[type(node)]
@@ -208,12 +208,13 @@ class ExpressionEmitter:
             integer=left.integer and right.integer and operator in ("+", "-", "*"),
         )
 
-    def _predicate_comparison(self, node: exp.Binary, scope: Scope) -> Fragment | None:
+    def _predicate_comparison(self, node: exp.Expr, scope: Scope) -> Fragment | None:
         """``CONTAINS(a, b) = 1`` and friends become the bare (indexable) operator."""
         sides = (node.this, node.expression)
         for call, other in (sides, sides[::-1]):
             if (
-                isinstance(call, exp.Anonymous)
+                isinstance(node, exp.EQ | exp.NEQ)
+                and isinstance(call, exp.Anonymous)
                 and str(call.this).upper() in _PREDICATES
                 and isinstance(other, exp.Literal)
                 and not other.is_string
@@ -226,9 +227,6 @@ class ExpressionEmitter:
         return None
 
     def _logical(self, node: exp.Expr, scope: Scope) -> Fragment:
-        return Fragment(self.condition(node, scope))
-
-    def _not(self, node: exp.Expr, scope: Scope) -> Fragment:
         return Fragment(self.condition(node, scope))
 
     def _neg(self, node: exp.Expr, scope: Scope) -> Fragment:
@@ -380,7 +378,7 @@ class ExpressionEmitter:
 _RULES: dict[type[exp.Expr], _Rule] = {
     **{kind: ExpressionEmitter._binary for kind in _BINARY},
     **{kind: ExpressionEmitter._logical for kind in _LOGICAL},
-    exp.Not: ExpressionEmitter._not,
+    exp.Not: ExpressionEmitter._logical,
     exp.Neg: ExpressionEmitter._neg,
     exp.Paren: ExpressionEmitter._paren,
     exp.Literal: ExpressionEmitter._literal,

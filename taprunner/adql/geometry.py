@@ -201,7 +201,75 @@ def _distance(args: list[Fragment]) -> Fragment:
         args = [_point(args[:2]), _point(args[2:])]
     _arity("DISTANCE", args, 2)
     first, second = (_geometry("DISTANCE", arg, "point") for arg in args)
-    return Fragment(f"degrees({first.sql} <-> {second.sql})", name="distance")
+    return Fragment(
+        f"degrees({first.sql} <-> {second.sql})",
+        name="distance",
+        points=(first.sql, second.sql),
+    )
+
+
+#: DISTANCE compared with a constant radius below this (degrees) gets the
+#: indexable containments too (a pg_sphere circle's radius is at most 90).
+_MAX_INDEXED_RADIUS = 90.0
+
+
+def within_distance(
+    node: exp.Expr, translate: Callable[[exp.Expr], Fragment]
+) -> Fragment | None:
+    """``DISTANCE(p, q) < r`` (or ``<=``, or ``r > DISTANCE(p, q)``) for a
+    constant ``r`` of 0 to 90 degrees: the comparison as written AND ``p @
+    scircle(q, r)`` AND ``q @ scircle(p, r)``, so that a GiST index on either
+    point's expression applies (a crossmatch: one index probe per row of the
+    other side). The same rows: a circle contains its edge (within pg_sphere's
+    1e-9 rad), the comparison decides. None for any other comparison."""
+    if isinstance(node, exp.LT | exp.LTE):
+        call, radius = node.this, node.expression
+    elif isinstance(node, exp.GT | exp.GTE):
+        call, radius = node.expression, node.this
+    else:
+        return None
+    if not (isinstance(call, exp.Anonymous) and str(call.this).upper() == "DISTANCE"):
+        return None
+    value = _constant(radius)
+    if value is None or not 0 <= value < _MAX_INDEXED_RADIUS:
+        return None
+    distance, limit = translate(call), translate(radius)
+    if distance.points is None:
+        return None
+    first, second = distance.points
+    operator = "<" if isinstance(node, exp.LT | exp.GT) else "<="
+    circle = "scircle({0}, radians(" + limit.sql + "))"
+    return Fragment(
+        f"({distance.sql} {operator} {limit.sql}"
+        f" AND {first} @ {circle.format(second)}"
+        f" AND {second} @ {circle.format(first)})"
+    )
+
+
+def _constant(node: exp.Expr) -> float | None:
+    """The value of a numeric literal or arithmetic of them; None otherwise."""
+    if isinstance(node, exp.Paren):
+        return _constant(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(str(node.this))
+        except ValueError:
+            return None
+    if isinstance(node, exp.Neg):
+        value = _constant(node.this)
+        return None if value is None else -value
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+        left, right = _constant(node.this), _constant(node.expression)
+        if left is None or right is None:
+            return None
+        if isinstance(node, exp.Div):
+            return None if right == 0 else left / right
+        return (
+            left + right
+            if isinstance(node, exp.Add)
+            else (left - right if isinstance(node, exp.Sub) else left * right)
+        )
+    return None
 
 
 def _area(args: list[Fragment]) -> Fragment:

@@ -43,6 +43,8 @@ class Fragment:
     integer: bool = False
     """Whether the value is known to be an integer (an integer literal, column
     or CAST, sums and products of them): ROUND and TRUNCATE keep it exact."""
+    points: tuple[str, str] | None = None
+    """The two pg_sphere points of a DISTANCE (for an indexable comparison)."""
 
 
 def quote_identifier(name: str) -> str:

@@ -28,7 +28,7 @@ from taprunner.load.columns import LoadError, SourceColumn
 from taprunner.load.source import Batches
 from taprunner.load.tabledata import TableHead, timestamp
 
-__all__ = ["stream_binary"]
+__all__ = ["stream_binary", "stream_bytes"]
 
 _CHUNK = 1 << 16
 _WHITESPACE = b" \t\r\n"
@@ -53,27 +53,38 @@ def stream_binary(path: Path, head: TableHead, rows: int) -> Batches:
     ]
     width = len(parsers)
     mask_bytes = (width + 7) // 8 if head.serialisation == "BINARY2" else 0
-    with _open(path) as raw:
-        data = _Bytes(_decoded(raw, _stream_offset(path)))
-        batch: list[tuple[object, ...]] = []
-        number = 0
-        while not data.at_end():
-            number += 1
-            try:
-                nulls = _bits(data.take(mask_bytes), width) if mask_bytes else None
-                values = tuple(p(data) for p in parsers)
-            except (EOFError, ValueError, UnicodeDecodeError) as exc:
-                raise LoadError(f"row {number}: {exc}") from exc
-            if nulls is not None and any(nulls):
-                values = tuple(
-                    None if n else v for v, n in zip(values, nulls, strict=True)
-                )
-            batch.append(values)
-            if len(batch) >= rows:
-                yield batch
-                batch = []
-        if batch:
+    data = _Bytes(stream_bytes(path))
+    batch: list[tuple[object, ...]] = []
+    number = 0
+    no_nulls = bytes(mask_bytes)
+    while not data.at_end():
+        number += 1
+        try:
+            mask = data.take(mask_bytes) if mask_bytes else no_nulls
+            values = tuple([p(data) for p in parsers])
+        except (EOFError, ValueError, UnicodeDecodeError) as exc:
+            raise LoadError(f"row {number}: {exc}") from exc
+        if mask != no_nulls:  # a BINARY2 row with NULL flags
+            nulls = _bits(mask, width)
+            values = tuple(None if n else v for v, n in zip(values, nulls, strict=True))
+        batch.append(values)
+        if len(batch) >= rows:
             yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stream_bytes(path: Path) -> Iterator[bytes]:
+    """The first TABLE's STREAM, base64-decoded, a chunk (up to 48 KiB) at a time.
+
+    For readers of their own (the upload loader's fixed-width rows, decoded
+    with numpy); LoadError for a missing, external, truncated or non-base64
+    STREAM.
+    """
+    offset = _stream_offset(path)
+    with _open(path) as raw:
+        yield from _decoded(raw, offset)
 
 
 def _open(path: Path) -> Any:
@@ -228,6 +239,8 @@ def _parser(column: SourceColumn, arraysize: str | None, null: str | None) -> Pa
             f"column {column.name!r}: datatype {column.datatype} is not supported"
         )
     scalar = not variable and column.arraysize is None
+    if scalar and column.datatype in _NUMBERS:
+        return _number(*_NUMBERS[column.datatype], nulls)
 
     def parse(data: _Bytes) -> object:
         if scalar:
@@ -239,6 +252,17 @@ def _parser(column: SourceColumn, arraysize: str | None, null: str | None) -> Pa
         count = data.count() * items
         values = [None if nulls(v) else v for v in element(data, count)]
         return values if any(v is not None for v in values) else None
+
+    return parse
+
+
+def _number(code: str, size: int, nulls: Callable[[object], bool]) -> Parse:
+    """A numeric scalar's parser (the common case, kept short)."""
+    unpack = struct.Struct(f">{code}").unpack
+
+    def parse(data: _Bytes) -> object:
+        value = unpack(data.take(size))[0]
+        return None if nulls(value) else value
 
     return parse
 

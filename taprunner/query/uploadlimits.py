@@ -13,11 +13,17 @@ and refuses, naming the limit (``TapSettings``):
 Rows of a BINARY or BINARY2 stream are not counted but bounded: the stream's
 decoded bytes over the smallest row. A document lxml cannot read is left to the
 parser, which reports it.
+
+That check is for documents parsed whole (a FITS serialisation). Streamed ones
+(:mod:`.uploadstream`, which never expands a declared size) are checked with
+the same functions and messages: :func:`check_fields` on the FIELDs before any
+row is read, :func:`check_rows` as the rows arrive (counted exactly).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
@@ -25,7 +31,14 @@ from lxml import etree
 from taprunner.errors import TapUsageError
 from taprunner.settings import TapSettings
 
-__all__ = ["UploadLimits", "check_upload"]
+__all__ = [
+    "UploadLimits",
+    "check_fields",
+    "check_rows",
+    "check_upload",
+    "declared_bytes",
+    "too_large",
+]
 
 #: Bytes of one element of each VOTable datatype.
 _ELEMENT_BYTES = {
@@ -72,6 +85,11 @@ class _Scan:
         return self.stream_bytes // max(1, least)
 
 
+def too_large(name: str, max_bytes: int) -> str:
+    """The message refusing an upload of more than ``max_bytes`` bytes."""
+    return f"upload {name!r} is larger than the limit of {max_bytes} bytes"
+
+
 def check_upload(name: str, data: bytes, limits: UploadLimits) -> None:
     """Refuse upload ``name`` (VOTable ``data``) if it is too large once parsed.
 
@@ -83,18 +101,35 @@ def check_upload(name: str, data: bytes, limits: UploadLimits) -> None:
     scan = _scan(data)
     if scan is None or not scan.fields:
         return  # not a VOTable lxml can read: the parser says what is wrong
-    for field, size, _ in scan.fields:
+    declared = [(field, size) for field, size, _ in scan.fields]
+    check_fields(name, declared, limits)
+    check_rows(name, scan.rows + scan.stream_rows(), declared, limits)
+
+
+def check_fields(
+    name: str, declared: Sequence[tuple[str, int]], limits: UploadLimits
+) -> None:
+    """Refuse upload ``name`` if one value of a FIELD (``(name, declared
+    bytes)``, :func:`declared_bytes`) would take more than ``tap_value_bytes``."""
+    for field, size in declared:
         if size > limits.value_bytes:
             raise TapUsageError(
                 f"upload {name!r}: FIELD {field!r} declares values of {size} bytes,"
                 f" more than the limit of {limits.value_bytes} (tap_value_bytes)"
             )
-    row_bytes = sum(size for _, size, _ in scan.fields)
-    rows = scan.rows + scan.stream_rows()
-    cells = rows * len(scan.fields)
+
+
+def check_rows(
+    name: str, rows: int, declared: Sequence[tuple[str, int]], limits: UploadLimits
+) -> None:
+    """Refuse upload ``name`` if ``rows`` rows of these FIELDs hold more values
+    than ``tap_upload_cells`` or take more than ``tap_upload_data_bytes`` at
+    their declared sizes (a streaming reader calls it as rows arrive)."""
+    row_bytes = sum(size for _, size in declared)
+    cells = rows * len(declared)
     if cells > limits.cells:
         raise TapUsageError(
-            f"upload {name!r} has {cells} values ({rows} rows x {len(scan.fields)}"
+            f"upload {name!r} has {cells} values ({rows} rows x {len(declared)}"
             f" FIELDs), more than the limit of {limits.cells} (tap_upload_cells)"
         )
     if rows * row_bytes > limits.data_bytes:
@@ -103,6 +138,12 @@ def check_upload(name: str, data: bytes, limits: UploadLimits) -> None:
             f" declared sizes, more than the limit of {limits.data_bytes}"
             " (tap_upload_data_bytes)"
         )
+
+
+def declared_bytes(datatype: str, arraysize: str | None) -> int:
+    """Bytes of one value of a FIELD at its declared size (a variable last
+    dimension counts its bound, or one element)."""
+    return _sizes(datatype, arraysize)[0]
 
 
 def _scan(data: bytes) -> _Scan | None:
@@ -156,12 +197,18 @@ def _declared(field: etree._Element) -> tuple[str, int, int]:
     """A FIELD's name, the bytes of one of its values at its declared size (a
     variable last dimension counts its bound, or one element) and the least
     bytes one takes in a binary stream (a variable one: its length, 4)."""
-    element = _ELEMENT_BYTES.get(str(field.get("datatype")), 8)
-    arraysize = str(field.get("arraysize") or "1")
+    name = str(field.get("name") or field.get("ID") or "?")
+    size, least = _sizes(str(field.get("datatype")), field.get("arraysize"))
+    return name, size, least
+
+
+def _sizes(datatype: str, arraysize: str | None) -> tuple[int, int]:
+    """Declared and least bytes of one value (see :func:`_declared`)."""
+    element = _ELEMENT_BYTES.get(datatype, 8)
+    arraysize = str(arraysize or "1")
     count = 1
     for part in arraysize.split("x"):
         digits = part.strip().rstrip("*")
         count *= int(digits) if digits.isdigit() else 1
-    name = str(field.get("name") or field.get("ID") or "?")
     least = 4 if arraysize.endswith("*") else element * count
-    return name, element * count, least
+    return element * count, least

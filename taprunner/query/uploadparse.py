@@ -22,19 +22,29 @@ import numpy as np
 
 from taprunner.errors import TapUsageError
 
-__all__ = ["ParsedUpload", "parse_votable"]
+__all__ = [
+    "ARRAY_TYPES",
+    "SCALAR_TYPES",
+    "TEXT_TYPES",
+    "ParsedUpload",
+    "check_geometry",
+    "check_names",
+    "geometry_xtype",
+    "parse_votable",
+    "timestamp",
+]
 
-_SCALAR_TYPES = {
+SCALAR_TYPES = {
     "boolean": "boolean", "bit": "boolean", "unsignedByte": "smallint",
     "short": "smallint", "int": "integer", "long": "bigint", "float": "real",
     "double": "double precision",
 }  # fmt: skip
-_ARRAY_TYPES = {
+ARRAY_TYPES = {
     "boolean": "boolean[]", "bit": "boolean[]", "unsignedByte": "integer[]",
     "short": "integer[]", "int": "integer[]", "long": "bigint[]",
     "float": "double precision[]", "double": "double precision[]",
 }  # fmt: skip
-_TEXT_TYPES = frozenset({"char", "unicodeChar"})
+TEXT_TYPES = frozenset({"char", "unicodeChar"})
 #: DALI geometry xtypes (double arrays) and the numbers of values they take:
 #: the fixed size, or the least and a multiple (a polygon's vertex pairs).
 GEOMETRY_SIZES = {"point": (2, 2), "circle": (3, 3), "polygon": (6, 2)}
@@ -73,7 +83,7 @@ def parse_votable(name: str, data: bytes, max_rows: int) -> ParsedUpload:
             f"upload {name!r} has {len(array)} rows, more than the limit of {max_rows}"
         )
     columns = tuple(str(f.name) for f in table.fields)
-    _check_names(name, columns)
+    check_names(name, columns)
     types: list[str] = []
     values: list[list[object]] = []
     kept: list[bool] = []
@@ -97,27 +107,41 @@ def _ascii_char(field: Any, column: list[object]) -> bool:
 
 def _geometry(name: str, field: Any, sql_type: str, column: list[object]) -> str | None:
     """The DALI geometry xtype of a double array column, its sizes checked."""
-    xtype = str(field.xtype or "").lower()
-    if xtype not in GEOMETRY_SIZES or sql_type != "double precision[]":
-        return None
-    least, step = GEOMETRY_SIZES[xtype]
-    for value in column:
-        if value is None:
-            continue
-        size = len(value)  # type: ignore[arg-type]
-        if size < least or size % step or (least == step and size != least):
-            raise TapUsageError(
-                f"upload {name!r}: column {field.name!r}: a {xtype} of {size}"
-                " values (DALI: point 2, circle 3, polygon 6 or more, even)"
-            )
-        if any(v is None for v in value):  # type: ignore[attr-defined]
-            raise TapUsageError(
-                f"upload {name!r}: column {field.name!r}: a {xtype} with NULL values"
-            )
+    xtype = geometry_xtype(str(field.xtype or ""), sql_type)
+    if xtype is not None:
+        for value in column:
+            check_geometry(name, str(field.name), xtype, value)
     return xtype
 
 
-def _check_names(name: str, columns: Sequence[str]) -> None:
+def geometry_xtype(xtype: str, sql_type: str) -> str | None:
+    """The DALI geometry (point, circle, polygon) a column of FIELD ``xtype``
+    and type ``sql_type`` holds, if any."""
+    xtype = xtype.lower()
+    if xtype not in GEOMETRY_SIZES or sql_type != "double precision[]":
+        return None
+    return xtype
+
+
+def check_geometry(name: str, column: str, xtype: str, value: object) -> None:
+    """Refuse a value of geometry column ``column`` of the wrong size or with NULLs."""
+    if value is None:
+        return
+    least, step = GEOMETRY_SIZES[xtype]
+    size = len(value)  # type: ignore[arg-type]
+    if size < least or size % step or (least == step and size != least):
+        raise TapUsageError(
+            f"upload {name!r}: column {column!r}: a {xtype} of {size}"
+            " values (DALI: point 2, circle 3, polygon 6 or more, even)"
+        )
+    if any(v is None for v in value):  # type: ignore[attr-defined]
+        raise TapUsageError(
+            f"upload {name!r}: column {column!r}: a {xtype} with NULL values"
+        )
+
+
+def check_names(name: str, columns: Sequence[str]) -> None:
+    """Refuse no columns, or empty, invalid, over-long or repeated names."""
     if not columns:
         raise TapUsageError(f"upload {name!r} is not a valid VOTable: no FIELDs")
     seen: set[str] = set()
@@ -138,7 +162,7 @@ def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
     """SQL type of ``field`` and its values as Python objects (None for null)."""
     datatype = str(field.datatype)
     mask = np.ma.getmaskarray(column)
-    if datatype in _TEXT_TYPES:
+    if datatype in TEXT_TYPES:
         if column.ndim > 1:
             raise TapUsageError(
                 f"upload {name!r}: column {field.name!r}: arrays of "
@@ -149,26 +173,26 @@ def _convert(name: str, field: Any, column: Any) -> tuple[str, list[object]]:
             for v, m in zip(column.data.tolist(), mask, strict=True)
         ]
         if field.xtype == "timestamp":
-            return "timestamptz", [_timestamp(name, field.name, t) for t in texts]
+            return "timestamptz", [timestamp(name, field.name, t) for t in texts]
         return "text", list(texts)
-    if datatype not in _SCALAR_TYPES:
+    if datatype not in SCALAR_TYPES:
         raise TapUsageError(
             f"upload {name!r}: column {field.name!r} has the "
             f"unsupported datatype {datatype}"
         )
     if column.dtype == object:  # variable-length arrays: one masked array per row
-        return _ARRAY_TYPES[datatype], [
+        return ARRAY_TYPES[datatype], [
             None if m else _array(v) for v, m in zip(column.data, mask, strict=True)
         ]
     if column.ndim > 1:  # fixed-size arrays, flattened
         # The element count, not -1: numpy cannot infer it for no rows.
         flat = column.reshape(len(column), int(np.prod(column.shape[1:])))
-        return _ARRAY_TYPES[datatype], [
+        return ARRAY_TYPES[datatype], [
             None if np.all(m) else _array(row)
             for row, m in zip(flat, np.ma.getmaskarray(flat), strict=True)
         ]
     values = column.data.tolist()
-    return _SCALAR_TYPES[datatype], [
+    return SCALAR_TYPES[datatype], [
         None if m else v for v, m in zip(values, mask.tolist(), strict=True)
     ]
 
@@ -187,7 +211,7 @@ def _array(value: Any) -> list[object] | None:
     return [None if m else v for v, m in zip(data.data.tolist(), mask, strict=True)]
 
 
-def _timestamp(name: str, column: str, text: str | None) -> datetime | None:
+def timestamp(name: str, column: str, text: str | None) -> datetime | None:
     if text is None or not text.strip():
         return None
     try:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -28,9 +29,11 @@ import asyncpg
 from taprunner.adql.model import Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import TapUsageError
+from taprunner.query.uploadfill import Fill, batches_fill, copy_fill, records_fill
 from taprunner.query.uploadgeom import loaded_infos
-from taprunner.query.uploadlimits import UploadLimits, check_upload
+from taprunner.query.uploadlimits import UploadLimits, check_upload, too_large
 from taprunner.query.uploadparse import ParsedUpload, parse_votable
+from taprunner.query.uploadstream import open_upload
 from taprunner.request import Upload
 from taprunner.schema.catalog import ColumnInfo, Connection
 from taprunner.schema.tapschema import QUERY_ROLE
@@ -42,8 +45,6 @@ log = logging.getLogger(__name__)
 
 #: Default limit on the rows of one uploaded table.
 MAX_ROWS = 1_000_000
-#: Upload rows encoded for COPY between two turns of the event loop.
-RECORDS_PER_TURN = 2000
 #: Seconds allowed for fetching one upload given by URL.
 FETCH_TIMEOUT = 30.0
 #: Where ``param:name`` uploads are found: a mapping or a lookup function.
@@ -221,58 +222,90 @@ async def _load_one(
     allow_private_urls: bool,
     limits: UploadLimits,
 ) -> None:
-    """Read, check, parse and load one upload, adding it to ``loaded``.
+    """Read, check and load one upload as it streams, adding it to ``loaded``.
 
-    A function of its own so that the bytes and rows are freed before the
-    query runs, rather than kept alive by the context manager's frame. The
-    check and the parsing run in a worker thread, off the event loop.
+    The document is read from its file (a URL's is fetched into a temporary
+    file first) a block at a time (:mod:`.uploadstream`), in a worker thread,
+    off the event loop, and sent to PostgreSQL as it is read: memory holds a
+    block, whatever the upload's size.
     """
-    data = await _read_source(upload, parts, max_bytes, allow_private_urls)
-    parsed = await asyncio.to_thread(_parse, upload.name, data, max_rows, limits)
-    del data
-    physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
-    table = UploadTable(upload.name, physical, parsed.columns, len(parsed.records))
-    loaded.append(table)  # before creating it: dropped even if cancelled
-    await _create_table(conn, table, parsed, role)
+    async with _source_file(upload, parts, max_bytes, allow_private_urls) as path:
+        stream = await asyncio.to_thread(
+            open_upload, upload.name, path, max_rows, limits
+        )
+        if stream is None:  # a FITS serialisation: parsed whole (astropy)
+            parsed = await asyncio.to_thread(
+                _parse, upload.name, path, max_rows, limits
+            )
+            columns, types = parsed.columns, parsed.sql_types
+            fill = records_fill(parsed)
+        else:
+            columns, types = stream.columns, stream.sql_types
+            fill = copy_fill(stream) if stream.binary_copy else batches_fill(stream)
+        physical = f"pg_temp.tap_upload_{secrets.token_hex(8)}"
+        table = UploadTable(upload.name, physical, columns, 0)
+        loaded.append(table)  # before creating it: dropped even if cancelled
+        rows = await _create_table(conn, table, types, role, fill)
+    if stream is not None:
+        parsed = stream.parsed()
+    loaded[-1] = table = replace(table, rows=rows)
     table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
 
 
-def _parse(name: str, data: bytes, max_rows: int, limits: UploadLimits) -> ParsedUpload:
+def _parse(name: str, path: Path, max_rows: int, limits: UploadLimits) -> ParsedUpload:
     """The upload checked for its size (before astropy expands it), then parsed."""
+    data = path.read_bytes()
     check_upload(name, data, limits)
     return parse_votable(name, data, max_rows)
 
 
 # --------------------------------------------------------------------------------
-# Reading the bytes
+# Reading the document
 
 
-async def _read_source(
+@asynccontextmanager
+async def _source_file(
     upload: Upload, parts: PartSource, max_bytes: int, allow_private_urls: bool
-) -> bytes:
+) -> AsyncIterator[Path]:
+    """The file holding the upload: a request part, or a URL fetched into a
+    temporary file (removed afterwards)."""
     source = upload.source
     scheme = source.partition(":")[0].lower()
     if scheme == "param":
-        return _read_part(upload.name, source.partition(":")[2], parts, max_bytes)
-    if scheme in ("http", "https"):
-        return await _fetch(upload.name, source, max_bytes, allow_private_urls)
-    raise TapUsageError(
-        f"upload {upload.name!r}: unsupported source {source!r} "
-        "(use param:name or an http(s) URL)"
-    )
+        yield _part_file(upload.name, source.partition(":")[2], parts, max_bytes)
+    elif scheme in ("http", "https"):
+        # Imported here: runner processes load aiohttp only when a URL is uploaded.
+        from taprunner.query.urlfetch import fetch_upload
+
+        with tempfile.NamedTemporaryFile(prefix="tap-upload-") as out:
+            await fetch_upload(
+                upload.name,
+                source,
+                out,
+                max_bytes=max_bytes,
+                allow_private=allow_private_urls,
+                seconds=FETCH_TIMEOUT,
+            )
+            out.flush()
+            yield Path(out.name)
+    else:
+        raise TapUsageError(
+            f"upload {upload.name!r}: unsupported source {source!r} "
+            "(use param:name or an http(s) URL)"
+        )
 
 
-def _read_part(name: str, part: str, parts: PartSource, max_bytes: int) -> bytes:
+def _part_file(name: str, part: str, parts: PartSource, max_bytes: int) -> Path:
     path = _find_part(part, parts)
     if path is None:
         raise TapUsageError(f"upload {name!r}: the request has no part named {part!r}")
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise TapUsageError(_too_large(name, max_bytes))
-        return path.read_bytes()
     except OSError as exc:
         raise TapUsageError(f"upload {name!r}: cannot read part {part!r}") from exc
+    if size > max_bytes:
+        raise TapUsageError(too_large(name, max_bytes))
+    return path
 
 
 def _find_part(part: str, parts: PartSource) -> Path | None:
@@ -285,64 +318,20 @@ def _find_part(part: str, parts: PartSource) -> Path | None:
     return matches[0] if len(matches) == 1 else None
 
 
-async def _fetch(name: str, url: str, max_bytes: int, allow_private: bool) -> bytes:
-    """GET ``url`` from a public address only; every failure reads the same.
-
-    The client chooses the URL, so the fetch must not become a way into the
-    service's own network (SSRF) or a port scanner: IP literals and every address
-    a host name resolves to must be global, the connection goes only to an address
-    so checked (the resolver refuses others, so DNS rebinding cannot swap it),
-    redirects are not followed, and connection failures, HTTP errors and timeouts
-    give one message. ``allow_private`` lifts the address check (tests).
-    """
-    # Imported here: runner processes load aiohttp only when a URL is uploaded.
-    import aiohttp
-
-    from taprunner.query.urlfetch import NotPublicError, check_literal_host, connector
-
-    cannot = f"upload {name!r}: cannot fetch {url}"
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
-    try:
-        if not allow_private:
-            check_literal_host(url)
-        async with (
-            aiohttp.ClientSession(
-                timeout=timeout, connector=connector(allow_private), trust_env=False
-            ) as session,
-            session.get(url, allow_redirects=False) as response,
-        ):
-            if 300 <= response.status < 400:
-                raise TapUsageError(f"{cannot} (redirects are not followed)")
-            response.raise_for_status()
-            if (response.content_length or 0) > max_bytes:
-                raise TapUsageError(_too_large(name, max_bytes))
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TapUsageError(_too_large(name, max_bytes))
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except (NotPublicError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
-        log.info("upload fetch failed", extra={"url": url, "reason": str(exc)})
-        raise TapUsageError(cannot) from exc
-
-
-def _too_large(name: str, max_bytes: int) -> str:
-    return f"upload {name!r} is larger than the limit of {max_bytes} bytes"
-
-
 # --------------------------------------------------------------------------------
-# The temporary tables
+# The temporary tables: filled by one COPY as the document is read (.uploadfill)
 
 
 async def _create_table(
-    conn: Connection, table: UploadTable, parsed: ParsedUpload, role: str | None
-) -> None:
+    conn: Connection,
+    table: UploadTable,
+    types: Sequence[str],
+    role: str | None,
+    fill: Fill,
+) -> int:
+    """Create, fill and ANALYZE ``table``; the rows loaded."""
     definition = ", ".join(
-        f"{quote_identifier(c)} {t}"
-        for c, t in zip(parsed.columns, parsed.sql_types, strict=True)
+        f"{quote_identifier(c)} {t}" for c, t in zip(table.columns, types, strict=True)
     )
     schema, _, physical = table.sql_name.partition(".")
     try:
@@ -352,12 +341,8 @@ async def _create_table(
             )
             if role is not None:
                 await _let_role_read(conn, table.sql_name, role)
-            await conn.copy_records_to_table(
-                physical,
-                records=_yielding(parsed.records),
-                columns=list(parsed.columns),
-                schema_name=schema,
-            )
+            rows = await fill(conn, schema, physical, list(table.columns))
+            # statistics: the planner then picks the published table's indexes
             await conn.execute(f"ANALYZE {table.sql_name}")
     except (
         asyncpg.DataError,
@@ -367,17 +352,7 @@ async def _create_table(
         raise TapUsageError(
             f"upload {table.name!r} could not be loaded: {exc}"
         ) from exc
-
-
-async def _yielding(
-    records: Sequence[tuple[object, ...]],
-) -> AsyncIterator[tuple[object, ...]]:
-    """``records``, letting the event loop run every RECORDS_PER_TURN of them
-    (asyncpg encodes COPY data on the loop, without pausing otherwise)."""
-    for start in range(0, len(records), RECORDS_PER_TURN):
-        for record in records[start : start + RECORDS_PER_TURN]:
-            yield record
-        await asyncio.sleep(0)
+    return rows
 
 
 async def _let_role_read(conn: Connection, sql_name: str, role: str) -> None:

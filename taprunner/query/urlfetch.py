@@ -1,20 +1,34 @@
 """Fetching client-chosen URLs from public addresses only (no SSRF).
 
 An aiohttp connector whose resolver refuses names with a non-public address, and
-a check for IP literals, which aiohttp connects to without resolving.
+a check for IP literals, which aiohttp connects to without resolving;
+:func:`fetch_upload` fetches a TAP upload with them into a file.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+from typing import IO
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-__all__ = ["NotPublicError", "check_literal_host", "connector", "is_public"]
+from taprunner.errors import TapUsageError
+from taprunner.query.uploadlimits import too_large
+
+__all__ = [
+    "NotPublicError",
+    "check_literal_host",
+    "connector",
+    "fetch_upload",
+    "is_public",
+]
+
+log = logging.getLogger(__name__)
 
 
 class NotPublicError(OSError):
@@ -81,3 +95,51 @@ def connector(allow_private: bool) -> aiohttp.TCPConnector:
     if allow_private:
         return aiohttp.TCPConnector()
     return aiohttp.TCPConnector(resolver=PublicResolver())
+
+
+async def fetch_upload(
+    name: str,
+    url: str,
+    out: IO[bytes],
+    *,
+    max_bytes: int,
+    allow_private: bool,
+    seconds: float,
+) -> None:
+    """GET upload ``name`` from ``url`` (a public address only) into ``out``;
+    every failure reads the same.
+
+    The client chooses the URL, so the fetch must not become a way into the
+    service's own network (SSRF) or a port scanner: IP literals and every address
+    a host name resolves to must be global, the connection goes only to an address
+    so checked (the resolver refuses others, so DNS rebinding cannot swap it),
+    redirects are not followed, and connection failures, HTTP errors and timeouts
+    give one message (a timeout: after ``seconds``). ``allow_private`` lifts
+    the address check (tests). More than ``max_bytes`` bytes are refused as
+    they arrive.
+    """
+    cannot = f"upload {name!r}: cannot fetch {url}"
+    timeout = aiohttp.ClientTimeout(total=seconds)
+    try:
+        if not allow_private:
+            check_literal_host(url)
+        async with (
+            aiohttp.ClientSession(
+                timeout=timeout, connector=connector(allow_private), trust_env=False
+            ) as session,
+            session.get(url, allow_redirects=False) as response,
+        ):
+            if 300 <= response.status < 400:
+                raise TapUsageError(f"{cannot} (redirects are not followed)")
+            response.raise_for_status()
+            if (response.content_length or 0) > max_bytes:
+                raise TapUsageError(too_large(name, max_bytes))
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TapUsageError(too_large(name, max_bytes))
+                out.write(chunk)
+    except (NotPublicError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        log.info("upload fetch failed", extra={"url": url, "reason": str(exc)})
+        raise TapUsageError(cannot) from exc

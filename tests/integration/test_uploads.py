@@ -358,10 +358,10 @@ async def test_job_dir_parts(
 
 
 def test_timestamp_helper() -> None:
-    assert uploadparse._timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
+    assert uploadparse.timestamp("t", "c", "2020-01-02T03:04:05") == datetime(
         2020, 1, 2, 3, 4, 5, tzinfo=UTC
     )
-    assert uploadparse._timestamp("t", "c", " ") is None
+    assert uploadparse.timestamp("t", "c", " ") is None
 
 
 async def test_published_metadata_next_to_an_upload(
