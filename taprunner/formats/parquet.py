@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taprunner.formats.fields import FieldSpec, Row, text_values
+from taprunner.formats.pgbinary import CopyBatch, CopyColumn
 from taprunner.formats.votable import VOTableEncoder
 
 __all__ = ["ParquetEncoder"]
@@ -165,6 +166,14 @@ class ParquetEncoder:
             record = record.cast(self.schema)
         return self._add(record)
 
+    def encode_copy(self, batch: CopyBatch) -> bytes:
+        """Take a decoded binary COPY batch (:mod:`taprunner.formats.pgbinary`)."""
+        columns = [
+            _copy_column(column, self.schema.field(i).type)
+            for i, column in enumerate(batch.columns)
+        ]
+        return self._add(pa.RecordBatch.from_arrays(columns, schema=self.schema))
+
     def footer(
         self,
         *,
@@ -267,3 +276,30 @@ def _column(field: FieldSpec, values: list[Any], kind: pa.DataType) -> pa.Array:
     if pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
         return pa.array([None if v is None else list(v) for v in values], kind)
     return pa.array([None if v is None else float(v) for v in values], kind)
+
+
+def _copy_column(column: CopyColumn, kind: pa.DataType) -> pa.Array:
+    """One decoded binary COPY column (big-endian values) as an Arrow array."""
+    n = len(column.nulls)
+    validity = None
+    if column.nulls.any():
+        validity = pa.py_buffer(np.packbits(~column.nulls, bitorder="little"))
+    if column.lengths is not None:
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(column.lengths, out=offsets[1:])
+        if offsets[-1] < 2**31:
+            offsets = offsets.astype(np.int32)
+        else:
+            kind = pa.large_string()
+        data = pa.py_buffer(column.values)
+        array = pa.Array.from_buffers(
+            kind, n, [validity, pa.py_buffer(offsets), data]
+        )
+        return array if array.type == pa.string() else array.cast(pa.string())
+    if pa.types.is_boolean(kind):
+        bits = np.packbits(column.values[:, 0] != 0, bitorder="little")
+        return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(bits)])
+    width = column.values.shape[1]
+    code = "f" if pa.types.is_floating(kind) else "i"
+    values = column.values.view(f">{code}{width}")[:, 0].astype(f"<{code}{width}")
+    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(values)])
