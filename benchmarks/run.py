@@ -25,7 +25,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from figures_bulk import big_figures, waiter_figures  # noqa: E402
+from figures_bulk import big_figures, together_figure, waiter_figures  # noqa: E402
 from figures_latency import (  # noqa: E402
     Bench,
     async_figures,
@@ -50,6 +50,7 @@ GROUPS: dict[str, Group] = {
     "throughput": throughput_figures,
     "wakeup": wakeup_figures,
     "big": big_figures,
+    "concurrent": together_figure,
     "store": store_figures,
     "waiters": waiter_figures,
     "joblist": joblist_figures,
@@ -159,6 +160,7 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
         big=args.big,
         waiters=args.waiters,
         postmaster_pid=server.postmaster_pid(),
+        workers=args.workers or os.cpu_count() or 1,
     )
     figures: list[Figure] = []
     foreign = ForeignLoad(server.postmaster_pid())
