@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taprunner.formats.fields import FieldSpec, Row, text_values
-from taprunner.formats.pgbinary import CopyBatch, CopyColumn
+from taprunner.formats.pgbinary import CopyBatch, CopyColumn, text_bytes
 from taprunner.formats.votable import VOTableEncoder
 
 __all__ = ["ParquetEncoder"]
@@ -291,7 +291,7 @@ def _copy_column(column: CopyColumn, kind: pa.DataType) -> pa.Array:
             offsets = offsets.astype(np.int32)
         else:
             kind = pa.large_string()
-        data = pa.py_buffer(column.values)
+        data = pa.py_buffer(text_bytes(column))
         array = pa.Array.from_buffers(
             kind, n, [validity, pa.py_buffer(offsets), data]
         )

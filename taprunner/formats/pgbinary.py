@@ -33,6 +33,7 @@ __all__ = [
     "BrokenCopy",
     "CopyBatch",
     "CopyColumn",
+    "text_bytes",
 ]
 
 #: PostgreSQL types (asyncpg names) this module decodes: value bytes (None: any).
@@ -47,6 +48,9 @@ COPY_WIDTHS: dict[str, int | None] = {
     "varchar": None,
     "bpchar": None,
 }
+#: Texts of a batch up to this many bytes are kept padded, rows x the longest
+#: (cheaper to gather and to pack than one index per byte).
+PADDED_TEXT = 256
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = len(_SIGNATURE) + 8  # flags and the header extension's length
 
@@ -59,8 +63,10 @@ class BrokenCopy(ValueError):
 class CopyColumn(NamedTuple):
     """One column of a batch: ``values`` are, for a fixed-width type, the rows'
     big-endian value bytes (rows x width; a NULL row's bytes are undefined), for
-    text the values' UTF-8 bytes one after the other, ``lengths`` (text only)
-    each row's byte count (0 for NULL)."""
+    text the values' UTF-8 bytes, either padded (rows x the longest; bytes past
+    a value's length undefined) or one after the other (1-d, see
+    :func:`text_bytes`); ``lengths`` (text only) each row's byte count (0 for
+    NULL)."""
 
     nulls: npt.NDArray[np.bool_]
     values: npt.NDArray[np.uint8]
@@ -81,6 +87,14 @@ class CopyBatch(NamedTuple):
         for column in self.columns:
             if column.lengths is None:
                 columns.append(CopyColumn(column.nulls[:count], column.values[:count]))
+            elif column.values.ndim == 2:
+                columns.append(
+                    CopyColumn(
+                        column.nulls[:count],
+                        column.values[:count],
+                        column.lengths[:count],
+                    )
+                )
             else:
                 size = int(column.lengths[:count].sum())
                 columns.append(
@@ -251,11 +265,37 @@ def _column(
         # A NULL has no value bytes (the row may end there): any bytes will do.
         return CopyColumn(nulls, views[np.where(nulls, 0, heads + 4)])
     sizes = np.maximum(lengths, 0).astype(np.int64)
-    total = int(sizes.sum())
-    if total == 0:
-        return CopyColumn(nulls, np.empty(0, np.uint8), sizes)
+    longest = int(sizes.max()) if sizes.size else 0
+    if longest == 0:
+        return CopyColumn(nulls, np.empty((len(sizes), 0), np.uint8), sizes)
+    if longest <= PADDED_TEXT:
+        return CopyColumn(nulls, _padded(data, heads + 4, longest), sizes)
     ends = np.cumsum(sizes)
     # Byte i of value r comes from heads[r] + 4 + i: one index per text byte.
     shift = np.repeat(heads + 4 - (ends - sizes), sizes)
-    where = np.arange(total, dtype=np.int64) + shift
+    where = np.arange(int(ends[-1]), dtype=np.int64) + shift
     return CopyColumn(nulls, np.frombuffer(data, np.uint8)[where], sizes)
+
+
+def _padded(data: bytes, starts: npt.NDArray[np.int64], width: int) -> Any:
+    """``width`` bytes from each of ``starts`` (rows x width; past the end of
+    ``data``, zeros)."""
+    views = _views(data, width)
+    inside = starts < len(views)
+    if inside.all():
+        return views[starts]
+    padded = np.zeros((len(starts), width), np.uint8)
+    padded[inside] = views[starts[inside]]
+    for row in np.flatnonzero(~inside).tolist():
+        tail = data[int(starts[row]) : int(starts[row]) + width]
+        padded[row, : len(tail)] = np.frombuffer(tail, np.uint8)
+    return padded
+
+
+def text_bytes(column: CopyColumn) -> npt.NDArray[np.uint8]:
+    """A text column's values one after the other (UTF-8, NULLs empty)."""
+    if column.values.ndim == 1:
+        return column.values
+    assert column.lengths is not None
+    width = column.values.shape[1]
+    return column.values[np.arange(width) < column.lengths[:, None]]
