@@ -129,7 +129,7 @@ class TapSettings:
                 raise ConfigError(f"tap_{name} must be positive")
         if self.columnar_source not in ("copy", "adbc"):
             raise ConfigError(
-                f"tap_columnar_source {self.columnar_source!r}: \"copy\" or \"adbc\""
+                f'tap_columnar_source {self.columnar_source!r}: "copy" or "adbc"'
             )
         for name in ("max_query_bytes", "max_query_depth", "max_in_list"):
             if getattr(self, name) < 1:

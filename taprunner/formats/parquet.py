@@ -292,9 +292,7 @@ def _copy_column(column: CopyColumn, kind: pa.DataType) -> pa.Array:
         else:
             kind = pa.large_string()
         data = pa.py_buffer(text_bytes(column))
-        array = pa.Array.from_buffers(
-            kind, n, [validity, pa.py_buffer(offsets), data]
-        )
+        array = pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(offsets), data])
         return array if array.type == pa.string() else array.cast(pa.string())
     if pa.types.is_boolean(kind):
         bits = np.packbits(column.values[:, 0] != 0, bitorder="little")
