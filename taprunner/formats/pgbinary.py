@@ -33,6 +33,7 @@ __all__ = [
     "BrokenCopy",
     "CopyBatch",
     "CopyColumn",
+    "CopyRows",
     "text_bytes",
 ]
 
@@ -73,16 +74,68 @@ class CopyColumn(NamedTuple):
     lengths: npt.NDArray[np.int64] | None = None
 
 
-class CopyBatch(NamedTuple):
-    """Whole rows of a binary COPY stream, column by column."""
+class CopyRows(NamedTuple):
+    """Where a batch's rows are in the COPY bytes: each row's start, and per
+    field where its length is (the value follows it) and that length (-1 for
+    NULL)."""
 
-    rows: int
-    columns: list[CopyColumn]
+    data: bytes
+    starts: npt.NDArray[np.int64]
+    heads: list[npt.NDArray[np.int64]]
+    lengths: list[npt.NDArray[Any]]
+    widths: list[int | None]
+
+    def head(self, count: int) -> CopyRows:
+        return self._replace(
+            starts=self.starts[:count],
+            heads=[h[:count] for h in self.heads],
+            lengths=[n[:count] for n in self.lengths],
+        )
+
+
+class CopyBatch:
+    """Whole rows of a binary COPY stream: :attr:`columns` (gathered on first
+    use) and, from the decoder, :attr:`source`, where they are in the bytes."""
+
+    def __init__(
+        self,
+        rows: int,
+        columns: list[CopyColumn] | None = None,
+        *,
+        source: CopyRows | None = None,
+    ) -> None:
+        if columns is None and source is None:
+            raise ValueError("a batch needs its columns or their source")
+        self.rows = rows
+        self.source = source
+        self._columns = columns
+
+    @property
+    def columns(self) -> list[CopyColumn]:
+        if self._columns is None:
+            assert self.source is not None
+            rows = self.source
+            self._columns = [
+                _column(rows.data, rows.heads[i], rows.lengths[i], width)
+                for i, width in enumerate(rows.widths)
+            ]
+        return self._columns
+
+    def text_lengths(self) -> list[npt.NDArray[np.int64]]:
+        """The bytes of each text column's values (NULL: -1 or 0)."""
+        if self.source is not None:
+            rows = self.source
+            return [
+                n for n, w in zip(rows.lengths, rows.widths, strict=True) if w is None
+            ]
+        return [c.lengths for c in self.columns if c.lengths is not None]
 
     def head(self, count: int) -> CopyBatch:
         """The first ``count`` rows."""
         if count >= self.rows:
             return self
+        if self.source is not None and self._columns is None:
+            return CopyBatch(count, source=self.source.head(count))
         columns = []
         for column in self.columns:
             if column.lengths is None:
@@ -203,11 +256,10 @@ def _decode(
         _check_first(data, start, widths)
         return None, start
     end = int(at[rows[-1]])
-    columns = [
-        _column(data, heads[i][rows], lengths[i][rows], width)
-        for i, width in enumerate(widths)
-    ]
-    return CopyBatch(int(rows.size), columns), end
+    source = CopyRows(
+        data, starts[rows], [h[rows] for h in heads], [n[rows] for n in lengths], widths
+    )
+    return CopyBatch(int(rows.size), source=source), end
 
 
 def _chain(

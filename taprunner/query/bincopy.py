@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 import asyncpg
 
 from taprunner.errors import TapError, TapQueryError
+from taprunner.formats.fields import FieldSpec
 from taprunner.formats.pgbinary import (
     COPY_WIDTHS,
     BinaryCopyDecoder,
@@ -38,9 +39,16 @@ from taprunner.formats.registry import ArrowEncoder, RowEncoder
 from taprunner.query.bytelimits import ResultLimits, value_cut
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import ColumnarUnavailable, QueryOutcome, Sink, failure
+from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
-__all__ = ["BinaryCopy", "CopyEncoder", "copy_types", "stream_binary_copy"]
+__all__ = [
+    "BinaryCopy",
+    "CopyEncoder",
+    "copy_encoder",
+    "copy_types",
+    "stream_binary_copy",
+]
 
 
 @runtime_checkable
@@ -58,6 +66,13 @@ class CopyEncoder(Protocol):
         error: str | None = None,
         cut: str | None = None,
     ) -> bytes: ...
+
+
+def copy_encoder(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
+    """The encoder of ``request``'s result from binary COPY batches: the
+    format's lighter one if it has one (VOParquet without pyarrow)."""
+    factory = request.format.copy_encoder or request.format.encoder
+    return factory(fields, query=request.query, maxrec_clamped=request.maxrec_clamped)
 
 
 def copy_types(pg_types: Sequence[str]) -> bool:
@@ -156,11 +171,10 @@ class _Stream:
     def _fitting(self, batch: CopyBatch) -> int:
         """Rows of ``batch`` before the first text over the value limit."""
         first = batch.rows
-        for column in batch.columns:
-            if column.lengths is not None:
-                over = (column.lengths > self.limits.value_bytes).nonzero()[0]
-                if over.size:
-                    first = min(first, int(over[0]))
+        for lengths in batch.text_lengths():
+            over = (lengths > self.limits.value_bytes).nonzero()[0]
+            if over.size:
+                first = min(first, int(over[0]))
         if first < batch.rows:
             self.cut = value_cut(self.limits)
         return first

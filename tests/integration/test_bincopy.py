@@ -16,12 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from astropy.io.votable import parse  # type: ignore[import-untyped]
+from astropy.table import Table  # type: ignore[import-untyped]
 from test_columnar import ODD, TABLE, _asyncpg, _described, _split
 from testkit import DbSetup
 
 from taprunner.errors import TapQueryError
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.parquet import ParquetEncoder
+from taprunner.formats.parquetlite import LiteParquetEncoder
 from taprunner.formats.pgbinary import (
     BinaryCopyDecoder,
     BrokenCopy,
@@ -181,29 +183,29 @@ async def test_an_error_after_rows_went_out_ends_the_document(
     assert len(parse(io.BytesIO(document)).get_first_table().array) > 0
 
 
+@pytest.mark.parametrize("lite", [True, False], ids=["lite", "pyarrow"])
 async def test_parquet_same_values_as_the_asyncpg_rows(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection, lite: bool
 ) -> None:
-    sql = MANY.format(n=150_000)
-    fields, _ = await _described(conn, sql)
-    copied, outcome = await _copied(conn, sql, ParquetEncoder(fields))
-    assert outcome == QueryOutcome(150_000, False)
-    encoder = ParquetEncoder(fields)
-    rows = await conn.fetch(sql)
-    expected = encoder.header() + encoder.encode(rows) + encoder.footer()
-    got, want = (pq.read_table(pa.BufferReader(d)) for d in (copied, expected))
-    assert got.schema == want.schema and got.equals(want)
-    assert (
-        pq.read_metadata(pa.BufferReader(copied)).metadata
-        == pq.read_metadata(pa.BufferReader(expected)).metadata
-    )
-    odd_fields, _ = await _described(conn, ODD)
-    copied, _ = await _copied(conn, ODD, ParquetEncoder(odd_fields))
-    encoder = ParquetEncoder(odd_fields)
-    expected = (
-        encoder.header() + encoder.encode(await conn.fetch(ODD)) + encoder.footer()
-    )
-    assert _nan_safe(copied) == _nan_safe(expected)
+    writer = LiteParquetEncoder if lite else ParquetEncoder
+    for sql in (ODD, MANY.format(n=150_000)):
+        fields, _ = await _described(conn, sql)
+        copied, outcome = await _copied(conn, sql, writer(fields))
+        encoder = ParquetEncoder(fields)
+        rows = await conn.fetch(sql)
+        assert outcome == QueryOutcome(len(rows), False)
+        expected = encoder.header() + encoder.encode(rows) + encoder.footer()
+        got, want = (pq.read_table(pa.BufferReader(d)) for d in (copied, expected))
+        assert got.schema.equals(want.schema, check_metadata=True)
+        assert _nan_safe(copied) == _nan_safe(expected)
+        if lite:  # several row groups
+            assert pq.read_metadata(pa.BufferReader(copied)).num_row_groups == (
+                3 if sql != ODD else 1
+            )
+    # astropy reads it (no NULL booleans here: its Parquet reader has no masks).
+    table = Table.read(io.BytesIO(copied), format="parquet.votable")
+    assert len(table) == 150_000 and table["label"][0] == "row 1é"
+    assert table["s"].dtype == np.int16 and table["x"][3] == 2.0
 
 
 def _nan_safe(parquet: bytes) -> list[list[object]]:
