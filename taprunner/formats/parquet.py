@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taprunner.formats.fields import FieldSpec, Row, text_values
+from taprunner.formats.parquetlite import votable_header
 from taprunner.formats.pgbinary import CopyBatch, CopyColumn, text_bytes
 from taprunner.formats.votable import VOTableEncoder
 
@@ -204,19 +204,16 @@ class ParquetEncoder:
         return self._out.take()
 
     def _header(self, *, overflow: bool, error: str | None, cut: str | None) -> bytes:
-        """The VOTable document of the metadata: the FIELDs of the VOTable
-        result, but a text column's arraysize ``*`` says its longest string
-        (``12*``): astropy reads a ``*`` text FIELD as objects, the Parquet
-        column as strings, and cannot stack the two."""
-        fields = list(self.fields)
-        for i, longest in self._longest.items():
-            if fields[i].arraysize == "*":
-                fields[i] = replace(fields[i], arraysize=f"{max(longest, 1)}*")
-        votable = VOTableEncoder(
-            fields, serialization="tabledata", infos=self._votable.infos
+        """The VOTable document of the metadata (see
+        :func:`taprunner.formats.parquetlite.votable_header`)."""
+        return votable_header(
+            self.fields,
+            self._votable.infos,
+            self._longest,
+            overflow=overflow,
+            error=error,
+            cut=cut,
         )
-        footer = votable.footer(overflow=overflow, error=error, cut=cut)
-        return votable.header() + footer
 
     def _add(self, record: pa.RecordBatch) -> bytes:
         for i in self._strings:

@@ -13,7 +13,7 @@ than the bytes it saves cost to send), with the metadata of
 pyarrow and astropy read the same types as from the pyarrow writer's files.
 
 Row groups hold up to :data:`ROW_GROUP_ROWS` rows or :data:`ROW_GROUP_BYTES`
-bytes of values, one page per column; memory stays bounded by one row group.
+bytes of gathered values, one page per column; memory stays bounded by one row group.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from taprunner.formats.votable import VOTableEncoder
 __all__ = ["LiteParquetEncoder", "votable_header"]
 
 ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 8 * 1024 * 1024
+ROW_GROUP_BYTES = 4 * 1024 * 1024
 VERSION_KEY = "IVOA.VOTable-Parquet.version"
 CONTENT_KEY = "IVOA.VOTable-Parquet.content"
 _MAGIC = b"PAR1"
@@ -121,9 +121,10 @@ class LiteParquetEncoder:
             lengths = batch.columns[i].lengths
             if lengths is not None and lengths.size:
                 self._longest[i] = max(self._longest[i], int(lengths.max()))
-        self._pending.append(batch)
+        columns = batch.columns  # kept without the COPY bytes they came from
+        self._pending.append(CopyBatch(batch.rows, columns))
         self._pending_rows += batch.rows
-        self._pending_bytes += sum(c.values.nbytes for c in batch.columns)
+        self._pending_bytes += sum(c.values.nbytes for c in columns)
         if self._pending_rows >= ROW_GROUP_ROWS or (
             self._pending_bytes >= ROW_GROUP_BYTES
         ):

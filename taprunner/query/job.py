@@ -32,6 +32,7 @@ from taprunner.query.bincopy import BinaryCopy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
+from taprunner.query.heap import release_heap
 from taprunner.query.querylog import QueryRecord, QueryTag
 from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import job_parts, load_uploads
@@ -310,3 +311,5 @@ async def run(ctx: JobContext) -> None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
         raise await unavailable(ctx, exc) from exc
+    finally:
+        release_heap()  # after a large result: back to the runner's own size
