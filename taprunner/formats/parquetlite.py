@@ -31,8 +31,8 @@ from taprunner.formats.votable import VOTableEncoder
 
 __all__ = ["LiteParquetEncoder", "votable_header"]
 
-ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 4 * 1024 * 1024
+ROW_GROUP_ROWS = 32_768
+ROW_GROUP_BYTES = 2 * 1024 * 1024
 VERSION_KEY = "IVOA.VOTable-Parquet.version"
 CONTENT_KEY = "IVOA.VOTable-Parquet.content"
 _MAGIC = b"PAR1"
