@@ -7,6 +7,7 @@ and on rows full of false row starts.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 
@@ -361,3 +362,34 @@ def test_head_keeps_the_first_rows() -> None:
     assert head.rows == 2 and bytes(head.columns[0].values) == b"ab"
     assert list(head.columns[0].lengths) == [2, 0]  # type: ignore[arg-type]
     assert head.columns[1].values.tolist() == [[0, 1], [2, 3]]
+
+
+async def test_a_cancelled_task_cancels_the_copy_in_postgresql(
+    conn: asyncpg.Connection,
+) -> None:
+    sql = (
+        "SELECT i, pg_sleep(CASE WHEN i = 20000 THEN 30 ELSE 0 END)::text AS s"
+        " FROM generate_series(1, 30000) AS i"
+    )
+    fields, types = await _described(conn, sql)
+    parts: list[bytes] = []
+    flowing = asyncio.Event()
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+        flowing.set()
+
+    async def run() -> None:
+        async with conn.transaction(readonly=True):
+            await stream_binary_copy(
+                conn, sql, VOTableEncoder(fields), types, 10**6, 60.0, sink, LIMITS
+            )
+
+    task = asyncio.ensure_future(run())
+    await asyncio.wait_for(flowing.wait(), 30)  # rows went out: the COPY runs
+    started = asyncio.get_running_loop().time()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await conn.fetchval("SELECT 1") == 1  # the connection goes on,
+    assert asyncio.get_running_loop().time() - started < 10  # not after the sleep
