@@ -45,6 +45,7 @@ class Bench:
     waiters: int = 1000
     http_floor: float | None = None  # one HTTP request with one DB round trip, s
     postmaster_pid: int | None = None  # the embedded cluster's (None: external DSN)
+    workers: int = 1  # server processes (each with its own runner slots)
 
     def reps(self, full: int, quick: int) -> int:
         return quick if self.quick else full

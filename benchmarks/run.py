@@ -28,7 +28,12 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from curves_clients import client_curves  # noqa: E402
 from curves_rows import row_curves  # noqa: E402
-from figures_bulk import _make_big_table, big_figures, waiter_figures  # noqa: E402
+from figures_bulk import (  # noqa: E402
+    _make_big_table,
+    big_figures,
+    together_figure,
+    waiter_figures,
+)
 from figures_latency import (  # noqa: E402
     Bench,
     async_figures,
@@ -54,6 +59,7 @@ GROUPS: dict[str, Group] = {
     "throughput": throughput_figures,
     "wakeup": wakeup_figures,
     "big": big_figures,
+    "concurrent": together_figure,
     "store": store_figures,
     "upload": upload_figures,
     "waiters": waiter_figures,
@@ -202,6 +208,7 @@ async def _measure(
         big=args.big,
         waiters=args.waiters,
         postmaster_pid=server.postmaster_pid(),
+        workers=args.workers or os.cpu_count() or 1,
     )
     figures: list[Figure] = []
     curves: list[Curve] = []

@@ -68,6 +68,11 @@ class TapSettings:
     #: Arrow batches through the ADBC driver (taprunner/query/columnar.py)
     #: instead of asyncpg records; false keeps every query on asyncpg.
     columnar: bool = True
+    #: Where the columnar path reads those results: "copy", PostgreSQL's binary
+    #: COPY on the runner's asyncpg connection, decoded with numpy
+    #: (taprunner/query/bincopy.py; less CPU per row), or "adbc", the ADBC
+    #: driver's Arrow batches (taprunner/query/columnar.py).
+    columnar_source: str = "copy"
     # No field may be called ``dsn`` or ``replicas``: AIOUWS_TAP_DSN and
     # AIOUWS_TAP_REPLICAS carry the database.
     #: Bytes an async job may upload (default: the service's max_upload_bytes).
@@ -122,6 +127,10 @@ class TapSettings:
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"tap_{name} must be positive")
+        if self.columnar_source not in ("copy", "adbc"):
+            raise ConfigError(
+                f'tap_columnar_source {self.columnar_source!r}: "copy" or "adbc"'
+            )
         for name in ("max_query_bytes", "max_query_depth", "max_in_list"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"tap_{name} must be at least 1")

@@ -29,6 +29,7 @@ __all__ = [
     "UnsupportedArrow",
     "columnar_fields",
     "pack_batch",
+    "text_column",
 ]
 
 #: PostgreSQL types (asyncpg type names) whose values this module packs, and the
@@ -180,6 +181,14 @@ def _strings(
     if nulls.any() and lengths[nulls].any():  # a NULL's bytes are not its value
         data = data[np.repeat(~nulls, lengths)]
         lengths[nulls] = 0
+    return text_column(field, data, lengths)
+
+
+def text_column(
+    field: FieldSpec, data: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64]
+) -> PackedColumn:
+    """UTF-8 values (``data``, one after the other, ``lengths`` bytes each, 0 for
+    NULL) as a variable-length char (UTF-8) or unicodeChar (UTF-16BE) column."""
     if field.datatype == "char":
         return PackedColumn(lengths.astype(">i4"), (data, lengths))
     if not data.size or int(data.max()) < 0x80:  # ASCII: UTF-16BE is a zero byte more

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taprunner.formats.fields import FieldSpec, Row, text_values
+from taprunner.formats.parquetlite import votable_header
+from taprunner.formats.pgbinary import CopyBatch, CopyColumn, text_bytes
 from taprunner.formats.votable import VOTableEncoder
 
 __all__ = ["ParquetEncoder"]
@@ -165,6 +166,14 @@ class ParquetEncoder:
             record = record.cast(self.schema)
         return self._add(record)
 
+    def encode_copy(self, batch: CopyBatch) -> bytes:
+        """Take a decoded binary COPY batch (:mod:`taprunner.formats.pgbinary`)."""
+        columns = [
+            _copy_column(column, self.schema.field(i).type)
+            for i, column in enumerate(batch.columns)
+        ]
+        return self._add(pa.RecordBatch.from_arrays(columns, schema=self.schema))
+
     def footer(
         self,
         *,
@@ -195,19 +204,16 @@ class ParquetEncoder:
         return self._out.take()
 
     def _header(self, *, overflow: bool, error: str | None, cut: str | None) -> bytes:
-        """The VOTable document of the metadata: the FIELDs of the VOTable
-        result, but a text column's arraysize ``*`` says its longest string
-        (``12*``): astropy reads a ``*`` text FIELD as objects, the Parquet
-        column as strings, and cannot stack the two."""
-        fields = list(self.fields)
-        for i, longest in self._longest.items():
-            if fields[i].arraysize == "*":
-                fields[i] = replace(fields[i], arraysize=f"{max(longest, 1)}*")
-        votable = VOTableEncoder(
-            fields, serialization="tabledata", infos=self._votable.infos
+        """The VOTable document of the metadata (see
+        :func:`taprunner.formats.parquetlite.votable_header`)."""
+        return votable_header(
+            self.fields,
+            self._votable.infos,
+            self._longest,
+            overflow=overflow,
+            error=error,
+            cut=cut,
         )
-        footer = votable.footer(overflow=overflow, error=error, cut=cut)
-        return votable.header() + footer
 
     def _add(self, record: pa.RecordBatch) -> bytes:
         for i in self._strings:
@@ -267,3 +273,28 @@ def _column(field: FieldSpec, values: list[Any], kind: pa.DataType) -> pa.Array:
     if pa.types.is_list(kind) or pa.types.is_fixed_size_list(kind):
         return pa.array([None if v is None else list(v) for v in values], kind)
     return pa.array([None if v is None else float(v) for v in values], kind)
+
+
+def _copy_column(column: CopyColumn, kind: pa.DataType) -> pa.Array:
+    """One decoded binary COPY column (big-endian values) as an Arrow array."""
+    n = len(column.nulls)
+    validity = None
+    if column.nulls.any():
+        validity = pa.py_buffer(np.packbits(~column.nulls, bitorder="little"))
+    if column.lengths is not None:
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(column.lengths, out=offsets[1:])
+        if offsets[-1] < 2**31:
+            offsets = offsets.astype(np.int32)
+        else:
+            kind = pa.large_string()
+        data = pa.py_buffer(text_bytes(column))
+        array = pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(offsets), data])
+        return array if array.type == pa.string() else array.cast(pa.string())
+    if pa.types.is_boolean(kind):
+        bits = np.packbits(column.values[:, 0] != 0, bitorder="little")
+        return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(bits)])
+    width = column.values.shape[1]
+    code = "f" if pa.types.is_floating(kind) else "i"
+    values = column.values.view(f">{code}{width}")[:, 0].astype(f"<{code}{width}")
+    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(values)])

@@ -18,7 +18,9 @@ from typing import Literal
 from taprunner.formats.arrow import ArrowBatch, pack_batch
 from taprunner.formats.binpack import BinaryPacker
 from taprunner.formats.cells import tabledata, xml_attr, xml_text
+from taprunner.formats.copypack import pack_copy
 from taprunner.formats.fields import INT_NULL, FieldSpec, Row
+from taprunner.formats.pgbinary import CopyBatch
 
 __all__ = [
     "VOTableEncoder",
@@ -134,6 +136,13 @@ class VOTableEncoder:
         if self._packer is None:
             raise ValueError("encode_arrow needs a BINARY or BINARY2 serialization")
         return self._base64(memoryview(pack_batch(self._packer, batch, count).data))
+
+    def encode_copy(self, batch: CopyBatch) -> bytes:
+        """Base64 text of a decoded binary COPY batch
+        (:func:`taprunner.formats.copypack.pack_copy`)."""
+        if self._packer is None:
+            raise ValueError("encode_copy needs a BINARY or BINARY2 serialization")
+        return self._base64(memoryview(pack_copy(self._packer, batch).data))
 
     def _base64(self, row_bytes: memoryview) -> bytes:
         data = row_bytes.cast("B")

@@ -28,9 +28,11 @@ from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
+from taprunner.query.bincopy import BinaryCopy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
+from taprunner.query.heap import release_heap
 from taprunner.query.querylog import QueryRecord, QueryTag
 from taprunner.query.uploadlimits import UploadLimits
 from taprunner.query.uploads import job_parts, load_uploads
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 VOTABLE_MEDIA = "application/x-votable+xml"
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
+_BINARY_COPY = BinaryCopy()
 
 
 @dataclass
@@ -87,6 +90,8 @@ class _Warm:
         off)."""
         if not self.config.tap.columnar:
             return None
+        if self.config.tap.columnar_source == "copy":
+            return _BINARY_COPY  # on the warm connection (bincopy.py)
         if self.columnar_session is None:
             from taprunner.query.columnar import (
                 ColumnarSession,  # only runners load ADBC
@@ -306,3 +311,5 @@ async def run(ctx: JobContext) -> None:
             _warm.conn.terminate()  # broken or not, start afresh next time
         _warm.conn = None
         raise await unavailable(ctx, exc) from exc
+    finally:
+        release_heap()  # after a large result: back to the runner's own size
