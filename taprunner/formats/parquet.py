@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from taprunner.formats.fields import FieldSpec, Row, text_values
-from taprunner.formats.parquetlite import votable_header
 from taprunner.formats.pgbinary import CopyBatch, CopyColumn, text_bytes
 from taprunner.formats.votable import VOTableEncoder
 
@@ -101,6 +101,27 @@ class _Chunks:
     def take(self) -> bytes:
         data, self._parts = b"".join(self._parts), []
         return data
+
+
+def votable_header(
+    fields: Sequence[FieldSpec],
+    infos: Sequence[tuple[str, str, str | None]],
+    longest: dict[int, int],
+    *,
+    overflow: bool,
+    error: str | None,
+    cut: str | None,
+) -> bytes:
+    """The VOTable document of a VOParquet file's metadata: the FIELDs of the
+    VOTable result, but a text column's arraysize ``*`` says its longest string
+    (``12*``): astropy reads a ``*`` text FIELD as objects, the Parquet column
+    as strings, and cannot stack the two."""
+    described = list(fields)
+    for i, size in longest.items():
+        if described[i].arraysize == "*":
+            described[i] = replace(described[i], arraysize=f"{max(size, 1)}*")
+    votable = VOTableEncoder(described, serialization="tabledata", infos=infos)
+    return votable.header() + votable.footer(overflow=overflow, error=error, cut=cut)
 
 
 class ParquetEncoder:
@@ -204,8 +225,7 @@ class ParquetEncoder:
         return self._out.take()
 
     def _header(self, *, overflow: bool, error: str | None, cut: str | None) -> bytes:
-        """The VOTable document of the metadata (see
-        :func:`taprunner.formats.parquetlite.votable_header`)."""
+        """The VOTable document of the metadata (see :func:`votable_header`)."""
         return votable_header(
             self.fields,
             self._votable.infos,

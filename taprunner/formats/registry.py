@@ -145,9 +145,6 @@ class OutputFormat:
     """Whether the document can say at its end that it is incomplete (a trailing
     QUERY_STATUS): a streamed result cut short in a format that cannot (CSV,
     TSV) ends without its last chunk instead, so it cannot pass for complete."""
-    copy_encoder: EncoderFactory | None = None
-    """An encoder of decoded binary COPY batches lighter than ``encoder`` for
-    the columns it takes (VOParquet: without pyarrow), else None."""
     charset: str | None = None
     """The ``charset`` parameter its Content-Type carries (text formats, whose
     default would otherwise be US-ASCII, RFC 2046 and RFC 4180); XML and binary
@@ -200,24 +197,6 @@ class ParquetEncoders:
         from taprunner.formats.parquet import ParquetEncoder
 
         return ParquetEncoder(fields, infos=_infos(query, maxrec_clamped))
-
-
-@dataclass(frozen=True, slots=True)
-class LiteParquetEncoders:
-    """VOParquet of binary COPY batches without pyarrow (scalar columns; else
-    :class:`ParquetEncoders`' writer)."""
-
-    def __call__(
-        self, fields: Sequence[FieldSpec], *, query: str, maxrec_clamped: bool
-    ) -> RowEncoder:
-        from taprunner.formats.parquetlite import (
-            LiteParquetEncoder,
-            lite_parquet_fields,
-        )
-
-        if not lite_parquet_fields(fields):
-            return ParquetEncoders()(fields, query=query, maxrec_clamped=maxrec_clamped)
-        return LiteParquetEncoder(fields, infos=_infos(query, maxrec_clamped))
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +322,6 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
                 accepts=("parquet", _PARQUET, "application/x-parquet"),
                 capability=TapRegExtFormat(_PARQUET, ("parquet",)),
                 encoder=ParquetEncoders(),
-                copy_encoder=LiteParquetEncoders(),
                 paths=_BINARY_ROWS,
             )
         ]

@@ -28,7 +28,6 @@ from typing import Protocol, runtime_checkable
 import asyncpg
 
 from taprunner.errors import TapError, TapQueryError
-from taprunner.formats.fields import FieldSpec
 from taprunner.formats.pgbinary import (
     COPY_WIDTHS,
     BinaryCopyDecoder,
@@ -39,13 +38,11 @@ from taprunner.formats.registry import ArrowEncoder, RowEncoder
 from taprunner.query.bytelimits import ResultLimits, value_cut
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import ColumnarUnavailable, QueryOutcome, Sink, failure
-from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
 __all__ = [
     "BinaryCopy",
     "CopyEncoder",
-    "copy_encoder",
     "copy_types",
     "stream_binary_copy",
 ]
@@ -66,13 +63,6 @@ class CopyEncoder(Protocol):
         error: str | None = None,
         cut: str | None = None,
     ) -> bytes: ...
-
-
-def copy_encoder(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
-    """The encoder of ``request``'s result from binary COPY batches: the
-    format's lighter one if it has one (VOParquet without pyarrow)."""
-    factory = request.format.copy_encoder or request.format.encoder
-    return factory(fields, query=request.query, maxrec_clamped=request.maxrec_clamped)
 
 
 def copy_types(pg_types: Sequence[str]) -> bool:

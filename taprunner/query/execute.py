@@ -27,7 +27,7 @@ from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
-from taprunner.query.bincopy import BinaryCopy, copy_encoder, stream_binary_copy
+from taprunner.query.bincopy import BinaryCopy, stream_binary_copy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
@@ -294,7 +294,9 @@ async def _run(
                 )
             pg_types = [attribute.type.name for attribute in attributes]
             if isinstance(columnar, BinaryCopy) and columnar_fields(fields, pg_types):
-                encoder = copy_encoder(request, fields)  # in this transaction
+                encoder = request.format.encoder(
+                    fields, query=request.query, maxrec_clamped=request.maxrec_clamped
+                )
                 return await stream_binary_copy(
                     conn,
                     translation.sql,

@@ -101,17 +101,3 @@ def test_without_pyarrow_parquet_is_neither_accepted_nor_advertised() -> None:
     assert out == "['binary2', 'binary', 'tabledata', 'csv', 'tsv'] False False"
     assert "parquet" in FORMATS  # here, pyarrow is installed (the test extra)
     assert FORMATS["application/vnd.apache.parquet"].extension == "parquet"
-
-
-def test_voparquet_from_binary_copy_is_written_without_pyarrow() -> None:
-    from taprunner.formats.parquetlite import LiteParquetEncoder
-
-    parquet = next(f for f in OUTPUT_FORMATS if f.name == "parquet")
-    assert parquet.copy_encoder is not None
-    scalars = [field_for_pg_type("a", "int8"), field_for_pg_type("b", "text")]
-    encoder = parquet.copy_encoder(scalars, query="q", maxrec_clamped=False)
-    assert isinstance(encoder, LiteParquetEncoder)
-    arrays = [field_for_pg_type("p", "_float8")]
-    encoder = parquet.copy_encoder(arrays, query="q", maxrec_clamped=False)
-    assert not isinstance(encoder, LiteParquetEncoder)  # pyarrow's writer
-    assert all(f.copy_encoder is None for f in OUTPUT_FORMATS if f.name != "parquet")
