@@ -25,7 +25,9 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from bigtables import parse_rows  # noqa: E402
 from figures_bulk import big_figures, waiter_figures  # noqa: E402
+from figures_cone import cone_curves, cone_figures  # noqa: E402
 from figures_latency import (  # noqa: E402
     Bench,
     async_figures,
@@ -51,11 +53,14 @@ GROUPS: dict[str, Group] = {
     "wakeup": wakeup_figures,
     "big": big_figures,
     "store": store_figures,
+    "cone": cone_figures,
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }
 #: Producers of the charts of ``--curves`` (each returns report.Curve objects).
-CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {}
+CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {
+    "cone": cone_curves,
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -79,6 +84,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rows", type=int, help="demo rows (default 1,000,000)")
     parser.add_argument("--dsn", help="use this database instead of an embedded one")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the server's data directory and embedded database in DIR "
+        "between runs (big tables are generated once; default: a fresh "
+        "temporary one)",
+    )
+    parser.add_argument(
+        "--cone-rows",
+        metavar="SIZES",
+        help="sizes of the cone group's tables, e.g. 1m,10m,100m (default: those "
+        "three with --data-dir or --dsn, else 1m; 100k with --quick)",
+    )
     parser.add_argument(
         "--big", action="store_true", help="also 10,000,000 rows (table bench.big)"
     )
@@ -125,6 +144,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
         )
     args.groups = [g for g in GROUPS if g in names or g == "floors"]
+    if args.data_dir is not None and args.dsn is not None:
+        parser.error("--data-dir and --dsn exclude each other")
+    keeps = args.data_dir is not None or args.dsn is not None
+    default = "100k" if args.quick else "1m,10m,100m" if keeps else "1m"
+    try:
+        args.cone_rows = tuple(
+            sorted({parse_rows(s) for s in (args.cone_rows or default).split(",") if s})
+        )
+    except ValueError:
+        parser.error(f"--cone-rows: not sizes: {args.cone_rows!r}")
     return args
 
 
@@ -159,6 +188,8 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
         big=args.big,
         waiters=args.waiters,
         postmaster_pid=server.postmaster_pid(),
+        data_dir=args.data_dir,
+        cone_rows=args.cone_rows,
     )
     figures: list[Figure] = []
     foreign = ForeignLoad(server.postmaster_pid())
@@ -189,8 +220,14 @@ async def _measure(args: argparse.Namespace, server: LiveServer) -> list[Figure]
 
 
 async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object]]:
+    kept = {} if args.data_dir is None else {"data_dir": args.data_dir.resolve()}
     server = LiveServer(
-        rows=args.rows, dsn=args.dsn, log_level=args.log_level, workers=args.workers
+        rows=args.rows,
+        dsn=args.dsn,
+        log_level=args.log_level,
+        workers=args.workers,
+        persistent=args.data_dir is not None,
+        **kept,  # type: ignore[arg-type]
     )
     started = time.monotonic()
     server.start()
@@ -211,6 +248,7 @@ async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, object
         "quick": args.quick,
         "groups": args.groups,
         "embedded": args.dsn is None,
+        "data_dir": None if args.data_dir is None else str(args.data_dir),
         "startup_seconds": round(ready, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
     }
