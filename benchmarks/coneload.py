@@ -23,6 +23,7 @@ import numpy as np
 from rawhttp import RawConnection
 
 from taprunner.adql.translate import translate
+from taprunner.query.caches import TranslationCache
 from taprunner.schema.catalog import TapCatalog
 from taprunner.settings import TapSettings
 
@@ -81,7 +82,9 @@ class Cones:
         finally:
             await conn.close()
         limit = TapSettings().maxrec_default + 1  # as the sync endpoint asks
-        sql = [translate(text, catalog, limit=limit).sql for text in adql]
+        cache = TranslationCache()  # as the service's: templates after two
+        sql = [(await cache.translate(text, catalog, limit)).sql for text in adql]
+        assert sql[-1] == translate(adql[-1], catalog, limit=limit).sql
         return cls(table, adql, targets, sql)
 
     def take(self) -> int:

@@ -157,7 +157,8 @@ async def measure(bench: Bench, session: aiohttp.ClientSession, rows: int) -> Co
     if key in _RUNS:
         return _RUNS[key]
     table = table_name(rows)
-    cones = await Cones.make(bench.tap, bench.dsn, table, 5000, seed=rows % 9973)
+    count = bench.reps(8000, 1000)  # more than are sent: no centre twice
+    cones = await Cones.make(bench.tap, bench.dsn, table, count, seed=rows % 9973)
     conn = await asyncpg.connect(bench.dsn)
     try:
         plan = await plan_of(conn, cones.sql[0])
