@@ -91,9 +91,15 @@ class StatementCache:
 async def prepare(
     conn: Connection, sql: str, statements: StatementCache | None
 ) -> asyncpg.prepared_stmt.PreparedStatement:
-    """``sql`` prepared on ``conn``, through ``statements`` (its cache) if given."""
+    """``sql`` prepared on ``conn``, through ``statements`` (its cache) if given.
+
+    Without a cache, as PostgreSQL's unnamed statement: it serves the one query
+    of the transaction and is replaced by the next Parse, where a named one
+    would cost a round trip of its own to close (asyncpg closes a dropped named
+    statement, waiting for the reply, before it prepares the next one).
+    """
     if statements is None:
-        return await conn.prepare(sql)
+        return await conn.prepare(sql, name="")
     return await statements.prepare(conn, sql)
 
 
