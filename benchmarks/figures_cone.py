@@ -183,7 +183,7 @@ def _figures(run: ConeRun) -> list[Figure]:
     size = f"{run.rows / 1e6:g}M"
     common = {
         "table": run.table,
-        "rows_per_cone": round(run.rows_per_cone, 2),
+        "rows_per_cone": round(run.rows_per_cone, 4),
         "radius_arcmin": 1,
     }
     cpu = run.many_cpu
@@ -213,7 +213,7 @@ def _figures(run: ConeRun) -> list[Figure]:
     )
     many.note = (
         f"{run.many_rate:.0f} cones/s (SQL alone {run.sql_many_rate:.0f}/s); "
-        f"~{run.rows_per_cone:.1f} rows per cone; CPU ms/cone: "
+        f"~{run.rows_per_cone:.3g} rows per cone; CPU ms/cone: "
         + ", ".join(f"{k.removesuffix('_cpu_ms')} {v:.2f}" for k, v in cpu.items())
         + f"; Little: {CLIENTS} / {run.many_rate:.0f}/s ="
         f" {CLIENTS / run.many_rate * MS:.1f} ms"
@@ -277,7 +277,7 @@ async def cone_curves(bench: Bench, session: aiohttp.ClientSession) -> list[Curv
             series=series,
             ylog=True,
             note=", ".join(
-                f"{r.rows / 1e6:g}M: ~{r.rows_per_cone:.2f} rows/cone" for r in runs
+                f"{r.rows / 1e6:g}M: ~{r.rows_per_cone:.3g} rows/cone" for r in runs
             ),
         )
     ]
