@@ -125,8 +125,9 @@ async def raw_sender(
 async def sql_sender(
     dsn: str, cones: Cones
 ) -> tuple[Send, Callable[[], Awaitable[None]]]:
-    """The same SQL through asyncpg (one connection), and its closer."""
-    conn = await asyncpg.connect(dsn)
+    """The same SQL through asyncpg (one connection; no JIT, as the service's
+    queries), and its closer."""
+    conn = await asyncpg.connect(dsn, server_settings={"jit": "off"})
 
     async def send(index: int) -> int:
         return len(await conn.fetch(cones.sql[index]))
