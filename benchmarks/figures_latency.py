@@ -9,6 +9,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -46,6 +47,10 @@ class Bench:
     http_floor: float | None = None  # one HTTP request with one DB round trip, s
     postmaster_pid: int | None = None  # the embedded cluster's (None: external DSN)
     workers: int = 1  # server processes (each with its own runner slots)
+    #: Kept between runs (``--data-dir``): big tables are built there once.
+    data_dir: Path | None = None
+    #: Sizes of the cone group's tables (bench.stars_1m...), smallest first.
+    cone_rows: tuple[int, ...] = (1_000_000,)
 
     def reps(self, full: int, quick: int) -> int:
         return quick if self.quick else full

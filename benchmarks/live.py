@@ -3,7 +3,9 @@ TAP) in a subprocess, plus /proc probes.
 
 Without a DSN the server starts its own embedded PostgreSQL cluster in a fresh
 temporary data directory (made 0755: the cluster runs as ``postgres`` when we are
-root), which is stopped and removed afterwards. Only 127.0.0.1 is ever used.
+root), which is stopped and removed afterwards; or, ``persistent``, in a data
+directory kept between runs (its big tables generated once). Only 127.0.0.1 is
+ever used.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "cpu_seconds",
     "descendants",
     "free_port",
+    "persistent_cluster",
     "proc_status",
     "runner_pids",
     "server_pids",
@@ -47,6 +50,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def persistent_cluster(data_dir: Path) -> EmbeddedCluster:
+    """The embedded cluster kept in ``data_dir/pgdata`` between runs
+    (``run.py --data-dir``), on the port it had (a new one picked the first
+    time: another port would restart it)."""
+    port = None
+    conf = data_dir / "pgdata" / "data" / "postgresql.auto.conf"
+    with contextlib.suppress(OSError):
+        for line in conf.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "port":
+                port = int(value.strip().strip("'"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o755)
+    return EmbeddedCluster(
+        data_dir / "pgdata",
+        port=port or free_port(),
+        run_as=os.environ.get("AIOUWS_EMBEDDED_USER", "postgres"),
+    )
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -245,6 +268,8 @@ class LiveServer:
     data_dir: Path = field(
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="aiouws-bench-"))
     )
+    #: The data directory is kept (its database too: ``run.py --data-dir``).
+    persistent: bool = False
     process: subprocess.Popen[bytes] | None = None
     cluster: EmbeddedCluster | None = None
     #: Extra environment of the server (e.g. another results store).
@@ -276,13 +301,15 @@ class LiveServer:
         env.update(self.env)
         argv = [sys.executable, "-m", "taprunner", "--data-dir", str(self.data_dir)]
         if self.dsn is None:
-            embedded_port = free_port()
-            env["AIOUWS_EMBEDDED_PORT"] = str(embedded_port)
-            self.cluster = EmbeddedCluster(
-                self.data_dir / "pgdata",
-                port=embedded_port,
-                run_as=env.get("AIOUWS_EMBEDDED_USER", "postgres"),
-            )
+            if self.persistent:  # on the port it had: another would restart it
+                self.cluster = persistent_cluster(self.data_dir)
+            else:
+                self.cluster = EmbeddedCluster(
+                    self.data_dir / "pgdata",
+                    port=free_port(),
+                    run_as=env.get("AIOUWS_EMBEDDED_USER", "postgres"),
+                )
+            env["AIOUWS_EMBEDDED_PORT"] = str(self.cluster.port)
             self.dsn = self.cluster.dsn()
         else:
             argv += ["--dsn", self.dsn]
@@ -372,5 +399,5 @@ class LiveServer:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.stop(mode="immediate")
-        if not keep:
+        if not (keep or self.persistent):
             shutil.rmtree(self.data_dir, ignore_errors=True)

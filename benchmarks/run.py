@@ -26,6 +26,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from bigtables import parse_rows  # noqa: E402
 from curves_clients import client_curves  # noqa: E402
 from curves_rows import row_curves  # noqa: E402
 from figures_bulk import (  # noqa: E402
@@ -34,6 +35,7 @@ from figures_bulk import (  # noqa: E402
     together_figure,
     waiter_figures,
 )
+from figures_cone import cone_curves, cone_figures  # noqa: E402
 from figures_latency import (  # noqa: E402
     Bench,
     async_figures,
@@ -62,6 +64,7 @@ GROUPS: dict[str, Group] = {
     "concurrent": together_figure,
     "store": store_figures,
     "upload": upload_figures,
+    "cone": cone_figures,
     "waiters": waiter_figures,
     "joblist": joblist_figures,
 }
@@ -69,6 +72,7 @@ GROUPS: dict[str, Group] = {
 #: in running order: ``rows`` leaves the longest jobs to the end.
 CURVES: dict[str, Callable[[Bench, aiohttp.ClientSession], Awaitable[list[Curve]]]] = {
     "clients": client_curves,
+    "cone": cone_curves,
     "rows": row_curves,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,6 +121,20 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rows", type=int, help="demo rows (default 1,000,000)")
     parser.add_argument("--dsn", help="use this database instead of an embedded one")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the server's data directory and embedded database in DIR "
+        "between runs (big tables are generated once; default: a fresh "
+        "temporary one)",
+    )
+    parser.add_argument(
+        "--cone-rows",
+        metavar="SIZES",
+        help="sizes of the cone group's tables, e.g. 1m,10m,100m (default: those "
+        "three with --data-dir or --dsn, else 1m; 100k with --quick)",
+    )
     parser.add_argument(
         "--big", action="store_true", help="also 10,000,000 rows (table bench.big)"
     )
@@ -171,6 +189,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             f"unknown curve(s) {', '.join(unknown)}; choose from {', '.join(CURVES)}"
         )
     args.curves = [c for c in CURVES if c in wanted]
+    if args.data_dir is not None and args.dsn is not None:
+        parser.error("--data-dir and --dsn exclude each other")
+    keeps = args.data_dir is not None or args.dsn is not None
+    default = "100k" if args.quick else "1m,10m,100m" if keeps else "1m"
+    try:
+        args.cone_rows = tuple(
+            sorted({parse_rows(s) for s in (args.cone_rows or default).split(",") if s})
+        )
+    except ValueError:
+        parser.error(f"--cone-rows: not sizes: {args.cone_rows!r}")
     return args
 
 
@@ -209,6 +237,8 @@ async def _measure(
         waiters=args.waiters,
         postmaster_pid=server.postmaster_pid(),
         workers=args.workers or os.cpu_count() or 1,
+        data_dir=args.data_dir,
+        cone_rows=args.cone_rows,
     )
     figures: list[Figure] = []
     curves: list[Curve] = []
@@ -265,8 +295,14 @@ def _footer(args: argparse.Namespace, others: float, seconds: float) -> str:
 async def _run(
     args: argparse.Namespace,
 ) -> tuple[list[Figure], list[Curve], dict[str, str], dict[str, object]]:
+    kept = {} if args.data_dir is None else {"data_dir": args.data_dir.resolve()}
     server = LiveServer(
-        rows=args.rows, dsn=args.dsn, log_level=args.log_level, workers=args.workers
+        rows=args.rows,
+        dsn=args.dsn,
+        log_level=args.log_level,
+        workers=args.workers,
+        persistent=args.data_dir is not None,
+        **kept,  # type: ignore[arg-type]
     )
     started = time.monotonic()
     server.start()
@@ -287,6 +323,7 @@ async def _run(
         "quick": args.quick,
         "groups": args.groups,
         "embedded": args.dsn is None,
+        "data_dir": None if args.data_dir is None else str(args.data_dir),
         "startup_seconds": round(ready, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
     }

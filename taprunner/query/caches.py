@@ -20,6 +20,7 @@ from sqlglot import exp
 from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits, check_length
 from taprunner.adql.model import Catalog, Translation
 from taprunner.adql.translate import translate
+from taprunner.query.shapes import Shape, ShapeCache, shape_of
 from taprunner.schema.catalog import Connection
 
 __all__ = [
@@ -90,9 +91,15 @@ class StatementCache:
 async def prepare(
     conn: Connection, sql: str, statements: StatementCache | None
 ) -> asyncpg.prepared_stmt.PreparedStatement:
-    """``sql`` prepared on ``conn``, through ``statements`` (its cache) if given."""
+    """``sql`` prepared on ``conn``, through ``statements`` (its cache) if given.
+
+    Without a cache, as PostgreSQL's unnamed statement: it serves the one query
+    of the transaction and is replaced by the next Parse, where a named one
+    would cost a round trip of its own to close (asyncpg closes a dropped named
+    statement, waiting for the reply, before it prepares the next one).
+    """
     if statements is None:
-        return await conn.prepare(sql)
+        return await conn.prepare(sql, name="")
     return await statements.prepare(conn, sql)
 
 
@@ -141,6 +148,11 @@ def digest(text: str, *more: str) -> bytes:
     return hashed.digest()
 
 
+def _extra(limit: int, limits: QueryLimits) -> str:
+    """What decides a query's SQL besides its text: the row cap and the limits."""
+    return f"{limit}\0{limits!r}"
+
+
 def _translation_bytes(translation: Translation) -> int:
     """About what an entry holds: its SQL text and column descriptions."""
     columns = sum(
@@ -180,6 +192,8 @@ class TranslationCache:
             OrderedDict()
         )
         self._threads = threads or TRANSLATORS
+        #: Templates of queries that differ only in numbers (:mod:`.shapes`).
+        self.shapes = ShapeCache(size)
 
     @property
     def retained_bytes(self) -> int:
@@ -192,7 +206,7 @@ class TranslationCache:
     @staticmethod
     def key(adql: str, limit: int, limits: QueryLimits) -> bytes:
         """The digest ``adql`` is cached under, with what else decides its SQL."""
-        return digest(adql, f"{limit}\0{limits!r}")
+        return digest(adql, _extra(limit, limits))
 
     def get(
         self,
@@ -233,12 +247,26 @@ class TranslationCache:
         """
         check_length(adql, limits)
         key = self.key(adql, limit, limits) if len(adql) <= DIGEST_ON_LOOP else None
+        shape = None
         if key is not None:
             found = self._lookup(key, catalog)
             if found is not None:
                 return found
+            shape = shape_of(adql)
+            if shape is not None:
+                found = self.shapes.lookup(shape, catalog, _extra(limit, limits))
+                if found is not None:
+                    return found
         found_key, translation, hit = await self._threads.run(
-            adql, self._translate_keyed, adql, catalog, limit, statement, limits, key
+            adql,
+            self._translate_keyed,
+            adql,
+            catalog,
+            limit,
+            statement,
+            limits,
+            key,
+            shape,
         )
         if not hit:
             self._store(found_key, catalog, translation)
@@ -252,10 +280,12 @@ class TranslationCache:
         statement: exp.Expr | None,
         limits: QueryLimits,
         key: bytes | None,
+        shape: Shape | None = None,
     ) -> tuple[bytes, Translation, bool]:
         """(On an executor's thread.) The key, the translation and whether it
         was found in the cache (looked up here only for a text too long to
-        digest on the loop)."""
+        digest on the loop). ``shape``: the query's (:mod:`.shapes`), learnt
+        from (probed at its second sight)."""
         if key is None:
             key = self.key(adql, limit, limits)
             found = self._entries.get(key)
@@ -264,6 +294,14 @@ class TranslationCache:
         translation = translate(
             adql, catalog, limit=limit, statement=statement, limits=limits
         )
+        if shape is not None:
+            self.shapes.learn(
+                shape,
+                catalog,
+                _extra(limit, limits),
+                translation,
+                lambda text: translate(text, catalog, limit=limit, limits=limits),
+            )
         return key, translation, False
 
     def _lookup(self, key: bytes, catalog: Catalog) -> Translation | None:
