@@ -4,14 +4,17 @@ overflow and a value over ``tap_value_bytes`` reported as before."""
 
 from __future__ import annotations
 
+import gzip
 import io
 from typing import Any
 
 import numpy as np
 import pytest
+from aiohttp import web
 from astropy.io.votable import parse  # type: ignore[import-untyped]
 from test_result_limits import BIG, _job, _status
-from testkit import Client
+from test_sync_broken_streams import FAILS_LATE
+from testkit import Client, MakeClient
 
 from aiouws.config import Settings
 from taprunner.settings import TapSettings
@@ -75,3 +78,20 @@ async def test_a_runner_cuts_tabledata_before_a_value_over_the_limit(
     assert f'<note key="truncated">{text}</note>' in job
     body = await (await client.get(url + "/results/result")).read()
     assert _status(body) == ("OVERFLOW", text) and len(_table(body)) == 0
+
+
+async def test_gzipped_tabledata_failing_late_ends_with_its_error(
+    app: web.Application, aiohttp_client: MakeClient
+) -> None:
+    # The compressed stream is finished before the response ends (streamzip).
+    raw = await aiohttp_client(app, auto_decompress=False)
+    resp = await raw.get(
+        "/tap/sync",
+        params={"LANG": "ADQL", "QUERY": FAILS_LATE, "RESPONSEFORMAT": "votable/td"},
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip"
+    document = gzip.decompress(await resp.read())
+    value, text = _status(document)
+    assert value == "ERROR" and "division by zero" in text
+    assert document.count(b"<TR>") > 1000 and document.endswith(b"</VOTABLE>\n")
