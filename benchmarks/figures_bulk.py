@@ -35,7 +35,7 @@ FORMATS = (
     ("parquet", "VOParquet", None, ("async",)),
 )
 #: The formats whose runner and server memory is a figure of its own.
-MEMORY_FIGURES = ("BINARY2", "VOParquet")
+MEMORY_FIGURES = ("BINARY2", "TABLEDATA", "VOParquet")
 
 
 def copy_seconds(dsn: str, table: str) -> float:
@@ -121,11 +121,16 @@ def _runner_rss(server_pid: int) -> dict[int, float]:
 
 
 def _memory_figures(
-    label: str, sampler: MemorySampler, baseline: int, idle: dict[int, float]
+    label: str,
+    sampler: MemorySampler,
+    baseline: int,
+    idle: dict[int, float],
+    runner: bool = True,
 ) -> list[Figure]:
+    """The runners' peak RSS (``runner``: an async job ran) and the server's."""
     hwm = max(sampler.runner_hwm.values(), default=0)
     sampled = max(sampler.runner_peak.values(), default=0)
-    return [
+    runners = [
         Figure(
             name=f"6 runner peak RSS ({label})",
             value=hwm / MB,
@@ -136,7 +141,10 @@ def _memory_figures(
                 "runner_sampled_peak_mb": sampled / MB,
                 "runner_idle_before_mb": idle,
             },
-        ),
+        )
+    ]
+    return [
+        *(runners if runner else []),
         Figure(
             name=f"6 server peak RSS ({label})",
             value=sampler.server_peak / MB,
@@ -194,8 +202,13 @@ async def _format_runs(
                 )
             )
             if label in MEMORY_FIGURES:
+                sync = "" if mode == "async" else f"{mode} "
                 figures += _memory_figures(
-                    f"{rows:,} rows {label}", sampler, baseline, idle
+                    f"{rows:,} rows {sync}{label}",
+                    sampler,
+                    baseline,
+                    idle,
+                    runner=mode == "async",
                 )
     return figures, all_copies
 
