@@ -1,6 +1,6 @@
-"""Bulk figures: large results (BINARY2, CSV, TABLEDATA, VOParquet) against the
-psql COPY floor, memory of the server and its runners meanwhile, and 1,000
-simultaneous WAITing clients.
+"""Bulk figures: large results (BINARY2, CSV, TSV, TABLEDATA, VOParquet; the text
+formats async and sync) against the psql COPY floor measured beside each, memory
+of the server and its runners meanwhile, and 1,000 simultaneous WAITing clients.
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ __all__ = ["big_figures", "together_figure", "waiter_figures"]
 
 MB = 1024 * 1024
 COLUMNS = "id, ra, dec, mag, name"
-# RESPONSEFORMAT, the figure's label, its target as a multiple of COPY.
+# RESPONSEFORMAT, the figure's label, its target as a multiple of COPY, and
+# how it is fetched: an async job, a sync query (issue 17, item 2: the text
+# formats, async and sync), a sync query asking for gzip (no target: the
+# server compresses; aiohttp's and requests' clients ask for it by default).
 FORMATS = (
-    ("votable", "BINARY2", 1.2),
-    ("csv", "CSV", 2.0),
-    ("votable/td", "TABLEDATA", None),
+    ("votable", "BINARY2", 1.2, ("async",)),
+    ("csv", "CSV", 1.3, ("async", "sync", "sync gzip")),
+    ("tsv", "TSV", 1.3, ("async", "sync")),
+    ("votable/td", "TABLEDATA", 2.0, ("async", "sync")),
     # VOParquet (the parquet extra): from the same columnar path as BINARY2.
-    ("parquet", "VOParquet", 1.2),
+    ("parquet", "VOParquet", 1.2, ("async",)),
 )
 #: The binary formats of the 10,000,000-row table (issue 17, target 3).
 BIG_FORMATS = (("votable", "BINARY2"), ("parquet", "VOParquet"))
@@ -38,7 +42,7 @@ RUNNER_MB = 80
 #: Big BINARY2 jobs submitted together (issue 17, target 6).
 TOGETHER = 4
 #: The formats whose runner and server memory is a figure of its own.
-MEMORY_FIGURES = ("BINARY2", "VOParquet")
+MEMORY_FIGURES = ("BINARY2", "TABLEDATA", "VOParquet")
 
 
 def copy_seconds(dsn: str, table: str) -> float:
@@ -101,17 +105,52 @@ def _reset_peaks(server_pid: int) -> bool:
     return done
 
 
+async def _big_sync(
+    session: aiohttp.ClientSession,
+    bench: Bench,
+    table: str,
+    fmt: str,
+    maxrec: int,
+    *,
+    gzip: bool = False,
+) -> dict[str, float]:
+    """POST /tap/sync to the last byte of the response, uncompressed (as the
+    COPY it is compared with) unless ``gzip``: aiohttp's client would ask for
+    gzip, which the server's text formats honour by compressing on its CPUs."""
+    start = time.perf_counter()
+    data = {
+        "REQUEST": "doQuery",
+        "LANG": "ADQL",
+        "QUERY": f"SELECT {COLUMNS} FROM {table}",
+        "MAXREC": str(maxrec),
+        "RESPONSEFORMAT": fmt,
+    }
+    nbytes = 0
+    headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+    async with session.post(f"{bench.tap}/sync", data=data, headers=headers) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{fmt} sync query answered {resp.status}")
+        async for chunk in resp.content.iter_chunked(1 << 20):
+            nbytes += len(chunk)
+    return {"total": time.perf_counter() - start, "bytes": nbytes}
+
+
 def _runner_rss(server_pid: int) -> dict[int, float]:
     """Current VmRSS of each TAP runner, MB (what a warm, idle runner holds)."""
     return {p: proc_status(p).get("VmRSS", 0) / MB for p in runner_pids(server_pid)}
 
 
 def _memory_figures(
-    label: str, sampler: MemorySampler, baseline: int, idle: dict[int, float]
+    label: str,
+    sampler: MemorySampler,
+    baseline: int,
+    idle: dict[int, float],
+    runner: bool = True,
 ) -> list[Figure]:
+    """The runners' peak RSS (``runner``: an async job ran) and the server's."""
     hwm = max(sampler.runner_hwm.values(), default=0)
     sampled = max(sampler.runner_peak.values(), default=0)
-    return [
+    runners = [
         Figure(
             name=f"6 runner peak RSS ({label})",
             value=hwm / MB,
@@ -122,7 +161,10 @@ def _memory_figures(
                 "runner_sampled_peak_mb": sampled / MB,
                 "runner_idle_before_mb": idle,
             },
-        ),
+        )
+    ]
+    return [
+        *(runners if runner else []),
         Figure(
             name=f"6 server peak RSS ({label})",
             value=sampler.server_peak / MB,
@@ -137,33 +179,59 @@ def _memory_figures(
 async def _format_runs(
     bench: Bench, session: aiohttp.ClientSession, table: str, rows: int, reps: int
 ) -> tuple[list[Figure], list[float]]:
+    """Each format (async, and sync for the text formats) and psql COPY,
+    alternating (COPY, result, COPY, result, ...): each figure's floor is the
+    median of the COPYs measured beside it, its spread that of the ratios."""
     figures: list[Figure] = []
-    copies: list[float] = []
-    for fmt, label, ratio in FORMATS:
-        copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
-        baseline = server_rss(bench.server_pid)
-        idle = _runner_rss(bench.server_pid)
-        _reset_peaks(bench.server_pid)
-        with MemorySampler(bench.server_pid) as sampler:
-            runs = [
-                await _big_job(session, bench, table, fmt, 2 * rows)
-                for _ in range(reps)
-            ]
-        figures.append(
-            Figure(
-                name=f"5 {rows:,} rows async {label}",
-                value=median([r["total"] for r in runs]),
-                unit="s",
-                target=None if ratio is None else Target(ratio, of_floor=True),
-                details={k: summary([r[k] for r in runs]) for k in runs[0]},
+    all_copies: list[float] = []
+    for fmt, label, ratio, modes in FORMATS:
+        for mode in modes:
+            baseline = server_rss(bench.server_pid)
+            idle = _runner_rss(bench.server_pid)
+            _reset_peaks(bench.server_pid)
+            copies: list[float] = []
+            runs: list[dict[str, float]] = []
+            with MemorySampler(bench.server_pid) as sampler:
+                for _ in range(reps):
+                    copies.append(
+                        await asyncio.to_thread(copy_seconds, bench.dsn, table)
+                    )
+                    if mode == "async":
+                        run = await _big_job(session, bench, table, fmt, 2 * rows)
+                    else:
+                        run = await _big_sync(
+                            session, bench, table, fmt, 2 * rows, gzip="gzip" in mode
+                        )
+                    runs.append(run)
+            all_copies += copies
+            ratios = [r["total"] / c for r, c in zip(runs, copies, strict=True)]
+            figures.append(
+                Figure(
+                    name=f"5 {rows:,} rows {mode} {label}",
+                    value=median([r["total"] for r in runs]),
+                    unit="s",
+                    floor=median(copies),
+                    floor_name="COPY",
+                    target=None
+                    if ratio is None or "gzip" in mode
+                    else Target(ratio, of_floor=True),
+                    details={
+                        "copy_s": summary(copies),
+                        "ratio_to_adjacent_copy": summary(ratios),
+                        **{k: summary([r[k] for r in runs]) for k in runs[0]},
+                    },
+                )
             )
-        )
-        if label in MEMORY_FIGURES:
-            figures += _memory_figures(
-                f"{rows:,} rows {label}", sampler, baseline, idle
-            )
-    copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, table))
-    return figures, copies
+            if label in MEMORY_FIGURES:
+                sync = "" if mode == "async" else f"{mode} "
+                figures += _memory_figures(
+                    f"{rows:,} rows {sync}{label}",
+                    sampler,
+                    baseline,
+                    idle,
+                    runner=mode == "async",
+                )
+    return figures, all_copies
 
 
 async def _make_big_table(dsn: str, rows: int) -> None:
@@ -289,9 +357,6 @@ async def big_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figu
         bench, session, "demo.stars", bench.rows, bench.reps(3, 1)
     )
     floor = median(copies)
-    for figure in figures:
-        if figure.unit == "s":
-            figure.floor, figure.floor_name = floor, "COPY"
     copy_line = Figure(
         name=f"5 floor: psql COPY {bench.rows:,} rows",
         value=floor,

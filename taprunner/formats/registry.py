@@ -51,6 +51,10 @@ class DataPath(StrEnum):
     #: PostgreSQL writes the bytes itself with ``COPY ... TO STDOUT`` (the
     #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.
     COPY = "copy"
+    #: PostgreSQL writes the rows as text COPY, transcoded into TABLEDATA chunk
+    #: by chunk with bytes operations (:mod:`taprunner.formats.tdcopy`), when the
+    #: columns' types allow (:func:`~taprunner.formats.tdcopy.copy_columns`).
+    COPY_TEXT = "copy-text"
     #: Arrow batches from the columnar (ADBC) session, packed without Python
     #: rows; the encoder must be an :class:`ArrowEncoder` (binary VOTable, Parquet).
     ARROW = "arrow"
@@ -282,7 +286,7 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = (
             f"{TAPREGEXT}#output-votable-td",
         ),
         encoder=VOTableEncoders("tabledata"),
-        paths=_ROWS,
+        paths=_ROWS | {DataPath.COPY_TEXT},
         compress=True,
     ),
     # TAPRegExt 1.0 defines standard keys for the VOTable serializations only.

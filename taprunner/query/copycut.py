@@ -61,6 +61,8 @@ class RowCutter:
             return
         offset = len(self._pending)
         data = self._pending + chunk if offset else chunk
+        if await self._pass_whole(data, chunk):
+            return
         ends = [offset + end for end in self._row_ends(chunk)][: self._lines_left]
         keep = ends[-1] + 1 if ends else 0
         if len(ends) == self._lines_left:
@@ -86,6 +88,32 @@ class RowCutter:
         self._pending = b"" if self.cut is not None else data[keep:]
         if self.overflow:
             self._lines_left = 0
+
+    async def _pass_whole(self, data: bytes, chunk: bytes) -> bool:
+        """The common case, without looking at each row: no quoted newline can
+        be in ``data``, it is shorter than a row may be, and its rows are fewer
+        than MAXREC leaves and fit the bytes left. Then every complete row
+        passes (counted with ``bytes.count``, not a Python loop per row: a
+        fifth of a 1,000,000-row CSV result's CPU). False if it does not apply
+        (the caller looks at each row)."""
+        if self._csv and (self._quoted or b'"' in chunk):
+            return False
+        if len(data) > self._max_row:
+            return False
+        # Only the chunk's newlines: the pending start of a row may hold
+        # quoted ones (CSV).
+        last = chunk.rfind(b"\n")
+        end = 0 if last < 0 else len(data) - len(chunk) + last + 1
+        count = chunk.count(b"\n")
+        if count >= self._lines_left or self.written + end > self._max_bytes:
+            return False
+        if end:
+            await self._sink(data[:end] if end < len(data) else data)
+            self.written += end
+            self._lines_left -= count
+            self.lines += count
+        self._pending = data[end:]
+        return True
 
     async def finish(self) -> None:
         """After the COPY: pass a last row that had no newline (if it fits)."""

@@ -27,9 +27,11 @@ from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
+from taprunner.formats.tdcopy import copy_columns
 from taprunner.query.bincopy import BinaryCopy, stream_binary_copy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
+from taprunner.query.copytext import stream_transcoded
 from taprunner.query.outcome import (
     ColumnarUnavailable,
     QueryOutcome,
@@ -208,7 +210,7 @@ async def _run_query(
     except AdqlError as exc:
         raise TapUsageError(str(exc)) from exc
     fmt = request.format
-    if request.uploads or fmt.takes(DataPath.COPY):
+    if request.uploads or fmt.takes(DataPath.COPY) or fmt.takes(DataPath.COPY_TEXT):
         # Uploads make new tables; formats COPY can write mostly go through it,
         # which does not run the prepared statement: a stale one would go unnoticed.
         statements = None
@@ -281,6 +283,14 @@ async def _run(
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
             fields = _fields(translation.columns, attributes, catalog)
+            pg_types = [attribute.type.name for attribute in attributes]
+            names = [attribute.name for attribute in attributes]
+            if request.format.takes(DataPath.COPY_TEXT) and copy_columns(
+                fields, pg_types, names
+            ):
+                return await stream_transcoded(
+                    conn, translation.sql, request, fields, names, sink, timeout, limits
+                )
             if request.format.takes(DataPath.COPY):
                 return await stream_copied(
                     conn,
@@ -292,7 +302,6 @@ async def _run(
                     timeout,
                     limits,
                 )
-            pg_types = [attribute.type.name for attribute in attributes]
             if isinstance(columnar, BinaryCopy) and columnar_fields(fields, pg_types):
                 encoder = request.format.encoder(
                     fields, query=request.query, maxrec_clamped=request.maxrec_clamped

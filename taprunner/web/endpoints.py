@@ -46,6 +46,7 @@ from taprunner.web.capabilities import (
 from taprunner.web.metrics import TAP_METRICS
 from taprunner.web.sessionroles import request_role
 from taprunner.web.state import TAP, TapState, visible_catalog
+from taprunner.web.streamzip import StreamCompressor
 
 __all__ = ["capabilities_body", "routes", "tap_url"]
 
@@ -94,6 +95,15 @@ class _LazyStream:
         self._compress = compress
         self._write_timeout = write_timeout
         self.response: web.StreamResponse | None = None
+        self._zip: StreamCompressor | None = None
+
+    async def _write_eof(self) -> None:
+        """End the response (and its compressed stream)."""
+        assert self.response is not None
+        if self._zip is not None:
+            await self.response.write(self._zip.flush())
+            self._zip = None
+        await self.response.write_eof()
 
     async def write(self, data: bytes) -> None:
         """Send ``data``; raise _ClientStalled when the client does not take it
@@ -105,10 +115,18 @@ class _LazyStream:
             if self._disposition:
                 self.response.headers[hdrs.CONTENT_DISPOSITION] = self._disposition
             if self._compress:
-                # gzip or deflate if Accept-Encoding asks (the format's choice).
-                self.response.enable_compression()
+                # gzip or deflate if Accept-Encoding asks (the format's choice),
+                # at zlib's fastest level (streamzip.py).
+                accept = self._request.headers.get(hdrs.ACCEPT_ENCODING, "")
+                self._zip = StreamCompressor.accepted(accept)
+                if self._zip is not None:
+                    self.response.headers[hdrs.CONTENT_ENCODING] = self._zip.coding
                 self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
+        if self._zip is not None:
+            data = await self._zip.compress(data)
+            if not data:  # zlib holds it back for now
+                return
         try:
             async with asyncio.timeout(self._write_timeout):
                 await self.response.write(data)
@@ -132,8 +150,7 @@ class _LazyStream:
         try:
             async with asyncio.timeout(limit + SYNC_MARGIN):
                 yield
-                assert self.response is not None
-                await self.response.write_eof()
+                await self._write_eof()
         except _ClientStalled:
             log.warning(
                 "sync response cut off: the client took nothing for %g s",
@@ -167,7 +184,7 @@ class _LazyStream:
             self.response.force_close()
             try:
                 async with asyncio.timeout(self._write_timeout):
-                    await self.response.write_eof()
+                    await self._write_eof()
                 return
             except (TimeoutError, ConnectionError):
                 pass

@@ -1,0 +1,177 @@
+"""TABLEDATA rows transcoded from PostgreSQL's COPY text with bytes operations.
+
+PostgreSQL writes the rows in its text COPY format (a tab between fields, a
+newline after each row, ``\\N`` for NULL, backslash escapes for backslash, tab,
+newline, CR, backspace, form feed and vertical tab). :class:`CopyTranscoder`
+turns whole chunks of complete lines into the ``<TR>`` elements that
+:func:`taprunner.formats.cells.tabledata` writes for the same rows, with a few
+C-speed passes over each chunk (``bytes.replace``) instead of Python objects
+per value: XML-escape ``&``, ``<``, ``>``; tab becomes ``</TD><TD>``, newline
+``</TD></TR>`` and the next ``<TR><TD>``; a ``<TD>\\N</TD>`` becomes ``<TD/>``.
+The rarer cases take slower passes only in the chunks that hold them: COPY's
+backslash escapes are undone (a CR written ``&#13;``, the control characters
+XML 1.0 does not allow as U+FFFD, as :func:`~taprunner.formats.cells.xml_text`
+does), raw disallowed control characters and U+FFFE/U+FFFF replaced, and the
+float infinities spelt ``+Inf``/``-Inf`` (in a chunk that also holds text
+columns, field by field, so that a text ``Infinity`` stays as it is).
+
+:func:`copy_columns` says whether a result's columns may take this path: only
+types whose PostgreSQL text is the one the TABLEDATA encoder writes, or
+parses to the same value (PostgreSQL's shortest float text ``1`` where Python
+writes ``1.0``); booleans are spelt ``T``/``F`` by the query (see
+:func:`copy_select`). Timestamps, arrays, geometries and the other types keep
+the encoder's path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from taprunner.formats.fields import FieldSpec
+
+__all__ = ["CopyTranscoder", "copy_columns", "copy_select", "value_lengths"]
+
+#: PostgreSQL types (asyncpg's names) whose COPY text TABLEDATA takes, with the
+#: datatype of their FIELD (a column declared wider keeps the encoder's path).
+_TYPES = {
+    "int2": "short",
+    "int4": "int",
+    "int8": "long",
+    "float4": "float",
+    "float8": "double",
+    "bool": "boolean",
+    "text": "unicodeChar",
+    "varchar": "unicodeChar",
+}
+_STRING = ("char", "unicodeChar")
+_FLOATS = ("float", "double")
+
+_ESCAPES = {
+    b"\\": b"\\",
+    b"t": b"\t",
+    b"n": b"\n",
+    b"r": b"&#13;",
+    b"b": "\ufffd".encode(),  # backspace, form feed and vertical tab are not
+    b"f": "\ufffd".encode(),  # allowed in XML 1.0: the encoder writes U+FFFD
+    b"v": "\ufffd".encode(),
+}
+_ESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+#: Raw control characters COPY does not escape, U+FFFE and U+FFFF (UTF-8).
+_BAD_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+#: The bytes that start what :data:`_BAD_XML` finds (one ``translate`` pass
+#: tells whether a chunk holds any: far faster than the regular expression).
+_SUSPECT = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xEF])
+_REPLACEMENT = "\ufffd".encode()
+_INFINITIES = {b"Infinity": b"+Inf", b"-Infinity": b"-Inf"}
+
+
+def copy_columns(
+    fields: Sequence[FieldSpec], pg_types: Sequence[str], names: Sequence[str]
+) -> bool:
+    """Whether the TABLEDATA of these columns (PostgreSQL's ``pg_types`` and
+    column ``names``) may be transcoded from COPY text; booleans, spelt by the
+    query (:func:`copy_select`), need a name of their own."""
+    if any(f.datatype == "boolean" for f in fields) and len(set(names)) < len(names):
+        return False
+    return all(
+        _TYPES.get(pg_type) == field.datatype
+        or (pg_type in ("text", "varchar") and field.datatype == "char")
+        for field, pg_type in zip(fields, pg_types, strict=True)
+    ) and all(f.arraysize is None or f.datatype in _STRING for f in fields)
+
+
+def copy_select(
+    sql: str, fields: Sequence[FieldSpec], names: Sequence[str], limit: int
+) -> str:
+    """The query COPY runs: ``sql`` capped at ``limit`` rows, booleans as T/F
+    (the query's column ``names`` unique, see :func:`copy_columns`)."""
+    inner = sql.strip().rstrip(";")
+    if all(f.datatype != "boolean" for f in fields):
+        return f"SELECT * FROM ({inner}) AS q LIMIT {limit}"
+    columns = []
+    for field, name in zip(fields, names, strict=True):
+        column = 'q."' + name.replace('"', '""') + '"'
+        if field.datatype == "boolean":
+            column = f"CASE WHEN {column} THEN 'T' WHEN NOT {column} THEN 'F' END"
+        columns.append(column)
+    return f"SELECT {', '.join(columns)} FROM ({inner}) AS q LIMIT {limit}"
+
+
+class CopyTranscoder:
+    """COPY text lines of ``fields`` to TABLEDATA ``<TR>`` elements."""
+
+    def __init__(self, fields: Sequence[FieldSpec]) -> None:
+        self.fields = list(fields)
+        self._floats = [i for i, f in enumerate(fields) if f.datatype in _FLOATS]
+        self._strings = any(f.datatype in _STRING for f in fields)
+
+    def rows(self, lines: bytes) -> bytes:
+        """TR elements of ``lines``: complete COPY text lines, each ending
+        with a newline (``b""`` for none)."""
+        if not lines:
+            return b""
+        suspect = len(lines.translate(None, _SUSPECT)) != len(lines)
+        if b"&" in lines:
+            lines = lines.replace(b"&", b"&amp;")
+        if b"<" in lines:
+            lines = lines.replace(b"<", b"&lt;")
+        if b">" in lines:
+            lines = lines.replace(b">", b"&gt;")
+        if self._floats and b"Infinity" in lines:
+            lines = self._infinities(lines)
+        data = b"".join(
+            (
+                b"<TR><TD>",
+                lines[:-1]
+                .replace(b"\t", b"</TD><TD>")
+                .replace(b"\n", b"</TD></TR>\n<TR><TD>"),
+                b"</TD></TR>\n",
+            )
+        )
+        if b"\\" in data:
+            data = data.replace(b"<TD>\\N</TD>", b"<TD/>")
+            if b"\\" in data:
+                data = _ESCAPE.sub(_unescape, data)
+        if suspect and _BAD_XML.search(data) is not None:
+            data = _BAD_XML.sub(_REPLACEMENT, data)
+        return data
+
+    def _infinities(self, lines: bytes) -> bytes:
+        """Infinities of the float columns spelt as TABLEDATA spells them."""
+        if not self._strings:  # only numbers: every "Infinity" field is a float
+            for text, spelt in _INFINITIES.items():
+                lines = re.sub(rb"(?<![^\t\n])" + text + rb"(?=[\t\n])", spelt, lines)
+            return lines
+        out = []
+        for line in lines.split(b"\n")[:-1]:
+            if b"Infinity" in line:
+                cells = line.split(b"\t")
+                for i in self._floats:
+                    cells[i] = _INFINITIES.get(bytes(cells[i]), cells[i])
+                line = b"\t".join(cells)
+            out.append(line)
+        out.append(b"")
+        return b"\n".join(out)
+
+
+_PLAIN = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r"}
+
+
+def value_lengths(cells: Sequence[bytes]) -> list[int]:
+    """Characters of the text values of COPY text ``cells`` (0 for NULL)."""
+    lengths = []
+    for cell in cells:
+        if cell == b"\\N":
+            lengths.append(0)
+            continue
+        if b"\\" in cell:
+            cell = _ESCAPE.sub(lambda m: _PLAIN.get(m.group(1), b"\x01"), cell)
+        lengths.append(len(cell.decode("utf-8", "replace")))
+    return lengths
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    """A COPY text escape undone (as TABLEDATA writes the character)."""
+    char = match.group(1)
+    return _ESCAPES.get(char, char)

@@ -1,0 +1,195 @@
+"""The COPY_TEXT path: TABLEDATA transcoded from PostgreSQL's text COPY.
+
+PostgreSQL writes the rows in its text COPY format; whole chunks of complete
+lines become ``<TR>`` elements with bytes operations
+(:class:`~taprunner.formats.tdcopy.CopyTranscoder`), between the header and the
+footer of the format's own encoder. This is several times cheaper than asyncpg
+decoding every value into a Python object and the encoder formatting it back.
+
+The limits are those of the cursor path (:mod:`.bytelimits`), with the same
+outcome and the same OVERFLOW texts: MAXREC (the query is capped at MAXREC + 1
+rows, a further row means overflow), a value over ``tap_value_bytes`` (the
+result is cut before its row; a line can only hold one when it is longer than
+the limit, so only such lines are looked into), and the result's bytes (the
+result is cut after the chunk that reached the limit, if rows were left).
+Memory holds one chunk and at most one incomplete row, itself bounded: a row
+longer than its values may be (every text value at the limit, each character
+escaped in four bytes) holds a value over the limit.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from taprunner.formats.fields import FieldSpec
+from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
+from taprunner.query.bytelimits import ResultLimits, value_cut
+from taprunner.query.outcome import QueryOutcome, Sink, failure
+from taprunner.request import TapRequest
+from taprunner.schema.catalog import Connection
+
+__all__ = ["stream_transcoded"]
+
+#: Bytes of a number (or boolean) in COPY text at most, with its tab.
+_NUMBER_BYTES = 32
+_TR_END = b"</TR>\n"
+
+
+class _Transcoding:
+    """The sink COPY writes into: complete lines transcoded, within the limits."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        header: bytes,
+        transcoder: CopyTranscoder,
+        maxrec: int,
+        limits: ResultLimits,
+    ) -> None:
+        self._sink = sink
+        self._header: bytes | None = header
+        self._transcoder = transcoder
+        self._limits = limits
+        fields = transcoder.fields
+        self._strings = [i for i, f in enumerate(fields) if f.arraysize is not None]
+        self._longest = 8 * limits.value_bytes * len(
+            self._strings
+        ) + _NUMBER_BYTES * len(fields)
+        self._rows_left = maxrec
+        self._pending = b""
+        self._full = False  # the result limit was reached
+        self.done = False  # nothing more is written
+        self.rows = 0
+        self.written = 0
+        self.overflow = False
+        self.cut: str | None = None
+
+    async def start(self) -> None:
+        """Send the header (before the first rows, or of an empty result)."""
+        if self._header is not None:
+            header, self._header = self._header, None
+            await self._sink(header)
+
+    async def write(self, chunk: bytes) -> None:
+        """Pass the complete lines of ``chunk`` that are within the limits."""
+        if self.done:
+            # Past MAXREC rows (not a cut), any further row is the overflow.
+            self.overflow = self.overflow or (self.cut is None and bool(chunk))
+            return
+        data = self._pending + chunk if self._pending else chunk
+        end = data.rfind(b"\n") + 1
+        lines, self._pending = data[:end], data[end:]
+        if self._full:  # rows were left after the result limit was reached
+            self._stop(cut=self._result_cut())
+            return
+        count = lines.count(b"\n")
+        if count >= self._rows_left:  # MAXREC rows: what follows is overflow
+            self.overflow = count > self._rows_left or bool(self._pending)
+            lines = lines[: _nth_newline(lines, self._rows_left) + 1]
+            count = self._rows_left
+            self.done = True
+        elif len(self._pending) > self._longest:  # too long for its values
+            self._stop(cut=value_cut(self._limits))
+        if len(lines) > self._limits.value_bytes and self._strings:
+            over = _first_over(lines, self._strings, self._limits.value_bytes)
+            if over is not None:
+                lines = lines[: _nth_newline(lines, over) + 1] if over else b""
+                count = over
+                self._stop(cut=value_cut(self._limits))
+        self._rows_left -= count
+        if not count:
+            return
+        await self.start()
+        data = self._transcoder.rows(lines)
+        room = self._limits.result_bytes - self.written
+        cut = len(data) >= room and (end := _row_end(data, room)) < len(data)
+        if cut:  # rows of this chunk are left after the limit was reached
+            data = data[:end]
+            count = data.count(_TR_END)
+        await self._sink(data)
+        self.rows += count
+        self.written += len(data)
+        self._full = self.written >= self._limits.result_bytes
+        if cut:
+            self._stop(cut=self._result_cut())
+
+    def _stop(self, *, cut: str) -> None:
+        self.done = True
+        self._pending = b""
+        if self.cut is None:
+            self.cut = cut
+
+    def _result_cut(self) -> str:
+        limits = self._limits
+        return (
+            f"result cut at {self.written} bytes by {limits.setting}"
+            f" ({limits.result_bytes} bytes)"
+        )
+
+
+def _row_end(data: bytes, offset: int) -> int:
+    """End of the first TR element of ``data`` that ends at or after ``offset``
+    (a text value cannot hold ``</TR>``: its ``<`` is escaped)."""
+    return data.find(_TR_END, max(0, offset - len(_TR_END))) + len(_TR_END)
+
+
+def _nth_newline(lines: bytes, count: int) -> int:
+    """Offset of the ``count``-th newline of ``lines`` (from 1)."""
+    at = -1
+    for _ in range(count):
+        at = lines.index(b"\n", at + 1)
+    return at
+
+
+def _first_over(lines: bytes, strings: list[int], limit: int) -> int | None:
+    """Index of the first line holding a text value over ``limit`` characters."""
+    for index, line in enumerate(lines.split(b"\n")):
+        if len(line) > limit:
+            cells = line.split(b"\t")
+            if max(value_lengths([cells[i] for i in strings])) > limit:
+                return index
+    return None
+
+
+async def stream_transcoded(
+    conn: Connection,
+    sql: str,
+    request: TapRequest,
+    fields: list[FieldSpec],
+    names: list[str],
+    sink: Sink,
+    timeout: float,
+    limits: ResultLimits,
+) -> QueryOutcome:
+    """``sql``'s result (its columns ``names``) as TABLEDATA from COPY text, in
+    the read-only transaction open on ``conn``, within MAXREC and ``limits``.
+
+    The header goes out with the first rows: a query failing before them raises
+    with nothing written (the sync client gets a plain error document); one
+    failing later ends the document with the error status, as the cursor path
+    does. A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows,
+    within the statement timeout), its further bytes dropped (see
+    :mod:`.copycut`).
+    """
+    encoder = request.format.encoder(
+        fields, query=request.query, maxrec_clamped=request.maxrec_clamped
+    )
+    transcoding = _Transcoding(
+        sink, encoder.header(), CopyTranscoder(fields), request.maxrec, limits
+    )
+    # The shortest float text that round-trips (PostgreSQL's default since 12).
+    await conn.execute("SET LOCAL extra_float_digits = 1")
+    try:
+        await conn.copy_from_query(
+            copy_select(sql, fields, names, request.maxrec + 1),
+            output=transcoding.write,
+            format="text",
+        )
+    except asyncpg.PostgresError as exc:
+        if transcoding.rows and not isinstance(exc, asyncpg.PostgresConnectionError):
+            await sink(encoder.footer(error=str(failure(exc, timeout))))
+        raise
+    await transcoding.start()
+    cut, overflow = transcoding.cut, transcoding.overflow
+    await sink(encoder.footer(overflow=overflow or cut is not None, cut=cut))
+    return QueryOutcome(transcoding.rows, overflow, cut)
