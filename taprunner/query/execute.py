@@ -27,7 +27,7 @@ from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
-from taprunner.query.bytelimits import ResultLimits
+from taprunner.query.bytelimits import FIRST_ROWS, ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.outcome import (
     ColumnarUnavailable,
@@ -134,6 +134,7 @@ async def run_query(
     tag: QueryTag | None = None,
     limits: QueryLimits = DEFAULT_LIMITS,
     result_limits: ResultLimits | None = None,
+    rows_bound: int | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -149,6 +150,11 @@ async def run_query(
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
     ``conn`` then only prepares the statement, for the FIELDs.
     ``statement``: the query already parsed (the fast lane's), if at hand.
+    ``rows_bound``: the most rows the query can return (MAXREC, its TOP), if
+    known: on a ``session`` without a role change, a result bounded below
+    :data:`~.bytelimits.FIRST_ROWS` rows in a format taking the FETCH path is
+    fetched in one round trip (no transaction, no cursor: the rows the
+    cursor's first batch would hold), through the same byte limits.
     ``tag``: whose query it is, for its line in the query log
     (:mod:`.querylog`; every TAP query passes here); default: anonymous sync.
     ``limits``: the bounds of the query (:mod:`taprunner.adql.limits`); it is
@@ -179,6 +185,7 @@ async def run_query(
             statement=statement,
             limits=limits,
             result_limits=result_limits or ResultLimits.for_file(TapSettings()),
+            rows_bound=rows_bound,
         )
 
     return await logged(tag or QueryTag(), request, sink, run)
@@ -198,6 +205,7 @@ async def _run_query(
     statement: exp.Expr | None,
     limits: QueryLimits,
     result_limits: ResultLimits,
+    rows_bound: int | None = None,
 ) -> QueryOutcome:
     """:func:`run_query`, unlogged."""
     try:
@@ -215,6 +223,15 @@ async def _run_query(
         columnar = None  # another session does not see the uploaded tables
     if session and role == QUERY_ROLE:
         role = None  # the session is the query role's already
+    at_once = (
+        session
+        and role is None
+        and columnar is None
+        and rows_bound is not None
+        and rows_bound < FIRST_ROWS
+        and fmt.takes(DataPath.FETCH)
+        and not fmt.takes(DataPath.COPY)
+    )
     if statements is None:
         return await _run(
             conn,
@@ -227,6 +244,7 @@ async def _run_query(
             result_limits,
             None,
             columnar,
+            at_once=at_once,
         )
     written = False
 
@@ -248,6 +266,7 @@ async def _run_query(
                 result_limits,
                 statements,
                 columnar,
+                at_once=at_once,
             )
         except (asyncpg.InvalidCachedStatementError, ColumnsChanged) as exc:
             # The tables changed shape since the statement was prepared: prepare
@@ -271,11 +290,21 @@ async def _run(
     limits: ResultLimits,
     statements: StatementCache | None = None,
     columnar: Columnar | None = None,
+    *,
+    at_once: bool = False,
 ) -> QueryOutcome:
     """The query in its read-only transaction (or, when ``columnar`` takes it,
-    only its preparation). A cached statement that no longer fits its tables
-    raises InvalidCachedStatementError for the caller to retry."""
+    only its preparation; ``at_once``: the FETCH path, outside a transaction on
+    a read-only session, see :func:`run_query`). A cached statement that no
+    longer fits its tables raises InvalidCachedStatementError for the caller to
+    retry."""
     try:
+        if at_once:
+            statement = await prepare(conn, translation.sql, statements)
+            fields = _fields(translation.columns, statement.get_attributes(), catalog)
+            return await stream_cursor(
+                statement, request, fields, sink, timeout, limits, at_once=True
+            )
         async with _read_only(conn, role, timeout):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
