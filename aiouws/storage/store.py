@@ -116,12 +116,17 @@ class JobStore(JobClaims, JobCounts):
     def written_final(self, job_id: str) -> Job | None:
         """The row this process last wrote for ``job_id`` if the job was then in a
         final phase and no other phase change has been announced since (see
-        :meth:`changed_elsewhere`). Only a phase change can alter a final job's
-        results, and every phase change is announced."""
+        :meth:`changed_elsewhere`, :meth:`forget_job`). Every change of a final
+        job's row is announced: a phase change, or another (its destruction
+        time) as ``updated`` (migration 005)."""
         written = self._written.get(job_id)
         return (
             written if written is not None and written.phase in FINAL_PHASES else None
         )
+
+    def forget_job(self, job_id: str) -> None:
+        """Forget the written row of ``job_id`` (it was changed elsewhere)."""
+        self._written.pop(job_id, None)
 
     def forget_written(self) -> None:
         """Forget every written row (announcements may have been missed)."""

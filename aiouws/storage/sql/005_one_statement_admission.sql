@@ -86,3 +86,30 @@ BEGIN
     RETURNING *;
 END;
 $$;
+
+-- A change of a final job's row without a phase change (its destruction time)
+-- is announced too, as '<job_id> <PHASE> <kind> updated': a process that keeps
+-- the final row it wrote (to answer GET and WAIT without reading it) forgets
+-- it. Older listeners ignore the four-word payload; waiters are not woken.
+CREATE OR REPLACE FUNCTION uws.notify_phase() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('aiouws_job', OLD.job_id || ' DELETED ' || OLD.kind);
+        RETURN OLD;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.phase <> 'PENDING')
+       OR (TG_OP = 'UPDATE' AND NEW.phase IS DISTINCT FROM OLD.phase) THEN
+        PERFORM pg_notify('aiouws_job', NEW.job_id || ' ' || NEW.phase || ' ' || NEW.kind);
+    ELSIF TG_OP = 'UPDATE'
+          AND NEW.phase IN ('COMPLETED', 'ERROR', 'ABORTED', 'ARCHIVED')
+          AND NEW IS DISTINCT FROM OLD THEN
+        PERFORM pg_notify('aiouws_job',
+                          NEW.job_id || ' ' || NEW.phase || ' ' || NEW.kind || ' updated');
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS job_phase_notify ON uws.job;
+CREATE TRIGGER job_phase_notify AFTER INSERT OR UPDATE OR DELETE ON uws.job
+    FOR EACH ROW EXECUTE FUNCTION uws.notify_phase();
