@@ -124,6 +124,17 @@ class JobStore(JobClaims, JobCounts):
             written if written is not None and written.phase in FINAL_PHASES else None
         )
 
+    def written_running(self, job_id: str) -> Job | None:
+        """The row this process last wrote for ``job_id`` if the job was then
+        not in a final phase and no other phase change has been announced since:
+        its phase is current (its other columns may not be)."""
+        written = self._written.get(job_id)
+        return (
+            written
+            if written is not None and written.phase not in FINAL_PHASES
+            else None
+        )
+
     def forget_job(self, job_id: str) -> None:
         """Forget the written row of ``job_id`` (it was changed elsewhere)."""
         self._written.pop(job_id, None)

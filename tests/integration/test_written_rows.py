@@ -8,13 +8,17 @@ import asyncio
 import re
 
 import asyncpg
-from querywatch import eventually, final, submit
+from querywatch import eventually, final, submit, until_running
 from testkit import Client
 
 from aiouws.config import Settings
 from aiouws.storage.notify import PhaseListener
 
 QUERY = "SELECT TOP 2 id FROM demo.stars"
+#: Slow in PostgreSQL, yet at most one row: the fast lane runs it here.
+SLOW_ONE = (
+    "SELECT TOP 1 COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
+)
 
 
 def _destruction(document: str) -> str:
@@ -69,6 +73,31 @@ async def test_a_finished_job_written_here_is_answered_without_reads(
                 assert result.status == 200
     finally:
         await conn.close()
+
+
+async def test_a_wait_on_a_job_running_here_that_times_out_reads_it(
+    client: Client, settings: Settings
+) -> None:
+    """The row written when the job started tells its phase; what WAIT returns
+    after its timeout is read (another process changed its destruction time)."""
+    assert settings.dsn is not None
+    job = await submit(client, QUERY=SLOW_ONE)
+    await until_running(settings.dsn, 1, "query running in PostgreSQL")
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        await conn.execute(
+            "UPDATE uws.job SET destruction_time = '2031-02-03T04:05:06Z'"
+            " WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+    document = await (await client.get(f"/tap/async/{job}?WAIT=1")).text()
+    assert "<uws:phase>EXECUTING</uws:phase>" in document
+    assert _destruction(document).startswith("2031-02-03T04:05:06")
+    await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
+    assert await final(client, job) == "ABORTED"
+    await until_running(settings.dsn, 0, "query cancelled in PostgreSQL")
 
 
 async def test_an_update_announcement_wakes_no_waiter(db_dsn: str) -> None:
