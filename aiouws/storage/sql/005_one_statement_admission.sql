@@ -91,13 +91,17 @@ $$;
 -- is announced too, as '<job_id> <PHASE> <kind> updated': a process that keeps
 -- the final row it wrote (to answer GET and WAIT without reading it) forgets
 -- it. Older listeners ignore the four-word payload; waiters are not woken.
+-- A job inserted EXECUTING (a fast lane's) is not announced: nobody can wait
+-- for a job before its creation returns, and supervisors ignore EXECUTING;
+-- that halves the NOTIFY traffic of a fast-lane job, which every process of
+-- every host receives and decodes.
 CREATE OR REPLACE FUNCTION uws.notify_phase() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM pg_notify('aiouws_job', OLD.job_id || ' DELETED ' || OLD.kind);
         RETURN OLD;
     END IF;
-    IF (TG_OP = 'INSERT' AND NEW.phase <> 'PENDING')
+    IF (TG_OP = 'INSERT' AND NEW.phase NOT IN ('PENDING', 'EXECUTING'))
        OR (TG_OP = 'UPDATE' AND NEW.phase IS DISTINCT FROM OLD.phase) THEN
         PERFORM pg_notify('aiouws_job', NEW.job_id || ' ' || NEW.phase || ' ' || NEW.kind);
     ELSIF TG_OP = 'UPDATE'
