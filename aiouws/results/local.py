@@ -13,7 +13,6 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from aiouws.results.store import (
     JOB_ID,
@@ -35,13 +34,6 @@ class LocalOutputs:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
 
-    def _create(self, target: Path) -> BinaryIO:
-        """``target`` opened for writing, the job directory made first if need
-        be (a runner process has made it; an inline lane's job leaves it to
-        its first file, off the event loop)."""
-        self.workdir.mkdir(mode=0o750, exist_ok=True)
-        return open(target, "wb")  # noqa: SIM115 - the caller closes it
-
     @contextmanager
     def open(
         self, name: str, media_type: str, download_name: str | None = None
@@ -49,7 +41,7 @@ class LocalOutputs:
         """No temp file and rename: nobody reads a result before it is
         published, and results become visible with the job's final phase."""
         target = self.workdir / check_name(name)
-        out = self._create(target)
+        out = open(target, "wb")  # noqa: SIM115 - closed below, removed on failure
         try:
             with out:
                 yield out
@@ -61,22 +53,14 @@ class LocalOutputs:
     async def open_async(
         self, name: str, media_type: str, download_name: str | None = None
     ) -> AsyncIterator[AsyncWriter]:
-        """Local writes go to the page cache: written as they come. The
-        directory and the file are made in a worker thread (file system
-        metadata can take milliseconds: not on the server's event loop)."""
-        target = self.workdir / check_name(name)
-        out = await asyncio.to_thread(self._create, target)
-        try:
-            with out:
-                yield _AsyncFile(out)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+        """Local writes go to the page cache: written as they come (an inline
+        lane's job directory was made off the event loop before its run)."""
+        with self.open(name, media_type, download_name) as out:
+            yield _AsyncFile(out)
 
     def put(self, name: str, data: bytes, media_type: str) -> None:
         target = self.workdir / check_name(name)
         aside = self.workdir / f".{name}.tmp"
-        self.workdir.mkdir(mode=0o750, exist_ok=True)
         try:
             aside.write_bytes(data)
             os.replace(aside, target)
