@@ -80,11 +80,15 @@ async def wait_for_change(
     checks to a row read after a change. The watch is registered before the job
     is read, so a change between the read and the wait still wakes it; each
     wake-up costs at most one read (none when this process wrote the change, see
-    ``JobStore.get_after_change``).
+    ``JobStore.get_after_change``). A job this process wrote last (e.g. one it
+    runs) needs no first read: its phase is current while no other change is
+    announced; if no change comes, the job is read before it is returned.
     """
     deadline = time.monotonic() + timeout
     async with listener.watch(job_id) as changed:
-        job = await read()
+        kept = store.written_running(job_id) if listener.connected.is_set() else None
+        job = await read() if kept is None else check(kept)
+        unread = kept is not None
         start = job.phase
         while (
             job.phase is start
@@ -100,6 +104,9 @@ async def wait_for_change(
             notified = changed.phase if changed.is_set() else None
             changed.clear()
             job = check(await store.get_after_change(job_id, notified))
+            unread = False
+        if unread:
+            job = await read()  # the kept row's other columns may be stale
     return job
 
 

@@ -111,9 +111,11 @@ class Executor:
             return
         workdir = Path(run.workdir)
         try:
-            workdir.mkdir(mode=0o750, exist_ok=True)  # here, off the server's loop
             spec = None if run.store is None else StoreSpec.from_message(run.store)
             outputs = job_outputs(spec, run.job_id, workdir)
+            made = self._chdir or not outputs.local or not self._is_async
+            if made:  # else: in the server (an inline lane), off its loop below
+                workdir.mkdir(mode=0o750, exist_ok=True)
         except Exception as exc:  # no directory, or a results store unusable
             self._emit(
                 Done(
@@ -138,7 +140,12 @@ class Executor:
         if self._chdir:
             os.chdir(workdir)
         if self._is_async:
-            work: asyncio.Future[Any] = asyncio.ensure_future(self._function(ctx))
+            job = (
+                self._function(ctx)
+                if made
+                else _made_then(workdir, self._function, ctx)
+            )
+            work: asyncio.Future[Any] = asyncio.ensure_future(job)
         else:
             work = _in_thread(self._function, ctx)
         ended = asyncio.create_task(self._finish(ctx, work))
@@ -165,6 +172,8 @@ class Executor:
             done = Done(
                 job_id=ctx.job_id, status=DoneStatus.ABORTED, message="job aborted"
             )
+        except _NoWorkdir as exc:
+            done = Done(job_id=ctx.job_id, status=DoneStatus.ERROR, message=str(exc))
         except BaseException as exc:  # job code's failure is the job's outcome
             # Off the loop: it asks the results store (an object store's round
             # trips), and an inline lane's loop is the server's.
@@ -176,6 +185,22 @@ class Executor:
         if not ctx.outputs.local:  # the directory was scratch: the store has all
             await asyncio.to_thread(shutil.rmtree, ctx.workdir, ignore_errors=True)
         self._emit(done)
+
+
+class _NoWorkdir(Exception):
+    """The job directory could not be made (the job never ran)."""
+
+
+async def _made_then(
+    workdir: Path, function: Callable[[JobContext], Awaitable[Any]], ctx: JobContext
+) -> Any:
+    """``function(ctx)`` once the job directory is made, in a worker thread
+    (file system metadata can take milliseconds: not on the server's loop)."""
+    try:
+        await asyncio.to_thread(workdir.mkdir, 0o750, False, True)
+    except OSError as exc:
+        raise _NoWorkdir(f"cannot create the job directory: {exc}") from exc
+    return await function(ctx)
 
 
 def _pipe_emitter(fd: int) -> Callable[[RunnerMessage], None]:

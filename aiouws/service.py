@@ -95,6 +95,7 @@ class JobService:
             listener.subscribe(
                 lambda event: store.changed_elsewhere(event.job_id, event.phase)
             )
+            listener.on_updated(store.forget_job)
             listener.on_lost(store.forget_written)
 
     # -- queries --------------------------------------------------------------------
@@ -104,9 +105,10 @@ class JobService:
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner)
 
     async def get_finished(self, job_id: str, owner: str | None, kind: str) -> Job:
-        """Like :meth:`get_of_kind`, for reading a finished job's results: the row
-        this process wrote when the job finished serves, if it is still current
-        (results change only with an announced phase change)."""
+        """Like :meth:`get_of_kind`; the row this process wrote when the job
+        finished serves, if it is still current (every change of a final job's
+        row is announced, see :meth:`JobStore.written_final`): a job document
+        or its results without a read."""
         written = self.store.written_final(self.dirs_checked(job_id))
         if (
             written is not None
@@ -176,7 +178,7 @@ class JobService:
                 job_id,
                 timeout=left,
                 phase=phase,
-                read=lambda: self.get_of_kind(job_id, owner, kind),
+                read=lambda: self.get_finished(job_id, owner, kind),
                 check=lambda job: _visible(job, owner, kind),
             ),
             timeout,

@@ -28,7 +28,11 @@ class ProxyTrust:
     hosts: tuple[str, ...]
 
     def trusts(self, peer: str | None) -> bool:
-        """Whether ``peer`` (an IP address) is a trusted proxy."""
+        """Whether ``peer`` (an IP address) is a trusted proxy (remembered for
+        the most recent peers: asked on every request)."""
+        return _trusts(self, peer)
+
+    def _trusts(self, peer: str | None) -> bool:
         try:
             address = ipaddress.ip_address(peer or "")
         except ValueError:
@@ -78,3 +82,8 @@ def parse_trust(trusted_proxies: str, allowed_hosts: str) -> ProxyTrust:
                 f"allowed_hosts: {host!r} is not a host (name, name:port, .domain or *)"
             )
     return ProxyTrust(tuple(networks), hosts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _trusts(trust: ProxyTrust, peer: str | None) -> bool:
+    return trust._trusts(peer)

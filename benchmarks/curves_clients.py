@@ -1,7 +1,7 @@
 """The ``clients`` charts of ``scripts/bench --curves`` (``CURVES`` in run.py).
 
 Tiny async jobs (create with PHASE=RUN, WAIT, fetch) from 1 ... 64 concurrent
-clients, in the rounds of the throughput figure (figures_latency): jobs/s and
+clients, in the rounds of the throughput figure (figures_throughput): jobs/s and
 job latency with the lean clients and with aiohttp clients, alternating, and
 the CPU time per job of each process group (lean rounds): on a shared machine
 the CPU per job is the steadier measure. Each point is the median of repeated
@@ -10,22 +10,11 @@ rounds; low and high are the smallest and largest round.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Awaitable, Callable
-
 import aiohttp
 from curves_rows import Samples
 from figures_latency import MS, Bench, CpuMeter
+from figures_throughput import throughput_round
 from report import Curve, median, p95
-
-# The throughput round lives in the throughput group's own module once the tput
-# branch is in, in figures_latency (private) until then.
-throughput_round: Callable[..., Awaitable[tuple[float, list[float]]]] = (
-    importlib.import_module("figures_throughput").throughput_round
-    if importlib.util.find_spec("figures_throughput") is not None
-    else importlib.import_module("figures_latency")._throughput_round
-)
 
 __all__ = ["client_curves"]
 

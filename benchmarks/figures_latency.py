@@ -1,5 +1,6 @@
-"""Latency figures: sync and async tiny queries, pyvo, throughput, WAIT wake-up,
-job list. Each returns :class:`Figure` lines with floors measured in the same run.
+"""Latency figures: sync and async tiny queries, pyvo, WAIT wake-up, job list
+(throughput: :mod:`figures_throughput`). Each returns :class:`Figure` lines
+with floors measured in the same run.
 """
 
 from __future__ import annotations
@@ -10,23 +11,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
-from client import TINY_QUERY, create_job, phase_of, run_job, run_job_raw
+from client import TINY_QUERY, create_job, phase_of, run_job
 from live import cpu_seconds, descendants, runner_pids, server_pids
-from rawhttp import RawConnection
 from report import Figure, Target, median, p95, summary
 
 __all__ = [
     "Bench",
+    "CpuMeter",
     "async_figures",
     "floors",
     "joblist_figures",
     "pyvo_figures",
     "sync_figures",
-    "throughput_figures",
     "wakeup_figures",
 ]
 
@@ -213,70 +212,6 @@ async def pyvo_figures(bench: Bench, _session: aiohttp.ClientSession) -> list[Fi
         _latency(
             "2 pyvo run_sync tiny", run_sync, floor=bench.http_floor, floor_name="1 req"
         ),
-    ]
-
-
-async def _throughput_round(
-    bench: Bench, jobs: int, clients: int, *, lean: bool = True
-) -> tuple[float, list[float]]:
-    """``jobs`` tiny jobs from ``clients`` concurrent clients: (jobs/s, latencies).
-
-    ``lean``: the clients are :class:`rawhttp.RawConnection` (see there why),
-    else aiohttp sessions.
-    """
-    left = jobs
-    latencies: list[float] = []
-    tap_path = urlsplit(bench.tap).path
-
-    async def lean_client() -> None:
-        nonlocal left
-        conn = RawConnection.to(bench.tap)
-        try:
-            while left > 0:
-                left -= 1
-                latencies.append(await run_job_raw(conn, tap_path, TINY_QUERY))
-        finally:
-            await conn.close()
-
-    async def aiohttp_client() -> None:
-        nonlocal left
-        async with aiohttp.ClientSession() as session:
-            while left > 0:
-                left -= 1
-                latencies.append((await run_job(session, bench.tap, TINY_QUERY)).total)
-
-    client = lean_client if lean else aiohttp_client
-    start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return jobs / (time.perf_counter() - start), latencies
-
-
-async def throughput_figures(
-    bench: Bench, _session: aiohttp.ClientSession
-) -> list[Figure]:
-    await _throughput_round(bench, 40, 20)  # warm-up
-    meter = CpuMeter(bench)
-    rounds = [await _throughput_round(bench, 100, 20) for _ in range(bench.reps(5, 1))]
-    cpu = meter.per_op(100 * len(rounds))
-    with_aiohttp, _ = await _throughput_round(bench, 100, 20, lean=False)
-    rates = [rate for rate, _ in rounds]
-    latencies = [s * MS for _, lat in rounds for s in lat]
-    return [
-        Figure(
-            name="3 throughput 100 jobs / 20 clients",
-            value=median(rates),
-            unit="jobs/s",
-            target=Target(150, at_least=True),
-            details={
-                "rates": rates,
-                "rate_with_aiohttp_clients": with_aiohttp,
-                "job_latency_ms": summary(latencies),
-                "cpu": cpu,
-            },
-            note="CPU ms/job: "
-            + ", ".join(f"{k.removesuffix('_cpu_ms')} {v:.1f}" for k, v in cpu.items())
-            + f"; with aiohttp clients {with_aiohttp:.0f} jobs/s",
-        )
     ]
 
 

@@ -43,10 +43,10 @@ from figures_latency import (  # noqa: E402
     joblist_figures,
     pyvo_figures,
     sync_figures,
-    throughput_figures,
     wakeup_figures,
 )
 from figures_store import store_figures  # noqa: E402
+from figures_throughput import throughput_figures  # noqa: E402
 from figures_upload import upload_figures  # noqa: E402
 from live import ForeignLoad, LiveServer  # noqa: E402
 from report import Curve, Figure, load_average, print_table, write_json  # noqa: E402

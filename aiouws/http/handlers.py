@@ -220,7 +220,9 @@ async def get_job(request: web.Request) -> web.Response:
             guard,
         )
     else:
-        job = await _job(request)
+        job = await service.get_finished(
+            request.match_info["job_id"], await _owner(request), request.app[KIND]
+        )
     quote = await service.quote(job)
     if prefers_html(request):
         return await jobpages.job_page(

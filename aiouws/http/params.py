@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -167,6 +167,15 @@ def decode_urlencoded(body: bytes, charset: str = "utf-8") -> list[tuple[str, st
     body = body.rstrip()
     if body.count(b"&") >= MAX_FIELDS:
         raise PayloadTooLarge(f"more than {MAX_FIELDS:,} fields in the request body")
+    if len(body) <= INLINE_BYTES and body.isascii():
+        # A small ASCII body (every form a client encodes): the library's parser
+        # makes the same pairs, at less than half the cost.
+        return parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            encoding=charset,
+            errors="replace",
+        )
     pairs = []
     for field_ in body.split(b"&"):
         if field_:

@@ -53,7 +53,8 @@ class LocalOutputs:
     async def open_async(
         self, name: str, media_type: str, download_name: str | None = None
     ) -> AsyncIterator[AsyncWriter]:
-        """Local writes go to the page cache: written as they come."""
+        """Local writes go to the page cache: written as they come (an inline
+        lane's job directory was made off the event loop before its run)."""
         with self.open(name, media_type, download_name) as out:
             yield _AsyncFile(out)
 

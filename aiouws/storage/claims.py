@@ -114,30 +114,15 @@ QUEUE_WAITING = (
 
 
 def claimed_insert_sql() -> str:
-    """The INSERT of a job the fast lane takes at once, under :data:`CLAIM_LOCK`
-    and its owner's lock: created EXECUTING with the claim (``$10`` claimed by,
-    ``$11`` lease seconds, ``$12`` pid) while its owner has fewer than ``$13``
-    jobs executing and the kind's fast lane fewer than ``$14`` across all
-    hosts, else created QUEUED (``$8``) unless the owner has ``$9`` queued
+    """The admission of a job the fast lane takes at once, one statement
+    (``uws.admit_claimed_job``, migration 005): under its owner's lock and then
+    :data:`CLAIM_LOCK`'s, created EXECUTING with the claim (``$10`` claimed
+    by, ``$11`` lease seconds, ``$12`` pid) while its owner has fewer than
+    ``$13`` jobs executing and the kind's fast lane fewer than ``$14`` across
+    all hosts, else created QUEUED (``$8``) unless the owner has ``$9`` queued
     already (then no row returns).
     """
     return (
-        "WITH active AS (SELECT"
-        " count(*) FILTER (WHERE phase IN ('QUEUED', 'HELD')) AS queued,"
-        " count(*) FILTER (WHERE phase = 'EXECUTING') AS executing"
-        " FROM uws.job WHERE owner IS NOT DISTINCT FROM $3"
-        " AND phase IN ('QUEUED', 'HELD', 'EXECUTING', 'SUSPENDED')),"
-        " lane AS (SELECT count(*) AS n FROM uws.job"
-        " WHERE phase = 'EXECUTING' AND kind = $2 AND inline_lane),"
-        " room AS (SELECT active.queued,"
-        " active.executing < $13 AND lane.n < $14 AS run FROM active, lane)"
-        " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
-        " destruction_time, parameters, phase, queued_time, start_time,"
-        " claimed_by, lease_until, runner_pid, inline_lane)"
-        " SELECT $1, $2, $3, $4, $5, $6, $7,"
-        " CASE WHEN run THEN 'EXECUTING'::uws.phase ELSE $8::uws.phase END,"
-        " now(), CASE WHEN run THEN now() END, CASE WHEN run THEN $10 END,"
-        " CASE WHEN run THEN now() + make_interval(secs => $11) END,"
-        " CASE WHEN run THEN $12::integer END, run"
-        " FROM room WHERE run OR room.queued < $9 RETURNING *"
+        "SELECT * FROM uws.admit_claimed_job($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11, $12, $13, $14)"
     )

@@ -92,16 +92,17 @@ def fail_executing_sql(condition: str) -> str:
 def insert_sql(
     new: NewJob, phase: Phase, max_queued: int, claim: Claim | None
 ) -> tuple[str, list[Any]]:
-    """The INSERT of a job unless its owner is at the queued cap (then no row
-    returns).
+    """The admission of a job, one statement: a call of ``uws.admit_job`` (or,
+    with ``claim``, ``uws.admit_claimed_job``; migration 005), which returns
+    no row when its owner is at the queued cap.
 
-    The owner's QUEUED/HELD jobs are counted in the same statement (run it
-    under :data:`OWNER_LOCK`: concurrent statements do not see each other's
-    rows). With ``claim`` (a fast lane's) the job is created EXECUTING, claimed
-    as given, when the global caps leave room (run it under
-    :data:`~aiouws.storage.claims.CLAIM_LOCK` as well), else QUEUED
-    (:func:`~aiouws.storage.claims.claimed_insert_sql`). The owner's
-    executing cap never refuses a job: it holds back its claim.
+    The function takes the owner's lock (:data:`OWNER_LOCK`'s) and counts the
+    owner's QUEUED/HELD jobs under it (a fresh snapshot per statement of the
+    function: it sees every admission that held the lock before). With
+    ``claim`` (a fast lane's) it also takes
+    :data:`~aiouws.storage.claims.CLAIM_LOCK`'s lock and creates the job
+    EXECUTING, claimed as given, when the global caps leave room, else QUEUED.
+    The owner's executing cap never refuses a job: it holds back its claim.
     """
     args: list[Any] = [
         new.job_id,
@@ -117,16 +118,7 @@ def insert_sql(
         caps = [claim.max_owner, claim.max_lane]
         args += [Phase.QUEUED.value, max_queued, *extra, *caps]
         return claimed_insert_sql(), args
-    owner = "owner IS NULL" if new.owner is None else "owner = $3"
-    queued = "NULL" if phase is Phase.PENDING else "now()"
-    sql = (
-        "WITH active AS (SELECT count(*) AS queued"
-        f" FROM uws.job WHERE {owner} AND phase IN ('QUEUED', 'HELD'))"
-        " INSERT INTO uws.job (job_id, kind, owner, run_id, execution_duration,"
-        " destruction_time, parameters, phase, queued_time)"
-        f" SELECT $1, $2, $3, $4, $5, $6, $7, $8, {queued} FROM active"
-        " WHERE active.queued < $9 RETURNING *"
-    )
+    sql = "SELECT * FROM uws.admit_job($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     return sql, [*args, phase.value, max_queued]
 
 

@@ -25,6 +25,7 @@ _MIGRATIONS = (
     "002_job_list_index.sql",
     "003_job_backend.sql",
     "004_hosts.sql",
+    "005_one_statement_admission.sql",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x61696F757773  # "aiouws"

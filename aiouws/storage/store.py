@@ -116,12 +116,28 @@ class JobStore(JobClaims, JobCounts):
     def written_final(self, job_id: str) -> Job | None:
         """The row this process last wrote for ``job_id`` if the job was then in a
         final phase and no other phase change has been announced since (see
-        :meth:`changed_elsewhere`). Only a phase change can alter a final job's
-        results, and every phase change is announced."""
+        :meth:`changed_elsewhere`, :meth:`forget_job`). Every change of a final
+        job's row is announced: a phase change, or another (its destruction
+        time) as ``updated`` (migration 005)."""
         written = self._written.get(job_id)
         return (
             written if written is not None and written.phase in FINAL_PHASES else None
         )
+
+    def written_running(self, job_id: str) -> Job | None:
+        """The row this process last wrote for ``job_id`` if the job was then
+        not in a final phase and no other phase change has been announced since:
+        its phase is current (its other columns may not be)."""
+        written = self._written.get(job_id)
+        return (
+            written
+            if written is not None and written.phase not in FINAL_PHASES
+            else None
+        )
+
+    def forget_job(self, job_id: str) -> None:
+        """Forget the written row of ``job_id`` (it was changed elsewhere)."""
+        self._written.pop(job_id, None)
 
     def forget_written(self) -> None:
         """Forget every written row (announcements may have been missed)."""
@@ -165,13 +181,13 @@ class JobStore(JobClaims, JobCounts):
 
         ``phase=QUEUED`` creates it already queued; with ``claim`` it is created
         EXECUTING, claimed as given (an inline lane's job), if the global caps
-        (:mod:`.claims`) leave room, else QUEUED. The owner's QUEUED/HELD jobs
-        are counted in the insert itself, under the owner's lock
-        (:meth:`_owner_locked`): caps hold under concurrency.
+        (:mod:`.claims`) leave room, else QUEUED. One statement (a round trip):
+        the owner's QUEUED/HELD jobs are counted under the owner's lock, which
+        the statement takes (:func:`.queries.insert_sql`): caps hold under
+        concurrency.
         """
         sql, args = insert_sql(new, phase, max_queued, claim)
-        async with self._owner_locked(new.owner, claims=claim is not None) as conn:
-            row = await conn.fetchrow(sql, *args)
+        row = await self._fetchrow(sql, *args)
         if row is None:
             return None
         job = job_from_row(row)
@@ -329,18 +345,15 @@ class JobStore(JobClaims, JobCounts):
     # -- internals ----------------------------------------------------------------
 
     @asynccontextmanager
-    async def _owner_locked(
-        self, owner: str | None, *, claims: bool = False
-    ) -> AsyncIterator[Any]:
+    async def _owner_locked(self, owner: str | None) -> AsyncIterator[Any]:
         """A pooled connection in a transaction that holds ``owner``'s admission
-        lock (:data:`OWNER_LOCK`) until it ends: count and write there.
-        ``claims``: then the claim lock too (in that order; claims take only
-        the claim lock, so the two never wait for each other in a circle)."""
+        lock (:data:`OWNER_LOCK`) until it ends: count and write there, as
+        :meth:`create`'s statement does (which takes the claim lock after it for
+        the fast lane; claims take only the claim lock, so the two never wait
+        for each other in a circle)."""
         with _unavailable():
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(OWNER_LOCK, owner)
-                if claims:
-                    await conn.execute(CLAIM_LOCK)
                 yield conn
 
     @asynccontextmanager

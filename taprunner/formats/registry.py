@@ -45,8 +45,9 @@ class DataPath(StrEnum):
     #: asyncpg rows from a server-side cursor, batch by batch (every format).
     CURSOR = "cursor"
     #: A small result fetched in one round trip on a prepared read-only session,
-    #: without a transaction and a cursor. Not taken at present: few rows may
-    #: still be many bytes, so the fast lane uses the cursor too (bytelimits).
+    #: without a transaction and a cursor: the fast lane's, when the query
+    #: bounds its rows below the cursor's first batch (few rows may still be
+    #: many bytes: no more are fetched than the cursor would; bytelimits).
     FETCH = "fetch"
     #: PostgreSQL writes the bytes itself with ``COPY ... TO STDOUT`` (the
     #: entry's ``copy``) when the columns' PostgreSQL text is the encoder's.

@@ -29,7 +29,7 @@ from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_typ
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.formats.tdcopy import copy_columns
 from taprunner.query.bincopy import BinaryCopy, stream_binary_copy
-from taprunner.query.bytelimits import ResultLimits
+from taprunner.query.bytelimits import FIRST_ROWS, ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.copytext import stream_transcoded
 from taprunner.query.outcome import (
@@ -137,6 +137,7 @@ async def run_query(
     tag: QueryTag | None = None,
     limits: QueryLimits = DEFAULT_LIMITS,
     result_limits: ResultLimits | None = None,
+    rows_bound: int | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -152,6 +153,11 @@ async def run_query(
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
     ``conn`` then only prepares the statement, for the FIELDs.
     ``statement``: the query already parsed (the fast lane's), if at hand.
+    ``rows_bound``: the most rows the query can return (MAXREC, its TOP), if
+    known: on a ``session`` without a role change, a result bounded below
+    :data:`~.bytelimits.FIRST_ROWS` rows in a format taking the FETCH path is
+    fetched in one round trip (no transaction, no cursor: the rows the
+    cursor's first batch would hold), through the same byte limits.
     ``tag``: whose query it is, for its line in the query log
     (:mod:`.querylog`; every TAP query passes here); default: anonymous sync.
     ``limits``: the bounds of the query (:mod:`taprunner.adql.limits`); it is
@@ -182,6 +188,7 @@ async def run_query(
             statement=statement,
             limits=limits,
             result_limits=result_limits or ResultLimits.for_file(TapSettings()),
+            rows_bound=rows_bound,
         )
 
     return await logged(tag or QueryTag(), request, sink, run)
@@ -201,6 +208,7 @@ async def _run_query(
     statement: exp.Expr | None,
     limits: QueryLimits,
     result_limits: ResultLimits,
+    rows_bound: int | None = None,
 ) -> QueryOutcome:
     """:func:`run_query`, unlogged."""
     try:
@@ -218,6 +226,15 @@ async def _run_query(
         columnar = None  # another session does not see the uploaded tables
     if session and role == QUERY_ROLE:
         role = None  # the session is the query role's already
+    at_once = (
+        session
+        and role is None
+        and columnar is None
+        and rows_bound is not None
+        and rows_bound < FIRST_ROWS
+        and fmt.takes(DataPath.FETCH)
+        and not fmt.takes(DataPath.COPY)
+    )
     if statements is None:
         return await _run(
             conn,
@@ -230,6 +247,7 @@ async def _run_query(
             result_limits,
             None,
             columnar,
+            at_once=at_once,
         )
     written = False
 
@@ -251,6 +269,7 @@ async def _run_query(
                 result_limits,
                 statements,
                 columnar,
+                at_once=at_once,
             )
         except (asyncpg.InvalidCachedStatementError, ColumnsChanged) as exc:
             # The tables changed shape since the statement was prepared: prepare
@@ -274,11 +293,21 @@ async def _run(
     limits: ResultLimits,
     statements: StatementCache | None = None,
     columnar: Columnar | None = None,
+    *,
+    at_once: bool = False,
 ) -> QueryOutcome:
     """The query in its read-only transaction (or, when ``columnar`` takes it,
-    only its preparation). A cached statement that no longer fits its tables
-    raises InvalidCachedStatementError for the caller to retry."""
+    only its preparation; ``at_once``: the FETCH path, outside a transaction on
+    a read-only session, see :func:`run_query`). A cached statement that no
+    longer fits its tables raises InvalidCachedStatementError for the caller to
+    retry."""
     try:
+        if at_once:
+            statement = await prepare(conn, translation.sql, statements)
+            fields = _fields(translation.columns, statement.get_attributes(), catalog)
+            return await stream_cursor(
+                statement, request, fields, sink, timeout, limits, at_once=True
+            )
         async with _read_only(conn, role, timeout):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()

@@ -191,13 +191,15 @@ async def execute(
     statement: exp.Expr | None = None,
     observe: Callable[[QueryRecord], None] | None = None,
     role: str = QUERY_ROLE,
+    rows_bound: int | None = None,
 ) -> None:
     """Run the job's query on ``conn`` as ``role`` into the result ``result``,
     with notes.
 
     ``request``: the job's TAP request if the caller parsed it already (the fast
     lane's, from the prepare hook), else parsed here from the job's parameters;
-    ``statement``: its query already parsed, if at hand.
+    ``statement``: its query already parsed, if at hand; ``rows_bound``: the
+    most rows it can return, if known (see :func:`.execute.run_query`).
     ``observe``: gets the query's :class:`~taprunner.query.querylog.QueryRecord`
     (the server's metrics, for jobs run in the server).
 
@@ -237,6 +239,7 @@ async def execute(
                     tag=QueryTag(ctx.owner, ctx.job_id, observe),
                     limits=tap.query_limits(),
                     result_limits=ResultLimits.for_file(tap),
+                    rows_bound=rows_bound,
                 )
     except TapError as exc:
         await write_error_async(ctx, str(exc))

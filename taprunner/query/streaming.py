@@ -14,7 +14,7 @@ import asyncio
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -37,6 +37,26 @@ from taprunner.schema.catalog import Connection
 __all__ = ["encoder_for", "stream_copied", "stream_cursor"]
 
 
+class _Rows(Protocol):
+    """Where :func:`_stream` takes its batches: a cursor, or rows fetched."""
+
+    async def fetch(self, n: int, /) -> list[asyncpg.Record]: ...
+
+
+class _Fetched:
+    """The rows of a result fetched at once (the FETCH path), handed out in
+    batches as a cursor holding them would."""
+
+    def __init__(self, rows: list[asyncpg.Record]) -> None:
+        self._rows = rows
+        self._at = 0
+
+    async def fetch(self, n: int, /) -> list[asyncpg.Record]:
+        batch = self._rows[self._at : self._at + n]
+        self._at += len(batch)
+        return batch
+
+
 async def stream_cursor(
     statement: asyncpg.prepared_stmt.PreparedStatement,
     request: TapRequest,
@@ -44,13 +64,25 @@ async def stream_cursor(
     sink: Sink,
     timeout: float,
     limits: ResultLimits,
+    *,
+    at_once: bool = False,
 ) -> QueryOutcome:
     """The CURSOR path: rows from a cursor, streamed through the format's encoder,
     with an overflow (MAXREC, or a byte limit: ``limits``) or error status in the
-    footer."""
+    footer.
+
+    ``at_once``: the FETCH path, for a result bounded to at most
+    :data:`~.bytelimits.FIRST_ROWS` rows by its query (the cursor's first
+    batch would hold them all): the rows are fetched in one round trip, with no
+    cursor and no transaction, and stream through the same gate and encoder.
+    """
     encoder = encoder_for(request, fields)
     gate = ByteGate(fields, limits)
-    cursor = await statement.cursor()
+    cursor: _Rows
+    if at_once:
+        cursor = _Fetched(await statement.fetch())
+    else:
+        cursor = await statement.cursor()
     # Fetch before the header goes out: most query failures surface in the first
     # batch, and then the sync client still gets a plain error document.
     batch = await cursor.fetch(gate.rows)
@@ -82,7 +114,7 @@ def encoder_for(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
 
 
 async def _stream(
-    cursor: asyncpg.cursor.Cursor[asyncpg.Record],
+    cursor: _Rows,
     batch: list[asyncpg.Record],
     encoder: RowEncoder,
     sink: Sink,

@@ -104,6 +104,11 @@ class LaneQuery:
     bound: int | None = None
     statement: exp.Expr | None = None
 
+    def rows_bound(self) -> int:
+        """The most rows the query can return: MAXREC, or its TOP if lower."""
+        maxrec = self.request.maxrec
+        return maxrec if self.bound is None else min(maxrec, self.bound)
+
     def take_statement(self) -> exp.Expr | None:
         """The statement, once: the run takes it, and nothing that outlives the
         job (e.g. its context, kept by its inline slot) holds the parse tree."""
@@ -251,6 +256,7 @@ class TapInline:
                 statement=statement,
                 observe=self.observe,
                 role=role,
+                rows_bound=None if prepared is None else prepared.rows_bound(),
             )
         except DRIVER_ERRORS as exc:
             if warm is not None:

@@ -53,3 +53,19 @@ def test_too_many_fields_are_refused_before_any_is_decoded() -> None:
     assert len(decode_urlencoded(b"a=1&" * (MAX_FIELDS - 1))) == MAX_FIELDS - 1
     with pytest.raises(PayloadTooLarge, match="more than 1,000 fields"):
         decode_urlencoded(b"a=1&" * MAX_FIELDS + b"a=1")
+
+
+@given(pieces)
+def test_the_small_ascii_fast_path_makes_the_pairs_of_the_sliced_decoding(
+    text: str,
+) -> None:
+    body = text.encode("utf-8")
+    if not body.isascii():
+        body = body.decode("utf-8").encode("ascii", "replace")
+    slow = [
+        (params._unquote(name, "utf-8"), params._unquote(value, "utf-8"))
+        for field_ in body.rstrip().split(b"&")
+        if field_
+        for name, _, value in [field_.partition(b"=")]
+    ]
+    assert decode_urlencoded(body) == slow

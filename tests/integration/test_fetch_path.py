@@ -1,0 +1,165 @@
+"""The FETCH path of the fast lane: a result its query bounds below the cursor's
+first batch is fetched in one round trip, without a transaction or a cursor,
+and comes out byte for byte as the cursor path writes it (nulls, escapes,
+MAXREC overflow, values cut by the byte limit, errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from testkit import DbSetup
+
+from taprunner.errors import TapQueryError
+from taprunner.query.bytelimits import FIRST_ROWS, ResultLimits
+from taprunner.query.caches import StatementCache
+from taprunner.query.execute import run_query
+from taprunner.request import FORMATS, TapRequest
+from taprunner.schema.catalog import TapCatalog
+from taprunner.schema.tapschema import QUERY_ROLE
+
+ODD = DbSetup(
+    tap_schema=True,
+    sql="""
+        CREATE SCHEMA tst;
+        CREATE TABLE tst.odd (id integer, mag real, name text, big bigint,
+                              flag boolean, born timestamp);
+        INSERT INTO tst.odd
+        SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE i / 7.0 END,
+               CASE WHEN i % 4 = 0 THEN NULL
+                    ELSE 'n<&>"' || i || repeat('x', i * 3) || ' é' END,
+               CASE WHEN i % 5 = 0 THEN NULL ELSE i * 10000000000 END,
+               CASE WHEN i % 6 = 0 THEN NULL ELSE i % 2 = 0 END,
+               timestamp '2020-01-01' + i * interval '1 hour'
+        FROM generate_series(1, 150) AS i;
+    """,
+    published={"tst.odd": None},
+)
+
+
+@pytest.fixture
+def db_setup() -> DbSetup:
+    return ODD
+
+
+async def _lane_session(conn: asyncpg.Connection) -> None:
+    """The fast lane's session: read-only, as the query role, with a timeout."""
+    await conn.execute(
+        f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on;'
+        " SET statement_timeout = 30000"
+    )
+
+
+async def _run(
+    conn: asyncpg.Connection,
+    adql: str,
+    *,
+    fmt: str = "votable",
+    maxrec: int = 1000,
+    bound: int | None,
+    limits: ResultLimits | None = None,
+) -> tuple[bytes, list[str], Any]:
+    """The result of ``adql`` on the lane's session, the statements sent for
+    it by ``Connection.execute`` (BEGIN, COMMIT: asyncpg logs no prepared
+    statement's), and its outcome (or the TapError raised)."""
+    chunks: list[bytes] = []
+    sent: list[str] = []
+
+    async def sink(data: bytes) -> None:
+        chunks.append(data)
+
+    def logged(record: Any) -> None:
+        sent.append(record.query)
+
+    request = TapRequest(query=adql, maxrec=maxrec, format=FORMATS[fmt])
+    catalog = await TapCatalog.load(conn)
+    conn.add_query_logger(logged)
+    try:
+        outcome: Any = await run_query(
+            conn,
+            request,
+            catalog,
+            sink,
+            timeout=30,
+            role=QUERY_ROLE,
+            statements=StatementCache(),
+            session=True,
+            rows_bound=bound,
+            result_limits=limits or ResultLimits(1 << 20, 1 << 30),
+        )
+    except TapQueryError as exc:
+        outcome = exc
+    finally:
+        conn.remove_query_logger(logged)
+    return b"".join(chunks), sent, outcome
+
+
+CASES = [
+    ("SELECT TOP 20 * FROM tst.odd ORDER BY id", "votable", 1000),
+    ("SELECT TOP 20 * FROM tst.odd ORDER BY id", "votable/td", 1000),
+    ("SELECT TOP 20 * FROM tst.odd ORDER BY id", "votable/b", 1000),
+    ("SELECT * FROM tst.odd ORDER BY id", "votable", 7),  # MAXREC overflow
+    ("SELECT TOP 0 * FROM tst.odd", "votable", 1000),
+    ("SELECT TOP 5 id, name FROM tst.odd WHERE id > 1000", "votable/td", 1000),
+]
+
+
+@pytest.mark.parametrize(("adql", "fmt", "maxrec"), CASES)
+async def test_a_bounded_result_is_fetched_at_once_with_the_same_bytes(
+    conn: asyncpg.Connection, adql: str, fmt: str, maxrec: int
+) -> None:
+    await _lane_session(conn)
+    cursor, cursor_sent, cursor_outcome = await _run(
+        conn, adql, fmt=fmt, maxrec=maxrec, bound=None
+    )
+    fetched, fetched_sent, fetched_outcome = await _run(
+        conn, adql, fmt=fmt, maxrec=maxrec, bound=min(maxrec, 20)
+    )
+    assert fetched == cursor
+    assert fetched_outcome == cursor_outcome
+    assert any(q.startswith("BEGIN") for q in cursor_sent)
+    # No transaction (asyncpg opens no cursor outside one): the prepared
+    # statement alone, one round trip.
+    assert fetched_sent == []
+
+
+async def test_the_byte_limits_cut_a_fetched_result_as_they_cut_a_cursor(
+    conn: asyncpg.Connection,
+) -> None:
+    await _lane_session(conn)
+    adql = "SELECT TOP 30 id, name FROM tst.odd ORDER BY id"
+    # A value over 40 bytes cuts the result before its row; 700 bytes of
+    # result cut nothing here (one batch), on either path.
+    for limits, cut in (
+        (ResultLimits(40, 1 << 30), True),
+        (ResultLimits(1 << 20, 700), False),
+    ):
+        cursor, _, cursor_outcome = await _run(conn, adql, bound=None, limits=limits)
+        fetched, sent, fetched_outcome = await _run(conn, adql, bound=30, limits=limits)
+        assert fetched == cursor
+        assert fetched_outcome == cursor_outcome
+        assert (fetched_outcome.cut is not None) is cut
+        assert (b'value="OVERFLOW"' in fetched) is cut
+        assert sent == []
+
+
+async def test_a_failing_query_fails_alike(conn: asyncpg.Connection) -> None:
+    await _lane_session(conn)
+    adql = "SELECT TOP 3 id / (id - 2) AS q FROM tst.odd ORDER BY id"
+    cursor, _, cursor_error = await _run(conn, adql, bound=None)
+    fetched, _, fetched_error = await _run(conn, adql, bound=3)
+    assert isinstance(fetched_error, TapQueryError)
+    assert str(fetched_error) == str(cursor_error)
+    assert fetched == cursor == b""
+
+
+async def test_larger_or_unknown_bounds_keep_the_cursor(
+    conn: asyncpg.Connection,
+) -> None:
+    await _lane_session(conn)
+    adql = "SELECT * FROM tst.odd ORDER BY id"
+    for bound in (None, FIRST_ROWS, 1000):
+        _, sent, outcome = await _run(conn, adql, bound=bound)
+        assert any(q.startswith("BEGIN") for q in sent)
+        assert outcome.rows == 150

@@ -1,0 +1,128 @@
+"""A finished job's row, as the process that finished it wrote it, answers GET
+and WAIT without a read, and only while it is current: a change made
+elsewhere (another process, another host) is announced and then read."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import asyncpg
+from querywatch import eventually, final, submit, until_running
+from testkit import Client
+
+from aiouws.config import Settings
+from aiouws.storage.notify import PhaseListener
+
+QUERY = "SELECT TOP 2 id FROM demo.stars"
+#: Slow in PostgreSQL, yet at most one row: the fast lane runs it here.
+SLOW_ONE = (
+    "SELECT TOP 1 COUNT(*) AS n FROM demo.stars AS a, demo.stars AS b, demo.stars AS c"
+)
+
+
+def _destruction(document: str) -> str:
+    match = re.search(r"<uws:destruction>([^<]+)</uws:destruction>", document)
+    assert match is not None, document
+    return match.group(1)
+
+
+async def test_a_change_of_a_finished_job_made_elsewhere_is_seen(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    job = await submit(client, QUERY=QUERY)
+    assert await final(client, job) == "COMPLETED"  # run in this process
+    before = _destruction(await (await client.get(f"/tap/async/{job}")).text())
+    # Another process moves the destruction time (no phase change).
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        await conn.execute(
+            "UPDATE uws.job SET destruction_time = '2031-02-03T04:05:06Z'"
+            " WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+
+    async def seen(params: str) -> bool:
+        document = await (await client.get(f"/tap/async/{job}{params}")).text()
+        return _destruction(document).startswith("2031-02-03T04:05:06")
+
+    await eventually(lambda: seen(""), "new destruction time in GET")
+    await eventually(lambda: seen("?WAIT=5"), "new destruction time in WAIT")
+    assert not before.startswith("2031")
+
+
+async def test_a_finished_job_written_here_is_answered_without_reads(
+    client: Client, settings: Settings
+) -> None:
+    assert settings.dsn is not None
+    job = await submit(client, QUERY=QUERY)
+    assert await final(client, job) == "COMPLETED"
+    # Nobody can read the job table meanwhile: only answers without a read come.
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE uws.job IN ACCESS EXCLUSIVE MODE")
+            async with asyncio.timeout(5):
+                for params in ("", "?WAIT=5", "?WAIT=-1"):
+                    response = await client.get(f"/tap/async/{job}{params}")
+                    assert "<uws:phase>COMPLETED</uws:phase>" in await response.text()
+                result = await client.get(f"/tap/async/{job}/results/result")
+                assert result.status == 200
+    finally:
+        await conn.close()
+
+
+async def test_a_wait_on_a_job_running_here_that_times_out_reads_it(
+    client: Client, settings: Settings
+) -> None:
+    """The row written when the job started tells its phase; what WAIT returns
+    after its timeout is read (another process changed its destruction time)."""
+    assert settings.dsn is not None
+    job = await submit(client, QUERY=SLOW_ONE)
+    await until_running(settings.dsn, 1, "query running in PostgreSQL")
+    conn = await asyncpg.connect(settings.dsn)
+    try:
+        await conn.execute(
+            "UPDATE uws.job SET destruction_time = '2031-02-03T04:05:06Z'"
+            " WHERE job_id = $1",
+            job,
+        )
+    finally:
+        await conn.close()
+    document = await (await client.get(f"/tap/async/{job}?WAIT=1")).text()
+    assert "<uws:phase>EXECUTING</uws:phase>" in document
+    assert _destruction(document).startswith("2031-02-03T04:05:06")
+    await client.post(f"/tap/async/{job}/phase", data={"PHASE": "ABORT"})
+    assert await final(client, job) == "ABORTED"
+    await until_running(settings.dsn, 0, "query cancelled in PostgreSQL")
+
+
+async def test_an_update_announcement_wakes_no_waiter(db_dsn: str) -> None:
+    listener = PhaseListener(lambda: asyncpg.connect(db_dsn))
+    updated: list[str] = []
+    listener.on_updated(updated.append)
+    events: list[object] = []
+    listener.subscribe(events.append)
+    await listener.start()
+    try:
+        async with listener.watch("j" * 16) as watch:
+            conn = await asyncpg.connect(db_dsn)
+            try:
+                await conn.execute(
+                    "SELECT pg_notify('aiouws_job', $1)",
+                    "j" * 16 + " COMPLETED tap updated",
+                )
+            finally:
+                await conn.close()
+
+            async def heard() -> bool:
+                return updated == ["j" * 16]
+
+            await eventually(heard, "update announced")
+            assert not watch.is_set()
+            assert events == []
+    finally:
+        await listener.stop()
