@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 from querywatch import eventually
 
+from aiouws.phases import Phase
 from aiouws.storage.notify import PhaseListener
 
 
@@ -50,5 +51,35 @@ async def test_missed_announcements_are_reported_at_loss_and_at_reconnect(
 
         await eventually(reconnected, "listener reconnected")
         assert missed == [False, False, False]  # lost, then reconnected
+    finally:
+        await listener.stop()
+
+
+async def test_a_kind_named_updated_has_its_phase_changes_published(
+    db_dsn: str,
+) -> None:
+    """Kind names match ``[a-z][a-z0-9_-]*``, so a kind may be named
+    ``updated``: its phase changes ('<id> <PHASE> updated', three words) wake
+    waiters, and only the four-word payload is a row update."""
+    events: list[tuple[str, object, str]] = []
+    updated: list[str] = []
+    listener = PhaseListener(lambda: asyncpg.connect(db_dsn))
+    listener.subscribe(lambda e: events.append((e.job_id, e.phase, e.kind)))
+    listener.on_updated(updated.append)
+    await listener.start()
+    try:
+        admin = await asyncpg.connect(db_dsn)
+        try:
+            for payload in ("j1 QUEUED updated", "j2 COMPLETED updated updated"):
+                await admin.execute("SELECT pg_notify('aiouws_job', $1)", payload)
+        finally:
+            await admin.close()
+
+        async def heard() -> bool:
+            return len(events) + len(updated) >= 2
+
+        await eventually(heard, "both announcements heard")
+        assert events == [("j1", Phase.QUEUED, "updated")]
+        assert updated == ["j2"]
     finally:
         await listener.stop()
