@@ -156,8 +156,9 @@ class PhaseListener:
         self, _conn: object, _pid: int, _channel: str, payload: object
     ) -> None:
         text = str(payload)
-        if text.endswith(" updated"):
-            job_id = text.partition(" ")[0]
+        words = text.split(" ")
+        if len(words) == 4 and words[3] == "updated":  # a kind may be "updated"
+            job_id = words[0]
             for callback in self._updated:
                 try:
                     callback(job_id)
