@@ -163,3 +163,24 @@ async def test_larger_or_unknown_bounds_keep_the_cursor(
         _, sent, outcome = await _run(conn, adql, bound=bound)
         assert any(q.startswith("BEGIN") for q in sent)
         assert outcome.rows == 150
+
+
+async def test_a_fetched_query_is_not_jit_compiled(conn: asyncpg.Connection) -> None:
+    """The cursor path runs without JIT compilation (``SET LOCAL jit = off``:
+    a 0.2 ms cone search was costed above ``jit_above_cost`` and compiled for
+    15 ms); the FETCH path, outside that transaction, runs without it too."""
+    plans: list[str] = []
+    conn.add_log_listener(lambda _conn, message: plans.append(str(message)))
+    await conn.execute(
+        "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+        " SET auto_explain.log_level = 'notice'; SET jit_above_cost = 0"
+    )
+    await _lane_session(conn)
+    await TapCatalog.load(conn)  # its own queries' plans are not the point
+    adql = "SELECT TOP 20 * FROM tst.odd WHERE id * 2 > 3 ORDER BY id"
+    for bound in (None, 20):  # the cursor path, then the FETCH path
+        plans.clear()
+        await _run(conn, adql, maxrec=1000, bound=bound)
+        ours = [plan for plan in plans if "FROM tst.odd" in plan]
+        assert ours, plans
+        assert not any("JIT" in plan for plan in ours), (bound, ours)
