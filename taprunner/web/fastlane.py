@@ -57,7 +57,7 @@ from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.state import TapState
 
-__all__ = ["LaneQuery", "TapInline"]
+__all__ = ["SESSION_SETUP", "LaneQuery", "TapInline"]
 
 
 @dataclass
@@ -81,6 +81,14 @@ class _Warm:
 
 
 log = logging.getLogger(__name__)
+
+#: The lane's session: read-only, as the query role, and without JIT
+#: compilation, which the cursor path turns off per transaction
+#: (:func:`taprunner.query.execute._read_only`) and the FETCH path, outside a
+#: transaction, would otherwise pay for a small query costed over its threshold.
+SESSION_SETUP = (
+    f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on; SET jit = off'
+)
 
 #: Cancel requests for a stopped job's backend, and the seconds between them.
 CANCEL_TRIES = 40
@@ -341,9 +349,7 @@ class TapInline:
     async def _connect(self) -> _Warm:
         conn = await self.database.connect(name="fast lane")
         try:
-            await conn.execute(
-                f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
-            )
+            await conn.execute(SESSION_SETUP)
         except BaseException:
             conn.terminate()
             raise

@@ -18,6 +18,7 @@ from taprunner.query.execute import run_query
 from taprunner.request import FORMATS, TapRequest
 from taprunner.schema.catalog import TapCatalog
 from taprunner.schema.tapschema import QUERY_ROLE
+from taprunner.web.fastlane import SESSION_SETUP
 
 ODD = DbSetup(
     tap_schema=True,
@@ -45,10 +46,7 @@ def db_setup() -> DbSetup:
 
 async def _lane_session(conn: asyncpg.Connection) -> None:
     """The fast lane's session: read-only, as the query role, with a timeout."""
-    await conn.execute(
-        f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on;'
-        " SET statement_timeout = 30000"
-    )
+    await conn.execute(f"{SESSION_SETUP}; SET statement_timeout = 30000")
 
 
 async def _run(
