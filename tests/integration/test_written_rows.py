@@ -126,3 +126,68 @@ async def test_an_update_announcement_wakes_no_waiter(db_dsn: str) -> None:
             assert events == []
     finally:
         await listener.stop()
+
+
+async def test_a_change_made_elsewhere_while_the_write_returns_is_not_hidden(
+    db_dsn: str,
+) -> None:
+    """Another process changes (or deletes) a job just after this process's
+    write finished it: its announcement can be heard before the write's row
+    comes back (the pooled connection's release takes loop turns). The row
+    the write returns is then already stale and must not be kept: GET would
+    answer it, without a read, for as long as it is kept."""
+    from test_store import new_job
+
+    from aiouws.phases import Phase
+    from aiouws.storage.schema import init_connection, keep_session
+    from aiouws.storage.store import JobStore
+
+    pool = await asyncpg.create_pool(  # as the application's (no reset query)
+        db_dsn, min_size=1, max_size=4, init=init_connection, reset=keep_session
+    )
+    store = JobStore(pool)
+    listener = PhaseListener(lambda: asyncpg.connect(db_dsn))
+    listener.subscribe(lambda e: store.changed_elsewhere(e.job_id, e.phase))
+    listener.on_updated(store.forget_job)
+    await listener.start()
+    holder = await asyncpg.connect(db_dsn)
+    other = await asyncpg.connect(db_dsn)
+    stale = []
+    try:
+        for round_ in range(20):
+            job = await store.create(new_job(owner="o"))
+            assert job is not None
+            # The row is locked: this process's write and then the other's
+            # queue behind the lock, and run one right after the other.
+            async with holder.transaction():
+                await holder.execute(
+                    "SELECT 1 FROM uws.job WHERE job_id = $1 FOR UPDATE", job.job_id
+                )
+                ours = asyncio.ensure_future(
+                    store.change_phase(
+                        job.job_id, Phase.COMPLETED, allowed=(Phase.PENDING,)
+                    )
+                )
+                await asyncio.sleep(0.02)
+                theirs = asyncio.ensure_future(
+                    other.execute(
+                        "DELETE FROM uws.job WHERE job_id = $1"
+                        if round_ % 2
+                        else "UPDATE uws.job SET destruction_time ="
+                        " '2031-02-03T04:05:06Z' WHERE job_id = $1",
+                        job.job_id,
+                    )
+                )
+                await asyncio.sleep(0.02)
+            assert (await ours).phase is Phase.COMPLETED
+            await theirs
+            await asyncio.sleep(0.05)  # every announcement heard
+            kept = store.written_final(job.job_id)
+            if kept is not None and (round_ % 2 or kept.destruction_time.year != 2031):
+                stale.append(round_)
+    finally:
+        await holder.close()
+        await other.close()
+        await listener.stop()
+        await pool.close()
+    assert stale == []
