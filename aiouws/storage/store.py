@@ -81,6 +81,12 @@ class JobStore(JobClaims, JobCounts):
         #: The rows this process wrote last (RETURNING *), by job id: a waiter
         #: woken by one of these changes gets the row without reading it again.
         self._written: OrderedDict[str, Job] = OrderedDict()
+        #: Jobs this process is writing (writes in flight), and the phases
+        #: announced for them meanwhile (None: deleted, or another change): an
+        #: announcement heard before the written row comes back may be of a
+        #: later change, and then that row is stale (see :meth:`_guarded_update`).
+        self._writing: dict[str, int] = {}
+        self._heard: dict[str, set[Phase | None]] = {}
 
     def _wrote(self, job: Job) -> Job:
         if sum(len(p.value) for p in job.parameters) > _WRITTEN_PARAMS_MAX:
@@ -137,15 +143,19 @@ class JobStore(JobClaims, JobCounts):
 
     def forget_job(self, job_id: str) -> None:
         """Forget the written row of ``job_id`` (it was changed elsewhere)."""
+        self._heard_of(job_id, None)
         self._written.pop(job_id, None)
 
     def forget_written(self) -> None:
         """Forget every written row (announcements may have been missed)."""
+        for job_id in self._writing:
+            self._heard_of(job_id, None)
         self._written.clear()
 
     def changed_elsewhere(self, job_id: str, phase: Phase | None) -> None:
         """A change to ``phase`` (None: deleted) was announced: forget a written
         row that does not show it."""
+        self._heard_of(job_id, phase)
         written = self._written.get(job_id)
         if written is not None and written.phase is not phase:
             del self._written[job_id]
@@ -379,9 +389,17 @@ class JobStore(JobClaims, JobCounts):
         sql, args = update_sql(job_id, sources, set_now, columns)
         db = self._pool if conn is None else conn
         with _unavailable():
-            row = await db.fetchrow(sql, *args)
+            self._writing[job_id] = self._writing.get(job_id, 0) + 1
+            try:
+                row = await db.fetchrow(sql, *args)
+            finally:
+                heard = self._written_back(job_id)
             if row is not None:
-                return self._wrote(job_from_row(row))
+                job = job_from_row(row)
+                if heard - {job.phase}:  # a later change was heard: not current
+                    self._written.pop(job_id, None)
+                    return job
+                return self._wrote(job)
             current = await db.fetchval(
                 "SELECT phase FROM uws.job WHERE job_id = $1", job_id
             )
@@ -389,6 +407,20 @@ class JobStore(JobClaims, JobCounts):
             raise JobNotFound(job_id)
         error = PhaseChangeError(Phase(current), what)
         raise InvalidPhaseError(str(error)) from error
+
+    def _heard_of(self, job_id: str, phase: Phase | None) -> None:
+        if job_id in self._writing:
+            self._heard.setdefault(job_id, set()).add(phase)
+
+    def _written_back(self, job_id: str) -> set[Phase | None]:
+        """A write of ``job_id`` came back: what was announced while it was in
+        flight (the caller keeps the row only if that is the row's own phase)."""
+        left = self._writing[job_id] - 1
+        if left:
+            self._writing[job_id] = left
+            return set(self._heard.get(job_id, ()))
+        del self._writing[job_id]
+        return self._heard.pop(job_id, set())
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         with _unavailable():
