@@ -87,6 +87,14 @@ async def test_cones_come_from_the_template() -> None:
             f"SELECT {a} * ra + {b}, POWER(mag, {a}) FROM demo.stars WHERE dec > -{b}"
             for a, b in (("1.5", "2.5"), ("1.5", "2.5"), ("3.5", "4.5"), ("2.0", ".5"))
         ],
+        # DISTANCE < r gets the indexable containments for r of 0-90 degrees
+        # only: a template learnt from a radius above 90 (whose probes' radii
+        # are above it too) must not serve a small radius without them.
+        [
+            "SELECT id FROM demo.stars WHERE DISTANCE(POINT('ICRS', ra, dec),"
+            f" POINT('ICRS', 1.5, 2.5)) < {r}"
+            for r in ("100.5", "100.5", "200.5", "0.5", "1e5", "1e5", "1e-5")
+        ],
         # Bad queries fail as they would have.
         [CONE.format(1.5, 2.5, "", 1)] * 3
         + ["SELECT TOP 1.5 id FROM demo.stars"] * 3
