@@ -139,3 +139,21 @@ async def test_any_cones_in_any_order(
         await _same(
             cache, CONE.format(form.format(ra), form.format(dec), "0.0167", flag)
         )
+
+
+async def test_catalogues_in_turn_keep_a_template_each() -> None:
+    # Each session role (proprietary tables) has a catalogue object of its own:
+    # clients of two roles sending cones in turn must not evict each other's
+    # template (each eviction costs a query two probe translations more).
+    cache = TranslationCache()
+    other = StaticCatalog({"demo.stars": ["id", "ra", "dec", "mag", "name"]})
+    for i in range(6):
+        text = CONE.format(f"{i}.5", "2.5", "0.5", 1)
+        for catalog in (CATALOG, other):
+            got = await cache.translate(text, catalog, CAP, limits=DEFAULT_LIMITS)
+            assert got == translate(text, catalog, limit=CAP)
+    shape = shape_of(CONE.format("9.5", "2.5", "0.5", 1))
+    assert shape is not None
+    extra = f"{CAP}\0{DEFAULT_LIMITS!r}"
+    assert cache.shapes.lookup(shape, CATALOG, extra) is not None
+    assert cache.shapes.lookup(shape, other, extra) is not None
