@@ -174,6 +174,15 @@ def _split(cut: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return cut[:-1], tuple(int(i) for i in order.split(",")) if order else ()
 
 
+def _scoped(extra: str, catalog: Catalog) -> str:
+    """``extra`` for ``catalog`` only: each catalogue object (a session role's,
+    a job's with uploads) keeps its own shapes, none evicts another's. An
+    entry holds its catalogue, so no live entry's ``id`` is reused; a shape
+    seen once under a dead one's only passes on which numbers are no slots,
+    which :meth:`ShapeCache._build` checks again."""
+    return f"{extra}\0{id(catalog)}"
+
+
 class ShapeCache:
     """Templates of recent shapes per catalogue object (see the module's text).
 
@@ -194,6 +203,7 @@ class ShapeCache:
 
     def lookup(self, shape: Shape, catalog: Catalog, extra: str) -> Translation | None:
         """The translation of ``shape``'s query from a learnt template, if any."""
+        extra = _scoped(extra, catalog)
         with self._lock:
             fixed = self._seen.get(shape.key(frozenset(), extra))
             if fixed is None:
@@ -220,6 +230,7 @@ class ShapeCache:
         """After ``shape``'s query was translated (``translation``): note the
         shape, and at its second sight probe it (``translate``, on this thread)
         and keep its template. Never raises for a probe's failure."""
+        extra = _scoped(extra, catalog)
         loose = shape.key(frozenset(), extra)
         with self._lock:
             known = loose in self._seen
