@@ -57,7 +57,7 @@ from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.state import TapState
 
-__all__ = ["LaneQuery", "TapInline"]
+__all__ = ["LANE_SESSION", "LaneQuery", "TapInline"]
 
 
 @dataclass
@@ -82,6 +82,8 @@ class _Warm:
 
 log = logging.getLogger(__name__)
 
+#: The settings of a lane's session: read-only, as the query role.
+LANE_SESSION = f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
 #: Cancel requests for a stopped job's backend, and the seconds between them.
 CANCEL_TRIES = 40
 CANCEL_INTERVAL = 0.25
@@ -341,9 +343,7 @@ class TapInline:
     async def _connect(self) -> _Warm:
         conn = await self.database.connect(name="fast lane")
         try:
-            await conn.execute(
-                f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
-            )
+            await conn.execute(LANE_SESSION)
         except BaseException:
             conn.terminate()
             raise

@@ -18,6 +18,7 @@ from taprunner.query.execute import run_query
 from taprunner.request import FORMATS, TapRequest
 from taprunner.schema.catalog import TapCatalog
 from taprunner.schema.tapschema import QUERY_ROLE
+from taprunner.web.fastlane import LANE_SESSION
 
 ODD = DbSetup(
     tap_schema=True,
@@ -163,3 +164,24 @@ async def test_larger_or_unknown_bounds_keep_the_cursor(
         _, sent, outcome = await _run(conn, adql, bound=bound)
         assert any(q.startswith("BEGIN") for q in sent)
         assert outcome.rows == 150
+
+
+async def test_the_fetch_path_runs_without_jit(conn: asyncpg.Connection) -> None:
+    # Queries run with jit off (981c8f5: a cone on a big table was JIT-compiled,
+    # 15 ms for 0.2 ms of work); the FETCH path runs on the lane's session with
+    # no transaction, so no SET LOCAL of its own. A view reports the setting.
+    await conn.execute(
+        "CREATE VIEW tst.jit AS SELECT id, current_setting('jit') AS jit"
+        f' FROM tst.odd; GRANT SELECT ON tst.jit TO "{QUERY_ROLE}";'
+        " INSERT INTO tap_schema.tables (schema_name, table_name, table_type)"
+        " VALUES ('tst', 'tst.jit', 'view');"
+        " INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
+        " VALUES ('tst.jit', 'id', 'int'), ('tst.jit', 'jit', 'char')"
+    )
+    await conn.execute(LANE_SESSION)
+    for bound in (5, None):  # the FETCH path, then the cursor's
+        body, _, outcome = await _run(
+            conn, "SELECT TOP 5 jit FROM tst.jit", fmt="votable/td", bound=bound
+        )
+        assert not isinstance(outcome, TapQueryError), outcome
+        assert body.count(b"<TD>off</TD>") == 5, (bound, body[-300:])
