@@ -82,8 +82,12 @@ class _Warm:
 
 log = logging.getLogger(__name__)
 
-#: The settings of a lane's session: read-only, as the query role.
-LANE_SESSION = f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
+#: The settings of a lane's session: read-only, as the query role, without
+#: JIT (as the read-only transaction of other paths sets it: the FETCH path
+#: runs outside one; see taprunner.query.execute._read_only).
+LANE_SESSION = (
+    f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on; SET jit = off'
+)
 #: Cancel requests for a stopped job's backend, and the seconds between them.
 CANCEL_TRIES = 40
 CANCEL_INTERVAL = 0.25
