@@ -6,7 +6,8 @@ and its parse and translation cost about a millisecond of CPU. A query's *shape*
 is its text with its unsigned numeric literals taken out (outside strings,
 quoted names and comments); for a shape seen before, :class:`ShapeCache` learns
 which of its numbers the translator copies into the SQL unchanged, whatever
-their value, and keeps the SQL as a template with a slot for each such number.
+their value (a huge one and one near zero), and keeps the SQL as a template
+with a slot for each such number.
 A later query of that shape (and the same other numbers) is translated by
 filling the template in: no parse, no translation.
 
@@ -132,12 +133,22 @@ class _Entry:
 Translate = Callable[[str], Translation]
 
 
-def _sentinel(number: str, index: int, probe: int) -> str:
+def _sentinel(number: str, index: int, probe: int) -> str | None:
     """A number of ``number``'s form, unlike any other in a query: its runs of
-    digits become ``7``, ``probe``, ``index`` and 3s (at least 6 digits long)."""
+    digits become ``7``, ``probe``, ``index`` and 3s (at least 6 digits long).
+
+    Probe 1 is huge; probe 2 is near zero (its runs zeros but the last, which
+    is a fraction's or an exponent's), so that a value-dependent translation
+    (DISTANCE's containments for 0 to 90 degrees only) differs between them.
+    None for probe 2 of a number whose only run is before its dot (``5.``)."""
     runs = _DIGITS.findall(number)
-    made = iter(f"7{probe}{index:02d}{'3' * max(2, len(run) - 4)}" for run in runs)
-    return _DIGITS.sub(lambda _m: next(made), number)
+    made = [f"7{probe}{index:02d}{'3' * max(2, len(run) - 4)}" for run in runs]
+    if probe == 2:
+        if len(runs) == 1 and not number.startswith("."):
+            return None
+        made = ["0" * len(run) for run in made[:-1]] + ["0000" + made[-1]]
+    each = iter(made)
+    return _DIGITS.sub(lambda _m: next(each), number)
 
 
 def _template(sql: str, sentinels: dict[int, str]) -> tuple[str, ...] | None:
@@ -163,6 +174,15 @@ def _split(cut: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return cut[:-1], tuple(int(i) for i in order.split(",")) if order else ()
 
 
+def _scoped(extra: str, catalog: Catalog) -> str:
+    """``extra`` for ``catalog`` only: each catalogue object (a session role's,
+    a job's with uploads) keeps its own shapes, none evicts another's. An
+    entry holds its catalogue, so no live entry's ``id`` is reused; a shape
+    seen once under a dead one's only passes on which numbers are no slots,
+    which :meth:`ShapeCache._build` checks again."""
+    return f"{extra}\0{id(catalog)}"
+
+
 class ShapeCache:
     """Templates of recent shapes per catalogue object (see the module's text).
 
@@ -183,6 +203,7 @@ class ShapeCache:
 
     def lookup(self, shape: Shape, catalog: Catalog, extra: str) -> Translation | None:
         """The translation of ``shape``'s query from a learnt template, if any."""
+        extra = _scoped(extra, catalog)
         with self._lock:
             fixed = self._seen.get(shape.key(frozenset(), extra))
             if fixed is None:
@@ -209,6 +230,7 @@ class ShapeCache:
         """After ``shape``'s query was translated (``translation``): note the
         shape, and at its second sight probe it (``translate``, on this thread)
         and keep its template. Never raises for a probe's failure."""
+        extra = _scoped(extra, catalog)
         loose = shape.key(frozenset(), extra)
         with self._lock:
             known = loose in self._seen
@@ -246,7 +268,12 @@ class ShapeCache:
         shape: Shape, slots: Sequence[int], probe: int, translate: Translate
     ) -> tuple[tuple[str, ...], Translation] | None:
         """The query translated with sentinels for ``slots``, cut at them."""
-        sentinels = {i: _sentinel(shape.numbers[i], i, probe) for i in slots}
+        sentinels = {}
+        for i in slots:
+            sentinel = _sentinel(shape.numbers[i], i, probe)
+            if sentinel is None:
+                return None
+            sentinels[i] = sentinel
         numbers = [sentinels.get(i, n) for i, n in enumerate(shape.numbers)]
         try:
             translation = translate(shape.text(numbers))

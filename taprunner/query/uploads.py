@@ -230,6 +230,7 @@ async def _load_one(
     block, whatever the upload's size.
     """
     async with _source_file(upload, parts, max_bytes, allow_private_urls) as path:
+        await asyncio.to_thread(_check_expanded, upload.name, path, max_bytes)
         stream = await asyncio.to_thread(
             open_upload, upload.name, path, max_rows, limits
         )
@@ -250,6 +251,34 @@ async def _load_one(
         parsed = stream.parsed()
     loaded[-1] = table = replace(table, rows=rows)
     table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
+
+
+#: Starts of the compressed documents the readers (astropy's) expand.
+_COMPRESSED = (b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"\x1f\x9d")
+#: Bytes read at a time when counting an expanded document.
+_CHUNK = 1024 * 1024
+
+
+def _check_expanded(name: str, path: Path, max_bytes: int) -> None:
+    """Refuse a compressed upload (gzip, bzip2, xz, LZW: the readers expand
+    them) larger than ``max_bytes`` once expanded, as a plain one is."""
+    with path.open("rb") as raw:
+        start = raw.read(6)
+    if not start.startswith(_COMPRESSED):
+        return
+    from astropy.utils.data import get_readable_fileobj  # type: ignore[import-untyped]
+
+    size = 0
+    try:
+        with get_readable_fileobj(str(path), encoding="binary") as expanded:
+            while chunk := expanded.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TapUsageError(too_large(name, max_bytes))
+    except TapUsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (the client's bytes)
+        raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
 
 
 def _parse(name: str, path: Path, max_rows: int, limits: UploadLimits) -> ParsedUpload:

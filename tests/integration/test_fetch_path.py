@@ -182,3 +182,24 @@ async def test_a_fetched_query_is_not_jit_compiled(conn: asyncpg.Connection) -> 
         ours = [plan for plan in plans if "FROM tst.odd" in plan]
         assert ours, plans
         assert not any("JIT" in plan for plan in ours), (bound, ours)
+
+
+async def test_the_fetch_path_runs_without_jit(conn: asyncpg.Connection) -> None:
+    # Queries run with jit off (981c8f5: a cone on a big table was JIT-compiled,
+    # 15 ms for 0.2 ms of work); the FETCH path runs on the lane's session with
+    # no transaction, so no SET LOCAL of its own. A view reports the setting.
+    await conn.execute(
+        "CREATE VIEW tst.jit AS SELECT id, current_setting('jit') AS jit"
+        f' FROM tst.odd; GRANT SELECT ON tst.jit TO "{QUERY_ROLE}";'
+        " INSERT INTO tap_schema.tables (schema_name, table_name, table_type)"
+        " VALUES ('tst', 'tst.jit', 'view');"
+        " INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
+        " VALUES ('tst.jit', 'id', 'int'), ('tst.jit', 'jit', 'char')"
+    )
+    await conn.execute(SESSION_SETUP)
+    for bound in (5, None):  # the FETCH path, then the cursor's
+        body, _, outcome = await _run(
+            conn, "SELECT TOP 5 jit FROM tst.jit", fmt="votable/td", bound=bound
+        )
+        assert not isinstance(outcome, TapQueryError), outcome
+        assert body.count(b"<TD>off</TD>") == 5, (bound, body[-300:])

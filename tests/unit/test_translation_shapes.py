@@ -87,6 +87,14 @@ async def test_cones_come_from_the_template() -> None:
             f"SELECT {a} * ra + {b}, POWER(mag, {a}) FROM demo.stars WHERE dec > -{b}"
             for a, b in (("1.5", "2.5"), ("1.5", "2.5"), ("3.5", "4.5"), ("2.0", ".5"))
         ],
+        # DISTANCE < r gets the indexable containments for r of 0-90 degrees
+        # only: a template learnt from a radius above 90 (whose probes' radii
+        # are above it too) must not serve a small radius without them.
+        [
+            "SELECT id FROM demo.stars WHERE DISTANCE(POINT('ICRS', ra, dec),"
+            f" POINT('ICRS', 1.5, 2.5)) < {r}"
+            for r in ("100.5", "100.5", "200.5", "0.5", "1e5", "1e5", "1e-5")
+        ],
         # Bad queries fail as they would have.
         [CONE.format(1.5, 2.5, "", 1)] * 3
         + ["SELECT TOP 1.5 id FROM demo.stars"] * 3
@@ -131,3 +139,21 @@ async def test_any_cones_in_any_order(
         await _same(
             cache, CONE.format(form.format(ra), form.format(dec), "0.0167", flag)
         )
+
+
+async def test_catalogues_in_turn_keep_a_template_each() -> None:
+    # Each session role (proprietary tables) has a catalogue object of its own:
+    # clients of two roles sending cones in turn must not evict each other's
+    # template (each eviction costs a query two probe translations more).
+    cache = TranslationCache()
+    other = StaticCatalog({"demo.stars": ["id", "ra", "dec", "mag", "name"]})
+    for i in range(6):
+        text = CONE.format(f"{i}.5", "2.5", "0.5", 1)
+        for catalog in (CATALOG, other):
+            got = await cache.translate(text, catalog, CAP, limits=DEFAULT_LIMITS)
+            assert got == translate(text, catalog, limit=CAP)
+    shape = shape_of(CONE.format("9.5", "2.5", "0.5", 1))
+    assert shape is not None
+    extra = f"{CAP}\0{DEFAULT_LIMITS!r}"
+    assert cache.shapes.lookup(shape, CATALOG, extra) is not None
+    assert cache.shapes.lookup(shape, other, extra) is not None
