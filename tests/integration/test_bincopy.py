@@ -435,3 +435,15 @@ async def test_a_cancelled_copy_in_the_read_only_transaction_stays_cancelled(
                 await task
         finally:
             own.terminate()
+
+
+async def test_a_failure_after_the_result_was_cut_leaves_it_cut(
+    conn: asyncpg.Connection,
+) -> None:
+    # Rows past the byte limit are read and dropped: a failure among them must
+    # not turn the cut result into a failed query (the cursor path never
+    # reads them).
+    sql = "SELECT i, 1 / (i - 250000) AS x FROM generate_series(1, 300000) AS i"
+    document, outcome = await _copied(conn, sql, limits=ResultLimits(1000, 20_000))
+    assert outcome.cut is not None and outcome.cut.startswith("result cut at ")
+    assert b'value="OVERFLOW"' in document and b'value="ERROR"' not in document
