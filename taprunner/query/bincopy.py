@@ -130,10 +130,7 @@ class _Stream:
                     or len(self._tail) > 2
                 ):
                     self._tail = None
-                    self.cut = (
-                        f"result cut at {self.written} bytes by {self.limits.setting}"
-                        f" ({self.limits.result_bytes} bytes)"
-                    )
+                    self.cut = self._result_cut()
             return
         batch = self.decoder.feed(chunk)
         if batch is None or not batch.rows:
@@ -157,6 +154,22 @@ class _Stream:
             self._tail = b""
             if not self.decoder.ended:
                 await self.write(self.decoder.pending)
+
+    def _result_cut(self) -> str:
+        return (
+            f"result cut at {self.written} bytes by {self.limits.setting}"
+            f" ({self.limits.result_bytes} bytes)"
+        )
+
+    def past_cut(self) -> bool:
+        """Whether the result was cut already, when the COPY failed: the rows
+        past a cut are read and dropped, and their failure is not the result's
+        (the cursor path stops reading at the cut). At the byte limit, the row
+        that failed was one left: the result is cut."""
+        if self._tail is not None:
+            self._tail = None
+            self.cut = self._result_cut()
+        return self.cut is not None
 
     def _fitting(self, batch: CopyBatch) -> int:
         """Rows of ``batch`` before the first text over the value limit."""
@@ -208,9 +221,11 @@ async def stream_binary_copy(
         await conn.copy_from_query(query, output=stream.write, format="binary")
         stream.finish()
     except asyncpg.PostgresError as exc:
-        if stream.header_sent and not isinstance(exc, asyncpg.PostgresConnectionError):
-            await sink(encoder.footer(error=str(failure(exc, timeout))))
-        raise
+        lost = isinstance(exc, asyncpg.PostgresConnectionError)
+        if lost or not stream.past_cut():
+            if stream.header_sent and not lost:
+                await sink(encoder.footer(error=str(failure(exc, timeout))))
+            raise
     except BrokenCopy as exc:
         error = TapQueryError(f"query failed: {exc}")
         if stream.header_sent:

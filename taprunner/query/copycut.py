@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
+
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.registry import CopyWriter
 from taprunner.query.bytelimits import ResultLimits
@@ -171,7 +173,12 @@ async def copy_limited(
         max_row=limits.value_bytes * max(1, len(fields)),
         csv=request.format.name == "csv",
     )
-    await copy(conn, capped, cutter.write)
+    try:
+        await copy(conn, capped, cutter.write)
+    except asyncpg.PostgresError as exc:
+        # A row read past the cut (and dropped) failed: not the result's failure.
+        if cutter.cut is None or isinstance(exc, asyncpg.PostgresConnectionError):
+            raise
     await cutter.finish()
     cut = None
     if cutter.cut is not None:

@@ -186,9 +186,14 @@ async def stream_transcoded(
             format="text",
         )
     except asyncpg.PostgresError as exc:
-        if transcoding.rows and not isinstance(exc, asyncpg.PostgresConnectionError):
-            await sink(encoder.footer(error=str(failure(exc, timeout))))
-        raise
+        lost = isinstance(exc, asyncpg.PostgresConnectionError)
+        if transcoding.cut is None or lost:
+            if transcoding.rows and not lost:
+                await sink(encoder.footer(error=str(failure(exc, timeout))))
+            raise
+        # A row past the cut failed (or the statement timeout ended the rows
+        # read and dropped after it): the result is the rows written, cut, as
+        # on the cursor path, which stops reading at the cut.
     await transcoding.start()
     cut, overflow = transcoding.cut, transcoding.overflow
     await sink(encoder.footer(overflow=overflow or cut is not None, cut=cut))

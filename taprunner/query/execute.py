@@ -11,7 +11,6 @@ error types in :mod:`.outcome`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -413,9 +412,14 @@ async def _read_only(
     except BaseException:
         # A connection the server closed (e.g. the idle timeout) raises
         # InterfaceError here, a pooled one even for is_closed(): nothing to undo.
-        with contextlib.suppress(
-            asyncpg.PostgresError, asyncpg.InterfaceError, OSError
-        ):
+        try:
             await conn.execute("ROLLBACK")
+        except asyncpg.InternalClientError:
+            # A binary COPY cancelled mid-stream leaves asyncpg's protocol in
+            # its COPY state: the connection is done for (the runner and the
+            # pool reconnect), and the cancellation stays what is raised.
+            conn.terminate()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            pass
         raise
     await conn.execute("COMMIT")

@@ -35,12 +35,23 @@ class StreamCompressor:
     def accepted(cls, accept_encoding: str) -> StreamCompressor | None:
         """The compressor for an ``Accept-Encoding`` header, or None (identity).
 
-        The codings are looked up as aiohttp does for its own compression."""
-        accept = accept_encoding.lower()
-        for coding in _CODINGS:
-            if coding in accept:
-                return cls(coding)
-        return None
+        A coding refused with ``q=0`` (RFC 9110 12.5.3) is not used; of the
+        others the one with the highest ``q`` (gzip on a tie)."""
+        weights: dict[str, float] = {}
+        for item in accept_encoding.lower().split(","):
+            coding, *params = (part.strip() for part in item.split(";"))
+            weight = 1.0
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip() == "q":
+                    try:
+                        weight = float(value)
+                    except ValueError:
+                        weight = 0.0
+            if coding in _CODINGS:
+                weights[coding] = weight
+        best = max(_CODINGS, key=lambda coding: weights.get(coding, 0.0))
+        return cls(best) if weights.get(best, 0.0) > 0 else None
 
     async def compress(self, data: bytes) -> bytes:
         """Compressed bytes of ``data`` (possibly none yet)."""

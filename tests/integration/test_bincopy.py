@@ -401,3 +401,49 @@ async def test_a_cancelled_task_cancels_the_copy_in_postgresql(
             await asyncio.sleep(0.1)
     finally:
         await other.close()
+
+
+async def test_a_cancelled_copy_in_the_read_only_transaction_stays_cancelled(
+    conn: asyncpg.Connection, db_dsn: str
+) -> None:
+    # An aborted job's task is cancelled mid-COPY: whatever asyncpg does to the
+    # connection, the cancellation must come out (not a driver error, which the
+    # runner takes for a database outage and writes as the job's error).
+    sql = (
+        "SELECT i, pg_sleep(CASE WHEN i = 20000 THEN 30 ELSE 0 END)::text AS s"
+        " FROM generate_series(1, 30000) AS i"
+    )
+    fields, types = await _described(conn, sql)
+    for _ in range(3):
+        own = await asyncpg.connect(db_dsn)
+        flowing = asyncio.Event()
+
+        async def sink(data: bytes, flowing: asyncio.Event = flowing) -> None:
+            flowing.set()
+
+        async def run(own: asyncpg.Connection = own) -> None:
+            async with _read_only(own, None, 60.0):
+                await stream_binary_copy(
+                    own, sql, VOTableEncoder(fields), types, 10**6, 60.0, sink, LIMITS
+                )
+
+        task = asyncio.ensure_future(run())
+        await asyncio.wait_for(flowing.wait(), 30)
+        task.cancel()
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            own.terminate()
+
+
+async def test_a_failure_after_the_result_was_cut_leaves_it_cut(
+    conn: asyncpg.Connection,
+) -> None:
+    # Rows past the byte limit are read and dropped: a failure among them must
+    # not turn the cut result into a failed query (the cursor path never
+    # reads them).
+    sql = "SELECT i, 1 / (i - 250000) AS x FROM generate_series(1, 300000) AS i"
+    document, outcome = await _copied(conn, sql, limits=ResultLimits(1000, 20_000))
+    assert outcome.cut is not None and outcome.cut.startswith("result cut at ")
+    assert b'value="OVERFLOW"' in document and b'value="ERROR"' not in document

@@ -108,3 +108,17 @@ async def test_client_wrapper_decompresses(client: Client) -> None:
     )
     assert response.headers.get("Content-Encoding") in ("gzip", "deflate")
     assert (await response.text()).startswith("id,ra,dec,mag")
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [("gzip;q=0, deflate", "deflate"), ("gzip;q=0", None), ("deflate;q=0.0", None)],
+)
+async def test_a_coding_refused_with_q_zero_is_not_used(
+    raw_client: Client, accept: str, expected: str | None
+) -> None:
+    """RFC 9110 12.5.3: ``q=0`` means "not acceptable"."""
+    _, plain = await _sync(raw_client, "csv", "identity")
+    encoding, body = await _sync(raw_client, "csv", accept)
+    assert encoding == expected
+    assert (zlib.decompress(body) if expected else body) == plain

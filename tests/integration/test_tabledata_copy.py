@@ -247,3 +247,44 @@ async def test_a_failure_after_rows_ends_the_document_with_it(
     value, text = _status(document)
     assert value == "ERROR" and "division by zero" in text
     assert 0 < len(_table(document)) < 250_000
+
+
+async def test_a_failure_after_the_result_was_cut_leaves_it_cut(
+    conn: asyncpg.Connection,
+) -> None:
+    # The cursor path stops reading at the cut and never meets the failing row;
+    # the COPY runs on past the cut (its bytes dropped): a failure there must
+    # not turn the cut result into a failed query.
+    adql = "SELECT id, 1 / (id - 250000) AS x FROM tst.big"  # no sort: rows stream
+    limits = ResultLimits(1000, 20_000)
+    fast, slow = await _both(conn, adql, maxrec=10**6, limits=limits)
+    assert _status(slow)[0] == "OVERFLOW"
+    value, text = _status(fast)
+    assert value == "OVERFLOW" and text.startswith("result cut at ")
+    assert 0 < len(_table(fast)) < 250_000
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+async def test_a_delimited_result_cut_before_a_failure_stays_cut(
+    conn: asyncpg.Connection, fmt: str
+) -> None:
+    # The same on the COPY path of CSV and TSV (copycut.py).
+    adql = "SELECT id, 1 / (id - 250000) AS x FROM tst.big"
+    chunks: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        chunks.append(data)
+
+    catalog = await TapCatalog.load(conn)
+    request = TapRequest(query=adql, maxrec=10**6, format=FORMATS[fmt])
+    outcome = await run_query(
+        conn,
+        request,
+        catalog,
+        sink,
+        timeout=30,
+        role=None,
+        result_limits=ResultLimits(1000, 20_000),
+    )
+    assert outcome.cut is not None and outcome.cut.startswith("result cut at ")
+    assert 0 < outcome.rows == b"".join(chunks).count(b"\n") - 1 < 250_000
