@@ -37,7 +37,13 @@ from taprunner.formats.pgbinary import (
 from taprunner.formats.registry import ArrowEncoder, RowEncoder
 from taprunner.query.bytelimits import ResultLimits, value_cut
 from taprunner.query.heap import keep_heap_pad
-from taprunner.query.outcome import ColumnarUnavailable, QueryOutcome, Sink, failure
+from taprunner.query.outcome import (
+    ColumnarUnavailable,
+    HeldSink,
+    QueryOutcome,
+    Sink,
+    failure,
+)
 from taprunner.schema.catalog import Connection
 
 __all__ = [
@@ -217,8 +223,14 @@ async def stream_binary_copy(
         raise TypeError(f"{type(encoder).__name__} takes no binary COPY batches")
     stream = _Stream(encoder, pg_types, maxrec, sink, limits)
     query = sql.strip().rstrip(";")
+    held = HeldSink(stream.write)
     try:
-        await conn.copy_from_query(query, output=stream.write, format="binary")
+        try:
+            await conn.copy_from_query(query, output=held, format="binary")
+        except asyncpg.PostgresError:
+            if held.error is None:
+                raise  # else a consequence of the output's error, raised below
+        held.check()
         stream.finish()
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)

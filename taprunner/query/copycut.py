@@ -23,7 +23,7 @@ import asyncpg
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.registry import CopyWriter
 from taprunner.query.bytelimits import ResultLimits
-from taprunner.query.outcome import QueryOutcome, Sink
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -173,8 +173,14 @@ async def copy_limited(
         max_row=limits.value_bytes * max(1, len(fields)),
         csv=request.format.name == "csv",
     )
+    held = HeldSink(cutter.write)
     try:
-        await copy(conn, capped, cutter.write)
+        try:
+            await copy(conn, capped, held)
+        except asyncpg.PostgresError:
+            if held.error is None:
+                raise  # else a consequence of the output's error, raised below
+        held.check()
     except asyncpg.PostgresError as exc:
         # A row read past the cut (and dropped) failed: not the result's failure.
         if cutter.cut is None or isinstance(exc, asyncpg.PostgresConnectionError):

@@ -24,7 +24,7 @@ import asyncpg
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
 from taprunner.query.bytelimits import ResultLimits, value_cut
-from taprunner.query.outcome import QueryOutcome, Sink, failure
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, failure
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -179,12 +179,18 @@ async def stream_transcoded(
     )
     # The shortest float text that round-trips (PostgreSQL's default since 12).
     await conn.execute("SET LOCAL extra_float_digits = 1")
+    held = HeldSink(transcoding.write)
     try:
-        await conn.copy_from_query(
-            copy_select(sql, fields, names, request.maxrec + 1),
-            output=transcoding.write,
-            format="text",
-        )
+        try:
+            await conn.copy_from_query(
+                copy_select(sql, fields, names, request.maxrec + 1),
+                output=held,
+                format="text",
+            )
+        except asyncpg.PostgresError:
+            if held.error is None:
+                raise  # else a consequence of the output's error, raised below
+        held.check()
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)
         if transcoding.cut is None or lost:

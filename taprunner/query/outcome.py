@@ -20,6 +20,7 @@ __all__ = [
     "INSUFFICIENT_PRIVILEGE",
     "QUERY_CANCELED",
     "ColumnarUnavailable",
+    "HeldSink",
     "QueryOutcome",
     "Sink",
     "failure",
@@ -27,6 +28,34 @@ __all__ = [
 ]
 
 Sink = Callable[[bytes], Coroutine[Any, Any, None]]
+
+
+class HeldSink:
+    """The output of an asyncpg COPY that never raises into asyncpg.
+
+    asyncpg ends a COPY whose output raises with a cancel request and gives the
+    error back at once, the connection still inside the COPY: the ROLLBACK
+    after it then fails or, racing a COPY that has ended meanwhile, waits for
+    ever (a fast-lane job writing to a full disk hung so, under load). Here the
+    first error is held and further bytes dropped (the COPY runs to its end,
+    within MAXREC + 1 rows and the statement timeout); :meth:`check` raises it.
+    """
+
+    def __init__(self, write: Sink) -> None:
+        self._write = write
+        self.error: Exception | None = None
+
+    async def __call__(self, data: bytes) -> None:
+        if self.error is None:
+            try:
+                await self._write(data)
+            except Exception as exc:  # held, raised by check()
+                self.error = exc
+
+    def check(self) -> None:
+        """Raise the error the output met, if it met one."""
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass(frozen=True, slots=True)
