@@ -113,7 +113,7 @@ class _Warm:
         if self.conn is None or self.conn.is_closed():
             if writable:
                 database = database.writable()
-            self.conn = await database.connect()
+            self.conn = await database.connect(name="runner")
             self.statements = StatementCache()
             self.backend = await backend_identity(self.conn)
         return self.conn

@@ -154,8 +154,11 @@ def test_queries_go_to_the_replica(
     assert len(service.run_async(lane)) == 3  # the fast lane, in the server
     runner = "SELECT id, ra FROM demo.stars WHERE ra > -1.23453"
     assert len(service.run_async(runner, maxrec=100000)) == 2000
-    # A runner's session shows its last query (the columnar COPY)...
-    assert _ran_on(replica, "-1.23453") >= 1, _activity(clusters)
+    # A runner's session (its query ends with COMMIT: binary COPY in the
+    # query's transaction) is on the replica...
+    runners = "aiouws runner %"
+    assert _ran_on(replica, "", runners) >= 1, _activity(clusters)
+    assert _ran_on(primary, "", runners) == 0, _activity(clusters)
     # ... the sync pool's and the lane's end theirs (a reset, COMMIT), but
     # the query role has sessions on the replica only, the lane's among them.
     assert _ran_on(replica, "") >= 3, _activity(clusters)
