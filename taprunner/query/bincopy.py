@@ -22,7 +22,7 @@ COPY whose sink fails only by a cancel request that may close the connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import asyncpg
@@ -34,11 +34,10 @@ from taprunner.formats.pgbinary import (
     BrokenCopy,
     CopyBatch,
 )
-from taprunner.formats.registry import ArrowEncoder, RowEncoder
+from taprunner.formats.registry import RowEncoder
 from taprunner.query.bytelimits import ResultLimits, value_cut
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import (
-    ColumnarUnavailable,
     HeldSink,
     QueryOutcome,
     Sink,
@@ -47,7 +46,6 @@ from taprunner.query.outcome import (
 from taprunner.schema.catalog import Connection
 
 __all__ = [
-    "BinaryCopy",
     "CopyEncoder",
     "copy_types",
     "stream_binary_copy",
@@ -74,32 +72,6 @@ class CopyEncoder(Protocol):
 def copy_types(pg_types: Sequence[str]) -> bool:
     """Whether binary COPY rows of these types can be decoded here."""
     return all(t in COPY_WIDTHS for t in pg_types)
-
-
-class BinaryCopy:
-    """The runner's columnar path on its asyncpg connection (``tap_columnar_source
-    = "copy"``): :func:`taprunner.query.execute.run_query` calls
-    :func:`stream_binary_copy` inside the query's transaction. The methods of the
-    :class:`~taprunner.query.execute.Columnar` protocol have nothing to do: the
-    connection's backend is the runner's, and the transaction sets the role."""
-
-    async def run(
-        self,
-        sql: str,
-        encoder: ArrowEncoder,
-        pg_types: Sequence[str],
-        maxrec: int,
-        timeout: float,
-        sink: Sink,
-        limits: ResultLimits,
-    ) -> QueryOutcome:
-        raise ColumnarUnavailable("binary COPY runs inside the query's transaction")
-
-    def report_backend(self, report: Callable[[int, str], None]) -> None:
-        pass
-
-    def use_role(self, role: str) -> None:
-        pass
 
 
 class _Stream:

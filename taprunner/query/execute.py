@@ -27,7 +27,7 @@ from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.formats.tdcopy import copy_columns
-from taprunner.query.bincopy import BinaryCopy, stream_binary_copy
+from taprunner.query.bincopy import stream_binary_copy
 from taprunner.query.bytelimits import FIRST_ROWS, ResultLimits
 from taprunner.query.caches import StatementCache, TranslationCache, prepare
 from taprunner.query.copytext import stream_transcoded
@@ -132,6 +132,7 @@ async def run_query(
     statements: StatementCache | None = None,
     session: bool = False,
     columnar: Columnar | None = None,
+    binary_copy: bool = False,
     statement: exp.Expr | None = None,
     tag: QueryTag | None = None,
     limits: QueryLimits = DEFAULT_LIMITS,
@@ -151,6 +152,8 @@ async def run_query(
     BINARY2) whose columns it can take
     (:func:`taprunner.formats.arrow.columnar_fields`) instead of the cursor;
     ``conn`` then only prepares the statement, for the FIELDs.
+    ``binary_copy``: such a result is read by binary COPY on ``conn`` itself,
+    inside the query's transaction (:mod:`.bincopy`), instead of ``columnar``.
     ``statement``: the query already parsed (the fast lane's), if at hand.
     ``rows_bound``: the most rows the query can return (MAXREC, its TOP), if
     known: on a ``session`` without a role change, a result bounded below
@@ -184,6 +187,7 @@ async def run_query(
             statements=statements,
             session=session,
             columnar=columnar,
+            binary_copy=binary_copy,
             statement=statement,
             limits=limits,
             result_limits=result_limits or ResultLimits.for_file(TapSettings()),
@@ -204,6 +208,7 @@ async def _run_query(
     statements: StatementCache | None,
     session: bool,
     columnar: Columnar | None,
+    binary_copy: bool,
     statement: exp.Expr | None,
     limits: QueryLimits,
     result_limits: ResultLimits,
@@ -223,12 +228,14 @@ async def _run_query(
         statements = None
     if request.uploads or not fmt.takes(DataPath.ARROW):
         columnar = None  # another session does not see the uploaded tables
+        binary_copy = False
     if session and role == QUERY_ROLE:
         role = None  # the session is the query role's already
     at_once = (
         session
         and role is None
         and columnar is None
+        and not binary_copy
         and rows_bound is not None
         and rows_bound < FIRST_ROWS
         and fmt.takes(DataPath.FETCH)
@@ -246,6 +253,7 @@ async def _run_query(
             result_limits,
             None,
             columnar,
+            binary_copy=binary_copy,
             at_once=at_once,
         )
     written = False
@@ -268,6 +276,7 @@ async def _run_query(
                 result_limits,
                 statements,
                 columnar,
+                binary_copy=binary_copy,
                 at_once=at_once,
             )
         except (asyncpg.InvalidCachedStatementError, ColumnsChanged) as exc:
@@ -293,6 +302,7 @@ async def _run(
     statements: StatementCache | None = None,
     columnar: Columnar | None = None,
     *,
+    binary_copy: bool = False,
     at_once: bool = False,
 ) -> QueryOutcome:
     """The query in its read-only transaction (or, when ``columnar`` takes it,
@@ -330,7 +340,7 @@ async def _run(
                     timeout,
                     limits,
                 )
-            if isinstance(columnar, BinaryCopy) and columnar_fields(fields, pg_types):
+            if binary_copy and columnar_fields(fields, pg_types):
                 encoder = request.format.encoder(
                     fields, query=request.query, maxrec_clamped=request.maxrec_clamped
                 )

@@ -28,7 +28,6 @@ from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import DiskFull, TapError
 from taprunner.formats.votable import error_document
-from taprunner.query.bincopy import BinaryCopy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
 from taprunner.query.execute import Columnar, run_query
@@ -62,7 +61,6 @@ log = logging.getLogger(__name__)
 VOTABLE_MEDIA = "application/x-votable+xml"
 #: Seconds a loaded TAP_SCHEMA catalogue is reused before it is read again.
 CATALOG_TTL = 5.0
-_BINARY_COPY = BinaryCopy()
 
 
 @dataclass
@@ -85,13 +83,17 @@ class _Warm:
             self._config = RunnerConfig.from_env()
         return self._config
 
+    @property
+    def binary_copy(self) -> bool:
+        """Whether binary results come by binary COPY on the warm connection
+        (:mod:`.bincopy`; ``tap_columnar_source = "copy"``)."""
+        return self.config.tap.columnar and self.config.tap.columnar_source == "copy"
+
     def columnar(self) -> Columnar | None:
         """The ADBC session of this runner (None when ``TapSettings.columnar`` is
-        off)."""
-        if not self.config.tap.columnar:
+        off or binary results come by binary COPY instead)."""
+        if not self.config.tap.columnar or self.binary_copy:
             return None
-        if self.config.tap.columnar_source == "copy":
-            return _BINARY_COPY  # on the warm connection (bincopy.py)
         if self.columnar_session is None:
             from taprunner.query.columnar import (
                 ColumnarSession,  # only runners load ADBC
@@ -187,6 +189,7 @@ async def execute(
     statements: StatementCache | None = None,
     session: bool = False,
     columnar: Columnar | None = None,
+    binary_copy: bool = False,
     request: TapRequest | None = None,
     statement: exp.Expr | None = None,
     observe: Callable[[QueryRecord], None] | None = None,
@@ -235,6 +238,7 @@ async def execute(
                     statements=statements,
                     session=session,
                     columnar=columnar,
+                    binary_copy=binary_copy,
                     statement=statement,
                     tag=QueryTag(ctx.owner, ctx.job_id, observe),
                     limits=tap.query_limits(),
@@ -307,6 +311,7 @@ async def run(ctx: JobContext) -> None:
             _warm.config.tap,
             statements=_warm.statements,
             columnar=columnar,
+            binary_copy=_warm.binary_copy,
             role=role,
         )
     except DRIVER_ERRORS as exc:

@@ -31,7 +31,7 @@ from taprunner.formats.pgbinary import (
     CopyColumn,
 )
 from taprunner.formats.votable import VOTableEncoder
-from taprunner.query.bincopy import BinaryCopy, stream_binary_copy
+from taprunner.query.bincopy import stream_binary_copy
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.execute import _read_only, run_query
 from taprunner.query.outcome import QueryOutcome
@@ -226,7 +226,7 @@ async def test_run_query_takes_it_within_maxrec(conn: asyncpg.Connection) -> Non
         parts.append(data)
 
     outcome = await run_query(
-        conn, request, catalog, sink, timeout=10, columnar=BinaryCopy()
+        conn, request, catalog, sink, timeout=10, binary_copy=True
     )
     assert outcome == QueryOutcome(3, True)
     document = b"".join(parts)
