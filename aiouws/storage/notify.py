@@ -24,6 +24,13 @@ from aiouws.phases import Phase
 __all__ = ["CHANNEL", "PhaseEvent", "PhaseListener", "PhaseWatch"]
 
 CHANNEL = "aiouws_job"
+#: Seconds between two probes of the LISTEN connection, and how long one may
+#: take: a connection that hangs without closing (a dead peer, a stalled
+#: network) hears nothing, and kept rows (JobStore.written_running) would go
+#: stale while ``connected`` stays set. A probe that fails ends the connection:
+#: the listener then reports the loss and reconnects.
+PROBE_SECONDS = 10.0
+PROBE_TIMEOUT = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +78,17 @@ class PhaseWatch(asyncio.Event):
 class PhaseListener:
     """Listens on :data:`CHANNEL` and wakes waiters and subscribers."""
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        probe_seconds: float = PROBE_SECONDS,
+        probe_timeout: float = PROBE_TIMEOUT,
+    ) -> None:
         self._connect = connect
+        self._probe_seconds = probe_seconds
+        self._probe_timeout = probe_timeout
+        self._probe_task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self._waiters: dict[str, set[PhaseWatch]] = {}
         self._subscribers: list[Subscriber] = []
@@ -84,13 +100,15 @@ class PhaseListener:
 
     async def start(self) -> None:
         await self._open()
+        self._probe_task = asyncio.get_running_loop().create_task(self._probe())
 
     async def stop(self) -> None:
         self._closing = True
-        if self._reconnect_task is not None:
-            self._reconnect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnect_task
+        for task in (self._reconnect_task, self._probe_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._conn is not None and not self._conn.is_closed():
             await self._conn.close()
         self._wake_all()
@@ -192,6 +210,26 @@ class PhaseListener:
                 log.warning("listener reconnect failed: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _probe(self) -> None:
+        """Forever: every ``probe_seconds``, a ``SELECT 1`` on the connection;
+        one that fails or takes longer than ``probe_timeout`` ends it."""
+        while not self._closing:
+            await asyncio.sleep(self._probe_seconds)
+            conn = self._conn
+            if conn is None or conn.is_closed() or not self.connected.is_set():
+                continue  # the reconnect is under way
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), self._probe_timeout)
+            except (
+                TimeoutError,
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+            ):
+                if not self._closing and not conn.is_closed():
+                    log.warning("listener connection does not answer; reconnecting")
+                    conn.terminate()  # the termination listener reconnects
 
     def _missed(self) -> None:
         for callback in self._lost_callbacks:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import asyncpg
+import pytest
 from querywatch import eventually
 
 from aiouws.phases import Phase
@@ -82,4 +85,50 @@ async def test_a_kind_named_updated_has_its_phase_changes_published(
         assert events == [("j1", Phase.QUEUED, "updated")]
         assert updated == ["j2"]
     finally:
+        await listener.stop()
+
+
+async def test_a_listener_connection_that_hangs_is_replaced(db_dsn: str) -> None:
+    """A LISTEN connection whose server stops answering (here its backend is
+    stopped with SIGSTOP: no close, no error) hears nothing, and rows kept on
+    the strength of its silence would go stale: the probe finds it out within
+    ``probe_seconds + probe_timeout``, reports the loss and listens afresh."""
+    if os.geteuid() != 0:
+        pytest.skip("stopping the backend needs root (as in CI)")
+    missed: list[bool] = []
+    listener = PhaseListener(
+        lambda: asyncpg.connect(db_dsn), probe_seconds=0.2, probe_timeout=0.5
+    )
+    listener.on_lost(lambda: missed.append(listener.connected.is_set()))
+    await listener.start()
+    admin = await asyncpg.connect(db_dsn)
+    stopped: int | None = None
+    try:
+        stopped = await admin.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+            " AND datname = current_database()"
+        )
+        assert stopped is not None
+        os.kill(stopped, signal.SIGSTOP)
+        started = asyncio.get_running_loop().time()
+
+        async def replaced() -> bool:
+            return len(missed) >= 3 and listener.connected.is_set()
+
+        await eventually(replaced, "a new listening connection")
+        # Found within a probe's interval and timeout (generous: a busy machine).
+        took = asyncio.get_running_loop().time() - started
+        assert took < 5, took
+        heard: list[str] = []
+        listener.subscribe(lambda e: heard.append(e.job_id))
+        await admin.execute("SELECT pg_notify('aiouws_job', 'j9 QUEUED tap')")
+
+        async def hears() -> bool:
+            return heard == ["j9"]
+
+        await eventually(hears, "the new connection hears")
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        await admin.close()
         await listener.stop()
