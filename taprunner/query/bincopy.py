@@ -35,7 +35,7 @@ from taprunner.formats.pgbinary import (
     CopyBatch,
 )
 from taprunner.formats.registry import RowEncoder
-from taprunner.query.bytelimits import ResultLimits, value_cut
+from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import (
     HeldSink,
@@ -134,10 +134,7 @@ class _Stream:
                 await self.write(self.decoder.pending)
 
     def _result_cut(self) -> str:
-        return (
-            f"result cut at {self.written} bytes by {self.limits.setting}"
-            f" ({self.limits.result_bytes} bytes)"
-        )
+        return result_cut(self.limits, self.written)
 
     def past_cut(self) -> bool:
         """Whether the result was cut already, when the COPY failed: the rows

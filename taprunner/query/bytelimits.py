@@ -30,6 +30,7 @@ __all__ = [
     "ByteGate",
     "ResultLimits",
     "encode_off_loop",
+    "result_cut",
     "value_cut",
 ]
 
@@ -134,10 +135,16 @@ class ByteGate:
     def stop(self) -> None:
         """Rows are left but the result limit is reached: the result is cut."""
         if self.cut is None:
-            self.cut = (
-                f"result cut at {self.written} bytes by {self.limits.setting}"
-                f" ({self.limits.result_bytes} bytes)"
-            )
+            self.cut = result_cut(self.limits, self.written)
+
+
+def result_cut(limits: ResultLimits, written: int) -> str:
+    """Why a result was cut once ``written`` bytes reached the result limit (every
+    data path says it alike)."""
+    return (
+        f"result cut at {written} bytes by {limits.setting}"
+        f" ({limits.result_bytes} bytes)"
+    )
 
 
 def value_cut(limits: ResultLimits) -> str:

@@ -23,7 +23,7 @@ import asyncpg
 
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
-from taprunner.query.bytelimits import ResultLimits, value_cut
+from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
 from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, failure
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
@@ -120,11 +120,7 @@ class _Transcoding:
             self.cut = cut
 
     def _result_cut(self) -> str:
-        limits = self._limits
-        return (
-            f"result cut at {self.written} bytes by {limits.setting}"
-            f" ({limits.result_bytes} bytes)"
-        )
+        return result_cut(self._limits, self.written)
 
 
 def _row_end(data: bytes, offset: int) -> int:
