@@ -53,20 +53,11 @@ __all__ = [
 
 
 @runtime_checkable
-class CopyEncoder(Protocol):
-    """An encoder that takes decoded binary COPY batches (binary VOTable, Parquet)."""
-
-    def header(self) -> bytes: ...
+class CopyEncoder(RowEncoder, Protocol):
+    """A :class:`RowEncoder` that also takes decoded binary COPY batches
+    (binary VOTable, Parquet)."""
 
     def encode_copy(self, batch: CopyBatch) -> bytes: ...
-
-    def footer(
-        self,
-        *,
-        overflow: bool = False,
-        error: str | None = None,
-        cut: str | None = None,
-    ) -> bytes: ...
 
 
 def copy_types(pg_types: Sequence[str]) -> bool:

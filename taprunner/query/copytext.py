@@ -25,6 +25,7 @@ from taprunner.formats.fields import FieldSpec
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
 from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
 from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, failure
+from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -167,9 +168,7 @@ async def stream_transcoded(
     within the statement timeout), its further bytes dropped (see
     :mod:`.copycut`).
     """
-    encoder = request.format.encoder(
-        fields, query=request.query, maxrec_clamped=request.maxrec_clamped
-    )
+    encoder = encoder_for(request, fields)
     transcoding = _Transcoding(
         sink, encoder.header(), CopyTranscoder(fields), request.maxrec, limits
     )

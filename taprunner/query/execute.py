@@ -341,13 +341,10 @@ async def _run(
                     limits,
                 )
             if binary_copy and columnar_fields(fields, pg_types):
-                encoder = request.format.encoder(
-                    fields, query=request.query, maxrec_clamped=request.maxrec_clamped
-                )
                 return await stream_binary_copy(
                     conn,
                     translation.sql,
-                    encoder,
+                    encoder_for(request, fields),
                     pg_types,
                     request.maxrec,
                     timeout,
