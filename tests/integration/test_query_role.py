@@ -108,6 +108,7 @@ async def test_every_query_path_logs_in_as_the_query_role(
         logins = await admin.fetch(
             "SELECT usename, application_name FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
         )
     finally:
         await admin.close()

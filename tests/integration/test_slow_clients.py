@@ -213,8 +213,8 @@ async def test_clients_that_stop_reading_give_their_connections_back(
 
 
 async def _sessions(conn: asyncpg.Connection) -> tuple[int, dict[int, str]]:
-    """Sessions ever opened to ``conn``'s database, and its other open ones'
-    users by pid."""
+    """Sessions ever opened to ``conn``'s database, and the users of its other
+    open client sessions by pid (autovacuum workers have none)."""
     await conn.execute("SELECT pg_stat_clear_snapshot()")
     sessions = await conn.fetchval(
         "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
@@ -222,6 +222,7 @@ async def _sessions(conn: asyncpg.Connection) -> tuple[int, dict[int, str]]:
     users = await conn.fetch(
         "SELECT pid, usename FROM pg_stat_activity"
         " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend'"
     )
     return int(sessions), {int(r["pid"]): str(r["usename"]) for r in users}
 
