@@ -24,7 +24,7 @@ import asyncpg
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
 from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
-from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, failure
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, end_with_error
 from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
@@ -189,8 +189,8 @@ async def stream_transcoded(
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)
         if transcoding.cut is None or lost:
-            if transcoding.rows and not lost:
-                await sink(encoder.footer(error=str(failure(exc, timeout))))
+            if transcoding.rows:
+                await end_with_error(sink, encoder, exc, timeout)
             raise
         # A row past the cut failed (or the statement timeout ended the rows
         # read and dropped after it): the result is the rows written, cut, as
