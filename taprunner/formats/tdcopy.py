@@ -28,21 +28,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.formats.fields import FieldSpec
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
+from taprunner.formats.pgtypes import PLAIN_TYPES, TEXT_TYPES
 
 __all__ = ["CopyTranscoder", "copy_columns", "copy_select", "value_lengths"]
 
 #: PostgreSQL types (asyncpg's names) whose COPY text TABLEDATA takes, with the
 #: datatype of their FIELD (a column declared wider keeps the encoder's path).
+#: PostgreSQL types transcoded from text COPY, and the datatype of their FIELD.
 _TYPES = {
-    "int2": "short",
-    "int4": "int",
-    "int8": "long",
-    "float4": "float",
-    "float8": "double",
-    "bool": "boolean",
-    "text": "unicodeChar",
-    "varchar": "unicodeChar",
+    name: field_for_pg_type(name, name).datatype
+    for name, facts in PLAIN_TYPES.items()
+    if facts.copy_text
 }
 _STRING = ("char", "unicodeChar")
 _FLOATS = ("float", "double")
@@ -76,7 +73,7 @@ def copy_columns(
         return False
     return all(
         _TYPES.get(pg_type) == field.datatype
-        or (pg_type in ("text", "varchar") and field.datatype == "char")
+        or (pg_type in _TYPES and pg_type in TEXT_TYPES and field.datatype == "char")
         for field, pg_type in zip(fields, pg_types, strict=True)
     ) and all(f.arraysize is None or f.datatype in _STRING for f in fields)
 

@@ -25,6 +25,7 @@ from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
+from taprunner.formats.pgtypes import TEXT_TYPES
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.formats.tdcopy import copy_columns
 from taprunner.query.bincopy import stream_binary_copy
@@ -75,10 +76,6 @@ class DescribingCatalog(Protocol):
     def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
 
 
-#: PostgreSQL text types, given as unicodeChar unless the column is declared char.
-_TEXT = frozenset({"text", "varchar", "bpchar"})
-
-
 def _fields(
     columns: Sequence[OutputColumn], attributes: Sequence[object], catalog: Catalog
 ) -> list[FieldSpec]:
@@ -101,7 +98,7 @@ def _fields(
                 }
                 if info.xtype and pg_type not in ("float8", "_float8"):
                     meta["xtype"] = info.xtype
-                if info.datatype == "char" and pg_type in _TEXT:
+                if info.datatype == "char" and pg_type in TEXT_TYPES:
                     meta["datatype"] = "char"  # declared so: ASCII (uploads)
         field = field_for_pg_type(column.name, pg_type, **meta)
         if info is not None:  # a type declared in TAP_SCHEMA (metadata file)
