@@ -9,10 +9,12 @@ paths: test_fetch_path; the columnar session: test_columnar."""
 from __future__ import annotations
 
 import io
+import os
 
 import asyncpg
 import pyarrow.parquet as pq
 import pytest
+import testdb
 from querywatch import final, submit
 from testkit import Client, DbSetup
 
@@ -67,7 +69,9 @@ async def test_a_sync_query_runs_without_jit(
     assert text.split() == ["jit", "off"]
 
 
-async def test_an_async_parquet_query_runs_without_jit(client: Client) -> None:
+async def test_an_async_parquet_query_runs_without_jit(
+    client: Client, db_dsn: str
+) -> None:
     job = await submit(
         client,
         QUERY="SELECT id, x, jit FROM tst.settings",
@@ -77,6 +81,21 @@ async def test_an_async_parquet_query_runs_without_jit(client: Client) -> None:
     result = await client.get(f"/tap/async/{job}/results/result")
     table = pq.read_table(io.BytesIO(await result.read()))
     assert table.column("jit").to_pylist() == ["off"]
+    runner = await testdb.job_row(db_dsn, job, columns="runner_pid")
+    assert runner["runner_pid"] != os.getpid()  # a runner process ran it
+
+
+async def test_an_async_query_in_the_fast_lane_runs_without_jit(
+    client: Client, db_dsn: str
+) -> None:
+    job = await submit(
+        client, QUERY="SELECT TOP 5 jit FROM tst.settings", RESPONSEFORMAT="csv"
+    )
+    assert await final(client, job) == "COMPLETED"
+    result = await client.get(f"/tap/async/{job}/results/result")
+    assert (await result.text()).split() == ["jit", "off"]
+    lane = await testdb.job_row(db_dsn, job, columns="runner_pid")
+    assert lane["runner_pid"] == os.getpid()  # the server's lane ran it
 
 
 async def test_every_session_the_service_makes_runs_without_jit(db_dsn: str) -> None:
