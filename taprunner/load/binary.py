@@ -17,14 +17,17 @@ them). Values have the form :mod:`.tabledata` gives them (arrays as flat lists).
 from __future__ import annotations
 
 import binascii
+import io
 import math
 import struct
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.parsers import expat
 
 from taprunner.load.columns import LoadError, SourceColumn
+from taprunner.load.expand import open_expanded
 from taprunner.load.source import Batches
 from taprunner.load.tabledata import TableHead, timestamp
 
@@ -87,11 +90,11 @@ def stream_bytes(path: Path) -> Iterator[bytes]:
         yield from _decoded(raw, offset)
 
 
-def _open(path: Path) -> Any:
-    from astropy.utils.data import get_readable_fileobj  # type: ignore[import-untyped]
-
-    # as astropy's XML iterator reads it (gzip and bzip2 decompressed)
-    return get_readable_fileobj(str(path), encoding="binary")
+@contextmanager
+def _open(path: Path) -> Iterator[io.BufferedIOBase]:
+    """The file's bytes, expanded as astropy's XML iterator reads them."""
+    with open_expanded(path) as expanded:
+        yield expanded.stream
 
 
 class _Found(Exception):
@@ -130,7 +133,7 @@ def _stream_offset(path: Path) -> int:
     raise LoadError("no STREAM in the first TABLE's DATA")
 
 
-def _decoded(raw: IO[bytes], offset: int) -> Iterator[bytes]:
+def _decoded(raw: io.BufferedIOBase, offset: int) -> Iterator[bytes]:
     """The STREAM's base64 text from ``offset`` (its start tag), decoded."""
     raw.seek(offset)
     text = _after_start_tag(raw)
@@ -157,7 +160,7 @@ def _decoded(raw: IO[bytes], offset: int) -> Iterator[bytes]:
             raise LoadError("the STREAM ends early (file truncated?)")
 
 
-def _after_start_tag(raw: IO[bytes]) -> bytes:
+def _after_start_tag(raw: io.BufferedIOBase) -> bytes:
     """Reads past ``<STREAM ...>``; the text read after it (b"<" if empty)."""
     quote: int | None = None
     previous = 0

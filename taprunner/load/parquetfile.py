@@ -105,8 +105,10 @@ def _header(
     if _VOPARQUET in metadata:
         from astropy.io.votable import parse  # type: ignore[import-untyped]
 
+        # a read function: astropy does not sniff it for compression (its
+        # bzip2 branch leaves a temporary file: taprunner.load.expand)
         table = parse(
-            io.BytesIO(metadata[_VOPARQUET]), verify="ignore"
+            io.BytesIO(metadata[_VOPARQUET]).read, verify="ignore"
         ).get_first_table()
         found = {
             str(f.name): {

@@ -42,7 +42,9 @@ def _events(path: Path) -> Iterator[Events]:
         get_xml_iterator,
     )
 
-    with get_xml_iterator(str(path)) as events:
+    from taprunner.load.expand import xml_source
+
+    with xml_source(path) as source, get_xml_iterator(source) as events:
         yield events
 
 

@@ -58,7 +58,10 @@ def _check(columns: list[SourceColumn] | tuple[SourceColumn, ...]) -> None:
 def _parse_whole(path: Path) -> Source:
     from astropy.io.votable import parse  # type: ignore[import-untyped]
 
-    table = parse(str(path), verify="ignore").get_first_table()
+    from taprunner.load.expand import xml_source
+
+    with xml_source(path) as source:
+        table = parse(source, verify="ignore").get_first_table()
     columns = tuple(
         SourceColumn(
             name=str(f.name),

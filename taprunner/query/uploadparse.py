@@ -71,7 +71,9 @@ def parse_votable(name: str, data: bytes, max_rows: int) -> ParsedUpload:
     from astropy.io.votable import parse  # type: ignore[import-untyped]
 
     try:
-        table = parse(io.BytesIO(data), verify="ignore").get_first_table()
+        # a read function: astropy does not sniff it for compression (see
+        # taprunner.load.expand; ``data`` is expanded already)
+        table = parse(io.BytesIO(data).read, verify="ignore").get_first_table()
         array = table.array
     # astropy raises many unrelated types (ValueError, ExpatError, IndexError,
     # KeyError...) for bad input; the input is the client's, so any of them

@@ -16,7 +16,6 @@ uploaded ``char`` column char (its values are ASCII).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import secrets
 import tempfile
@@ -262,20 +261,18 @@ def _check_expanded(name: str, path: Path, max_bytes: int) -> None:
     """Refuse a compressed upload larger than ``max_bytes`` once expanded, as
     a plain one is.
 
-    Which documents are compressed is for the readers to say: they all open
-    the upload with astropy's ``get_readable_fileobj``, which knows gzip,
-    bzip2, xz and LZW by their first bytes and expands them; here the same
-    call, and a document it gives back as the file itself (``io.FileIO``) is
-    read as it is, its size checked as it came.
+    The readers all open the upload with :func:`.open_expanded` (gzip, bzip2
+    and xz expanded as read); here the same call, and a document read as it
+    is is not counted again (its size was checked as it came).
     """
-    from astropy.utils.data import get_readable_fileobj  # type: ignore[import-untyped]
+    from taprunner.load.expand import open_expanded
 
     size = 0
     try:
-        with get_readable_fileobj(str(path), encoding="binary") as expanded:
-            if isinstance(expanded, io.FileIO):
+        with open_expanded(path) as expanded:
+            if not expanded.compressed:
                 return
-            while chunk := expanded.read(_CHUNK):
+            while chunk := expanded.stream.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise TapUsageError(too_large(name, max_bytes))
@@ -286,8 +283,12 @@ def _check_expanded(name: str, path: Path, max_bytes: int) -> None:
 
 
 def _parse(name: str, path: Path, max_rows: int, limits: UploadLimits) -> ParsedUpload:
-    """The upload checked for its size (before astropy expands it), then parsed."""
-    data = path.read_bytes()
+    """The upload checked for its size (expanded, which _check_expanded held
+    to the byte limit), then parsed."""
+    from taprunner.load.expand import open_expanded
+
+    with open_expanded(path) as expanded:
+        data = expanded.stream.read()
     check_upload(name, data, limits)
     return parse_votable(name, data, max_rows)
 
