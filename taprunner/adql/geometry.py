@@ -104,8 +104,13 @@ def _polygon(args: list[Fragment]) -> Fragment:
     if len(vertices) < 3:
         raise AdqlError("POLYGON needs at least three vertices")
     rows = ", ".join(f"({n}, {v.sql})" for n, v in enumerate(vertices))
-    sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p))"
     coords = tuple(c for v in vertices for c in _point_coords(v))
+    # pg_sphere's spoly aggregate crashes its backend (the whole cluster
+    # restarts) on a NULL first vertex and skips a later one: a polygon with a
+    # NULL vertex is NULL, its aggregate never sees one.
+    computed = [c for c in coords if not _is_number(c)]
+    where = f" WHERE num_nulls({', '.join(computed)}) = 0" if computed else ""
+    sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p){where})"
     return Fragment(sql, geom="polygon", coords=coords, name="polygon")
 
 

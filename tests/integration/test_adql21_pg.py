@@ -436,3 +436,27 @@ async def test_region_shapes_select_the_rows_inside(
         conn, catalog, "SELECT DISTANCE(REGION('position 0 0'), POINT(90, 0))"
     )
     assert far == pytest.approx(90.0)
+
+
+async def test_a_polygon_with_a_null_vertex_is_null(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """pg_sphere's spoly aggregate crashed its backend on a NULL first vertex
+    (signal 11: PostgreSQL ended every session and recovered) and silently
+    dropped a NULL later one (a triangle of a quadrilateral). A polygon with
+    a NULL vertex is NULL, as DALI's empty cell."""
+    rows = await conn.fetch(
+        translate(
+            "SELECT id,"
+            " CONTAINS(POINT(10.5, 20.4), POLYGON(10, 20, 11, 20, pmra / 360, 21)),"
+            " CONTAINS(POINT(10, 20), POLYGON(pmra / 360, 20, 11, 20, 11, 21)),"
+            " POLYGON(10, 20, 11, 20, pmra / 360, 21)"
+            " FROM tst.obj ORDER BY id",
+            catalog,
+        ).sql
+    )
+    first, second, third = (tuple(r) for r in rows)
+    assert first[1:] == (1, 1, [10.0, 20.0, 11.0, 20.0, 10.0, 21.0])
+    assert second[1:3] == (0, 0)
+    assert third[1:] == (None, None, None)  # pmra is NULL
+    assert await conn.fetchval("SELECT 1") == 1  # the session survived
