@@ -460,3 +460,28 @@ async def test_a_polygon_with_a_null_vertex_is_null(
     assert second[1:3] == (0, 0)
     assert third[1:] == (None, None, None)  # pmra is NULL
     assert await conn.fetchval("SELECT 1") == 1  # the session survived
+
+
+async def test_shapes_of_computed_sizes_out_of_range_are_null(
+    conn: asyncpg.Connection, catalog: TapCatalog
+) -> None:
+    """A size computed per row out of its range (BOX: 0 to below 180, CIRCLE:
+    0 to 90, NaN too) makes the shape NULL, as a NULL size does: before, a BOX
+    of width 200 was a polygon of wrong corners and a circle of radius 120
+    failed the whole query with pg_sphere's error."""
+    rows = await conn.fetch(
+        translate(
+            "SELECT id, BOX(10, 20, id * 100, 1), CIRCLE(10, 20, id * 60),"
+            " CIRCLE(10, 20, CAST('NaN' AS DOUBLE PRECISION) * id),"
+            " CONTAINS(POINT(10, 20), BOX(10, 20, id * 100, 1)),"
+            " CONTAINS(POINT(10, 20), CIRCLE(10, 20, id * 60)),"
+            " CONTAINS(POINT(10, 20), BOX(10, 20, 1, id - 2))"
+            " FROM tst.obj ORDER BY id",
+            catalog,
+        ).sql
+    )
+    first, second, third = (tuple(r) for r in rows)
+    assert first[1] is not None and first[2] == [10.0, 20.0, 60.0]
+    assert first[3] is None and first[4:7] == (1, 1, None)  # height -1
+    assert second[1:6] == (None, None, None, None, None)  # width 200, radius 120
+    assert third[1:6] == (None, None, None, None, None)
