@@ -14,6 +14,7 @@ from taprunner.formats.votable import error_document
 __all__ = [
     "VOTABLE_MEDIA_TYPE",
     "DiskFull",
+    "ReplicaBehind",
     "ServiceBusy",
     "TapError",
     "TapUnavailable",
@@ -66,6 +67,23 @@ class ServiceBusy(TapError):
 
     def __init__(self) -> None:
         super().__init__("service busy, retry in a few seconds")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+class ReplicaBehind(TapError):
+    """The catalogue replica the query went to has not replayed the caller's
+    session role yet (made on the primary a moment ago, with a grant): retry."""
+
+    status = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(
+            "your access rights are newer than what the catalogue replica has"
+            " replayed yet (a grant made moments ago); retry in a few seconds"
+        )
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}

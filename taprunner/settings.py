@@ -82,7 +82,7 @@ class TapSettings:
     timeout: float = float(Settings().max_execution_duration)
     # Sizes of results and uploads (bounded work per request, whatever the input;
     # taprunner/query/bytelimits.py and uploadlimits.py).
-    #: Bytes of one value: a text's characters, a bytea's bytes, 8 per array
+    #: Bytes of one value: a text's UTF-8 bytes, a bytea's bytes, 8 per array
     #: element. A result ends before the first row holding a larger value (marked
     #: as cut: QUERY_STATUS OVERFLOW); an upload declaring one is refused (400).
     value_bytes: int = 4 * 1024 * 1024

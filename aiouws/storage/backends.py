@@ -13,6 +13,7 @@ Pid *and* start time must match, so a later backend that reused the pid is safe.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -22,11 +23,13 @@ import asyncpg
 
 __all__ = [
     "IDENTITY_SQL",
+    "REPLICA_SECONDS",
     "TERMINATE_BACKENDS",
     "Backend",
     "parse_identity",
     "recorded_backends",
     "terminate_backends",
+    "terminate_on_replicas",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,3 +90,57 @@ async def terminate_backends(pool: Any, backends: Sequence[Backend]) -> int:
         log.warning("cannot terminate the backends of dead jobs: %s", exc)
         return 0
     return sum(1 for row in rows if row[0])
+
+
+#: How long terminating backends on the catalogue replicas may take in all,
+#: however many there are and however they hang (they are asked at once).
+REPLICA_SECONDS = 10.0
+
+
+async def terminate_on_replicas(
+    replicas: Sequence[Any], backends: Sequence[Backend]
+) -> int:
+    """Terminate ``backends`` on each of ``replicas`` (``Database``s, one server
+    each), all at once; how many were still there.
+
+    Returns within :data:`REPLICA_SECONDS`: a replica that is down, or hangs
+    (accepts and never answers, or stops midway), is given up then, its
+    connection dropped, and logged; what it ran cannot be helped from here.
+    """
+    if not backends or not replicas:
+        return 0
+    tasks = [asyncio.ensure_future(_on_replica(r, backends)) for r in replicas]
+    done, pending = await asyncio.wait(tasks, timeout=REPLICA_SECONDS)
+    for task in pending:
+        task.cancel()  # their connections are dropped (_on_replica), not awaited
+        task.add_done_callback(_retrieve)
+    if pending:
+        log.warning(
+            "cannot terminate backends on %d replica(s): no answer in %g s",
+            len(pending),
+            REPLICA_SECONDS,
+        )
+    ended = 0
+    for task in done:
+        error = task.exception()
+        if error is None:
+            ended += task.result()
+        else:  # a replica that is down ran nothing
+            log.warning("cannot terminate backends on a replica: %s", error)
+    return ended
+
+
+async def _on_replica(replica: Any, backends: Sequence[Backend]) -> int:
+    conn = await replica.connect(timeout=REPLICA_SECONDS, name="terminate")
+    try:
+        ended = await terminate_backends(conn, backends)
+        await conn.close(timeout=REPLICA_SECONDS)
+    except BaseException:  # cancelled too: drop the socket, wait for nothing
+        conn.terminate()
+        raise
+    return ended
+
+
+def _retrieve(task: asyncio.Future[int]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "never retrieved" warning

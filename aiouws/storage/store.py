@@ -27,7 +27,11 @@ from aiouws.phases import (
     PhaseChangeError,
     allowed_sources,
 )
-from aiouws.storage.backends import Backend, terminate_backends
+from aiouws.storage.backends import (
+    Backend,
+    terminate_backends,
+    terminate_on_replicas,
+)
 from aiouws.storage.claims import (
     CLAIM_LOCK,
 )
@@ -336,21 +340,13 @@ class JobStore(JobClaims, JobCounts):
     async def terminate_backends(self, backends: Sequence[Backend]) -> int:
         """Terminate the given database backends (see :mod:`.backends`) on the
         primary and on every catalogue replica (a job's query ran on one of
-        them; pid and start time pick it out), from whichever host calls."""
+        them; pid and start time pick it out), from whichever host calls; the
+        replicas at once, within :data:`~.backends.REPLICA_SECONDS` in all."""
         if not backends:
             return 0
         with _unavailable():
             ended = await terminate_backends(self._pool, backends)
-        for replica in self._catalogue:
-            try:
-                conn = await replica.connect(timeout=10.0)
-                try:
-                    ended += await terminate_backends(conn, backends)
-                finally:
-                    await conn.close()
-            except DRIVER_ERRORS as exc:  # a replica that is down ran nothing
-                log.warning("cannot terminate backends on a replica: %s", exc)
-        return ended
+        return ended + await terminate_on_replicas(self._catalogue, backends)
 
     # -- internals ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ Union, Intersection or Not of them is for CONTAINS and INTERSECTS only
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -87,6 +88,7 @@ def _circle(args: list[Fragment]) -> Fragment:
         _arity("CIRCLE", args, 2)
         center = _geometry("CIRCLE", args[0], "point")
     (radius,) = _scalars("CIRCLE", args[-1:])
+    radius = _size("CIRCLE", "radius", radius, _MAX_RADIUS, closed=True)
     coords = (*_point_coords(center), radius)
     return Fragment(
         f"scircle({center.sql}, radians({radius}))",
@@ -104,8 +106,13 @@ def _polygon(args: list[Fragment]) -> Fragment:
     if len(vertices) < 3:
         raise AdqlError("POLYGON needs at least three vertices")
     rows = ", ".join(f"({n}, {v.sql})" for n, v in enumerate(vertices))
-    sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p))"
     coords = tuple(c for v in vertices for c in _point_coords(v))
+    # pg_sphere's spoly aggregate crashes its backend (the whole cluster
+    # restarts) on a NULL first vertex and skips a later one: a polygon with a
+    # NULL vertex is NULL, its aggregate never sees one.
+    computed = [c for c in coords if not _is_number(c)]
+    where = f" WHERE num_nulls({', '.join(computed)}) = 0" if computed else ""
+    sql = f"(SELECT spoly(v.p ORDER BY v.n) FROM (VALUES {rows}) AS v(n, p){where})"
     return Fragment(sql, geom="polygon", coords=coords, name="polygon")
 
 
@@ -117,6 +124,8 @@ def _box(args: list[Fragment]) -> Fragment:
     else:
         _arity("BOX", args, 4)
         ra, dec, width, height = _scalars("BOX", args)
+    width = _size("BOX", "width", width, _MAX_BOX, closed=False)
+    height = _size("BOX", "height", height, _MAX_BOX, closed=False)
     # The corners are those of the rectangle +-tan(width/2), +-tan(height/2) in
     # the gnomonic projection at the centre (where the sides, great circles
     # meeting the cross's arm ends at right angles, are straight lines).
@@ -319,7 +328,40 @@ def _scalars(name: str, args: Sequence[Fragment]) -> tuple[str, ...]:
     for arg in args:
         if arg.geom is not None:
             raise AdqlError(f"{name} expects numbers (degrees), not a {arg.geom}")
+        value = _literal(arg.sql)
+        if value is not None and not math.isfinite(value):
+            raise AdqlError(f"{name}: {arg.sql[:40]} is not a finite number")
     return tuple(arg.sql for arg in args)
+
+
+#: Largest CIRCLE radius (pg_sphere's circles; a larger one is the NOT of the
+#: circle of 180 - r around the antipode) and the bound BOX sizes stay below
+#: (at 180 the sides meeting a cross's arm ends coincide: no quadrilateral).
+_MAX_RADIUS, _MAX_BOX = 90.0, 180.0
+
+
+def _size(name: str, what: str, sql: str, upper: float, *, closed: bool) -> str:
+    """A size in degrees, 0 to ``upper`` (``closed``: included): a literal out
+    of it is refused; a computed one is NULL out of it (NaN too), so is the
+    shape, as for a NULL size (no row's value can stop the query midway)."""
+    value = _literal(sql)
+    if value is not None:
+        if not (0 <= value <= upper if closed else 0 <= value < upper):
+            bound = f"0 to {upper:g}" if closed else f"at least 0 and below {upper:g}"
+            raise AdqlError(f"{name}: the {what} must be {bound} degrees, not {sql}")
+        return sql
+    below = f"<= {upper:g}" if closed else f"< {upper:g}"
+    return f"(CASE WHEN {sql} >= 0 AND {sql} {below} THEN {sql} END)"
+
+
+def _literal(sql: str) -> float | None:
+    """The value of a numeric literal as translated (``1.5``, ``(-2)``)."""
+    if not _NUMBER_SQL.match(sql):
+        return None
+    try:
+        return float(sql.strip("()"))
+    except ValueError:
+        return None
 
 
 def _geometry(name: str, arg: Fragment, expected: str | None) -> Fragment:

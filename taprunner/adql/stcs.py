@@ -260,10 +260,16 @@ def _to_icrs(frame: str, numbers: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def _check_ranges(kind: str, numbers: tuple[float, ...]) -> None:
-    """Latitudes within [-90, 90]; sizes (radius, width, height) not negative."""
+    """Latitudes within [-90, 90]; sizes not negative, a Circle's radius at
+    most 90 (pg_sphere's circles), a Box's width and height below 180 (there
+    the sides meeting its cross's arm ends coincide: no quadrilateral)."""
     sizes = numbers[2:] if kind in ("CIRCLE", "BOX") else ()
     if any(size < 0 for size in sizes):
         raise AdqlError(f"REGION: {kind.capitalize()} sizes cannot be negative")
+    if kind == "CIRCLE" and sizes[0] > 90:
+        raise AdqlError("REGION: a Circle's radius must be 0 to 90 degrees")
+    if kind == "BOX" and max(sizes) >= 180:
+        raise AdqlError("REGION: a Box's width and height must be below 180 degrees")
     latitudes = numbers[1:2] if sizes else numbers[1::2]
     if any(abs(lat) > 90 for lat in latitudes):
         raise AdqlError("REGION: a latitude is outside [-90, 90]")

@@ -156,7 +156,8 @@ _PLAIN = {b"\\": b"\\", b"t": b"\t", b"n": b"\n", b"r": b"\r"}
 
 
 def value_lengths(cells: Sequence[bytes]) -> list[int]:
-    """Characters of the text values of COPY text ``cells`` (0 for NULL)."""
+    """UTF-8 bytes of the text values of COPY text ``cells`` (0 for NULL), as
+    ``tap_value_bytes`` counts them on every path."""
     lengths = []
     for cell in cells:
         if cell == b"\\N":
@@ -164,7 +165,7 @@ def value_lengths(cells: Sequence[bytes]) -> list[int]:
             continue
         if b"\\" in cell:
             cell = _ESCAPE.sub(lambda m: _PLAIN.get(m.group(1), b"\x01"), cell)
-        lengths.append(len(cell.decode("utf-8", "replace")))
+        lengths.append(len(cell))
     return lengths
 
 

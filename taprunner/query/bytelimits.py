@@ -111,6 +111,10 @@ class ByteGate:
         first_over = len(batch)
         for index, element in self._variable:
             sizes = _sizes([row[index] for row in batch], element)
+            if element == 1 and max(sizes) * 4 > self.limits.value_bytes:
+                sizes = _utf8_sizes(
+                    [row[index] for row in batch], sizes, self.limits.value_bytes
+                )
             if max(sizes) > self.limits.value_bytes:
                 over = next(
                     n for n, s in enumerate(sizes) if s > self.limits.value_bytes
@@ -174,8 +178,8 @@ def _fixed_count(arraysize: str | None) -> int:
 
 
 def _sizes(values: list[object], element: int) -> list[int]:
-    """Bytes of each value: characters of a text, bytes of a bytea, ``element``
-    per element of an array; 0 for NULL."""
+    """Bytes of each value: characters of a text (:func:`_utf8_sizes` counts its
+    bytes), bytes of a bytea, ``element`` per element of an array; 0 for NULL."""
     try:
         sizes = list(map(len, values))  # type: ignore[arg-type]
     except TypeError:  # NULLs, or values without a length (dates, UUIDs)
@@ -186,3 +190,13 @@ def _sizes(values: list[object], element: int) -> list[int]:
     if element != 1:
         return [s * element for s in sizes]
     return sizes
+
+
+def _utf8_sizes(values: list[object], sizes: list[int], limit: int) -> list[int]:
+    """``sizes`` with the texts that could be over ``limit`` (a character
+    takes up to 4 bytes) counted in UTF-8 bytes, as the binary paths count
+    ``tap_value_bytes``; the others are not encoded."""
+    return [
+        len(v.encode()) if s * 4 > limit and isinstance(v, str) else s
+        for v, s in zip(values, sizes, strict=True)
+    ]

@@ -4,10 +4,11 @@ PostgreSQL writes the rows itself, so the limits are applied to its bytes: the
 query is capped at MAXREC + 1 rows and :class:`RowCutter` passes the bytes on up
 to the end of row MAXREC (a further row means overflow), and stops the COPY at
 the last row that fits ``tap_sync_bytes``/``tap_result_bytes`` or before a row
-longer than ``tap_value_bytes`` times its columns (a value over the limit: COPY's
-rows are not split into values here). Rows end at a newline; in CSV a newline
-inside a quoted field does not end a row (quotes are counted: ``""`` inside a
-field counts twice, so the parity tells).
+longer than ``tap_value_bytes`` plus one (a delimiter, the newline) times its
+columns (a value over the limit: COPY's rows are not split into values
+here). Rows end at a newline; in CSV a newline inside a quoted field does not
+end a row (quotes are counted: ``""`` inside a field counts twice, so the
+parity tells).
 
 Delimited formats have no trailer: a cut result is reported in the query's
 outcome (the query log, the job's ``truncated`` note) and a sync response that
@@ -170,7 +171,7 @@ async def copy_limited(
         sink,
         rows=request.maxrec,
         max_bytes=limits.result_bytes,
-        max_row=limits.value_bytes * max(1, len(fields)),
+        max_row=(limits.value_bytes + 1) * max(1, len(fields)),
         csv=request.format.name == "csv",
     )
     held = HeldSink(cutter.write)

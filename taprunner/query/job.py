@@ -26,7 +26,7 @@ from aiouws.storage.backends import IDENTITY_SQL, parse_identity
 from aiouws.storage.database import QUERY_ROLE
 from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
 from taprunner.adql.sqltext import quote_identifier
-from taprunner.errors import DiskFull, TapError
+from taprunner.errors import DiskFull, ReplicaBehind, TapError
 from taprunner.formats.votable import error_document
 from taprunner.query.bytelimits import ResultLimits
 from taprunner.query.caches import StatementCache
@@ -135,9 +135,19 @@ class _Warm:
 
 async def catalog_as(conn: Connection, role: str) -> TapCatalog:
     """TAP_SCHEMA as ``role`` sees it (its row-level security hides the tables
-    ``role`` may not read)."""
+    ``role`` may not read).
+
+    Raises
+    ------
+    ReplicaBehind
+        ``role`` does not exist where ``conn`` went: a session role the server
+        made a moment ago on the primary, not yet replayed by that replica.
+    """
     async with conn.transaction(readonly=True):
-        await conn.execute(f"SET LOCAL ROLE {quote_identifier(role)}")
+        try:
+            await conn.execute(f"SET LOCAL ROLE {quote_identifier(role)}")
+        except asyncpg.InvalidParameterValueError:  # no such role (22023)
+            raise ReplicaBehind() from None
         return await TapCatalog.load(conn)
 
 

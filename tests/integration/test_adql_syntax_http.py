@@ -92,3 +92,49 @@ async def test_postgresql_casts_and_limit_do_not_pass_for_adql(client: Client) -
         "/tap/sync", data={"LANG": "ADQL", "QUERY": valid, "FORMAT": "csv"}
     )
     assert resp.status == 200 and (await resp.text()).startswith("x,cast\na::b,")
+
+
+async def test_meaningless_shape_sizes_are_refused_with_the_reason(
+    client: Client,
+) -> None:
+    """A BOX's width and height must be below 180 degrees (there the sides
+    meeting its cross's arm ends coincide; 200 gave a polygon of wrong corners,
+    400 the box of 40, -2 that of 2), a CIRCLE's radius 0 to 90 (pg_sphere's
+    error reached the client), a number finite: the reason, before the database."""
+    table = "FROM tap_schema.tables"
+    for adql, says in (
+        (
+            "SELECT BOX(10, 20, 200, 1)",
+            "BOX: the width must be at least 0 and below 180",
+        ),
+        ("SELECT BOX(10, 20, 360, 1)", "the width must be at least 0 and below 180"),
+        ("SELECT BOX(10, 20, 400, 1)", "the width must be at least 0 and below 180"),
+        ("SELECT BOX(10, 20, -2, 1)", "the width must be at least 0 and below 180"),
+        ("SELECT BOX(10, 20, 2, 180)", "the height must be at least 0 and below 180"),
+        (
+            f"SELECT table_name {table} WHERE"
+            " CONTAINS(POINT(10, 20), CIRCLE(10, 20, 100)) = 1",
+            "CIRCLE: the radius must be 0 to 90 degrees, not 100",
+        ),
+        ("SELECT CIRCLE(10, 20, -1)", "the radius must be 0 to 90 degrees"),
+        ("SELECT AREA(CIRCLE(10, 20, 200))", "the radius must be 0 to 90 degrees"),
+        ("SELECT CIRCLE(10, 20, 1e400)", "CIRCLE: 1e400 is not a finite number"),
+        ("SELECT POINT(1e400, 20)", "POINT: 1e400 is not a finite number"),
+        (
+            "SELECT REGION('Box ICRS 10 20 400 10')",
+            "width and height must be below 180",
+        ),
+        ("SELECT REGION('Box GALACTIC 10 20 1 180')", "must be below 180"),
+        ("SELECT REGION('Circle 10 20 100')", "radius must be 0 to 90 degrees"),
+    ):
+        resp = await client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": adql})
+        body = await resp.read()
+        assert resp.status == 400, (adql, body)
+        status = next(
+            i
+            for i in etree.fromstring(body).iter("{*}INFO")
+            if i.get("name") == "QUERY_STATUS"
+        )
+        assert status.get("value") == "ERROR"
+        assert says in (status.text or ""), (adql, status.text)
+        assert "pg_sphere" not in (status.text or "")

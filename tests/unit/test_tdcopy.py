@@ -64,9 +64,10 @@ def test_transcoded_rows_are_the_encoders(rows: list[tuple[object, ...]]) -> Non
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), TEXT), min_size=1, max_size=6))
-def test_value_lengths_count_characters(values: list[str | None]) -> None:
+def test_value_lengths_count_utf8_bytes(values: list[str | None]) -> None:
     cells = _copy_text([(v,) for v in values]).split(b"\n")[:-1]
-    assert value_lengths(cells) == [0 if v is None else len(v) for v in values]
+    expected = [0 if v is None else len(v.encode()) for v in values]
+    assert value_lengths(cells) == expected
 
 
 def test_infinities_only_in_float_columns() -> None:

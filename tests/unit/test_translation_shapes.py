@@ -95,6 +95,14 @@ async def test_cones_come_from_the_template() -> None:
             f" POINT('ICRS', 1.5, 2.5)) < {r}"
             for r in ("100.5", "100.5", "200.5", "0.5", "1e5", "1e5", "1e-5")
         ],
+        # A CIRCLE radius (0 to 90) and a BOX size (below 180) are checked: a
+        # template learnt from a good one must not serve a bad one unchecked.
+        [CONE.format(1.5, 2.5, r, 1) for r in ("0.5", "0.5", "100.5", "1.5", "90.5")]
+        + [
+            "SELECT id FROM demo.stars WHERE CONTAINS(POINT('ICRS', ra, dec),"
+            f" BOX('ICRS', 1.5, 2.5, {w}, 0.5)) = 1"
+            for w in ("0.5", "0.5", "180.5", "1.5", "200.5", "2.5")
+        ],
         # Bad queries fail as they would have.
         [CONE.format(1.5, 2.5, "", 1)] * 3
         + ["SELECT TOP 1.5 id FROM demo.stars"] * 3
