@@ -37,6 +37,7 @@ __all__ = [
     "Slot",
     "StopRequested",
     "exit_description",
+    "resident_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,18 @@ def exit_description(returncode: int) -> str:
     if returncode < 0:
         return f"signal {-returncode}"
     return f"exit code {returncode}"
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The process's resident memory (``VmRSS`` in ``/proc``), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class Runner(Protocol):
@@ -143,6 +156,9 @@ class RunnerProcess:
             raise RunnerStartError(
                 f"runner for {kind.name} did not start: {exc or 'timed out'}"
             ) from exc
+        except asyncio.CancelledError:  # e.g. shutdown during a refill
+            runner.kill()
+            raise
         log.debug("runner ready", extra={"kind": kind.name, "pid": runner.pid})
         return runner
 
@@ -214,6 +230,9 @@ class Slot:
     """One unit of a kind's run-count goal: a runner and the job it runs, if any.
 
     ``inline`` slots belong to the kind's inline lane (an in-process runner).
+    A ``retiring`` runner grew past ``runner_max_rss``: it still takes jobs
+    while no other runner is free, until its ``successor`` (a fresh runner,
+    started in the background) takes its place between jobs.
     """
 
     kind: JobKind
@@ -221,6 +240,8 @@ class Slot:
     runner: Runner | None = None
     job_id: str | None = None
     inline: bool = False
+    retiring: bool = False
+    successor: Runner | None = None
 
     @property
     def free(self) -> bool:

@@ -5,6 +5,13 @@ processes fed from the queue, and the kind's inline lane, if any, adds slots
 holding in-process runners. All are started together; a runner that dies idle
 is replaced in the background (a busy one is replaced by its job run), retrying
 with back-off while starting fails.
+
+A runner whose resident memory after a job exceeds ``max_rss`` (the
+``runner_max_rss`` setting: e.g. one that imported pyarrow for a VOParquet
+result keeps it) is retired: a fresh runner is started in the background and
+takes the slot between jobs, and the old one is closed. Meanwhile the old
+runner still takes jobs, but only when no fresh runner of its kind is free, so
+no job waits for a runner's start while one is warm.
 """
 
 from __future__ import annotations
@@ -15,12 +22,20 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from aiouws.execution.inline import InlineRunner
-from aiouws.execution.runnerpool import Runner, RunnerProcess, RunnerStartError, Slot
+from aiouws.execution.runnerpool import (
+    Runner,
+    RunnerProcess,
+    RunnerStartError,
+    Slot,
+    resident_bytes,
+)
 from aiouws.kinds import JobKind
 
 __all__ = ["RunnerSlots"]
 
 log = logging.getLogger(__name__)
+#: Seconds an idle runner being replaced gets to exit before it is killed.
+_CLOSE_WAIT = 5.0
 
 
 class RunnerSlots:
@@ -34,6 +49,7 @@ class RunnerSlots:
         on_ready: Callable[[str], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         stopping: Callable[[], bool],
+        max_rss: int = 0,
     ) -> None:
         #: Each kind's slots fed from the queue (runner processes).
         self.queue = {
@@ -51,6 +67,8 @@ class RunnerSlots:
         self._on_ready = on_ready
         self._spawn = spawn
         self._stopping = stopping
+        #: Bytes of resident memory past which a runner is retired (0: never).
+        self.max_rss = max_rss
 
     async def start(self) -> int:
         """Start every slot's runner; return the number of runner processes.
@@ -77,41 +95,100 @@ class RunnerSlots:
         return len(slots)
 
     def free(self, kind: str) -> list[Slot]:
-        """The kind's queue slots whose runner waits for a job."""
-        return [s for s in self.queue[kind] if s.free and s.runner is not None]
+        """The kind's queue slots whose runner waits for a job, retiring ones last."""
+        free = [s for s in self.queue[kind] if s.free and s.runner is not None]
+        return sorted(free, key=lambda s: s.retiring)
+
+    def job_ended(self, slot: Slot) -> None:
+        """A job left the slot: its waiting successor takes over, or its runner
+        is retired if it has grown past :attr:`max_rss`."""
+        runner = slot.runner
+        if slot.inline or runner is None or not runner.alive or self._stopping():
+            return
+        if slot.successor is not None:
+            if slot.successor.alive:
+                self._swap(slot, runner, slot.successor)
+                return
+            slot.successor, slot.retiring = None, False  # died waiting: again
+        if slot.retiring or self.max_rss <= 0:
+            return
+        rss = resident_bytes(runner.pid)
+        if rss is None or rss <= self.max_rss:
+            return
+        slot.retiring = True
+        log.info(
+            "runner retired",
+            extra={"kind": slot.kind.name, "pid": runner.pid, "rss": rss},
+        )
+        self._spawn(self._succeed(slot, runner))
 
     async def refill(self, slot: Slot) -> None:
         """Give the slot a fresh runner, retrying with back-off while it fails."""
-        delay = 0.5
-        while not self._stopping():
-            try:
-                if slot.inline:
-                    self._install(slot, InlineRunner(slot.kind))
-                else:
-                    self._install(slot, await RunnerProcess.spawn(slot.kind))
-            except (RunnerStartError, OSError) as exc:
-                log.error(
-                    "cannot start runner: %s", exc, extra={"kind": slot.kind.name}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-            else:
-                self._on_ready(slot.kind.name)
+        if self._stopping():
+            return
+        if slot.inline:
+            self._install(slot, InlineRunner(slot.kind))
+        elif slot.successor is not None and slot.successor.alive:
+            self._install(slot, slot.successor)  # started already (retirement)
+        else:
+            runner = await self._start_runner(slot.kind)
+            if runner is None:
                 return
+            self._install(slot, runner)
+        self._on_ready(slot.kind.name)
 
     async def close(self, wait: float) -> None:
         """Close every runner, waiting up to ``wait`` s for each."""
         await asyncio.gather(
             *(
-                slot.runner.close(wait)
+                runner.close(wait)
                 for slots in [*self.queue.values(), *self.inline.values()]
                 for slot in slots
-                if slot.runner is not None
+                for runner in (slot.runner, slot.successor)
+                if runner is not None
             )
         )
 
+    async def _succeed(self, slot: Slot, old: Runner) -> None:
+        """Start the retiring ``old`` runner's successor; it takes the slot now
+        if the slot is idle, else when its job ends (:meth:`job_ended`)."""
+        new = await self._start_runner(slot.kind)
+        if new is None:
+            return
+        if self._stopping() or slot.runner is not old or not old.alive:
+            await new.close(_CLOSE_WAIT)  # old died meanwhile: replaced already
+        elif slot.job_id is None:
+            self._swap(slot, old, new)
+        else:
+            slot.successor = new
+
+    async def _start_runner(self, kind: JobKind) -> RunnerProcess | None:
+        """A new runner, retrying with back-off while starting fails; None if
+        the supervisor stops meanwhile."""
+        delay = 0.5
+        while not self._stopping():
+            try:
+                return await RunnerProcess.spawn(kind)
+            except (RunnerStartError, OSError) as exc:
+                log.error("cannot start runner: %s", exc, extra={"kind": kind.name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        return None
+
+    def _swap(self, slot: Slot, old: Runner, new: Runner) -> None:
+        """``new`` takes the idle slot; ``old`` is closed in the background."""
+        self._install(slot, new)
+        self._spawn(old.close(_CLOSE_WAIT))
+        log.debug(
+            "runner replaced",
+            extra={"kind": slot.kind.name, "pid": old.pid, "successor": new.pid},
+        )
+        self._on_ready(slot.kind.name)
+
     def _install(self, slot: Slot, runner: Runner) -> None:
         slot.runner = runner
+        slot.retiring = False
+        slot.successor = None
         runner.on_exit = lambda r: self._runner_exited(slot, r)
 
     def _runner_exited(self, slot: Slot, runner: Runner) -> None:

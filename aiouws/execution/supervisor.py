@@ -92,6 +92,7 @@ class QueueSupervisor:
             on_ready=self._request_dispatch,
             spawn=self._tasks.spawn,
             stopping=lambda: self._stopping,
+            max_rss=settings.runner_max_rss * 1024 * 1024,
         )
         self._fast = FastLane(
             self.kinds,
@@ -346,6 +347,7 @@ class QueueSupervisor:
         finally:
             del self._running[run.job_id]
             run.slot.job_id = None
+            self.slots.job_ended(run.slot)
             self._request_dispatch(run.slot.kind.name)
 
     def _request_dispatch(self, kind: str) -> None:
