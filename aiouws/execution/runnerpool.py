@@ -42,6 +42,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _READ_LIMIT = 16 * 1024 * 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class RunnerStartError(RuntimeError):
@@ -74,15 +75,13 @@ def exit_description(returncode: int) -> str:
 
 
 def resident_bytes(pid: int) -> int | None:
-    """The process's resident memory (``VmRSS`` in ``/proc``), None if unknown."""
+    """The process's resident memory (VmRSS, from ``/proc/PID/statm``), None
+    if unknown (no such process, no /proc)."""
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1]) * 1024
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
-    return None
 
 
 class Runner(Protocol):
