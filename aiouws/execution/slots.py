@@ -118,7 +118,12 @@ class RunnerSlots:
         slot.retiring = True
         log.info(
             "runner retired",
-            extra={"kind": slot.kind.name, "pid": runner.pid, "rss": rss},
+            extra={
+                "kind": slot.kind.name,
+                "pid": runner.pid,
+                "rss_mb": rss >> 20,
+                "bound_mb": self.max_rss >> 20,
+            },
         )
         self._spawn(self._succeed(slot, runner))
 
