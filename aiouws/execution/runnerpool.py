@@ -231,7 +231,8 @@ class Slot:
     ``inline`` slots belong to the kind's inline lane (an in-process runner).
     A ``retiring`` runner grew past ``runner_max_rss``: it still takes jobs
     while no other runner is free, until its ``successor`` (a fresh runner,
-    started in the background) takes its place between jobs.
+    started in the background) takes its place between jobs. A runner that was
+    past the bound from its start is never retired (a fresh one would be too).
     """
 
     kind: JobKind
@@ -241,6 +242,8 @@ class Slot:
     inline: bool = False
     retiring: bool = False
     successor: Runner | None = None
+    #: The runner's resident memory when it was installed (bytes; None: unknown).
+    fresh_rss: int | None = None
 
     @property
     def free(self) -> bool:

@@ -11,7 +11,9 @@ A runner whose resident memory after a job exceeds ``max_rss`` (the
 result keeps it) is retired: a fresh runner is started in the background and
 takes the slot between jobs, and the old one is closed. Meanwhile the old
 runner still takes jobs, but only when no fresh runner of its kind is free, so
-no job waits for a runner's start while one is warm.
+no job waits for a runner's start while one is warm. A kind whose fresh
+runners are past the bound already is left alone (with a warning), rather than
+started again after every job.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class RunnerSlots:
         self._stopping = stopping
         #: Bytes of resident memory past which a runner is retired (0: never).
         self.max_rss = max_rss
+        self._warned: set[str] = set()
 
     async def start(self) -> int:
         """Start every slot's runner; return the number of runner processes.
@@ -115,6 +118,9 @@ class RunnerSlots:
         rss = resident_bytes(runner.pid)
         if rss is None or rss <= self.max_rss:
             return
+        if slot.fresh_rss is None or slot.fresh_rss >= self.max_rss:
+            self._warn_fresh(slot.kind.name, slot.fresh_rss)
+            return  # a fresh runner would be past the bound as well
         slot.retiring = True
         log.info(
             "runner retired",
@@ -190,8 +196,20 @@ class RunnerSlots:
         )
         self._on_ready(slot.kind.name)
 
+    def _warn_fresh(self, kind: str, fresh: int | None) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning(
+                "runner_max_rss is below a fresh runner's memory: not replacing",
+                extra={
+                    "kind": kind,
+                    "fresh_mb": None if fresh is None else fresh >> 20,
+                },
+            )
+
     def _install(self, slot: Slot, runner: Runner) -> None:
         slot.runner = runner
+        slot.fresh_rss = None if slot.inline else resident_bytes(runner.pid)
         slot.retiring = False
         slot.successor = None
         runner.on_exit = lambda r: self._runner_exited(slot, r)

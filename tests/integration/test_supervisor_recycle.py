@@ -159,3 +159,15 @@ async def test_stop_closes_a_waiting_successor(store: JobStore, make: Make) -> N
     await sup.stop(grace=0)
     await gone(first)
     await gone(successor)
+
+
+async def test_a_bound_below_a_fresh_runner_replaces_nothing(
+    store: JobStore, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every runner is past a 1 MiB bound from its start: replacing one after
+    each job would only start runners for nothing."""
+    sup = await make(1)
+    hog = await run(store, sup, "serial", **HOG)
+    after = await run(store, sup, "serial", action="sleep", seconds="0")
+    assert after.runner_pid == hog.runner_pid == slot_pid(sup, "serial")
+    assert "below a fresh runner's memory" in caplog.text
