@@ -244,6 +244,8 @@ class Slot:
     successor: Runner | None = None
     #: The runner's resident memory when it was installed (bytes; None: unknown).
     fresh_rss: int | None = None
+    #: A claim for this slot is in flight: its runner must not change meanwhile.
+    claiming: bool = False
 
     @property
     def free(self) -> bool:

@@ -108,11 +108,8 @@ class RunnerSlots:
         runner = slot.runner
         if slot.inline or runner is None or not runner.alive or self._stopping():
             return
-        if slot.successor is not None:
-            if slot.successor.alive:
-                self._swap(slot, runner, slot.successor)
-                return
-            slot.successor, slot.retiring = None, False  # died waiting: again
+        if self.take_successor(slot):
+            return
         if slot.retiring or self.max_rss <= 0:
             return
         rss = resident_bytes(runner.pid)
@@ -132,6 +129,17 @@ class RunnerSlots:
             },
         )
         self._spawn(self._succeed(slot, runner))
+
+    def take_successor(self, slot: Slot) -> bool:
+        """The idle slot's waiting successor, if any, takes the slot's place."""
+        new, old = slot.successor, slot.runner
+        if new is None or old is None or slot.job_id is not None or slot.claiming:
+            return False
+        if not new.alive:
+            slot.successor, slot.retiring = None, False  # died waiting: again
+            return False
+        self._swap(slot, old, new)
+        return True
 
     async def refill(self, slot: Slot) -> None:
         """Give the slot a fresh runner, retrying with back-off while it fails."""
@@ -168,10 +176,9 @@ class RunnerSlots:
             return
         if self._stopping() or slot.runner is not old or not old.alive:
             await new.close(_CLOSE_WAIT)  # old died meanwhile: replaced already
-        elif slot.job_id is None:
-            self._swap(slot, old, new)
         else:
             slot.successor = new
+            self.take_successor(slot)  # now if idle, else when its job ends
 
     async def _start_runner(self, kind: JobKind) -> RunnerProcess | None:
         """A new runner, retrying with back-off while starting fails; None if
