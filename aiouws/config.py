@@ -139,6 +139,10 @@ class Settings:
     #: Seconds a claimed job's lease lasts; a heartbeat renews it every third.
     #: After a server crash its EXECUTING jobs end in ERROR once this expires.
     lease_seconds: float = 30.0
+
+    #: MiB of resident memory past which a runner process is replaced by a
+    #: fresh one after its job (0: never); see ``[runners]`` in the example.
+    runner_max_rss: int = 80
     log_level: str = "INFO"
     #: "text" (``key=value`` context) or "json" (one object per line).
     log_format: str = "text"
@@ -298,6 +302,8 @@ class Settings:
             raise ConfigError("event_loop must be auto, uvloop or asyncio")
         if self.slots_per_kind < 1:
             raise ConfigError("slots_per_kind must be at least 1")
+        if self.runner_max_rss < 0:
+            raise ConfigError("runner_max_rss must not be negative (0: no bound)")
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format must be text or json")
         check_operations(self)
@@ -367,6 +373,8 @@ SECTIONS: Mapping[str, frozenset[str]] = {
             "lease_seconds",
         }
     ),
+    # runner processes: when one is replaced by a fresh one
+    "runners": frozenset({"runner_max_rss"}),
     "logging": frozenset({"log_level", "log_format"}),
     "clients": frozenset(
         {"header_timeout", "body_timeout", "write_timeout"}

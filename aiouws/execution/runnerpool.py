@@ -37,10 +37,12 @@ __all__ = [
     "Slot",
     "StopRequested",
     "exit_description",
+    "resident_bytes",
 ]
 
 log = logging.getLogger(__name__)
 _READ_LIMIT = 16 * 1024 * 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class RunnerStartError(RuntimeError):
@@ -70,6 +72,16 @@ def exit_description(returncode: int) -> str:
     if returncode < 0:
         return f"signal {-returncode}"
     return f"exit code {returncode}"
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The process's resident memory (VmRSS, from ``/proc/PID/statm``), None
+    if unknown (no such process, no /proc)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Runner(Protocol):
@@ -143,6 +155,9 @@ class RunnerProcess:
             raise RunnerStartError(
                 f"runner for {kind.name} did not start: {exc or 'timed out'}"
             ) from exc
+        except asyncio.CancelledError:  # e.g. shutdown during a refill
+            runner.kill()
+            raise
         log.debug("runner ready", extra={"kind": kind.name, "pid": runner.pid})
         return runner
 
@@ -214,6 +229,10 @@ class Slot:
     """One unit of a kind's run-count goal: a runner and the job it runs, if any.
 
     ``inline`` slots belong to the kind's inline lane (an in-process runner).
+    A ``retiring`` runner grew past ``runner_max_rss``: it still takes jobs
+    while no other runner is free, until its ``successor`` (a fresh runner,
+    started in the background) takes its place between jobs. A runner that was
+    past the bound from its start is never retired (a fresh one would be too).
     """
 
     kind: JobKind
@@ -221,6 +240,12 @@ class Slot:
     runner: Runner | None = None
     job_id: str | None = None
     inline: bool = False
+    retiring: bool = False
+    successor: Runner | None = None
+    #: The runner's resident memory when it was installed (bytes; None: unknown).
+    fresh_rss: int | None = None
+    #: A claim for this slot is in flight: its runner must not change meanwhile.
+    claiming: bool = False
 
     @property
     def free(self) -> bool:

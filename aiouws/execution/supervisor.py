@@ -92,6 +92,7 @@ class QueueSupervisor:
             on_ready=self._request_dispatch,
             spawn=self._tasks.spawn,
             stopping=lambda: self._stopping,
+            max_rss=settings.runner_max_rss * 1024 * 1024,
         )
         self._fast = FastLane(
             self.kinds,
@@ -275,14 +276,20 @@ class QueueSupervisor:
             if not free:
                 return
             pids = [s.runner.pid for s in free if s.runner is not None]
-            jobs = await self.store.claim_for_runners(
-                kind,
-                self.leases.instance_id,
-                self.leases.lease_seconds,
-                pids,
-                max_kind=self.settings.cluster_cap(kind) or NO_CAP,
-                max_owner=self.settings.max_executing_per_owner,
-            )
+            for slot in free:  # the claim names these runners: none is swapped
+                slot.claiming = True
+            try:
+                jobs = await self.store.claim_for_runners(
+                    kind,
+                    self.leases.instance_id,
+                    self.leases.lease_seconds,
+                    pids,
+                    max_kind=self.settings.cluster_cap(kind) or NO_CAP,
+                    max_owner=self.settings.max_executing_per_owner,
+                )
+            finally:
+                for slot in free:
+                    slot.claiming = False
             if self._stopping:  # claimed while stop() closes the runners
                 for job in jobs:
                     await self.leases.mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
@@ -294,6 +301,8 @@ class QueueSupervisor:
             for slot, job in zip(free, jobs, strict=False):
                 assert slot.runner is not None
                 self._hand_over(slot, slot.runner, job)
+            for slot in free[len(jobs) :]:
+                self.slots.take_successor(slot)  # one got ready meanwhile
 
     def _hand_over(self, slot: Slot, runner: Runner, job: Job) -> None:
         workdir = self.dirs.path(job.job_id)  # the runner creates it
@@ -346,6 +355,7 @@ class QueueSupervisor:
         finally:
             del self._running[run.job_id]
             run.slot.job_id = None
+            self.slots.job_ended(run.slot)
             self._request_dispatch(run.slot.kind.name)
 
     def _request_dispatch(self, kind: str) -> None:

@@ -12,6 +12,7 @@ every NULL of the same file exactly.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from pathlib import Path
@@ -202,3 +203,24 @@ async def test_many_rows_in_several_row_groups(client: Client, tmp_path: Path) -
     first = parquet.read_row_group(0).column("n").to_pylist()[:2]
     assert first == [1001, 1002]
     assert b'value="OVERFLOW"' in _votable_header(path)
+
+
+async def test_a_runner_that_wrote_parquet_is_replaced(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """pyarrow stays in a runner that wrote VOParquet, past ``runner_max_rss``
+    (80 MiB by default): that runner exits, later jobs run in fresh ones."""
+    runner = "SELECT runner_pid FROM uws.job WHERE job_id = $1"
+    job = await submit(client, QUERY=COLUMNAR, RESPONSEFORMAT="parquet")
+    assert await final(client, job) == "COMPLETED"
+    pid = await conn.fetchval(runner, job)
+    assert pid is not None
+    async with asyncio.timeout(60):
+        while Path(f"/proc/{pid}").exists():  # noqa: ASYNC110 (exited, reaped)
+            await asyncio.sleep(0.05)
+    later = set()
+    for _ in range(3):  # more jobs than the kind's runners
+        job = await submit(client, QUERY=COLUMNAR, RESPONSEFORMAT="votable")
+        assert await final(client, job) == "COMPLETED"
+        later.add(await conn.fetchval(runner, job))
+    assert pid not in later and None not in later

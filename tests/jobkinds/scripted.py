@@ -3,8 +3,9 @@
 ACTION is one of ``sleep`` (SECONDS, honouring cancellation), ``fail`` (raise),
 ``exit`` (``os._exit(3)``), ``sigkill`` (SIGKILL itself), ``segfault`` (ctypes),
 ``results`` (write K results), ``ignore_cancel`` (a loop deaf to
-``ctx.cancelled``). With LOG set, ``start <job_id>`` and ``end <job_id>`` lines
-are appended to that file, so tests can see order and overlap without clocks.
+``ctx.cancelled``), ``hog`` (keep MB megabytes for the runner's life). With LOG
+set, ``start <job_id>`` and ``end <job_id>`` lines are appended to that file, so
+tests can see order and overlap without clocks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import signal
 import time
 
 from aiouws.jobapi import JobCancelled, JobContext
+
+#: What ``hog`` jobs keep: the runner's resident memory stays grown.
+_HOARD: list[bytes] = []
 
 
 def _log(ctx: JobContext, what: str) -> None:
@@ -52,6 +56,8 @@ def run(ctx: JobContext) -> None:
             ctx.add_result(
                 f"r{i}", f"result {i}\n".encode(), "text/plain", file_name=f"r{i}.txt"
             )
+    elif action == "hog":
+        _HOARD.append(os.urandom(int(ctx.parameters.get("mb", "64")) * 1024 * 1024))
     elif action == "ignore_cancel":
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

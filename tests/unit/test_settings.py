@@ -114,3 +114,20 @@ def test_the_results_sweep_needs_a_grace() -> None:
         Settings(results_sweep_grace=0).validate()
     Settings(results_sweep_grace=1).validate()
     Settings(results_sweep_seconds=0, results_sweep_grace=0).validate()
+
+
+def test_the_runner_memory_bound_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="runner_max_rss must not be negative"):
+        Settings(runner_max_rss=-1).validate()
+    path = tmp_path / "aiouws.toml"
+    path.write_text("[runners]\nrunner_max_rss = 80\n")
+    assert Settings.load(path, env={}).runner_max_rss == 80
+    assert Settings.load(path, env={"AIOUWS_RUNNER_MAX_RSS": "0"}).runner_max_rss == 0
+    with pytest.raises(ConfigError, match="runner_max_rss"):
+        Settings.load(path, env={"AIOUWS_RUNNER_MAX_RSS": "-5"})
+    with pytest.raises(ConfigError, match="AIOUWS_RUNNER_MAX_RSS: expected an int"):
+        Settings.load(path, env={"AIOUWS_RUNNER_MAX_RSS": "lots"})
+    path.write_text("[limits]\nrunner_max_rss = 80\n")  # its own section only
+    with pytest.raises(ConfigError, match="runner_max_rss"):
+        Settings.load(path, env={})
+    assert Settings().runner_max_rss == 80
