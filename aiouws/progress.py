@@ -65,30 +65,24 @@ async def wait_through_outage(
 
 async def wait_for_change(
     listener: PhaseListener,
-    store: JobStore,
     job_id: str,
     *,
     timeout: float,
     phase: Phase | None,
     read: Callable[[], Awaitable[Job]],
-    check: Callable[[Job], Job],
 ) -> Job:
     """The job once its phase changed, or as it is after ``timeout`` seconds.
 
     Returns at once if the job is in a final phase or not in ``phase``. ``read``
-    reads the job (with the caller's access checks), ``check`` applies those
-    checks to a row read after a change. The watch is registered before the job
-    is read, so a change between the read and the wait still wakes it; each
-    wake-up costs at most one read (none when this process wrote the change, see
-    ``JobStore.get_after_change``). A job this process wrote last (e.g. one it
-    runs) needs no first read: its phase is current while no other change is
-    announced; if no change comes, the job is read before it is returned.
+    reads the job (with the caller's access checks). The watch is registered
+    before the job is read, so a change between the read and the wait still
+    wakes it; each wake-up (or :data:`_WAIT_POLL`, the safety net) reads the job
+    again. Every answer is read after the request began: it shows every change
+    committed before, on any host, whether or not its announcement has arrived.
     """
     deadline = time.monotonic() + timeout
     async with listener.watch(job_id) as changed:
-        kept = store.written_running(job_id) if listener.connected.is_set() else None
-        job = await read() if kept is None else check(kept)
-        unread = kept is not None
+        job = await read()
         start = job.phase
         while (
             job.phase is start
@@ -100,13 +94,8 @@ async def wait_for_change(
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(left, _WAIT_POLL))
-            # A timeout (the safety re-read) knows no phase: it reads.
-            notified = changed.phase if changed.is_set() else None
             changed.clear()
-            job = check(await store.get_after_change(job_id, notified))
-            unread = False
-        if unread:
-            job = await read()  # the kept row's other columns may be stale
+            job = await read()
     return job
 
 

@@ -91,12 +91,6 @@ class JobService:
         self.settings = settings
         self.dispatcher = dispatcher
         self.listener = listener
-        if listener is not None:
-            listener.subscribe(
-                lambda event: store.changed_elsewhere(event.job_id, event.phase)
-            )
-            listener.on_updated(store.forget_job)
-            listener.on_lost(store.forget_written)
 
     # -- queries --------------------------------------------------------------------
 
@@ -104,21 +98,9 @@ class JobService:
         """The job, if ``owner`` may see it (404 unknown, 403 someone else's)."""
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner)
 
-    async def get_finished(self, job_id: str, owner: str | None, kind: str) -> Job:
-        """Like :meth:`get_of_kind`; the row this process wrote when the job
-        finished serves, if it is still current (every change of a final job's
-        row is announced, see :meth:`JobStore.written_final`): a job document
-        or its results without a read."""
-        written = self.store.written_final(self.dirs_checked(job_id))
-        if (
-            written is not None
-            and self.listener is not None
-            and self.listener.connected.is_set()
-        ):
-            return _visible(written, owner, kind)
-        return await self.get_of_kind(job_id, owner, kind)
-
     async def get_of_kind(self, job_id: str, owner: str | None, kind: str) -> Job:
+        """Like :meth:`get`, and 404 for a job of another kind. Always read:
+        a GET shows every change committed before it, on any host."""
         return _visible(await self.store.get(self.dirs_checked(job_id)), owner, kind)
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
@@ -174,12 +156,10 @@ class JobService:
         return await wait_through_outage(
             lambda left: wait_for_change(
                 listener,
-                self.store,
                 job_id,
                 timeout=left,
                 phase=phase,
-                read=lambda: self.get_finished(job_id, owner, kind),
-                check=lambda job: _visible(job, owner, kind),
+                read=lambda: self.get_of_kind(job_id, owner, kind),
             ),
             timeout,
         )

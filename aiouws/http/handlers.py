@@ -220,7 +220,7 @@ async def get_job(request: web.Request) -> web.Response:
             guard,
         )
     else:
-        job = await service.get_finished(
+        job = await service.get_of_kind(
             request.match_info["job_id"], await _owner(request), request.app[KIND]
         )
     quote = await service.quote(job)
@@ -359,7 +359,7 @@ async def get_results(request: web.Request) -> web.Response:
 
 @routes.get("/{job_id}/results/{result_id}")
 async def get_result(request: web.Request) -> web.StreamResponse:
-    job = await request.config_dict[SERVICE].get_finished(
+    job = await request.config_dict[SERVICE].get_of_kind(
         request.match_info["job_id"], await _owner(request), request.app[KIND]
     )
     served = await request.config_dict[SERVICE].files.result(

@@ -10,7 +10,6 @@ connection handling (``_claim_locked``, ``_fetch``, ...).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -36,8 +35,6 @@ __all__ = ["JobClaims"]
 
 class JobClaims:
     """Claims, leases and recovery of the job table (:class:`.store.JobStore`)."""
-
-    _written: OrderedDict[str, Job]
 
     async def executing(
         self,
@@ -111,7 +108,7 @@ class JobClaims:
                 if not rows:
                     break
                 ordered += sorted(rows, key=lambda r: int(r["n"]))
-        return [self._wrote(job_from_row(r)) for r in ordered]
+        return [job_from_row(r) for r in ordered]
 
     async def claim_job(self, job_id: str, claim: Claim) -> Job | None:
         """Claim one QUEUED job by id (an inline lane's) within the claim's caps;
@@ -127,7 +124,7 @@ class JobClaims:
                 claim.max_lane,
                 claim.inline,
             )
-        return self._wrote(job_from_row(row)) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     async def queue_waiting(self, kind: str) -> bool:
         """Whether QUEUED jobs of ``kind`` wait (for a claim that found fewer
@@ -151,8 +148,6 @@ class JobClaims:
     ) -> list[str]:
         """End matching EXECUTING jobs in ERROR and terminate their queries."""
         rows = await self._fetch(fail_executing_sql(condition), message, *args)
-        for row in rows:
-            self._written.pop(row["job_id"], None)
         await self.terminate_backends(recorded_backends(rows))
         return [r["job_id"] for r in rows]
 
@@ -168,9 +163,6 @@ class JobClaims:
     # -- what the store provides ---------------------------------------------------
 
     def _claim_locked(self) -> AbstractAsyncContextManager[Any]:
-        raise NotImplementedError
-
-    def _wrote(self, job: Job) -> Job:
         raise NotImplementedError
 
     async def terminate_backends(self, backends: Sequence[Backend]) -> int:

@@ -6,7 +6,8 @@ queue supervisor wait on it, always with a timeout as well, because
 notifications are lost while the connection is down (it reconnects by itself).
 A change of a final job's row without a phase change (its destruction time)
 comes as ``'<job_id> <PHASE> <kind> updated'``: it wakes no one, it only tells
-:meth:`PhaseListener.on_updated` callbacks (kept copies of the row are stale).
+:meth:`PhaseListener.on_updated` callbacks (the service keeps no copies of rows:
+a GET or WAIT always reads, so nothing in it needs these).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = ["CHANNEL", "PhaseEvent", "PhaseListener", "PhaseWatch"]
 CHANNEL = "aiouws_job"
 #: Seconds between two probes of the LISTEN connection, and how long one may
 #: take: a connection that hangs without closing (a dead peer, a stalled
-#: network) hears nothing, and kept rows (JobStore.written_running) would go
-#: stale while ``connected`` stays set. A probe that fails ends the connection:
+#: network) hears nothing, and WAITs would sleep on until their safety re-read
+#: while ``connected`` stays set. A probe that fails ends the connection:
 #: the listener then reports the loss and reconnects.
 PROBE_SECONDS = 10.0
 PROBE_TIMEOUT = 5.0

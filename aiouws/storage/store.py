@@ -10,7 +10,6 @@ record leaves this module. The statements it runs are built in
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -21,7 +20,6 @@ import asyncpg
 from aiouws.errors import InvalidPhaseError, JobNotFound, StoreError, UsageError
 from aiouws.models import Job, JobFilter, JobRef, NewJob
 from aiouws.phases import (
-    FINAL_PHASES,
     ErrorType,
     Phase,
     PhaseChangeError,
@@ -54,11 +52,6 @@ __all__ = ["JobStore"]
 
 log = logging.getLogger(__name__)
 
-#: How many rows written by this process are kept for woken waiters, and the
-#: largest parameter text of a row that is kept (memory stays bounded).
-_WRITTEN_ROWS = 1024
-_WRITTEN_PARAMS_MAX = 64 * 1024
-
 
 @contextmanager
 def _unavailable() -> Iterator[None]:
@@ -82,25 +75,6 @@ class JobStore(JobClaims, JobCounts):
         #: The catalogue replicas, as the service logs into them: where the
         #: backends of user queries may run besides the primary.
         self._catalogue = tuple(catalogue)
-        #: The rows this process wrote last (RETURNING *), by job id: a waiter
-        #: woken by one of these changes gets the row without reading it again.
-        self._written: OrderedDict[str, Job] = OrderedDict()
-        #: Jobs this process is writing (writes in flight), and the phases
-        #: announced for them meanwhile (None: deleted, or another change): an
-        #: announcement heard before the written row comes back may be of a
-        #: later change, and then that row is stale (see :meth:`_guarded_update`).
-        self._writing: dict[str, int] = {}
-        self._heard: dict[str, set[Phase | None]] = {}
-
-    def _wrote(self, job: Job) -> Job:
-        if sum(len(p.value) for p in job.parameters) > _WRITTEN_PARAMS_MAX:
-            self._written.pop(job.job_id, None)  # too big to keep; readers read
-            return job
-        self._written[job.job_id] = job
-        self._written.move_to_end(job.job_id)
-        if len(self._written) > _WRITTEN_ROWS:
-            self._written.popitem(last=False)
-        return job
 
     # -- reading ------------------------------------------------------------------
 
@@ -110,59 +84,6 @@ class JobStore(JobClaims, JobCounts):
         if row is None:
             raise JobNotFound(job_id)
         return job_from_row(row)
-
-    async def get_after_change(self, job_id: str, phase: Phase | None) -> Job:
-        """The job just after a change to ``phase`` was announced (NOTIFY).
-
-        If this process wrote that change, the row it got back is the answer (no
-        read: a state the job was in after the change); otherwise, or for an
-        unknown change (``phase`` None), it is read. Raises :class:`JobNotFound`.
-        """
-        written = self._written.get(job_id)
-        if phase is not None and written is not None and written.phase is phase:
-            return written
-        return await self.get(job_id)
-
-    def written_final(self, job_id: str) -> Job | None:
-        """The row this process last wrote for ``job_id`` if the job was then in a
-        final phase and no other phase change has been announced since (see
-        :meth:`changed_elsewhere`, :meth:`forget_job`). Every change of a final
-        job's row is announced: a phase change, or another (its destruction
-        time) as ``updated`` (migration 005)."""
-        written = self._written.get(job_id)
-        return (
-            written if written is not None and written.phase in FINAL_PHASES else None
-        )
-
-    def written_running(self, job_id: str) -> Job | None:
-        """The row this process last wrote for ``job_id`` if the job was then
-        not in a final phase and no other phase change has been announced since:
-        its phase is current (its other columns may not be)."""
-        written = self._written.get(job_id)
-        return (
-            written
-            if written is not None and written.phase not in FINAL_PHASES
-            else None
-        )
-
-    def forget_job(self, job_id: str) -> None:
-        """Forget the written row of ``job_id`` (it was changed elsewhere)."""
-        self._heard_of(job_id, None)
-        self._written.pop(job_id, None)
-
-    def forget_written(self) -> None:
-        """Forget every written row (announcements may have been missed)."""
-        for job_id in self._writing:
-            self._heard_of(job_id, None)
-        self._written.clear()
-
-    def changed_elsewhere(self, job_id: str, phase: Phase | None) -> None:
-        """A change to ``phase`` (None: deleted) was announced: forget a written
-        row that does not show it."""
-        self._heard_of(job_id, phase)
-        written = self._written.get(job_id)
-        if written is not None and written.phase is not phase:
-            del self._written[job_id]
 
     async def list_jobs(self, flt: JobFilter) -> list[JobRef]:
         """The job list of UWS 1.1, newest first."""
@@ -204,8 +125,7 @@ class JobStore(JobClaims, JobCounts):
         row = await self._fetchrow(sql, *args)
         if row is None:
             return None
-        job = job_from_row(row)
-        return self._wrote(job) if job.phase is Phase.EXECUTING else job
+        return job_from_row(row)
 
     async def change_phase(
         self,
@@ -286,7 +206,6 @@ class JobStore(JobClaims, JobCounts):
         row = await self._fetchrow(
             "DELETE FROM uws.job WHERE job_id = $1 RETURNING *", job_id
         )
-        self._written.pop(job_id, None)
         return job_from_row(row) if row is not None else None
 
     # -- execution (the queue supervisor and the reaper) ----------------------------
@@ -385,17 +304,9 @@ class JobStore(JobClaims, JobCounts):
         sql, args = update_sql(job_id, sources, set_now, columns)
         db = self._pool if conn is None else conn
         with _unavailable():
-            self._writing[job_id] = self._writing.get(job_id, 0) + 1
-            try:
-                row = await db.fetchrow(sql, *args)
-            finally:
-                heard = self._written_back(job_id)
+            row = await db.fetchrow(sql, *args)
             if row is not None:
-                job = job_from_row(row)
-                if heard - {job.phase}:  # a later change was heard: not current
-                    self._written.pop(job_id, None)
-                    return job
-                return self._wrote(job)
+                return job_from_row(row)
             current = await db.fetchval(
                 "SELECT phase FROM uws.job WHERE job_id = $1", job_id
             )
@@ -403,20 +314,6 @@ class JobStore(JobClaims, JobCounts):
             raise JobNotFound(job_id)
         error = PhaseChangeError(Phase(current), what)
         raise InvalidPhaseError(str(error)) from error
-
-    def _heard_of(self, job_id: str, phase: Phase | None) -> None:
-        if job_id in self._writing:
-            self._heard.setdefault(job_id, set()).add(phase)
-
-    def _written_back(self, job_id: str) -> set[Phase | None]:
-        """A write of ``job_id`` came back: what was announced while it was in
-        flight (the caller keeps the row only if that is the row's own phase)."""
-        left = self._writing[job_id] - 1
-        if left:
-            self._writing[job_id] = left
-            return set(self._heard.get(job_id, ()))
-        del self._writing[job_id]
-        return self._heard.pop(job_id, set())
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         with _unavailable():

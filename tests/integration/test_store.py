@@ -130,56 +130,25 @@ async def test_heartbeat_renews_only_the_jobs_named(store: JobStore) -> None:
     assert (await store.get(running.job_id)).phase is Phase.EXECUTING
 
 
-async def test_a_change_written_here_is_answered_without_a_read(
+async def test_get_after_a_write_here_shows_changes_made_elsewhere(
     store: JobStore, pool: asyncpg.Pool
 ) -> None:
+    """The store keeps no rows: what it wrote last is no answer once another
+    process (host) has changed or deleted the job, announced or not."""
     job = await store.create(new_job())
-    queued = await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
-    # Another writer changes a column behind this store's back (no phase change).
+    assert job is not None
+    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
+    aborted = await store.change_phase(job.job_id, Phase.ABORTED)
+    # Another writer changes the row behind this store's back (no NOTIFY heard).
     await pool.execute(
         "UPDATE uws.job SET run_id = 'elsewhere' WHERE job_id = $1", job.job_id
     )
-    # Woken by the change to QUEUED that this store wrote: its own row, no read.
-    assert await store.get_after_change(job.job_id, Phase.QUEUED) == queued
-    # Any other (or an unknown) change is read from the table.
-    assert (await store.get_after_change(job.job_id, None)).run_id == "elsewhere"
-    assert (await store.get_after_change(job.job_id, Phase.EXECUTING)).run_id == (
-        "elsewhere"
+    assert (await store.get(job.job_id)).run_id == "elsewhere"
+    archived = await JobStore(pool).change_phase(
+        job.job_id, Phase.ARCHIVED, allowed=[Phase.ABORTED]
     )
-
-
-async def test_changes_made_elsewhere_or_deletions_are_read(
-    store: JobStore, pool: asyncpg.Pool
-) -> None:
-    job = await store.create(new_job())
-    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
-    other = JobStore(pool)  # another process
-    aborted = await other.change_phase(job.job_id, Phase.ABORTED)
-    assert await store.get_after_change(job.job_id, Phase.ABORTED) == aborted
-    await store.delete(job.job_id)
+    assert archived.phase is Phase.ARCHIVED and aborted.phase is Phase.ABORTED
+    assert await store.get(job.job_id) == archived
+    await JobStore(pool).delete(job.job_id)
     with pytest.raises(JobNotFound):
-        await store.get_after_change(job.job_id, Phase.ABORTED)
-    gone = await store.create(new_job())
-    await other.delete(gone.job_id)
-    with pytest.raises(JobNotFound):
-        await store.get_after_change(gone.job_id, None)
-
-
-async def test_a_finished_row_written_here_is_kept_until_a_phase_change_is_announced(
-    store: JobStore,
-) -> None:
-    job = await store.create(new_job())
-    assert job is not None
-    assert store.written_final(job.job_id) is None  # PENDING: not final
-    await store.change_phase(job.job_id, Phase.QUEUED, set_now=["queued_time"])
-    aborted = await store.change_phase(job.job_id, Phase.ABORTED)
-    assert store.written_final(job.job_id) == aborted
-    store.changed_elsewhere(job.job_id, Phase.ABORTED)  # its own announcement
-    assert store.written_final(job.job_id) == aborted
-    store.changed_elsewhere(job.job_id, Phase.ARCHIVED)  # another process's
-    assert store.written_final(job.job_id) is None
-    again = await store.get(job.job_id)
-    assert again.phase is Phase.ABORTED  # the change announced was not ours
-    await store.change_phase(job.job_id, Phase.ARCHIVED, allowed=[Phase.ABORTED])
-    store.forget_written()  # the listener lost its connection
-    assert store.written_final(job.job_id) is None
+        await store.get(job.job_id)
