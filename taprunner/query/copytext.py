@@ -24,7 +24,7 @@ import asyncpg
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
 from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
-from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, failure
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop, failure
 from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
@@ -157,6 +157,7 @@ async def stream_transcoded(
     sink: Sink,
     timeout: float,
     limits: ResultLimits,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """``sql``'s result (its columns ``names``) as TABLEDATA from COPY text, in
     the read-only transaction open on ``conn``, within MAXREC and ``limits``.
@@ -164,9 +165,8 @@ async def stream_transcoded(
     The header goes out with the first rows: a query failing before them raises
     with nothing written (the sync client gets a plain error document); one
     failing later ends the document with the error status, as the cursor path
-    does. A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows,
-    within the statement timeout), its further bytes dropped (see
-    :mod:`.copycut`).
+    does. A COPY cut by a limit is stopped by ``stop`` (see
+    :func:`.copycut.copy_limited`).
     """
     encoder = encoder_for(request, fields)
     transcoding = _Transcoding(
@@ -174,7 +174,9 @@ async def stream_transcoded(
     )
     # The shortest float text that round-trips (PostgreSQL's default since 12).
     await conn.execute("SET LOCAL extra_float_digits = 1")
-    held = HeldSink(transcoding.write)
+    held = HeldSink(
+        transcoding.write, stop=stop, ended=lambda: transcoding.cut is not None
+    )
     try:
         try:
             await conn.copy_from_query(
@@ -192,9 +194,10 @@ async def stream_transcoded(
             if transcoding.rows and not lost:
                 await sink(encoder.footer(error=str(failure(exc, timeout))))
             raise
-        # A row past the cut failed (or the statement timeout ended the rows
-        # read and dropped after it): the result is the rows written, cut, as
-        # on the cursor path, which stops reading at the cut.
+        # The COPY was stopped at the cut, or a row past the cut failed (or
+        # the statement timeout ended the rows read and dropped after it): the
+        # result is the rows written, cut, as on the cursor path, which stops
+        # reading at the cut.
     await transcoding.start()
     cut, overflow = transcoding.cut, transcoding.overflow
     await sink(encoder.footer(overflow=overflow or cut is not None, cut=cut))
