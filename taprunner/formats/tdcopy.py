@@ -18,9 +18,9 @@ columns, field by field, so that a text ``Infinity`` stays as it is).
 :func:`copy_columns` says whether a result's columns may take this path: only
 types whose PostgreSQL text is the one the TABLEDATA encoder writes, or
 parses to the same value (PostgreSQL's shortest float text ``1`` where Python
-writes ``1.0``); booleans are spelt ``T``/``F`` by the query (see
-:func:`copy_select`). Timestamps, arrays, geometries and the other types keep
-the encoder's path.
+writes ``1.0``); booleans are spelt ``T``/``F`` and timestamps and dates as
+Python's ``isoformat`` writes them by the query (see :func:`copy_select`).
+Arrays, geometries and the other types keep the encoder's path.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ from collections.abc import Sequence
 
 from taprunner.formats.fields import FieldSpec
 
-__all__ = ["CopyTranscoder", "copy_columns", "copy_select", "value_lengths"]
+__all__ = [
+    "CopyTranscoder",
+    "copy_columns",
+    "copy_select",
+    "text_columns",
+    "value_lengths",
+]
 
 #: PostgreSQL types (asyncpg's names) whose COPY text TABLEDATA takes, with the
 #: datatype of their FIELD (a column declared wider keeps the encoder's path).
@@ -46,6 +52,35 @@ _TYPES = {
 }
 _STRING = ("char", "unicodeChar")
 _FLOATS = ("float", "double")
+_TEXTS = ("text", "varchar")
+#: Time types: written by the query as the encoder writes asyncpg's datetime
+#: and date values (``isoformat``, UTC without an offset; infinities as
+#: asyncpg's ``max`` and ``min``), with the infinity, -infinity, in-range and
+#: out-of-range texts; the encoder cannot write a year outside 1-9999 (asyncpg
+#: fails on it): the query fails on it too.
+_TIMES = {
+    "timestamp": (
+        "{c}",
+        "'9999-12-31T23:59:59.999999'",
+        "'0001-01-01T00:00:00'",
+        """replace(to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')""",
+        "timestamp",
+    ),
+    "timestamptz": (
+        "({c} AT TIME ZONE 'UTC')",
+        "'9999-12-31T23:59:59.999999'",
+        "'0001-01-01T00:00:00'",
+        """replace(to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')""",
+        "timestamp",
+    ),
+    "date": (
+        "{c}",
+        "'9999-12-31'",
+        "'0001-01-01'",
+        "to_char({v}, 'YYYY-MM-DD')",
+        "date",
+    ),
+}
 
 _ESCAPES = {
     b"\\": b"\\",
@@ -70,41 +105,85 @@ def copy_columns(
     fields: Sequence[FieldSpec], pg_types: Sequence[str], names: Sequence[str]
 ) -> bool:
     """Whether the TABLEDATA of these columns (PostgreSQL's ``pg_types`` and
-    column ``names``) may be transcoded from COPY text; booleans, spelt by the
-    query (:func:`copy_select`), need a name of their own."""
-    if any(f.datatype == "boolean" for f in fields) and len(set(names)) < len(names):
+    column ``names``) may be transcoded from COPY text; booleans and times,
+    spelt by the query (:func:`copy_select`), need a name of their own."""
+    spelt = any(_spelt(f, t) for f, t in zip(fields, pg_types, strict=True))
+    if spelt and len(set(names)) < len(names):
         return False
     return all(
         _TYPES.get(pg_type) == field.datatype
-        or (pg_type in ("text", "varchar") and field.datatype == "char")
+        or (pg_type in _TEXTS and field.datatype == "char")
+        or (pg_type in _TIMES and field.datatype == "char")
         for field, pg_type in zip(fields, pg_types, strict=True)
     ) and all(f.arraysize is None or f.datatype in _STRING for f in fields)
 
 
+def text_columns(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> list[int]:
+    """Indices of the columns of text values (those ``tap_value_bytes`` counts;
+    times are written as text too, but their values are not texts)."""
+    return [
+        i
+        for i, (f, t) in enumerate(zip(fields, pg_types, strict=True))
+        if f.datatype in _STRING and t not in _TIMES
+    ]
+
+
+def _spelt(field: FieldSpec, pg_type: str) -> bool:
+    return field.datatype == "boolean" or pg_type in _TIMES
+
+
 def copy_select(
-    sql: str, fields: Sequence[FieldSpec], names: Sequence[str], limit: int
+    sql: str,
+    fields: Sequence[FieldSpec],
+    names: Sequence[str],
+    limit: int,
+    pg_types: Sequence[str] = (),
 ) -> str:
-    """The query COPY runs: ``sql`` capped at ``limit`` rows, booleans as T/F
-    (the query's column ``names`` unique, see :func:`copy_columns`)."""
+    """The query COPY runs: ``sql`` capped at ``limit`` rows, booleans as T/F,
+    times (``pg_types``) as the encoder writes them (the query's column
+    ``names`` unique, see :func:`copy_columns`)."""
     inner = sql.strip().rstrip(";")
-    if all(f.datatype != "boolean" for f in fields):
+    types = list(pg_types) or [""] * len(fields)
+    if not any(_spelt(f, t) for f, t in zip(fields, types, strict=True)):
         return f"SELECT * FROM ({inner}) AS q LIMIT {limit}"
     columns = []
-    for field, name in zip(fields, names, strict=True):
+    for field, name, pg_type in zip(fields, names, types, strict=True):
         column = 'q."' + name.replace('"', '""') + '"'
-        if field.datatype == "boolean":
+        if pg_type in _TIMES:
+            column = _time_sql(column, pg_type)
+        elif field.datatype == "boolean":
             column = f"CASE WHEN {column} THEN 'T' WHEN NOT {column} THEN 'F' END"
         columns.append(column)
     return f"SELECT {', '.join(columns)} FROM ({inner}) AS q LIMIT {limit}"
 
 
+def _time_sql(column: str, pg_type: str) -> str:
+    """SQL writing a time ``column`` of ``pg_type`` as the encoder does; a
+    year outside 1-9999 fails the query (a cast of a text naming the value,
+    not foldable into a constant: the planner would raise it for every query)."""
+    value, infinity, minus_infinity, text, kind = _TIMES[pg_type]
+    v = value.format(c=column)
+    return (
+        f"CASE WHEN {v} >= '0001-01-01' AND {v} < '10000-01-01'"
+        f" THEN {text.format(v=v)}"
+        f" WHEN {v} = 'infinity' THEN {infinity}"
+        f" WHEN {v} = '-infinity' THEN {minus_infinity}"
+        f" ELSE CAST(CAST('year out of range for TABLEDATA: ' || {v} AS {kind})"
+        " AS text) END"
+    )
+
+
 class CopyTranscoder:
     """COPY text lines of ``fields`` to TABLEDATA ``<TR>`` elements."""
 
-    def __init__(self, fields: Sequence[FieldSpec]) -> None:
+    def __init__(
+        self, fields: Sequence[FieldSpec], pg_types: Sequence[str] = ()
+    ) -> None:
         self.fields = list(fields)
         self._floats = [i for i, f in enumerate(fields) if f.datatype in _FLOATS]
-        self._strings = any(f.datatype in _STRING for f in fields)
+        #: Columns of text values (times are spelt by the query: no texts).
+        self.texts = text_columns(fields, list(pg_types) or [""] * len(fields))
+        self._strings = bool(self.texts)
 
     def rows(self, lines: bytes) -> bytes:
         """TR elements of ``lines``: complete COPY text lines, each ending

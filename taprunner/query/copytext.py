@@ -52,7 +52,7 @@ class _Transcoding:
         self._transcoder = transcoder
         self._limits = limits
         fields = transcoder.fields
-        self._strings = [i for i, f in enumerate(fields) if f.arraysize is not None]
+        self._strings = transcoder.texts
         self._longest = 8 * limits.value_bytes * len(
             self._strings
         ) + _NUMBER_BYTES * len(fields)
@@ -154,13 +154,15 @@ async def stream_transcoded(
     request: TapRequest,
     fields: list[FieldSpec],
     names: list[str],
+    pg_types: list[str],
     sink: Sink,
     timeout: float,
     limits: ResultLimits,
     stop: Stop | None = None,
 ) -> QueryOutcome:
-    """``sql``'s result (its columns ``names``) as TABLEDATA from COPY text, in
-    the read-only transaction open on ``conn``, within MAXREC and ``limits``.
+    """``sql``'s result (its columns ``names`` of ``pg_types``) as TABLEDATA
+    from COPY text, in the read-only transaction open on ``conn``, within
+    MAXREC and ``limits``.
 
     The header goes out with the first rows: a query failing before them raises
     with nothing written (the sync client gets a plain error document); one
@@ -170,7 +172,7 @@ async def stream_transcoded(
     """
     encoder = encoder_for(request, fields)
     transcoding = _Transcoding(
-        sink, encoder.header(), CopyTranscoder(fields), request.maxrec, limits
+        sink, encoder.header(), CopyTranscoder(fields, pg_types), request.maxrec, limits
     )
     # The shortest float text that round-trips (PostgreSQL's default since 12).
     await conn.execute("SET LOCAL extra_float_digits = 1")
@@ -180,7 +182,7 @@ async def stream_transcoded(
     try:
         try:
             await conn.copy_from_query(
-                copy_select(sql, fields, names, request.maxrec + 1),
+                copy_select(sql, fields, names, request.maxrec + 1, pg_types),
                 output=held,
                 format="text",
             )

@@ -299,6 +299,7 @@ async def _run(
                     request,
                     fields,
                     names,
+                    pg_types,
                     sink,
                     timeout,
                     limits,
