@@ -18,9 +18,10 @@ columns, field by field, so that a text ``Infinity`` stays as it is).
 :func:`copy_columns` says whether a result's columns may take this path: only
 types whose PostgreSQL text is the one the TABLEDATA encoder writes, or
 parses to the same value (PostgreSQL's shortest float text ``1`` where Python
-writes ``1.0``); booleans are spelt ``T``/``F`` and timestamps and dates as
-Python's ``isoformat`` writes them by the query (see :func:`copy_select`).
-Arrays, geometries and the other types keep the encoder's path.
+writes ``1.0``); booleans (``T``/``F``), timestamps and dates (as Python's
+``isoformat`` writes them) and one-dimensional arrays of numbers and booleans
+(the DALI geometries among them) are spelt by the query (see
+:func:`copy_select`). The other types keep the encoder's path.
 """
 
 from __future__ import annotations
@@ -105,22 +106,30 @@ def copy_columns(
     fields: Sequence[FieldSpec], pg_types: Sequence[str], names: Sequence[str]
 ) -> bool:
     """Whether the TABLEDATA of these columns (PostgreSQL's ``pg_types`` and
-    column ``names``) may be transcoded from COPY text; booleans and times,
-    spelt by the query (:func:`copy_select`), need a name of their own."""
+    column ``names``) may be transcoded from COPY text; booleans, times and
+    arrays, spelt by the query (:func:`copy_select`), need a name of their
+    own."""
     spelt = any(_spelt(f, t) for f, t in zip(fields, pg_types, strict=True))
     if spelt and len(set(names)) < len(names):
         return False
-    return all(
-        _TYPES.get(pg_type) == field.datatype
-        or (pg_type in _TEXTS and field.datatype == "char")
-        or (pg_type in _TIMES and field.datatype == "char")
-        for field, pg_type in zip(fields, pg_types, strict=True)
-    ) and all(f.arraysize is None or f.datatype in _STRING for f in fields)
+    return all(_takes(f, t) for f, t in zip(fields, pg_types, strict=True))
+
+
+def _takes(field: FieldSpec, pg_type: str) -> bool:
+    if pg_type.endswith("[]"):  # asyncpg's name of an array type
+        element = _TYPES.get(pg_type[:-2])
+        numbers = field.datatype not in _STRING
+        return field.arraysize is not None and element == field.datatype and numbers
+    if pg_type in _TEXTS:
+        return field.datatype in _STRING
+    if pg_type in _TIMES:
+        return field.datatype == "char"
+    return field.arraysize is None and _TYPES.get(pg_type) == field.datatype
 
 
 def text_columns(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> list[int]:
-    """Indices of the columns of text values (those ``tap_value_bytes`` counts;
-    times are written as text too, but their values are not texts)."""
+    """Indices of the columns of text values (those ``tap_value_bytes`` counts
+    by their characters; times are written as text too, but are no texts)."""
     return [
         i
         for i, (f, t) in enumerate(zip(fields, pg_types, strict=True))
@@ -129,7 +138,7 @@ def text_columns(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> list[i
 
 
 def _spelt(field: FieldSpec, pg_type: str) -> bool:
-    return field.datatype == "boolean" or pg_type in _TIMES
+    return field.datatype == "boolean" or pg_type in _TIMES or pg_type.endswith("[]")
 
 
 def copy_select(
@@ -151,6 +160,8 @@ def copy_select(
         column = 'q."' + name.replace('"', '""') + '"'
         if pg_type in _TIMES:
             column = _time_sql(column, pg_type)
+        elif pg_type.endswith("[]"):
+            column = _array_sql(column, field.datatype)
         elif field.datatype == "boolean":
             column = f"CASE WHEN {column} THEN 'T' WHEN NOT {column} THEN 'F' END"
         columns.append(column)
@@ -173,6 +184,28 @@ def _time_sql(column: str, pg_type: str) -> str:
     )
 
 
+def _array_sql(column: str, datatype: str) -> str:
+    """SQL writing an array ``column`` of ``datatype`` elements as the encoder
+    does: space-separated, a NULL element NaN (floats) or empty, infinities
+    DALI-spelt, booleans T/F. A multidimensional array fails the query (the
+    encoder writes Python's lists, which no client parses)."""
+    if datatype in _FLOATS:
+        text = (
+            f"replace(replace(array_to_string({column}, ' ', 'NaN'),"
+            " '-Infinity', '-Inf'), 'Infinity', '+Inf')"
+        )
+    elif datatype == "boolean":
+        text = f"translate(array_to_string({column}, ' ', ''), 'tf', 'TF')"
+    else:
+        text = f"array_to_string({column}, ' ', '')"
+    return (
+        f"CASE WHEN array_ndims({column}) > 1 THEN CAST(CAST("
+        f"'TABLEDATA has no multidimensional arrays: ' || CAST({column} AS text)"
+        " AS integer)"
+        f" AS text) ELSE {text} END"
+    )
+
+
 class CopyTranscoder:
     """COPY text lines of ``fields`` to TABLEDATA ``<TR>`` elements."""
 
@@ -180,9 +213,21 @@ class CopyTranscoder:
         self, fields: Sequence[FieldSpec], pg_types: Sequence[str] = ()
     ) -> None:
         self.fields = list(fields)
-        self._floats = [i for i, f in enumerate(fields) if f.datatype in _FLOATS]
+        self._floats = [
+            i
+            for i, f in enumerate(fields)
+            if f.datatype in _FLOATS and f.arraysize is None
+        ]
+        types = list(pg_types) or [""] * len(fields)
         #: Columns of text values (times are spelt by the query: no texts).
-        self.texts = text_columns(fields, list(pg_types) or [""] * len(fields))
+        self.texts = text_columns(fields, types)
+        #: Columns of arrays of any length (the value limit counts their
+        #: elements).
+        self.arrays = [
+            i
+            for i, (f, t) in enumerate(zip(fields, types, strict=True))
+            if t.endswith("[]") and f.arraysize is not None and "*" in f.arraysize
+        ]
         self._strings = bool(self.texts)
 
     def rows(self, lines: bytes) -> bytes:

@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import asyncpg
 
-from taprunner.formats.fields import FieldSpec
+from taprunner.formats.fields import FieldSpec, fixed_count
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
-from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
+from taprunner.query.bytelimits import (
+    ResultLimits,
+    element_bytes,
+    result_cut,
+    value_cut,
+)
 from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop, failure
 from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
@@ -53,9 +58,18 @@ class _Transcoding:
         self._limits = limits
         fields = transcoder.fields
         self._strings = transcoder.texts
-        self._longest = 8 * limits.value_bytes * len(
-            self._strings
-        ) + _NUMBER_BYTES * len(fields)
+        #: (column, bytes per element) of the arrays the value limit counts.
+        self._arrays = [(i, element_bytes(fields[i])) for i in transcoder.arrays]
+        self._longest = sum(
+            8 * limits.value_bytes
+            if f.arraysize is not None and "*" in f.arraysize
+            else _NUMBER_BYTES * fixed_count(f)
+            for f in fields
+        )
+        # Lines that may hold a value over the limit: longer than it, or
+        # (arrays) than an eighth of it (an element is written in 2 bytes or
+        # more and counts 8 at most).
+        self._inspect = limits.value_bytes // (8 if self._arrays else 1)
         self._rows_left = maxrec
         self._pending = b""
         self._full = False  # the result limit was reached
@@ -91,8 +105,14 @@ class _Transcoding:
             self.done = True
         elif len(self._pending) > self._longest:  # too long for its values
             self._stop(cut=value_cut(self._limits))
-        if len(lines) > self._limits.value_bytes and self._strings:
-            over = _first_over(lines, self._strings, self._limits.value_bytes)
+        if len(lines) > self._inspect and (self._strings or self._arrays):
+            over = _first_over(
+                lines,
+                self._strings,
+                self._arrays,
+                self._limits.value_bytes,
+                self._inspect,
+            )
             if over is not None:
                 lines = lines[: _nth_newline(lines, over) + 1] if over else b""
                 count = over
@@ -138,13 +158,25 @@ def _nth_newline(lines: bytes, count: int) -> int:
     return at
 
 
-def _first_over(lines: bytes, strings: list[int], limit: int) -> int | None:
-    """Index of the first line holding a text value over ``limit`` characters."""
+def _first_over(
+    lines: bytes,
+    strings: list[int],
+    arrays: list[tuple[int, int]],
+    limit: int,
+    inspect: int,
+) -> int | None:
+    """Index of the first line holding a text value over ``limit`` characters
+    or an array whose elements count over ``limit`` bytes (only lines longer
+    than ``inspect`` are looked into)."""
     for index, line in enumerate(lines.split(b"\n")):
-        if len(line) > limit:
+        if len(line) > inspect:
             cells = line.split(b"\t")
-            if max(value_lengths([cells[i] for i in strings])) > limit:
+            if strings and max(value_lengths([cells[i] for i in strings])) > limit:
                 return index
+            for i, size in arrays:
+                cell = cells[i]
+                if cell not in (b"\\N", b"") and (cell.count(b" ") + 1) * size > limit:
+                    return index
     return None
 
 

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tabledata_copy import ENCODER, TD, _both, _document
 from test_result_limits import _status
+from test_tabledata_copy import ENCODER, TD, _both, _document
 from testkit import DbSetup
 
 from taprunner.query.bytelimits import ResultLimits
@@ -42,10 +42,12 @@ SETUP = DbSetup(
             f double precision DEFAULT 2
         );
         INSERT INTO tst.times (id, ts, tz, d, s, b) VALUES
-            {", ".join(
-                f"({n}, {t}, {t}, CAST({t} AS date), 'text ' || {n}, {n} % 2 = 0)"
-                for n, t in enumerate(TIMES, 1)
-            )};
+            {
+        ", ".join(
+            f"({n}, {t}, {t}, CAST({t} AS date), 'text ' || {n}, {n} % 2 = 0)"
+            for n, t in enumerate(TIMES, 1)
+        )
+    };
         CREATE TABLE tst.odd_years (id integer, ts timestamp, d date);
         INSERT INTO tst.odd_years VALUES (1, '2000-01-01', '2000-01-01'),
             (2, '0044-03-15 BC', '0044-03-15 BC'), (3, '12000-01-01', '12000-01-01');
