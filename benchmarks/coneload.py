@@ -22,6 +22,7 @@ import asyncpg
 import numpy as np
 from rawhttp import RawConnection
 
+from aiouws.storage.database import SESSION_SETTINGS
 from taprunner.adql.translate import translate
 from taprunner.query.caches import TranslationCache
 from taprunner.schema.catalog import TapCatalog
@@ -125,9 +126,9 @@ async def raw_sender(
 async def sql_sender(
     dsn: str, cones: Cones
 ) -> tuple[Send, Callable[[], Awaitable[None]]]:
-    """The same SQL through asyncpg (one connection; no JIT, as the service's
-    queries), and its closer."""
-    conn = await asyncpg.connect(dsn, server_settings={"jit": "off"})
+    """The same SQL through asyncpg (one connection with the service's session
+    settings: no JIT, as its queries), and its closer."""
+    conn = await asyncpg.connect(dsn, server_settings=SESSION_SETTINGS)
 
     async def send(index: int) -> int:
         return len(await conn.fetch(cones.sql[index]))

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from taprunner.formats.binpack import BinaryPacker, PackedColumn
 from taprunner.formats.fields import NUMPY_TYPES, FieldSpec, field_for_pg_type, int_fill
+from taprunner.formats.pgtypes import PLAIN_TYPES
 
 __all__ = [
     "ARROW_FORMATS",
@@ -34,17 +35,7 @@ __all__ = [
 
 #: PostgreSQL types (asyncpg type names) whose values this module packs, and the
 #: Arrow formats the ADBC driver gives each of them.
-ARROW_FORMATS: dict[str, tuple[str, ...]] = {
-    "int2": ("s",),
-    "int4": ("i",),
-    "int8": ("l",),
-    "float4": ("f",),
-    "float8": ("g",),
-    "bool": ("b",),
-    "text": ("u", "U"),
-    "varchar": ("u", "U"),
-    "bpchar": ("u", "U"),
-}
+ARROW_FORMATS = {name: facts.arrow for name, facts in PLAIN_TYPES.items()}
 #: Arrow number format -> numpy type of its data buffer and the FIELD datatype.
 _ARROW_NUMBERS = {
     "s": ("<i2", "short"),

@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from taprunner.formats.pgtypes import PLAIN_TYPES
+
 __all__ = [
     "COPY_WIDTHS",
     "BinaryCopyDecoder",
@@ -38,17 +40,7 @@ __all__ = [
 ]
 
 #: PostgreSQL types (asyncpg names) this module decodes: value bytes (None: any).
-COPY_WIDTHS: dict[str, int | None] = {
-    "int2": 2,
-    "int4": 4,
-    "int8": 8,
-    "float4": 4,
-    "float8": 8,
-    "bool": 1,
-    "text": None,
-    "varchar": None,
-    "bpchar": None,
-}
+COPY_WIDTHS = {name: facts.width for name, facts in PLAIN_TYPES.items()}
 #: Texts of a batch up to this many bytes are kept padded, rows x the longest
 #: (cheaper to gather and to pack than one index per byte).
 PADDED_TEXT = 256

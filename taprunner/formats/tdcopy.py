@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from taprunner.formats.fields import FieldSpec
+from taprunner.formats.fields import FieldSpec, field_for_pg_type
+from taprunner.formats.pgtypes import PLAIN_TYPES, TEXT_TYPES
 
 __all__ = [
     "CopyTranscoder",
@@ -41,19 +42,16 @@ __all__ = [
 
 #: PostgreSQL types (asyncpg's names) whose COPY text TABLEDATA takes, with the
 #: datatype of their FIELD (a column declared wider keeps the encoder's path).
+#: PostgreSQL types transcoded from text COPY, and the datatype of their FIELD.
 _TYPES = {
-    "int2": "short",
-    "int4": "int",
-    "int8": "long",
-    "float4": "float",
-    "float8": "double",
-    "bool": "boolean",
-    "text": "unicodeChar",
-    "varchar": "unicodeChar",
+    name: field_for_pg_type(name, name).datatype
+    for name, facts in PLAIN_TYPES.items()
+    if facts.copy_text
 }
 _STRING = ("char", "unicodeChar")
 _FLOATS = ("float", "double")
-_TEXTS = ("text", "varchar")
+#: The text types among them (values a catalogue may declare char too).
+_TEXTS = frozenset(_TYPES) & TEXT_TYPES
 #: Time types: written by the query as the encoder writes asyncpg's datetime
 #: and date values (``isoformat``, UTC without an offset; infinities as
 #: asyncpg's ``max`` and ``min``), with the infinity, -infinity, in-range and

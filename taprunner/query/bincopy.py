@@ -42,7 +42,7 @@ from taprunner.query.outcome import (
     QueryOutcome,
     Sink,
     Stop,
-    failure,
+    end_with_error,
 )
 from taprunner.schema.catalog import Connection
 
@@ -198,17 +198,17 @@ async def stream_binary_copy(
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)
         if lost or not stream.past_cut():
-            if stream.header_sent and not lost:
-                await sink(encoder.footer(error=str(failure(exc, timeout))))
+            if stream.header_sent:
+                await end_with_error(sink, encoder, exc, timeout)
             raise
     except BrokenCopy as exc:
         error = TapQueryError(f"query failed: {exc}")
         if stream.header_sent:
-            await sink(encoder.footer(error=error.message))
+            await end_with_error(sink, encoder, error, timeout)
         raise error from exc
     except TapError as exc:
         if stream.header_sent:
-            await sink(encoder.footer(error=str(exc)))
+            await end_with_error(sink, encoder, exc, timeout)
         raise
     await stream.start()
     cut = stream.cut

@@ -53,6 +53,7 @@ from taprunner.query.outcome import (
     ColumnarUnavailable,
     QueryOutcome,
     Sink,
+    end_with_error,
     query_error,
 )
 from taprunner.schema.tapschema import QUERY_ROLE
@@ -152,7 +153,7 @@ class ColumnarSession:
         except TapError as exc:
             interrupted = False  # the server ended the statement itself
             if header_sent:  # rows went out: end the document with the error
-                await sink(encoder.footer(error=str(exc)))
+                await end_with_error(sink, encoder, exc, timeout)
             raise
         finally:
             if interrupted:  # cancelled, sink failed, ...: stop the COPY

@@ -29,7 +29,7 @@ from taprunner.query.bytelimits import (
     result_cut,
     value_cut,
 )
-from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop, failure
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop, end_with_error
 from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
@@ -225,8 +225,8 @@ async def stream_transcoded(
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)
         if transcoding.cut is None or lost:
-            if transcoding.rows and not lost:
-                await sink(encoder.footer(error=str(failure(exc, timeout))))
+            if transcoding.rows:
+                await end_with_error(sink, encoder, exc, timeout)
             raise
         # The COPY was stopped at the cut, or a row past the cut failed (or
         # the statement timeout ended the rows read and dropped after it): the

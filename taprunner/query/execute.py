@@ -376,18 +376,13 @@ async def _read_only(
     ``timeout`` between statements, e.g. between cursor fetches while the sink
     waits for a client that does not read, which statement_timeout does not
     cover. Begun with one simple-query message (BEGIN and the SET LOCALs), which
-    saves round trips over asyncpg's transaction manager.
-
-    Without JIT compilation: pg_sphere estimates a cone (``<@ scircle``) at a
-    thousandth of the table, so on 100,000,000 rows a cone search returning
-    two rows was costed above ``jit_above_cost`` and compiled, 15 ms of
-    PostgreSQL CPU for a query that runs in 0.2 ms (EXPLAIN ANALYZE). Results
-    are the same; a long scan only loses JIT's speed-up of its expressions.
+    saves round trips over asyncpg's transaction manager. JIT is off in every
+    session (:data:`aiouws.storage.database.SESSION_SETTINGS`).
     """
     ms = timeout_ms(timeout)
     setup = (
         f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms};"
-        f" SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL jit = off"
+        f" SET LOCAL idle_in_transaction_session_timeout = {ms}"
     )
     if role is not None:
         setup += f'; SET LOCAL ROLE "{role}"'

@@ -2,9 +2,10 @@
 
 The :data:`Sink` receives the encoded bytes, :class:`QueryOutcome` says how many
 rows went out, :func:`query_error` and :func:`failure` turn a database error of
-the user's query into the TAP error the client reads. :class:`HeldSink` is the
-output of the COPY paths, and :func:`cancel_statement` stops a COPY whose result
-was cut short.
+the user's query into the TAP error the client reads, :func:`end_with_error`
+ends a document whose rows went out when the query fails after them.
+:class:`HeldSink` is the output of the COPY paths, and
+:func:`cancel_statement` stops a COPY whose result was cut short.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncpg
 
 from aiouws.storage.database import Database
 from taprunner.errors import TapError, TapQueryError, TapUsageError
+from taprunner.formats.registry import RowEncoder
 from taprunner.schema.catalog import Connection
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Sink",
     "Stop",
     "cancel_statement",
+    "end_with_error",
     "failure",
     "query_error",
 ]
@@ -153,6 +156,22 @@ def query_error(sqlstate: str | None, message: str, timeout: float) -> TapError:
 def failure(exc: asyncpg.PostgresError, timeout: float) -> TapError:
     """The TAP error for ``exc`` raised by the user's query (:func:`query_error`)."""
     return query_error(exc.sqlstate, _clean(exc), timeout)
+
+
+async def end_with_error(
+    sink: Sink, encoder: RowEncoder, error: Exception, timeout: float
+) -> None:
+    """End a document whose header (and maybe rows) went out with ``error``'s
+    status in its footer: a database error as :func:`failure` words it for the
+    statement timeout ``timeout``, another error its text. A lost database
+    connection writes nothing (the caller raises it, and the job is reported
+    unavailable). Every data path (cursor, text COPY, binary COPY, columnar)
+    ends so."""
+    if isinstance(error, asyncpg.PostgresConnectionError):
+        return
+    if isinstance(error, asyncpg.PostgresError):
+        error = failure(error, timeout)
+    await sink(encoder.footer(error=str(error)))
 
 
 _CONTEXT = re.compile(r"\s+")

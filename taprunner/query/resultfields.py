@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from taprunner.adql.model import Catalog, OutputColumn
 from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
+from taprunner.formats.pgtypes import TEXT_TYPES
 from taprunner.schema.catalog import ColumnInfo
 
 __all__ = ["DescribingCatalog", "result_fields"]
@@ -19,10 +20,6 @@ class DescribingCatalog(Protocol):
     """A catalogue that also knows units, UCDs and descriptions (TAP_SCHEMA)."""
 
     def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
-
-
-#: PostgreSQL text types, given as unicodeChar unless the column is declared char.
-_TEXT = frozenset({"text", "varchar", "bpchar"})
 
 
 def result_fields(
@@ -47,7 +44,7 @@ def result_fields(
                 }
                 if info.xtype and pg_type not in ("float8", "_float8"):
                     meta["xtype"] = info.xtype
-                if info.datatype == "char" and pg_type in _TEXT:
+                if info.datatype == "char" and pg_type in TEXT_TYPES:
                     meta["datatype"] = "char"  # declared so: ASCII (uploads)
         field = field_for_pg_type(column.name, pg_type, **meta)
         if info is not None:  # a type declared in TAP_SCHEMA (metadata file)

@@ -30,7 +30,7 @@ from taprunner.query.bytelimits import (
 )
 from taprunner.query.copycut import copy_limited
 from taprunner.query.heap import keep_heap_pad
-from taprunner.query.outcome import QueryOutcome, Sink, Stop, failure
+from taprunner.query.outcome import QueryOutcome, Sink, Stop, end_with_error
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -91,16 +91,14 @@ async def stream_cursor(
         with _batch_friendly_gc():
             rows, overflow = await _stream(cursor, batch, encoder, sink, request, gate)
     except asyncpg.PostgresError as exc:
-        if not isinstance(exc, asyncpg.PostgresConnectionError):
-            # Rows went out already: end the document with the error status.
-            await sink(encoder.footer(error=str(failure(exc, timeout))))
+        await end_with_error(sink, encoder, exc, timeout)  # rows went out
         raise
     except (ValueError, TypeError, OverflowError) as exc:
         # A value the format cannot hold (e.g. a column mixing geometry types),
         # found after the header went out: end the document with the error.
         message = f"query failed: a value cannot be written as {request.format.name}"
         error = TapQueryError(f"{message}: {exc}")
-        await sink(encoder.footer(error=error.message))
+        await end_with_error(sink, encoder, error, timeout)
         raise error from exc
     await sink(encoder.footer(overflow=overflow or gate.cut is not None, cut=gate.cut))
     return QueryOutcome(rows, overflow, gate.cut)

@@ -16,6 +16,7 @@ uploaded ``char`` column char (its values are ASCII).
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import secrets
 import tempfile
@@ -253,24 +254,27 @@ async def _load_one(
     table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
 
 
-#: Starts of the compressed documents the readers (astropy's) expand.
-_COMPRESSED = (b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"\x1f\x9d")
 #: Bytes read at a time when counting an expanded document.
 _CHUNK = 1024 * 1024
 
 
 def _check_expanded(name: str, path: Path, max_bytes: int) -> None:
-    """Refuse a compressed upload (gzip, bzip2, xz, LZW: the readers expand
-    them) larger than ``max_bytes`` once expanded, as a plain one is."""
-    with path.open("rb") as raw:
-        start = raw.read(6)
-    if not start.startswith(_COMPRESSED):
-        return
+    """Refuse a compressed upload larger than ``max_bytes`` once expanded, as
+    a plain one is.
+
+    Which documents are compressed is for the readers to say: they all open
+    the upload with astropy's ``get_readable_fileobj``, which knows gzip,
+    bzip2, xz and LZW by their first bytes and expands them; here the same
+    call, and a document it gives back as the file itself (``io.FileIO``) is
+    read as it is, its size checked as it came.
+    """
     from astropy.utils.data import get_readable_fileobj  # type: ignore[import-untyped]
 
     size = 0
     try:
         with get_readable_fileobj(str(path), encoding="binary") as expanded:
+            if isinstance(expanded, io.FileIO):
+                return
             while chunk := expanded.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:

@@ -15,6 +15,7 @@ from dataclasses import replace
 import asyncpg
 
 from taprunner.formats.fields import WIDER
+from taprunner.formats.pgtypes import TEXT_TYPES
 from taprunner.schema.catalog import Connection
 from taprunner.schema.metadata import ColumnMetadata, MetadataError
 
@@ -45,8 +46,6 @@ _SCALAR_TYPES: Mapping[str, tuple[str, str | None, str | None]] = {
 }
 _ARRAY_ELEMENTS = {"bool", "int2", "int4", "int8", "float4", "float8", "numeric"}
 _FALLBACK = ("unicodeChar", "*", None)
-#: Text types whose values may be declared ``char`` (ASCII) or ``unicodeChar``.
-_TEXT = frozenset({"text", "varchar", "bpchar"})
 
 
 def votable_type(
@@ -140,7 +139,7 @@ def column_type(
     if meta.datatype is not None:
         if datatype in ("char", "unicodeChar"):
             allowed: frozenset[str] = frozenset({"char", "unicodeChar"})
-            if row["typname"] not in _TEXT or row["is_array"]:
+            if row["typname"] not in TEXT_TYPES or row["is_array"]:
                 allowed = frozenset({datatype})
         else:
             allowed = WIDER.get(datatype, frozenset({datatype}))

@@ -57,7 +57,7 @@ from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 from taprunner.web.state import TapState
 
-__all__ = ["SESSION_SETUP", "LaneQuery", "TapInline"]
+__all__ = ["SESSION_SETUP", "LaneQuery", "TapInline", "lane_connection"]
 
 
 @dataclass
@@ -82,13 +82,10 @@ class _Warm:
 
 log = logging.getLogger(__name__)
 
-#: The lane's session: read-only, as the query role, and without JIT
-#: compilation, which the cursor path turns off per transaction
-#: (:func:`taprunner.query.execute._read_only`) and the FETCH path, outside a
-#: transaction, would otherwise pay for a small query costed over its threshold.
-SESSION_SETUP = (
-    f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on; SET jit = off'
-)
+#: The lane's session (:func:`lane_connection`): read-only and as the query
+#: role; without JIT like every session (``SESSION_SETTINGS``), which the FETCH
+#: path, outside a transaction, runs on.
+SESSION_SETUP = f'SET ROLE "{QUERY_ROLE}"; SET default_transaction_read_only = on'
 
 #: Cancel requests for a stopped job's backend, and the seconds between them.
 CANCEL_TRIES = 40
@@ -350,10 +347,16 @@ class TapInline:
         return None
 
     async def _connect(self) -> _Warm:
-        conn = await self.database.connect(name="fast lane")
-        try:
-            await conn.execute(SESSION_SETUP)
-        except BaseException:
-            conn.terminate()
-            raise
-        return _Warm(conn)
+        return _Warm(await lane_connection(self.database))
+
+
+async def lane_connection(database: Database) -> asyncpg.Connection:
+    """A new connection of the lane's to ``database`` (the caller closes it):
+    the service's session settings and :data:`SESSION_SETUP`."""
+    conn = await database.connect(name="fast lane")
+    try:
+        await conn.execute(SESSION_SETUP)
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn

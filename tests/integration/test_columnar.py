@@ -188,11 +188,13 @@ async def test_runs_read_only_as_the_query_role(
     sql = (
         "SELECT current_user::text AS who,"
         " current_setting('transaction_read_only') AS ro,"
-        " current_setting('statement_timeout') AS limit_"
+        " current_setting('statement_timeout') AS limit_,"
+        " current_setting('jit') AS jit"
     )
     document, _ = await _columnar(session, conn, sql, timeout=12.5)
     row = parse(io.BytesIO(document)).get_first_table().array[0]
-    assert (row["who"], row["ro"], row["limit_"]) == (QUERY_ROLE, "on", "12500ms")
+    got = (row["who"], row["ro"], row["limit_"], row["jit"])
+    assert got == (QUERY_ROLE, "on", "12500ms", "off")
     sql = "SELECT nextval('counter') AS n"  # the role may use the sequence
     with pytest.raises(TapQueryError, match="read-only transaction"):
         await _columnar(session, conn, sql)

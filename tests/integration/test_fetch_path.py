@@ -5,6 +5,7 @@ MAXREC overflow, values cut by the byte limit, errors)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ import pytest
 from test_tabledata_copy import _assert_parse_identical
 from testkit import DbSetup
 
+from aiouws.storage.database import Database
 from taprunner.errors import TapQueryError
 from taprunner.query.bytelimits import FIRST_ROWS, ResultLimits
 from taprunner.query.caches import StatementCache
@@ -19,7 +21,7 @@ from taprunner.query.execute import run_query
 from taprunner.request import FORMATS, TapRequest
 from taprunner.schema.catalog import TapCatalog
 from taprunner.schema.tapschema import QUERY_ROLE
-from taprunner.web.fastlane import SESSION_SETUP
+from taprunner.web.fastlane import SESSION_SETUP, lane_connection
 
 ODD = DbSetup(
     tap_schema=True,
@@ -45,9 +47,19 @@ def db_setup() -> DbSetup:
     return ODD
 
 
-async def _lane_session(conn: asyncpg.Connection) -> None:
-    """The fast lane's session: read-only, as the query role, with a timeout."""
-    await conn.execute(f"{SESSION_SETUP}; SET statement_timeout = 30000")
+@pytest.fixture
+async def lane(
+    db_dsn: str, conn: asyncpg.Connection
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection made as the fast lane makes its own (the service's session
+    settings, read-only, as the query role), with a timeout, after ``conn``
+    set the database up."""
+    connection = await lane_connection(Database(db_dsn))
+    await connection.execute("SET statement_timeout = 30000")
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def _run(
@@ -106,14 +118,13 @@ CASES = [
 
 @pytest.mark.parametrize(("adql", "fmt", "maxrec"), CASES)
 async def test_a_bounded_result_is_fetched_at_once_with_the_same_bytes(
-    conn: asyncpg.Connection, adql: str, fmt: str, maxrec: int
+    lane: asyncpg.Connection, adql: str, fmt: str, maxrec: int
 ) -> None:
-    await _lane_session(conn)
     cursor, cursor_sent, cursor_outcome = await _run(
-        conn, adql, fmt=fmt, maxrec=maxrec, bound=None
+        lane, adql, fmt=fmt, maxrec=maxrec, bound=None
     )
     fetched, fetched_sent, fetched_outcome = await _run(
-        conn, adql, fmt=fmt, maxrec=maxrec, bound=min(maxrec, 20)
+        lane, adql, fmt=fmt, maxrec=maxrec, bound=min(maxrec, 20)
     )
     if fmt == "votable/td":
         # Unbounded, TABLEDATA takes the text COPY path: floats in
@@ -129,9 +140,8 @@ async def test_a_bounded_result_is_fetched_at_once_with_the_same_bytes(
 
 
 async def test_the_byte_limits_cut_a_fetched_result_as_they_cut_a_cursor(
-    conn: asyncpg.Connection,
+    lane: asyncpg.Connection,
 ) -> None:
-    await _lane_session(conn)
     adql = "SELECT TOP 30 id, name FROM tst.odd ORDER BY id"
     # A value over 40 bytes cuts the result before its row; 700 bytes of
     # result cut nothing here (one batch), on either path.
@@ -139,8 +149,8 @@ async def test_the_byte_limits_cut_a_fetched_result_as_they_cut_a_cursor(
         (ResultLimits(40, 1 << 30), True),
         (ResultLimits(1 << 20, 700), False),
     ):
-        cursor, _, cursor_outcome = await _run(conn, adql, bound=None, limits=limits)
-        fetched, sent, fetched_outcome = await _run(conn, adql, bound=30, limits=limits)
+        cursor, _, cursor_outcome = await _run(lane, adql, bound=None, limits=limits)
+        fetched, sent, fetched_outcome = await _run(lane, adql, bound=30, limits=limits)
         assert fetched == cursor
         assert fetched_outcome == cursor_outcome
         assert (fetched_outcome.cut is not None) is cut
@@ -148,52 +158,53 @@ async def test_the_byte_limits_cut_a_fetched_result_as_they_cut_a_cursor(
         assert sent == []
 
 
-async def test_a_failing_query_fails_alike(conn: asyncpg.Connection) -> None:
-    await _lane_session(conn)
+async def test_a_failing_query_fails_alike(lane: asyncpg.Connection) -> None:
     adql = "SELECT TOP 3 id / (id - 2) AS q FROM tst.odd ORDER BY id"
-    cursor, _, cursor_error = await _run(conn, adql, bound=None)
-    fetched, _, fetched_error = await _run(conn, adql, bound=3)
+    cursor, _, cursor_error = await _run(lane, adql, bound=None)
+    fetched, _, fetched_error = await _run(lane, adql, bound=3)
     assert isinstance(fetched_error, TapQueryError)
     assert str(fetched_error) == str(cursor_error)
     assert fetched == cursor == b""
 
 
 async def test_larger_or_unknown_bounds_keep_the_cursor(
-    conn: asyncpg.Connection,
+    lane: asyncpg.Connection,
 ) -> None:
-    await _lane_session(conn)
     adql = "SELECT * FROM tst.odd ORDER BY id"
     for bound in (None, FIRST_ROWS, 1000):
-        _, sent, outcome = await _run(conn, adql, bound=bound)
+        _, sent, outcome = await _run(lane, adql, bound=bound)
         assert any(q.startswith("BEGIN") for q in sent)
         assert outcome.rows == 150
 
 
-async def test_a_fetched_query_is_not_jit_compiled(conn: asyncpg.Connection) -> None:
-    """The cursor path runs without JIT compilation (``SET LOCAL jit = off``:
-    a 0.2 ms cone search was costed above ``jit_above_cost`` and compiled for
-    15 ms); the FETCH path, outside that transaction, runs without it too."""
+async def test_a_fetched_query_is_not_jit_compiled(lane: asyncpg.Connection) -> None:
+    """The cursor path and the FETCH path run without JIT compilation
+    (``SESSION_SETTINGS``: a 0.2 ms cone search was costed above
+    ``jit_above_cost`` and compiled for 15 ms), though every query is costed
+    over the threshold here."""
     plans: list[str] = []
-    conn.add_log_listener(lambda _conn, message: plans.append(str(message)))
-    await conn.execute(
-        "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-        " SET auto_explain.log_level = 'notice'; SET jit_above_cost = 0"
+    lane.add_log_listener(lambda _conn, message: plans.append(str(message)))
+    await lane.execute(
+        "RESET ROLE; LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+        " SET auto_explain.log_level = 'notice'; SET jit_above_cost = 0;"
+        f" {SESSION_SETUP}"
     )
-    await _lane_session(conn)
-    await TapCatalog.load(conn)  # its own queries' plans are not the point
+    await TapCatalog.load(lane)  # its own queries' plans are not the point
     adql = "SELECT TOP 20 * FROM tst.odd WHERE id * 2 > 3 ORDER BY id"
     for bound in (None, 20):  # the cursor path, then the FETCH path
         plans.clear()
-        await _run(conn, adql, maxrec=1000, bound=bound)
+        await _run(lane, adql, maxrec=1000, bound=bound)
         ours = [plan for plan in plans if "FROM tst.odd" in plan]
         assert ours, plans
         assert not any("JIT" in plan for plan in ours), (bound, ours)
 
 
-async def test_the_fetch_path_runs_without_jit(conn: asyncpg.Connection) -> None:
+async def test_the_fetch_path_runs_without_jit(
+    conn: asyncpg.Connection, lane: asyncpg.Connection
+) -> None:
     # Queries run with jit off (981c8f5: a cone on a big table was JIT-compiled,
-    # 15 ms for 0.2 ms of work); the FETCH path runs on the lane's session with
-    # no transaction, so no SET LOCAL of its own. A view reports the setting.
+    # 15 ms for 0.2 ms of work), a setting of the lane's session, which the
+    # FETCH path runs on with no transaction. A view reports the setting.
     await conn.execute(
         "CREATE VIEW tst.jit AS SELECT id, current_setting('jit') AS jit"
         f' FROM tst.odd; GRANT SELECT ON tst.jit TO "{QUERY_ROLE}";'
@@ -202,10 +213,9 @@ async def test_the_fetch_path_runs_without_jit(conn: asyncpg.Connection) -> None
         " INSERT INTO tap_schema.columns (table_name, column_name, datatype)"
         " VALUES ('tst.jit', 'id', 'int'), ('tst.jit', 'jit', 'char')"
     )
-    await conn.execute(SESSION_SETUP)
     for bound in (5, None):  # the FETCH path, then the cursor's
         body, _, outcome = await _run(
-            conn, "SELECT TOP 5 jit FROM tst.jit", fmt="votable/td", bound=bound
+            lane, "SELECT TOP 5 jit FROM tst.jit", fmt="votable/td", bound=bound
         )
         assert not isinstance(outcome, TapQueryError), outcome
         assert body.count(b"<TD>off</TD>") == 5, (bound, body[-300:])

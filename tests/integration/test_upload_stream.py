@@ -25,7 +25,7 @@ from taprunner.adql.translate import translate
 from taprunner.errors import TapUsageError
 from taprunner.query.uploadlimits import UploadLimits, check_upload
 from taprunner.query.uploadparse import parse_votable
-from taprunner.query.uploads import UploadCatalog, load_uploads
+from taprunner.query.uploads import UploadCatalog, _check_expanded, load_uploads
 from taprunner.query.uploadstream import open_upload
 from taprunner.request import Upload, parse_uploads
 from taprunner.schema.catalog import TapCatalog
@@ -438,3 +438,18 @@ async def test_a_compressed_upload_is_held_to_the_byte_limit_once_expanded(
         table = physical(full, "t")
         assert await conn.fetchval(f"SELECT length(s) FROM {table}") == 2 * MB
     assert await temp_tables(conn) == []
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"<?xml", b"BZh not bzip2"],
+    ids=["plain", "false-bzip2"],
+)
+def test_what_the_readers_read_as_it_is_is_not_counted_again(
+    tmp_path: Path, start: bytes
+) -> None:
+    # astropy's get_readable_fileobj says what is compressed (a start that
+    # only looks so is read as it is); such a document was bounded on arrival.
+    path = tmp_path / "t"
+    path.write_bytes(start + b" " * (2 * MB))
+    _check_expanded("t", path, MB)  # over the limit, and not refused here
