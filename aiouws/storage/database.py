@@ -147,9 +147,10 @@ class Database:
         as the temporary tables of upload queries."""
         return replace(self, replicas=())
 
-    def server_of(self, conn: asyncpg.Connection) -> Database:
-        """This login on the one server ``conn`` went to (where its backend's
-        query must be cancelled)."""
+    def server_of(self, conn: object) -> Database:
+        """This login on the one server ``conn`` (an asyncpg connection, or a
+        pool's proxy of one) went to (where its backend's query must be
+        cancelled)."""
         dsn = getattr(conn, "server_dsn", None)
         return replace(self, dsn=dsn, replicas=()) if dsn else self.writable()
 

@@ -18,9 +18,10 @@ columns, field by field, so that a text ``Infinity`` stays as it is).
 :func:`copy_columns` says whether a result's columns may take this path: only
 types whose PostgreSQL text is the one the TABLEDATA encoder writes, or
 parses to the same value (PostgreSQL's shortest float text ``1`` where Python
-writes ``1.0``); booleans are spelt ``T``/``F`` by the query (see
-:func:`copy_select`). Timestamps, arrays, geometries and the other types keep
-the encoder's path.
+writes ``1.0``); booleans (``T``/``F``), timestamps and dates (as Python's
+``isoformat`` writes them) and one-dimensional arrays of numbers and booleans
+(the DALI geometries among them) are spelt by the query (see
+:func:`copy_select`). The other types keep the encoder's path.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from collections.abc import Sequence
 from taprunner.formats.fields import FieldSpec, field_for_pg_type
 from taprunner.formats.pgtypes import PLAIN_TYPES, TEXT_TYPES
 
-__all__ = ["CopyTranscoder", "copy_columns", "copy_select", "value_lengths"]
+__all__ = [
+    "CopyTranscoder",
+    "copy_columns",
+    "copy_select",
+    "text_columns",
+    "value_lengths",
+]
 
 #: PostgreSQL types (asyncpg's names) whose COPY text TABLEDATA takes, with the
 #: datatype of their FIELD (a column declared wider keeps the encoder's path).
@@ -43,6 +50,36 @@ _TYPES = {
 }
 _STRING = ("char", "unicodeChar")
 _FLOATS = ("float", "double")
+#: The text types among them (values a catalogue may declare char too).
+_TEXTS = frozenset(_TYPES) & TEXT_TYPES
+#: Time types: written by the query as the encoder writes asyncpg's datetime
+#: and date values (``isoformat``, UTC without an offset; infinities as
+#: asyncpg's ``max`` and ``min``), with the infinity, -infinity, in-range and
+#: out-of-range texts; the encoder cannot write a year outside 1-9999 (asyncpg
+#: fails on it): the query fails on it too.
+_TIMES = {
+    "timestamp": (
+        "{c}",
+        "'9999-12-31T23:59:59.999999'",
+        "'0001-01-01T00:00:00'",
+        """replace(to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')""",
+        "timestamp",
+    ),
+    "timestamptz": (
+        "({c} AT TIME ZONE 'UTC')",
+        "'9999-12-31T23:59:59.999999'",
+        "'0001-01-01T00:00:00'",
+        """replace(to_char({v}, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '.000000', '')""",
+        "timestamp",
+    ),
+    "date": (
+        "{c}",
+        "'9999-12-31'",
+        "'0001-01-01'",
+        "to_char({v}, 'YYYY-MM-DD')",
+        "date",
+    ),
+}
 
 _ESCAPES = {
     b"\\": b"\\",
@@ -67,41 +104,129 @@ def copy_columns(
     fields: Sequence[FieldSpec], pg_types: Sequence[str], names: Sequence[str]
 ) -> bool:
     """Whether the TABLEDATA of these columns (PostgreSQL's ``pg_types`` and
-    column ``names``) may be transcoded from COPY text; booleans, spelt by the
-    query (:func:`copy_select`), need a name of their own."""
-    if any(f.datatype == "boolean" for f in fields) and len(set(names)) < len(names):
+    column ``names``) may be transcoded from COPY text; booleans, times and
+    arrays, spelt by the query (:func:`copy_select`), need a name of their
+    own."""
+    spelt = any(_spelt(f, t) for f, t in zip(fields, pg_types, strict=True))
+    if spelt and len(set(names)) < len(names):
         return False
-    return all(
-        _TYPES.get(pg_type) == field.datatype
-        or (pg_type in _TYPES and pg_type in TEXT_TYPES and field.datatype == "char")
-        for field, pg_type in zip(fields, pg_types, strict=True)
-    ) and all(f.arraysize is None or f.datatype in _STRING for f in fields)
+    return all(_takes(f, t) for f, t in zip(fields, pg_types, strict=True))
+
+
+def _takes(field: FieldSpec, pg_type: str) -> bool:
+    if pg_type.endswith("[]"):  # asyncpg's name of an array type
+        element = _TYPES.get(pg_type[:-2])
+        numbers = field.datatype not in _STRING
+        return field.arraysize is not None and element == field.datatype and numbers
+    if pg_type in _TEXTS:
+        return field.datatype in _STRING
+    if pg_type in _TIMES:
+        return field.datatype == "char"
+    return field.arraysize is None and _TYPES.get(pg_type) == field.datatype
+
+
+def text_columns(fields: Sequence[FieldSpec], pg_types: Sequence[str]) -> list[int]:
+    """Indices of the columns of text values (those ``tap_value_bytes`` counts
+    by their characters; times are written as text too, but are no texts)."""
+    return [
+        i
+        for i, (f, t) in enumerate(zip(fields, pg_types, strict=True))
+        if f.datatype in _STRING and t not in _TIMES
+    ]
+
+
+def _spelt(field: FieldSpec, pg_type: str) -> bool:
+    return field.datatype == "boolean" or pg_type in _TIMES or pg_type.endswith("[]")
 
 
 def copy_select(
-    sql: str, fields: Sequence[FieldSpec], names: Sequence[str], limit: int
+    sql: str,
+    fields: Sequence[FieldSpec],
+    names: Sequence[str],
+    limit: int,
+    pg_types: Sequence[str] = (),
 ) -> str:
-    """The query COPY runs: ``sql`` capped at ``limit`` rows, booleans as T/F
-    (the query's column ``names`` unique, see :func:`copy_columns`)."""
+    """The query COPY runs: ``sql`` capped at ``limit`` rows, booleans as T/F,
+    times (``pg_types``) as the encoder writes them (the query's column
+    ``names`` unique, see :func:`copy_columns`)."""
     inner = sql.strip().rstrip(";")
-    if all(f.datatype != "boolean" for f in fields):
+    types = list(pg_types) or [""] * len(fields)
+    if not any(_spelt(f, t) for f, t in zip(fields, types, strict=True)):
         return f"SELECT * FROM ({inner}) AS q LIMIT {limit}"
     columns = []
-    for field, name in zip(fields, names, strict=True):
+    for field, name, pg_type in zip(fields, names, types, strict=True):
         column = 'q."' + name.replace('"', '""') + '"'
-        if field.datatype == "boolean":
+        if pg_type in _TIMES:
+            column = _time_sql(column, pg_type)
+        elif pg_type.endswith("[]"):
+            column = _array_sql(column, field.datatype)
+        elif field.datatype == "boolean":
             column = f"CASE WHEN {column} THEN 'T' WHEN NOT {column} THEN 'F' END"
         columns.append(column)
     return f"SELECT {', '.join(columns)} FROM ({inner}) AS q LIMIT {limit}"
 
 
+def _time_sql(column: str, pg_type: str) -> str:
+    """SQL writing a time ``column`` of ``pg_type`` as the encoder does; a
+    year outside 1-9999 fails the query (a cast of a text naming the value,
+    not foldable into a constant: the planner would raise it for every query)."""
+    value, infinity, minus_infinity, text, kind = _TIMES[pg_type]
+    v = value.format(c=column)
+    return (
+        f"CASE WHEN {v} >= '0001-01-01' AND {v} < '10000-01-01'"
+        f" THEN {text.format(v=v)}"
+        f" WHEN {v} = 'infinity' THEN {infinity}"
+        f" WHEN {v} = '-infinity' THEN {minus_infinity}"
+        f" ELSE CAST(CAST('year out of range for TABLEDATA: ' || {v} AS {kind})"
+        " AS text) END"
+    )
+
+
+def _array_sql(column: str, datatype: str) -> str:
+    """SQL writing an array ``column`` of ``datatype`` elements as the encoder
+    does: space-separated, a NULL element NaN (floats) or empty, infinities
+    DALI-spelt, booleans T/F. A multidimensional array fails the query (the
+    encoder writes Python's lists, which no client parses)."""
+    if datatype in _FLOATS:
+        text = (
+            f"replace(replace(array_to_string({column}, ' ', 'NaN'),"
+            " '-Infinity', '-Inf'), 'Infinity', '+Inf')"
+        )
+    elif datatype == "boolean":
+        text = f"translate(array_to_string({column}, ' ', ''), 'tf', 'TF')"
+    else:
+        text = f"array_to_string({column}, ' ', '')"
+    return (
+        f"CASE WHEN array_ndims({column}) > 1 THEN CAST(CAST("
+        f"'TABLEDATA has no multidimensional arrays: ' || CAST({column} AS text)"
+        " AS integer)"
+        f" AS text) ELSE {text} END"
+    )
+
+
 class CopyTranscoder:
     """COPY text lines of ``fields`` to TABLEDATA ``<TR>`` elements."""
 
-    def __init__(self, fields: Sequence[FieldSpec]) -> None:
+    def __init__(
+        self, fields: Sequence[FieldSpec], pg_types: Sequence[str] = ()
+    ) -> None:
         self.fields = list(fields)
-        self._floats = [i for i, f in enumerate(fields) if f.datatype in _FLOATS]
-        self._strings = any(f.datatype in _STRING for f in fields)
+        self._floats = [
+            i
+            for i, f in enumerate(fields)
+            if f.datatype in _FLOATS and f.arraysize is None
+        ]
+        types = list(pg_types) or [""] * len(fields)
+        #: Columns of text values (times are spelt by the query: no texts).
+        self.texts = text_columns(fields, types)
+        #: Columns of arrays of any length (the value limit counts their
+        #: elements).
+        self.arrays = [
+            i
+            for i, (f, t) in enumerate(zip(fields, types, strict=True))
+            if t.endswith("[]") and f.arraysize is not None and "*" in f.arraysize
+        ]
+        self._strings = bool(self.texts)
 
     def rows(self, lines: bytes) -> bytes:
         """TR elements of ``lines``: complete COPY text lines, each ending

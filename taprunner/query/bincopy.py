@@ -16,8 +16,8 @@ same COPY into Arrow took 0.43 s, this path's receiving and decoding about 0.15 
 MAXREC and the byte limits are those of the other paths: at most MAXREC rows
 (the query asks for one more: overflow), rows before the first text over
 ``tap_value_bytes``, and the result ends after the batch that reaches its byte
-limit (marked as cut). Rows past a limit are read and dropped: asyncpg cancels a
-COPY whose sink fails only by a cancel request that may close the connection.
+limit (marked as cut). A COPY cut by a limit is stopped as the other COPY paths'
+are (:class:`~.outcome.HeldSink`); the rows still in flight are dropped.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from taprunner.query.outcome import (
     HeldSink,
     QueryOutcome,
     Sink,
+    Stop,
     end_with_error,
 )
 from taprunner.schema.catalog import Connection
@@ -168,10 +169,12 @@ async def stream_binary_copy(
     timeout: float,
     sink: Sink,
     limits: ResultLimits,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """``sql`` (run inside the caller's read-only transaction) into ``sink`` as
     ``encoder``'s document, at most ``maxrec`` rows, within ``limits``; the
-    result's rows by binary COPY (see the module's notes).
+    result's rows by binary COPY (see the module's notes). ``stop``: cancels
+    the COPY once the result is cut (see :func:`.copycut.copy_limited`).
 
     Raises
     ------
@@ -183,7 +186,7 @@ async def stream_binary_copy(
         raise TypeError(f"{type(encoder).__name__} takes no binary COPY batches")
     stream = _Stream(encoder, pg_types, maxrec, sink, limits)
     query = sql.strip().rstrip(";")
-    held = HeldSink(stream.write)
+    held = HeldSink(stream.write, stop=stop, ended=lambda: stream.cut is not None)
     try:
         try:
             await conn.copy_from_query(query, output=held, format="binary")

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ROWS",
     "ByteGate",
     "ResultLimits",
+    "element_bytes",
     "encode_off_loop",
     "result_cut",
     "value_cut",
@@ -84,7 +85,7 @@ class ByteGate:
         self.limits = limits
         #: (column index, bytes per element) of the variable-size columns.
         self._variable = [
-            (i, 1 if f.datatype in _ONE_BYTE else _ELEMENT_BYTES.get(f.datatype, 8))
+            (i, element_bytes(f))
             for i, f in enumerate(fields)
             if f.arraysize is not None and "*" in f.arraysize
         ]
@@ -140,6 +141,12 @@ class ByteGate:
         """Rows are left but the result limit is reached: the result is cut."""
         if self.cut is None:
             self.cut = result_cut(self.limits, self.written)
+
+
+def element_bytes(field: FieldSpec) -> int:
+    """Bytes ``tap_value_bytes`` counts per element of a variable-size value of
+    ``field``: 1 per character of a text, byte of a bytea, else the element's."""
+    return 1 if field.datatype in _ONE_BYTE else _ELEMENT_BYTES.get(field.datatype, 8)
 
 
 def result_cut(limits: ResultLimits, written: int) -> str:

@@ -24,7 +24,7 @@ import asyncpg
 from taprunner.formats.fields import FieldSpec
 from taprunner.formats.registry import CopyWriter
 from taprunner.query.bytelimits import ResultLimits
-from taprunner.query.outcome import HeldSink, QueryOutcome, Sink
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -159,12 +159,13 @@ async def copy_limited(
     fields: Sequence[FieldSpec],
     sink: Sink,
     limits: ResultLimits,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """``sql`` written by ``copy`` into ``sink``, within MAXREC and ``limits``.
 
-    A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows, within
-    the statement timeout), its further bytes dropped: asyncpg cancels a COPY
-    whose sink fails only by a cancel request that may close the connection.
+    A COPY cut by a limit (or whose ``sink`` failed) is stopped by ``stop``
+    (:class:`~.outcome.HeldSink`), its further bytes dropped; without it, it
+    runs to its end (at most MAXREC + 1 rows, within the statement timeout).
     """
     capped = f"SELECT * FROM ({sql}) AS q LIMIT {request.maxrec + 1}"
     cutter = RowCutter(
@@ -174,7 +175,7 @@ async def copy_limited(
         max_row=(limits.value_bytes + 1) * max(1, len(fields)),
         csv=request.format.name == "csv",
     )
-    held = HeldSink(cutter.write)
+    held = HeldSink(cutter.write, stop=stop, ended=lambda: cutter.cut is not None)
     try:
         try:
             await copy(conn, capped, held)
@@ -183,7 +184,8 @@ async def copy_limited(
                 raise  # else a consequence of the output's error, raised below
         held.check()
     except asyncpg.PostgresError as exc:
-        # A row read past the cut (and dropped) failed: not the result's failure.
+        # A row read past the cut (and dropped) failed, or the COPY was stopped
+        # at the cut: not the result's failure.
         if cutter.cut is None or isinstance(exc, asyncpg.PostgresConnectionError):
             raise
     await cutter.finish()

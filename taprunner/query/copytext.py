@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import asyncpg
 
-from taprunner.formats.fields import FieldSpec
+from taprunner.formats.fields import FieldSpec, fixed_count
 from taprunner.formats.tdcopy import CopyTranscoder, copy_select, value_lengths
-from taprunner.query.bytelimits import ResultLimits, result_cut, value_cut
-from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, end_with_error
+from taprunner.query.bytelimits import (
+    ResultLimits,
+    element_bytes,
+    result_cut,
+    value_cut,
+)
+from taprunner.query.outcome import HeldSink, QueryOutcome, Sink, Stop, end_with_error
 from taprunner.query.streaming import encoder_for
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
@@ -52,10 +57,19 @@ class _Transcoding:
         self._transcoder = transcoder
         self._limits = limits
         fields = transcoder.fields
-        self._strings = [i for i, f in enumerate(fields) if f.arraysize is not None]
-        self._longest = 8 * limits.value_bytes * len(
-            self._strings
-        ) + _NUMBER_BYTES * len(fields)
+        self._strings = transcoder.texts
+        #: (column, bytes per element) of the arrays the value limit counts.
+        self._arrays = [(i, element_bytes(fields[i])) for i in transcoder.arrays]
+        self._longest = sum(
+            8 * limits.value_bytes
+            if f.arraysize is not None and "*" in f.arraysize
+            else _NUMBER_BYTES * fixed_count(f)
+            for f in fields
+        )
+        # Lines that may hold a value over the limit: longer than it, or
+        # (arrays) than an eighth of it (an element is written in 2 bytes or
+        # more and counts 8 at most).
+        self._inspect = limits.value_bytes // (8 if self._arrays else 1)
         self._rows_left = maxrec
         self._pending = b""
         self._full = False  # the result limit was reached
@@ -91,8 +105,14 @@ class _Transcoding:
             self.done = True
         elif len(self._pending) > self._longest:  # too long for its values
             self._stop(cut=value_cut(self._limits))
-        if len(lines) > self._limits.value_bytes and self._strings:
-            over = _first_over(lines, self._strings, self._limits.value_bytes)
+        if len(lines) > self._inspect and (self._strings or self._arrays):
+            over = _first_over(
+                lines,
+                self._strings,
+                self._arrays,
+                self._limits.value_bytes,
+                self._inspect,
+            )
             if over is not None:
                 lines = lines[: _nth_newline(lines, over) + 1] if over else b""
                 count = over
@@ -138,13 +158,25 @@ def _nth_newline(lines: bytes, count: int) -> int:
     return at
 
 
-def _first_over(lines: bytes, strings: list[int], limit: int) -> int | None:
-    """Index of the first line holding a text value over ``limit`` characters."""
+def _first_over(
+    lines: bytes,
+    strings: list[int],
+    arrays: list[tuple[int, int]],
+    limit: int,
+    inspect: int,
+) -> int | None:
+    """Index of the first line holding a text value over ``limit`` characters
+    or an array whose elements count over ``limit`` bytes (only lines longer
+    than ``inspect`` are looked into)."""
     for index, line in enumerate(lines.split(b"\n")):
-        if len(line) > limit:
+        if len(line) > inspect:
             cells = line.split(b"\t")
-            if max(value_lengths([cells[i] for i in strings])) > limit:
+            if strings and max(value_lengths([cells[i] for i in strings])) > limit:
                 return index
+            for i, size in arrays:
+                cell = cells[i]
+                if cell not in (b"\\N", b"") and (cell.count(b" ") + 1) * size > limit:
+                    return index
     return None
 
 
@@ -154,31 +186,35 @@ async def stream_transcoded(
     request: TapRequest,
     fields: list[FieldSpec],
     names: list[str],
+    pg_types: list[str],
     sink: Sink,
     timeout: float,
     limits: ResultLimits,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
-    """``sql``'s result (its columns ``names``) as TABLEDATA from COPY text, in
-    the read-only transaction open on ``conn``, within MAXREC and ``limits``.
+    """``sql``'s result (its columns ``names`` of ``pg_types``) as TABLEDATA
+    from COPY text, in the read-only transaction open on ``conn``, within
+    MAXREC and ``limits``.
 
     The header goes out with the first rows: a query failing before them raises
     with nothing written (the sync client gets a plain error document); one
     failing later ends the document with the error status, as the cursor path
-    does. A COPY cut by a limit still runs to its end (at most MAXREC + 1 rows,
-    within the statement timeout), its further bytes dropped (see
-    :mod:`.copycut`).
+    does. A COPY cut by a limit is stopped by ``stop`` (see
+    :func:`.copycut.copy_limited`).
     """
     encoder = encoder_for(request, fields)
     transcoding = _Transcoding(
-        sink, encoder.header(), CopyTranscoder(fields), request.maxrec, limits
+        sink, encoder.header(), CopyTranscoder(fields, pg_types), request.maxrec, limits
     )
     # The shortest float text that round-trips (PostgreSQL's default since 12).
     await conn.execute("SET LOCAL extra_float_digits = 1")
-    held = HeldSink(transcoding.write)
+    held = HeldSink(
+        transcoding.write, stop=stop, ended=lambda: transcoding.cut is not None
+    )
     try:
         try:
             await conn.copy_from_query(
-                copy_select(sql, fields, names, request.maxrec + 1),
+                copy_select(sql, fields, names, request.maxrec + 1, pg_types),
                 output=held,
                 format="text",
             )
@@ -192,9 +228,10 @@ async def stream_transcoded(
             if transcoding.rows:
                 await end_with_error(sink, encoder, exc, timeout)
             raise
-        # A row past the cut failed (or the statement timeout ended the rows
-        # read and dropped after it): the result is the rows written, cut, as
-        # on the cursor path, which stops reading at the cut.
+        # The COPY was stopped at the cut, or a row past the cut failed (or
+        # the statement timeout ended the rows read and dropped after it): the
+        # result is the rows written, cut, as on the cursor path, which stops
+        # reading at the cut.
     await transcoding.start()
     cut, overflow = transcoding.cut, transcoding.overflow
     await sink(encoder.footer(overflow=overflow or cut is not None, cut=cut))

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Protocol, runtime_checkable
+from functools import partial
+from typing import Protocol
 
 import asyncpg
 from sqlglot import exp
 
+from aiouws.storage.database import Database
 from aiouws.storage.outage import unavailable_cause
 from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits
-from taprunner.adql.model import AdqlError, Catalog, OutputColumn, Translation
+from taprunner.adql.model import AdqlError, Catalog, Translation
 from taprunner.errors import TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
-from taprunner.formats.fields import FieldSpec, declared_field, field_for_pg_type
-from taprunner.formats.pgtypes import TEXT_TYPES
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.formats.tdcopy import copy_columns
 from taprunner.query.bincopy import stream_binary_copy
@@ -36,12 +35,15 @@ from taprunner.query.outcome import (
     ColumnarUnavailable,
     QueryOutcome,
     Sink,
+    Stop,
+    cancel_statement,
     failure,
 )
 from taprunner.query.querylog import QueryTag, logged
+from taprunner.query.resultfields import result_fields
 from taprunner.query.streaming import encoder_for, stream_copied, stream_cursor
 from taprunner.request import TapRequest
-from taprunner.schema.catalog import ColumnInfo, Connection
+from taprunner.schema.catalog import Connection
 from taprunner.schema.tapschema import QUERY_ROLE
 from taprunner.settings import TapSettings
 
@@ -69,50 +71,6 @@ class Columnar(Protocol):
     def use_role(self, role: str) -> None: ...
 
 
-@runtime_checkable
-class DescribingCatalog(Protocol):
-    """A catalogue that also knows units, UCDs and descriptions (TAP_SCHEMA)."""
-
-    def column_info(self, table: str, column: str) -> ColumnInfo | None: ...
-
-
-def _fields(
-    columns: Sequence[OutputColumn], attributes: Sequence[object], catalog: Catalog
-) -> list[FieldSpec]:
-    """The result's FIELDs: from the statement's column types, with the units,
-    UCDs and descriptions of a catalogue that knows them (TAP_SCHEMA)."""
-    described = catalog if isinstance(catalog, DescribingCatalog) else None
-    fields = []
-    for column, attribute in zip(columns, attributes, strict=True):
-        pg_type = attribute.type.name  # type: ignore[attr-defined]
-        meta: dict[str, str | None] = {}
-        info: ColumnInfo | None = None
-        if described is not None and column.table and column.column:
-            info = described.column_info(column.table, column.column)
-            if info is not None:
-                meta = {
-                    "unit": info.unit,
-                    "ucd": info.ucd,
-                    "utype": info.utype,
-                    "description": info.description,
-                }
-                if info.xtype and pg_type not in ("float8", "_float8"):
-                    meta["xtype"] = info.xtype
-                if info.datatype == "char" and pg_type in TEXT_TYPES:
-                    meta["datatype"] = "char"  # declared so: ASCII (uploads)
-        field = field_for_pg_type(column.name, pg_type, **meta)
-        if info is not None:  # a type declared in TAP_SCHEMA (metadata file)
-            declared = declared_field(field, info.datatype, info.arraysize, info.xtype)
-            field = field if declared is None else declared
-        if column.xtype is not None:
-            size = {"point": "2", "circle": "3"}.get(column.xtype, "*")
-            field = replace(
-                field, datatype="double", arraysize=size, xtype=column.xtype
-            )
-        fields.append(field)
-    return fields
-
-
 def timeout_ms(seconds: float) -> int:
     """A timeout in whole milliseconds for PostgreSQL settings (at least 1)."""
     return max(1, int(seconds * 1000))
@@ -135,6 +93,7 @@ async def run_query(
     limits: QueryLimits = DEFAULT_LIMITS,
     result_limits: ResultLimits | None = None,
     rows_bound: int | None = None,
+    database: Database | None = None,
 ) -> QueryOutcome:
     """Translate and run ``request`` on ``conn``, writing the encoded result to sink.
 
@@ -163,7 +122,9 @@ async def run_query(
     translated off the event loop (:meth:`TranslationCache.translate`).
     ``result_limits``: bytes per value and per result (:mod:`.bytelimits`;
     default: an async result file's of the default settings); a result they cut
-    short ends marked as such (``QueryOutcome.cut``).
+    short ends marked as such (``QueryOutcome.cut``). ``database``: the login
+    of ``conn``, through which a COPY cut short is cancelled at once
+    (:class:`~.outcome.HeldSink`); None: it runs to its end.
 
     Raises
     ------
@@ -189,6 +150,9 @@ async def run_query(
             limits=limits,
             result_limits=result_limits or ResultLimits.for_file(TapSettings()),
             rows_bound=rows_bound,
+            stop=None
+            if database is None
+            else partial(cancel_statement, database, conn),
         )
 
     return await logged(tag or QueryTag(), request, sink, run)
@@ -210,6 +174,7 @@ async def _run_query(
     limits: QueryLimits,
     result_limits: ResultLimits,
     rows_bound: int | None = None,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """:func:`run_query`, unlogged."""
     try:
@@ -252,6 +217,7 @@ async def _run_query(
             columnar,
             binary_copy=binary_copy,
             at_once=at_once,
+            stop=stop,
         )
     written = False
 
@@ -275,6 +241,7 @@ async def _run_query(
                 columnar,
                 binary_copy=binary_copy,
                 at_once=at_once,
+                stop=stop,
             )
         except (asyncpg.InvalidCachedStatementError, ColumnsChanged) as exc:
             # The tables changed shape since the statement was prepared: prepare
@@ -301,30 +268,42 @@ async def _run(
     *,
     binary_copy: bool = False,
     at_once: bool = False,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """The query in its read-only transaction (or, when ``columnar`` takes it,
     only its preparation; ``at_once``: the FETCH path, outside a transaction on
-    a read-only session, see :func:`run_query`). A cached statement that no
-    longer fits its tables raises InvalidCachedStatementError for the caller to
-    retry."""
+    a read-only session, see :func:`run_query`; ``stop``: cancels a COPY cut
+    short). A cached statement that no longer fits its tables raises
+    InvalidCachedStatementError for the caller to retry."""
     try:
         if at_once:
             statement = await prepare(conn, translation.sql, statements)
-            fields = _fields(translation.columns, statement.get_attributes(), catalog)
+            fields = result_fields(
+                translation.columns, statement.get_attributes(), catalog
+            )
             return await stream_cursor(
                 statement, request, fields, sink, timeout, limits, at_once=True
             )
         async with _read_only(conn, role, timeout):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
-            fields = _fields(translation.columns, attributes, catalog)
+            fields = result_fields(translation.columns, attributes, catalog)
             pg_types = [attribute.type.name for attribute in attributes]
             names = [attribute.name for attribute in attributes]
             if request.format.takes(DataPath.COPY_TEXT) and copy_columns(
                 fields, pg_types, names
             ):
                 return await stream_transcoded(
-                    conn, translation.sql, request, fields, names, sink, timeout, limits
+                    conn,
+                    translation.sql,
+                    request,
+                    fields,
+                    names,
+                    pg_types,
+                    sink,
+                    timeout,
+                    limits,
+                    stop,
                 )
             if request.format.takes(DataPath.COPY):
                 return await stream_copied(
@@ -336,6 +315,7 @@ async def _run(
                     sink,
                     timeout,
                     limits,
+                    stop,
                 )
             if binary_copy and columnar_fields(fields, pg_types):
                 return await stream_binary_copy(
@@ -347,6 +327,7 @@ async def _run(
                     timeout,
                     sink,
                     limits,
+                    stop,
                 )
             if columnar is None or not columnar_fields(fields, pg_types):
                 return await stream_cursor(

@@ -23,7 +23,7 @@ import asyncpg
 
 from aiouws.jobapi import NO_SPACE, JobContext, is_disk_full
 from aiouws.storage.backends import IDENTITY_SQL, parse_identity
-from aiouws.storage.database import QUERY_ROLE
+from aiouws.storage.database import QUERY_ROLE, Database
 from aiouws.storage.outage import DRIVER_ERRORS, unavailable_message
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import DiskFull, ReplicaBehind, TapError
@@ -205,9 +205,11 @@ async def execute(
     observe: Callable[[QueryRecord], None] | None = None,
     role: str = QUERY_ROLE,
     rows_bound: int | None = None,
+    database: Database | None = None,
 ) -> None:
     """Run the job's query on ``conn`` as ``role`` into the result ``result``,
-    with notes.
+    with notes. ``database``: ``conn``'s login, to stop a COPY cut short
+    (see :func:`.execute.run_query`).
 
     ``request``: the job's TAP request if the caller parsed it already (the fast
     lane's, from the prepare hook), else parsed here from the job's parameters;
@@ -254,6 +256,7 @@ async def execute(
                     limits=tap.query_limits(),
                     result_limits=ResultLimits.for_file(tap),
                     rows_bound=rows_bound,
+                    database=database,
                 )
     except TapError as exc:
         await write_error_async(ctx, str(exc))
@@ -323,6 +326,7 @@ async def run(ctx: JobContext) -> None:
             columnar=columnar,
             binary_copy=_warm.binary_copy,
             role=role,
+            database=_warm.config.database,
         )
     except DRIVER_ERRORS as exc:
         if _warm.conn is not None:

@@ -30,7 +30,7 @@ from taprunner.query.bytelimits import (
 )
 from taprunner.query.copycut import copy_limited
 from taprunner.query.heap import keep_heap_pad
-from taprunner.query.outcome import QueryOutcome, Sink, end_with_error
+from taprunner.query.outcome import QueryOutcome, Sink, Stop, end_with_error
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
@@ -219,11 +219,13 @@ async def stream_copied(
     sink: Sink,
     timeout: float,
     limits: ResultLimits,
+    stop: Stop | None = None,
 ) -> QueryOutcome:
     """A format COPY can write: by COPY when the columns allow
-    (:mod:`.copycut`), else by the cursor through the encoder."""
+    (:mod:`.copycut`; ``stop`` ends a COPY cut short), else by the cursor
+    through the encoder."""
     copy = request.format.copy
     if copy is not None and copy_matches(fields):
         # PostgreSQL writes the bytes itself (the fastest path).
-        return await copy_limited(conn, sql, copy, request, fields, sink, limits)
+        return await copy_limited(conn, sql, copy, request, fields, sink, limits, stop)
     return await stream_cursor(statement, request, fields, sink, timeout, limits)

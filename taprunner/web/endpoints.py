@@ -239,6 +239,7 @@ async def _run_sync(
             tag=tag,
             limits=state.tap.query_limits(),
             result_limits=ResultLimits.for_sync(state.tap),
+            database=state.query_database,
         )
 
 

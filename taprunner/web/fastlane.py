@@ -262,6 +262,9 @@ class TapInline:
                 observe=self.observe,
                 role=role,
                 rows_bound=None if prepared is None else prepared.rows_bound(),
+                # No ``database``: a lane query's result is at most
+                # ``tap_inline_rows`` rows, which cost less to drop than a
+                # cancel's connection to stop.
             )
         except DRIVER_ERRORS as exc:
             if warm is not None:

@@ -52,6 +52,11 @@ class TapState:
     _probe: asyncio.Future[None] | None = None
     _created: datetime | None = None
 
+    @property
+    def query_database(self) -> Database:
+        """The query role's login (the pool's)."""
+        return self.queries or Database.of(self.settings).for_queries()
+
     @asynccontextmanager
     async def connection(self, *, writable: bool = False) -> AsyncIterator[Connection]:
         """A pooled connection, waiting at most ACQUIRE_TIMEOUT for one;
@@ -100,8 +105,7 @@ class TapState:
         await asyncio.shield(self._probe)
 
     async def _probe_once(self, timeout: float) -> None:
-        database = self.queries or Database.of(self.settings).for_queries()
-        conn = await database.connect(timeout=timeout)
+        conn = await self.query_database.connect(timeout=timeout)
         try:
             await conn.fetchval("SELECT 1", timeout=timeout)
         finally:

@@ -165,7 +165,9 @@ async def test_floats_parse_identically(conn: asyncpg.Connection) -> None:
     assert b"<TD>-Inf</TD>" in numbers[0] and b"Infinity" not in numbers[0]
 
 
-async def test_other_types_keep_the_encoder(conn: asyncpg.Connection) -> None:
+async def test_times_arrays_and_points_agree_with_the_encoder(
+    conn: asyncpg.Connection,
+) -> None:
     for adql in (
         "SELECT id, ts, s FROM tst.odd ORDER BY id",
         "SELECT id, arr FROM tst.odd ORDER BY id",

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from taprunner.formats.cells import tabledata
 from taprunner.formats.fields import FieldSpec
-from taprunner.formats.tdcopy import CopyTranscoder, value_lengths
+from taprunner.formats.tdcopy import CopyTranscoder, copy_columns, value_lengths
 
 FIELDS = [
     FieldSpec("id", "long"),
@@ -82,3 +82,31 @@ def test_infinities_only_in_float_columns() -> None:
     assert CopyTranscoder(numbers).rows(b"Infinity\t-Infinity\n\\N\tInfinity\n") == (
         b"<TR><TD>+Inf</TD><TD>-Inf</TD></TR>\n<TR><TD/><TD>+Inf</TD></TR>\n"
     )
+
+
+def test_which_columns_take_the_copy_text_path() -> None:
+    # Times, arrays of numbers and booleans, DALI geometries; not arrays of
+    # texts, numerics, nor a spelt column whose name is not its own.
+    ts = FieldSpec("t", "char", "*", xtype="timestamp")
+    point = FieldSpec("p", "double", "2", xtype="point")
+    polygon = FieldSpec("g", "double", "*", xtype="polygon")
+    flags = FieldSpec("b", "boolean", "*")
+    taken = [
+        ([ts], ["timestamp"]),
+        ([ts], ["timestamptz"]),
+        ([ts], ["date"]),
+        ([point, polygon], ["float8[]", "float8[]"]),
+        ([flags], ["bool[]"]),
+        ([FieldSpec("i", "short", "*")], ["int2[]"]),
+    ]
+    for fields, types in taken:
+        assert copy_columns(fields, types, [f.name for f in fields]), types
+    kept = [
+        ([FieldSpec("s", "unicodeChar", "*")], ["text[]"]),
+        ([FieldSpec("n", "double")], ["numeric"]),
+        ([FieldSpec("i", "int", "*")], ["int2[]"]),  # declared wider
+        ([FieldSpec("i", "long")], ["int8[]"]),  # a scalar FIELD of an array
+    ]
+    for fields, types in kept:
+        assert not copy_columns(fields, types, [f.name for f in fields]), types
+    assert not copy_columns([ts, ts], ["date", "date"], ["t", "t"])
