@@ -4,10 +4,8 @@ The job table's trigger sends ``'<job_id> <PHASE|DELETED> <kind>'`` on channel
 ``aiouws_job`` for every phase change, from any process. WAIT requests and the
 queue supervisor wait on it, always with a timeout as well, because
 notifications are lost while the connection is down (it reconnects by itself).
-A change of a final job's row without a phase change (its destruction time)
-comes as ``'<job_id> <PHASE> <kind> updated'``: it wakes no one, it only tells
-:meth:`PhaseListener.on_updated` callbacks (the service keeps no copies of rows:
-a GET or WAIT always reads, so nothing in it needs these).
+Any other payload (such as the four-word ``updated`` notice that migration 005
+sent and 006 removed) is ignored.
 """
 
 from __future__ import annotations
@@ -93,7 +91,6 @@ class PhaseListener:
         self._conn: asyncpg.Connection | None = None
         self._waiters: dict[str, set[PhaseWatch]] = {}
         self._subscribers: list[Subscriber] = []
-        self._updated: list[Callable[[str], None]] = []
         self._lost_callbacks: list[Callable[[], None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -117,11 +114,6 @@ class PhaseListener:
     def subscribe(self, callback: Subscriber) -> None:
         """Call ``callback`` (synchronously, in the loop) for every event."""
         self._subscribers.append(callback)
-
-    def on_updated(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(job_id)`` when a final job's row changed without a
-        phase change (announced as ``updated``)."""
-        self._updated.append(callback)
 
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever events may have been missed: when the
@@ -174,17 +166,7 @@ class PhaseListener:
     def _on_notify(
         self, _conn: object, _pid: int, _channel: str, payload: object
     ) -> None:
-        text = str(payload)
-        words = text.split(" ")
-        if len(words) == 4 and words[3] == "updated":  # a kind may be "updated"
-            job_id = words[0]
-            for callback in self._updated:
-                try:
-                    callback(job_id)
-                except Exception:
-                    log.exception("update callback failed", extra={"job_id": job_id})
-            return
-        event = PhaseEvent.parse(text)
+        event = PhaseEvent.parse(str(payload))
         if event is not None:
             self.publish(event)
 

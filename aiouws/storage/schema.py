@@ -26,6 +26,7 @@ _MIGRATIONS = (
     "003_job_backend.sql",
     "004_hosts.sql",
     "005_one_statement_admission.sql",
+    "006_no_update_notices.sql",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x61696F757773  # "aiouws"

@@ -9,11 +9,10 @@ import asyncio
 import re
 
 import asyncpg
-from querywatch import eventually, final, submit, until_running
+from querywatch import final, submit, until_running
 from testkit import Client
 
 from aiouws.config import Settings
-from aiouws.storage.notify import PhaseListener
 
 QUERY = "SELECT TOP 2 id FROM demo.stars"
 #: Slow in PostgreSQL, yet at most one row: the fast lane runs it here.
@@ -78,32 +77,36 @@ async def test_a_wait_on_a_job_running_here_that_times_out_reads_it(
     await until_running(settings.dsn, 0, "query cancelled in PostgreSQL")
 
 
-async def test_an_update_announcement_wakes_no_waiter(db_dsn: str) -> None:
-    listener = PhaseListener(lambda: asyncpg.connect(db_dsn))
-    updated: list[str] = []
-    listener.on_updated(updated.append)
-    events: list[object] = []
-    listener.subscribe(events.append)
-    await listener.start()
+async def test_a_finished_job_changed_without_a_phase_change_is_not_announced(
+    client: Client, settings: Settings
+) -> None:
+    """Nothing keeps rows, so a finished row's other changes (its destruction
+    time) send no NOTIFY (migration 006); phase changes still do. NOTIFYs
+    arrive in commit order, so the first one heard after the update is the
+    next job's phase change."""
+    assert settings.dsn is not None
+    finished = await submit(client, QUERY=QUERY)
+    assert await final(client, finished) == "COMPLETED"
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(settings.dsn)
     try:
-        async with listener.watch("j" * 16) as watch:
-            conn = await asyncpg.connect(db_dsn)
-            try:
-                await conn.execute(
-                    "SELECT pg_notify('aiouws_job', $1)",
-                    "j" * 16 + " COMPLETED tap updated",
-                )
-            finally:
-                await conn.close()
-
-            async def heard() -> bool:
-                return updated == ["j" * 16]
-
-            await eventually(heard, "update announced")
-            assert not watch.is_set()
-            assert events == []
+        await listener.add_listener(
+            "aiouws_job", lambda *args: heard.put_nowait(str(args[3]))
+        )
+        conn = await asyncpg.connect(settings.dsn)
+        try:
+            await conn.execute(
+                "UPDATE uws.job SET destruction_time = '2031-02-03T04:05:06Z'"
+                " WHERE job_id = $1",
+                finished,
+            )
+        finally:
+            await conn.close()
+        later = await submit(client, QUERY=QUERY)
+        first = await asyncio.wait_for(heard.get(), 10)
+        assert first.split(" ")[0] == later, first
     finally:
-        await listener.stop()
+        await listener.close()
 
 
 async def test_a_change_made_elsewhere_while_the_write_returns_is_not_hidden(
