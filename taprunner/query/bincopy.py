@@ -101,8 +101,16 @@ class _Stream:
                     self._tail = None
                     self.cut = self._result_cut()
             return
-        batch = self.decoder.feed(chunk)
-        if batch is None or not batch.rows:
+        for batch in self.decoder.feed(chunk):
+            if self.done:  # rows left after a limit
+                if self._tail is not None:
+                    self._tail = None
+                    self.cut = self._result_cut()
+                return
+            await self._take(batch)
+
+    async def _take(self, batch: CopyBatch) -> None:
+        if not batch.rows:
             return
         if batch.rows >= 10_000:  # a large result: stop the heap's page churn
             keep_heap_pad()
