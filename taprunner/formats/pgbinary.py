@@ -407,4 +407,6 @@ def text_bytes(column: CopyColumn) -> npt.NDArray[np.uint8]:
         return column.values
     assert column.lengths is not None
     width = column.values.shape[1]
+    if not len(column.lengths) or int(column.lengths.min()) == width:
+        return np.ascontiguousarray(column.values).reshape(-1)  # no padding
     return column.values[np.arange(width) < column.lengths[:, None]]
