@@ -134,9 +134,13 @@ def find_run(data: bytes, start: int, widths: list[int | None]) -> CopyRun | Non
     lengths, offsets, stride = layout
     rows = (len(data) - start) // stride
     run = CopyRun(data, start, rows, stride, lengths, offsets)
+    if rows > 1:  # rows of many layouts: the next one tells, cheaply
+        second = _layout(data, start + stride, widths)
+        if second is None or second[0] != lengths:
+            return run.head(1)
     # A first window, then the rest: a run that breaks early costs little, and
     # a long one is checked in one pass.
-    for first, upto in ((1, min(rows, _FIRST_WINDOW)), (_FIRST_WINDOW, rows)):
+    for first, upto in ((2, min(rows, _FIRST_WINDOW)), (_FIRST_WINDOW, rows)):
         if first >= upto:
             break
         other = _first_other(run, first, upto)
