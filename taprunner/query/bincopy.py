@@ -60,6 +60,10 @@ class CopyEncoder(RowEncoder, Protocol):
     def encode_copy(self, batch: CopyBatch) -> bytes: ...
 
 
+#: Bytes of COPY stream gathered before they are decoded.
+GATHER = 128 * 1024
+
+
 def copy_types(pg_types: Sequence[str]) -> bool:
     """Whether binary COPY rows of these types can be decoded here."""
     return all(t in COPY_WIDTHS for t in pg_types)
@@ -89,8 +93,31 @@ class _Stream:
         self.done = False  # MAXREC or a limit reached: the rest is dropped
         #: Bytes after the byte limit was reached (None: not reached, or cut).
         self._tail: bytes | None = None
+        #: Small chunks held until they make :data:`GATHER` bytes.
+        self._held: list[bytes] = []
+        self._held_bytes = 0
 
     async def write(self, chunk: bytes) -> None:
+        """Take a chunk of the COPY stream; small ones are gathered first (when
+        the runner keeps up with PostgreSQL, asyncpg hands over a few KB at a
+        time, and each batch has a fixed cost)."""
+        if not self.done and self._held_bytes + len(chunk) < GATHER:
+            self._held.append(chunk)
+            self._held_bytes += len(chunk)
+            return
+        if self._held:
+            chunk = b"".join([*self._held, chunk])
+            self._held, self._held_bytes = [], 0
+        await self._write(chunk)
+
+    async def flush(self) -> None:
+        """The COPY ended: take the chunks still held."""
+        if self._held:
+            chunk = b"".join(self._held)
+            self._held, self._held_bytes = [], 0
+            await self._write(chunk)
+
+    async def _write(self, chunk: bytes) -> None:
         if self.done:
             if self._tail is not None:  # at the byte limit: were rows left?
                 self._tail += chunk
@@ -130,7 +157,7 @@ class _Stream:
             self.done = True
             self._tail = b""
             if not self.decoder.ended:
-                await self.write(self.decoder.pending)
+                await self._write(self.decoder.pending)
 
     def _result_cut(self) -> str:
         return result_cut(self.limits, self.written)
@@ -199,6 +226,7 @@ async def stream_binary_copy(
             if held.error is None:
                 raise  # else a consequence of the output's error, raised below
         held.check()
+        await stream.flush()
         stream.finish()
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)

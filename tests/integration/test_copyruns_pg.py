@@ -75,6 +75,7 @@ async def _fed_whole(
     encoder = VOTableEncoder(fields)
     stream = _Stream(encoder, types, maxrec, sink, limits)
     await stream.write(raw)
+    await stream.flush()
     stream.finish()
     await stream.start()
     cut = stream.cut
