@@ -4,12 +4,15 @@ PostgreSQL's binary values are big-endian like VOTable's: numbers go into the
 rows as they came, only NULLs get their fill value (NaN, or BINARY's VALUES null
 of an integer); booleans become ``T``/``F``/``?`` and text UTF-8 or UTF-16BE.
 
-The rows are assembled as one rows x width byte matrix, each field's bytes
-written into its columns (texts padded to the batch's longest), and the
-padding then dropped in one boolean selection: a few passes over the batch's
-bytes. Texts that are not ASCII as ``unicodeChar`` (a varying number of UTF-16
-units per byte) take the shared row assembly of
-:class:`~taprunner.formats.binpack.BinaryPacker` instead
+A run of rows of one layout (:mod:`.copyruns`) gives rows of one size: they
+are one structured array, each field assigned from its strided view of the
+COPY bytes (a NULL's fill, the null mask and the text counts are the same in
+every row). Other batches' rows are assembled as one rows x width byte
+matrix, each field's bytes written into its columns (texts padded to the
+batch's longest), and the padding then dropped in one boolean selection: a
+few passes over the batch's bytes. Texts that are not ASCII as
+``unicodeChar`` (a varying number of UTF-16 units per byte) take the shared
+row assembly of :class:`~taprunner.formats.binpack.BinaryPacker` instead
 (:func:`taprunner.formats.arrow.text_column`). Either way the bytes are those
 of the asyncpg and Arrow paths for the same values.
 """
@@ -23,6 +26,7 @@ import numpy.typing as npt
 
 from taprunner.formats.arrow import UnsupportedArrow, text_column
 from taprunner.formats.binpack import BinaryPacker, PackedColumn
+from taprunner.formats.copyruns import CopyRun
 from taprunner.formats.fields import NUMPY_TYPES, FieldSpec, int_fill
 from taprunner.formats.pgbinary import CopyBatch, CopyColumn, text_bytes
 
@@ -41,6 +45,10 @@ class _Block(NamedTuple):
 
 def pack_copy(packer: BinaryPacker, batch: CopyBatch) -> npt.NDArray[np.uint8]:
     """The binary row bytes (flat uint8) of ``batch``."""
+    if batch.run is not None:
+        packed = _pack_run(packer, batch.run)
+        if packed is not None:
+            return packed
     n = batch.rows
     null_matrix = np.empty((n, len(packer.fields)), np.bool_)
     for i, column in enumerate(batch.columns):
@@ -75,7 +83,7 @@ def _assemble(blocks: list[_Block], n: int) -> npt.NDArray[np.uint8]:
 
 def _fixed(field: FieldSpec, column: CopyColumn, binary2: bool) -> Any:
     """A number's or boolean's bytes (rows x width), NULLs filled."""
-    values = _values(field, column, binary2)
+    values = np.ascontiguousarray(_values(field, column, binary2))  # a run's: strided
     return values.view(np.uint8).reshape(len(values), -1)
 
 
@@ -126,3 +134,73 @@ def _packed(
         else:
             columns.append(text_column(field, text_bytes(column), column.lengths))
     return packer.pack_columns(columns, null_matrix)
+
+
+def _pack_run(packer: BinaryPacker, run: CopyRun) -> npt.NDArray[np.uint8] | None:
+    """The row bytes of a run as one structured array; None if a field needs the
+    general assembly (non-ASCII text as ``unicodeChar``, another type)."""
+    parts: list[tuple[npt.DTypeLike, Any]] = []
+    if packer.binary2:
+        mask = np.packbits([length < 0 for length in run.lengths])
+        parts.append((("u1", (len(mask),)), mask))
+    for i, field in enumerate(packer.fields):
+        null = run.lengths[i] < 0
+        if field.datatype in _NUMBERS:
+            dtype = np.dtype(NUMPY_TYPES[field.datatype])
+            if not null and run.lengths[i] != dtype.itemsize:
+                return None
+            floats = field.datatype in ("float", "double")
+            fill = np.nan if floats else int_fill(field, packer.binary2)
+            parts.append((dtype, fill if null else run.field(i, dtype)))
+        elif field.datatype == "boolean" and run.lengths[i] in (-1, 1):
+            flag = b"?" if null else np.where(run.field(i, "u1"), b"T", b"F")
+            parts.append(("S1", flag))
+        elif field.datatype in ("char", "unicodeChar"):
+            size = max(run.lengths[i], 0)
+            parts.append((">i4", size))
+            if not size:
+                continue
+            if field.datatype == "char":
+                parts.append((f"V{size}", run.field(i, f"V{size}")))
+                continue
+            wide = _utf16_ascii(run.field_bytes(i))
+            if wide is None:
+                return None
+            parts.append((wide.dtype, wide))
+        else:
+            return None
+    return _records(parts, run.rows)
+
+
+def _utf16_ascii(values: npt.NDArray[np.uint8]) -> npt.NDArray[Any] | None:
+    """ASCII texts (rows x bytes) as UTF-16BE, one void item per row; None if
+    any byte is not ASCII."""
+    count, size = values.shape
+    # Native 16-bit units of value << 8 are, little-endian, the bytes 00 b.
+    wide = np.empty((count, size), "<u2")
+    np.left_shift(values, 8, out=wide, dtype="<u2")
+    if (wide >= 0x8000).any():
+        return None
+    return wide.view(f"V{2 * size}").reshape(count)
+
+
+def _records(
+    parts: list[tuple[npt.DTypeLike, Any]], count: int
+) -> npt.NDArray[np.uint8]:
+    """``count`` rows of the fields ``parts`` (dtype, values or one value for
+    every row) one after the other, without padding."""
+    dtypes = [np.dtype(dtype) for dtype, _ in parts]
+    offsets = np.cumsum([0] + [d.itemsize for d in dtypes])
+    names = [f"f{i}" for i in range(len(parts))]
+    layout = np.dtype(
+        {
+            "names": names,
+            "formats": dtypes,
+            "offsets": offsets[:-1].tolist(),
+            "itemsize": int(offsets[-1]),
+        }
+    )
+    rows = np.empty(count, layout)
+    for name, (_, values) in zip(names, parts, strict=True):
+        rows[name] = values
+    return rows.view(np.uint8)

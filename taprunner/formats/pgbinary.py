@@ -16,6 +16,8 @@ width), giving where its row would end. The true rows are the chain from the
 first row through those ends; when every valid candidate lies on that chain
 (the rule: a candidate inside a value is almost always refuted by its lengths),
 the chain is read off at once, else it is walked candidate by candidate.
+Before that, a long run of rows of one layout (:mod:`.copyruns`) is taken as
+it lies, without candidates; a chunk may so give several batches.
 
 Types: :data:`COPY_WIDTHS` (integers, floats, booleans, text).
 """
@@ -27,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from taprunner.formats.copyruns import MIN_RUN, CopyRun, runs
 from taprunner.formats.pgtypes import PLAIN_TYPES
 
 __all__ = [
@@ -87,7 +90,8 @@ class CopyRows(NamedTuple):
 
 class CopyBatch:
     """Whole rows of a binary COPY stream: :attr:`columns` (gathered on first
-    use) and, from the decoder, :attr:`source`, where they are in the bytes."""
+    use) and, from the decoder, where they are in the bytes: :attr:`source`
+    (any rows) or :attr:`run` (rows of one layout, see :mod:`.copyruns`)."""
 
     def __init__(
         self,
@@ -95,26 +99,41 @@ class CopyBatch:
         columns: list[CopyColumn] | None = None,
         *,
         source: CopyRows | None = None,
+        run: CopyRun | None = None,
+        widths: list[int | None] | None = None,
     ) -> None:
-        if columns is None and source is None:
+        if columns is None and source is None and (run is None or widths is None):
             raise ValueError("a batch needs its columns or their source")
         self.rows = rows
         self.source = source
+        self.run = run
+        self._widths = widths
         self._columns = columns
 
     @property
     def columns(self) -> list[CopyColumn]:
         if self._columns is None:
-            assert self.source is not None
-            rows = self.source
-            self._columns = [
-                _column(rows.data, rows.heads[i], rows.lengths[i], width)
-                for i, width in enumerate(rows.widths)
-            ]
+            if self.run is not None:
+                assert self._widths is not None
+                self._columns = _run_columns(self.run, self._widths)
+            else:
+                assert self.source is not None
+                rows = self.source
+                self._columns = [
+                    _column(rows.data, rows.heads[i], rows.lengths[i], width)
+                    for i, width in enumerate(rows.widths)
+                ]
         return self._columns
 
     def text_lengths(self) -> list[npt.NDArray[np.int64]]:
         """The bytes of each text column's values (NULL: -1 or 0)."""
+        if self.run is not None and self._columns is None:
+            assert self._widths is not None
+            return [
+                np.full(self.rows, length, np.int64)
+                for length, w in zip(self.run.lengths, self._widths, strict=True)
+                if w is None
+            ]
         if self.source is not None:
             rows = self.source
             return [
@@ -126,6 +145,8 @@ class CopyBatch:
         """The first ``count`` rows."""
         if count >= self.rows:
             return self
+        if self.run is not None and self._columns is None:
+            return CopyBatch(count, run=self.run.head(count), widths=self._widths)
         if self.source is not None and self._columns is None:
             return CopyBatch(count, source=self.source.head(count))
         columns = []
@@ -156,36 +177,54 @@ class BinaryCopyDecoder:
     """Turns the chunks of a binary COPY stream into :class:`CopyBatch` es.
 
     ``pg_types``: the columns' PostgreSQL types (keys of :data:`COPY_WIDTHS`).
-    A row cut by a chunk's end waits for the next chunk.
+    A row cut by a chunk's end waits for the next chunk. ``min_run``: the
+    fewest rows of one layout taken as they lie, unless they run to the
+    chunk's end (see :func:`~.copyruns.find_run`; None: every row goes the
+    general way, which the tests compare with).
     """
 
-    def __init__(self, pg_types: list[str]) -> None:
+    def __init__(self, pg_types: list[str], *, min_run: int | None = MIN_RUN) -> None:
         self._widths = [COPY_WIDTHS[t] for t in pg_types]
+        self._min_run = min_run
         self._pending = b""
         self._started = False
         self.ended = False
         """Whether the stream's trailer was seen."""
 
-    def feed(self, chunk: bytes) -> CopyBatch | None:
-        """The whole rows completed by ``chunk`` (None if none)."""
+    def feed(self, chunk: bytes) -> list[CopyBatch]:
+        """The whole rows completed by ``chunk``, in one or more batches (long
+        runs of one layout apart from the rest), in order."""
         if self.ended:
             if chunk:
                 raise BrokenCopy("data after the binary COPY trailer")
-            return None
+            return []
         data = self._pending + chunk if self._pending else chunk
         start = 0
         if not self._started:
             if len(data) < _HEADER:
                 self._pending = data
-                return None
+                return []
             if data[: len(_SIGNATURE)] != _SIGNATURE:
                 raise BrokenCopy("not a binary COPY stream")
             start = _HEADER + int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
             if len(data) < start:
                 self._pending = data
-                return None
+                return []
             self._started = True
-        batch, end = _decode(data, start, self._widths)
+        batches: list[CopyBatch] = []
+        end = start
+        if self._min_run is not None:
+            taken, end = runs(data, start, self._widths, self._min_run)
+            for run in taken:
+                if isinstance(run, CopyRun):
+                    batches.append(CopyBatch(run.rows, run=run, widths=self._widths))
+                else:  # short runs: their bytes the general way
+                    batch, _ = _decode(data[run[0] : run[1]], 0, self._widths)
+                    assert batch is not None
+                    batches.append(batch)
+        batch, end = _decode(data, end, self._widths)
+        if batch is not None:
+            batches.append(batch)
         rest = data[end : end + 2]
         if rest == b"\xff\xff":
             self.ended = True
@@ -194,7 +233,7 @@ class BinaryCopyDecoder:
             self._pending = b""
         else:
             self._pending = data[end:]
-        return batch
+        return batches
 
     @property
     def pending(self) -> bytes:
@@ -321,6 +360,23 @@ def _column(
     return CopyColumn(nulls, np.frombuffer(data, np.uint8)[where], sizes)
 
 
+def _run_columns(run: CopyRun, widths: list[int | None]) -> list[CopyColumn]:
+    """The columns of a run (values as strided views of the COPY bytes)."""
+    columns = []
+    for i, width in enumerate(widths):
+        nulls = np.full(run.rows, run.lengths[i] < 0)
+        if width is not None:
+            values = run.field_bytes(i) if run.lengths[i] >= 0 else None
+            if values is None:
+                values = np.zeros((run.rows, width), np.uint8)
+            columns.append(CopyColumn(nulls, values))
+        else:
+            size = max(run.lengths[i], 0)
+            lengths = np.full(run.rows, size, np.int64)
+            columns.append(CopyColumn(nulls, run.field_bytes(i), lengths))
+    return columns
+
+
 def _padded(data: bytes, starts: npt.NDArray[np.int64], width: int) -> Any:
     """``width`` bytes from each of ``starts`` (rows x width; past the end of
     ``data``, zeros)."""
@@ -342,4 +398,6 @@ def text_bytes(column: CopyColumn) -> npt.NDArray[np.uint8]:
         return column.values
     assert column.lengths is not None
     width = column.values.shape[1]
+    if not len(column.lengths) or int(column.lengths.min()) == width:
+        return np.ascontiguousarray(column.values).reshape(-1)  # no padding
     return column.values[np.arange(width) < column.lengths[:, None]]

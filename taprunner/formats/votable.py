@@ -11,9 +11,10 @@ ASCII only, so VOTable 1.5's UTF-8 ``char`` does not round-trip through it.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Sequence
 from typing import Literal
+
+import pybase64
 
 from taprunner.formats.arrow import ArrowBatch, pack_batch
 from taprunner.formats.binpack import BinaryPacker
@@ -152,7 +153,7 @@ class VOTableEncoder:
         self._carry = bytes(data[cut:])
         if cut == 0:
             return b""
-        return binascii.b2a_base64(data[:cut])
+        return _lines(data[:cut])
 
     def footer(
         self,
@@ -171,7 +172,7 @@ class VOTableEncoder:
         if self._packer is None:
             parts = ["</TABLEDATA></DATA>\n"]
         else:
-            tail = binascii.b2a_base64(self._carry) if self._carry else b""
+            tail = _lines(self._carry) if self._carry else b""
             self._carry = b""
             kind = self.serialization.upper()
             parts = [tail.decode("ascii"), f"</STREAM></{kind}></DATA>\n"]
@@ -182,6 +183,12 @@ class VOTableEncoder:
             parts.append(_info("QUERY_STATUS", "OVERFLOW", cut))
         parts.append("</RESOURCE>\n</VOTABLE>\n")
         return "".join(parts).encode("utf-8")
+
+
+def _lines(data: bytes | memoryview) -> bytes:
+    """``data`` in base64 as one line (what ``binascii.b2a_base64`` writes;
+    pybase64's SIMD encoder takes a small fraction of its CPU)."""
+    return pybase64.b64encode(data) + b"\n"
 
 
 def error_document(message: str, *, version: str = "1.4") -> bytes:

@@ -5,13 +5,17 @@ floats, booleans or text (:func:`taprunner.formats.arrow.columnar_fields`) is
 read with ``COPY (query) TO STDOUT (FORMAT binary)`` on the runner's own asyncpg
 connection, inside the query's read-only transaction as the query role with its
 statement timeout (the one that described the columns: the tables cannot change
-in between). asyncpg hands over the raw COPY bytes in chunks of a few hundred KB
-(one C loop per chunk); :mod:`taprunner.formats.pgbinary` cuts them into rows and
-columns with numpy and the encoder packs them (:meth:`encode_copy`) as they come,
-so PostgreSQL produces the next rows while the last ones are packed.
+in between). asyncpg hands over the raw COPY bytes in chunks of a few KB to a
+few hundred KB (one C loop per chunk; small ones are gathered to :data:`GATHER`
+bytes); :mod:`taprunner.formats.pgbinary` cuts them into rows and columns with
+numpy (runs of one layout in place, :mod:`taprunner.formats.copyruns`) and the
+encoder packs them (:meth:`encode_copy`) as they come, so PostgreSQL produces
+the next rows while the last ones are packed.
 
 Profiled on 1,000,000 rows of demo.stars (runner CPU): ADBC's decoding of the
-same COPY into Arrow took 0.43 s, this path's receiving and decoding about 0.15 s.
+same COPY into Arrow took 0.43 s, this path's receiving and decoding about 0.15 s
+before runs; with them the whole BINARY2 job's runner CPU is about 0.2 s
+(2026-12-08), below PostgreSQL's 0.25 s for the COPY itself.
 
 MAXREC and the byte limits are those of the other paths: at most MAXREC rows
 (the query asks for one more: overflow), rows before the first text over
@@ -61,6 +65,10 @@ class CopyEncoder(RowEncoder, Protocol):
     def encode_copy(self, batch: CopyBatch) -> bytes: ...
 
 
+#: Bytes of COPY stream gathered before they are decoded.
+GATHER = 128 * 1024
+
+
 def copy_types(pg_types: Sequence[str]) -> bool:
     """Whether binary COPY rows of these types can be decoded here."""
     return all(t in COPY_WIDTHS for t in pg_types)
@@ -90,8 +98,31 @@ class _Stream:
         self.done = False  # MAXREC or a limit reached: the rest is dropped
         #: Bytes after the byte limit was reached (None: not reached, or cut).
         self._tail: bytes | None = None
+        #: Small chunks held until they make :data:`GATHER` bytes.
+        self._held: list[bytes] = []
+        self._held_bytes = 0
 
     async def write(self, chunk: bytes) -> None:
+        """Take a chunk of the COPY stream; small ones are gathered first (when
+        the runner keeps up with PostgreSQL, asyncpg hands over a few KB at a
+        time, and each batch has a fixed cost)."""
+        if not self.done and self._held_bytes + len(chunk) < GATHER:
+            self._held.append(chunk)
+            self._held_bytes += len(chunk)
+            return
+        if self._held:
+            chunk = b"".join([*self._held, chunk])
+            self._held, self._held_bytes = [], 0
+        await self._write(chunk)
+
+    async def flush(self) -> None:
+        """The COPY ended: take the chunks still held."""
+        if self._held:
+            chunk = b"".join(self._held)
+            self._held, self._held_bytes = [], 0
+            await self._write(chunk)
+
+    async def _write(self, chunk: bytes) -> None:
         if self.done:
             if self._tail is not None:  # at the byte limit: were rows left?
                 self._tail += chunk
@@ -102,8 +133,16 @@ class _Stream:
                     self._tail = None
                     self.cut = self._result_cut()
             return
-        batch = self.decoder.feed(chunk)
-        if batch is None or not batch.rows:
+        for batch in self.decoder.feed(chunk):
+            if self.done:  # rows left after a limit
+                if self._tail is not None:
+                    self._tail = None
+                    self.cut = self._result_cut()
+                return
+            await self._take(batch)
+
+    async def _take(self, batch: CopyBatch) -> None:
+        if not batch.rows:
             return
         if batch.rows >= 10_000:  # a large result: stop the heap's page churn
             keep_heap_pad()
@@ -123,7 +162,7 @@ class _Stream:
             self.done = True
             self._tail = b""
             if not self.decoder.ended:
-                await self.write(self.decoder.pending)
+                await self._write(self.decoder.pending)
 
     def _result_cut(self) -> str:
         return result_cut(self.limits, self.written)
@@ -194,6 +233,7 @@ async def stream_binary_copy(
             if held.error is None:
                 raise  # else a consequence of the output's error, raised below
         held.check()
+        await stream.flush()
         stream.finish()
     except asyncpg.PostgresError as exc:
         lost = isinstance(exc, asyncpg.PostgresConnectionError)

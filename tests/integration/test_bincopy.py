@@ -294,8 +294,7 @@ def _decoded(types: list[str], chunks: list[bytes]) -> tuple[bytes, int]:
 
     out, rows = [], 0
     for chunk in chunks:
-        batch = decoder.feed(chunk)
-        if batch is not None:
+        for batch in decoder.feed(chunk):
             out.append(bytes(pack_copy(packer, batch)))
             rows += batch.rows
     decoder.finish()
