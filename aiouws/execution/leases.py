@@ -82,19 +82,42 @@ class Leases:
         """
         loop = asyncio.get_running_loop()
         quiet_until = 0.0
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
+        recovering: asyncio.Task[None] | None = None
+
+        async def recover() -> None:
+            nonlocal quiet_until
             try:
-                jobs = running()
-                if jobs:
-                    await self.store.renew_leases(
-                        self.instance_id, self.lease_seconds, list(jobs)
-                    )
-                if loop.time() >= quiet_until:
-                    await self.recover(at_start=False)
+                await self.recover(at_start=False)
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)
                 quiet_until = loop.time() + self.lease_seconds
+
+        try:
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                try:
+                    jobs = running()
+                    if jobs:
+                        await self.store.renew_leases(
+                            self.instance_id, self.lease_seconds, list(jobs)
+                        )
+                except StoreError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+                    quiet_until = loop.time() + self.lease_seconds
+                    continue
+                # Recovery runs beside the renewals: terminating a lost job's
+                # backends may wait up to REPLICA_SECONDS for a hung replica
+                # (aiouws.storage.backends), longer than a short lease lasts.
+                if recovering is not None and recovering.done():
+                    recovering.result()  # a bug in it stops the heartbeat
+                    recovering = None
+                if recovering is None and loop.time() >= quiet_until:
+                    recovering = asyncio.create_task(recover())
+        finally:
+            if recovering is not None:
+                recovering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recovering
 
     async def recover(self, *, at_start: bool) -> None:
         """Resolve EXECUTING jobs no live server runs any more to ERROR."""

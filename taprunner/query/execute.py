@@ -23,7 +23,7 @@ from aiouws.storage.database import Database
 from aiouws.storage.outage import unavailable_cause
 from taprunner.adql.limits import DEFAULT_LIMITS, QueryLimits
 from taprunner.adql.model import AdqlError, Catalog, Translation
-from taprunner.errors import TapQueryError, TapUsageError
+from taprunner.errors import ReplicaBehind, TapQueryError, TapUsageError
 from taprunner.formats.arrow import ColumnsChanged, columnar_fields
 from taprunner.formats.registry import ArrowEncoder, DataPath
 from taprunner.formats.tdcopy import copy_columns
@@ -386,7 +386,16 @@ async def _read_only(
     )
     if role is not None:
         setup += f'; SET LOCAL ROLE "{role}"'
-    await conn.execute(setup)
+    try:
+        await conn.execute(setup)
+    except asyncpg.InvalidParameterValueError:
+        # No such role (22023): the session role, made on the primary a moment
+        # ago, is not replayed yet where this connection went (the catalogue
+        # may have come from a server that has it). The failed BEGIN is undone.
+        await conn.execute("ROLLBACK")
+        if role is None:
+            raise
+        raise ReplicaBehind() from None
     try:
         yield
     except BaseException:

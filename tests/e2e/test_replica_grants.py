@@ -94,3 +94,70 @@ def test_a_grant_the_replica_has_not_replayed_is_a_retryable_503(
     assert SECRET in resp.text
     (row,) = _fetch(primary.dsn(), "SELECT count(*) AS n FROM tap_acl.identities")
     assert row["n"] == 1
+
+
+@pytest.fixture(scope="module")
+def mixed(
+    clusters: tuple[EmbeddedCluster, EmbeddedCluster],  # noqa: F811
+    server: LiveServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """A server whose catalogue servers are a replica and one that has replayed
+    everything (the primary stands for a second replica, caught up): the
+    catalogue a request reads and the connection its query runs on may be on
+    different servers."""
+    primary, replica = clusters
+    data = tmp_path_factory.mktemp("mixed")
+    passwd = data / "passwd"
+    passwd.write_text(f"bob:{hash_password('b-pass', iterations=1000)}:crew\n")
+    env = {
+        "AIOUWS_CATALOG_DSNS": f"{primary.dsn()} {replica.dsn()}",
+        "AIOUWS_AUTH": "basic",
+        "AIOUWS_PASSWD_FILE": str(passwd),
+    }
+    live = start_server(primary.dsn(), data / "serve", demo_rows=0, env=env)
+    yield live
+    live.stop()
+
+
+def test_a_query_on_a_replica_behind_its_catalogue_is_a_retryable_503(
+    mixed: LiveServer,
+    clusters: tuple[EmbeddedCluster, EmbeddedCluster],  # noqa: F811
+) -> None:
+    """The catalogue came from a server that has the session role, the query's
+    connection went to one that has not replayed it yet: 503 with Retry-After
+    (not a 400 "role does not exist"), and the connection serves on."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    primary, replica = clusters
+    query = {"LANG": "ADQL", "QUERY": "SELECT hush FROM secret.t"}
+    query["RESPONSEFORMAT"] = "csv"
+    auth = ("bob", "b-pass")
+
+    def post(_: int) -> requests.Response:
+        return requests.post(f"{mixed.tap_url}/sync", data=query, auth=auth, timeout=60)
+
+    asyncio.run(_execute(replica.dsn(), "SELECT pg_wal_replay_pause()"))
+    statuses: list[int] = []
+    try:
+        _tap(primary.dsn(), "grant", "secret.t", "--group", "crew")
+        with ThreadPoolExecutor(8) as pool:
+            for _round in range(10):
+                for resp in pool.map(post, range(8)):
+                    statuses.append(resp.status_code)
+                    if resp.status_code == 503:
+                        assert resp.headers.get("Retry-After"), resp.headers
+                        assert "replica" in resp.text, resp.text
+                    else:
+                        assert resp.status_code == 200, (resp.status_code, resp.text)
+                        assert SECRET in resp.text
+                if 200 in statuses and statuses.count(503) > 1:
+                    break
+    finally:
+        asyncio.run(_execute(replica.dsn(), "SELECT pg_wal_replay_resume()"))
+    assert 200 in statuses and 503 in statuses, statuses
+    _caught_up(primary, replica)
+    with ThreadPoolExecutor(8) as pool:
+        for resp in pool.map(post, range(16)):
+            assert resp.status_code == 200, (resp.status_code, resp.text)
