@@ -276,7 +276,9 @@ class QueueSupervisor:
             if not free:
                 return
             pids = [s.runner.pid for s in free if s.runner is not None]
-            for slot in free:  # the claim names these runners: none is swapped
+            # The claim names these runners: none is swapped until each job is
+            # handed to the runner named for it (or the slot stays idle).
+            for slot in free:
                 slot.claiming = True
             try:
                 jobs = await self.store.claim_for_runners(
@@ -287,22 +289,22 @@ class QueueSupervisor:
                     max_kind=self.settings.cluster_cap(kind) or NO_CAP,
                     max_owner=self.settings.max_executing_per_owner,
                 )
+                if self._stopping:  # claimed while stop() closes the runners
+                    for job in jobs:
+                        await self.leases.mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
+                    return
+                for slot, job in zip(free, jobs, strict=False):
+                    assert slot.runner is not None
+                    self._hand_over(slot, slot.runner, job)
+                if len(jobs) < len(free):
+                    self._news.found_empty(kind, generation)
+                    if await self.store.queue_waiting(kind):
+                        self._news.held_back(kind)  # by the global caps
             finally:
                 for slot in free:
                     slot.claiming = False
-            if self._stopping:  # claimed while stop() closes the runners
-                for job in jobs:
-                    await self.leases.mark_aborted(job.job_id, SHUTDOWN_MESSAGE)
-                return
-            if len(jobs) < len(free):
-                self._news.found_empty(kind, generation)
-                if await self.store.queue_waiting(kind):
-                    self._news.held_back(kind)  # by the global caps
-            for slot, job in zip(free, jobs, strict=False):
-                assert slot.runner is not None
-                self._hand_over(slot, slot.runner, job)
-            for slot in free[len(jobs) :]:
-                self.slots.take_successor(slot)  # one got ready meanwhile
+                    if not self._stopping:
+                        self.slots.take_successor(slot)  # idle: one got ready meanwhile
 
     def _hand_over(self, slot: Slot, runner: Runner, job: Job) -> None:
         workdir = self.dirs.path(job.job_id)  # the runner creates it
