@@ -142,7 +142,7 @@ class Settings:
 
     #: MiB of resident memory past which a runner process is replaced by a
     #: fresh one after its job (0: never); see ``[runners]`` in the example.
-    runner_max_rss: int = 80
+    runner_max_rss: int = 90
     log_level: str = "INFO"
     #: "text" (``key=value`` context) or "json" (one object per line).
     log_format: str = "text"

@@ -130,4 +130,4 @@ def test_the_runner_memory_bound_is_checked(tmp_path: Path) -> None:
     path.write_text("[limits]\nrunner_max_rss = 80\n")  # its own section only
     with pytest.raises(ConfigError, match="runner_max_rss"):
         Settings.load(path, env={})
-    assert Settings().runner_max_rss == 80
+    assert Settings().runner_max_rss == 90
