@@ -105,6 +105,11 @@ async def test_a_finished_job_changed_without_a_phase_change_is_not_announced(
         later = await submit(client, QUERY=QUERY)
         first = await asyncio.wait_for(heard.get(), 10)
         assert first.split(" ")[0] == later, first
+        trigger = await listener.fetchval(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+            " WHERE tgname = 'job_phase_notify'"
+        )
+        assert "UPDATE OF phase" in trigger, trigger  # renewals run no function
     finally:
         await listener.close()
 

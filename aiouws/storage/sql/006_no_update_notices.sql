@@ -15,3 +15,10 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+-- Only a phase change, an insert or a deletion can announce anything now, so
+-- the trigger fires on those alone: lease renewals and progress writes no
+-- longer run the function.
+DROP TRIGGER IF EXISTS job_phase_notify ON uws.job;
+CREATE TRIGGER job_phase_notify AFTER INSERT OR UPDATE OF phase OR DELETE ON uws.job
+    FOR EACH ROW EXECUTE FUNCTION uws.notify_phase();
