@@ -160,6 +160,8 @@ async def stream_transcoded(
 ) -> QueryOutcome:
     """``sql``'s result (its columns ``names``) as TABLEDATA from COPY text, in
     the read-only transaction open on ``conn``, within MAXREC and ``limits``.
+    That transaction set ``extra_float_digits = 1`` (the shortest float text
+    that round-trips; :func:`.execute._read_only` with ``text_floats``).
 
     The header goes out with the first rows: a query failing before them raises
     with nothing written (the sync client gets a plain error document); one
@@ -172,8 +174,6 @@ async def stream_transcoded(
     transcoding = _Transcoding(
         sink, encoder.header(), CopyTranscoder(fields), request.maxrec, limits
     )
-    # The shortest float text that round-trips (PostgreSQL's default since 12).
-    await conn.execute("SET LOCAL extra_float_digits = 1")
     held = HeldSink(transcoding.write)
     try:
         try:

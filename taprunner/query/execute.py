@@ -317,7 +317,8 @@ async def _run(
             return await stream_cursor(
                 statement, request, fields, sink, timeout, limits, at_once=True
             )
-        async with _read_only(conn, role, timeout):
+        text_floats = request.format.takes(DataPath.COPY_TEXT)
+        async with _read_only(conn, role, timeout, text_floats=text_floats):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
             fields = _fields(translation.columns, attributes, catalog)
@@ -390,7 +391,7 @@ async def _run(
 
 @asynccontextmanager
 async def _read_only(
-    conn: Connection, role: str | None, timeout: float
+    conn: Connection, role: str | None, timeout: float, *, text_floats: bool = False
 ) -> AsyncIterator[None]:
     """A read-only transaction as ``role`` with statement and idle timeouts.
 
@@ -405,12 +406,19 @@ async def _read_only(
     two rows was costed above ``jit_above_cost`` and compiled, 15 ms of
     PostgreSQL CPU for a query that runs in 0.2 ms (EXPLAIN ANALYZE). Results
     are the same; a long scan only loses JIT's speed-up of its expressions.
+
+    ``text_floats``: floats as text are the shortest that round-trip
+    (``extra_float_digits = 1``, PostgreSQL's default since 12), for the
+    TABLEDATA COPY path (:func:`.copytext.stream_transcoded`), set here rather
+    than in a round trip of its own.
     """
     ms = timeout_ms(timeout)
     setup = (
         f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms};"
         f" SET LOCAL idle_in_transaction_session_timeout = {ms}; SET LOCAL jit = off"
     )
+    if text_floats:
+        setup += "; SET LOCAL extra_float_digits = 1"
     if role is not None:
         setup += f'; SET LOCAL ROLE "{role}"'
     await conn.execute(setup)

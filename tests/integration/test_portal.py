@@ -27,8 +27,9 @@ SETUP = DbSetup(
     tap_schema=True,
     sql=f"""
         CREATE SCHEMA tst;
-        CREATE TABLE tst.many (id integer, name text);
-        INSERT INTO tst.many SELECT i, 'n' || i FROM generate_series(1, {ROWS}) AS i;
+        CREATE TABLE tst.many (id integer, name text, x double precision);
+        INSERT INTO tst.many
+        SELECT i, 'n' || i, i / 10.0 FROM generate_series(1, {ROWS}) AS i;
     """,
     published={"tst.many": None},
 )
@@ -44,7 +45,7 @@ def _ids(body: bytes) -> list[int]:
 
 
 async def _sync(
-    conn: asyncpg.Connection, adql: str, maxrec: int = 1000
+    conn: asyncpg.Connection, adql: str, maxrec: int = 1000, fmt: str = "votable"
 ) -> tuple[bytes, int, Any]:
     """``adql`` as the sync endpoint runs it (pooled connection: no session,
     no statement cache): its bytes, the round trips asyncpg made for it (its
@@ -56,7 +57,7 @@ async def _sync(
     async def sink(data: bytes) -> None:
         chunks.append(data)
 
-    request = TapRequest(query=adql, maxrec=maxrec, format=FORMATS["votable"])
+    request = TapRequest(query=adql, maxrec=maxrec, format=FORMATS[fmt])
     catalog = await TapCatalog.load(conn)
     transport: Any = conn._transport  # asyncio's (a Python object): counted
     writes = 0
@@ -131,3 +132,19 @@ async def test_errors_in_the_first_and_a_later_batch(conn: asyncpg.Connection) -
     # The connection serves the next query.
     _, _, outcome = await _sync(conn, "SELECT id FROM tst.many WHERE id = 1")
     assert outcome.rows == 1
+
+
+async def test_tabledata_from_copy_sets_its_floats_in_the_begin(
+    conn: asyncpg.Connection,
+) -> None:
+    # A session whose floats print long: the transaction's setup sets the
+    # shortest that round-trips, with BEGIN, not in a round trip of its own.
+    await conn.execute("SET extra_float_digits = 3")
+    body, trips, outcome = await _sync(
+        conn, "SELECT id, x FROM tst.many WHERE id BETWEEN 1 AND 3", fmt="votable/td"
+    )
+    assert outcome.rows == 3
+    assert b"<TD>0.1</TD>" in body and b"<TD>0.3</TD>" in body
+    assert b"0.10000000000000001" not in body
+    assert trips == 4  # BEGIN with its settings, Parse, COPY, COMMIT
+    assert await conn.fetchval("SHOW extra_float_digits") == "3"
