@@ -12,6 +12,19 @@ a closed loop (the database's floor at that concurrency), and 20 connections
 in an open loop at half the closed loop's rate (latency from when each cone was
 due). Little's law bounds the closed loop: its latency is clients / throughput,
 whatever the service does, once the cores are busy.
+
+Cold and warm are measured apart. The centres are drawn afresh each run, and
+the first pass over all of them (the SQL through asyncpg, one connection) is
+the cold figure: on the 100M table (14 GB of table and index, beside 23 GB of
+RAM shared with everything else) a new cone reads about 3.6 blocks from outside
+shared_buffers, some 30 KB from disk (PostgreSQL's blocks read, and the
+kernel's ``pgpgin``, per cone). Every other figure sends the same cones again,
+warm, whichever loop sends them; the open loop is then run once more at the
+same rate on as many new centres (cold). Before, each phase took other
+centres of one fixed seed (the 500 first warmed, the 1-client rounds mostly
+among them, the closed loop the next 2,000, the open loop the 2,000 after), so
+how cold each loop was depended on what earlier runs and groups had left in
+the page cache.
 """
 
 from __future__ import annotations
@@ -62,7 +75,12 @@ class ConeRun:
     sql_many_rate: float = 0.0
     opened: list[float] = field(default_factory=list)  # open loop
     open_rate: float = 0.0
+    opened_cold: list[float] = field(default_factory=list)  # new centres
+    opened_cold_kb: float = 0.0  # read from disk per cone
     blocks: dict[str, int] = field(default_factory=dict)
+    cold: list[float] = field(default_factory=list)  # SQL, first touch, s
+    cold_io: dict[str, float] = field(default_factory=dict)  # per cone
+    seed: int = 0
 
 
 #: Runs of this process by (service, rows): the curve reuses the group's.
@@ -87,6 +105,36 @@ async def _blocks(dsn: str) -> dict[str, int]:
         return {"read": int(row["blks_read"]), "hit": int(row["blks_hit"])}
     finally:
         await conn.close()
+
+
+def _paged_in_kb() -> int:
+    """KB the kernel has read from disk (``pgpgin``; the whole machine's)."""
+    with open("/proc/vmstat") as stats:
+        for line in stats:
+            if line.startswith("pgpgin "):
+                return int(line.split()[1])
+    return 0
+
+
+async def _first_touch(
+    dsn: str, conn: asyncpg.Connection, cones: Cones
+) -> tuple[list[float], dict[str, float], list[int]]:
+    """Every cone's SQL once, in turn (warming them all for the loops): the
+    latencies (s), reads per cone, and the rows of each."""
+    blocks, paged = await _blocks(dsn), _paged_in_kb()
+    latencies, counts = [], []
+    for sql in cones.sql:
+        start = time.perf_counter()
+        counts.append(len(await conn.fetch(sql)))
+        latencies.append(time.perf_counter() - start)
+    after = await _blocks(dsn)
+    n = len(cones.sql)
+    io = {
+        "pg_blocks_read": (after["read"] - blocks["read"]) / n,
+        "pg_blocks_hit": (after["hit"] - blocks["hit"]) / n,
+        "disk_kb": (_paged_in_kb() - paged) / n,
+    }
+    return latencies, io, counts
 
 
 async def _alternating(
@@ -126,8 +174,9 @@ async def _alternating(
         await close_sql()
 
 
-async def _concurrent(bench: Bench, cones: Cones, run: ConeRun) -> None:
-    """20 clients: closed loop (HTTP, then asyncpg), then the open loop."""
+async def _concurrent(bench: Bench, cones: Cones, cold: Cones, run: ConeRun) -> None:
+    """20 clients: closed loop (HTTP, then asyncpg), then the open loop on the
+    same (warm) cones and on ``cold`` ones, never sent before, at one rate."""
     total = bench.reps(2000, 200)
     pairs = [await raw_sender(bench.tap, cones) for _ in range(CLIENTS)]
     try:
@@ -138,6 +187,16 @@ async def _concurrent(bench: Bench, cones: Cones, run: ConeRun) -> None:
         run.many_cpu = meter.per_op(total)
         run.open_rate = max(1.0, round(run.many_rate / 2))
         run.opened, _ = await open_loop(senders, cones, total, run.open_rate)
+    finally:
+        for _, close in pairs:
+            await close()
+    # A sender sends its own Cones' targets: new ones for the new centres.
+    pairs = [await raw_sender(bench.tap, cold) for _ in range(CLIENTS)]
+    try:
+        senders = [send for send, _ in pairs]
+        paged = _paged_in_kb()
+        run.opened_cold, _ = await open_loop(senders, cold, total, run.open_rate)
+        run.opened_cold_kb = (_paged_in_kb() - paged) / total
     finally:
         for _, close in pairs:
             await close()
@@ -158,17 +217,21 @@ async def measure(bench: Bench, session: aiohttp.ClientSession, rows: int) -> Co
         return _RUNS[key]
     table = table_name(rows)
     count = bench.reps(8000, 1000)  # more than are sent: no centre twice
-    cones = await Cones.make(bench.tap, bench.dsn, table, count, seed=rows % 9973)
-    conn = await asyncpg.connect(bench.dsn)
+    seed = time.time_ns() % 1_000_003  # new centres: the first pass is cold
+    cones = await Cones.make(bench.tap, bench.dsn, table, count, seed=seed)
+    total = bench.reps(2000, 200)
+    fresh = await Cones.make(bench.tap, bench.dsn, table, total, seed=seed + 1)
+    conn = await asyncpg.connect(bench.dsn, server_settings={"jit": "off"})
     try:
         plan = await plan_of(conn, cones.sql[0])
-        counts = [len(await conn.fetch(sql)) for sql in cones.sql[:500]]
+        cold, cold_io, counts = await _first_touch(bench.dsn, conn, cones)
     finally:
         await conn.close()
     run = ConeRun(rows, table, plan, sum(counts) / len(counts))
+    run.cold, run.cold_io, run.seed = cold, cold_io, seed
     before = await _blocks(bench.dsn)
     await _alternating(bench, session, cones, run)
-    await _concurrent(bench, cones, run)
+    await _concurrent(bench, cones, fresh, run)
     after = await _blocks(bench.dsn)
     run.blocks = {k: after[k] - before[k] for k in after}
     _RUNS[key] = run
@@ -236,11 +299,42 @@ def _figures(run: ConeRun) -> list[Figure]:
         connections=CLIENTS,
     )
     opened.note = f"p99 {p99(run.opened) * MS:.1f} ms at {run.open_rate:g} cones/s"
+    opened.details["cones"] = "the closed loop's, warm"
+    opened_cold = _latency(
+        f"5 cone 1' sync, open loop {run.open_rate:g}/s, cold, {size}",
+        run.opened_cold,
+        floor=median(run.opened),
+        floor_name="warm",
+        samples_ms=_ms(run.opened_cold),
+        rate_per_s=run.open_rate,
+        connections=CLIENTS,
+        disk_kb_per_cone=run.opened_cold_kb,
+    )
+    opened_cold.note = (
+        f"p99 {p99(run.opened_cold) * MS:.1f} ms at {run.open_rate:g} cones/s,"
+        f" {run.opened_cold_kb:.0f} KB read from disk per cone"
+    )
+    cold = _latency(
+        f"5 cone 1' SQL, cold (first touch), {size}",
+        run.cold,
+        floor=median(run.sql),
+        floor_name="SQL warm",
+        **common,
+        p99_ms=p99(run.cold) * MS,
+        per_cone=run.cold_io,
+        seed=run.seed,
+    )
+    cold.note = (
+        f"p99 {p99(run.cold) * MS:.1f} ms; per cone: "
+        f"{run.cold_io['pg_blocks_read']:.1f} blocks read by PostgreSQL,"
+        f" {run.cold_io['disk_kb']:.0f} KB read from disk"
+    )
     floors = [
+        cold,
         _latency(f"floor: cone SQL via asyncpg, {size}", run.sql, **common),
         _latency(f"floor: GET /tap/availability (cone run, {size})", run.http),
     ]
-    return [one, many, tail, opened, *floors]
+    return [one, many, tail, opened, opened_cold, *floors]
 
 
 async def cone_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:

@@ -194,7 +194,9 @@ async def stream_transcoded(
 ) -> QueryOutcome:
     """``sql``'s result (its columns ``names`` of ``pg_types``) as TABLEDATA
     from COPY text, in the read-only transaction open on ``conn``, within
-    MAXREC and ``limits``.
+    MAXREC and ``limits``. That transaction set ``extra_float_digits = 1`` (the
+    shortest float text that round-trips; :func:`.execute._read_only` with
+    ``text_floats``).
 
     The header goes out with the first rows: a query failing before them raises
     with nothing written (the sync client gets a plain error document); one
@@ -206,8 +208,6 @@ async def stream_transcoded(
     transcoding = _Transcoding(
         sink, encoder.header(), CopyTranscoder(fields, pg_types), request.maxrec, limits
     )
-    # The shortest float text that round-trips (PostgreSQL's default since 12).
-    await conn.execute("SET LOCAL extra_float_digits = 1")
     held = HeldSink(
         transcoding.write, stop=stop, ended=lambda: transcoding.cut is not None
     )

@@ -284,7 +284,8 @@ async def _run(
             return await stream_cursor(
                 statement, request, fields, sink, timeout, limits, at_once=True
             )
-        async with _read_only(conn, role, timeout):
+        text_floats = request.format.takes(DataPath.COPY_TEXT)
+        async with _read_only(conn, role, timeout, text_floats=text_floats):
             statement = await prepare(conn, translation.sql, statements)
             attributes = statement.get_attributes()
             fields = result_fields(translation.columns, attributes, catalog)
@@ -368,7 +369,7 @@ async def _run(
 
 @asynccontextmanager
 async def _read_only(
-    conn: Connection, role: str | None, timeout: float
+    conn: Connection, role: str | None, timeout: float, *, text_floats: bool = False
 ) -> AsyncIterator[None]:
     """A read-only transaction as ``role`` with statement and idle timeouts.
 
@@ -378,12 +379,19 @@ async def _read_only(
     cover. Begun with one simple-query message (BEGIN and the SET LOCALs), which
     saves round trips over asyncpg's transaction manager. JIT is off in every
     session (:data:`aiouws.storage.database.SESSION_SETTINGS`).
+
+    ``text_floats``: floats as text are the shortest that round-trip
+    (``extra_float_digits = 1``, PostgreSQL's default since 12), for the
+    TABLEDATA COPY path (:func:`.copytext.stream_transcoded`), set here rather
+    than in a round trip of its own.
     """
     ms = timeout_ms(timeout)
     setup = (
         f"BEGIN READ ONLY; SET LOCAL statement_timeout = {ms};"
         f" SET LOCAL idle_in_transaction_session_timeout = {ms}"
     )
+    if text_floats:
+        setup += "; SET LOCAL extra_float_digits = 1"
     if role is not None:
         setup += f'; SET LOCAL ROLE "{role}"'
     try:

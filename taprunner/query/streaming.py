@@ -14,7 +14,7 @@ import asyncio
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
@@ -31,16 +31,11 @@ from taprunner.query.bytelimits import (
 from taprunner.query.copycut import copy_limited
 from taprunner.query.heap import keep_heap_pad
 from taprunner.query.outcome import QueryOutcome, Sink, Stop, end_with_error
+from taprunner.query.portal import Batches, open_cursor
 from taprunner.request import TapRequest
 from taprunner.schema.catalog import Connection
 
 __all__ = ["encoder_for", "stream_copied", "stream_cursor"]
-
-
-class _Rows(Protocol):
-    """Where :func:`_stream` takes its batches: a cursor, or rows fetched."""
-
-    async def fetch(self, n: int, /) -> list[asyncpg.Record]: ...
 
 
 class _Fetched:
@@ -78,14 +73,14 @@ async def stream_cursor(
     """
     encoder = encoder_for(request, fields)
     gate = ByteGate(fields, limits)
-    cursor: _Rows
-    if at_once:
-        cursor = _Fetched(await statement.fetch())
-    else:
-        cursor = await statement.cursor()
+    cursor: Batches
     # Fetch before the header goes out: most query failures surface in the first
     # batch, and then the sync client still gets a plain error document.
-    batch = await cursor.fetch(gate.rows)
+    if at_once:
+        cursor = _Fetched(await statement.fetch())
+        batch = await cursor.fetch(gate.rows)
+    else:  # bound and first batch in one round trip (:mod:`.portal`)
+        cursor, batch = await open_cursor(statement, gate.rows)
     await sink(encoder.header())
     try:
         with _batch_friendly_gc():
@@ -112,7 +107,7 @@ def encoder_for(request: TapRequest, fields: list[FieldSpec]) -> RowEncoder:
 
 
 async def _stream(
-    cursor: _Rows,
+    cursor: Batches,
     batch: list[asyncpg.Record],
     encoder: RowEncoder,
     sink: Sink,

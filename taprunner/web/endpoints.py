@@ -57,6 +57,10 @@ _XML = "text/xml"
 SYNC_MARGIN = 5.0
 #: Seconds the availability probe waits for the database.
 PROBE_TIMEOUT = 5.0
+#: Bytes of a sync response held before they go out: a small result leaves in
+#: one write, with the response's end, where its header, rows, footer and end
+#: were a write (a system call) each.
+HOLD_BYTES = 64 * 1024
 
 
 def tap_url(request: web.Request) -> str:
@@ -96,18 +100,27 @@ class _LazyStream:
         self._write_timeout = write_timeout
         self.response: web.StreamResponse | None = None
         self._zip: StreamCompressor | None = None
+        self._held: list[bytes] = []  # up to HOLD_BYTES, not sent yet
+        self._held_bytes = 0
 
     async def _write_eof(self) -> None:
-        """End the response (and its compressed stream)."""
+        """End the response (and its compressed stream) with the bytes held."""
         assert self.response is not None
+        data = b"".join(self._held)
+        self._held, self._held_bytes = [], 0
         if self._zip is not None:
-            await self.response.write(self._zip.flush())
+            data = (await self._zip.compress(data) if data else b"") + self._zip.flush()
             self._zip = None
-        await self.response.write_eof()
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await self.response.write_eof(data)
+        except TimeoutError:
+            raise _ClientStalled() from None
 
     async def write(self, data: bytes) -> None:
-        """Send ``data``; raise _ClientStalled when the client does not take it
-        within the write timeout (its pooled connection is then given back)."""
+        """Send ``data`` (held until HOLD_BYTES are, or the end); raise
+        _ClientStalled when the client does not take it within the write
+        timeout (its pooled connection is then given back)."""
         if self.response is None:
             self.response = web.StreamResponse(
                 headers={"Content-Type": self._media_type}
@@ -123,6 +136,12 @@ class _LazyStream:
                     self.response.headers[hdrs.CONTENT_ENCODING] = self._zip.coding
                 self.response.headers.add(hdrs.VARY, hdrs.ACCEPT_ENCODING)
             await self.response.prepare(self._request)
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes < HOLD_BYTES:
+            return
+        data = b"".join(self._held)
+        self._held, self._held_bytes = [], 0
         if self._zip is not None:
             data = await self._zip.compress(data)
             if not data:  # zlib holds it back for now
@@ -186,7 +205,7 @@ class _LazyStream:
                 async with asyncio.timeout(self._write_timeout):
                     await self._write_eof()
                 return
-            except (TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError, _ClientStalled):
                 pass
         else:
             log.error(
