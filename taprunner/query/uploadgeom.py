@@ -67,9 +67,9 @@ async def _make_geometry(
     for column, xtype in zip(parsed.columns, parsed.geometry, strict=True):
         if xtype is not None:
             sql_type, using = _TO_PG_SPHERE[xtype]
-            name = quote_identifier(column)
+            quoted = quote_identifier(column)
             changes.append(
-                f"ALTER COLUMN {name} TYPE {sql_type} USING {using.format(name)}"
+                f"ALTER COLUMN {quoted} TYPE {sql_type} USING {using.format(quoted)}"
             )
             infos[column] = ColumnInfo(name=column, datatype="double", xtype=xtype)
     try:

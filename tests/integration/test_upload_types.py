@@ -241,4 +241,4 @@ async def test_a_geometry_pg_sphere_refuses_is_a_400(
     resp = await client.post("/tap/sync", data=data)
     text = await resp.text()
     assert resp.status == 400, (resp.status, text)
-    assert ": a geometry could not be loaded: " in text, text
+    assert "upload 's': a geometry could not be loaded: " in text, text
