@@ -35,6 +35,11 @@ _TO_PG_SPHERE = {
 }
 
 
+#: The SQLSTATE of pg_sphere's input errors (``internal_error``: it raises them
+#: without a code of their own).
+_PG_SPHERE = "XX000"
+
+
 async def _has_pg_sphere(conn: Connection) -> bool:
     return bool(await conn.fetchval("SELECT to_regtype('spoint') IS NOT NULL"))
 
@@ -62,15 +67,20 @@ async def _make_geometry(
     for column, xtype in zip(parsed.columns, parsed.geometry, strict=True):
         if xtype is not None:
             sql_type, using = _TO_PG_SPHERE[xtype]
-            name = quote_identifier(column)
+            quoted = quote_identifier(column)
             changes.append(
-                f"ALTER COLUMN {name} TYPE {sql_type} USING {using.format(name)}"
+                f"ALTER COLUMN {quoted} TYPE {sql_type} USING {using.format(quoted)}"
             )
             infos[column] = ColumnInfo(name=column, datatype="double", xtype=xtype)
     try:
         await conn.execute(f"ALTER TABLE {sql_name} {', '.join(changes)}")
         await conn.execute(f"ANALYZE {sql_name}")
-    except asyncpg.DataError as exc:
+    except asyncpg.PostgresError as exc:
+        # pg_sphere refuses a value (a circle's radius over 90 degrees, a
+        # polygon of coinciding vertices, an infinity) with the internal-error
+        # SQLSTATE XX000, not a data error (22...).
+        if not isinstance(exc, asyncpg.DataError) and exc.sqlstate != _PG_SPHERE:
+            raise
         raise TapUsageError(
             f"upload {name!r}: a geometry could not be loaded: {exc}"
         ) from exc

@@ -180,3 +180,31 @@ def test_what_the_readers_read_as_it_is_is_not_counted_again(
     with pytest.raises(TapUsageError, match="not a valid VOTable"):
         open_upload("t", path, 10, UploadLimits(MB, 1000, MB))
     assert os.listdir(tmp) == []
+
+
+def _damaged(pack: str, damage: str) -> bytes:
+    packed = PACK[pack](_document("tabledata", rows=3000))
+    if damage == "truncated":
+        return packed[: len(packed) // 2]
+    middle = len(packed) // 2  # the compressed stream's bytes garbled
+    return packed[:middle] + bytes(b ^ 0x5A for b in packed[middle : middle + 64]) + (
+        packed[middle + 64 :]
+    )
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+@pytest.mark.parametrize("pack", ["bz2", "gzip", "xz"])
+async def test_a_damaged_compressed_upload_is_a_clear_400(
+    client: Client, pack: str, damage: str
+) -> None:
+    data = FormData()
+    data.add_field("LANG", "ADQL")
+    data.add_field("QUERY", "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t")
+    data.add_field("RESPONSEFORMAT", "csv")
+    data.add_field("UPLOAD", "t,param:t")
+    data.add_field("t", _damaged(pack, damage), filename="t.vot")
+    async with asyncio.timeout(60):
+        resp = await client.post("/tap/sync", data=data)
+        text = await resp.text()
+    assert resp.status == 400, (resp.status, text)
+    assert "upload 't'" in text, text

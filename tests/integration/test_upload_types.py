@@ -10,8 +10,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import FormData
 from astropy.io.votable import parse  # type: ignore[import-untyped]
-from testkit import DbSetup
+from testkit import Client, DbSetup
 from uploadkit import MB, ODD, run_adql, write_parts
 
 from taprunner.errors import TapUsageError
@@ -209,3 +210,35 @@ async def test_an_empty_upload_with_fixed_size_arrays_is_an_empty_table(
     assert fields["pos"] == ("double", "2", "point")
     assert fields["area"] == ("double", "3", "circle")
     assert list(values["n"]) == [0]
+
+
+@pytest.mark.parametrize(
+    ("xtype", "value"),
+    [
+        ("polygon", "1 2 1 2 1 2"),  # one vertex thrice
+        ("polygon", "0 0 180 0 90 0"),  # on one great circle
+        ("polygon", "1 2 3 4 5 6 7 +Inf"),
+        ("circle", "1 2 120"),  # radius over 90 (ADQL refuses it too)
+        ("circle", "1 2 -1"),
+    ],
+)
+async def test_a_geometry_pg_sphere_refuses_is_a_400(
+    client: Client, xtype: str, value: str
+) -> None:
+    """pg_sphere refuses these values with its internal-error SQLSTATE (XX000),
+    not a data error: the upload was a 500 ("internal error")."""
+    size = {"polygon": "*", "circle": "3"}[xtype]
+    document = SHAPES.replace(
+        '<FIELD name="poly" datatype="double" arraysize="*" xtype="polygon"/>',
+        f'<FIELD name="poly" datatype="double" arraysize="{size}" xtype="{xtype}"/>',
+    ).replace("11.5 19.5 12.5 19.5 12.5 20.5 11.5 20.5", value)
+    data = FormData()
+    data.add_field("LANG", "ADQL")
+    data.add_field("QUERY", "SELECT tid, poly FROM TAP_UPLOAD.s")
+    data.add_field("RESPONSEFORMAT", "csv")
+    data.add_field("UPLOAD", "s,param:s")
+    data.add_field("s", document.encode(), filename="s.vot")
+    resp = await client.post("/tap/sync", data=data)
+    text = await resp.text()
+    assert resp.status == 400, (resp.status, text)
+    assert "upload 's': a geometry could not be loaded: " in text, text
