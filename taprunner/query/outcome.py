@@ -109,18 +109,23 @@ class HeldSink:
 
 async def cancel_statement(database: Database, conn: Connection) -> None:
     """Cancel the statement ``conn`` runs: ``pg_cancel_backend`` from a session
-        of its own, as ``database``'s login (``conn``'s, which may signal its own
-        backends) on the server ``conn`` went to; returns once the backend was
-        signalled. Raises what connecting or the call raised, or TimeoutError after
-    :data:`CANCEL_TIMEOUT` seconds."""
+    of its own, as ``database``'s login (``conn``'s, which may signal its own
+    backends) on the server ``conn`` went to; returns once the backend was
+    signalled. Raises what connecting or the call raised, or TimeoutError when
+    no session was made within :data:`CANCEL_TIMEOUT` seconds.
+
+    Only connecting is bounded: once the call was sent it is waited for, since
+    a call run after the caller gave up would cancel whatever ``conn`` runs
+    next (a COMMIT, or another request's statement on a pooled connection).
+    """
     pid = conn.get_server_pid()
     server = database.server_of(conn)
     async with asyncio.timeout(CANCEL_TIMEOUT):
         admin = await server.connect(timeout=CANCEL_TIMEOUT, name="cancel")
-        try:
-            await admin.fetchval("SELECT pg_cancel_backend($1)", pid)
-        finally:
-            await admin.close()
+    try:
+        await admin.fetchval("SELECT pg_cancel_backend($1)", pid)
+    finally:
+        await admin.close()
 
 
 @dataclass(frozen=True, slots=True)
