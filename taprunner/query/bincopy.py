@@ -231,6 +231,9 @@ async def stream_binary_copy(
             await conn.copy_from_query(query, output=held, format="binary")
         except asyncpg.PostgresError:
             if held.error is None:
+                # The rows that came before the error, still gathered, are
+                # the result's (up to a cut) or go out before the error.
+                await stream.flush()
                 raise  # else a consequence of the output's error, raised below
         held.check()
         await stream.flush()

@@ -2,7 +2,8 @@
 demo-shaped result (the benchmark's columns, names changing length at powers
 of ten) and one with runs of NULLs, NaN, infinities, booleans and non-ASCII
 text give the asyncpg path's rows, read whole or in chunks of any size; and
-several batches from one chunk keep MAXREC and the result byte limit."""
+several batches from one chunk keep MAXREC and the result byte limit; a
+database error within the gathered chunks keeps the rows before it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from test_columnar import _asyncpg, _described, _split
 
 from taprunner.formats.pgbinary import BinaryCopyDecoder
 from taprunner.formats.votable import VOTableEncoder
-from taprunner.query.bincopy import _Stream
+from taprunner.query.bincopy import _Stream, stream_binary_copy
 from taprunner.query.bytelimits import ResultLimits
 
 #: demo.stars' columns and names ('DEMO ' || id: a new length at each power of ten).
@@ -108,3 +109,37 @@ async def test_several_batches_of_one_chunk_keep_the_limits(
     size = len(_split(whole)[1]) * 4 // 3
     _, stream = await _fed_whole(conn, sql, 10**6, ResultLimits(1000, size))
     assert (stream.rows, stream.cut) == (12_000, None)
+
+
+async def test_a_failure_soon_after_the_cut_leaves_it_cut(
+    conn: asyncpg.Connection,
+) -> None:
+    # The same within the first few KB of the COPY: the chunks gathered before
+    # the failure (bincopy.GATHER) still hold the rows up to the cut.
+    sql = "SELECT i, 1 / (i - 3000) AS x FROM generate_series(1, 300000) AS i"
+    document, outcome = await _copied(conn, sql, limits=ResultLimits(1000, 2_000))
+    assert outcome.cut is not None and outcome.cut.startswith("result cut at ")
+    assert b'value="OVERFLOW"' in document and b'value="ERROR"' not in document
+
+
+async def test_an_early_error_ends_the_document_after_its_rows(
+    conn: asyncpg.Connection,
+) -> None:
+    # An error in the first few KB: the rows before it still go out, then the
+    # error, as for an error later on.
+    sql = "SELECT i, 1 / (3000 - i) AS boom FROM generate_series(1, 200000) AS i"
+    parts: list[bytes] = []
+    fields, types = await _described(conn, sql)
+    encoder = VOTableEncoder(fields)
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        async with conn.transaction(readonly=True):
+            await stream_binary_copy(
+                conn, sql, encoder, types, 10**7, 10.0, sink, LIMITS
+            )
+    document = b"".join(parts)
+    assert b'value="ERROR">query failed: division by zero' in document
+    assert len(parse(io.BytesIO(document)).get_first_table().array) > 0

@@ -204,3 +204,50 @@ def test_runs_are_long_or_reach_the_end_or_lead_to_a_long_one() -> None:
     for i in range(0, 3000, 7):  # short runs all along
         rows[i] = (i, None, "n0")
     assert _shape(rows) == [(3000, False)]
+
+
+#: Texts made of what looks like a row's field count or a field's length word.
+_FAKE_WORDS = st.lists(
+    st.sampled_from(
+        ["\x00\x00\x00\x08", "\x00\x02\x00\x00\x00\x08", "\x00\x03", "\x7f\x7f", "a"]
+    ),
+    max_size=4,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["int4", "int8", "text", "bool"]), min_size=1, max_size=4),
+    st.data(),
+    st.lists(st.integers(0, 10**6), max_size=6),
+    st.sampled_from([1, 2, 3]),
+)
+def test_values_that_look_like_lengths_do_not_make_runs(
+    types: list[str], data: st.DataObject, cuts: list[int], min_run: int
+) -> None:
+    rows: list[tuple[object, ...]] = []
+    for _ in range(data.draw(st.integers(0, 5))):
+        makers = []
+        for pg_type in types:
+            kind = data.draw(st.integers(0, 3))
+            if kind == 0:
+                makers.append(st.none())
+            elif pg_type == "text":
+                fixed = st.just(data.draw(_FAKE_WORDS))
+                makers.append(fixed if kind == 1 else _FAKE_WORDS)
+            elif pg_type == "int4":
+                makers.append(st.sampled_from([2, 4, 8, 0x20000, -1]))
+            else:
+                makers.append(_value(pg_type, st.text()))
+        count = data.draw(st.sampled_from([1, 2, 3, 40]))
+        rows += data.draw(st.lists(st.tuples(*makers), min_size=count, max_size=count))
+    chunks = _chunks(_copy(types, rows), cuts)
+    fields = [field_for_pg_type(f"c{i}", t) for i, t in enumerate(types)]
+    general = _batches(types, chunks, None)
+    runs = _batches(types, chunks, min_run)
+    assert sum(b.rows for b in runs) == len(rows)
+    for binary2 in (True, False):
+        packer = BinaryPacker(fields, binary2=binary2)
+        expected = bytes(packer.pack(rows)) if rows else b""
+        for batches in (general, runs):
+            assert b"".join(bytes(pack_copy(packer, b)) for b in batches) == expected
