@@ -22,9 +22,21 @@ from taprunner.schema.catalog import Connection, TapCatalog
 from taprunner.settings import TapSettings
 from taprunner.web.examples import OperatorExamples
 
-__all__ = ["ACQUIRE_TIMEOUT", "CATALOG_TTL", "TAP", "TapState", "visible_catalog"]
+__all__ = [
+    "ACQUIRE_TIMEOUT",
+    "CATALOG_LOAD_TIMEOUT",
+    "CATALOG_TTL",
+    "TAP",
+    "TapState",
+    "visible_catalog",
+]
 
 CATALOG_TTL = 5.0
+#: Seconds a catalogue load may take once it has its pooled connection; then
+#: the connection is terminated (a server that stopped answering mid-session,
+#: e.g. a hung replica, would otherwise hold every request that needs the
+#: catalogue for as long as TCP keeps the session open, i.e. for ever).
+CATALOG_LOAD_TIMEOUT = 10.0
 _FIRST_SETUP = "SELECT min(applied) FROM uws.schema_migration"
 #: Seconds a request waits for a free pooled connection before it gets a 503.
 ACQUIRE_TIMEOUT = 5.0
@@ -48,7 +60,7 @@ class TapState:
     """The query role's login (the pool's), for the availability probe's own
     connection; None: derived from ``settings``."""
     _catalogs: dict[str, tuple[TapCatalog, float]] = field(default_factory=dict)
-    _catalog_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loading: dict[str, asyncio.Future[TapCatalog]] = field(default_factory=dict)
     _probe: asyncio.Future[None] | None = None
     _created: datetime | None = None
 
@@ -132,29 +144,76 @@ class TapState:
         """The tables ``role`` may read (TAP_SCHEMA's rows as that role sees
         them), read again when older than CATALOG_TTL.
 
-        One request reloads at a time; while the pool is exhausted a catalogue
-        already loaded is used as it is rather than waiting for a connection.
+        One load per role at a time: the requests that find a load of their
+        role in flight share its outcome. A load waits at most ACQUIRE_TIMEOUT
+        for a connection and takes at most CATALOG_LOAD_TIMEOUT on it (then its
+        connection is terminated, never pooled again); when it fails so, a
+        catalogue already loaded is used as it is.
 
         Raises
         ------
         ServiceBusy, TapUnavailable
-            No catalogue was loaded yet and no connection became free in time
-            (or the database is unavailable).
+            No catalogue was loaded yet and no connection became free in time,
+            the database is unavailable, or the load did not finish in time.
         """
-        async with self._catalog_lock:
-            now = time.monotonic()
-            cached = self._catalogs.get(role)
-            if cached is not None and now - cached[1] <= CATALOG_TTL:
-                return cached[0]
-            try:
-                async with self.connection() as conn:
-                    catalog = await catalog_as(conn, role)
-            except (ServiceBusy, TapUnavailable):
-                if cached is None:
-                    raise
-                return cached[0]
-            self._catalogs[role] = (catalog, now)
-            return catalog
+        cached = self._catalogs.get(role)
+        if cached is not None and time.monotonic() - cached[1] <= CATALOG_TTL:
+            return cached[0]
+        load = self._loading.get(role)
+        if load is None:
+            load = asyncio.ensure_future(self._load(role))
+            self._loading[role] = load
+            load.add_done_callback(lambda done: self._loaded(role, done))
+        try:
+            return await asyncio.shield(load)
+        except (ServiceBusy, TapUnavailable):
+            if cached is None:
+                raise
+            return cached[0]
+
+    async def _load(self, role: str) -> TapCatalog:
+        now = time.monotonic()
+        async with self.connection() as conn:
+            catalog = await _load_within(conn, role, CATALOG_LOAD_TIMEOUT)
+        self._catalogs[role] = (catalog, now)
+        return catalog
+
+    def _loaded(self, role: str, load: asyncio.Future[TapCatalog]) -> None:
+        if self._loading.get(role) is load:
+            del self._loading[role]
+        if not load.cancelled():
+            load.exception()  # retrieved: the waiters may all have gone
+
+
+async def _load_within(conn: Connection, role: str, seconds: float) -> TapCatalog:
+    """:func:`catalog_as` on ``conn``, which is terminated if it takes longer
+    than ``seconds``: a server that stopped answering is not waited for, and
+    cancelling the query instead would wait for it too (the cancellation and
+    the rollback need the server's answer).
+
+    Raises
+    ------
+    TapUnavailable
+        The load did not finish in time.
+    """
+    gave_up = False
+
+    def give_up() -> None:
+        nonlocal gave_up
+        gave_up = True
+        conn.terminate()
+
+    watchdog = asyncio.get_running_loop().call_later(seconds, give_up)
+    try:
+        return await catalog_as(conn, role)
+    except Exception:
+        if not gave_up:
+            raise
+        raise TapUnavailable(
+            f"the table catalogue did not load within {seconds:g} s"
+        ) from None
+    finally:
+        watchdog.cancel()
 
 
 TAP = web.AppKey("aiouws_tap", TapState)
