@@ -187,8 +187,10 @@ def _damaged(pack: str, damage: str) -> bytes:
     if damage == "truncated":
         return packed[: len(packed) // 2]
     middle = len(packed) // 2  # the compressed stream's bytes garbled
-    return packed[:middle] + bytes(b ^ 0x5A for b in packed[middle : middle + 64]) + (
-        packed[middle + 64 :]
+    return (
+        packed[:middle]
+        + bytes(b ^ 0x5A for b in packed[middle : middle + 64])
+        + (packed[middle + 64 :])
     )
 
 
