@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Expanded", "open_expanded", "xml_source"]
+__all__ = ["Expanded", "open_expanded", "starts_compressed", "xml_source"]
 
 #: First bytes of the formats astropy's get_readable_fileobj sniffs (a
 #: superset of its tests: gzip, bzip2, xz, LZW).
@@ -39,6 +39,12 @@ _OPENERS: tuple[tuple[bytes, Callable[[IO[bytes]], _Stream]], ...] = (
     (b"BZh", lambda raw: bz2.BZ2File(raw, mode="rb")),
     (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw, mode="rb")),
 )
+
+
+def starts_compressed(head: bytes) -> bool:
+    """Whether ``head`` (a document's first bytes, six are enough) starts like
+    one of the compressed formats astropy sniffs."""
+    return head.startswith(_MAGICS)
 
 
 class Expanded:
@@ -78,7 +84,7 @@ def xml_source(path: Path) -> Iterator[str | Callable[[int], bytes]]:
     function of its expanded bytes (astropy does not sniff those again)."""
     with open(path, "rb") as raw:
         head = raw.read(6)
-    if not head.startswith(_MAGICS):
+    if not starts_compressed(head):
         yield str(path)
         return
     with open_expanded(path) as expanded:

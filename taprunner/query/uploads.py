@@ -29,6 +29,7 @@ import asyncpg
 from taprunner.adql.model import Catalog, GeometryCatalog, NamingCatalog
 from taprunner.adql.sqltext import quote_identifier
 from taprunner.errors import TapUsageError
+from taprunner.query.uploadexpand import expanded_upload
 from taprunner.query.uploadfill import Fill, batches_fill, copy_fill, records_fill
 from taprunner.query.uploadgeom import loaded_infos
 from taprunner.query.uploadlimits import UploadLimits, check_upload, too_large
@@ -225,12 +226,15 @@ async def _load_one(
     """Read, check and load one upload as it streams, adding it to ``loaded``.
 
     The document is read from its file (a URL's is fetched into a temporary
-    file first) a block at a time (:mod:`.uploadstream`), in a worker thread,
+    file first, a compressed one expanded once into a file beside it,
+    :mod:`.uploadexpand`) a block at a time (:mod:`.uploadstream`), in a worker thread,
     off the event loop, and sent to PostgreSQL as it is read: memory holds a
     block, whatever the upload's size.
     """
-    async with _source_file(upload, parts, max_bytes, allow_private_urls) as path:
-        await asyncio.to_thread(_check_expanded, upload.name, path, max_bytes)
+    async with (
+        _source_file(upload, parts, max_bytes, allow_private_urls) as source,
+        expanded_upload(upload.name, source, max_bytes) as path,
+    ):
         stream = await asyncio.to_thread(
             open_upload, upload.name, path, max_rows, limits
         )
@@ -253,42 +257,10 @@ async def _load_one(
     table.infos.update(await loaded_infos(conn, table.sql_name, upload.name, parsed))
 
 
-#: Bytes read at a time when counting an expanded document.
-_CHUNK = 1024 * 1024
-
-
-def _check_expanded(name: str, path: Path, max_bytes: int) -> None:
-    """Refuse a compressed upload larger than ``max_bytes`` once expanded, as
-    a plain one is.
-
-    The readers all open the upload with :func:`.open_expanded` (gzip, bzip2
-    and xz expanded as read); here the same call, and a document read as it
-    is is not counted again (its size was checked as it came).
-    """
-    from taprunner.load.expand import open_expanded
-
-    size = 0
-    try:
-        with open_expanded(path) as expanded:
-            if not expanded.compressed:
-                return
-            while chunk := expanded.stream.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TapUsageError(too_large(name, max_bytes))
-    except TapUsageError:
-        raise
-    except Exception as exc:  # noqa: BLE001  (the client's bytes)
-        raise TapUsageError(f"upload {name!r} is not a valid VOTable: {exc}") from exc
-
-
 def _parse(name: str, path: Path, max_rows: int, limits: UploadLimits) -> ParsedUpload:
-    """The upload checked for its size (expanded, which _check_expanded held
-    to the byte limit), then parsed."""
-    from taprunner.load.expand import open_expanded
-
-    with open_expanded(path) as expanded:
-        data = expanded.stream.read()
+    """The upload (a plain file, held to the byte limit) checked for its
+    size once parsed, then parsed."""
+    data = path.read_bytes()
     check_upload(name, data, limits)
     return parse_votable(name, data, max_rows)
 

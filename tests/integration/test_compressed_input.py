@@ -6,6 +6,10 @@ astropy's ``get_readable_fileobj`` (8.0.2) copies a bzip2 document whole into
 a ``NamedTemporaryFile(delete=False)`` it never removes: every such upload left
 a file of its compressed size in the runner's temporary directory. The readers
 now expand gzip, bzip2 and xz themselves (taprunner.load.expand), streaming.
+
+An upload is expanded once (taprunner.query.uploadexpand): the pass that holds
+it to the byte limit writes the expansion beside it, and the readers read that;
+before, they expanded it again (twice bzip2's CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -30,8 +35,10 @@ from uploadkit import MB, physical, temp_tables, votable, write_parts
 
 from aiouws.config import Settings
 from taprunner.errors import TapUsageError
+from taprunner.load import expand
+from taprunner.query.uploadexpand import CHUNK, expanded_upload
 from taprunner.query.uploadlimits import UploadLimits
-from taprunner.query.uploads import _check_expanded, load_uploads
+from taprunner.query.uploads import load_uploads
 from taprunner.query.uploadstream import open_upload
 from taprunner.request import parse_uploads
 from taprunner.schema.catalog import TapCatalog
@@ -82,7 +89,11 @@ def _form(upload: bytes) -> FormData:
 @pytest.mark.parametrize("pack", ["bz2", "gzip", "xz"])
 @pytest.mark.parametrize("serialization", ["tabledata", "binary2"])
 async def test_a_compressed_upload_leaves_no_temporary_file(
-    client: Client, private_tmp: Path, serialization: str, pack: str
+    client: Client,
+    app_settings: Settings,
+    private_tmp: Path,
+    serialization: str,
+    pack: str,
 ) -> None:
     upload = PACK[pack](_document(serialization))
     for _ in range(2):
@@ -99,6 +110,8 @@ async def test_a_compressed_upload_leaves_no_temporary_file(
         result = await client.get(f"/tap/async/{job}/results/result")
         assert (await result.text()).split() == ["n,hi", "300,299"]
     assert sorted(os.listdir(private_tmp)) == []
+    # the expansion, written beside the upload in the job's directory, is gone
+    assert list(app_settings.resolved_jobs_dir.glob("**/.expanded-*")) == []
 
 
 async def _load(dsn: str, tmp: Path, *argv: str) -> tuple[int, str]:
@@ -157,6 +170,7 @@ async def test_a_compressed_upload_is_held_to_the_byte_limit_once_expanded(
         table = physical(full, "t")
         assert await conn.fetchval(f"SELECT length(s) FROM {table}") == 2 * MB
     assert await temp_tables(conn) == []
+    assert sorted(os.listdir(tmp_path)) == ["part-t"]  # the expansion removed
 
 
 @pytest.mark.parametrize(
@@ -164,7 +178,7 @@ async def test_a_compressed_upload_is_held_to_the_byte_limit_once_expanded(
     [b"<?xml", b"BZh not bzip2"],
     ids=["plain", "false-bzip2"],
 )
-def test_what_the_readers_read_as_it_is_is_not_counted_again(
+async def test_what_the_readers_read_as_it_is_is_not_counted_again(
     tmp_path: Path, start: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # open_expanded says what is compressed (a start that only looks so is
@@ -176,10 +190,109 @@ def test_what_the_readers_read_as_it_is_is_not_counted_again(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     path = tmp_path / "t"
     path.write_bytes(start + b" " * (2 * MB))
-    _check_expanded("t", path, MB)  # over the limit, and not refused here
-    with pytest.raises(TapUsageError, match="not a valid VOTable"):
-        open_upload("t", path, 10, UploadLimits(MB, 1000, MB))
+    async with expanded_upload("t", path, MB) as read:  # over the limit: not refused
+        assert read == path  # nor copied
+        with pytest.raises(TapUsageError, match="not a valid VOTable"):
+            open_upload("t", path, 10, UploadLimits(MB, 1000, MB))
     assert os.listdir(tmp) == []
+    assert sorted(os.listdir(tmp_path)) == ["t", "tmp"]
+
+
+class _Tally:
+    """A decompressing stream whose reads add the bytes they expand to ``sizes``."""
+
+    def __init__(self, stream: Any, sizes: list[int]) -> None:
+        self._stream = stream
+        self._sizes = sizes
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._stream.read(size)
+        self._sizes.append(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:  # peek, seek, close...
+        return getattr(self._stream, name)
+
+    def __enter__(self) -> _Tally:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+
+def _tally(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of every read of expanded bytes from now on (a spy on
+    taprunner.load.expand's decompressors, which every reader opens)."""
+    sizes: list[int] = []
+
+    def spy(opener: Any) -> Any:
+        return lambda raw: _Tally(opener(raw), sizes)
+
+    openers = tuple((magic, spy(opener)) for magic, opener in expand._OPENERS)
+    monkeypatch.setattr(expand, "_OPENERS", openers)
+    return sizes
+
+
+@pytest.mark.parametrize("pack", ["bz2", "gzip", "xz"])
+@pytest.mark.parametrize(
+    "serialization",
+    ["tabledata", "binary", "binary2", "binary2-numbers"],  # numbers: COPY BINARY
+)
+async def test_a_compressed_upload_is_expanded_once(
+    conn: asyncpg.Connection,
+    catalog: TapCatalog,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serialization: str,
+    pack: str,
+) -> None:
+    # Before, the byte limit's pass expanded the whole document, then the
+    # readers expanded it again (and its FIELDs twice more): twice the CPU.
+    if serialization == "binary2-numbers":
+        document = votable(Table({"id": np.arange(20_000, dtype=np.int32)}))
+    else:
+        document = _document(serialization, rows=20_000)
+    parts = write_parts(tmp_path, t=PACK[pack](document))
+    expanded = _tally(monkeypatch)
+    async with load_uploads(
+        conn, parse_uploads("t,param:t"), parts, catalog, max_bytes=len(document)
+    ) as full:
+        table = physical(full, "t")
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 20_000
+        assert await conn.fetchval(f"SELECT max(id) FROM {table}") == 19_999
+    assert sum(expanded) == len(document)
+    assert sorted(os.listdir(tmp_path)) == ["part-t"]  # the expansion removed
+
+
+@pytest.mark.parametrize("pack", ["bz2", "gzip", "xz"])
+async def test_a_compression_bomb_is_refused_within_a_chunk_of_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pack: str
+) -> None:
+    document = b'<?xml version="1.0"?><VOTABLE>' + b" " * (48 * MB)
+    path = tmp_path / "t"
+    path.write_bytes(PACK[pack](document))
+    expanded = _tally(monkeypatch)
+    with pytest.raises(TapUsageError, match=f"larger than the limit of {MB} bytes"):
+        async with expanded_upload("t", path, MB):
+            raise AssertionError("not reached")
+    assert MB < sum(expanded) <= MB + CHUNK
+    assert sorted(os.listdir(tmp_path)) == ["t"]
+
+
+@pytest.mark.parametrize("inner", ["gzip", "xz"])
+async def test_an_upload_compressed_twice_is_refused(
+    conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path, inner: str
+) -> None:
+    # One layer is expanded, as before, when the readers read the inner
+    # layer's bytes as XML (a syntax error); the refusal now says why.
+    parts = write_parts(tmp_path, t=gzip.compress(PACK[inner](_document("binary2"))))
+    with pytest.raises(TapUsageError, match="'t' is not a valid VOTable: it is compr"):
+        async with load_uploads(
+            conn, parse_uploads("t,param:t"), parts, catalog, max_bytes=MB
+        ):
+            raise AssertionError("not reached")
+    assert await temp_tables(conn) == []
+    assert sorted(os.listdir(tmp_path)) == ["part-t"]
 
 
 def _damaged(pack: str, damage: str) -> bytes:

@@ -9,6 +9,7 @@ skipped with the reason otherwise).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import subprocess
 from collections.abc import Iterator
@@ -155,4 +156,35 @@ async def test_upload_larger_than_the_disk(
     body = await resp.text()
     assert resp.status == 507, (resp.status, body[:300])
     assert "no space left on device" in body, body[:300]
+    assert os.statvfs(jobs_tmpfs).f_bfree > os.statvfs(jobs_tmpfs).f_blocks // 2
+
+
+@pytest.mark.parametrize("path", ["/tap/sync", "/tap/async"])
+async def test_compressed_upload_whose_expansion_the_disk_cannot_hold(
+    client: Client, path: str, jobs_tmpfs: Path
+) -> None:
+    """A compressed upload is expanded into a file beside it (the sync spool,
+    the job's directory): a disk that cannot hold the expansion is said as
+    such, not blamed on the client's document, and the file is removed."""
+    form = aiohttp.FormData()
+    form.add_field("LANG", "ADQL")
+    form.add_field("QUERY", "SELECT TOP 1 * FROM TAP_UPLOAD.t")
+    form.add_field("UPLOAD", "t,param:t")
+    form.add_field("PHASE", "RUN")
+    form.add_field("t", gzip.compress(UPLOAD), filename="t.xml.gz")
+    resp = await client.post(path, data=form, allow_redirects=False)
+    body = await resp.text()
+    if path == "/tap/sync":
+        assert resp.status == 507, (resp.status, body[:300])
+        assert "no space left on device" in body, body[:300]
+    else:
+        assert resp.status == 303, (resp.status, body[:300])
+        job = URL(resp.headers["Location"]).path
+        for _ in range(30):
+            phase = await (await client.get(f"{job}/phase")).text()
+            if phase in ("COMPLETED", "ERROR", "ABORTED"):
+                break
+            await client.get(f"{job}?WAIT=5&PHASE={phase}")
+        await assert_no_space_error(client, job)
+    assert list(jobs_tmpfs.glob("**/.expanded-*")) == []
     assert os.statvfs(jobs_tmpfs).f_bfree > os.statvfs(jobs_tmpfs).f_blocks // 2
