@@ -279,6 +279,31 @@ async def test_a_compression_bomb_is_refused_within_a_chunk_of_the_limit(
     assert sorted(os.listdir(tmp_path)) == ["t"]
 
 
+async def test_an_expansion_cancelled_midway_leaves_no_file(tmp_path: Path) -> None:
+    # A request ended (or a job aborted) while its upload expands: the file is
+    # removed at once, and the thread still writing does not make it again.
+    path = tmp_path / "t"
+    path.write_bytes(bz2.compress(b"<?xml?>" + b" " * (64 * MB)))
+
+    async def expand_upload() -> None:
+        async with expanded_upload("t", path, 128 * MB):
+            raise AssertionError("not reached")
+
+    task = asyncio.create_task(expand_upload())
+    for _ in range(30_000):  # until the thread has written some
+        if [f for f in tmp_path.glob(".expanded-*") if f.stat().st_size]:
+            break
+        await asyncio.sleep(0.001)
+    else:
+        raise AssertionError("nothing expanded")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(os.listdir(tmp_path)) == ["t"]
+    await asyncio.get_running_loop().shutdown_default_executor()  # thread done
+    assert sorted(os.listdir(tmp_path)) == ["t"]
+
+
 @pytest.mark.parametrize("inner", ["gzip", "xz"])
 async def test_an_upload_compressed_twice_is_refused(
     conn: asyncpg.Connection, catalog: TapCatalog, tmp_path: Path, inner: str
