@@ -446,3 +446,20 @@ def _check_dali(shape: str, text: str) -> None:
             f"'{text[:40]}' is not a DALI {shape.lower()}: CAST to {shape} takes"
             f" a string of {need} (degrees) separated by blanks"
         )
+    _check_ranges(shape, [float(word) for word in words])
+
+
+def _check_ranges(shape: str, values: list[float]) -> None:
+    """Refuse a DALI ``shape``'s latitude out of -90 to 90 degrees (pg_sphere
+    would silently make it another point) or a circle's radius out of 0 to 90
+    (pg_sphere's error), as the CIRCLE constructor does."""
+    for latitude in values[1::2] if shape == "POLYGON" else values[1:2]:
+        if not -90 <= latitude <= 90:
+            raise AdqlError(
+                f"CAST to {shape}: the latitude must be -90 to 90 degrees,"
+                f" not {latitude:g}"
+            )
+    if shape == "CIRCLE" and not 0 <= values[2] <= 90:
+        raise AdqlError(
+            f"CAST to CIRCLE: the radius must be 0 to 90 degrees, not {values[2]:g}"
+        )

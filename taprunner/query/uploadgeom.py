@@ -76,9 +76,10 @@ async def _make_geometry(
         await conn.execute(f"ALTER TABLE {sql_name} {', '.join(changes)}")
         await conn.execute(f"ANALYZE {sql_name}")
     except asyncpg.PostgresError as exc:
-        # pg_sphere refuses a value (a circle's radius over 90 degrees, a
-        # polygon of coinciding vertices, an infinity) with the internal-error
-        # SQLSTATE XX000, not a data error (22...).
+        # pg_sphere refuses a value (a polygon of coinciding vertices or on
+        # one great circle; ranges and infinities are checked before, by
+        # uploadparse.check_geometry) with the internal-error SQLSTATE XX000,
+        # not a data error (22...).
         if not isinstance(exc, asyncpg.DataError) and exc.sqlstate != _PG_SPHERE:
             raise
         raise TapUsageError(

@@ -13,6 +13,7 @@ value the ADQL geometry functions take.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,11 +109,11 @@ def _ascii_char(field: Any, column: list[object]) -> bool:
 
 
 def _geometry(name: str, field: Any, sql_type: str, column: list[object]) -> str | None:
-    """The DALI geometry xtype of a double array column, its sizes checked."""
+    """The DALI geometry xtype of a double array column, its values checked."""
     xtype = geometry_xtype(str(field.xtype or ""), sql_type)
     if xtype is not None:
-        for value in column:
-            check_geometry(name, str(field.name), xtype, value)
+        for row, value in enumerate(column, 1):
+            check_geometry(name, str(field.name), xtype, value, row)
     return xtype
 
 
@@ -125,20 +126,38 @@ def geometry_xtype(xtype: str, sql_type: str) -> str | None:
     return xtype
 
 
-def check_geometry(name: str, column: str, xtype: str, value: object) -> None:
-    """Refuse a value of geometry column ``column`` of the wrong size or with NULLs."""
+def check_geometry(name: str, column: str, xtype: str, value: object, row: int) -> None:
+    """Refuse a value of geometry column ``column`` (in data row ``row``, from
+    1) of the wrong size, with NULLs, not finite, or out of range: a latitude
+    beyond the poles, a circle's radius out of 0 to 90 degrees. pg_sphere
+    would refuse some with a message naming no row, and silently make others
+    something else (a point at latitude 100 the one at 80, 180 degrees on)."""
     if value is None:
         return
+    where = f"upload {name!r}: column {column!r}: row {row}:"
     least, step = GEOMETRY_SIZES[xtype]
     size = len(value)  # type: ignore[arg-type]
     if size < least or size % step or (least == step and size != least):
         raise TapUsageError(
-            f"upload {name!r}: column {column!r}: a {xtype} of {size}"
+            f"{where} a {xtype} of {size}"
             " values (DALI: point 2, circle 3, polygon 6 or more, even)"
         )
-    if any(v is None for v in value):  # type: ignore[attr-defined]
+    values: list[Any] = list(value)  # type: ignore[call-overload]
+    if any(v is None for v in values):
+        raise TapUsageError(f"{where} a {xtype} with NULL values")
+    numbers = [float(v) for v in values]
+    for v in numbers:
+        if not math.isfinite(v):
+            raise TapUsageError(f"{where} a {xtype} of a value not finite ({v})")
+    for latitude in numbers[1::2] if xtype == "polygon" else numbers[1:2]:
+        if not -90 <= latitude <= 90:
+            raise TapUsageError(
+                f"{where} a {xtype}'s latitude must be -90 to 90 degrees,"
+                f" not {latitude:g}"
+            )
+    if xtype == "circle" and not 0 <= numbers[2] <= 90:
         raise TapUsageError(
-            f"upload {name!r}: column {column!r}: a {xtype} with NULL values"
+            f"{where} a circle's radius must be 0 to 90 degrees, not {numbers[2]:g}"
         )
 
 

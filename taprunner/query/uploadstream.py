@@ -8,7 +8,7 @@ with numpy, :mod:`.uploadcopy`) or as record batches
 (:meth:`UploadStream.records`: any other table, TABLEDATA included). The values
 are those :func:`.uploadparse.parse_votable` (astropy, the whole table at once)
 gives: NaN is NULL, timestamps are UTC, a ``char`` column of ASCII values stays
-char, geometry sizes are checked.
+char, geometry values are checked (sizes, latitudes, radii, infinities).
 
 The size limits hold as for the whole-table parse, with the same messages: a
 FIELD's declared value size before any row is read, then the values (rows x
@@ -106,9 +106,11 @@ class UploadStream:
         source = self._record_batches(batch)
         fixes = list(enumerate(self._fixes))
         for records in source:
+            first = self.rows + 1
             self._count(len(records), lambda: sum(len(b) for b in source))
             if any(fix is not None for _, fix in fixes):
                 records = [self._fix(record, fixes) for record in records]
+            self._check_geometry(records, first)
             yield records
 
     # ------------------------------------------------------------------------
@@ -119,6 +121,13 @@ class UploadStream:
             if fix is not None and values[i] is not None:
                 values[i] = fix(values[i])
         return tuple(values)
+
+    def _check_geometry(self, records: list[Record], first: int) -> None:
+        """Check the geometry values of ``records``, rows ``first`` on."""
+        for i, xtype in enumerate(self.geometry):
+            if xtype is not None:
+                for row, record in enumerate(records, first):
+                    check_geometry(self.name, self.columns[i], xtype, record[i], row)
 
     def _stream_bytes(self) -> Iterator[bytes]:
         from taprunner.load.binary import stream_bytes
@@ -241,9 +250,7 @@ def open_upload(
         _limits=limits,
         _max_rows=max_rows,
     )
-    stream._fixes = [
-        _fix(stream, i, t, geometry[i], binary) for i, t in enumerate(types)
-    ]
+    stream._fixes = [_fix(stream, i, t, binary) for i, t in enumerate(types)]
     return stream
 
 
@@ -268,9 +275,7 @@ def _sql_type(name: str, column: Any) -> str:
     return SCALAR_TYPES[column.datatype]
 
 
-def _fix(
-    stream: UploadStream, i: int, sql_type: str, geometry: str | None, binary: bool
-) -> Fix | None:
+def _fix(stream: UploadStream, i: int, sql_type: str, binary: bool) -> Fix | None:
     """What turns a reader's value of column ``i`` into parse_votable's."""
     name, column = stream.name, stream.columns[i]
     if sql_type == "timestamptz":
@@ -281,11 +286,7 @@ def _fix(
 
         def array(value: Any) -> object:
             values = [None if v != v else v for v in value]
-            if all(v is None for v in values):
-                return None
-            if geometry is not None:
-                check_geometry(name, column, geometry, values)
-            return values
+            return None if all(v is None for v in values) else values
 
         return array
     if stream.char[i]:

@@ -100,7 +100,9 @@ async def test_meaningless_shape_sizes_are_refused_with_the_reason(
     """A BOX's width and height must be below 180 degrees (there the sides
     meeting its cross's arm ends coincide; 200 gave a polygon of wrong corners,
     400 the box of 40, -2 that of 2), a CIRCLE's radius 0 to 90 (pg_sphere's
-    error reached the client), a number finite: the reason, before the database."""
+    error reached the client), a number finite: the reason, before the database.
+    The same for a literal CAST to a geometry (a radius of 120 was pg_sphere's
+    error; a latitude of 100 silently the point at 80, 180 degrees on)."""
     table = "FROM tap_schema.tables"
     for adql, says in (
         (
@@ -126,6 +128,23 @@ async def test_meaningless_shape_sizes_are_refused_with_the_reason(
         ),
         ("SELECT REGION('Box GALACTIC 10 20 1 180')", "must be below 180"),
         ("SELECT REGION('Circle 10 20 100')", "radius must be 0 to 90 degrees"),
+        (
+            "SELECT AREA(CAST('1 2 120' AS CIRCLE))",
+            "CAST to CIRCLE: the radius must be 0 to 90 degrees, not 120",
+        ),
+        ("SELECT CAST('1 2 -1' AS CIRCLE)", "the radius must be 0 to 90 degrees"),
+        (
+            "SELECT CAST('1 100' AS POINT)",
+            "CAST to POINT: the latitude must be -90 to 90 degrees, not 100",
+        ),
+        (
+            "SELECT CAST('1 -95 1' AS CIRCLE)",
+            "CAST to CIRCLE: the latitude must be -90 to 90 degrees, not -95",
+        ),
+        (
+            "SELECT CAST('1 2 3 4 5 91' AS POLYGON)",
+            "CAST to POLYGON: the latitude must be -90 to 90 degrees, not 91",
+        ),
     ):
         resp = await client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": adql})
         body = await resp.read()

@@ -17,6 +17,7 @@ from uploadkit import MB, ODD, run_adql, write_parts
 
 from taprunner.errors import TapUsageError
 from taprunner.query.execute import run_query
+from taprunner.query.uploadparse import parse_votable
 from taprunner.query.uploads import load_uploads
 from taprunner.request import FORMATS, TapRequest, parse_uploads
 from taprunner.schema.catalog import TapCatalog
@@ -217,16 +218,14 @@ async def test_an_empty_upload_with_fixed_size_arrays_is_an_empty_table(
     [
         ("polygon", "1 2 1 2 1 2"),  # one vertex thrice
         ("polygon", "0 0 180 0 90 0"),  # on one great circle
-        ("polygon", "1 2 3 4 5 6 7 +Inf"),
-        ("circle", "1 2 120"),  # radius over 90 (ADQL refuses it too)
-        ("circle", "1 2 -1"),
     ],
 )
 async def test_a_geometry_pg_sphere_refuses_is_a_400(
     client: Client, xtype: str, value: str
 ) -> None:
     """pg_sphere refuses these values with its internal-error SQLSTATE (XX000),
-    not a data error: the upload was a 500 ("internal error")."""
+    not a data error: the upload was a 500 ("internal error"). (Values out of
+    range are refused before: the next test.)"""
     size = {"polygon": "*", "circle": "3"}[xtype]
     document = SHAPES.replace(
         '<FIELD name="poly" datatype="double" arraysize="*" xtype="polygon"/>',
@@ -242,3 +241,62 @@ async def test_a_geometry_pg_sphere_refuses_is_a_400(
     text = await resp.text()
     assert resp.status == 400, (resp.status, text)
     assert "upload 's': a geometry could not be loaded: " in text, text
+
+
+ROW_2 = "<TR><TD>2</TD><TD>B</TD><TD>200.1 -45.05</TD><TD></TD><TD></TD></TR>"
+OUT_OF_RANGE = pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("pos", "1 100", "a point's latitude must be -90 to 90 degrees, not 100"),
+        ("pos", "1 -90.5", "a point's latitude must be -90 to 90 degrees, not -90.5"),
+        ("pos", "Inf 20", "a point of a value not finite (inf)"),
+        ("area", "1 95 1", "a circle's latitude must be -90 to 90 degrees, not 95"),
+        ("area", "1 2 120", "a circle's radius must be 0 to 90 degrees, not 120"),
+        ("area", "1 2 -1", "a circle's radius must be 0 to 90 degrees, not -1"),
+        ("area", "1 2 +Inf", "a circle of a value not finite (inf)"),
+        (
+            "poly",
+            "1 2 3 4 5 91",
+            "a polygon's latitude must be -90 to 90 degrees, not 91",
+        ),
+        ("poly", "1 2 3 4 5 6 7 -Inf", "a polygon of a value not finite (-inf)"),
+    ],
+)
+
+
+def _with_row_2(column: str, value: str) -> bytes:
+    """SHAPES with ``value`` in ``column`` of its row 2."""
+    cells = {"pos": "200.1 -45.05", "area": "", "poly": ""} | {column: value}
+    row = "".join(f"<TD>{cells[c]}</TD>" for c in ("pos", "area", "poly"))
+    return SHAPES.replace(ROW_2, f"<TR><TD>2</TD><TD>B</TD>{row}</TR>").encode()
+
+
+@OUT_OF_RANGE
+async def test_a_geometry_out_of_range_is_a_400_naming_column_and_row(
+    client: Client, column: str, value: str, says: str
+) -> None:
+    """A latitude beyond the poles, a circle's radius out of 0 to 90, an
+    infinity: refused, naming the upload, column and row. Before, a point
+    "1 100" was loaded as pg_sphere made it, (181, 80), without a word, and
+    the others were pg_sphere's messages (no column, no row)."""
+    data = FormData()
+    data.add_field("LANG", "ADQL")
+    data.add_field("QUERY", "SELECT tid FROM TAP_UPLOAD.s")
+    data.add_field("RESPONSEFORMAT", "csv")
+    data.add_field("UPLOAD", "s,param:s")
+    data.add_field("s", _with_row_2(column, value), filename="s.vot")
+    resp = await client.post("/tap/sync", data=data)
+    text = await resp.text()
+    assert resp.status == 400, (resp.status, text)
+    assert f"upload 's': column '{column}': row 2: {says}" in text, text
+
+
+@OUT_OF_RANGE
+def test_the_whole_table_parse_refuses_the_same(
+    column: str, value: str, says: str
+) -> None:
+    """The whole-table parse (a VOTable serialised as FITS goes there) checks
+    the same, with the same message."""
+    with pytest.raises(TapUsageError) as caught:
+        parse_votable("s", _with_row_2(column, value), max_rows=10)
+    assert f"upload 's': column '{column}': row 2: {says}" in str(caught.value)
