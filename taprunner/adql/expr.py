@@ -6,12 +6,12 @@ never has to agree with sqlglot's. Node types without a rule are rejected.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sqlglot import exp
 
+from taprunner.adql.dalicast import check_dali
 from taprunner.adql.functions import (
     AGGREGATES,
     call_function,
@@ -19,7 +19,7 @@ from taprunner.adql.functions import (
     is_geometry,
 )
 from taprunner.adql.geometry import within_distance
-from taprunner.adql.model import AdqlError, AdqlSyntaxError
+from taprunner.adql.model import AdqlError
 from taprunner.adql.scope import Scope, SourceColumn, identifier_name, located_error
 from taprunner.adql.sqltext import (
     Fragment,
@@ -90,8 +90,6 @@ _GEOMETRY_CASTS = {
     ),
 }  # fmt: skip
 #: How many numbers a DALI value of each shape has (None: even, 6 or more).
-_GEOMETRY_COUNTS: dict[str, int | None] = {"POINT": 2, "CIRCLE": 3, "POLYGON": None}
-
 Columns = tuple[SourceColumn, ...]
 _Rule = Callable[["ExpressionEmitter", exp.Expr, Scope], Fragment]
 
@@ -323,7 +321,7 @@ class ExpressionEmitter:
             if text.geom is not None:
                 raise AdqlError(f"CAST to {shape} takes a string, not a {text.geom}")
             if isinstance(node.this, exp.Literal) and node.this.is_string:
-                _check_dali(shape, str(node.this.this))
+                check_dali(shape, str(node.this.this))
             sql = _GEOMETRY_CASTS[shape].format(text.sql)
             return Fragment(sql, geom=shape.lower(), name="cast")
         target = _CAST_TYPES.get(to.this) if isinstance(to, exp.DataType) else None
@@ -423,43 +421,3 @@ def _describe(node: exp.Expr) -> str:
     text = node.sql(dialect="postgres")
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"unsupported expression: {text}"
-
-
-def _check_dali(shape: str, text: str) -> None:
-    """Refuse a string literal that is not a DALI ``shape`` (numbers in degrees
-    separated by blanks)."""
-    words = text.split()
-    wanted = _GEOMETRY_COUNTS[shape]
-    if wanted is None:
-        counted = len(words) >= 6 and len(words) % 2 == 0
-    else:
-        counted = len(words) == wanted
-    numbers = True
-    for word in words:
-        try:
-            numbers = numbers and math.isfinite(float(word))
-        except ValueError:
-            numbers = False
-    if not (counted and numbers):
-        need = f"{wanted} numbers" if wanted else "an even count (6 or more) of numbers"
-        raise AdqlSyntaxError(
-            f"'{text[:40]}' is not a DALI {shape.lower()}: CAST to {shape} takes"
-            f" a string of {need} (degrees) separated by blanks"
-        )
-    _check_ranges(shape, [float(word) for word in words])
-
-
-def _check_ranges(shape: str, values: list[float]) -> None:
-    """Refuse a DALI ``shape``'s latitude out of -90 to 90 degrees (pg_sphere
-    would silently make it another point) or a circle's radius out of 0 to 90
-    (pg_sphere's error), as the CIRCLE constructor does."""
-    for latitude in values[1::2] if shape == "POLYGON" else values[1:2]:
-        if not -90 <= latitude <= 90:
-            raise AdqlError(
-                f"CAST to {shape}: the latitude must be -90 to 90 degrees,"
-                f" not {latitude:g}"
-            )
-    if shape == "CIRCLE" and not 0 <= values[2] <= 90:
-        raise AdqlError(
-            f"CAST to CIRCLE: the radius must be 0 to 90 degrees, not {values[2]:g}"
-        )
