@@ -153,9 +153,11 @@ async def probe_while(
 
 def within(slowest: float, took: float) -> bool:
     """Whether the slowest tiny request was fast while the hostile one ran:
-    under a second (a tenth of the hostile one's time on a loaded machine).
-    Blocked, it would have waited for most of the hostile request."""
-    return slowest < max(1.0, took / 10)
+    under a second (a fifth of the hostile one's time on a loaded machine: the
+    parse's thread shares the GIL with the loop, and under a load average of 5
+    on 2 cores the ratio reached 0.13-0.18). Blocked, it would have waited for
+    most of the hostile request."""
+    return slowest < max(1.0, took / 5)
 
 
 async def test_a_big_sync_query_does_not_stall_other_clients(client: Client) -> None:
