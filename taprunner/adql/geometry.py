@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
+from taprunner.adql.boxcorners import box_corners
 from taprunner.adql.features import FEATURES_GEO, FunctionDef, Translate
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 from taprunner.adql.regions import Side, contains_sql, intersects_sql, predicate
@@ -126,40 +127,9 @@ def _box(args: list[Fragment]) -> Fragment:
         ra, dec, width, height = _scalars("BOX", args)
     width = _size("BOX", "width", width, _MAX_BOX, closed=False)
     height = _size("BOX", "height", height, _MAX_BOX, closed=False)
-    # The corners are those of the rectangle +-tan(width/2), +-tan(height/2) in
-    # the gnomonic projection at the centre (where the sides, great circles
-    # meeting the cross's arm ends at right angles, are straight lines).
-    half_width = _not_tiny(f"tand(({width}) / 2.0)")
-    half_height = _not_tiny(f"tand(({height}) / 2.0)")
-    sin_dec = _not_tiny(f"sind({dec})")
-    corners: list[Fragment] = []
-    for sx, sy in (("-", "-"), ("", "-"), ("", ""), ("-", "")):
-        xi, eta = f"({sx}{half_width})", f"({sy}{half_height})"
-        den = f"(cosd({dec}) - {eta} * {sin_dec})"
-        corners.append(Fragment(f"({ra} + atan2d({xi}, {den}))"))
-        corners.append(
-            Fragment(
-                f"atan2d({sin_dec} + {eta} * cosd({dec}),"
-                f" sqrt({xi} * {xi} + {den} * {den}))"
-            )
-        )
+    corners = [Fragment(sql) for sql in box_corners(ra, dec, width, height)]
     shape = _polygon(corners)
     return Fragment(shape.sql, geom="polygon", coords=shape.coords, name="box")
-
-
-#: Below this a BOX's factors tan(width / 2), tan(height / 2) and sin(dec) are
-#: 0: PostgreSQL raises "value out of range: underflow" for a product of
-#: numbers not 0 that is 0 (below 5e-324), as BOX(10, 10, 1e-300, 1e-300)'s
-#: corners were; from 1e-150 on the products stay above 1e-300, and what lies
-#: below is 0 at any precision pg_sphere has (1e-9 rad). Written into the SQL
-#: whatever the value: the translation of a literal must not depend on it
-#: (taprunner.query.shapes fills numbers into a template).
-_TINY = "1e-150"
-
-
-def _not_tiny(sql: str) -> str:
-    """SQL of ``sql``'s value, or 0 where its magnitude is below :data:`_TINY`."""
-    return f"(CASE WHEN abs({sql}) < {_TINY} THEN 0 ELSE {sql} END)"
 
 
 #: What a REGION of a Union, Intersection or Not is outside CONTAINS and
