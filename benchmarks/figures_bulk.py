@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from client import create_job, fetch, wait_final
-from figures_latency import MS, Bench, insert_jobs
+from figures_latency import MS, Bench, CpuMeter, insert_jobs
 from live import ROOT, MemorySampler, proc_status, runner_pids, server_rss
 from report import Figure, Target, median, summary
 
@@ -321,10 +321,17 @@ async def together_figure(bench: Bench, session: aiohttp.ClientSession) -> list[
     singles: list[float] = []
     together: list[float] = []
     copies: list[float] = []
+    # CPU ms per job of each process group, for one job alone and for the
+    # jobs run together: the bound of the figure is their sum over the cores.
+    cpu_one: list[dict[str, float]] = []
+    cpu_together: list[dict[str, float]] = []
     for _ in range(bench.reps(3, 1)):
         copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, "demo.stars"))
+        meter = CpuMeter(bench)
         single = await _big_job(session, bench, "demo.stars", "votable", maxrec)
+        cpu_one.append(meter.per_op(1))
         singles.append(single["total"])
+        meter = CpuMeter(bench)
         start = time.perf_counter()
         await asyncio.gather(
             *(
@@ -333,7 +340,10 @@ async def together_figure(bench: Bench, session: aiohttp.ClientSession) -> list[
             )
         )
         together.append(time.perf_counter() - start)
+        cpu_together.append(meter.per_op(TOGETHER))
     one = median(singles)
+    cpu_ms = {key: median([c[key] for c in cpu_one]) for key in cpu_one[0]}
+    cores = os.cpu_count() or 1
     return [
         Figure(
             name=f"6 {TOGETHER} x {bench.rows:,} rows BINARY2 submitted together",
@@ -347,7 +357,23 @@ async def together_figure(bench: Bench, session: aiohttp.ClientSession) -> list[
                 "one_job_s": summary(singles),
                 "slots_at_once": at_once,
                 "copy_s": summary(copies),
+                "cpu_ms_per_job_alone": cpu_ms,
+                "cpu_ms_per_job_together": {
+                    key: median([c[key] for c in cpu_together])
+                    for key in cpu_together[0]
+                },
+                # The CPU the jobs need spread over every core: no schedule
+                # of them can end sooner.
+                "cpu_bound_s": round(TOGETHER * sum(cpu_ms.values()) / MS / cores, 3),
             },
+            note=(
+                "CPU ms per job alone: "
+                + ", ".join(
+                    f"{k.removesuffix('_cpu_ms')} {v:g}" for k, v in cpu_ms.items()
+                )
+                + f"; {TOGETHER} x that / {cores} cores ="
+                f" {TOGETHER * sum(cpu_ms.values()) / MS / cores:.2f} s"
+            ),
         )
     ]
 
