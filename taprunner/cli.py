@@ -214,7 +214,8 @@ def _add_load(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=_position,
         metavar="RA,DEC",
         help="columns of ICRS positions in degrees: a pg_sphere index for "
-        "cone searches (CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1)",
+        "cone searches (CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1); a dec "
+        "outside -90..90 or a NaN or infinite ra or dec refuses the load",
     )
     load.add_argument(
         "--metadata",

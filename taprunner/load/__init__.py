@@ -5,8 +5,9 @@ published table.
 VOTable to PostgreSQL mapping, header metadata), :mod:`.source` what a reader
 returns, :mod:`.readers` the format registry, :mod:`.fitsfile`, :mod:`.votable`,
 :mod:`.textfile` and :mod:`.parquetfile` one reader each, :mod:`.copy` the COPY
-writer, :mod:`.metamerge` the metadata layers and :mod:`.swap` the transaction
-that loads, indexes, swaps and publishes.
+writer, :mod:`.metamerge` the metadata layers, :mod:`.positions` the check of
+``--position`` values and :mod:`.swap` the transaction that loads, indexes,
+swaps and publishes.
 """
 
 from __future__ import annotations

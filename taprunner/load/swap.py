@@ -26,6 +26,7 @@ from taprunner.load.columns import (
 )
 from taprunner.load.copy import copy_source
 from taprunner.load.metamerge import merge_metadata, published_metadata
+from taprunner.load.positions import check_positions
 from taprunner.load.readers import open_source
 from taprunner.load.source import Source
 from taprunner.schema import tapschema
@@ -78,8 +79,10 @@ async def load_files(
         A file is bad (unreadable, truncated, a value of the wrong type), the
         files' columns differ from each other or from the table appended to,
         the table exists and neither append nor replace is set, a key or
-        position column is unknown, the primary key is not unique, pg_sphere is
-        missing for a position index. Nothing has changed then.
+        position column is unknown, the primary key is not unique, a position
+        is not one (a dec outside -90..90, a NaN or infinite coordinate: see
+        :mod:`.positions`), pg_sphere is missing for a position index. Nothing
+        has changed then.
     """
     schema, table = _split(qualified_table)
     if options.append and options.replace:
@@ -130,7 +133,7 @@ async def _load(
                 freeze=target != table,
             )
         if target != table:
-            await _index(conn, schema, target, columns, options)
+            await _index(conn, (schema, target, qualified_table), columns, options)
             if exists:
                 await _drop(conn, schema, table)
             await _rename(conn, schema, target, table)
@@ -222,12 +225,13 @@ def _create_sql(schema: str, table: str, columns: list[tuple[str, str]]) -> str:
 
 async def _index(
     conn: Connection,
-    schema: str,
-    table: str,
+    staging: tuple[str, str, str],
     columns: list[tuple[str, str]],
     options: LoadOptions,
 ) -> None:
-    """Primary key and position index of the staging table (named after it)."""
+    """Primary key and position index of the staging table (named after it):
+    ``staging`` is (schema, staging table, the table's name for messages)."""
+    schema, table, shown = staging
     types = dict(columns)
     names = set(types)
     qualified = f"{_quote(schema)}.{_quote(table)}"
@@ -253,6 +257,8 @@ async def _index(
                     f"--position: column {name!r} is {types[name]}, not a number"
                     " of degrees (double or float)"
                 )
+        # Before the index: pg_sphere would wrap a dec of 100 into another point.
+        await check_positions(conn, schema, table, shown, options.position)
         await _require_pg_sphere(conn)
         # The expression the ADQL translator writes for POINT(ra, dec), so
         # CONTAINS(POINT(ra, dec), CIRCLE(...)) = 1 runs on this index.
