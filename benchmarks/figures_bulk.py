@@ -15,11 +15,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from client import create_job, fetch, wait_final
-from figures_latency import MS, Bench, CpuMeter, insert_jobs
+from figures_latency import MS, Bench, insert_jobs
 from live import ROOT, MemorySampler, proc_status, runner_pids, server_rss
 from report import Figure, Target, median, summary
 
-__all__ = ["big_figures", "together_figure", "waiter_figures"]
+__all__ = ["big_figures", "copy_seconds", "waiter_figures"]
 
 MB = 1024 * 1024
 COLUMNS = "id, ra, dec, mag, name"
@@ -39,8 +39,6 @@ FORMATS = (
 BIG_FORMATS = (("votable", "BINARY2"), ("parquet", "VOParquet"))
 #: Runner peak RSS allowed whatever the result's size, MB (issue 17, target 3).
 RUNNER_MB = 80
-#: Big BINARY2 jobs submitted together (issue 17, target 6).
-TOGETHER = 4
 #: The formats whose runner and server memory is a figure of its own.
 MEMORY_FIGURES = ("BINARY2", "TABLEDATA", "VOParquet")
 
@@ -303,79 +301,6 @@ async def _big_table_figures(
             *_memory_figures(f"10,000,000 rows {label}", sampler, baseline, idle),
         ]
     return figures
-
-
-def runner_slots_at_once(bench: Bench) -> int:
-    """Runner slots that can run at once on the cores: the service's slots (each
-    server process has ``tap_slots``), at most one per core."""
-    slots = int(os.environ.get("AIOUWS_TAP_SLOTS", "2")) * bench.workers
-    return max(1, min(slots, os.cpu_count() or 1))
-
-
-async def together_figure(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:
-    """Target 6: TOGETHER BINARY2 jobs of all rows submitted at once, until the
-    last is downloaded, against TOGETHER x one such job (measured alternately
-    in the same run) / the runner slots that can run at once on the cores."""
-    at_once = runner_slots_at_once(bench)
-    maxrec = 2 * bench.rows
-    singles: list[float] = []
-    together: list[float] = []
-    copies: list[float] = []
-    # CPU ms per job of each process group, for one job alone and for the
-    # jobs run together: the bound of the figure is their sum over the cores.
-    cpu_one: list[dict[str, float]] = []
-    cpu_together: list[dict[str, float]] = []
-    for _ in range(bench.reps(3, 1)):
-        copies.append(await asyncio.to_thread(copy_seconds, bench.dsn, "demo.stars"))
-        meter = CpuMeter(bench)
-        single = await _big_job(session, bench, "demo.stars", "votable", maxrec)
-        cpu_one.append(meter.per_op(1))
-        singles.append(single["total"])
-        meter = CpuMeter(bench)
-        start = time.perf_counter()
-        await asyncio.gather(
-            *(
-                _big_job(session, bench, "demo.stars", "votable", maxrec)
-                for _ in range(TOGETHER)
-            )
-        )
-        together.append(time.perf_counter() - start)
-        cpu_together.append(meter.per_op(TOGETHER))
-    one = median(singles)
-    cpu_ms = {key: median([c[key] for c in cpu_one]) for key in cpu_one[0]}
-    cores = os.cpu_count() or 1
-    return [
-        Figure(
-            name=f"6 {TOGETHER} x {bench.rows:,} rows BINARY2 submitted together",
-            value=median(together),
-            unit="s",
-            floor=TOGETHER * one / at_once,
-            floor_name=f"{TOGETHER}x1/{at_once}",
-            target=Target(1.2, of_floor=True),
-            details={
-                "together_s": summary(together),
-                "one_job_s": summary(singles),
-                "slots_at_once": at_once,
-                "copy_s": summary(copies),
-                "cpu_ms_per_job_alone": cpu_ms,
-                "cpu_ms_per_job_together": {
-                    key: median([c[key] for c in cpu_together])
-                    for key in cpu_together[0]
-                },
-                # The CPU the jobs need spread over every core: no schedule
-                # of them can end sooner.
-                "cpu_bound_s": round(TOGETHER * sum(cpu_ms.values()) / MS / cores, 3),
-            },
-            note=(
-                "CPU ms per job alone: "
-                + ", ".join(
-                    f"{k.removesuffix('_cpu_ms')} {v:g}" for k, v in cpu_ms.items()
-                )
-                + f"; {TOGETHER} x that / {cores} cores ="
-                f" {TOGETHER * sum(cpu_ms.values()) / MS / cores:.2f} s"
-            ),
-        )
-    ]
 
 
 async def big_figures(bench: Bench, session: aiohttp.ClientSession) -> list[Figure]:

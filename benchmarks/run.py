@@ -32,9 +32,9 @@ from curves_rows import row_curves  # noqa: E402
 from figures_bulk import (  # noqa: E402
     _make_big_table,
     big_figures,
-    together_figure,
     waiter_figures,
 )
+from figures_concurrent import together_figure  # noqa: E402
 from figures_cone import cone_curves, cone_figures  # noqa: E402
 from figures_latency import (  # noqa: E402
     Bench,
