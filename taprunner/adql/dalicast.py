@@ -6,10 +6,11 @@ another point, or a circle's radius beyond 0 to 90) a usage error."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from taprunner.adql.model import AdqlError, AdqlSyntaxError
 
-__all__ = ["GEOMETRY_COUNTS", "check_dali"]
+__all__ = ["GEOMETRY_COUNTS", "check_dali", "range_problem"]
 
 #: Numbers in a DALI shape's string (None: a polygon's, 6 or more, even).
 GEOMETRY_COUNTS: dict[str, int | None] = {"POINT": 2, "CIRCLE": 3, "POLYGON": None}
@@ -40,16 +41,22 @@ def check_dali(shape: str, text: str) -> None:
 
 
 def _check_ranges(shape: str, values: list[float]) -> None:
-    """Refuse a DALI ``shape``'s latitude out of -90 to 90 degrees (pg_sphere
-    would silently make it another point) or a circle's radius out of 0 to 90
-    (pg_sphere's error), as the CIRCLE constructor does."""
-    for latitude in values[1::2] if shape == "POLYGON" else values[1:2]:
+    """Refuse a DALI ``shape`` out of range (:func:`range_problem`), as the
+    CIRCLE constructor does."""
+    problem = range_problem(shape, values)
+    if problem is not None:
+        raise AdqlError(f"CAST to {shape}: the {problem}")
+
+
+def range_problem(shape: str, values: Sequence[float]) -> str | None:
+    """What is out of range in the finite numbers ``values`` of a DALI
+    ``shape`` (point, circle or polygon, any case), if anything: a latitude
+    out of -90 to 90 degrees (pg_sphere would silently make it another point)
+    or a circle's radius out of 0 to 90 (pg_sphere's error)."""
+    shape = shape.lower()
+    for latitude in values[1::2] if shape == "polygon" else values[1:2]:
         if not -90 <= latitude <= 90:
-            raise AdqlError(
-                f"CAST to {shape}: the latitude must be -90 to 90 degrees,"
-                f" not {latitude:g}"
-            )
-    if shape == "CIRCLE" and not 0 <= values[2] <= 90:
-        raise AdqlError(
-            f"CAST to CIRCLE: the radius must be 0 to 90 degrees, not {values[2]:g}"
-        )
+            return f"latitude must be -90 to 90 degrees, not {latitude:g}"
+    if shape == "circle" and not 0 <= values[2] <= 90:
+        return f"radius must be 0 to 90 degrees, not {values[2]:g}"
+    return None

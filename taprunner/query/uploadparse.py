@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from taprunner.adql.dalicast import range_problem
 from taprunner.errors import TapUsageError
 
 __all__ = [
@@ -149,16 +150,9 @@ def check_geometry(name: str, column: str, xtype: str, value: object, row: int) 
     for v in numbers:
         if not math.isfinite(v):
             raise TapUsageError(f"{where} a {xtype} of a value not finite ({v})")
-    for latitude in numbers[1::2] if xtype == "polygon" else numbers[1:2]:
-        if not -90 <= latitude <= 90:
-            raise TapUsageError(
-                f"{where} a {xtype}'s latitude must be -90 to 90 degrees,"
-                f" not {latitude:g}"
-            )
-    if xtype == "circle" and not 0 <= numbers[2] <= 90:
-        raise TapUsageError(
-            f"{where} a circle's radius must be 0 to 90 degrees, not {numbers[2]:g}"
-        )
+    problem = range_problem(xtype, numbers)
+    if problem is not None:
+        raise TapUsageError(f"{where} a {xtype}'s {problem}")
 
 
 def check_names(name: str, columns: Sequence[str]) -> None:
